@@ -1,0 +1,94 @@
+// One small interface over the four AQMs. Each AQM is a plain class with the
+// same members (enqueue, dequeue, tick, counters, describe, stats_text); the
+// Aqm concept pins that down. Code that picks an AQM at run time holds an
+// AnyAqm (a variant) and branches once per burst with std::visit, or resolves
+// the type once outside its loop and calls the class directly: no virtual
+// calls on the packet path either way.
+#pragma once
+
+#include <concepts>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "aqm/codel.hpp"
+#include "aqm/dualpi2.hpp"
+#include "aqm/fifo.hpp"
+#include "aqm/packet.hpp"
+#include "aqm/pie.hpp"
+
+namespace dualpilot::aqm {
+
+template <typename T>
+concept Aqm = requires(T aqm, const T caqm, Packet pkt, Dequeued out, uint64_t now) {
+	{ aqm.enqueue(pkt) } -> std::same_as<EnqueueResult>;
+	{ aqm.dequeue(now, out) } -> std::same_as<bool>;
+	{ aqm.tick(now) };
+	{ caqm.classify(Ecn::ect1) } -> std::same_as<QueueId>;
+	{ caqm.counters() } -> std::same_as<std::array<QueueCounters, kQueueCount>>;
+	{ caqm.backlog_pkts() } -> std::same_as<uint64_t>;
+	{ caqm.backlog_bytes() } -> std::same_as<uint64_t>;
+	{ caqm.describe() } -> std::same_as<std::string>;
+	{ caqm.stats_text(now) } -> std::same_as<std::string>;
+};
+
+static_assert(Aqm<Fifo> && Aqm<Pie> && Aqm<Codel> && Aqm<DualPi2>);
+
+using AnyAqm = std::variant<Fifo, Pie, Codel, DualPi2>;
+
+// One parameter as the user wrote it: tc's name and its value as text. A bare
+// tc flag ("overflow", "ecn") has an empty value.
+struct Setting {
+	std::string key;
+	std::string value;
+};
+
+// The AQM names make_aqm accepts.
+inline constexpr std::string_view kAqmNames[] = {"fifo", "pie", "codel", "dualpi2"};
+
+struct AqmOrError {
+	std::vector<AnyAqm> aqm; // one element on success, empty on error
+	std::string error;
+};
+
+// Builds the named AQM from its settings (tc names, later ones win). Any
+// unknown name, unknown key or bad value is an error naming it. seed feeds
+// the AQM's probability rolls unless a "seed" setting overrides it.
+AqmOrError make_aqm(std::string_view name, std::span<const Setting> settings, uint64_t seed = 1);
+
+// Splits a tc-style argument string ("limit 1000 target 15ms overflow") into
+// settings, knowing which of the AQM's words are flags. Errors name the word.
+std::string split_tc_args(std::string_view name, std::string_view args, std::vector<Setting> &out);
+
+// "name=value" or a bare "flag", as given to --set on command lines.
+Setting parse_setting(std::string_view text);
+
+// Thin dispatchers for code that holds an AnyAqm off the packet path.
+inline EnqueueResult enqueue(AnyAqm &aqm, const Packet &pkt)
+{
+	return std::visit([&](auto &a) { return a.enqueue(pkt); }, aqm);
+}
+inline bool dequeue(AnyAqm &aqm, uint64_t now_ns, Dequeued &out)
+{
+	return std::visit([&](auto &a) { return a.dequeue(now_ns, out); }, aqm);
+}
+inline std::array<QueueCounters, kQueueCount> counters(const AnyAqm &aqm)
+{
+	return std::visit([](const auto &a) { return a.counters(); }, aqm);
+}
+inline std::string describe(const AnyAqm &aqm)
+{
+	return std::visit([](const auto &a) { return a.describe(); }, aqm);
+}
+inline std::string stats_text(const AnyAqm &aqm, uint64_t now_ns)
+{
+	return std::visit([&](const auto &a) { return a.stats_text(now_ns); }, aqm);
+}
+inline uint64_t backlog_pkts(const AnyAqm &aqm)
+{
+	return std::visit([](const auto &a) { return a.backlog_pkts(); }, aqm);
+}
+
+} // namespace dualpilot::aqm

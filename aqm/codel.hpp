@@ -1,0 +1,80 @@
+// CoDel (RFC 8289): drops (or ECN-marks) at dequeue once the sojourn time has
+// stayed above target for a whole interval, then at intervals shrinking as
+// interval / sqrt(count).
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "aqm/packet.hpp"
+#include "aqm/packet_fifo.hpp"
+
+namespace dualpilot::aqm {
+
+struct CodelParams {
+	uint32_t limit_pkts = 1000;
+	uint64_t target_ns = 5000000;     // TARGET
+	uint64_t interval_ns = 100000000; // INTERVAL
+	bool ecn = false;                 // mark ECT packets instead of dropping them
+	uint32_t mtu_bytes = 1514;        // MAXPACKET: never drop with one packet left
+};
+
+std::string codel_apply(CodelParams &params, std::string_view key, std::string_view value);
+bool codel_is_flag(std::string_view key);
+std::string codel_finalize(CodelParams &params);
+
+struct CodelStats {
+	uint64_t drops = 0;      // drops by the control law
+	uint64_t ecn_marks = 0;
+	uint64_t overflows = 0;
+	uint64_t maxq = 0;
+};
+
+class Codel {
+public:
+	explicit Codel(const CodelParams &params) : params_(params), queue_(params.limit_pkts) {}
+
+	QueueId classify(Ecn) const { return QueueId::classic; }
+	EnqueueResult enqueue(Packet pkt);
+	bool dequeue(uint64_t now_ns, Dequeued &out);
+	void tick(uint64_t) {}
+
+	const CodelParams &params() const { return params_; }
+	const CodelStats &stats() const { return stats_; }
+	std::array<QueueCounters, kQueueCount> counters() const;
+	uint64_t backlog_pkts() const { return queue_.size(); }
+	uint64_t backlog_bytes() const { return queue_.bytes(); }
+
+	bool dropping() const { return dropping_; }
+	uint32_t count() const { return count_; }
+	uint64_t drop_next_ns() const { return drop_next_ns_; }
+
+	std::string describe() const;
+	std::string stats_text(uint64_t now_ns) const;
+
+private:
+	bool do_dequeue(uint64_t now_ns, Packet &pkt, bool &ok_to_drop);
+	uint64_t control_law(uint64_t t_ns) const;
+	void emit(const Packet &pkt, uint64_t now_ns, Verdict verdict, Dequeued &out);
+	// Whether a packet chosen by the control law is marked (true) or dropped.
+	bool mark_instead(const Packet &pkt) const { return params_.ecn && is_ect(pkt.ecn); }
+
+	CodelParams params_;
+	PacketFifo queue_;
+	uint64_t clock_ns_ = 0;
+	// RFC 8289 section 5 state.
+	uint64_t first_above_time_ns_ = 0;
+	uint64_t drop_next_ns_ = 0;
+	uint32_t count_ = 0;
+	uint32_t lastcount_ = 0;
+	bool dropping_ = false;
+	// The RFC's dequeue loops inside one call; this one hands back one packet
+	// per call, so it remembers where the loop stood.
+	bool pending_law_ = false;   // a drop happened: next packet decides the next drop time
+	bool forward_next_ = false;  // entered dropping: the next packet goes out unexamined
+	CodelStats stats_;
+	QueueCounters counters_{};
+};
+
+} // namespace dualpilot::aqm

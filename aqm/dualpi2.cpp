@@ -1,0 +1,427 @@
+#include "aqm/dualpi2.hpp"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "aqm/units.hpp"
+
+namespace dualpilot::aqm {
+
+namespace {
+
+// Kernel scaling of alpha/beta (sch_dualpi2.c): tc hands them over in 1/256 Hz;
+// internally they are probability units per ns of delay error, times 64, so
+// that the per-update increment is delay_error_ns * gain / 64.
+constexpr uint32_t kAlphaBetaShift = 8;       // tc's unit: 1/256
+constexpr uint32_t kAlphaBetaGranularity = 6; // internal: x64
+constexpr uint32_t kAlphaBetaScaling = kAlphaBetaShift - kAlphaBetaGranularity;
+constexpr uint64_t kNsPerSec = 1000000000ull;
+constexpr uint32_t kAlphaBetaMax = (1u << 31) - 1;
+
+uint32_t scale_alpha_beta(uint32_t param_256)
+{
+	return static_cast<uint32_t>(((uint64_t)param_256 * kMaxProb >> kAlphaBetaScaling) / kNsPerSec);
+}
+
+uint32_t unscale_alpha_beta(uint32_t internal)
+{
+	return static_cast<uint32_t>(((uint64_t)internal * kNsPerSec << kAlphaBetaScaling) / kMaxProb);
+}
+
+int index_of(QueueId q) { return static_cast<int>(q); }
+
+// 128 bits: delay differences of seconds times 32-bit gains overflow 64.
+__extension__ typedef __int128 int128_t;
+
+} // namespace
+
+double dualpi2_effective_hz(uint32_t param_256)
+{
+	return unscale_alpha_beta(scale_alpha_beta(param_256)) / 256.0;
+}
+
+bool dualpi2_is_flag(std::string_view key)
+{
+	return key == "drop_on_overload" || key == "overflow" || key == "drop_enqueue" ||
+	       key == "drop_dequeue" || key == "l4s_ect" || key == "any_ect";
+}
+
+std::string dualpi2_apply(DualPi2Params &p, std::string_view key, std::string_view value)
+{
+	std::string err;
+	bool flag = false;
+	double hz = 0;
+	if (key == "limit") {
+		err = parse_packets(value, p.limit_pkts);
+	} else if (key == "memlimit") {
+		err = parse_size_bytes(value, p.memlimit_bytes);
+		if (err.empty() && p.memlimit_bytes == 0)
+			err = "must be at least 1 byte";
+	} else if (key == "target") {
+		err = parse_time_ns(value, p.target_ns);
+		p.pi_gains_given = true;
+	} else if (key == "tupdate") {
+		err = parse_time_ns(value, p.tupdate_ns);
+		p.pi_gains_given = true;
+	} else if (key == "alpha" || key == "beta") {
+		err = parse_double(value, hz);
+		// tc truncates to its 1/256 Hz unit; a gain below one unit would be 0.
+		if (err.empty() && (hz * 256 < 1 || hz * 256 > kAlphaBetaMax))
+			err = "must be between 1/256 (0.0039) and 8388607 Hz, got '" + std::string(value) + "'";
+		(key == "alpha" ? p.alpha_256 : p.beta_256) = static_cast<uint32_t>(hz * 256);
+		p.pi_gains_given = true;
+	} else if (key == "step_thresh") {
+		const bool in_packets = value.ends_with("p") || value.ends_with("pkt") ||
+					value.ends_with("pkts") || value.ends_with("packets");
+		p.step_in_packets = in_packets;
+		err = in_packets ? parse_packets(value, p.step_thresh_pkts)
+				 : parse_time_ns(value, p.step_thresh_ns);
+	} else if (key == "min_qlen_step") {
+		err = parse_packets(value, p.min_qlen_step);
+	} else if (key == "coupling_factor") {
+		err = parse_u32(value, p.coupling_factor);
+	} else if (key == "classic_protection") {
+		err = parse_percent(value, p.classic_protection_pct);
+	} else if (key == "max_rtt") {
+		err = parse_time_ns(value, p.max_rtt_ns);
+	} else if (key == "typical_rtt") {
+		err = parse_time_ns(value, p.typical_rtt_ns);
+	} else if (key == "mtu") {
+		uint64_t mtu = 0;
+		err = parse_size_bytes(value, mtu);
+		if (err.empty() && (mtu < 68 || mtu > 65535))
+			err = "must be between 68 and 65535 bytes";
+		p.mtu_bytes = static_cast<uint32_t>(mtu);
+	} else if (key == "seed") {
+		err = parse_u64(value, p.seed);
+	} else if (dualpi2_is_flag(key)) {
+		// A bare flag sets itself; "overflow = false" reads as its opposite.
+		err = parse_bool(value, flag);
+		if (key == "drop_on_overload" || key == "overflow")
+			p.drop_on_overload = (key == "drop_on_overload") == flag;
+		else if (key == "drop_enqueue" || key == "drop_dequeue")
+			p.drop_enqueue = (key == "drop_enqueue") == flag;
+		else
+			p.any_ect = (key == "any_ect") == flag;
+	} else {
+		return "dualpi2: unknown parameter '" + std::string(key) +
+		       "' (known: limit memlimit target tupdate alpha beta step_thresh min_qlen_step "
+		       "coupling_factor classic_protection max_rtt typical_rtt mtu seed "
+		       "drop_on_overload overflow drop_enqueue drop_dequeue l4s_ect any_ect)";
+	}
+	if (!err.empty())
+		return "dualpi2: " + std::string(key) + ": " + err;
+	return {};
+}
+
+std::string dualpi2_finalize(DualPi2Params &p)
+{
+	if (p.max_rtt_ns != 0 || p.typical_rtt_ns != 0) {
+		if (p.pi_gains_given)
+			return "dualpi2: max_rtt/typical_rtt derive target, tupdate, alpha and beta; "
+			       "give one or the other, not both";
+		// tc-dualpi2 works in microseconds; doing the same keeps its rounding.
+		uint64_t max_us = p.max_rtt_ns / 1000;
+		uint64_t typ_us = p.typical_rtt_ns / 1000;
+		if (typ_us == 0)
+			typ_us = std::max<uint64_t>(max_us / 6, 1);
+		else if (max_us == 0)
+			max_us = typ_us * 6;
+		else if (typ_us > max_us)
+			return "dualpi2: typical_rtt must not exceed max_rtt";
+		const uint64_t tupdate_us = std::max<uint64_t>(std::min(typ_us, max_us / 3), 1);
+		// tc computes the gains in single precision; doing the same keeps its
+		// truncation to 1/256 (0.3 / 0.2 is 1.4999... in double, 1.5 in float).
+		const float alpha_hz = static_cast<float>(static_cast<double>(tupdate_us) /
+							  (static_cast<double>(max_us) * static_cast<double>(max_us)) *
+							  1e6 * static_cast<double>(0.1f));
+		const float beta_hz = 0.3f / static_cast<float>(max_us) * 1e6f;
+		if (alpha_hz * 256 < 1 || beta_hz * 256 < 1)
+			return "dualpi2: max_rtt " + format_time(max_us * 1000) +
+			       " is too large: alpha or beta would round down to 0";
+		if (beta_hz * 256 > kAlphaBetaMax)
+			return "dualpi2: max_rtt " + format_time(max_us * 1000) + " is too small: beta overflows";
+		p.target_ns = typ_us * 1000;
+		p.tupdate_ns = tupdate_us * 1000;
+		p.alpha_256 = static_cast<uint32_t>(alpha_hz * 256);
+		p.beta_256 = static_cast<uint32_t>(beta_hz * 256);
+	}
+	if (p.limit_pkts == 0)
+		return "dualpi2: limit must be at least 1 packet";
+	if (p.limit_pkts > (1u << 26))
+		return "dualpi2: limit above 67108864 packets";
+	if (p.tupdate_ns == 0)
+		return "dualpi2: tupdate must be greater than 0";
+	if (p.tupdate_ns > 10 * kNsPerSec || p.target_ns > 10 * kNsPerSec)
+		return "dualpi2: target and tupdate must be at most 10s";
+	if (p.target_ns == 0)
+		return "dualpi2: target must be greater than 0";
+	if (p.alpha_256 == 0 || p.beta_256 == 0 || p.alpha_256 > kAlphaBetaMax || p.beta_256 > kAlphaBetaMax)
+		return "dualpi2: alpha and beta must be between 1/256 and 8388607 Hz";
+	if (p.coupling_factor < 1 || p.coupling_factor > 255)
+		return "dualpi2: coupling_factor must be between 1 and 255";
+	if (p.classic_protection_pct > 100)
+		return "dualpi2: classic_protection must be a percentage 0..100";
+	if (p.mtu_bytes < 68 || p.mtu_bytes > 65535)
+		return "dualpi2: mtu must be between 68 and 65535 bytes";
+	if (p.memlimit_bytes == 0)
+		p.memlimit_bytes = (uint64_t)p.limit_pkts * 2 * p.mtu_bytes;
+	return {};
+}
+
+DualPi2::DualPi2(const DualPi2Params &params)
+	: params_(params), alpha_int_(scale_alpha_beta(params.alpha_256)),
+	  beta_int_(scale_alpha_beta(params.beta_256)),
+	  memlimit_bytes_(params.memlimit_bytes ? params.memlimit_bytes
+						: (uint64_t)params.limit_pkts * 2 * params.mtu_bytes),
+	  // Negative initial credit: after a reset the L queue goes first.
+	  credit_init_((int64_t)params.mtu_bytes *
+		       ((int64_t)params.classic_protection_pct - (100 - (int64_t)params.classic_protection_pct))),
+	  weight_c_(params.classic_protection_pct), weight_l_(100 - params.classic_protection_pct),
+	  queue_{PacketFifo(params.limit_pkts), PacketFifo(params.limit_pkts)},
+	  credit_(credit_init_), rng_(params.seed)
+{
+}
+
+void DualPi2::tick(uint64_t now_ns)
+{
+	if (now_ns > clock_ns_)
+		clock_ns_ = now_ns;
+	if (next_update_ns_ == 0) {
+		// The PI timer starts with the first event, as the qdisc's starts at init.
+		next_update_ns_ = clock_ns_ + params_.tupdate_ns;
+		return;
+	}
+	// Run each update at the instant its timer would have fired; nothing
+	// changed the queues in between, so this equals a real timer.
+	while (clock_ns_ >= next_update_ns_) {
+		if (prob_ == 0 && last_qdelay_ns_ == 0 && backlog_pkts() == 0) {
+			// Idle and settled: every further update is a no-op, skip them.
+			const uint64_t missed = (clock_ns_ - next_update_ns_) / params_.tupdate_ns + 1;
+			next_update_ns_ += missed * params_.tupdate_ns;
+			stats_.pi_updates += missed;
+			break;
+		}
+		pi_update(next_update_ns_);
+		next_update_ns_ += params_.tupdate_ns;
+	}
+}
+
+uint64_t DualPi2::head_sojourn_ns(QueueId q, uint64_t now_ns) const
+{
+	const PacketFifo &fifo = queue_[index_of(q)];
+	if (fifo.empty() || fifo.front().arrival_ns > now_ns)
+		return 0;
+	return now_ns - fifo.front().arrival_ns;
+}
+
+// RFC 9332 section 2.5.2 / Appendix A: every tupdate,
+//   p' += alpha * (qdelay - target) + beta * (qdelay - qdelay_prev)
+// with qdelay the larger head-of-line sojourn of the two queues, in the
+// kernel's fixed point (gains x64, probability x(2^32 - 1)), saturating.
+void DualPi2::pi_update(uint64_t at_ns)
+{
+	const uint64_t qdelay = std::max(head_sojourn_ns(QueueId::classic, at_ns),
+					 head_sojourn_ns(QueueId::l4s, at_ns));
+	int128_t delta = (int128_t)((int64_t)qdelay - (int64_t)params_.target_ns) * alpha_int_;
+	delta += (int128_t)((int64_t)qdelay - (int64_t)last_qdelay_ns_) * beta_int_;
+	last_qdelay_ns_ = qdelay;
+
+	int64_t new_prob = prob_;
+	if (delta > 0)
+		new_prob += (int64_t)std::min<int128_t>(delta >> kAlphaBetaGranularity, kMaxProb);
+	else
+		new_prob -= (int64_t)std::min<int128_t>((-delta) >> kAlphaBetaGranularity, kMaxProb);
+	new_prob = std::clamp<int64_t>(new_prob, 0, kMaxProb);
+	// overflow mode: cap p' at 1/k so L marking never exceeds 100% and the
+	// queue overflows at limit instead of dropping L4S traffic.
+	if (!params_.drop_on_overload)
+		new_prob = std::min<int64_t>(new_prob, kMaxProb / params_.coupling_factor);
+	prob_ = static_cast<uint32_t>(new_prob);
+	stats_.pi_updates++;
+}
+
+// The coupled AQM of RFC 9332 section 2.4 and Linux must_drop():
+//   Classic: p_C = p'^2 as two independent rolls of p'; drop Not-ECT or
+//            under overload, CE-mark otherwise.
+//   L4S:     p_CL = k * p'; when that passes 1 (overload) drop with p'^2 if
+//            drop_on_overload, and CE-mark the rest.
+// No action while the backlog (this packet excluded) is under 2 MTU.
+DualPi2::Decision DualPi2::decide(QueueId q, Ecn ecn, uint64_t backlog_bytes)
+{
+	if (backlog_bytes < 2ull * params_.mtu_bytes || prob_ == 0)
+		return Decision::pass;
+	const uint64_t prob_cl = (uint64_t)prob_ * params_.coupling_factor;
+	const bool overload = prob_cl > kMaxProb;
+	if (q == QueueId::classic) {
+		if (!(roll(prob_) && roll(prob_)))
+			return Decision::pass;
+		return (overload || ecn == Ecn::not_ect) ? Decision::drop : Decision::mark;
+	}
+	if (overload) {
+		if (params_.drop_on_overload && roll(prob_) && roll(prob_))
+			return Decision::drop_overload;
+		return Decision::mark;
+	}
+	if (!roll(prob_cl))
+		return Decision::pass;
+	return ecn == Ecn::not_ect ? Decision::drop : Decision::mark;
+}
+
+EnqueueResult DualPi2::enqueue(Packet pkt)
+{
+	tick(pkt.arrival_ns);
+	pkt.arrival_ns = clock_ns_; // a clock that ran back must not make sojourns negative
+	const QueueId q = classify(pkt.ecn);
+	const int qi = index_of(q);
+	QueueCounters &qc = counters_[qi];
+	qc.arrived_pkts++;
+	qc.arrived_bytes += pkt.len_bytes;
+
+	if (backlog_pkts() >= params_.limit_pkts || memory_used_ + pkt.len_bytes > memlimit_bytes_) {
+		qc.overflow_drops++;
+		stats_.overflows++;
+		return EnqueueResult::dropped_overflow;
+	}
+	pkt.aqm_flags = 0;
+	if (q == QueueId::l4s && queue_[qi].size() >= params_.min_qlen_step)
+		pkt.aqm_flags |= kFlagStepEligible;
+	if (params_.drop_enqueue) {
+		const Decision d = decide(q, pkt.ecn, memory_used_);
+		if (d == Decision::drop || d == Decision::drop_overload) {
+			qc.aqm_drops++;
+			(q == QueueId::classic ? stats_.classic_drops : stats_.l4s_drops)++;
+			stats_.overload_drops += d == Decision::drop_overload;
+			return EnqueueResult::dropped_aqm;
+		}
+		if (d == Decision::mark)
+			pkt.aqm_flags |= kFlagCeAtEnqueue;
+	}
+	queue_[qi].push(pkt);
+	memory_used_ += pkt.len_bytes;
+	qc.enqueued_pkts++;
+	stats_.maxq = std::max(stats_.maxq, backlog_pkts());
+	stats_.max_memory_used = std::max(stats_.max_memory_used, memory_used_);
+	return EnqueueResult::accepted;
+}
+
+// Byte-credit WRR (Linux's C-protection): serve L while the credit is <= 0;
+// an L dequeue while C waits adds wc * len, a C dequeue while L waits takes
+// wl * len, so with both queues busy C gets wc percent of the bytes.
+QueueId DualPi2::pick_queue() const
+{
+	if (queue_[index_of(QueueId::l4s)].empty())
+		return QueueId::classic;
+	if (queue_[index_of(QueueId::classic)].empty() || credit_ <= 0)
+		return QueueId::l4s;
+	return QueueId::classic;
+}
+
+bool DualPi2::dequeue(uint64_t now_ns, Dequeued &out)
+{
+	tick(now_ns);
+	now_ns = clock_ns_;
+	if (backlog_pkts() == 0) {
+		credit_ = credit_init_;
+		return false;
+	}
+	const QueueId q = pick_queue();
+	const int qi = index_of(q);
+	const Packet pkt = queue_[qi].pop();
+	memory_used_ -= pkt.len_bytes;
+	if (!queue_[1 - qi].empty())
+		credit_ += q == QueueId::l4s ? (int64_t)weight_c_ * pkt.len_bytes
+					     : -(int64_t)weight_l_ * pkt.len_bytes;
+
+	QueueCounters &qc = counters_[qi];
+	out.pkt = pkt;
+	out.queue = q;
+	out.sojourn_ns = now_ns - pkt.arrival_ns;
+
+	bool ce = (pkt.aqm_flags & kFlagCeAtEnqueue) != 0;
+	if (!params_.drop_enqueue) {
+		const Decision d = decide(q, pkt.ecn, memory_used_);
+		if (d == Decision::drop || d == Decision::drop_overload) {
+			qc.aqm_drops++;
+			(q == QueueId::classic ? stats_.classic_drops : stats_.l4s_drops)++;
+			stats_.overload_drops += d == Decision::drop_overload;
+			out.verdict = Verdict::drop;
+			return true;
+		}
+		ce = d == Decision::mark;
+	}
+	// Native L4S step marking (RFC 9332 section 2.5.1.2), on the packet's own
+	// sojourn or on the L queue length it leaves behind plus itself.
+	if ((pkt.aqm_flags & kFlagStepEligible) != 0) {
+		const bool over = params_.step_in_packets
+					  ? queue_[qi].size() + 1 > params_.step_thresh_pkts
+					  : out.sojourn_ns > params_.step_thresh_ns;
+		if (over) {
+			stats_.step_marks++;
+			ce = true;
+		}
+	}
+	qc.forwarded_pkts++;
+	qc.forwarded_bytes += pkt.len_bytes;
+	if (ce) {
+		qc.ce_marks++;
+		stats_.ecn_mark++;
+	}
+	out.verdict = ce ? Verdict::forward_ce : Verdict::forward;
+	return true;
+}
+
+std::array<QueueCounters, kQueueCount> DualPi2::counters() const
+{
+	std::array<QueueCounters, kQueueCount> out = counters_;
+	for (int i = 0; i < kQueueCount; i++) {
+		out[i].backlog_pkts = queue_[i].size();
+		out[i].backlog_bytes = queue_[i].bytes();
+	}
+	return out;
+}
+
+std::string DualPi2::describe() const
+{
+	const DualPi2Params &p = params_;
+	char buf[512];
+	const std::string step = p.step_in_packets ? std::to_string(p.step_thresh_pkts) + "p"
+						   : format_time(p.step_thresh_ns);
+	std::snprintf(buf, sizeof(buf),
+		      "dualpi2 limit %up memlimit %llub target %s tupdate %s alpha %f beta %f "
+		      "coupling_factor %u step_thresh %s min_qlen_step %up %s %s classic_protection %u%% %s",
+		      p.limit_pkts, (unsigned long long)memlimit_bytes_, format_time(p.target_ns).c_str(),
+		      format_time(p.tupdate_ns).c_str(), dualpi2_effective_hz(p.alpha_256),
+		      dualpi2_effective_hz(p.beta_256), p.coupling_factor, step.c_str(), p.min_qlen_step,
+		      p.drop_on_overload ? "drop_on_overload" : "overflow",
+		      p.drop_enqueue ? "drop_enqueue" : "drop_dequeue", p.classic_protection_pct,
+		      p.any_ect ? "any_ect" : "l4s_ect");
+	return buf;
+}
+
+std::string DualPi2::stats_text(uint64_t now_ns) const
+{
+	const auto &c = counters_[index_of(QueueId::classic)];
+	const auto &l = counters_[index_of(QueueId::l4s)];
+	char buf[768];
+	std::snprintf(buf, sizeof(buf),
+		      "prob %f delay_c %lluus delay_l %lluus\n"
+		      "pkts_in_c %llu pkts_in_l %llu maxq %llu\n"
+		      "ecn_mark %llu step_marks %llu\n"
+		      "credit %lld (%c)\n"
+		      "backlog_c %up backlog_l %up memory_used %llu (max %llu) of memory_limit %llu\n"
+		      "drops classic %llu l4s %llu (overload %llu) overflows %llu",
+		      q32_to_prob(prob_), (unsigned long long)head_sojourn_ns(QueueId::classic, now_ns) / 1000,
+		      (unsigned long long)head_sojourn_ns(QueueId::l4s, now_ns) / 1000,
+		      (unsigned long long)c.enqueued_pkts, (unsigned long long)l.enqueued_pkts,
+		      (unsigned long long)stats_.maxq, (unsigned long long)stats_.ecn_mark,
+		      (unsigned long long)stats_.step_marks, (long long)credit_, credit_ > 0 ? 'C' : 'L',
+		      queue_[0].size(), queue_[1].size(), (unsigned long long)memory_used_,
+		      (unsigned long long)stats_.max_memory_used, (unsigned long long)memlimit_bytes_,
+		      (unsigned long long)stats_.classic_drops, (unsigned long long)stats_.l4s_drops,
+		      (unsigned long long)stats_.overload_drops, (unsigned long long)stats_.overflows);
+	return buf;
+}
+
+} // namespace dualpilot::aqm
+

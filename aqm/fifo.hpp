@@ -1,0 +1,46 @@
+// FIFO tail drop: the bufferbloat baseline. A packet limit (pfifo) and an
+// optional byte limit (bfifo); no AQM decision at all.
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "aqm/packet.hpp"
+#include "aqm/packet_fifo.hpp"
+
+namespace dualpilot::aqm {
+
+struct FifoParams {
+	uint32_t limit_pkts = 1000;
+	uint64_t memlimit_bytes = 0; // 0: packet limit only
+};
+
+std::string fifo_apply(FifoParams &params, std::string_view key, std::string_view value);
+std::string fifo_finalize(FifoParams &params);
+
+class Fifo {
+public:
+	explicit Fifo(const FifoParams &params) : params_(params), queue_(params.limit_pkts) {}
+
+	QueueId classify(Ecn) const { return QueueId::classic; }
+	EnqueueResult enqueue(Packet pkt);
+	bool dequeue(uint64_t now_ns, Dequeued &out);
+	void tick(uint64_t) {}
+
+	const FifoParams &params() const { return params_; }
+	std::array<QueueCounters, kQueueCount> counters() const;
+	uint64_t backlog_pkts() const { return queue_.size(); }
+	uint64_t backlog_bytes() const { return queue_.bytes(); }
+	std::string describe() const;
+	std::string stats_text(uint64_t now_ns) const;
+
+private:
+	FifoParams params_;
+	PacketFifo queue_;
+	uint64_t clock_ns_ = 0;
+	uint64_t maxq_ = 0;
+	QueueCounters counters_{};
+};
+
+} // namespace dualpilot::aqm

@@ -1,0 +1,58 @@
+// A bounded FIFO of packet descriptors: one allocation at construction, none
+// afterwards. Capacity is rounded up to a power of two so the index wrap is a
+// mask, not a division.
+#pragma once
+
+#include <bit>
+#include <cstdint>
+#include <vector>
+
+#include "aqm/packet.hpp"
+
+namespace dualpilot::aqm {
+
+class PacketFifo {
+public:
+	explicit PacketFifo(uint32_t capacity)
+		: slots_(std::bit_ceil(capacity < 1 ? 1u : capacity)),
+		  mask_(static_cast<uint32_t>(slots_.size() - 1))
+	{
+	}
+
+	bool empty() const { return head_ == tail_; }
+	uint32_t size() const { return tail_ - head_; }
+	uint64_t bytes() const { return bytes_; }
+	uint32_t capacity() const { return mask_ + 1; }
+	bool full() const { return size() == capacity(); }
+
+	const Packet &front() const { return slots_[head_ & mask_]; }
+
+	// Caller checks full() first: the AQM's limit is never above capacity.
+	void push(const Packet &pkt)
+	{
+		slots_[tail_++ & mask_] = pkt;
+		bytes_ += pkt.len_bytes;
+	}
+
+	Packet pop()
+	{
+		const Packet pkt = slots_[head_++ & mask_];
+		bytes_ -= pkt.len_bytes;
+		return pkt;
+	}
+
+	void clear()
+	{
+		head_ = tail_ = 0;
+		bytes_ = 0;
+	}
+
+private:
+	std::vector<Packet> slots_;
+	uint32_t mask_;
+	uint32_t head_ = 0; // free-running; unsigned wrap keeps size() right
+	uint32_t tail_ = 0;
+	uint64_t bytes_ = 0;
+};
+
+} // namespace dualpilot::aqm

@@ -1,0 +1,28 @@
+// Parsing of the values operators type, with tc's spellings: times ("15ms",
+// "500us", "1s"; a bare number is microseconds, as tc reads it), sizes
+// ("1514", "64kb", "10mb"; k/m/g are powers of 1024, as tc reads them),
+// packet counts ("100", "100p", "100pkt"), percentages ("10", "10%").
+// Each parser returns an error message, empty on success.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace dualpilot::aqm {
+
+std::string parse_time_ns(std::string_view text, uint64_t &out_ns);
+std::string parse_size_bytes(std::string_view text, uint64_t &out_bytes);
+std::string parse_packets(std::string_view text, uint32_t &out_pkts);
+std::string parse_u32(std::string_view text, uint32_t &out);
+std::string parse_u64(std::string_view text, uint64_t &out);
+std::string parse_double(std::string_view text, double &out);
+std::string parse_percent(std::string_view text, uint32_t &out_pct);
+// "true"/"false"/"yes"/"no"/"on"/"off"/"1"/"0"; an empty value means true,
+// so a bare tc flag ("overflow") reads as set.
+std::string parse_bool(std::string_view text, bool &out);
+
+// Renders a nanosecond time the way tc prints one: "15ms", "1.5ms", "500us".
+std::string format_time(uint64_t ns);
+
+} // namespace dualpilot::aqm
