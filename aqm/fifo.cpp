@@ -14,8 +14,10 @@ std::string fifo_apply(FifoParams &p, std::string_view key, std::string_view val
 		err = parse_packets(value, p.limit_pkts);
 	else if (key == "memlimit")
 		err = parse_size_bytes(value, p.memlimit_bytes);
+	else if (key == "ce_threshold")
+		err = parse_time_ns(value, p.ce_threshold_ns);
 	else
-		return "fifo: unknown parameter '" + std::string(key) + "' (known: limit memlimit)";
+		return "fifo: unknown parameter '" + std::string(key) + "' (known: limit memlimit ce_threshold)";
 	return err.empty() ? err : "fifo: " + std::string(key) + ": " + err;
 }
 
@@ -55,6 +57,11 @@ bool Fifo::dequeue(uint64_t now_ns, Dequeued &out)
 	out.queue = QueueId::classic;
 	out.sojourn_ns = clock_ns_ - out.pkt.arrival_ns;
 	out.verdict = Verdict::forward;
+	if (params_.ce_threshold_ns != 0 && out.sojourn_ns > params_.ce_threshold_ns && is_ect(out.pkt.ecn)) {
+		out.verdict = Verdict::forward_ce;
+		counters_.ce_marks++;
+		step_marks_++;
+	}
 	counters_.forwarded_pkts++;
 	counters_.forwarded_bytes += out.pkt.len_bytes;
 	return true;
@@ -74,6 +81,8 @@ std::string Fifo::describe() const
 	std::string out = "fifo limit " + std::to_string(params_.limit_pkts) + "p";
 	if (params_.memlimit_bytes != 0)
 		out += " memlimit " + std::to_string(params_.memlimit_bytes) + "b";
+	if (params_.ce_threshold_ns != 0)
+		out += " ce_threshold " + format_time(params_.ce_threshold_ns);
 	return out;
 }
 

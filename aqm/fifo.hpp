@@ -14,6 +14,9 @@ namespace dualpilot::aqm {
 struct FifoParams {
 	uint32_t limit_pkts = 1000;
 	uint64_t memlimit_bytes = 0; // 0: packet limit only
+	// Step marking on one queue (the ce_threshold of Linux fq_codel): CE-mark
+	// ECN-capable packets whose sojourn is above it. 0: off.
+	uint64_t ce_threshold_ns = 0;
 };
 
 std::string fifo_apply(FifoParams &params, std::string_view key, std::string_view value);
@@ -29,6 +32,7 @@ public:
 	void tick(uint64_t) {}
 
 	const FifoParams &params() const { return params_; }
+	uint64_t step_marks() const { return step_marks_; }
 	std::array<QueueCounters, kQueueCount> counters() const;
 	uint64_t backlog_pkts() const { return queue_.size(); }
 	uint64_t backlog_bytes() const { return queue_.bytes(); }
@@ -40,6 +44,7 @@ private:
 	PacketFifo queue_;
 	uint64_t clock_ns_ = 0;
 	uint64_t maxq_ = 0;
+	uint64_t step_marks_ = 0;
 	QueueCounters counters_{};
 };
 

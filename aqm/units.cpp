@@ -71,6 +71,40 @@ std::string parse_time_ns(std::string_view text, uint64_t &out_ns)
 	return {};
 }
 
+std::string parse_rate_bps(std::string_view text, uint64_t &out_bps)
+{
+	double number = 0;
+	std::string_view unit;
+	if (!split_number(text, number, unit))
+		return "not a rate: " + quoted(text) + " (expected e.g. 8mbit, 1gbit)";
+	double scale = 0;
+	if (unit == "bit" || unit.empty())
+		scale = 1;
+	else if (unit == "kbit")
+		scale = 1e3;
+	else if (unit == "mbit")
+		scale = 1e6;
+	else if (unit == "gbit")
+		scale = 1e9;
+	else if (unit == "tbit")
+		scale = 1e12;
+	else if (unit == "bps")
+		scale = 8;
+	else if (unit == "kbps")
+		scale = 8e3;
+	else if (unit == "mbps")
+		scale = 8e6;
+	else if (unit == "gbps")
+		scale = 8e9;
+	else
+		return "unknown rate unit in " + quoted(text) + " (use bit, kbit, mbit, gbit or kbps, mbps, gbps)";
+	const double bps = number * scale;
+	if (bps < 1 || bps > 1e15)
+		return "rate out of range: " + quoted(text);
+	out_bps = static_cast<uint64_t>(std::llround(bps));
+	return {};
+}
+
 std::string parse_size_bytes(std::string_view text, uint64_t &out_bytes)
 {
 	double number = 0;

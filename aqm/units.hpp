@@ -12,6 +12,9 @@
 namespace dualpilot::aqm {
 
 std::string parse_time_ns(std::string_view text, uint64_t &out_ns);
+// Rates as tc writes them: "8mbit", "1gbit", "500kbit", "100bit", or bytes per
+// second as "1mbps" (decimal prefixes, as tc uses for rates).
+std::string parse_rate_bps(std::string_view text, uint64_t &out_bps);
 std::string parse_size_bytes(std::string_view text, uint64_t &out_bytes);
 std::string parse_packets(std::string_view text, uint32_t &out_pkts);
 std::string parse_u32(std::string_view text, uint32_t &out);

@@ -1,0 +1,339 @@
+#include "sim/pool.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace dualpilot::sim {
+
+namespace {
+
+constexpr char kMagic[8] = {'D', 'P', 'P', 'O', 'O', 'L', '\0', '\1'};
+constexpr size_t kRewardDefBytes = 64;
+constexpr size_t kNameBytes = 32;
+constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + kRewardDefBytes;
+constexpr uint64_t kMaxEntries = 1ull << 34; // 16 G entries: far past any real pool
+
+template <typename T>
+void put(std::string &buf, const T &v)
+{
+	buf.append(reinterpret_cast<const char *>(&v), sizeof(v));
+}
+
+void put_padded(std::string &buf, const std::string &s, size_t width)
+{
+	std::string field = s.substr(0, width - 1);
+	field.resize(width, '\0');
+	buf += field;
+}
+
+bool ends_with(const std::string &s, const char *suffix)
+{
+	const size_t n = std::strlen(suffix);
+	return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
+}
+
+} // namespace
+
+uint64_t fnv1a64(const void *data, size_t len, uint64_t hash)
+{
+	const auto *p = static_cast<const unsigned char *>(data);
+	for (size_t i = 0; i < len; i++) {
+		hash ^= p[i];
+		hash *= 0x100000001b3ull;
+	}
+	return hash;
+}
+
+void Pool::append(const Pool &other)
+{
+	states.insert(states.end(), other.states.begin(), other.states.end());
+	actions.insert(actions.end(), other.actions.begin(), other.actions.end());
+	rewards.insert(rewards.end(), other.rewards.begin(), other.rewards.end());
+	dones.insert(dones.end(), other.dones.begin(), other.dones.end());
+}
+
+std::string write_pool_binary(const Pool &pool, const std::string &path)
+{
+	std::string buf;
+	const uint64_t n = pool.size();
+	buf.append(kMagic, sizeof(kMagic));
+	put(buf, kPoolVersion);
+	put(buf, static_cast<uint32_t>(kFeatureCount));
+	put(buf, n);
+	put_padded(buf, pool.reward_definition, kRewardDefBytes);
+	for (const char *name : kFeatureNames)
+		put_padded(buf, name, kNameBytes);
+	buf.append(reinterpret_cast<const char *>(pool.states.data()), pool.states.size() * sizeof(float));
+	buf.append(reinterpret_cast<const char *>(pool.actions.data()), n);
+	buf.append(reinterpret_cast<const char *>(pool.rewards.data()), n * sizeof(float));
+	buf.append(reinterpret_cast<const char *>(pool.dones.data()), n);
+	put(buf, fnv1a64(buf.data(), buf.size()));
+	std::ofstream out(path, std::ios::binary | std::ios::trunc);
+	if (!out.write(buf.data(), static_cast<std::streamsize>(buf.size())))
+		return path + ": cannot write";
+	return {};
+}
+
+std::string read_pool_binary(const std::string &path, Pool &out)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return path + ": cannot open";
+	std::stringstream ss;
+	ss << in.rdbuf();
+	const std::string buf = ss.str();
+	auto err = [&](size_t offset, const std::string &what) {
+		return path + ": byte " + std::to_string(offset) + ": " + what;
+	};
+	if (buf.size() < kHeaderBytes + 8)
+		return err(buf.size(), "truncated: shorter than the header");
+	if (std::memcmp(buf.data(), kMagic, sizeof(kMagic)) != 0)
+		return err(0, "not a dualpilot pool (wrong magic)");
+	uint32_t version = 0, features = 0;
+	uint64_t n = 0;
+	std::memcpy(&version, buf.data() + 8, 4);
+	std::memcpy(&features, buf.data() + 12, 4);
+	std::memcpy(&n, buf.data() + 16, 8);
+	if (version != kPoolVersion)
+		return err(8, "version " + std::to_string(version) + " is not supported (this build reads " +
+				      std::to_string(kPoolVersion) + ")");
+	if (features != kFeatureCount)
+		return err(12, "feature count " + std::to_string(features) + ", expected " + std::to_string(kFeatureCount));
+	if (n > kMaxEntries)
+		return err(16, "entry count " + std::to_string(n) + " is absurd");
+	const uint64_t body = kHeaderBytes + kNameBytes * features + n * (features * 4 + 1 + 4 + 1);
+	if (buf.size() != body + 8)
+		return err(buf.size(), "size " + std::to_string(buf.size()) + " does not match " + std::to_string(n) +
+					       " entries (" + std::to_string(body + 8) + " bytes expected): truncated or padded");
+	uint64_t stored = 0;
+	std::memcpy(&stored, buf.data() + body, 8);
+	if (stored != fnv1a64(buf.data(), body))
+		return err(body, "checksum mismatch: the file is corrupt");
+	for (int i = 0; i < kFeatureCount; i++) {
+		const char *name = buf.data() + kHeaderBytes + kNameBytes * i;
+		if (std::strncmp(name, kFeatureNames[i], kNameBytes) != 0)
+			return err(kHeaderBytes + kNameBytes * i,
+				   "feature " + std::to_string(i) + " is '" + std::string(name, strnlen(name, kNameBytes)) +
+					   "', expected '" + kFeatureNames[i] + "'");
+	}
+	Pool p;
+	const char *def = buf.data() + 24;
+	p.reward_definition.assign(def, strnlen(def, kRewardDefBytes));
+	size_t off = kHeaderBytes + kNameBytes * features;
+	p.states.resize(n * features);
+	std::memcpy(p.states.data(), buf.data() + off, n * features * 4);
+	off += n * features * 4;
+	p.actions.assign(buf.begin() + off, buf.begin() + off + n);
+	off += n;
+	p.rewards.resize(n);
+	std::memcpy(p.rewards.data(), buf.data() + off, n * 4);
+	off += n * 4;
+	p.dones.assign(buf.begin() + off, buf.begin() + off + n);
+	for (uint64_t i = 0; i < n; i++)
+		if (p.actions[i] > kMark)
+			return err(kHeaderBytes + kNameBytes * features + n * features * 4 + i,
+				   "entry " + std::to_string(i) + ": action " + std::to_string(p.actions[i]) + " outside 0..2");
+	out = std::move(p);
+	return {};
+}
+
+std::string write_pool_json(const Pool &pool, const std::string &path)
+{
+	nlohmann::json j;
+	j["schema"] = {{"format", "dualpilot-pool"},
+		       {"version", kPoolVersion},
+		       {"features", kFeatureNames},
+		       {"actions", {"enqueue", "drop", "ecn_mark"}},
+		       {"reward", pool.reward_definition}};
+	nlohmann::json states = nlohmann::json::array();
+	for (size_t i = 0; i < pool.size(); i++)
+		states.push_back(std::vector<float>(pool.states.begin() + i * kFeatureCount,
+						    pool.states.begin() + (i + 1) * kFeatureCount));
+	j["states"] = std::move(states);
+	j["actions"] = pool.actions;
+	j["rewards"] = pool.rewards;
+	j["dones"] = pool.dones;
+	std::ofstream out(path, std::ios::trunc);
+	if (!(out << j.dump() << '\n'))
+		return path + ": cannot write";
+	return {};
+}
+
+std::string read_pool_json(const std::string &path, Pool &out)
+{
+	std::ifstream in(path);
+	if (!in)
+		return path + ": cannot open";
+	nlohmann::json j;
+	try {
+		j = nlohmann::json::parse(in);
+	} catch (const nlohmann::json::exception &e) {
+		return path + ": not JSON: " + e.what();
+	}
+	if (!j.is_object() || !j.contains("states") || !j.contains("actions") || !j.contains("rewards") ||
+	    !j.contains("dones"))
+		return path + ": expected an object with states, actions, rewards and dones";
+	const auto &states = j["states"], &actions = j["actions"], &rewards = j["rewards"], &dones = j["dones"];
+	if (!states.is_array() || !actions.is_array() || !rewards.is_array() || !dones.is_array())
+		return path + ": states, actions, rewards and dones must be arrays";
+	const size_t n = actions.size();
+	if (states.size() != n || rewards.size() != n || dones.size() != n)
+		return path + ": states, actions, rewards and dones differ in length";
+	Pool p;
+	if (j.contains("schema") && j["schema"].contains("reward") && j["schema"]["reward"].is_string())
+		p.reward_definition = j["schema"]["reward"];
+	for (size_t i = 0; i < n; i++) {
+		const auto &s = states[i];
+		if (!s.is_array() || s.size() != kFeatureCount)
+			return path + ": entry " + std::to_string(i) + ": state must have " + std::to_string(kFeatureCount) + " numbers";
+		std::array<float, kFeatureCount> st{};
+		for (int k = 0; k < kFeatureCount; k++) {
+			if (!s[k].is_number())
+				return path + ": entry " + std::to_string(i) + ": feature " + kFeatureNames[k] + " is not a number";
+			st[k] = s[k].get<float>();
+		}
+		if (!actions[i].is_number_integer() || actions[i].get<int64_t>() < 0 || actions[i].get<int64_t>() > 2)
+			return path + ": entry " + std::to_string(i) + ": action must be 0, 1 or 2";
+		if (!rewards[i].is_number())
+			return path + ": entry " + std::to_string(i) + ": reward is not a number";
+		p.add(st, static_cast<uint8_t>(actions[i].get<int>()), rewards[i].get<float>(),
+		      dones[i].is_boolean() ? dones[i].get<bool>() : dones[i].get<double>() != 0);
+	}
+	out = std::move(p);
+	return {};
+}
+
+std::string read_pool(const std::string &path, Pool &out)
+{
+	if (ends_with(path, ".json"))
+		return read_pool_json(path, out);
+	if (ends_with(path, ".dpp"))
+		return read_pool_binary(path, out);
+	return path + ": unknown pool format (use .json or .dpp)";
+}
+
+std::string write_pool(const Pool &pool, const std::string &path)
+{
+	if (ends_with(path, ".json"))
+		return write_pool_json(pool, path);
+	if (ends_with(path, ".dpp"))
+		return write_pool_binary(pool, path);
+	return path + ": unknown pool format (use .json or .dpp)";
+}
+
+namespace {
+
+// The 24 fields of one kernel record, in the order the paper lists them.
+constexpr int kLogFields = 24;
+constexpr const char *kLogFieldNames[kLogFields] = {
+	"queue_type", "qdelay_ref", "tupdate", "max_burst", "max_ecnth", "alpha", "beta", "flags",
+	"burst_allowance", "drop_prob", "current_qdelay", "qdelay_old", "accu_prob", "measurement_start",
+	"avg_dq_time", "dq_count", "sflags", "tot_pkts", "tot_bytes", "length", "len_bytes", "drops",
+	"packet_length", "dequeue_action"};
+// The router's PIE keeps probabilities in fixed point with 1.0 near 2^31.
+constexpr double kLogProbScale = 2147483647.0;
+
+bool parse_record(std::string_view body, std::array<int64_t, kLogFields> &v, std::string &why)
+{
+	int field = 0;
+	size_t pos = 0;
+	while (true) {
+		const size_t comma = body.find(',', pos);
+		const std::string_view tok = body.substr(pos, comma == std::string_view::npos ? body.npos : comma - pos);
+		if (field >= kLogFields) {
+			why = "more than 24 fields";
+			return false;
+		}
+		int64_t x = 0;
+		const auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), x);
+		if (tok.empty() || ec != std::errc() || end != tok.data() + tok.size()) {
+			why = "field " + std::to_string(field + 1) + " (" + kLogFieldNames[field] + ") is not an integer: '" +
+			      std::string(tok.substr(0, 32)) + "'";
+			return false;
+		}
+		v[field++] = x;
+		if (comma == std::string_view::npos)
+			break;
+		pos = comma + 1;
+	}
+	if (field != kLogFields) {
+		why = "expected 24 comma-separated integers, got " + std::to_string(field);
+		return false;
+	}
+	return true;
+}
+
+} // namespace
+
+void import_kernel_log(const std::string &text, const std::string &origin, const RewardSpec &reward,
+		       Pool &pool, ImportReport &report, size_t max_errors)
+{
+	static constexpr std::string_view kStart = "l4s_ecn_marking-start,";
+	static constexpr std::string_view kEnd = ",end";
+	std::istringstream in(text);
+	std::string line;
+	uint64_t line_no = 0;
+	const size_t first_entry = pool.size();
+	while (std::getline(in, line)) {
+		line_no++;
+		report.lines++;
+		if (!line.empty() && line.back() == '\r')
+			line.pop_back();
+		const size_t start = line.find(kStart);
+		if (start == std::string::npos)
+			continue;
+		report.records++;
+		auto bad = [&](const std::string &why) {
+			report.malformed++;
+			if (report.errors.size() < max_errors)
+				report.errors.push_back(origin + ":" + std::to_string(line_no) + ": " + why);
+		};
+		const size_t body_at = start + kStart.size();
+		const size_t end = line.find(kEnd, body_at);
+		if (end == std::string::npos) {
+			bad("record has no ',end' (truncated line?)");
+			continue;
+		}
+		std::array<int64_t, kLogFields> v{};
+		std::string why;
+		if (!parse_record(std::string_view(line).substr(body_at, end - body_at), v, why)) {
+			bad(why);
+			continue;
+		}
+		if (v[0] != 0 && v[0] != 1) {
+			bad("queue_type " + std::to_string(v[0]) + " is neither 0 (Classic) nor 1 (L4S)");
+			continue;
+		}
+		if (v[23] < 1 || v[23] > 3) {
+			bad("dequeue_action " + std::to_string(v[23]) + " outside 1..3");
+			continue;
+		}
+		if (v[10] < 0 || v[22] < 0 || v[20] < 0 || v[21] < 0) {
+			bad("negative delay, length or drop count");
+			continue;
+		}
+		const auto delay_us = static_cast<double>(v[10]);
+		const std::array<float, kFeatureCount> state = {
+			static_cast<float>(v[0]),
+			static_cast<float>(v[8]),
+			static_cast<float>(static_cast<double>(v[9]) / kLogProbScale),
+			static_cast<float>(delay_us),
+			static_cast<float>(static_cast<double>(v[12]) / kLogProbScale),
+			static_cast<float>(v[20]),
+			static_cast<float>(v[21]),
+			static_cast<float>(v[22]),
+		};
+		const double r = static_cast<double>(v[22]) / (delay_us + reward.delay_offset_us);
+		pool.add(state, static_cast<uint8_t>(v[23] - 1), static_cast<float>(r), false);
+		report.imported++;
+	}
+	if (pool.size() > first_entry)
+		pool.dones.back() = 1; // one log, one episode
+}
+
+} // namespace dualpilot::sim

@@ -1,0 +1,91 @@
+// Experience pools: one entry per AQM decision, as the L4S-LLM paper's
+// section II-B describes them: the 8 state features of Table III(a), the
+// action (0 enqueue, 1 drop, 2 ECN mark), the reward and the done flag.
+//
+// Two encodings of the same data:
+//  - JSON (the paper's interchange layout: parallel "states", "actions",
+//    "rewards", "dones" arrays) with a "schema" object naming the features;
+//  - .dpp, a compact little-endian columnar file for fast loading:
+//      0   char[8]  magic "DPPOOL\0\1"
+//      8   u32      version (1)
+//      12  u32      feature_count F
+//      16  u64      entry_count N
+//      24  char[64] reward definition, NUL-padded
+//      88  char[32] x F feature names, NUL-padded
+//      ..  f32[N*F] states, row-major;  u8[N] actions;  f32[N] rewards;  u8[N] dones
+//      end u64      FNV-1a 64 of every byte before it
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dualpilot::sim {
+
+inline constexpr uint32_t kPoolVersion = 1;
+inline constexpr int kFeatureCount = 8;
+inline constexpr std::array<const char *, kFeatureCount> kFeatureNames = {
+	"queue_type",              // 0 Classic, 1 L4S
+	"burst_allowance_us",      // PIE's burst allowance; 0 for AQMs without one
+	"drop_probability",        // the probability this packet's queue faces, 0..1
+	"current_queue_delay_us",  // this packet's sojourn (head delay for enqueue drops)
+	"accumulated_probability", // PIE: de-randomisation sum; DualPI2: p'
+	"length_in_bytes",         // the packet's queue, bytes, after the decision
+	"total_drops",             // the packet's queue, drops so far
+	"packet_length",           // bytes
+};
+
+enum Action : uint8_t { kEnqueue = 0, kDrop = 1, kMark = 2 };
+
+struct Pool {
+	std::vector<float> states; // entry_count x kFeatureCount, row-major
+	std::vector<uint8_t> actions;
+	std::vector<float> rewards;
+	std::vector<uint8_t> dones;
+	std::string reward_definition = "packet_length / (current_queue_delay_us + 1)";
+
+	size_t size() const { return actions.size(); }
+	void add(const std::array<float, kFeatureCount> &state, uint8_t action, float reward, bool done)
+	{
+		states.insert(states.end(), state.begin(), state.end());
+		actions.push_back(action);
+		rewards.push_back(reward);
+		dones.push_back(done ? 1 : 0);
+	}
+	void append(const Pool &other);
+};
+
+// Each returns an error naming the file and what is wrong; empty on success.
+std::string write_pool_json(const Pool &pool, const std::string &path);
+std::string write_pool_binary(const Pool &pool, const std::string &path);
+std::string read_pool_binary(const std::string &path, Pool &out);
+std::string read_pool_json(const std::string &path, Pool &out);
+// By extension: .json or .dpp.
+std::string read_pool(const std::string &path, Pool &out);
+std::string write_pool(const Pool &pool, const std::string &path);
+
+// The paper's raw kernel log: "l4s_ecn_marking-start," 24 integers ",end",
+// maybe behind a syslog prefix. Lines without the marker are not log records
+// and are passed over; records that are malformed are reported by line
+// number, skipped and counted; the rest become pool entries (done set on the
+// last entry of each log).
+struct ImportReport {
+	uint64_t lines = 0;
+	uint64_t records = 0;   // lines carrying the marker
+	uint64_t imported = 0;
+	uint64_t malformed = 0;
+	std::vector<std::string> errors; // "FILE:LINE: what", at most max_errors kept
+};
+
+struct RewardSpec {
+	double delay_offset_us = 1; // reward = packet_length / (delay_us + offset)
+};
+
+void import_kernel_log(const std::string &text, const std::string &origin, const RewardSpec &reward,
+		       Pool &pool, ImportReport &report, size_t max_errors = 100);
+
+// FNV-1a 64, the .dpp checksum; also used to fingerprint runs.
+uint64_t fnv1a64(const void *data, size_t len, uint64_t hash = 0xcbf29ce484222325ull);
+
+} // namespace dualpilot::sim

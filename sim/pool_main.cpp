@@ -1,0 +1,121 @@
+// dualpilot-pool: experience pool tools.
+//   import LOG... --out FILE   the paper's kernel logs -> a pool (.json or .dpp)
+//   info FILE                  entries, action mix, feature ranges
+//   convert IN OUT             between .json and .dpp
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "sim/pool.hpp"
+
+using namespace dualpilot::sim;
+
+namespace {
+
+int cmd_import(const std::vector<std::string> &logs, const std::string &out, double offset, size_t max_errors)
+{
+	Pool pool;
+	pool.reward_definition = "packet_length / (current_queue_delay_us + " + fmt::format("{:g}", offset) + ")";
+	ImportReport total;
+	for (const std::string &path : logs) {
+		std::ifstream in(path, std::ios::binary);
+		if (!in) {
+			fmt::print(stderr, "error: {}: cannot open\n", path);
+			return 2;
+		}
+		std::stringstream buf;
+		buf << in.rdbuf();
+		import_kernel_log(buf.str(), path, RewardSpec{offset}, pool, total, max_errors);
+	}
+	for (const std::string &e : total.errors)
+		fmt::print(stderr, "skipped {}\n", e);
+	if (total.malformed > total.errors.size())
+		fmt::print(stderr, "... and {} more malformed records\n", total.malformed - total.errors.size());
+	fmt::print("{} lines, {} records, {} imported, {} malformed (skipped)\n", total.lines, total.records,
+		   total.imported, total.malformed);
+	if (std::string err = write_pool(pool, out); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+	fmt::print("wrote {} entries to {}\n", pool.size(), out);
+	return 0;
+}
+
+int cmd_info(const std::string &path)
+{
+	Pool pool;
+	if (std::string err = read_pool(path, pool); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+	const size_t n = pool.size();
+	uint64_t counts[3] = {0, 0, 0}, episodes = 0;
+	for (size_t i = 0; i < n; i++) {
+		counts[pool.actions[i]]++;
+		episodes += pool.dones[i];
+	}
+	fmt::print("{}: {} entries, {} episodes, reward = {}\n", path, n, episodes, pool.reward_definition);
+	for (int a = 0; a < 3; a++)
+		fmt::print("  action {} ({:<8}) {:>10} ({:.2f} %)\n", a, a == 0 ? "enqueue" : a == 1 ? "drop" : "ecn_mark",
+			   counts[a], n ? 100.0 * counts[a] / n : 0.0);
+	for (int k = 0; k < kFeatureCount; k++) {
+		float lo = 0, hi = 0;
+		double sum = 0;
+		for (size_t i = 0; i < n; i++) {
+			const float v = pool.states[i * kFeatureCount + k];
+			lo = i == 0 ? v : std::min(lo, v);
+			hi = i == 0 ? v : std::max(hi, v);
+			sum += v;
+		}
+		fmt::print("  {:<24} min {:>12.4g} max {:>12.4g} mean {:>12.4g}\n", kFeatureNames[k], lo, hi,
+			   n ? sum / n : 0.0);
+	}
+	return 0;
+}
+
+int cmd_convert(const std::string &in, const std::string &out)
+{
+	Pool pool;
+	if (std::string err = read_pool(in, pool); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+	if (std::string err = write_pool(pool, out); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+	fmt::print("wrote {} entries to {}\n", pool.size(), out);
+	return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	CLI::App app{"dualpilot-pool: experience pool tools"};
+	app.require_subcommand(1);
+	std::vector<std::string> logs;
+	std::string out, info_path, conv_in, conv_out;
+	double offset = 1;
+	size_t max_errors = 100;
+	auto *imp = app.add_subcommand("import", "kernel logs (the paper's layout) to a pool");
+	imp->add_option("logs", logs, "log files")->required()->check(CLI::ExistingFile);
+	imp->add_option("--out", out, "pool file, .json or .dpp")->required();
+	imp->add_option("--reward-offset-us", offset, "reward = packet_length / (delay_us + this)")
+		->check(CLI::Range(1e-9, 1e12));
+	imp->add_option("--max-errors", max_errors, "malformed lines listed one by one (the rest are counted)");
+	auto *info = app.add_subcommand("info", "summarise a pool");
+	info->add_option("pool", info_path, "pool file")->required();
+	auto *conv = app.add_subcommand("convert", "convert between .json and .dpp");
+	conv->add_option("in", conv_in, "input pool")->required();
+	conv->add_option("out", conv_out, "output pool")->required();
+	CLI11_PARSE(app, argc, argv);
+	if (*imp)
+		return cmd_import(logs, out, offset, max_errors);
+	if (*info)
+		return cmd_info(info_path);
+	return cmd_convert(conv_in, conv_out);
+}

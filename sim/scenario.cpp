@@ -1,0 +1,270 @@
+#include "sim/scenario.hpp"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "aqm/units.hpp"
+
+namespace dualpilot::sim {
+
+namespace {
+
+struct Reader {
+	std::string origin;
+	std::string error;
+
+	std::string where(const toml::node &node, std::string_view key) const
+	{
+		const auto &src = node.source();
+		return origin + ":" + std::to_string(src.begin.line) + ": " + std::string(key) + ": ";
+	}
+
+	bool fail(const toml::node &node, std::string_view key, const std::string &message)
+	{
+		if (error.empty())
+			error = where(node, key) + message;
+		return false;
+	}
+
+	// Rejects keys the table does not know, naming the first.
+	bool only_keys(const toml::table &table, std::string_view context, std::initializer_list<std::string_view> known)
+	{
+		for (const auto &[key, node] : table) {
+			bool ok = false;
+			for (std::string_view k : known)
+				ok = ok || k == key.str();
+			if (!ok) {
+				std::string list;
+				for (std::string_view k : known) {
+					if (!list.empty())
+						list += ' ';
+					list += k;
+				}
+				return fail(node, key.str(), "unknown key in " + std::string(context) + " (known: " + list + ")");
+			}
+		}
+		return true;
+	}
+
+	bool text(const toml::table &t, std::string_view key, std::string &out)
+	{
+		const toml::node *n = t.get(key);
+		if (!n)
+			return true;
+		if (!n->is_string())
+			return fail(*n, key, "expected a string");
+		out = n->as_string()->get();
+		return true;
+	}
+
+	template <typename Parse, typename T>
+	bool unit(const toml::table &t, std::string_view key, T &out, Parse parse, const char *example)
+	{
+		const toml::node *n = t.get(key);
+		if (!n)
+			return true;
+		if (!n->is_string())
+			return fail(*n, key, std::string("expected a string such as \"") + example + "\"");
+		uint64_t value = 0;
+		if (std::string err = parse(n->as_string()->get(), value); !err.empty())
+			return fail(*n, key, err);
+		out = static_cast<T>(value);
+		return true;
+	}
+
+	bool time(const toml::table &t, std::string_view key, uint64_t &out)
+	{
+		return unit(t, key, out, aqm::parse_time_ns, "20ms");
+	}
+
+	bool integer(const toml::table &t, std::string_view key, uint32_t &out, int64_t lo, int64_t hi)
+	{
+		const toml::node *n = t.get(key);
+		if (!n)
+			return true;
+		if (!n->is_integer())
+			return fail(*n, key, "expected an integer");
+		const int64_t v = n->as_integer()->get();
+		if (v < lo || v > hi)
+			return fail(*n, key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+		out = static_cast<uint32_t>(v);
+		return true;
+	}
+
+	bool boolean(const toml::table &t, std::string_view key, bool &out)
+	{
+		const toml::node *n = t.get(key);
+		if (!n)
+			return true;
+		if (!n->is_boolean())
+			return fail(*n, key, "expected true or false");
+		out = n->as_boolean()->get();
+		return true;
+	}
+};
+
+bool read_flow(Reader &r, const toml::table &t, FlowSpec &f)
+{
+	if (!r.only_keys(t, "[[flows]]", {"name", "cc", "ecn", "count", "rtt", "start", "stop", "rate", "size", "delayed_ack"}))
+		return false;
+	std::string cc = "reno";
+	if (!r.text(t, "name", f.name) || !r.text(t, "cc", cc))
+		return false;
+	if (cc == "reno" || cc == "newreno")
+		f.cc = CcKind::reno;
+	else if (cc == "cubic")
+		f.cc = CcKind::cubic;
+	else if (cc == "scalable" || cc == "prague" || cc == "dctcp")
+		f.cc = CcKind::scalable;
+	else if (cc == "udp")
+		f.cc = CcKind::udp;
+	else
+		return r.fail(*t.get("cc"), "cc", "unknown congestion control '" + cc + "' (known: reno cubic scalable udp)");
+	if (const toml::node *n = t.get("ecn")) {
+		if (f.cc == CcKind::udp) {
+			// UDP sends a fixed codepoint: not-ect, ect0, ect1 or ce.
+			std::string cp;
+			if (!r.text(t, "ecn", cp))
+				return false;
+			if (cp == "not-ect")
+				f.udp_ecn = aqm::Ecn::not_ect;
+			else if (cp == "ect0")
+				f.udp_ecn = aqm::Ecn::ect0;
+			else if (cp == "ect1")
+				f.udp_ecn = aqm::Ecn::ect1;
+			else if (cp == "ce")
+				f.udp_ecn = aqm::Ecn::ce;
+			else
+				return r.fail(*n, "ecn", "udp ecn must be \"not-ect\", \"ect0\", \"ect1\" or \"ce\"");
+		} else if (!r.boolean(t, "ecn", f.ecn)) {
+			return false;
+		}
+	}
+	if (!r.integer(t, "count", f.count, 1, 10000) || !r.time(t, "rtt", f.rtt_ns) ||
+	    !r.time(t, "start", f.start_ns) || !r.time(t, "stop", f.stop_ns) ||
+	    !r.unit(t, "rate", f.udp_rate_bps, aqm::parse_rate_bps, "10mbit") ||
+	    !r.integer(t, "size", f.udp_size_bytes, 64, 9000) || !r.boolean(t, "delayed_ack", f.delayed_ack))
+		return false;
+	if (f.rtt_ns < 4)
+		return r.fail(t, "rtt", "must be at least 4ns");
+	if (f.cc == CcKind::udp && f.udp_rate_bps == 0)
+		return r.fail(t, "rate", "a udp flow needs a rate, e.g. rate = \"10mbit\"");
+	if (f.stop_ns != 0 && f.stop_ns <= f.start_ns)
+		return r.fail(t, "stop", "must be after start");
+	if (f.name.empty())
+		f.name = cc_name(f.cc);
+	return true;
+}
+
+bool read(Reader &r, const toml::table &root, Scenario &s)
+{
+	if (!r.only_keys(root, "the scenario", {"name", "description", "duration", "warmup", "repetitions",
+						 "sample_interval", "bottleneck", "flows"}))
+		return false;
+	if (!r.text(root, "name", s.name) || !r.text(root, "description", s.description) ||
+	    !r.time(root, "duration", s.duration_ns) || !r.time(root, "warmup", s.warmup_ns) ||
+	    !r.integer(root, "repetitions", s.repetitions, 1, 1000) ||
+	    !r.time(root, "sample_interval", s.sample_interval_ns))
+		return false;
+	if (s.duration_ns == 0)
+		return r.fail(root, "duration", "must be greater than 0");
+	if (s.warmup_ns >= s.duration_ns)
+		return r.fail(root, "warmup", "must be shorter than duration");
+	if (s.sample_interval_ns == 0)
+		return r.fail(root, "sample_interval", "must be greater than 0");
+
+	const toml::table *b = root["bottleneck"].as_table();
+	if (!b)
+		return r.fail(root, "bottleneck", "missing [bottleneck] table with at least rate = \"...\"");
+	if (!r.only_keys(*b, "[bottleneck]", {"rate", "mtu", "aqm", "fifo", "pie", "codel", "dualpi2"}) ||
+	    !r.unit(*b, "rate", s.rate_bps, aqm::parse_rate_bps, "8mbit") || !r.text(*b, "aqm", s.aqm) ||
+	    !r.integer(*b, "mtu", s.mtu_bytes, 128, 9000))
+		return false;
+	if (s.rate_bps == 0)
+		return r.fail(*b, "rate", "missing: the bottleneck needs a rate, e.g. rate = \"8mbit\"");
+	for (std::string_view name : aqm::kAqmNames) {
+		const toml::node *n = b->get(name);
+		if (!n)
+			continue;
+		if (!n->is_table())
+			return r.fail(*n, name, "expected a table of " + std::string(name) + " parameters");
+		for (const auto &[key, value] : *n->as_table()) {
+			std::string text;
+			if (value.is_string())
+				text = value.as_string()->get();
+			else if (value.is_integer())
+				text = std::to_string(value.as_integer()->get());
+			else if (value.is_floating_point())
+				text = std::to_string(value.as_floating_point()->get());
+			else if (value.is_boolean())
+				text = value.as_boolean()->get() ? "true" : "false";
+			else
+				return r.fail(value, key.str(), "expected a string, number or boolean");
+			s.aqm_params[std::string(name)].push_back({std::string(key.str()), text});
+		}
+		// Check the parameters now, so a typo is reported with its line.
+		if (auto built = aqm::make_aqm(name, s.aqm_params[std::string(name)]); !built.error.empty())
+			return r.fail(*n, name, built.error);
+	}
+
+	const toml::array *flows = root["flows"].as_array();
+	if (!flows || flows->empty())
+		return r.fail(root, "flows", "missing: add at least one [[flows]] table");
+	for (const toml::node &n : *flows) {
+		if (!n.is_table())
+			return r.fail(n, "flows", "expected [[flows]] tables");
+		FlowSpec f;
+		if (!read_flow(r, *n.as_table(), f))
+			return false;
+		s.flows.push_back(f);
+	}
+	return true;
+}
+
+} // namespace
+
+const char *cc_name(CcKind cc)
+{
+	switch (cc) {
+	case CcKind::reno:
+		return "reno";
+	case CcKind::cubic:
+		return "cubic";
+	case CcKind::scalable:
+		return "scalable";
+	case CcKind::udp:
+		return "udp";
+	}
+	return "?";
+}
+
+std::string parse_scenario(std::string_view text, const std::string &origin, Scenario &out)
+{
+	toml::table root;
+	try {
+		root = toml::parse(text, origin);
+	} catch (const toml::parse_error &e) {
+		return origin + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
+	}
+	Reader r{origin, {}};
+	Scenario s;
+	if (!read(r, root, s))
+		return r.error;
+	out = std::move(s);
+	return {};
+}
+
+std::string load_scenario(const std::string &path, Scenario &out)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return path + ": cannot open scenario file";
+	std::stringstream buf;
+	buf << in.rdbuf();
+	return parse_scenario(buf.str(), path, out);
+}
+
+} // namespace dualpilot::sim

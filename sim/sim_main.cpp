@@ -1,0 +1,123 @@
+// dualpilot-sim: runs a scenario through one AQM and reports, per run, the
+// queue-delay percentiles, utilisation, goodputs and an experience pool.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "sim/report.hpp"
+#include "sim/scenario.hpp"
+#include "sim/simulation.hpp"
+
+using namespace dualpilot;
+
+namespace {
+
+// A one-line bar on stderr, redrawn when the whole percent changes.
+struct ProgressBar {
+	bool enabled;
+	uint32_t run, runs;
+	int last = -1;
+	void operator()(double frac)
+	{
+		if (!enabled)
+			return;
+		const int pct = static_cast<int>(frac * 100);
+		if (pct == last)
+			return;
+		last = pct;
+		const int filled = pct * 30 / 100;
+		fmt::print(stderr, "\r  run {}/{} [{:<30}] {:3}%", run, runs, std::string(filled, '#'), pct);
+		if (pct >= 100)
+			fmt::print(stderr, "\r{:60}\r", "");
+	}
+};
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	std::string scenario_path, aqm_name, out_dir, pool_formats = "json,dpp";
+	std::vector<std::string> sets;
+	uint64_t seed = 1;
+	uint32_t runs = 0;
+	double reward_offset_us = 1;
+	bool quiet = false, no_pool = false;
+	CLI::App app{"dualpilot-sim: a packet-level simulator of one bottleneck under an aqm/ AQM"};
+	app.add_option("--scenario", scenario_path, "scenario TOML (configs/scenarios/*.toml)")->required();
+	app.add_option("--aqm", aqm_name, "fifo, pie, codel or dualpi2 (default: the scenario's)");
+	app.add_option("--set", sets, "AQM parameter key=value (tc names), repeatable; later ones win");
+	app.add_option("--seed", seed, "seed of the first run; run i uses seed + i");
+	app.add_option("--runs", runs, "runs (default: the scenario's repetitions)")->check(CLI::Range(1, 1000));
+	app.add_option("--out", out_dir, "directory for the run files (seed-N/ per run)");
+	app.add_option("--pool-formats", pool_formats, "experience pool files to write: json, dpp or both");
+	app.add_flag("--no-pool", no_pool, "do not record an experience pool");
+	app.add_option("--reward-offset-us", reward_offset_us,
+		       "reward = packet_length / (queue_delay_us + this)")->check(CLI::Range(1e-9, 1e12));
+	app.add_flag("--quiet,-q", quiet, "no progress bar and no tables");
+	CLI11_PARSE(app, argc, argv);
+
+	sim::Scenario sc;
+	if (std::string err = sim::load_scenario(scenario_path, sc); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 2;
+	}
+	if (aqm_name.empty())
+		aqm_name = sc.aqm;
+	std::vector<aqm::Setting> settings = sc.aqm_params[aqm_name];
+	for (const std::string &s : sets)
+		settings.push_back(aqm::parse_setting(s));
+	if (auto probe = aqm::make_aqm(aqm_name, settings, seed); !probe.error.empty()) {
+		fmt::print(stderr, "error: {}\n", probe.error);
+		return 2;
+	}
+	const bool json = pool_formats.find("json") != std::string::npos;
+	const bool dpp = pool_formats.find("dpp") != std::string::npos;
+	if (!json && !dpp && !no_pool) {
+		fmt::print(stderr, "error: --pool-formats: expected json, dpp or json,dpp\n");
+		return 2;
+	}
+	if (runs == 0)
+		runs = sc.repetitions;
+
+	std::string runs_csv = "seed,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,utilisation,jain,pool_entries\n";
+	for (uint32_t i = 0; i < runs; i++) {
+		const uint64_t run_seed = seed + i;
+		auto built = aqm::make_aqm(aqm_name, settings, run_seed);
+		sim::RunOptions opt;
+		opt.seed = run_seed;
+		opt.record_pool = !no_pool && !out_dir.empty();
+		opt.reward.delay_offset_us = reward_offset_us;
+		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, i + 1, runs};
+		opt.progress = [&bar](double f) { bar(f); };
+		const sim::RunResult r = sim::run_scenario(sc, std::move(built.aqm[0]), opt);
+		if (!quiet)
+			fmt::print("{}\n", sim::summary_table(sc, r, run_seed));
+		auto p = [&](int q, double quant) { return r.queues[q].delay.percentile_ns(quant) / 1e6; };
+		runs_csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{}\n", run_seed, p(1, 0.5),
+					p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured, r.jain_fairness(),
+					r.pool.size());
+		if (!out_dir.empty()) {
+			const std::string dir = out_dir + "/seed-" + std::to_string(run_seed);
+			if (std::string err = sim::write_run_dir(sc, r, run_seed, dir, json && opt.record_pool,
+								 dpp && opt.record_pool);
+			    !err.empty()) {
+				fmt::print(stderr, "error: {}\n", err);
+				return 1;
+			}
+		}
+	}
+	if (!out_dir.empty()) {
+		std::FILE *f = std::fopen((out_dir + "/runs.csv").c_str(), "w");
+		if (!f || std::fputs(runs_csv.c_str(), f) < 0) {
+			fmt::print(stderr, "error: {}/runs.csv: cannot write\n", out_dir);
+			return 1;
+		}
+		std::fclose(f);
+		if (!quiet)
+			fmt::print("wrote {} run(s) to {}/ (runs.csv, seed-N/)\n", runs, out_dir);
+	}
+	return 0;
+}

@@ -1,0 +1,410 @@
+#include "sim/simulation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+#include "aqm/observe.hpp"
+#include "aqm/random.hpp"
+#include "sim/event_queue.hpp"
+#include "sim/tcp.hpp"
+
+namespace dualpilot::sim {
+
+namespace {
+
+constexpr uint64_t kDelayedAckNs = 40000000; // 40 ms, as Linux's maximum
+constexpr uint32_t kHeaderBytes = 52;        // IPv4 + TCP with timestamps
+constexpr uint8_t kFlagRetrans = 1u << 2;
+constexpr uint64_t kProgressEvery = 1u << 16;
+
+struct FlowState {
+	FlowSpec spec;
+	std::unique_ptr<TcpSender> sender; // null for udp
+	std::unique_ptr<TcpReceiver> receiver;
+	uint64_t start_ns = 0;
+	uint64_t stop_ns = 0;
+	bool active = false;
+	uint64_t rto_event_at = 0; // pending timer event, 0 if none
+	bool dack_pending = false;
+	uint64_t udp_seq = 0;
+	FlowStats stats;
+};
+
+// A data packet while it is inside the bottleneck; the AQM holds its index.
+struct InFlight {
+	uint32_t flow;
+	uint64_t seq;
+	uint64_t sent_ns;
+	bool retransmission;
+};
+
+class Simulation {
+public:
+	Simulation(const Scenario &s, aqm::AnyAqm aqm, const RunOptions &o)
+		: sc_(s), opt_(o), aqm_(std::move(aqm)), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1)
+	{
+		end_ns_ = s.duration_ns;
+		for (const FlowSpec &spec : s.flows) {
+			for (uint32_t i = 0; i < spec.count; i++) {
+				FlowState f;
+				f.spec = spec;
+				f.stats.name = spec.count > 1 ? spec.name + "." + std::to_string(i + 1) : spec.name;
+				f.stats.cc = spec.cc;
+				if (spec.cc != CcKind::udp) {
+					f.sender = std::make_unique<TcpSender>(TcpConfig{spec.cc, spec.ecn});
+					f.receiver = std::make_unique<TcpReceiver>(spec.delayed_ack);
+					f.stats.ecn = f.sender->ecn();
+				} else {
+					f.stats.ecn = spec.udp_ecn;
+				}
+				// Parallel flows start a few ms apart (seeded), as real
+				// connections do; the first starts on time.
+				const uint64_t jitter = i == 0 ? 0 : rng_.next_u64() % 10000000;
+				f.start_ns = spec.start_ns + jitter;
+				f.stop_ns = spec.stop_ns ? spec.stop_ns : end_ns_;
+				flows_.push_back(std::move(f));
+			}
+		}
+		result_.utilisation.assign((end_ns_ + s.sample_interval_ns - 1) / s.sample_interval_ns, 0.0);
+		if (opt_.record_pool)
+			result_.pool.reward_definition =
+				"packet_length / (current_queue_delay_us + " + format_offset(opt_.reward.delay_offset_us) + ")";
+	}
+
+	RunResult run()
+	{
+		for (uint32_t f = 0; f < flows_.size(); f++) {
+			push(flows_[f].start_ns, EventType::flow_start, f);
+			push(flows_[f].stop_ns, EventType::flow_stop, f);
+		}
+		while (!events_.empty() && events_.top().at_ns <= end_ns_) {
+			const Event ev = events_.pop();
+			now_ = ev.at_ns;
+			dispatch(ev);
+			if (++result_.events % kProgressEvery == 0 && opt_.progress)
+				opt_.progress(static_cast<double>(now_) / static_cast<double>(end_ns_));
+		}
+		finish();
+		return std::move(result_);
+	}
+
+private:
+	static std::string format_offset(double v)
+	{
+		return v == std::floor(v) ? std::to_string(static_cast<int64_t>(v)) : std::to_string(v);
+	}
+
+	void push(uint64_t at, EventType type, uint32_t flow, uint8_t flags = 0, uint64_t a = 0, uint64_t b = 0,
+		  uint64_t c = 0, uint64_t d = 0)
+	{
+		events_.push(Event{at, 0, type, flags, flow, a, b, c, d});
+	}
+
+	bool measuring() const { return now_ >= sc_.warmup_ns; }
+
+	void dispatch(const Event &ev)
+	{
+		FlowState &f = flows_[ev.flow];
+		switch (ev.type) {
+		case EventType::flow_start:
+			f.active = true;
+			if (f.spec.cc == CcKind::udp)
+				push(now_, EventType::udp_send, ev.flow);
+			else
+				send_tcp(ev.flow);
+			break;
+		case EventType::flow_stop:
+			f.active = false;
+			break;
+		case EventType::udp_send:
+			if (!f.active)
+				break;
+			offer(ev.flow, f.udp_seq++, false);
+			push(now_ + static_cast<uint64_t>(f.spec.udp_size_bytes * 8e9 / static_cast<double>(f.spec.udp_rate_bps)),
+			     EventType::udp_send, ev.flow);
+			break;
+		case EventType::packet_at_bottleneck:
+			at_bottleneck(ev);
+			break;
+		case EventType::link_free:
+			link_busy_ = false;
+			serve();
+			break;
+		case EventType::packet_at_receiver:
+			at_receiver(ev);
+			break;
+		case EventType::ack_at_sender:
+			f.sender->on_ack(now_, ev.a, ev.d, ev.b, ev.c, (ev.flags & 1) != 0);
+			send_tcp(ev.flow);
+			break;
+		case EventType::rto:
+			f.rto_event_at = 0;
+			if (f.sender->on_rto(now_))
+				send_tcp(ev.flow);
+			arm_rto(ev.flow);
+			break;
+		case EventType::delayed_ack: {
+			f.dack_pending = false;
+			AckToSend ack;
+			if (f.receiver->on_timer(ack))
+				send_ack(ev.flow, ack);
+			break;
+		}
+		case EventType::sample:
+			break;
+		}
+	}
+
+	uint32_t wire_bytes(const FlowState &f) const
+	{
+		return f.spec.cc == CcKind::udp ? f.spec.udp_size_bytes : sc_.mtu_bytes;
+	}
+
+	void send_tcp(uint32_t flow)
+	{
+		FlowState &f = flows_[flow];
+		SendRequest req;
+		while (f.active && f.sender->next_send(req)) {
+			offer(flow, req.seq, req.retransmission);
+			f.sender->on_sent(now_);
+		}
+		arm_rto(flow);
+	}
+
+	void arm_rto(uint32_t flow)
+	{
+		FlowState &f = flows_[flow];
+		const uint64_t deadline = f.sender->rto_deadline_ns();
+		if (deadline != 0 && f.rto_event_at == 0) {
+			f.rto_event_at = deadline;
+			push(deadline, EventType::rto, flow);
+		}
+	}
+
+	// A packet leaves its sender; a quarter of the base RTT later it reaches
+	// the bottleneck, a quarter after the link it reaches the receiver, and
+	// the ACK takes the other half back.
+	void offer(uint32_t flow, uint64_t seq, bool retransmission)
+	{
+		FlowState &f = flows_[flow];
+		f.stats.sent_pkts++;
+		const auto ecn = static_cast<uint8_t>(f.stats.ecn);
+		push(now_ + f.spec.rtt_ns / 4, EventType::packet_at_bottleneck, flow,
+		     static_cast<uint8_t>(ecn | (retransmission ? kFlagRetrans : 0)), seq, now_);
+	}
+
+	uint64_t slot_for(const InFlight &p)
+	{
+		if (!free_slots_.empty()) {
+			const uint64_t s = free_slots_.back();
+			free_slots_.pop_back();
+			slots_[s] = p;
+			return s;
+		}
+		slots_.push_back(p);
+		return slots_.size() - 1;
+	}
+
+	void at_bottleneck(const Event &ev)
+	{
+		FlowState &f = flows_[ev.flow];
+		result_.packets++;
+		const auto ecn = static_cast<aqm::Ecn>(ev.flags & 3);
+		const uint64_t slot = slot_for({ev.flow, ev.a, ev.b, (ev.flags & kFlagRetrans) != 0});
+		const aqm::Packet pkt{now_, slot, wire_bytes(f), ecn, 0};
+		const aqm::EnqueueResult r = aqm::enqueue(aqm_, pkt);
+		if (r != aqm::EnqueueResult::accepted) {
+			const aqm::QueueId q = std::visit([&](const auto &a) { return a.classify(ecn); }, aqm_);
+			QueueStats &qs = result_.queues[static_cast<int>(q)];
+			(r == aqm::EnqueueResult::dropped_overflow ? qs.overflow_drops : qs.aqm_drops)++;
+			f.stats.drops++;
+			record(q, pkt, head_delay(q), kDrop);
+			free_slots_.push_back(slot);
+		}
+		if (!link_busy_)
+			serve();
+	}
+
+	uint64_t head_delay(aqm::QueueId q) const
+	{
+		return std::visit(
+			[&](const auto &a) -> uint64_t {
+				using A = std::decay_t<decltype(a)>;
+				if constexpr (std::is_same_v<A, aqm::DualPi2>)
+					return a.head_sojourn_ns(q, now_);
+				return 0;
+			},
+			aqm_);
+	}
+
+	void serve()
+	{
+		aqm::Dequeued d;
+		while (aqm::dequeue(aqm_, now_, d)) {
+			const InFlight p = slots_[d.pkt.handle];
+			free_slots_.push_back(d.pkt.handle);
+			FlowState &f = flows_[p.flow];
+			QueueStats &qs = result_.queues[static_cast<int>(d.queue)];
+			if (d.verdict == aqm::Verdict::drop) {
+				qs.aqm_drops++;
+				f.stats.drops++;
+				record(d.queue, d.pkt, d.sojourn_ns, kDrop);
+				continue;
+			}
+			const bool ce = d.verdict == aqm::Verdict::forward_ce;
+			record(d.queue, d.pkt, d.sojourn_ns, ce ? kMark : kEnqueue);
+			if (measuring()) {
+				qs.delay.add(d.sojourn_ns);
+				qs.forwarded++;
+				qs.marks += ce;
+			}
+			const uint64_t tx_ns = d.pkt.len_bytes * 8ull * 1000000000ull / sc_.rate_bps;
+			account_busy(now_, tx_ns);
+			link_busy_ = true;
+			push(now_ + tx_ns, EventType::link_free, 0);
+			const bool ce_on_wire = ce || d.pkt.ecn == aqm::Ecn::ce;
+			push(now_ + tx_ns + f.spec.rtt_ns / 4, EventType::packet_at_receiver, p.flow, ce_on_wire ? 1 : 0,
+			     p.seq, p.sent_ns);
+			return;
+		}
+	}
+
+	// Spreads a transmission over the utilisation samples it covers.
+	void account_busy(uint64_t from, uint64_t len)
+	{
+		uint64_t t = from;
+		const uint64_t end = std::min(from + len, end_ns_);
+		while (t < end) {
+			const uint64_t bin = t / sc_.sample_interval_ns;
+			const uint64_t bin_end = std::min((bin + 1) * sc_.sample_interval_ns, end);
+			if (bin < result_.utilisation.size())
+				result_.utilisation[bin] += static_cast<double>(bin_end - t);
+			if (t >= sc_.warmup_ns)
+				busy_measured_ns_ += bin_end - t;
+			else if (bin_end > sc_.warmup_ns)
+				busy_measured_ns_ += bin_end - sc_.warmup_ns;
+			t = bin_end;
+		}
+	}
+
+	void at_receiver(const Event &ev)
+	{
+		FlowState &f = flows_[ev.flow];
+		const bool ce = (ev.flags & 1) != 0;
+		if (ce && measuring())
+			f.stats.marks++;
+		if (f.spec.cc == CcKind::udp) {
+			if (measuring())
+				f.stats.goodput_bytes += f.spec.udp_size_bytes;
+			return;
+		}
+		AckToSend ack;
+		uint64_t delivered = 0;
+		const bool now_ack = f.receiver->on_packet(ev.a, ev.b, ce, ack, delivered);
+		if (measuring())
+			f.stats.goodput_bytes += delivered * (sc_.mtu_bytes - kHeaderBytes);
+		if (now_ack) {
+			send_ack(ev.flow, ack);
+		} else if (!f.dack_pending) {
+			f.dack_pending = true;
+			push(now_ + kDelayedAckNs, EventType::delayed_ack, ev.flow);
+		}
+	}
+
+	void send_ack(uint32_t flow, const AckToSend &ack)
+	{
+		const FlowState &f = flows_[flow];
+		push(now_ + f.spec.rtt_ns / 2, EventType::ack_at_sender, flow, ack.ece ? 1 : 0, ack.ack, ack.echo_ns,
+		     ack.ce_total, ack.sack_seq);
+	}
+
+	// One experience-pool entry per AQM decision (section II-B of the paper).
+	void record(aqm::QueueId q, const aqm::Packet &pkt, uint64_t delay_ns, uint8_t action)
+	{
+		if (!opt_.record_pool)
+			return;
+		const aqm::AqmObservation o = aqm::observe(aqm_, q);
+		const double delay_us = static_cast<double>(delay_ns) / 1e3;
+		const std::array<float, kFeatureCount> state = {
+			static_cast<float>(q == aqm::QueueId::l4s ? 1 : 0),
+			static_cast<float>(o.burst_allowance_us),
+			static_cast<float>(o.drop_probability),
+			static_cast<float>(delay_us),
+			static_cast<float>(o.accumulated_probability),
+			static_cast<float>(o.backlog_bytes),
+			static_cast<float>(o.total_drops),
+			static_cast<float>(pkt.len_bytes),
+		};
+		const double reward = pkt.len_bytes / (delay_us + opt_.reward.delay_offset_us);
+		result_.pool.add(state, action, static_cast<float>(reward), false);
+	}
+
+	void finish()
+	{
+		now_ = end_ns_;
+		if (opt_.progress)
+			opt_.progress(1.0);
+		for (double &u : result_.utilisation)
+			u /= static_cast<double>(sc_.sample_interval_ns);
+		result_.measured_ns = end_ns_ - sc_.warmup_ns;
+		result_.utilisation_measured = static_cast<double>(busy_measured_ns_) / static_cast<double>(result_.measured_ns);
+		for (FlowState &f : flows_) {
+			const uint64_t from = std::max(f.start_ns, sc_.warmup_ns);
+			const uint64_t to = std::min(f.stop_ns, end_ns_);
+			f.stats.active_ns = to > from ? to - from : 0;
+			if (f.sender) {
+				f.stats.retransmits = f.sender->retransmits();
+				f.stats.timeouts = f.sender->timeouts();
+			}
+			result_.flows.push_back(f.stats);
+		}
+		if (!result_.pool.dones.empty())
+			result_.pool.dones.back() = 1; // one run, one episode
+		result_.aqm_description = aqm::describe(aqm_);
+	}
+
+	const Scenario &sc_;
+	RunOptions opt_;
+	aqm::AnyAqm aqm_;
+	aqm::Rng rng_;
+	EventQueue events_;
+	std::vector<FlowState> flows_;
+	std::vector<InFlight> slots_;
+	std::vector<uint64_t> free_slots_;
+	uint64_t now_ = 0;
+	uint64_t end_ns_ = 0;
+	uint64_t busy_measured_ns_ = 0;
+	bool link_busy_ = false;
+	RunResult result_;
+};
+
+} // namespace
+
+double RunResult::goodput_bps(const FlowStats &f) const
+{
+	return f.active_ns ? static_cast<double>(f.goodput_bytes) * 8e9 / static_cast<double>(f.active_ns) : 0;
+}
+
+double RunResult::jain_fairness() const
+{
+	double sum = 0, sum_sq = 0;
+	int n = 0;
+	for (const FlowStats &f : flows) {
+		if (f.cc == CcKind::udp)
+			continue;
+		const double x = goodput_bps(f);
+		sum += x;
+		sum_sq += x * x;
+		n++;
+	}
+	return n == 0 || sum_sq == 0 ? 0 : sum * sum / (n * sum_sq);
+}
+
+RunResult run_scenario(const Scenario &scenario, aqm::AnyAqm aqm, const RunOptions &options)
+{
+	Simulation sim(scenario, std::move(aqm), options);
+	return sim.run();
+}
+
+} // namespace dualpilot::sim

@@ -1,0 +1,67 @@
+// One run of a scenario: the senders, the bottleneck (an aqm/ AQM behind a
+// link of fixed rate), the receivers, and the statistics and experience pool
+// the run produces. Deterministic: the same scenario, AQM and seed give the
+// same events in the same order, so the same bytes out.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "aqm/aqm.hpp"
+#include "aqm/histogram.hpp"
+#include "sim/pool.hpp"
+#include "sim/scenario.hpp"
+
+namespace dualpilot::sim {
+
+struct RunOptions {
+	uint64_t seed = 1;
+	bool record_pool = false;
+	RewardSpec reward;
+	// Called now and then with the fraction of simulated time done.
+	std::function<void(double)> progress;
+};
+
+struct QueueStats {
+	aqm::DelayHistogram delay; // sojourn of forwarded packets, after warm-up
+	uint64_t forwarded = 0;
+	uint64_t marks = 0;
+	uint64_t aqm_drops = 0;
+	uint64_t overflow_drops = 0;
+};
+
+struct FlowStats {
+	std::string name;
+	CcKind cc = CcKind::reno;
+	aqm::Ecn ecn = aqm::Ecn::not_ect;
+	uint64_t goodput_bytes = 0; // payload delivered in order, after warm-up
+	uint64_t sent_pkts = 0;
+	uint64_t retransmits = 0;
+	uint64_t timeouts = 0;
+	uint64_t drops = 0;
+	uint64_t marks = 0;
+	uint64_t active_ns = 0;     // time the flow was on, after warm-up
+};
+
+struct RunResult {
+	std::string aqm_description;
+	std::array<QueueStats, aqm::kQueueCount> queues;
+	std::vector<FlowStats> flows;
+	std::vector<double> utilisation; // per sample interval, whole run
+	double utilisation_measured = 0; // after warm-up
+	uint64_t measured_ns = 0;
+	uint64_t events = 0;
+	uint64_t packets = 0;             // data packets offered to the bottleneck
+	Pool pool;
+
+	double goodput_bps(const FlowStats &f) const;
+	// Jain's index over the TCP flows' goodputs (1 = perfectly even).
+	double jain_fairness() const;
+};
+
+RunResult run_scenario(const Scenario &scenario, aqm::AnyAqm aqm, const RunOptions &options);
+
+} // namespace dualpilot::sim

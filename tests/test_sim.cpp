@@ -1,0 +1,225 @@
+// The simulator against known results: bufferbloat under FIFO, DualPI2
+// holding Classic at its target and L4S near the step threshold, the
+// coupling's fairness, and determinism.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "sim/scenario.hpp"
+#include "sim/simulation.hpp"
+
+namespace dualpilot::sim {
+namespace {
+
+Scenario scenario(const std::string &toml)
+{
+	Scenario s;
+	const std::string err = parse_scenario(toml, "test.toml", s);
+	EXPECT_EQ(err, "");
+	return s;
+}
+
+RunResult run(const Scenario &s, const std::string &aqm_name, const std::string &tc_args = "",
+	      uint64_t seed = 1, bool pool = false)
+{
+	std::vector<aqm::Setting> settings;
+	EXPECT_EQ(aqm::split_tc_args(aqm_name, tc_args, settings), "");
+	auto built = aqm::make_aqm(aqm_name, settings, seed);
+	EXPECT_EQ(built.error, "");
+	RunOptions opt;
+	opt.seed = seed;
+	opt.record_pool = pool;
+	return run_scenario(s, std::move(built.aqm.at(0)), opt);
+}
+
+double ms(uint64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+// Two Reno flows into a 200-packet FIFO: 240 ms of buffer at 10 Mbit/s,
+// about 12 bandwidth-delay products at 20 ms.
+TEST(Sim, FifoWithDeepBufferKeepsAStandingQueue)
+{
+	const Scenario s = scenario(R"(
+		duration = "40s"
+		warmup = "10s"
+		[bottleneck]
+		rate = "10mbit"
+		[[flows]]
+		cc = "reno"
+		count = 2
+		rtt = "20ms"
+	)");
+	const RunResult r = run(s, "fifo", "limit 200");
+	const QueueStats &c = r.queues[0];
+	const double buffer_ms = 200 * 1500 * 8 / 10e6 * 1e3; // 240 ms
+	EXPECT_GT(ms(c.delay.percentile_ns(0.99)), 0.9 * buffer_ms);
+	EXPECT_GT(ms(c.delay.percentile_ns(0.5)), 0.5 * buffer_ms);
+	EXPECT_GT(c.overflow_drops, 0u);
+	EXPECT_GE(r.utilisation_measured, 0.99);
+}
+
+TEST(Sim, Dualpi2HoldsClassicDelayAtTargetWithFullUtilisation)
+{
+	const Scenario s = scenario(R"(
+		duration = "60s"
+		warmup = "10s"
+		[bottleneck]
+		rate = "20mbit"
+		[[flows]]
+		cc = "reno"
+		count = 2
+		rtt = "20ms"
+		[[flows]]
+		cc = "cubic"
+		count = 2
+		rtt = "20ms"
+	)");
+	const RunResult r = run(s, "dualpi2");
+	const QueueStats &c = r.queues[0];
+	const double mean_ms = c.delay.mean_ns() / 1e6;
+	EXPECT_GE(mean_ms, 10.0);
+	EXPECT_LE(mean_ms, 20.0);
+	EXPECT_GE(r.utilisation_measured, 0.95);
+	EXPECT_GT(c.aqm_drops, 0u);
+	EXPECT_EQ(c.overflow_drops, 0u);
+}
+
+TEST(Sim, Dualpi2KeepsL4sQueueDelayUnderTwoMsBesideClassicFlows)
+{
+	const Scenario s = scenario(R"(
+		duration = "40s"
+		warmup = "10s"
+		[bottleneck]
+		rate = "100mbit"
+		[[flows]]
+		cc = "scalable"
+		count = 2
+		rtt = "20ms"
+		[[flows]]
+		cc = "cubic"
+		count = 2
+		rtt = "20ms"
+	)");
+	const RunResult r = run(s, "dualpi2");
+	const QueueStats &l = r.queues[1];
+	const QueueStats &c = r.queues[0];
+	ASSERT_GT(l.forwarded, 10000u);
+	ASSERT_GT(c.forwarded, 10000u); // the Classic flows really share the link
+	EXPECT_LE(ms(l.delay.percentile_ns(0.99)), 2.0);
+	EXPECT_GT(l.marks, 0u);
+	EXPECT_GE(r.utilisation_measured, 0.95);
+}
+
+// One Reno (ECN) and one scalable flow, equal RTTs.
+const char *kRenoVsScalable = R"(
+	duration = "60s"
+	warmup = "10s"
+	[bottleneck]
+	rate = "40mbit"
+	[[flows]]
+	name = "reno"
+	cc = "reno"
+	ecn = true
+	rtt = "20ms"
+	[[flows]]
+	name = "scalable"
+	cc = "scalable"
+	rtt = "20ms"
+)";
+
+double reno_over_scalable(const RunResult &r)
+{
+	return r.goodput_bps(r.flows[0]) / r.goodput_bps(r.flows[1]);
+}
+
+TEST(Sim, CouplingSharesTheLinkBetweenRenoAndScalable)
+{
+	const RunResult r = run(scenario(kRenoVsScalable), "dualpi2");
+	const double ratio = reno_over_scalable(r);
+	EXPECT_GT(ratio, 0.5);
+	EXPECT_LT(ratio, 2.0);
+}
+
+TEST(Sim, PlainStepMarkingStarvesRenoBesideScalable)
+{
+	// One queue that CE-marks every ECN packet over 1 ms: both flows see the
+	// same marks, Reno halves on them, the scalable flow barely moves.
+	const RunResult r = run(scenario(kRenoVsScalable), "fifo", "limit 1000 ce_threshold 1ms");
+	EXPECT_LT(reno_over_scalable(r), 0.25);
+}
+
+TEST(Sim, SameSeedGivesIdenticalPools)
+{
+	const Scenario s = scenario(R"(
+		duration = "10s"
+		warmup = "1s"
+		[bottleneck]
+		rate = "8mbit"
+		[[flows]]
+		cc = "cubic"
+		ecn = true
+		count = 2
+		[[flows]]
+		cc = "scalable"
+	)");
+	auto hash = [](const Pool &p) {
+		uint64_t h = fnv1a64(p.states.data(), p.states.size() * sizeof(float));
+		h = fnv1a64(p.actions.data(), p.actions.size(), h);
+		h = fnv1a64(p.rewards.data(), p.rewards.size() * sizeof(float), h);
+		return fnv1a64(p.dones.data(), p.dones.size(), h);
+	};
+	const RunResult a = run(s, "dualpi2", "", 7, true);
+	const RunResult b = run(s, "dualpi2", "", 7, true);
+	const RunResult c = run(s, "dualpi2", "", 8, true);
+	ASSERT_GT(a.pool.size(), 1000u);
+	EXPECT_EQ(hash(a.pool), hash(b.pool));
+	EXPECT_NE(hash(a.pool), hash(c.pool));
+	EXPECT_EQ(a.pool.dones.back(), 1);
+	// Every decision is in the pool: forwarded, marked and dropped packets.
+	uint64_t decisions = 0;
+	for (const QueueStats &q : a.queues)
+		decisions += q.aqm_drops + q.overflow_drops;
+	EXPECT_GE(a.pool.size(), decisions);
+}
+
+TEST(Sim, UdpFlowsSendAtTheirRateWithTheirCodepoint)
+{
+	const Scenario s = scenario(R"(
+		duration = "10s"
+		warmup = "1s"
+		[bottleneck]
+		rate = "100mbit"
+		[[flows]]
+		cc = "udp"
+		ecn = "ect1"
+		rate = "30mbit"
+		size = 1000
+	)");
+	const RunResult r = run(s, "dualpi2");
+	EXPECT_NEAR(r.goodput_bps(r.flows[0]) / 1e6, 30.0, 0.1);
+	EXPECT_EQ(r.queues[0].forwarded, 0u); // ECT(1): all in L
+	EXPECT_GT(r.queues[1].forwarded, 30000u);
+}
+
+TEST(Scenario, ErrorsNameTheLineAndTheKey)
+{
+	Scenario s;
+	EXPECT_EQ(parse_scenario("duration = \"1s\"\nwarmup = \"0s\"\n[bottleneck]\nrate = \"8mbit\"\n"
+				 "[[flows]]\ncc = \"bbr\"\n",
+				 "x.toml", s),
+		  "x.toml:6: cc: unknown congestion control 'bbr' (known: reno cubic scalable udp)");
+	EXPECT_NE(parse_scenario("[bottleneck]\nrate = \"8 furlongs\"\n", "x.toml", s).find("x.toml:2: rate: unknown rate unit"),
+		  std::string::npos);
+	EXPECT_NE(parse_scenario("colour = 1\n", "x.toml", s).find("x.toml:1: colour: unknown key"), std::string::npos);
+	EXPECT_NE(parse_scenario("[bottleneck]\nrate = \"8mbit\"\n[bottleneck.dualpi2]\ntarget = \"0ms\"\n"
+				 "[[flows]]\ncc = \"reno\"\n",
+				 "x.toml", s)
+			  .find("dualpi2: target must be greater than 0"),
+		  std::string::npos);
+	EXPECT_NE(parse_scenario("[bottleneck]\nrate = \"8mbit\"\n", "x.toml", s).find("flows: missing"),
+		  std::string::npos);
+	EXPECT_NE(parse_scenario("duration = [", "x.toml", s).find("x.toml:1:"), std::string::npos);
+	EXPECT_NE(load_scenario("/nonexistent.toml", s).find("cannot open"), std::string::npos);
+}
+
+} // namespace
+} // namespace dualpilot::sim
