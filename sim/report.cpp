@@ -65,6 +65,33 @@ std::string summary_table(const Scenario &sc, const RunResult &r, uint64_t seed)
 	return out;
 }
 
+std::string compare_header()
+{
+	return fmt::format("{:<8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9} {:>7} {:>7} {:>6}\n", "aqm", "L p50 ms",
+			   "L p99 ms", "C p50 ms", "C p99 ms", "util %", "L Mbit/s", "C Mbit/s", "marks", "drops", "Jain");
+}
+
+std::string compare_row(const std::string &aqm_name, const RunResult &r)
+{
+	// Goodput by traffic class: ECT(1) flows are L4S traffic whatever the AQM.
+	double l_bps = 0, c_bps = 0;
+	for (const FlowStats &f : r.flows)
+		(f.ecn == aqm::Ecn::ect1 ? l_bps : c_bps) += r.goodput_bps(f);
+	uint64_t marks = 0, drops = 0;
+	for (const QueueStats &q : r.queues) {
+		marks += q.marks;
+		drops += q.aqm_drops + q.overflow_drops;
+	}
+	auto p = [&](int q, double quant) -> std::string {
+		if (r.queues[q].delay.count() == 0)
+			return "-";
+		return fmt::format("{:.2f}", ms(r.queues[q].delay.percentile_ns(quant)));
+	};
+	return fmt::format("{:<8} {:>8} {:>8} {:>8} {:>8} {:>7.1f} {:>9.2f} {:>9.2f} {:>7} {:>7} {:>6.3f}\n", aqm_name,
+			   p(1, 0.5), p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured * 100, l_bps / 1e6,
+			   c_bps / 1e6, marks, drops, r.jain_fairness());
+}
+
 std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed, const std::string &dir,
 			  bool write_pool_json_file, bool write_pool_dpp_file)
 {

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
@@ -35,12 +36,72 @@ struct ProgressBar {
 	}
 };
 
+std::string opt_pool_text(bool no_pool, bool json, bool dpp)
+{
+	if (no_pool)
+		return "";
+	return std::string(", pool") + (json ? ".json" : "") + (json && dpp ? " and" : "") + (dpp ? " pool.dpp" : "");
+}
+
+// The plots come from perf/plot (python3-matplotlib); a machine without it
+// still gets every data file, and a warning.
+void draw_plots(const std::string &out_dir, bool quiet)
+{
+	const std::string cmd = "/usr/bin/python3 '" DUALPILOT_SOURCE_DIR "/perf/plot' '" + out_dir + "' --out '" +
+				out_dir + "/plots'" + (quiet ? " >/dev/null" : "");
+	if (std::system(cmd.c_str()) != 0)
+		fmt::print(stderr, "warning: plots not drawn ({} failed); the data files are written\n", cmd);
+}
+
+// --compare: the scenario once per AQM (same seed), one table. Each AQM
+// gets the scenario's parameters for it; --set key=value applies to all
+// AQMs that know the key, AQM:key=value to one.
+int run_compare(const sim::Scenario &sc, const std::vector<std::string> &aqms, const std::vector<std::string> &sets,
+		uint64_t seed, const std::string &out_dir, bool quiet)
+{
+	std::string table = sim::compare_header();
+	for (const std::string &name : aqms) {
+		std::vector<aqm::Setting> settings;
+		if (auto it = sc.aqm_params.find(name); it != sc.aqm_params.end())
+			settings = it->second;
+		for (const std::string &s : sets) {
+			const size_t colon = s.find(':');
+			if (colon == std::string::npos)
+				settings.push_back(aqm::parse_setting(s));
+			else if (s.substr(0, colon) == name)
+				settings.push_back(aqm::parse_setting(s.substr(colon + 1)));
+		}
+		auto built = aqm::make_aqm(name, settings, seed);
+		if (!built.error.empty()) {
+			fmt::print(stderr, "error: {}\n", built.error);
+			return 2;
+		}
+		sim::RunOptions opt;
+		opt.seed = seed;
+		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, 1, 1};
+		opt.progress = [&bar](double f) { bar(f); };
+		const sim::RunResult r = sim::run_scenario(sc, std::move(built.aqm[0]), opt);
+		table += sim::compare_row(name, r);
+		if (!out_dir.empty()) {
+			const std::string dir = out_dir + "/" + name + "/seed-" + std::to_string(seed);
+			if (std::string err = sim::write_run_dir(sc, r, seed, dir, false, false); !err.empty()) {
+				fmt::print(stderr, "error: {}\n", err);
+				return 1;
+			}
+		}
+	}
+	fmt::print("{}\n{}", sc.description.empty() ? sc.name : sc.description, table);
+	fmt::print("L = the L4S queue (ECT(1) and CE), C = the Classic queue; single-queue AQMs put all in C.\n"
+		   "Delays are sojourn times after the warm-up; goodput by traffic class (ECT(1) flows = L4S).\n");
+	return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
 	std::string scenario_path, aqm_name, out_dir, pool_formats = "json,dpp";
-	std::vector<std::string> sets;
+	std::vector<std::string> sets, compare;
 	uint64_t seed = 1;
 	uint32_t runs = 0;
 	double reward_offset_us = 1;
@@ -48,10 +109,15 @@ int main(int argc, char **argv)
 	CLI::App app{"dualpilot-sim: a packet-level simulator of one bottleneck under an aqm/ AQM"};
 	app.add_option("--scenario", scenario_path, "scenario TOML (configs/scenarios/*.toml)")->required();
 	app.add_option("--aqm", aqm_name, "fifo, pie, codel or dualpi2 (default: the scenario's)");
+	app.add_option("--compare", compare, "run each of these AQMs once and print them side by side "
+					     "(e.g. fifo,pie,codel,dualpi2); --out gets one folder per AQM")
+		->delimiter(',');
 	app.add_option("--set", sets, "AQM parameter key=value (tc names), repeatable; later ones win");
 	app.add_option("--seed", seed, "seed of the first run; run i uses seed + i");
 	app.add_option("--runs", runs, "runs (default: the scenario's repetitions)")->check(CLI::Range(1, 1000));
-	app.add_option("--out", out_dir, "directory for the run files (seed-N/ per run)");
+	app.add_option("--out", out_dir, "directory for the run files, seed-N/ per run (default runs/SCENARIO-AQM)");
+	bool no_plots = false;
+	app.add_flag("--no-plots", no_plots, "do not draw the PNG plots (perf/plot) into OUT/plots");
 	app.add_option("--pool-formats", pool_formats, "experience pool files to write: json, dpp or both");
 	app.add_flag("--no-pool", no_pool, "do not record an experience pool");
 	app.add_option("--reward-offset-us", reward_offset_us,
@@ -64,6 +130,8 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
+	if (!compare.empty())
+		return run_compare(sc, compare, sets, seed, out_dir, quiet);
 	if (aqm_name.empty())
 		aqm_name = sc.aqm;
 	std::vector<aqm::Setting> settings = sc.aqm_params[aqm_name];
@@ -81,6 +149,8 @@ int main(int argc, char **argv)
 	}
 	if (runs == 0)
 		runs = sc.repetitions;
+	if (out_dir.empty())
+		out_dir = "runs/" + (sc.name.empty() ? std::string("scenario") : sc.name) + "-" + aqm_name;
 
 	std::string runs_csv = "seed,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,utilisation,jain,pool_entries\n";
 	for (uint32_t i = 0; i < runs; i++) {
@@ -88,7 +158,7 @@ int main(int argc, char **argv)
 		auto built = aqm::make_aqm(aqm_name, settings, run_seed);
 		sim::RunOptions opt;
 		opt.seed = run_seed;
-		opt.record_pool = !no_pool && !out_dir.empty();
+		opt.record_pool = !no_pool;
 		opt.reward.delay_offset_us = reward_offset_us;
 		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, i + 1, runs};
 		opt.progress = [&bar](double f) { bar(f); };
@@ -99,7 +169,7 @@ int main(int argc, char **argv)
 		runs_csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{}\n", run_seed, p(1, 0.5),
 					p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured, r.jain_fairness(),
 					r.pool.size());
-		if (!out_dir.empty()) {
+		{
 			const std::string dir = out_dir + "/seed-" + std::to_string(run_seed);
 			if (std::string err = sim::write_run_dir(sc, r, run_seed, dir, json && opt.record_pool,
 								 dpp && opt.record_pool);
@@ -109,15 +179,16 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (!out_dir.empty()) {
-		std::FILE *f = std::fopen((out_dir + "/runs.csv").c_str(), "w");
-		if (!f || std::fputs(runs_csv.c_str(), f) < 0) {
-			fmt::print(stderr, "error: {}/runs.csv: cannot write\n", out_dir);
-			return 1;
-		}
-		std::fclose(f);
-		if (!quiet)
-			fmt::print("wrote {} run(s) to {}/ (runs.csv, seed-N/)\n", runs, out_dir);
+	std::FILE *f = std::fopen((out_dir + "/runs.csv").c_str(), "w");
+	if (!f || std::fputs(runs_csv.c_str(), f) < 0) {
+		fmt::print(stderr, "error: {}/runs.csv: cannot write\n", out_dir);
+		return 1;
 	}
+	std::fclose(f);
+	if (!quiet)
+		fmt::print("wrote {} run(s) to {}/ (runs.csv; seed-N/ with summary, delay CDF, utilisation, flows{})\n",
+			   runs, out_dir, opt_pool_text(no_pool, json, dpp));
+	if (!no_plots)
+		draw_plots(out_dir, quiet);
 	return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <memory>
 
 #include "aqm/observe.hpp"
@@ -31,6 +32,19 @@ struct FlowState {
 	FlowStats stats;
 };
 
+// A policy decision on its way: computed at some instant, in force from at_ns.
+struct PendingOverride {
+	uint64_t at_ns;
+	aqm::QueueId queue;
+	ActionProbs probs;
+};
+
+struct ActiveOverride {
+	bool on = false;
+	uint64_t expires_ns = 0; // 0: never
+	ActionProbs probs;
+};
+
 // A data packet while it is inside the bottleneck; the AQM holds its index.
 struct InFlight {
 	uint32_t flow;
@@ -44,6 +58,7 @@ public:
 	Simulation(const Scenario &s, aqm::AnyAqm aqm, const RunOptions &o)
 		: sc_(s), opt_(o), aqm_(std::move(aqm)), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1)
 	{
+		opt_.inference_interval = std::max(1u, opt_.inference_interval);
 		end_ns_ = s.duration_ns;
 		for (const FlowSpec &spec : s.flows) {
 			for (uint32_t i = 0; i < spec.count; i++) {
@@ -246,6 +261,8 @@ private:
 			free_slots_.push_back(d.pkt.handle);
 			FlowState &f = flows_[p.flow];
 			QueueStats &qs = result_.queues[static_cast<int>(d.queue)];
+			if (opt_.policy)
+				apply_override(d);
 			if (d.verdict == aqm::Verdict::drop) {
 				qs.aqm_drops++;
 				f.stats.drops++;
@@ -268,6 +285,42 @@ private:
 			     p.seq, p.sent_ns);
 			return;
 		}
+	}
+
+	// The policy path: overrides computed decision_delay_ns ago come into
+	// force, then the one in force for this queue (if any) rewrites the
+	// AQM's verdict.
+	void apply_override(aqm::Dequeued &d)
+	{
+		while (!pending_.empty() && pending_.front().at_ns <= now_) {
+			const PendingOverride &po = pending_.front();
+			ActiveOverride &a = active_[static_cast<int>(po.queue)];
+			a.on = true;
+			a.probs = po.probs;
+			a.expires_ns = opt_.override_ttl_ns ? po.at_ns + opt_.override_ttl_ns : 0;
+			pending_.pop_front();
+		}
+		ActiveOverride &a = active_[static_cast<int>(d.queue)];
+		if (a.on && a.expires_ns != 0 && now_ >= a.expires_ns)
+			a.on = false;
+		if (a.on) {
+			const double u = rng_.next_double() * (a.probs.p[0] + a.probs.p[1] + a.probs.p[2]);
+			const int action = u < a.probs.p[0] ? 0 : u < a.probs.p[0] + a.probs.p[1] ? 1 : 2;
+			d.verdict = action == 0   ? aqm::Verdict::forward
+				    : action == 1 ? aqm::Verdict::drop
+				    : aqm::is_ect(d.pkt.ecn) ? aqm::Verdict::forward_ce
+							     : aqm::Verdict::drop;
+			if (result_.overridden++ == 0)
+				result_.first_override_ns = now_;
+		}
+		// Show the policy this decision's state every inference_interval.
+		uint64_t &n = decisions_[static_cast<int>(d.queue)];
+		if (n++ % opt_.inference_interval != 0)
+			return;
+		ActionProbs out;
+		result_.policy_calls++;
+		if (opt_.policy(state_of(d.queue, d.pkt, d.sojourn_ns), d.queue, now_, out))
+			pending_.push_back({now_ + opt_.decision_delay_ns, d.queue, out});
 	}
 
 	// Spreads a transmission over the utilisation samples it covers.
@@ -319,25 +372,30 @@ private:
 		     ack.ce_total, ack.sack_seq);
 	}
 
-	// One experience-pool entry per AQM decision (section II-B of the paper).
-	void record(aqm::QueueId q, const aqm::Packet &pkt, uint64_t delay_ns, uint8_t action)
+	// The pool's state features for one decision (Table III(a) of the paper).
+	std::array<float, kFeatureCount> state_of(aqm::QueueId q, const aqm::Packet &pkt, uint64_t delay_ns) const
 	{
-		if (!opt_.record_pool)
-			return;
 		const aqm::AqmObservation o = aqm::observe(aqm_, q);
-		const double delay_us = static_cast<double>(delay_ns) / 1e3;
-		const std::array<float, kFeatureCount> state = {
+		return {
 			static_cast<float>(q == aqm::QueueId::l4s ? 1 : 0),
 			static_cast<float>(o.burst_allowance_us),
 			static_cast<float>(o.drop_probability),
-			static_cast<float>(delay_us),
+			static_cast<float>(static_cast<double>(delay_ns) / 1e3),
 			static_cast<float>(o.accumulated_probability),
 			static_cast<float>(o.backlog_bytes),
 			static_cast<float>(o.total_drops),
 			static_cast<float>(pkt.len_bytes),
 		};
+	}
+
+	// One experience-pool entry per AQM decision (section II-B of the paper).
+	void record(aqm::QueueId q, const aqm::Packet &pkt, uint64_t delay_ns, uint8_t action)
+	{
+		if (!opt_.record_pool)
+			return;
+		const double delay_us = static_cast<double>(delay_ns) / 1e3;
 		const double reward = pkt.len_bytes / (delay_us + opt_.reward.delay_offset_us);
-		result_.pool.add(state, action, static_cast<float>(reward), false);
+		result_.pool.add(state_of(q, pkt, delay_ns), action, static_cast<float>(reward), false);
 	}
 
 	void finish()
@@ -372,6 +430,9 @@ private:
 	std::vector<FlowState> flows_;
 	std::vector<InFlight> slots_;
 	std::vector<uint64_t> free_slots_;
+	std::deque<PendingOverride> pending_; // in order of at_ns: one delay for all
+	std::array<ActiveOverride, aqm::kQueueCount> active_{};
+	std::array<uint64_t, aqm::kQueueCount> decisions_{};
 	uint64_t now_ = 0;
 	uint64_t end_ns_ = 0;
 	uint64_t busy_measured_ns_ = 0;

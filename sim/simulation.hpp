@@ -17,10 +17,28 @@
 
 namespace dualpilot::sim {
 
+// A learned policy's view of the run, for closed-loop evaluation: every
+// inference_interval decisions of a queue it is shown the decision's state
+// (the pool features) and may return action probabilities for that queue
+// (enqueue, drop, ECN mark). They take effect decision_delay_ns later (the
+// inference latency being modelled) and override the AQM's verdict at
+// dequeue until replaced or, with override_ttl_ns, until they expire.
+// Enqueue-time drops (a full buffer) are never overridden; a mark on a
+// Not-ECT packet becomes a drop, as in the AQM.
+struct ActionProbs {
+	std::array<float, 3> p{1, 0, 0};
+};
+using PolicyFn = std::function<bool(const std::array<float, kFeatureCount> &state, aqm::QueueId queue,
+				    uint64_t now_ns, ActionProbs &out)>;
+
 struct RunOptions {
 	uint64_t seed = 1;
 	bool record_pool = false;
 	RewardSpec reward;
+	PolicyFn policy;                 // empty: the AQM decides alone
+	uint32_t inference_interval = 1; // decisions per queue between policy calls
+	uint64_t decision_delay_ns = 0;
+	uint64_t override_ttl_ns = 0;    // 0: an override holds until replaced
 	// Called now and then with the fraction of simulated time done.
 	std::function<void(double)> progress;
 };
@@ -55,6 +73,9 @@ struct RunResult {
 	uint64_t measured_ns = 0;
 	uint64_t events = 0;
 	uint64_t packets = 0;             // data packets offered to the bottleneck
+	uint64_t policy_calls = 0;
+	uint64_t overridden = 0;          // dequeue verdicts the policy decided
+	uint64_t first_override_ns = 0;   // when an override first took effect
 	Pool pool;
 
 	double goodput_bps(const FlowStats &f) const;

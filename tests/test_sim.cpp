@@ -223,3 +223,78 @@ TEST(Scenario, ErrorsNameTheLineAndTheKey)
 
 } // namespace
 } // namespace dualpilot::sim
+
+namespace dualpilot::sim {
+namespace {
+
+// A policy that orders every packet dropped, computed from the first state
+// it sees: it must bite exactly decision_delay later, not before.
+TEST(Sim, PolicyOverridesTakeEffectAfterTheDecisionDelay)
+{
+	const Scenario s = scenario(R"(
+		duration = "4s"
+		warmup = "0s"
+		[bottleneck]
+		rate = "10mbit"
+		[[flows]]
+		cc = "udp"
+		ecn = "ect1"
+		rate = "5mbit"
+		start = "1s"
+	)");
+	for (uint64_t delay_ms : {0u, 20u, 500u}) {
+		uint64_t first_call_ns = 0;
+		RunOptions opt;
+		opt.decision_delay_ns = delay_ms * 1000000;
+		opt.inference_interval = 10;
+		opt.policy = [&](const std::array<float, kFeatureCount> &state, aqm::QueueId q, uint64_t now,
+				 ActionProbs &out) {
+			EXPECT_EQ(q, aqm::QueueId::l4s);
+			EXPECT_EQ(state[0], 1.0f);
+			if (first_call_ns == 0)
+				first_call_ns = now;
+			out.p = {0, 1, 0};
+			return true;
+		};
+		auto built = aqm::make_aqm("dualpi2", {});
+		const RunResult r = run_scenario(s, std::move(built.aqm[0]), opt);
+		ASSERT_GT(first_call_ns, 0u);
+		EXPECT_GE(r.first_override_ns, first_call_ns + delay_ms * 1000000);
+		// UDP at 5 Mbit/s of 1200 B: a packet every 1.92 ms.
+		EXPECT_LT(r.first_override_ns, first_call_ns + delay_ms * 1000000 + 2000000);
+		EXPECT_GT(r.overridden, 0u);
+		EXPECT_GT(r.queues[1].aqm_drops, 0u);
+	}
+}
+
+TEST(Sim, ExpiredOverridesHandTheQueueBackToTheAqm)
+{
+	const Scenario s = scenario(R"(
+		duration = "4s"
+		warmup = "0s"
+		[bottleneck]
+		rate = "10mbit"
+		[[flows]]
+		cc = "udp"
+		ecn = "ect1"
+		rate = "5mbit"
+	)");
+	RunOptions opt;
+	opt.override_ttl_ns = 100000000; // 100 ms
+	bool answered = false;
+	opt.policy = [&](const std::array<float, kFeatureCount> &, aqm::QueueId, uint64_t, ActionProbs &out) {
+		out.p = {0, 1, 0};
+		const bool first = !answered;
+		answered = true;
+		return first; // one answer, then silence (a stalled policy)
+	};
+	auto built = aqm::make_aqm("dualpi2", {});
+	const RunResult r = run_scenario(s, std::move(built.aqm[0]), opt);
+	// 100 ms of drops at one packet per 1.92 ms, then DualPI2 alone (no drops
+	// at half the link rate).
+	EXPECT_NEAR(static_cast<double>(r.queues[1].aqm_drops), 100 / 1.92, 2);
+	EXPECT_GT(r.queues[1].forwarded, 1500u);
+}
+
+} // namespace
+} // namespace dualpilot::sim

@@ -1,0 +1,193 @@
+// Experience pools: the binary and JSON files round-trip, every defect of a
+// .dpp file is refused with its byte offset, and the kernel-log importer
+// keeps good records and reports bad ones by line.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "sim/pool.hpp"
+
+namespace dualpilot::sim {
+namespace {
+
+std::string tmp(const std::string &name)
+{
+	return (std::filesystem::temp_directory_path() / ("dualpilot_test_" + name)).string();
+}
+
+Pool sample_pool()
+{
+	Pool p;
+	for (int i = 0; i < 100; i++) {
+		std::array<float, kFeatureCount> s{};
+		for (int k = 0; k < kFeatureCount; k++)
+			s[k] = static_cast<float>(i * 10 + k) + 0.25f;
+		p.add(s, static_cast<uint8_t>(i % 3), static_cast<float>(i) / 7, i == 99);
+	}
+	return p;
+}
+
+void expect_same(const Pool &a, const Pool &b)
+{
+	EXPECT_EQ(a.states, b.states);
+	EXPECT_EQ(a.actions, b.actions);
+	EXPECT_EQ(a.rewards, b.rewards);
+	EXPECT_EQ(a.dones, b.dones);
+	EXPECT_EQ(a.reward_definition, b.reward_definition);
+}
+
+TEST(Pool, BinaryAndJsonRoundTrip)
+{
+	const Pool p = sample_pool();
+	for (const char *ext : {".dpp", ".json"}) {
+		const std::string path = tmp(std::string("roundtrip") + ext);
+		ASSERT_EQ(write_pool(p, path), "");
+		Pool back;
+		ASSERT_EQ(read_pool(path, back), "") << ext;
+		expect_same(p, back);
+		std::remove(path.c_str());
+	}
+}
+
+std::string bytes_of(const std::string &path)
+{
+	std::ifstream in(path, std::ios::binary);
+	return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void put_bytes(const std::string &path, const std::string &data)
+{
+	std::ofstream out(path, std::ios::binary | std::ios::trunc);
+	out << data;
+}
+
+TEST(Pool, EveryBinaryDefectIsRefusedWithItsOffset)
+{
+	const std::string good_path = tmp("good.dpp");
+	ASSERT_EQ(write_pool_binary(sample_pool(), good_path), "");
+	const std::string good = bytes_of(good_path);
+	struct Case {
+		std::string name;
+		std::string data;
+		std::string message;
+	};
+	std::string bad_magic = good;
+	bad_magic[0] = 'X';
+	std::string bad_version = good;
+	bad_version[8] = 9;
+	std::string flipped = good;
+	flipped[good.size() / 2] ^= 0x40;
+	std::string bad_count = good;
+	bad_count[16] = static_cast<char>(0xff);
+	std::string absurd = good;
+	for (int i = 16; i < 24; i++)
+		absurd[i] = static_cast<char>(0x7f);
+	const Case cases[] = {
+		{"empty", "", "truncated"},
+		{"magic", bad_magic, "wrong magic"},
+		{"version", bad_version, "version 9 is not supported"},
+		{"truncated", good.substr(0, good.size() - 10), "does not match"},
+		{"padded", good + "xx", "does not match"},
+		{"checksum", flipped, "checksum mismatch"},
+		{"count", bad_count, "does not match"},
+		{"absurd", absurd, "is absurd"},
+	};
+	for (const Case &c : cases) {
+		const std::string path = tmp("bad_" + c.name + ".dpp");
+		put_bytes(path, c.data);
+		Pool p;
+		const std::string err = read_pool_binary(path, p);
+		EXPECT_NE(err.find(c.message), std::string::npos) << c.name << ": " << err;
+		EXPECT_NE(err.find("byte "), std::string::npos) << c.name << ": " << err;
+		std::remove(path.c_str());
+	}
+	Pool p;
+	EXPECT_NE(read_pool("/nonexistent/pool.dpp", p).find("cannot open"), std::string::npos);
+	EXPECT_NE(read_pool("pool.csv", p).find("unknown pool format"), std::string::npos);
+	std::remove(good_path.c_str());
+}
+
+TEST(Pool, MalformedJsonIsRefusedWithTheEntry)
+{
+	const std::string path = tmp("bad.json");
+	put_bytes(path, R"({"states": [[1,2,3,4,5,6,7,8],[1,2]], "actions": [0,1], "rewards": [0,0], "dones": [0,1]})");
+	Pool p;
+	EXPECT_NE(read_pool_json(path, p).find("entry 1: state must have 8 numbers"), std::string::npos);
+	put_bytes(path, R"({"states": [[1,2,3,4,5,6,7,8]], "actions": [5], "rewards": [0], "dones": [0]})");
+	EXPECT_NE(read_pool_json(path, p).find("entry 0: action must be 0, 1 or 2"), std::string::npos);
+	put_bytes(path, "{not json");
+	EXPECT_NE(read_pool_json(path, p).find("not JSON"), std::string::npos);
+	std::remove(path.c_str());
+}
+
+std::string record(int queue, int delay_us, int pkt_len, int action)
+{
+	// queue_type ... packet_length, dequeue_action (1 enqueue, 2 drop, 3 mark)
+	char buf[512];
+	std::snprintf(buf, sizeof(buf),
+		      "l4s_ecn_marking-start,%d,15000,15000,150000,100,125,1250,0,150000,214748364,%d,900,"
+		      "1073741823,0,120,4,0,1000,1500000,12,18000,3,%d,%d,end",
+		      queue, delay_us, pkt_len, action);
+	return buf;
+}
+
+TEST(Pool, KernelLogImportKeepsGoodRecordsAndReportsBadOnes)
+{
+	std::string log;
+	log += "Nov 24 10:00:00 router kernel: " + record(1, 500, 1500, 1) + "\n"; // line 1, good
+	log += "Nov 24 10:00:00 router kernel: something else entirely\n";         // line 2, not a record
+	log += record(0, 20000, 1500, 2) + "\n";                                     // line 3, good (drop)
+	log += "l4s_ecn_marking-start,1,2,3,end\n";                                  // line 4, too few fields
+	log += record(0, 1000, 64, 7) + "\n";                                        // line 5, action 7
+	log += "l4s_ecn_marking-start,0,15000,abc,end\n";                            // line 6, not an integer
+	log += "l4s_ecn_marking-start,0,15000,15000\n";                              // line 7, truncated
+	log += record(1, 0, 1500, 3) + "\r\n";                                       // line 8, good (mark), CRLF
+	Pool pool;
+	ImportReport rep;
+	import_kernel_log(log, "router.log", RewardSpec{1}, pool, rep);
+	EXPECT_EQ(rep.lines, 8u);
+	EXPECT_EQ(rep.records, 7u);
+	EXPECT_EQ(rep.imported, 3u);
+	EXPECT_EQ(rep.malformed, 4u);
+	ASSERT_EQ(rep.errors.size(), 4u);
+	EXPECT_EQ(rep.errors[0], "router.log:4: expected 24 comma-separated integers, got 3");
+	EXPECT_EQ(rep.errors[1], "router.log:5: dequeue_action 7 outside 1..3");
+	EXPECT_EQ(rep.errors[2], "router.log:6: field 3 (tupdate) is not an integer: 'abc'");
+	EXPECT_EQ(rep.errors[3], "router.log:7: record has no ',end' (truncated line?)");
+
+	ASSERT_EQ(pool.size(), 3u);
+	EXPECT_EQ(pool.actions, (std::vector<uint8_t>{0, 1, 2}));
+	EXPECT_EQ(pool.dones, (std::vector<uint8_t>{0, 0, 1}));
+	// Features of the first record: queue L4S, burst allowance 150000 us,
+	// drop_prob 0.1 of the fixed-point scale, delay 500 us, accu_prob 0.5,
+	// 18000 bytes queued, 3 drops, 1500-byte packet.
+	const float *s = pool.states.data();
+	EXPECT_EQ(s[0], 1.0f);
+	EXPECT_EQ(s[1], 150000.0f);
+	EXPECT_NEAR(s[2], 0.1, 1e-6);
+	EXPECT_EQ(s[3], 500.0f);
+	EXPECT_NEAR(s[4], 0.5, 1e-6);
+	EXPECT_EQ(s[5], 18000.0f);
+	EXPECT_EQ(s[6], 3.0f);
+	EXPECT_EQ(s[7], 1500.0f);
+	EXPECT_NEAR(pool.rewards[0], 1500.0 / 501.0, 1e-4);
+	EXPECT_NEAR(pool.rewards[2], 1500.0 / 1.0, 1e-3);
+}
+
+TEST(Pool, ImportCapsTheListOfErrorsButCountsThemAll)
+{
+	std::string log;
+	for (int i = 0; i < 500; i++)
+		log += "l4s_ecn_marking-start,oops,end\n";
+	Pool pool;
+	ImportReport rep;
+	import_kernel_log(log, "x.log", RewardSpec{1}, pool, rep, 10);
+	EXPECT_EQ(rep.malformed, 500u);
+	EXPECT_EQ(rep.errors.size(), 10u);
+	EXPECT_EQ(pool.size(), 0u);
+}
+
+} // namespace
+} // namespace dualpilot::sim
