@@ -173,15 +173,6 @@ bool Codel::dequeue(uint64_t now_ns, Dequeued &out)
 	return true;
 }
 
-std::array<QueueCounters, kQueueCount> Codel::counters() const
-{
-	std::array<QueueCounters, kQueueCount> out{};
-	out[0] = counters_;
-	out[0].backlog_pkts = queue_.size();
-	out[0].backlog_bytes = queue_.bytes();
-	return out;
-}
-
 std::string Codel::describe() const
 {
 	char buf[192];

@@ -42,7 +42,7 @@ public:
 
 	const CodelParams &params() const { return params_; }
 	const CodelStats &stats() const { return stats_; }
-	std::array<QueueCounters, kQueueCount> counters() const;
+	std::array<QueueCounters, kQueueCount> counters() const { return single_queue_counters(counters_, queue_); }
 	uint64_t backlog_pkts() const { return queue_.size(); }
 	uint64_t backlog_bytes() const { return queue_.bytes(); }
 

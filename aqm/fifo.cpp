@@ -67,15 +67,6 @@ bool Fifo::dequeue(uint64_t now_ns, Dequeued &out)
 	return true;
 }
 
-std::array<QueueCounters, kQueueCount> Fifo::counters() const
-{
-	std::array<QueueCounters, kQueueCount> out{};
-	out[0] = counters_;
-	out[0].backlog_pkts = queue_.size();
-	out[0].backlog_bytes = queue_.bytes();
-	return out;
-}
-
 std::string Fifo::describe() const
 {
 	std::string out = "fifo limit " + std::to_string(params_.limit_pkts) + "p";

@@ -33,7 +33,7 @@ public:
 
 	const FifoParams &params() const { return params_; }
 	uint64_t step_marks() const { return step_marks_; }
-	std::array<QueueCounters, kQueueCount> counters() const;
+	std::array<QueueCounters, kQueueCount> counters() const { return single_queue_counters(counters_, queue_); }
 	uint64_t backlog_pkts() const { return queue_.size(); }
 	uint64_t backlog_bytes() const { return queue_.bytes(); }
 	std::string describe() const;

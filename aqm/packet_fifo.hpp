@@ -3,6 +3,7 @@
 // mask, not a division.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <vector>
@@ -54,5 +55,16 @@ private:
 	uint32_t tail_ = 0;
 	uint64_t bytes_ = 0;
 };
+
+// The counters of an AQM with one queue: its own tally with the backlog read
+// off the queue, in the classic slot.
+inline std::array<QueueCounters, kQueueCount> single_queue_counters(const QueueCounters &tally, const PacketFifo &queue)
+{
+	std::array<QueueCounters, kQueueCount> out{};
+	out[0] = tally;
+	out[0].backlog_pkts = queue.size();
+	out[0].backlog_bytes = queue.bytes();
+	return out;
+}
 
 } // namespace dualpilot::aqm

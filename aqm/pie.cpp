@@ -203,15 +203,6 @@ bool Pie::dequeue(uint64_t now_ns, Dequeued &out)
 	return true;
 }
 
-std::array<QueueCounters, kQueueCount> Pie::counters() const
-{
-	std::array<QueueCounters, kQueueCount> out{};
-	out[0] = counters_;
-	out[0].backlog_pkts = queue_.size();
-	out[0].backlog_bytes = queue_.bytes();
-	return out;
-}
-
 std::string Pie::describe() const
 {
 	char buf[256];

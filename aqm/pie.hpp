@@ -54,7 +54,7 @@ public:
 
 	const PieParams &params() const { return params_; }
 	const PieStats &stats() const { return stats_; }
-	std::array<QueueCounters, kQueueCount> counters() const;
+	std::array<QueueCounters, kQueueCount> counters() const { return single_queue_counters(counters_, queue_); }
 	uint64_t backlog_pkts() const { return queue_.size(); }
 	uint64_t backlog_bytes() const { return queue_.bytes(); }
 
