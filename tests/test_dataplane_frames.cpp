@@ -1,0 +1,227 @@
+// The router's per-packet stages on crafted frames: which queue class each
+// frame lands in, CE marking with a checksum that still verifies, refusal of
+// malformed frames, and the shaper holding its rate.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "dataplane/ecn_mark.hpp"
+#include "dataplane/parse.hpp"
+#include "dataplane/shaper.hpp"
+
+namespace dualpilot::dataplane {
+namespace {
+
+using aqm::Ecn;
+
+void put16(std::vector<uint8_t> &f, size_t at, uint16_t v)
+{
+	f[at] = static_cast<uint8_t>(v >> 8);
+	f[at + 1] = static_cast<uint8_t>(v);
+}
+
+// The full RFC 791 header checksum over an IPv4 header.
+uint16_t ipv4_checksum(const uint8_t *ip, size_t ihl_bytes)
+{
+	uint32_t sum = 0;
+	for (size_t i = 0; i < ihl_bytes; i += 2)
+		sum += static_cast<uint32_t>(ip[i] << 8 | ip[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return static_cast<uint16_t>(~sum);
+}
+
+std::vector<uint8_t> ethernet(uint16_t type, int vlans = 0)
+{
+	std::vector<uint8_t> f(12, 0xaa);
+	for (int i = 0; i < vlans; i++) {
+		f.push_back(i == 0 && vlans == 2 ? 0x88 : 0x81);
+		f.push_back(i == 0 && vlans == 2 ? 0xa8 : 0x00);
+		f.push_back(0x00);
+		f.push_back(0x05);
+	}
+	f.push_back(static_cast<uint8_t>(type >> 8));
+	f.push_back(static_cast<uint8_t>(type));
+	return f;
+}
+
+std::vector<uint8_t> ipv4_frame(Ecn ecn, int vlans = 0, uint8_t tos_dscp = 0x28, size_t payload = 100)
+{
+	std::vector<uint8_t> f = ethernet(kEtherIpv4, vlans);
+	const size_t ip = f.size();
+	f.resize(ip + 20 + payload, 0);
+	f[ip] = 0x45;
+	f[ip + 1] = static_cast<uint8_t>(tos_dscp << 2 | static_cast<uint8_t>(ecn));
+	put16(f, ip + 2, static_cast<uint16_t>(20 + payload));
+	f[ip + 8] = 64;
+	f[ip + 9] = 17;
+	for (int i = 12; i < 20; i++)
+		f[ip + i] = static_cast<uint8_t>(10 + i);
+	put16(f, ip + 10, ipv4_checksum(&f[ip], 20));
+	return f;
+}
+
+std::vector<uint8_t> ipv6_frame(Ecn ecn, int vlans = 0, size_t payload = 100)
+{
+	std::vector<uint8_t> f = ethernet(kEtherIpv6, vlans);
+	const size_t ip = f.size();
+	f.resize(ip + 40 + payload, 0);
+	// Version 6, traffic class DSCP 0x2e (EF) with the ECN bits, flow label 0x12345.
+	const uint8_t tc = static_cast<uint8_t>(0x2e << 2 | static_cast<uint8_t>(ecn));
+	f[ip] = static_cast<uint8_t>(0x60 | tc >> 4);
+	f[ip + 1] = static_cast<uint8_t>((tc & 0x0f) << 4 | 0x1);
+	f[ip + 2] = 0x23;
+	f[ip + 3] = 0x45;
+	put16(f, ip + 4, static_cast<uint16_t>(payload));
+	f[ip + 6] = 17;
+	f[ip + 7] = 64;
+	return f;
+}
+
+TEST(Frames, EveryEcnCodepointIsReadFromIpv4AndIpv6)
+{
+	for (Ecn e : {Ecn::not_ect, Ecn::ect0, Ecn::ect1, Ecn::ce}) {
+		for (int vlans : {0, 1, 2}) {
+			auto v4 = ipv4_frame(e, vlans);
+			FrameInfo i4 = parse_frame(v4.data(), static_cast<uint32_t>(v4.size()));
+			EXPECT_EQ(i4.kind, FrameKind::ipv4);
+			EXPECT_EQ(i4.ecn, e);
+			EXPECT_EQ(i4.vlan_tags, vlans);
+			EXPECT_EQ(i4.l3_offset, 14 + 4 * vlans);
+			auto v6 = ipv6_frame(e, vlans);
+			FrameInfo i6 = parse_frame(v6.data(), static_cast<uint32_t>(v6.size()));
+			EXPECT_EQ(i6.kind, FrameKind::ipv6);
+			EXPECT_EQ(i6.ecn, e);
+		}
+	}
+}
+
+TEST(Frames, NonIpFramesPassAsNotEct)
+{
+	auto arp = ethernet(0x0806);
+	arp.resize(42, 0);
+	FrameInfo info = parse_frame(arp.data(), static_cast<uint32_t>(arp.size()));
+	EXPECT_EQ(info.kind, FrameKind::non_ip);
+	EXPECT_EQ(info.ecn, Ecn::not_ect);
+	auto lldp = ethernet(0x88cc, 1);
+	lldp.resize(60, 0);
+	EXPECT_EQ(parse_frame(lldp.data(), static_cast<uint32_t>(lldp.size())).kind, FrameKind::non_ip);
+}
+
+TEST(Frames, MalformedFramesAreRefusedWithTheirReason)
+{
+	EXPECT_EQ(parse_frame(nullptr, 0).kind, FrameKind::truncated);
+	auto v4 = ipv4_frame(Ecn::ect1);
+	EXPECT_EQ(parse_frame(v4.data(), 13).kind, FrameKind::truncated);
+	EXPECT_EQ(parse_frame(v4.data(), 14 + 19).kind, FrameKind::truncated);
+	auto vlan_cut = ipv4_frame(Ecn::ect1, 1);
+	EXPECT_EQ(parse_frame(vlan_cut.data(), 16).kind, FrameKind::truncated);
+
+	auto ihl = ipv4_frame(Ecn::ect1);
+	ihl[14] = 0x44; // IHL 4: 16 bytes, below the minimum
+	EXPECT_EQ(parse_frame(ihl.data(), static_cast<uint32_t>(ihl.size())).kind, FrameKind::bad_ipv4_ihl);
+	ihl[14] = 0x4f; // IHL 15: 60 bytes, longer than this 40-byte frame
+	EXPECT_EQ(parse_frame(ihl.data(), 14 + 40).kind, FrameKind::bad_ipv4_ihl);
+
+	auto version = ipv4_frame(Ecn::ect1);
+	version[14] = 0x65;
+	EXPECT_EQ(parse_frame(version.data(), static_cast<uint32_t>(version.size())).kind, FrameKind::bad_ip_version);
+	auto v6version = ipv6_frame(Ecn::ect1);
+	v6version[14] = 0x40;
+	EXPECT_EQ(parse_frame(v6version.data(), static_cast<uint32_t>(v6version.size())).kind,
+		  FrameKind::bad_ip_version);
+
+	auto length = ipv4_frame(Ecn::ect1);
+	put16(length, 16, 2000); // total length past the frame
+	EXPECT_EQ(parse_frame(length.data(), static_cast<uint32_t>(length.size())).kind, FrameKind::bad_ip_length);
+	put16(length, 16, 10); // below the header
+	EXPECT_EQ(parse_frame(length.data(), static_cast<uint32_t>(length.size())).kind, FrameKind::bad_ip_length);
+	auto v6len = ipv6_frame(Ecn::ect1);
+	put16(v6len, 18, 5000);
+	EXPECT_EQ(parse_frame(v6len.data(), static_cast<uint32_t>(v6len.size())).kind, FrameKind::bad_ip_length);
+
+	// Garbage of every length never reads past the frame (ASan checks).
+	std::vector<uint8_t> garbage(200);
+	for (size_t i = 0; i < garbage.size(); i++)
+		garbage[i] = static_cast<uint8_t>(i * 131 + 7);
+	for (uint32_t n = 0; n <= garbage.size(); n++) {
+		std::vector<uint8_t> exact(garbage.begin(), garbage.begin() + n); // exact-size heap buffer
+		(void)parse_frame(exact.data(), n);
+	}
+}
+
+TEST(Frames, CeMarkKeepsTheIpv4ChecksumValid)
+{
+	for (Ecn e : {Ecn::ect0, Ecn::ect1, Ecn::ce}) {
+		for (uint8_t dscp : {0x00, 0x0a, 0x2e, 0x3f}) {
+			auto f = ipv4_frame(e, 1, dscp);
+			const FrameInfo info = parse_frame(f.data(), static_cast<uint32_t>(f.size()));
+			ASSERT_TRUE(set_ce(f.data(), info));
+			const uint8_t *ip = f.data() + info.l3_offset;
+			EXPECT_EQ(ip[1] & 0x03, 0x03);
+			EXPECT_EQ(ip[1] >> 2, dscp); // DSCP untouched
+			EXPECT_EQ(ipv4_checksum(ip, 20), 0) << "checksum no longer verifies";
+			EXPECT_EQ(parse_frame(f.data(), static_cast<uint32_t>(f.size())).ecn, Ecn::ce);
+		}
+	}
+}
+
+TEST(Frames, CeMarkSetsTheIpv6TrafficClassOnly)
+{
+	auto f = ipv6_frame(Ecn::ect1);
+	const auto before = f;
+	const FrameInfo info = parse_frame(f.data(), static_cast<uint32_t>(f.size()));
+	ASSERT_TRUE(set_ce(f.data(), info));
+	EXPECT_EQ(parse_frame(f.data(), static_cast<uint32_t>(f.size())).ecn, Ecn::ce);
+	// DSCP and flow label unchanged: only bits 4-5 of byte 1 moved.
+	EXPECT_EQ(f[14], before[14]);
+	EXPECT_EQ(f[15] & 0xcf, before[15] & 0xcf);
+	EXPECT_EQ(f[16], before[16]);
+}
+
+TEST(Frames, NotEctFramesAreNeverMarked)
+{
+	auto v4 = ipv4_frame(Ecn::not_ect);
+	const auto copy = v4;
+	EXPECT_FALSE(set_ce(v4.data(), parse_frame(v4.data(), static_cast<uint32_t>(v4.size()))));
+	EXPECT_EQ(v4, copy);
+	auto v6 = ipv6_frame(Ecn::not_ect);
+	EXPECT_FALSE(set_ce(v6.data(), parse_frame(v6.data(), static_cast<uint32_t>(v6.size()))));
+	auto arp = ethernet(0x0806);
+	arp.resize(42, 0);
+	EXPECT_FALSE(set_ce(arp.data(), parse_frame(arp.data(), static_cast<uint32_t>(arp.size()))));
+}
+
+TEST(Shaper, HoldsItsRateOverAMillionPackets)
+{
+	// 20 Mbit/s, 1500-byte packets offered as fast as the shaper allows.
+	Shaper s = Shaper::make(20000000, 3000);
+	uint64_t now = 0, bytes = 0;
+	for (int i = 0; i < 1000000; i++) {
+		while (!s.may_send(now))
+			now = s.next_send_ns();
+		s.charge(now, 1500);
+		bytes += 1500;
+	}
+	const double rate = static_cast<double>(bytes) * 8 / (static_cast<double>(now) / 1e9);
+	EXPECT_NEAR(rate, 20e6, 20e6 * 1e-4);
+}
+
+TEST(Shaper, AnIdleBucketAllowsOneBurstAndNoMore)
+{
+	Shaper s = Shaper::make(8000000, 3000); // 1 byte per us: 3000 B is 3 ms
+	uint64_t now = 1000000000;             // idle for a second
+	int sent = 0;
+	while (s.may_send(now)) {
+		s.charge(now, 1000);
+		sent++;
+	}
+	EXPECT_EQ(sent, 4); // 3 ms of burst allows the fourth to start at the edge
+	EXPECT_FALSE(s.may_send(now));
+	EXPECT_TRUE(s.may_send(now + 1000000)); // one 1000-byte packet time later
+	Shaper line = Shaper::make(0, 0);
+	EXPECT_TRUE(line.may_send(0));
+}
+
+} // namespace
+} // namespace dualpilot::dataplane
