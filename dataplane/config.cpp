@@ -1,0 +1,253 @@
+#include "dataplane/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/toml_reader.hpp"
+
+namespace dualpilot::dataplane {
+
+namespace {
+
+using common::TomlReader;
+
+bool read_strings(TomlReader &r, const toml::table &t, std::string_view key, std::vector<std::string> &out)
+{
+	const toml::node *n = t.get(key);
+	if (!n)
+		return true;
+	const toml::array *arr = n->as_array();
+	if (!arr)
+		return r.fail(*n, key, "expected an array of strings");
+	out.clear();
+	for (const toml::node &e : *arr) {
+		if (!e.is_string())
+			return r.fail(e, key, "expected an array of strings");
+		out.push_back(e.as_string()->get());
+	}
+	return true;
+}
+
+// An AQM's parameter table: values of any scalar type, as the text tc reads.
+bool read_aqm_params(TomlReader &r, const toml::table &t, std::string_view name, std::vector<aqm::Setting> &out)
+{
+	for (const auto &[key, value] : t) {
+		std::string text;
+		if (value.is_string())
+			text = value.as_string()->get();
+		else if (value.is_integer())
+			text = std::to_string(value.as_integer()->get());
+		else if (value.is_floating_point())
+			text = std::to_string(value.as_floating_point()->get());
+		else if (value.is_boolean())
+			text = value.as_boolean()->get() ? "true" : "false";
+		else
+			return r.fail(value, key.str(), "expected a string, number or boolean");
+		out.push_back({std::string(key.str()), text});
+	}
+	if (auto built = aqm::make_aqm(name, out); !built.error.empty())
+		return r.fail(t, name, built.error);
+	return true;
+}
+
+bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
+{
+	if (!r.only_keys(t, "[[ports]]", {"name", "device", "peer", "rate", "burst", "aqm", "rx_queues", "fifo", "pie",
+					  "codel", "dualpi2"}))
+		return false;
+	std::string rate = "line";
+	uint32_t rx_queues = 1;
+	if (!r.text(t, "name", p.name) || !r.text(t, "device", p.device) || !r.text(t, "peer", p.peer) ||
+	    !r.text(t, "rate", rate) || !r.integer(t, "burst", p.burst_bytes, 64, 16 * 1024 * 1024) ||
+	    !r.text(t, "aqm", p.aqm) || !r.integer(t, "rx_queues", rx_queues, 1, 64))
+		return false;
+	p.rx_queues = static_cast<uint16_t>(rx_queues);
+	if (p.name.empty())
+		return r.fail(t, "name", "missing: every port needs a name");
+	if (p.device.empty())
+		return r.fail(t, "device", "missing: a PCI address or a vdev such as \"net_af_packet0,iface=veth0\"");
+	if (rate != "line") {
+		if (std::string err = aqm::parse_rate_bps(rate, p.rate_bps); !err.empty())
+			return r.fail(*t.get("rate"), "rate", err + " (or \"line\")");
+	}
+	bool known = false;
+	for (std::string_view n : aqm::kAqmNames)
+		known = known || n == p.aqm;
+	if (!known && p.aqm != "none")
+		return r.fail(*t.get("aqm"), "aqm", "unknown aqm '" + p.aqm + "' (known: none fifo pie codel dualpi2)");
+	for (std::string_view n : aqm::kAqmNames) {
+		const toml::node *params = t.get(n);
+		if (!params)
+			continue;
+		if (!params->is_table())
+			return r.fail(*params, n, "expected a table of " + std::string(n) + " parameters");
+		if (n != p.aqm)
+			return r.fail(*params, n, "parameters for " + std::string(n) + " but this port runs " + p.aqm);
+		if (!read_aqm_params(r, *params->as_table(), n, p.aqm_params))
+			return false;
+	}
+	return true;
+}
+
+bool read_route(TomlReader &r, const toml::table &t, RouteConfig &route)
+{
+	if (!r.only_keys(t, "[[routes]]", {"prefix", "port", "next_hop_mac"}))
+		return false;
+	std::string prefix, mac;
+	if (!r.text(t, "prefix", prefix) || !r.text(t, "port", route.port) || !r.text(t, "next_hop_mac", mac))
+		return false;
+	if (const std::string err = parse_prefix(prefix, route); !err.empty())
+		return r.fail(t.get("prefix") ? *t.get("prefix") : static_cast<const toml::node &>(t), "prefix", err);
+	if (const std::string err = parse_mac(mac, route.next_hop_mac); !err.empty())
+		return r.fail(t.get("next_hop_mac") ? *t.get("next_hop_mac") : static_cast<const toml::node &>(t),
+			      "next_hop_mac", err);
+	return true;
+}
+
+bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
+{
+	if (!r.only_keys(root, "the config", {"eal", "router", "ports", "routes"}))
+		return false;
+	if (const toml::node *eal = root.get("eal")) {
+		if (!eal->is_table())
+			return r.fail(*eal, "eal", "expected a table: [eal] args = [...]");
+		if (!r.only_keys(*eal->as_table(), "[eal]", {"args"}) || !read_strings(r, *eal->as_table(), "args", c.eal_args))
+			return false;
+	}
+	if (const toml::node *rt = root.get("router")) {
+		if (!rt->is_table())
+			return r.fail(*rt, "router", "expected a table");
+		const toml::table &t = *rt->as_table();
+		std::string mode = "l2-pair";
+		if (!r.only_keys(t, "[router]", {"mode", "burst", "mbufs", "stats_interval"}) || !r.text(t, "mode", mode) ||
+		    !r.integer(t, "burst", c.burst, 1, 512) || !r.integer(t, "mbufs", c.mbufs, 1024, 1u << 24) ||
+		    !r.time(t, "stats_interval", c.stats_interval_ns))
+			return false;
+		if (mode == "l2-pair")
+			c.mode = RouterMode::l2_pair;
+		else if (mode == "l3")
+			c.mode = RouterMode::l3;
+		else
+			return r.fail(*t.get("mode"), "mode", "unknown mode '" + mode + "' (known: l2-pair l3)");
+	}
+	const toml::array *ports = root["ports"].as_array();
+	if (!ports || ports->empty())
+		return r.fail(root, "ports", "missing: add at least one [[ports]] table");
+	std::set<std::string> names;
+	for (const toml::node &n : *ports) {
+		if (!n.is_table())
+			return r.fail(n, "ports", "expected [[ports]] tables");
+		PortConfig p;
+		if (!read_port(r, *n.as_table(), p))
+			return false;
+		if (!names.insert(p.name).second)
+			return r.fail(n, "name", "port name '" + p.name + "' used twice");
+		c.ports.push_back(std::move(p));
+	}
+	for (size_t i = 0; i < c.ports.size(); i++) {
+		const PortConfig &p = c.ports[i];
+		const toml::node &n = *ports->get(i);
+		if (c.mode == RouterMode::l2_pair) {
+			if (p.peer.empty())
+				return r.fail(n, "peer", "missing: in l2-pair mode every port names the port its frames leave by");
+			if (!names.count(p.peer))
+				return r.fail(n, "peer", "no port named '" + p.peer + "'");
+			if (p.peer == p.name)
+				return r.fail(n, "peer", "a port cannot be its own peer");
+		} else if (!p.peer.empty()) {
+			return r.fail(n, "peer", "peer is for l2-pair mode; l3 mode forwards by [[routes]]");
+		}
+	}
+	if (const toml::node *routes = root.get("routes")) {
+		const toml::array *arr = routes->as_array();
+		if (!arr)
+			return r.fail(*routes, "routes", "expected [[routes]] tables");
+		for (const toml::node &n : *arr) {
+			if (!n.is_table())
+				return r.fail(n, "routes", "expected [[routes]] tables");
+			RouteConfig route;
+			if (!read_route(r, *n.as_table(), route))
+				return false;
+			if (!names.count(route.port))
+				return r.fail(n, "port", "no port named '" + route.port + "'");
+			c.routes.push_back(route);
+		}
+	}
+	if (c.mode == RouterMode::l3 && c.routes.empty())
+		return r.fail(root, "routes", "l3 mode needs at least one [[routes]] table");
+	if (c.mode == RouterMode::l2_pair && !c.routes.empty())
+		return r.fail(*root.get("routes"), "routes", "routes are for l3 mode; set [router] mode = \"l3\"");
+	return true;
+}
+
+} // namespace
+
+std::string parse_mac(std::string_view text, std::array<uint8_t, 6> &out)
+{
+	unsigned v[6];
+	char tail = 0;
+	const std::string s(text);
+	if (std::sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6 ||
+	    s.size() != 17)
+		return "not a MAC address: '" + s + "' (expected aa:bb:cc:dd:ee:ff)";
+	for (int i = 0; i < 6; i++)
+		out[i] = static_cast<uint8_t>(v[i]);
+	return {};
+}
+
+std::string parse_prefix(std::string_view text, RouteConfig &out)
+{
+	const std::string s(text);
+	const size_t slash = s.find('/');
+	if (slash == std::string::npos)
+		return "not a prefix: '" + s + "' (expected 10.0.0.0/8 or 2001:db8::/32)";
+	const std::string addr = s.substr(0, slash);
+	uint32_t len = 0;
+	if (!aqm::parse_u32(s.substr(slash + 1), len).empty())
+		return "bad prefix length in '" + s + "'";
+	out.prefix.fill(0);
+	if (inet_pton(AF_INET, addr.c_str(), out.prefix.data()) == 1) {
+		if (len > 32)
+			return "IPv4 prefix length above 32 in '" + s + "'";
+		out.ipv6 = false;
+	} else if (inet_pton(AF_INET6, addr.c_str(), out.prefix.data()) == 1) {
+		if (len > 128)
+			return "IPv6 prefix length above 128 in '" + s + "'";
+		out.ipv6 = true;
+	} else {
+		return "not an IPv4 or IPv6 address in '" + s + "'";
+	}
+	out.prefix_len = static_cast<uint8_t>(len);
+	return {};
+}
+
+std::string parse_router_config(std::string_view text, const std::string &origin, RouterConfig &out)
+{
+	toml::table root;
+	try {
+		root = toml::parse(text, origin);
+	} catch (const toml::parse_error &e) {
+		return origin + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
+	}
+	TomlReader r{origin, {}};
+	RouterConfig c;
+	if (!read(r, root, c))
+		return r.error;
+	out = std::move(c);
+	return {};
+}
+
+std::string load_router_config(const std::string &path, RouterConfig &out)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return path + ": cannot open config file";
+	std::stringstream buf;
+	buf << in.rdbuf();
+	return parse_router_config(buf.str(), path, out);
+}
+
+} // namespace dualpilot::dataplane

@@ -1,0 +1,54 @@
+// The router's configuration, from TOML (configs/router.example.toml lists
+// every key). Everything is checked before the router starts: an unknown key,
+// a wrong type or a value out of range is an error naming the file, the line
+// and the key, and the router does not start.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "aqm/aqm.hpp"
+
+namespace dualpilot::dataplane {
+
+enum class RouterMode : uint8_t { l2_pair, l3 };
+
+struct PortConfig {
+	std::string name;
+	std::string device;          // a PCI address (0000:3b:00.0) or a vdev (net_ring0, net_af_packet0,iface=veth0)
+	std::string peer;            // l2-pair: frames received here leave by this port
+	uint64_t rate_bps = 0;       // egress shaper; 0 = line rate ("line")
+	uint32_t burst_bytes = 3028; // shaper burst: two full frames
+	std::string aqm = "dualpi2";
+	std::vector<aqm::Setting> aqm_params; // [ports.dualpi2] etc., tc names
+	uint16_t rx_queues = 1;
+};
+
+struct RouteConfig {
+	bool ipv6 = false;
+	std::array<uint8_t, 16> prefix{}; // network order; IPv4 in the first 4 bytes
+	uint8_t prefix_len = 0;
+	std::string port;
+	std::array<uint8_t, 6> next_hop_mac{};
+};
+
+struct RouterConfig {
+	std::vector<std::string> eal_args;
+	RouterMode mode = RouterMode::l2_pair;
+	uint32_t burst = 32;
+	uint32_t mbufs = 8192;
+	uint64_t stats_interval_ns = 0;     // one-line stats every so often; 0 = off
+	std::vector<PortConfig> ports;
+	std::vector<RouteConfig> routes;    // l3 mode
+};
+
+std::string load_router_config(const std::string &path, RouterConfig &out);
+std::string parse_router_config(std::string_view text, const std::string &origin, RouterConfig &out);
+
+// "aa:bb:cc:dd:ee:ff" and "10.0.0.0/8", "2001:db8::/32"; error text or empty.
+std::string parse_mac(std::string_view text, std::array<uint8_t, 6> &out);
+std::string parse_prefix(std::string_view text, RouteConfig &out);
+
+} // namespace dualpilot::dataplane

@@ -1,0 +1,110 @@
+// The router's config: the example parses, and every class of mistake stops
+// it with a message naming the file, the line and the key.
+#include <gtest/gtest.h>
+
+#include "dataplane/config.hpp"
+
+namespace dualpilot::dataplane {
+namespace {
+
+TEST(RouterConfig, TheExampleConfigParses)
+{
+	RouterConfig c;
+	ASSERT_EQ(load_router_config(DUALPILOT_SOURCE_DIR "/configs/router.example.toml", c), "");
+	EXPECT_EQ(c.mode, RouterMode::l2_pair);
+	ASSERT_EQ(c.ports.size(), 2u);
+	EXPECT_EQ(c.ports[0].name, "west");
+	EXPECT_EQ(c.ports[0].peer, "east");
+	EXPECT_EQ(c.ports[0].rate_bps, 20000000u);
+	EXPECT_EQ(c.ports[0].aqm, "dualpi2");
+	ASSERT_EQ(c.ports[0].aqm_params.size(), 3u);
+	bool has_target = false;
+	for (const aqm::Setting &s : c.ports[0].aqm_params)
+		has_target = has_target || (s.key == "target" && s.value == "15ms");
+	EXPECT_TRUE(has_target);
+	EXPECT_EQ(c.burst, 32u);
+	EXPECT_EQ(c.eal_args.size(), 6u);
+}
+
+TEST(RouterConfig, L3RoutesParse)
+{
+	RouterConfig c;
+	ASSERT_EQ(parse_router_config(R"(
+		[router]
+		mode = "l3"
+		[[ports]]
+		name = "a"
+		device = "net_ring0"
+		[[routes]]
+		prefix = "10.1.0.0/16"
+		port = "a"
+		next_hop_mac = "02:00:00:00:00:0a"
+		[[routes]]
+		prefix = "2001:db8::/32"
+		port = "a"
+		next_hop_mac = "02:00:00:00:00:0b"
+	)", "r.toml", c), "");
+	ASSERT_EQ(c.routes.size(), 2u);
+	EXPECT_FALSE(c.routes[0].ipv6);
+	EXPECT_EQ(c.routes[0].prefix_len, 16);
+	EXPECT_EQ(c.routes[0].prefix[1], 1);
+	EXPECT_TRUE(c.routes[1].ipv6);
+	EXPECT_EQ(c.routes[1].next_hop_mac[5], 0x0b);
+}
+
+struct Bad {
+	std::string toml;
+	const char *message;
+};
+
+TEST(RouterConfig, EachMistakeNamesItsLineAndKey)
+{
+	const char *two_ports = "[[ports]]\nname = \"a\"\ndevice = \"net_ring0\"\npeer = \"b\"\n"
+				"[[ports]]\nname = \"b\"\ndevice = \"net_ring1\"\npeer = \"a\"\n";
+	const std::string base(two_ports);
+	const Bad cases[] = {
+		{"colour = 1\n", "r.toml:1: colour: unknown key in the config"},
+		{"[router]\nmode = \"l4\"\n", "r.toml:2: mode: unknown mode 'l4' (known: l2-pair l3)"},
+		{"[router]\nburst = 0\n", "r.toml:2: burst: must be between 1 and 512"},
+		{"[router]\nburst = \"32\"\n", "r.toml:2: burst: expected an integer"},
+		{"[router]\nstats_interval = \"5 minutes\"\n", "stats_interval: unknown time unit"},
+		{"[eal]\nargs = \"-l 0\"\n", "r.toml:2: args: expected an array of strings"},
+		{"[router]\n", "ports: missing"},
+		{"[[ports]]\nname = \"a\"\n", "device: missing"},
+		{"[[ports]]\ndevice = \"x\"\n", "name: missing"},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\nrate = \"fast\"\n", "r.toml:4: rate: not a rate: 'fast'"},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\naqm = \"red\"\n", "r.toml:4: aqm: unknown aqm 'red'"},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\nspeed = 1\n", "r.toml:4: speed: unknown key in [[ports]]"},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"a\"\n", "a port cannot be its own peer"},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"zz\"\n", "peer: no port named 'zz'"},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\n", "peer: missing: in l2-pair mode"},
+		{base + "[[ports]]\nname = \"a\"\ndevice = \"y\"\npeer = \"b\"\n", "port name 'a' used twice"},
+		{base + "[ports.dualpi2]\ntarget = \"0ms\"\n", "dualpi2: target must be greater than 0"},
+		{base + "[ports.dualpi2]\ntupdate = \"16 ms\"\n", "tupdate: unknown time unit"},
+		{base + "[ports.pie]\ntarget = \"5ms\"\n", "parameters for pie but this port runs dualpi2"},
+		{base + "[[routes]]\nprefix = \"10.0.0.0/8\"\nport = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n",
+		 "routes are for l3 mode"},
+		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n", "l3 mode needs at least one [[routes]]"},
+		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.0/33\"\n"
+		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n",
+		 "r.toml:7: prefix: IPv4 prefix length above 32"},
+		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\n"
+		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:01\"\n",
+		 "r.toml:9: next_hop_mac: not a MAC address"},
+		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\n"
+		 "port = \"q\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n",
+		 "port: no port named 'q'"},
+		{"[router\n", "r.toml:1:"},
+	};
+	for (const Bad &b : cases) {
+		RouterConfig c;
+		const std::string err = parse_router_config(b.toml, "r.toml", c);
+		EXPECT_NE(err.find(b.message), std::string::npos) << "config:\n" << b.toml << "\ngave: " << err
+								  << "\nwant: " << b.message;
+	}
+	RouterConfig c;
+	EXPECT_NE(load_router_config("/nonexistent.toml", c).find("cannot open"), std::string::npos);
+}
+
+} // namespace
+} // namespace dualpilot::dataplane
