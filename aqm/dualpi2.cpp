@@ -17,6 +17,7 @@ constexpr uint32_t kAlphaBetaGranularity = 6; // internal: x64
 constexpr uint32_t kAlphaBetaScaling = kAlphaBetaShift - kAlphaBetaGranularity;
 constexpr uint64_t kNsPerSec = 1000000000ull;
 constexpr uint32_t kAlphaBetaMax = (1u << 31) - 1;
+constexpr uint64_t kMaxCatchUp = 1024; // PI updates replayed after a clock jump, at most
 
 uint32_t scale_alpha_beta(uint32_t param_256)
 {
@@ -191,6 +192,14 @@ void DualPi2::tick(uint64_t now_ns)
 		// The PI timer starts with the first event, as the qdisc's starts at init.
 		next_update_ns_ = clock_ns_ + params_.tupdate_ns;
 		return;
+	}
+	// A clock that jumps far ahead (a stalled core, a test at the end of
+	// time) would replay millions of updates; past kMaxCatchUp the older
+	// ones cannot change the outcome (p' saturates within ~100), so skip them.
+	const uint64_t missed = (clock_ns_ - std::min(clock_ns_, next_update_ns_)) / params_.tupdate_ns;
+	if (missed > kMaxCatchUp) {
+		next_update_ns_ += (missed - kMaxCatchUp) * params_.tupdate_ns;
+		stats_.pi_updates += missed - kMaxCatchUp;
 	}
 	// Run each update at the instant its timer would have fired; nothing
 	// changed the queues in between, so this equals a real timer.

@@ -7,6 +7,10 @@
 
 namespace dualpilot::aqm {
 
+namespace {
+constexpr uint64_t kMaxCatchUp = 1024; // updates replayed after a clock jump, at most
+} // namespace
+
 bool pie_is_flag(std::string_view key)
 {
 	return key == "ecn" || key == "noecn" || key == "derandomize" || key == "noderandomize";
@@ -75,6 +79,10 @@ void Pie::tick(uint64_t now_ns)
 		next_update_ns_ = clock_ns_ + params_.tupdate_ns;
 		return;
 	}
+	// After a far clock jump only the last kMaxCatchUp updates matter.
+	const uint64_t missed = (clock_ns_ - std::min(clock_ns_, next_update_ns_)) / params_.tupdate_ns;
+	if (missed > kMaxCatchUp)
+		next_update_ns_ += (missed - kMaxCatchUp) * params_.tupdate_ns;
 	while (clock_ns_ >= next_update_ns_) {
 		if (drop_prob_ == 0 && qdelay_old_ns_ == 0 && queue_.empty() &&
 		    burst_allowance_ns_ == params_.max_burst_ns) {

@@ -469,3 +469,23 @@ TEST(Dualpi2, StatsReadLikeTcDashS)
 
 } // namespace
 } // namespace dualpilot::aqm
+
+namespace dualpilot::aqm {
+namespace {
+
+TEST(Dualpi2, AFarClockJumpDoesNotReplayEveryMissedUpdate)
+{
+	auto q = make<DualPi2>("dualpi2", "");
+	q.enqueue(pkt(0, Ecn::not_ect));
+	q.enqueue(pkt(0, Ecn::not_ect));
+	Dequeued d;
+	// Centuries of 16 ms updates would take hours to replay one by one.
+	ASSERT_TRUE(q.dequeue(UINT64_MAX / 2, d));
+	EXPECT_EQ(q.prob_q32(), kMaxProb); // the backlog waited forever: p' saturated
+	auto p = make<Pie>("pie", "");
+	p.enqueue(pkt(0, Ecn::not_ect));
+	ASSERT_TRUE(p.dequeue(UINT64_MAX / 2, d));
+}
+
+} // namespace
+} // namespace dualpilot::aqm
