@@ -38,7 +38,7 @@ struct RouterConfig {
 	std::vector<std::string> eal_args;
 	RouterMode mode = RouterMode::l2_pair;
 	uint32_t burst = 32;
-	uint32_t mbufs = 8192;
+	uint32_t mbufs = 32768;         // the pool must hold every queue's limit, or it, not the AQM, bounds them
 	uint64_t stats_interval_ns = 0;     // one-line stats every so often; 0 = off
 	std::vector<PortConfig> ports;
 	std::vector<RouteConfig> routes;    // l3 mode

@@ -77,6 +77,8 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 1;
 	}
+	for (const std::string &w : router.warnings())
+		fmt::print(stderr, "warning: {}\n", w);
 	fmt::print("dualpilot-router: {} ports, forwarding (Ctrl-C to stop)\n", router.ports().size());
 	for (const auto &p : router.ports())
 		fmt::print("  {} = {} (port {}), egress {} at {}\n", p.cfg.name, p.cfg.device, p.port_id, p.cfg.aqm,

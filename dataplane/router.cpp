@@ -119,6 +119,17 @@ std::string Router::init(const RouterConfig &cfg)
 		for (size_t j = 0; j < ports_.size(); j++)
 			if (ports_[j].cfg.name == p.cfg.peer)
 				p.egress = static_cast<uint16_t>(j);
+	// Each queue can hold its limit in mbufs, each port its rx and tx rings.
+	uint64_t needed = 0;
+	for (const Port &p : ports_) {
+		needed += kRxDesc * p.cfg.rx_queues + kTxDesc + kTxPendingMax;
+		if (p.has_aqm)
+			needed += std::visit([](const auto &q) -> uint64_t { return q.params().limit_pkts; }, p.aqm[0]);
+	}
+	if (needed > cfg.mbufs)
+		warnings_.push_back(fmt::format("mbufs = {} is below the {} the queues and rings can hold: under "
+						"load the pool, not the AQM, will bound the queues (raise [router] mbufs)",
+						cfg.mbufs, needed));
 	started_ = true;
 	return {};
 }
@@ -264,8 +275,11 @@ uint64_t Router::queued_pkts() const
 
 void Router::shutdown()
 {
-	if (!started_)
+	if (!started_) {
+		rte_mempool_free(pool_); // init failed half way
+		pool_ = nullptr;
 		return;
+	}
 	const uint64_t now = now_ns();
 	for (Port &p : ports_) {
 		if (p.has_aqm) {
@@ -278,6 +292,9 @@ void Router::shutdown()
 		p.tx_pending.clear();
 		rte_eth_dev_stop(p.port_id);
 	}
+	// The ports are stopped and hold no mbufs: the pool can go.
+	rte_mempool_free(pool_);
+	pool_ = nullptr;
 	started_ = false;
 }
 

@@ -75,6 +75,8 @@ public:
 	uint64_t queued_pkts() const;
 	std::string stats_line() const;
 	std::string summary() const;
+	// Start-up advice that is not an error (e.g. a pool smaller than the queues).
+	const std::vector<std::string> &warnings() const { return warnings_; }
 
 private:
 	uint16_t rx_port(Port &in, uint64_t now_ns);
@@ -85,6 +87,7 @@ private:
 	rte_mempool *pool_ = nullptr;
 	double ns_per_tsc_ = 0;
 	bool started_ = false;
+	std::vector<std::string> warnings_;
 };
 
 } // namespace dualpilot::dataplane

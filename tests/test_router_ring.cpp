@@ -301,6 +301,7 @@ TEST_F(RouterRing, BadPortsAreRefusedWithTheirName)
 				      "[[ports]]\nname = \"b\"\ndevice = \"" + east_name + "\"\npeer = \"a\"\n",
 				      "t.toml", cfg),
 		  "");
+	cfg.mbufs = 4096;
 	const std::string err = router.init(cfg);
 	EXPECT_NE(err.find("port 'a': device 'net_nosuch0': cannot probe it"), std::string::npos) << err;
 }
