@@ -64,7 +64,9 @@ int main(int argc, char **argv)
 	for (std::string &a : eal_args)
 		eal_argv.push_back(a.data());
 	if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-		fmt::print(stderr, "error: EAL initialisation failed: {}\n", rte_strerror(rte_errno));
+		fmt::print(stderr, "error: EAL initialisation failed ({}); see the EAL messages above. A second "
+				   "DPDK process needs its own --file-prefix.\n",
+			   rte_errno ? rte_strerror(rte_errno) : "no reason given");
 		return 1;
 	}
 	std::signal(SIGINT, on_signal);
