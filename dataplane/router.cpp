@@ -214,6 +214,7 @@ uint16_t Router::tx_port(Port &out, uint64_t now_ns)
 						}
 						out.stats.marked++;
 					}
+					out.sojourn[static_cast<int>(d.queue)].add(d.sojourn_ns);
 					out.shaper.charge(now_ns, d.pkt.len_bytes);
 					out.tx_pending.push_back(m);
 				}
@@ -317,10 +318,21 @@ std::string Router::summary() const
 				   p.stats.rx_pkts, p.stats.tx_pkts, p.stats.marked, p.stats.aqm_drops,
 				   p.stats.overflow_drops, p.stats.malformed(), p.stats.tx_failed + p.stats.mark_failed,
 				   (p.has_aqm ? aqm::backlog_pkts(p.aqm[0]) : 0) + p.tx_pending.size());
-	for (const Port &p : ports_)
-		if (p.has_aqm)
-			out += fmt::format("{} egress: {}\n{}\n", p.cfg.name, aqm::describe(p.aqm[0]),
-					   aqm::stats_text(p.aqm[0], now_ns()));
+	for (const Port &p : ports_) {
+		if (!p.has_aqm)
+			continue;
+		out += fmt::format("{} egress: {}\n{}\n", p.cfg.name, aqm::describe(p.aqm[0]),
+				   aqm::stats_text(p.aqm[0], now_ns()));
+		for (int q = aqm::kQueueCount - 1; q >= 0; q--) {
+			const aqm::DelayHistogram &h = p.sojourn[q];
+			if (h.count() == 0)
+				continue;
+			out += fmt::format("{} {} queue sojourn: p50 {:.3f} ms p90 {:.3f} ms p99 {:.3f} ms max {:.3f} ms "
+					   "({} packets)\n",
+					   p.cfg.name, q == 1 ? "L4S" : "Classic", h.percentile_ns(0.5) / 1e6,
+					   h.percentile_ns(0.9) / 1e6, h.percentile_ns(0.99) / 1e6, h.max_ns() / 1e6, h.count());
+		}
+	}
 	return out;
 }
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "aqm/aqm.hpp"
+#include "aqm/histogram.hpp"
 #include "dataplane/config.hpp"
 #include "dataplane/parse.hpp"
 #include "dataplane/shaper.hpp"
@@ -55,6 +56,8 @@ struct Port {
 	Shaper shaper;
 	std::vector<rte_mbuf *> tx_pending; // dequeued, not yet accepted by the NIC
 	PortStats stats;
+	// Sojourn of forwarded packets per egress queue (Classic, L4S).
+	std::array<aqm::DelayHistogram, aqm::kQueueCount> sojourn;
 };
 
 class Router {

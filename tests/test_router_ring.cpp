@@ -218,6 +218,11 @@ TEST_F(RouterRing, MarkedFramesCarryCeAndAValidChecksum)
 	}
 	EXPECT_GE(marked, 6); // the first packets leave at once, unmarked
 	EXPECT_EQ(static_cast<uint64_t>(marked), east_port().stats.marked);
+	// The L queue's sojourns are on record: ten packets, the last waited long.
+	const aqm::DelayHistogram &l = east_port().sojourn[static_cast<int>(aqm::QueueId::l4s)];
+	EXPECT_EQ(l.count(), 10u);
+	EXPECT_GT(l.max_ns(), 50000000u);
+	EXPECT_NE(router.summary().find("east L4S queue sojourn: p50"), std::string::npos);
 }
 
 TEST_F(RouterRing, MalformedFramesAreCountedAndDropped)

@@ -6,7 +6,8 @@
 # then through DualPI2. It checks that
 #   fifo:    the Classic ping under load is large (bufferbloat, median > 100 ms);
 #   dualpi2: the Classic ping median stays within base + 25 ms, the ECT(1)
-#            ping within base + 2 ms, and goodput is at least 90 % of 20 Mbit/s.
+#            ping within base + 2 ms, the router's own L4S-queue sojourn p99
+#            within 2 ms, and goodput is at least 90 % of 20 Mbit/s.
 # usage: router_bed.sh PATH/TO/dualpilot-router      Exit 77 where it cannot run.
 set -uo pipefail
 router=${1:?usage: router_bed.sh PATH/TO/dualpilot-router}
@@ -95,6 +96,7 @@ EOT
 	printf '%-8s base %.2f ms  Classic ping %.2f ms  ECT(1) ping %.2f ms  goodput %.2f Mbit/s\n' \
 		"$aqm" "$base" "$loaded" "$loaded_l" "$goodput"
 	sed -n '/^port/,$p' "$work/router-$aqm.log" | head -4
+	grep "queue sojourn" "$work/router-$aqm.log" || true
 }
 
 failures=0
@@ -113,6 +115,8 @@ run dualpi2
 check "dualpi2: Classic ping median $loaded ms <= base $base + 25 ms" "$loaded <= $base + 25"
 check "dualpi2: ECT(1) ping median $loaded_l ms <= base $base + 2 ms (L queue)" "$loaded_l <= $base + 2"
 check "dualpi2: goodput $goodput Mbit/s >= 18 (90 % of 20)" "$goodput >= 18"
+l_p99=$(sed -n 's/^b L4S queue sojourn: .* p99 \([0-9.]*\) ms.*/\1/p' "$work/router-dualpi2.log")
+check "dualpi2: L4S queue sojourn p99 ${l_p99:-none} ms <= 2 ms (router's own figure)" "${l_p99:-1e9} <= 2"
 grep -q "pkts_in_l [1-9]" "$work/router-dualpi2.log" && echo "ok: ECT(1) packets went to the L queue" ||
 	{ echo "FAIL: no packet in the L queue"; failures=$((failures + 1)); }
 [ "$failures" -eq 0 ] || exit 1
