@@ -5,10 +5,14 @@
 
 #include <toml++/toml.h>
 
+#include <fstream>
 #include <initializer_list>
+#include <sstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "aqm/aqm.hpp"
 #include "aqm/units.hpp"
 
 namespace dualpilot::common {
@@ -107,6 +111,56 @@ struct TomlReader {
 		out = n->as_boolean()->get();
 		return true;
 	}
+
+	// A table of one AQM's parameters ([bottleneck.dualpi2], [ports.pie]):
+	// any scalar value, kept as the text tc would read, then checked by
+	// building the AQM so a typo is reported with its line.
+	bool aqm_settings(const toml::node &node, std::string_view name, std::vector<aqm::Setting> &out)
+	{
+		const toml::table *t = node.as_table();
+		if (!t)
+			return fail(node, name, "expected a table of " + std::string(name) + " parameters");
+		for (const auto &[key, value] : *t) {
+			std::string text;
+			if (value.is_string())
+				text = value.as_string()->get();
+			else if (value.is_integer())
+				text = std::to_string(value.as_integer()->get());
+			else if (value.is_floating_point())
+				text = std::to_string(value.as_floating_point()->get());
+			else if (value.is_boolean())
+				text = value.as_boolean()->get() ? "true" : "false";
+			else
+				return fail(value, key.str(), "expected a string, number or boolean");
+			out.push_back({std::string(key.str()), text});
+		}
+		if (auto built = aqm::make_aqm(name, out); !built.error.empty())
+			return fail(node, name, built.error);
+		return true;
+	}
 };
+
+// Parses a TOML document; a syntax error comes back as "origin:line: what".
+inline std::string parse_toml(std::string_view text, const std::string &origin, toml::table &out)
+{
+	try {
+		out = toml::parse(text, origin);
+	} catch (const toml::parse_error &e) {
+		return origin + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
+	}
+	return {};
+}
+
+// The whole of a file; what names it in the error ("config file").
+inline std::string read_file(const std::string &path, const char *what, std::string &out)
+{
+	std::ifstream in(path, std::ios::binary);
+	if (!in)
+		return path + ": cannot open " + what;
+	std::stringstream buf;
+	buf << in.rdbuf();
+	out = buf.str();
+	return {};
+}
 
 } // namespace dualpilot::common

@@ -2,9 +2,7 @@
 
 #include <arpa/inet.h>
 
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "common/toml_reader.hpp"
 
@@ -28,28 +26,6 @@ bool read_strings(TomlReader &r, const toml::table &t, std::string_view key, std
 			return r.fail(e, key, "expected an array of strings");
 		out.push_back(e.as_string()->get());
 	}
-	return true;
-}
-
-// An AQM's parameter table: values of any scalar type, as the text tc reads.
-bool read_aqm_params(TomlReader &r, const toml::table &t, std::string_view name, std::vector<aqm::Setting> &out)
-{
-	for (const auto &[key, value] : t) {
-		std::string text;
-		if (value.is_string())
-			text = value.as_string()->get();
-		else if (value.is_integer())
-			text = std::to_string(value.as_integer()->get());
-		else if (value.is_floating_point())
-			text = std::to_string(value.as_floating_point()->get());
-		else if (value.is_boolean())
-			text = value.as_boolean()->get() ? "true" : "false";
-		else
-			return r.fail(value, key.str(), "expected a string, number or boolean");
-		out.push_back({std::string(key.str()), text});
-	}
-	if (auto built = aqm::make_aqm(name, out); !built.error.empty())
-		return r.fail(t, name, built.error);
 	return true;
 }
 
@@ -82,11 +58,9 @@ bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
 		const toml::node *params = t.get(n);
 		if (!params)
 			continue;
-		if (!params->is_table())
-			return r.fail(*params, n, "expected a table of " + std::string(n) + " parameters");
 		if (n != p.aqm)
 			return r.fail(*params, n, "parameters for " + std::string(n) + " but this port runs " + p.aqm);
-		if (!read_aqm_params(r, *params->as_table(), n, p.aqm_params))
+		if (!r.aqm_settings(*params, n, p.aqm_params))
 			return false;
 	}
 	return true;
@@ -227,11 +201,8 @@ std::string parse_prefix(std::string_view text, RouteConfig &out)
 std::string parse_router_config(std::string_view text, const std::string &origin, RouterConfig &out)
 {
 	toml::table root;
-	try {
-		root = toml::parse(text, origin);
-	} catch (const toml::parse_error &e) {
-		return origin + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
-	}
+	if (std::string err = common::parse_toml(text, origin, root); !err.empty())
+		return err;
 	TomlReader r{origin, {}};
 	RouterConfig c;
 	if (!read(r, root, c))
@@ -242,12 +213,10 @@ std::string parse_router_config(std::string_view text, const std::string &origin
 
 std::string load_router_config(const std::string &path, RouterConfig &out)
 {
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
-		return path + ": cannot open config file";
-	std::stringstream buf;
-	buf << in.rdbuf();
-	return parse_router_config(buf.str(), path, out);
+	std::string text;
+	if (std::string err = common::read_file(path, "config file", text); !err.empty())
+		return err;
+	return parse_router_config(text, path, out);
 }
 
 } // namespace dualpilot::dataplane

@@ -2,12 +2,8 @@
 
 #include <toml++/toml.h>
 
-#include "common/toml_reader.hpp"
-#include <fstream>
-#include <set>
-#include <sstream>
-
 #include "aqm/units.hpp"
+#include "common/toml_reader.hpp"
 
 namespace dualpilot::sim {
 
@@ -98,25 +94,8 @@ bool read(TomlReader &r, const toml::table &root, Scenario &s)
 		const toml::node *n = b->get(name);
 		if (!n)
 			continue;
-		if (!n->is_table())
-			return r.fail(*n, name, "expected a table of " + std::string(name) + " parameters");
-		for (const auto &[key, value] : *n->as_table()) {
-			std::string text;
-			if (value.is_string())
-				text = value.as_string()->get();
-			else if (value.is_integer())
-				text = std::to_string(value.as_integer()->get());
-			else if (value.is_floating_point())
-				text = std::to_string(value.as_floating_point()->get());
-			else if (value.is_boolean())
-				text = value.as_boolean()->get() ? "true" : "false";
-			else
-				return r.fail(value, key.str(), "expected a string, number or boolean");
-			s.aqm_params[std::string(name)].push_back({std::string(key.str()), text});
-		}
-		// Check the parameters now, so a typo is reported with its line.
-		if (auto built = aqm::make_aqm(name, s.aqm_params[std::string(name)]); !built.error.empty())
-			return r.fail(*n, name, built.error);
+		if (!r.aqm_settings(*n, name, s.aqm_params[std::string(name)]))
+			return false;
 	}
 
 	const toml::array *flows = root["flows"].as_array();
@@ -153,11 +132,8 @@ const char *cc_name(CcKind cc)
 std::string parse_scenario(std::string_view text, const std::string &origin, Scenario &out)
 {
 	toml::table root;
-	try {
-		root = toml::parse(text, origin);
-	} catch (const toml::parse_error &e) {
-		return origin + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
-	}
+	if (std::string err = common::parse_toml(text, origin, root); !err.empty())
+		return err;
 	TomlReader r{origin, {}};
 	Scenario s;
 	if (!read(r, root, s))
@@ -168,12 +144,10 @@ std::string parse_scenario(std::string_view text, const std::string &origin, Sce
 
 std::string load_scenario(const std::string &path, Scenario &out)
 {
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
-		return path + ": cannot open scenario file";
-	std::stringstream buf;
-	buf << in.rdbuf();
-	return parse_scenario(buf.str(), path, out);
+	std::string text;
+	if (std::string err = common::read_file(path, "scenario file", text); !err.empty())
+		return err;
+	return parse_scenario(text, path, out);
 }
 
 } // namespace dualpilot::sim
