@@ -16,11 +16,12 @@
 
 #include "aqm/random.hpp"
 #include "dataplane/router.hpp"
+#include "frame_builders.hpp"
 
 namespace dualpilot::dataplane {
 namespace {
 
-using aqm::Ecn;
+using namespace testing;
 
 rte_mempool *test_pool = nullptr;
 
@@ -38,60 +39,6 @@ RingPort make_ring_port(const std::string &name)
 	EXPECT_NE(rp.tx, nullptr);
 	EXPECT_GE(rte_eth_from_rings(name.c_str(), &rp.rx, 1, &rp.tx, 1, static_cast<unsigned>(rte_socket_id())), 0);
 	return rp;
-}
-
-uint16_t checksum(const uint8_t *p, size_t n)
-{
-	uint32_t sum = 0;
-	for (size_t i = 0; i < n; i += 2)
-		sum += static_cast<uint32_t>(p[i] << 8 | p[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return static_cast<uint16_t>(~sum);
-}
-
-std::vector<uint8_t> ipv4(Ecn ecn, size_t payload = 1000, bool vlan = false)
-{
-	std::vector<uint8_t> f(12, 0x02);
-	if (vlan)
-		f.insert(f.end(), {0x81, 0x00, 0x00, 0x07});
-	f.insert(f.end(), {0x08, 0x00});
-	const size_t ip = f.size();
-	f.resize(ip + 20 + payload, 0x5a);
-	f[ip] = 0x45;
-	f[ip + 1] = static_cast<uint8_t>(0xb8 | static_cast<uint8_t>(ecn));
-	const size_t total = 20 + payload;
-	f[ip + 2] = static_cast<uint8_t>(total >> 8);
-	f[ip + 3] = static_cast<uint8_t>(total);
-	f[ip + 8] = 64;
-	f[ip + 9] = 17;
-	f[ip + 10] = f[ip + 11] = 0;
-	const uint16_t c = checksum(&f[ip], 20);
-	f[ip + 10] = static_cast<uint8_t>(c >> 8);
-	f[ip + 11] = static_cast<uint8_t>(c);
-	return f;
-}
-
-std::vector<uint8_t> ipv6(Ecn ecn, size_t payload = 1000)
-{
-	std::vector<uint8_t> f(12, 0x02);
-	f.insert(f.end(), {0x86, 0xdd});
-	const size_t ip = f.size();
-	f.resize(ip + 40 + payload, 0x33);
-	f[ip] = 0x60;
-	f[ip + 1] = static_cast<uint8_t>(static_cast<uint8_t>(ecn) << 4);
-	f[ip + 2] = f[ip + 3] = 0;
-	f[ip + 4] = static_cast<uint8_t>(payload >> 8);
-	f[ip + 5] = static_cast<uint8_t>(payload);
-	return f;
-}
-
-std::vector<uint8_t> arp()
-{
-	std::vector<uint8_t> f(12, 0xff);
-	f.insert(f.end(), {0x08, 0x06});
-	f.resize(60, 0x01);
-	return f;
 }
 
 rte_mbuf *mbuf_of(const std::vector<uint8_t> &frame)
@@ -143,7 +90,8 @@ protected:
 	void SetUp() override
 	{
 		static int n = 0;
-		const std::string w = "w" + std::to_string(n), e = "e" + std::to_string(n);
+		const std::string id = std::to_string(n);
+		const std::string w = std::string("w").append(id), e = std::string("e").append(id);
 		n++;
 		west = make_ring_port(w);
 		east = make_ring_port(e);
@@ -179,15 +127,15 @@ protected:
 TEST_F(RouterRing, FramesLandInTheQueueTheirEcnSays)
 {
 	ASSERT_EQ(start("aqm = \"dualpi2\"\n"), "");
-	inject(west, {ipv4(Ecn::not_ect), ipv4(Ecn::ect0), ipv4(Ecn::ect1), ipv4(Ecn::ce), ipv6(Ecn::ect1),
-		      ipv6(Ecn::not_ect), ipv4(Ecn::ect1, 100, true), arp()});
+	inject(west, {ipv4_frame(Ecn::not_ect, 0, 0x2e, 1000), ipv4_frame(Ecn::ect0, 0, 0x2e, 1000), ipv4_frame(Ecn::ect1, 0, 0x2e, 1000), ipv4_frame(Ecn::ce, 0, 0x2e, 1000), ipv6_frame(Ecn::ect1, 0, 1000),
+		      ipv6_frame(Ecn::not_ect, 0, 1000), ipv4_frame(Ecn::ect1, 1, 0x2e, 100), arp_frame()});
 	router.poll(1000);
 	const auto c = aqm::counters(east_port().aqm[0]);
 	EXPECT_EQ(c[0].enqueued_pkts, 4u); // Not-ECT v4, ECT(0), Not-ECT v6, ARP
 	EXPECT_EQ(c[1].enqueued_pkts, 4u); // ECT(1) v4, CE, ECT(1) v6, ECT(1) VLAN
 	const auto out = collect(east);
 	ASSERT_EQ(out.size(), 8u);
-	EXPECT_EQ(out.back(), arp()); // non-IP goes through untouched
+	EXPECT_EQ(out.back(), arp_frame()); // non-IP goes through untouched
 	EXPECT_EQ(east_port().stats.tx_pkts, 8u);
 	EXPECT_EQ(west_port().stats.rx_kind[static_cast<int>(FrameKind::non_ip)], 1u);
 }
@@ -200,7 +148,7 @@ TEST_F(RouterRing, MarkedFramesCarryCeAndAValidChecksum)
 	ASSERT_EQ(start("aqm = \"dualpi2\"\n[ports.dualpi2]\ntupdate = \"10s\"\n", "1mbit"), "");
 	std::vector<std::vector<uint8_t>> frames;
 	for (int i = 0; i < 10; i++)
-		frames.push_back(i % 2 ? ipv4(Ecn::ect1, 1000) : ipv6(Ecn::ect1, 1000));
+		frames.push_back(i % 2 ? ipv4_frame(Ecn::ect1, 0, 0x2e, 1000) : ipv6_frame(Ecn::ect1, 0, 1000));
 	inject(west, frames);
 	router.poll(1000);
 	for (uint64_t t = 50000000; t < 2000000000; t += 10000000)
@@ -210,7 +158,7 @@ TEST_F(RouterRing, MarkedFramesCarryCeAndAValidChecksum)
 	int marked = 0;
 	for (const auto &f : out) {
 		if (f[12] == 0x08) {
-			EXPECT_EQ(checksum(&f[14], 20), 0) << "IPv4 checksum broken by marking";
+			EXPECT_EQ(ipv4_checksum(&f[14], 20), 0) << "IPv4 checksum broken by marking";
 			marked += (f[15] & 3) == 3;
 		} else {
 			marked += ((f[15] >> 4) & 3) == 3;
@@ -228,15 +176,15 @@ TEST_F(RouterRing, MarkedFramesCarryCeAndAValidChecksum)
 TEST_F(RouterRing, MalformedFramesAreCountedAndDropped)
 {
 	ASSERT_EQ(start("aqm = \"dualpi2\"\n"), "");
-	auto bad_ihl = ipv4(Ecn::ect1);
+	auto bad_ihl = ipv4_frame(Ecn::ect1, 0, 0x2e, 1000);
 	bad_ihl[14] = 0x43;
-	auto bad_len = ipv4(Ecn::ect1);
+	auto bad_len = ipv4_frame(Ecn::ect1, 0, 0x2e, 1000);
 	bad_len[16] = 0xff;
-	auto bad_version = ipv4(Ecn::ect1);
+	auto bad_version = ipv4_frame(Ecn::ect1, 0, 0x2e, 1000);
 	bad_version[14] = 0x75;
-	auto cut = ipv4(Ecn::ect1);
+	auto cut = ipv4_frame(Ecn::ect1, 0, 0x2e, 1000);
 	cut.resize(30);
-	inject(west, {{}, std::vector<uint8_t>(10, 1), cut, bad_ihl, bad_len, bad_version, ipv4(Ecn::ect1)});
+	inject(west, {{}, std::vector<uint8_t>(10, 1), cut, bad_ihl, bad_len, bad_version, ipv4_frame(Ecn::ect1, 0, 0x2e, 1000)});
 	router.poll(1000);
 	const PortStats &s = west_port().stats;
 	EXPECT_EQ(s.rx_pkts, 7u);
@@ -258,8 +206,8 @@ TEST_F(RouterRing, TenMillionPacketsAreAllAccountedFor)
 	ASSERT_EQ(start("aqm = \"dualpi2\"\n[ports.dualpi2]\nlimit = 500\ntarget = \"50us\"\ntupdate = \"100us\"\n",
 			"2gbit"), "");
 	const std::vector<std::vector<uint8_t>> templates = {
-		ipv4(Ecn::not_ect, 1000), ipv4(Ecn::ect1, 200), ipv6(Ecn::ect1, 64), ipv4(Ecn::ect0, 1400),
-		ipv6(Ecn::not_ect, 500),  ipv4(Ecn::ce, 100),   arp(),           std::vector<uint8_t>(12, 9)};
+		ipv4_frame(Ecn::not_ect, 0, 0x2e, 1000), ipv4_frame(Ecn::ect1, 0, 0x2e, 200), ipv6_frame(Ecn::ect1, 0, 64), ipv4_frame(Ecn::ect0, 0, 0x2e, 1400),
+		ipv6_frame(Ecn::not_ect, 0, 500),  ipv4_frame(Ecn::ce, 0, 0x2e, 100),   arp_frame(),           std::vector<uint8_t>(12, 9)};
 	aqm::Rng rng(11);
 	constexpr uint64_t kTotal = 10000000;
 	uint64_t injected = 0, received = 0, now = 1000;
