@@ -96,9 +96,11 @@ bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 			return r.fail(*rt, "router", "expected a table");
 		const toml::table &t = *rt->as_table();
 		std::string mode = "l2-pair";
-		if (!r.only_keys(t, "[router]", {"mode", "burst", "mbufs", "stats_interval"}) || !r.text(t, "mode", mode) ||
-		    !r.integer(t, "burst", c.burst, 1, 512) || !r.integer(t, "mbufs", c.mbufs, 1024, 1u << 24) ||
-		    !r.time(t, "stats_interval", c.stats_interval_ns))
+		if (!r.only_keys(t, "[router]",
+				 {"mode", "burst", "mbufs", "stats_interval", "workers", "allow_cross_numa"}) ||
+		    !r.text(t, "mode", mode) || !r.integer(t, "burst", c.burst, 1, 512) ||
+		    !r.integer(t, "mbufs", c.mbufs, 1024, 1u << 24) || !r.time(t, "stats_interval", c.stats_interval_ns) ||
+		    !r.integer(t, "workers", c.workers, 1, 128) || !r.boolean(t, "allow_cross_numa", c.allow_cross_numa))
 			return false;
 		if (mode == "l2-pair")
 			c.mode = RouterMode::l2_pair;
@@ -120,6 +122,8 @@ bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 		if (!names.insert(p.name).second)
 			return r.fail(n, "name", "port name '" + p.name + "' used twice");
 		c.ports.push_back(std::move(p));
+		if (c.ports.size() > kMaxPorts)
+			return r.fail(n, "ports", "more than " + std::to_string(kMaxPorts) + " ports");
 	}
 	for (size_t i = 0; i < c.ports.size(); i++) {
 		const PortConfig &p = c.ports[i];
@@ -147,6 +151,10 @@ bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 				return false;
 			if (!names.count(route.port))
 				return r.fail(n, "port", "no port named '" + route.port + "'");
+			for (const RouteConfig &other : c.routes)
+				if (other.ipv6 == route.ipv6 && other.prefix_len == route.prefix_len &&
+				    other.prefix == route.prefix)
+					return r.fail(n, "prefix", "the same prefix is routed twice");
 			c.routes.push_back(route);
 		}
 	}
@@ -195,6 +203,10 @@ std::string parse_prefix(std::string_view text, RouteConfig &out)
 		return "not an IPv4 or IPv6 address in '" + s + "'";
 	}
 	out.prefix_len = static_cast<uint8_t>(len);
+	// Like ip-route(8): host bits set past the length are a mistake, not a route.
+	for (uint32_t bit = len; bit < (out.ipv6 ? 128u : 32u); bit++)
+		if (out.prefix[bit / 8] & (0x80u >> (bit % 8)))
+			return "host bits set past the prefix length in '" + s + "'";
 	return {};
 }
 

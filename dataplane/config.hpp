@@ -13,6 +13,10 @@
 
 namespace dualpilot::dataplane {
 
+// The ports a router can have: an egress port is one bit in a 32-bit mask
+// on the fast path (and DPDK's default RTE_MAX_ETHPORTS is 32).
+inline constexpr size_t kMaxPorts = 32;
+
 enum class RouterMode : uint8_t { l2_pair, l3 };
 
 struct PortConfig {
@@ -40,6 +44,8 @@ struct RouterConfig {
 	uint32_t burst = 32;
 	uint32_t mbufs = 32768;         // the pool must hold every queue's limit, or it, not the AQM, bounds them
 	uint64_t stats_interval_ns = 0;     // one-line stats every so often; 0 = off
+	uint32_t workers = 1;               // worker lcores; placed by hwloc unless the EAL args name cores
+	bool allow_cross_numa = false;      // run even where a worker is not on its ports' NUMA node
 	std::vector<PortConfig> ports;
 	std::vector<RouteConfig> routes;    // l3 mode
 };

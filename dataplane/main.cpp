@@ -3,6 +3,7 @@
 // shaper until SIGINT or SIGTERM, then drains, prints a summary and exits.
 #include <rte_eal.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -11,7 +12,9 @@
 #include <csignal>
 
 #include "dataplane/config.hpp"
+#include "dataplane/placement.hpp"
 #include "dataplane/router.hpp"
+#include "dataplane/telemetry.hpp"
 
 using namespace dualpilot;
 
@@ -20,6 +23,39 @@ namespace {
 std::atomic<bool> stop_requested{false};
 
 void on_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
+
+// Checks the cores the EAL args name against the ports' NUMA nodes, or picks
+// them with hwloc and adds -l to eal_args. Error text or empty.
+std::string place(const dataplane::RouterConfig &cfg, std::vector<std::string> &eal_args)
+{
+	dataplane::PlacementRequest req;
+	req.workers = cfg.workers;
+	req.allow_cross_numa = cfg.allow_cross_numa;
+	bool unchecked = false;
+	if (std::string err = dataplane::eal_cores(eal_args, req.eal_cores, unchecked); !err.empty())
+		return "EAL args: " + err;
+	if (unchecked) {
+		fmt::print("placement: --lcores given; cores taken as they are, NUMA locality not checked\n");
+		return {};
+	}
+	for (const auto &p : cfg.ports)
+		req.ports.push_back({p.name, dataplane::device_numa_node(p.device)});
+	std::vector<dataplane::Cpu> cpus;
+	if (std::string err = dataplane::load_cpus(cpus); !err.empty())
+		return err;
+	const dataplane::Placement pl = dataplane::plan_placement(cpus, req);
+	if (!pl.error.empty())
+		return pl.error;
+	for (const std::string &n : pl.notes)
+		fmt::print("{}\n", n);
+	if (req.eal_cores.empty()) {
+		std::string list;
+		for (unsigned c : pl.cores)
+			list += (list.empty() ? "" : ",") + std::to_string(c);
+		eal_args.insert(eal_args.end(), {"-l", list});
+	}
+	return {};
+}
 
 } // namespace
 
@@ -53,13 +89,16 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
+	std::vector<std::string> eal_args = eal_override.empty() ? cfg.eal_args : eal_override;
+	if (std::string err = place(cfg, eal_args); !err.empty()) {
+		fmt::print(stderr, "error: placement: {}\n", err);
+		return 2;
+	}
 	if (check_only) {
 		fmt::print("{}: ok, {} ports\n", config_path, cfg.ports.size());
 		return 0;
 	}
-	std::vector<std::string> eal_args = {"dualpilot-router"};
-	const auto &extra = eal_override.empty() ? cfg.eal_args : eal_override;
-	eal_args.insert(eal_args.end(), extra.begin(), extra.end());
+	eal_args.insert(eal_args.begin(), "dualpilot-router");
 	std::vector<char *> eal_argv;
 	for (std::string &a : eal_args)
 		eal_argv.push_back(a.data());
@@ -72,8 +111,12 @@ int main(int argc, char **argv)
 	std::signal(SIGINT, on_signal);
 	std::signal(SIGTERM, on_signal);
 
+	std::vector<unsigned> worker_lcores;
+	unsigned lcore = 0;
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	worker_lcores.push_back(lcore);
 	dataplane::Router router;
-	if (std::string err = router.init(cfg); !err.empty()) {
+	if (std::string err = router.init(cfg, worker_lcores); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		router.shutdown();
 		rte_eal_cleanup();
@@ -81,12 +124,19 @@ int main(int argc, char **argv)
 	}
 	for (const std::string &w : router.warnings())
 		fmt::print(stderr, "warning: {}\n", w);
+	if (std::string err = dataplane::publish_telemetry(&router); !err.empty())
+		fmt::print(stderr, "warning: {}\n", err);
 	fmt::print("dualpilot-router: {} ports, forwarding (Ctrl-C to stop)\n", router.ports().size());
 	for (const auto &p : router.ports())
 		fmt::print("  {} = {} (port {}), egress {} at {}\n", p.cfg.name, p.cfg.device, p.port_id, p.cfg.aqm,
 			   p.cfg.rate_bps ? fmt::format("{:g} Mbit/s", p.cfg.rate_bps / 1e6) : "line rate");
 	std::fflush(stdout);
+	for (const auto &w : router.workers())
+		fmt::print("  worker on lcore {}: {} rx queue(s), egress of {} port(s)\n", w.lcore, w.rx.size(),
+			   w.egress.size());
+	std::fflush(stdout);
 	router.run(stop_requested);
+	dataplane::publish_telemetry(nullptr);
 	const uint64_t left = router.queued_pkts();
 	fmt::print("\n{}", router.summary());
 	if (left)

@@ -1,14 +1,17 @@
 // The router: the ports of the config, one AQM and one shaper per egress
-// port, and the poll-mode loop that moves packets between them.
+// port, and the poll-mode workers that move packets between them.
 //
-// One worker lcore owns every port in this version: it polls each port's rx
-// queue, parses and classifies the burst, enqueues it into the egress port's
-// AQM, then drains each egress AQM as fast as its shaper allows, CE-marks
-// what the AQM marked, and transmits. Owning an AQM from one lcore is what
-// lets the AQM run without locks or atomics.
+// Work is split by ownership, so that no AQM needs a lock: each egress port
+// (its AQM, shaper and tx queue) belongs to exactly one worker lcore, and
+// each (port, rx queue) is polled by exactly one worker. A worker that
+// receives a packet for an egress port another worker owns passes the mbuf
+// over that port's hand-off ring (an rte_ring, multi-producer, the owner the
+// single consumer); the owner enqueues it into the AQM on its next pass. With
+// one worker (the default) there is no hand-off at all.
 #pragma once
 
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include <array>
 #include <atomic>
@@ -19,17 +22,26 @@
 #include "aqm/aqm.hpp"
 #include "aqm/histogram.hpp"
 #include "dataplane/config.hpp"
+#include "dataplane/forward_l3.hpp"
 #include "dataplane/parse.hpp"
+#include "dataplane/route_table.hpp"
 #include "dataplane/shaper.hpp"
 
 namespace dualpilot::dataplane {
 
-// Per-port counters, written by the worker without atomics and read by the
-// control thread off the fast path (a torn read of a 64-bit counter cannot
-// happen on x86-64; other ISAs read them after the worker stops).
+// One worker's counters for one port. Each worker writes only its own, without
+// atomics; the control thread sums them off the fast path (a torn read of an
+// aligned 64-bit counter cannot happen on x86-64 or AArch64). Rx-side counts
+// belong to the port a frame arrived on, egress-side counts to the port it
+// was to leave by.
 struct PortStats {
+	// rx side
 	uint64_t rx_pkts = 0;
 	uint64_t rx_bytes = 0;
+	std::array<uint64_t, kFrameKinds> rx_kind{}; // by FrameKind; malformed ones are dropped at rx
+	uint64_t no_route = 0;          // l3: no route for the destination, or not IP at all
+	uint64_t ttl_expired = 0;       // l3: TTL / hop limit would reach 0
+	// egress side
 	uint64_t tx_pkts = 0;           // transmitted on this port
 	uint64_t tx_bytes = 0;
 	uint64_t tx_failed = 0;         // the NIC refused them: freed
@@ -37,7 +49,8 @@ struct PortStats {
 	uint64_t aqm_drops = 0;         // egress AQM drops (enqueue or dequeue)
 	uint64_t overflow_drops = 0;    // egress queue full
 	uint64_t mark_failed = 0;       // marked by the AQM but not ECN-capable: dropped
-	std::array<uint64_t, kFrameKinds> rx_kind{}; // by FrameKind; malformed ones are dropped at rx
+	uint64_t handoff_drops = 0;     // the owner worker's hand-off ring was full
+
 	uint64_t malformed() const
 	{
 		uint64_t n = 0;
@@ -45,36 +58,70 @@ struct PortStats {
 			n += rx_kind[k];
 		return n;
 	}
+	// Packets that entered and will not leave: every drop of either side.
+	uint64_t dropped() const
+	{
+		return malformed() + no_route + ttl_expired + tx_failed + aqm_drops + overflow_drops + mark_failed +
+		       handoff_drops;
+	}
+	PortStats &operator+=(const PortStats &o);
 };
 
 struct Port {
 	PortConfig cfg;
 	uint16_t port_id = 0;
 	uint16_t egress = 0;        // l2-pair: index of the peer port
+	uint16_t owner = 0;         // the worker that owns the egress side
 	bool has_aqm = true;        // aqm "none": straight through the shaper
+	MacAddress mac{};           // source address of l3 frames leaving here
 	std::vector<aqm::AnyAqm> aqm; // one element
 	Shaper shaper;
+	rte_ring *handoff = nullptr;  // from other workers to the owner; null with one worker
 	std::vector<rte_mbuf *> tx_pending; // dequeued, not yet accepted by the NIC
-	PortStats stats;
 	// Sojourn of forwarded packets per egress queue (Classic, L4S).
 	std::array<aqm::DelayHistogram, aqm::kQueueCount> sojourn;
 };
 
+struct RxQueue {
+	uint16_t port;  // index into the router's ports
+	uint16_t queue;
+};
+
+struct Worker {
+	unsigned lcore = 0;               // the lcore it runs on (or the caller's, with one worker)
+	std::vector<RxQueue> rx;          // the rx queues it polls
+	std::vector<uint16_t> egress;     // the ports whose egress it owns
+	std::vector<PortStats> stats;     // its share of each port's counters, by port index
+	uint64_t polls = 0;
+	uint64_t busy_polls = 0;          // polls that moved at least one packet
+};
+
 class Router {
 public:
-	// Sets up the ports of cfg (EAL must be initialised). Error text, or empty.
-	std::string init(const RouterConfig &cfg);
-	// One pass of the worker loop at the given time. Returns packets moved.
+	~Router();
+	// Sets up the ports of cfg (EAL must be initialised). worker_lcores are
+	// the lcores the workers will run on; empty means one worker, driven by
+	// whoever calls poll() or run(). Error text, or empty.
+	std::string init(const RouterConfig &cfg, const std::vector<unsigned> &worker_lcores = {});
+	// One pass of every worker's loop, in turn, on the calling thread.
+	// Returns packets moved.
 	uint32_t poll(uint64_t now_ns);
-	// Polls until stop is set, then drains what is queued (within drain_ns)
-	// and counts the rest.
+	uint32_t poll_worker(Worker &w, uint64_t now_ns);
+	// Runs the workers (on their lcores, or this thread) until stop is set,
+	// printing the stats line every stats_interval; then drains what is
+	// queued (within drain_ns) and leaves the rest to shutdown().
 	void run(const std::atomic<bool> &stop, uint64_t drain_ns = 100000000);
 	// Stops the ports and frees every mbuf still held.
 	void shutdown();
 
 	uint64_t now_ns() const;
+	const RouterConfig &config() const { return cfg_; }
 	const std::vector<Port> &ports() const { return ports_; }
 	std::vector<Port> &ports() { return ports_; }
+	const std::vector<Worker> &workers() const { return workers_; }
+	// A port's counters summed over the workers.
+	PortStats port_stats(size_t port) const;
+	uint64_t queued_pkts(size_t port) const;
 	uint64_t queued_pkts() const;
 	std::string stats_line() const;
 	std::string summary() const;
@@ -82,14 +129,24 @@ public:
 	const std::vector<std::string> &warnings() const { return warnings_; }
 
 private:
-	uint16_t rx_port(Port &in, uint64_t now_ns);
-	uint16_t tx_port(Port &out, uint64_t now_ns);
+	friend int worker_main(void *arg);
+	std::string init_ports();
+	void assign_work(const std::vector<unsigned> &worker_lcores);
+	uint16_t rx_queue(Worker &w, RxQueue rq, uint64_t now_ns);
+	void enqueue_local(Worker &w, uint16_t egress, rte_mbuf **pkts, uint32_t n);
+	uint16_t drain_handoff(Worker &w, uint16_t egress);
+	uint16_t tx_port(Worker &w, uint16_t egress, uint64_t now_ns);
+	void worker_loop(Worker &w);
 
 	RouterConfig cfg_;
 	std::vector<Port> ports_;
+	std::vector<Worker> workers_;
+	RouteTable routes_;
+	std::vector<uint16_t> route_egress_; // l3: the port index of each route
 	rte_mempool *pool_ = nullptr;
 	double ns_per_tsc_ = 0;
 	bool started_ = false;
+	std::atomic<bool> workers_stop_{false};
 	std::vector<std::string> warnings_;
 };
 

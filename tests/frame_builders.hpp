@@ -2,6 +2,7 @@
 // IPv4 (valid header checksum) and IPv6 with a chosen ECN codepoint, ARP.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -80,6 +81,30 @@ inline std::vector<uint8_t> arp_frame()
 {
 	std::vector<uint8_t> f = ethernet(0x0806);
 	f.resize(60, 0x01);
+	return f;
+}
+
+// The IP header's offset in a frame these builders made.
+inline size_t ip_offset(const std::vector<uint8_t> &f) { return f.size() >= 14 && f[12] == 0x81 ? 18 : f[12] == 0x88 ? 22 : 14; }
+
+// An IPv4 frame with destination dst and TTL ttl, its checksum recomputed.
+inline std::vector<uint8_t> ipv4_to(std::array<uint8_t, 4> dst, uint8_t ttl = 64, Ecn ecn = Ecn::ect0, int vlans = 0)
+{
+	std::vector<uint8_t> f = ipv4_frame(ecn, vlans);
+	const size_t ip = ip_offset(f);
+	std::copy(dst.begin(), dst.end(), f.begin() + static_cast<long>(ip + 16));
+	f[ip + 8] = ttl;
+	put16(f, ip + 10, 0);
+	put16(f, ip + 10, ipv4_checksum(&f[ip], 20));
+	return f;
+}
+
+// An IPv6 frame to dst (16 bytes) with hop limit hops.
+inline std::vector<uint8_t> ipv6_to(std::array<uint8_t, 16> dst, uint8_t hops = 64, Ecn ecn = Ecn::ect1)
+{
+	std::vector<uint8_t> f = ipv6_frame(ecn);
+	std::copy(dst.begin(), dst.end(), f.begin() + 14 + 24);
+	f[14 + 7] = hops;
 	return f;
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dataplane/ecn_mark.hpp"
+#include "dataplane/forward_l3.hpp"
 #include "dataplane/parse.hpp"
 #include "dataplane/shaper.hpp"
 #include "frame_builders.hpp"
@@ -125,6 +126,44 @@ TEST(Frames, NotEctFramesAreNeverMarked)
 	EXPECT_FALSE(set_ce(v6.data(), parse_frame(v6.data(), static_cast<uint32_t>(v6.size()))));
 	auto arp = arp_frame();
 	EXPECT_FALSE(set_ce(arp.data(), parse_frame(arp.data(), static_cast<uint32_t>(arp.size()))));
+}
+
+// Every TTL from 255 down, with every ECN codepoint and both VLAN depths: the
+// incremental update always gives the checksum a full recomputation gives,
+// CE marking after it included.
+TEST(Frames, TtlDecrementKeepsTheIpv4ChecksumValid)
+{
+	for (int vlans = 0; vlans <= 2; vlans++) {
+		for (Ecn ecn : {Ecn::not_ect, Ecn::ect0, Ecn::ect1, Ecn::ce}) {
+			auto f = ipv4_to({10, 1, 2, 3}, 255, ecn, vlans);
+			const size_t ip = ip_offset(f);
+			const FrameInfo info = parse_frame(f.data(), static_cast<uint32_t>(f.size()));
+			for (int ttl = 254; ttl >= 1; ttl--) {
+				ASSERT_TRUE(decrement_hop_limit(f.data(), info));
+				ASSERT_EQ(f[ip + 8], ttl);
+				ASSERT_EQ(ipv4_checksum(&f[ip], 20), 0) << "ttl " << ttl;
+			}
+			EXPECT_FALSE(decrement_hop_limit(f.data(), info)); // TTL 1: no hop left
+			EXPECT_EQ(f[ip + 8], 1);
+			if (ecn != Ecn::not_ect) {
+				ASSERT_TRUE(set_ce(f.data(), info));
+				EXPECT_EQ(ipv4_checksum(&f[ip], 20), 0);
+			}
+		}
+	}
+}
+
+TEST(Frames, HopLimitDecrementsAndStopsAtOne)
+{
+	std::array<uint8_t, 16> dst{};
+	dst[0] = 0x20;
+	auto f = ipv6_to(dst, 2);
+	const FrameInfo info = parse_frame(f.data(), static_cast<uint32_t>(f.size()));
+	EXPECT_TRUE(decrement_hop_limit(f.data(), info));
+	EXPECT_EQ(f[14 + 7], 1);
+	EXPECT_FALSE(decrement_hop_limit(f.data(), info));
+	auto arp = arp_frame();
+	EXPECT_FALSE(decrement_hop_limit(arp.data(), parse_frame(arp.data(), static_cast<uint32_t>(arp.size()))));
 }
 
 TEST(Shaper, HoldsItsRateOverAMillionPackets)

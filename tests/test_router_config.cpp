@@ -23,7 +23,8 @@ TEST(RouterConfig, TheExampleConfigParses)
 		has_target = has_target || (s.key == "target" && s.value == "15ms");
 	EXPECT_TRUE(has_target);
 	EXPECT_EQ(c.burst, 32u);
-	EXPECT_EQ(c.eal_args.size(), 6u);
+	EXPECT_EQ(c.eal_args.size(), 4u);
+	EXPECT_EQ(c.workers, 1u);
 }
 
 TEST(RouterConfig, L3RoutesParse)
@@ -95,6 +96,15 @@ TEST(RouterConfig, EachMistakeNamesItsLineAndKey)
 		 "port = \"q\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n",
 		 "port: no port named 'q'"},
 		{"[router\n", "r.toml:1:"},
+		{"[router]\nworkers = 0\n", "r.toml:2: workers: must be between 1 and 128"},
+		{"[router]\nallow_cross_numa = \"yes\"\n", "r.toml:2: allow_cross_numa: expected true or false"},
+		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.1/8\"\n"
+		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n",
+		 "r.toml:7: prefix: host bits set past the prefix length in '10.0.0.1/8'"},
+		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\n"
+		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\n"
+		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:02\"\n",
+		 "r.toml:10: prefix: the same prefix is routed twice"},
 	};
 	for (const Bad &b : cases) {
 		RouterConfig c;

@@ -9,6 +9,10 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <cstdio>
 #include <cstring>
 #include <unistd.h>
@@ -16,6 +20,7 @@
 
 #include "aqm/random.hpp"
 #include "dataplane/router.hpp"
+#include "dataplane/telemetry.hpp"
 #include "frame_builders.hpp"
 
 namespace dualpilot::dataplane {
@@ -26,18 +31,22 @@ using namespace testing;
 rte_mempool *test_pool = nullptr;
 
 struct RingPort {
-	rte_ring *rx; // the test writes frames here; the router reads them
-	rte_ring *tx; // the router writes here; the test reads
+	rte_ring *rx[2]; // the test writes frames here (one ring per rx queue); the router reads them
+	rte_ring *tx;    // the router writes here; the test reads
 };
 
-RingPort make_ring_port(const std::string &name)
+// A ring port with one or two rx queues.
+RingPort make_ring_port(const std::string &name, unsigned rx_queues = 1)
 {
-	RingPort rp;
-	rp.rx = rte_ring_create((name + "_rx").c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	RingPort rp{};
+	for (unsigned q = 0; q < rx_queues; q++) {
+		rp.rx[q] = rte_ring_create((name + "_rx" + std::to_string(q)).c_str(), 65536, SOCKET_ID_ANY,
+					   RING_F_SP_ENQ | RING_F_SC_DEQ);
+		EXPECT_NE(rp.rx[q], nullptr);
+	}
 	rp.tx = rte_ring_create((name + "_tx").c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	EXPECT_NE(rp.rx, nullptr);
 	EXPECT_NE(rp.tx, nullptr);
-	EXPECT_GE(rte_eth_from_rings(name.c_str(), &rp.rx, 1, &rp.tx, 1, static_cast<unsigned>(rte_socket_id())), 0);
+	EXPECT_GE(rte_eth_from_rings(name.c_str(), rp.rx, rx_queues, &rp.tx, 1, static_cast<unsigned>(rte_socket_id())), 0);
 	return rp;
 }
 
@@ -55,7 +64,7 @@ void inject(const RingPort &rp, const std::vector<std::vector<uint8_t>> &frames)
 {
 	for (const auto &f : frames) {
 		rte_mbuf *m = mbuf_of(f);
-		ASSERT_EQ(rte_ring_enqueue(rp.rx, m), 0);
+		ASSERT_EQ(rte_ring_enqueue(rp.rx[0], m), 0);
 	}
 }
 
@@ -93,7 +102,7 @@ protected:
 		const std::string id = std::to_string(n);
 		const std::string w = std::string("w").append(id), e = std::string("e").append(id);
 		n++;
-		west = make_ring_port(w);
+		west = make_ring_port(w, 2);
 		east = make_ring_port(e);
 		// rte_eth_from_rings() names the ethdev net_ring_ + name.
 		west_name = "net_ring_" + w;
@@ -116,6 +125,18 @@ protected:
 		cfg.mbufs = 16384;
 		return router.init(cfg);
 	}
+	// A config of the test's own, its ports named by the placeholders WEST and EAST.
+	std::string start_toml(std::string toml, const std::vector<unsigned> &worker_lcores = {})
+	{
+		for (auto [key, name] : {std::pair{"WEST", west_name}, std::pair{"EAST", east_name}})
+			for (size_t at; (at = toml.find(key)) != std::string::npos;)
+				toml.replace(at, 4, name);
+		RouterConfig cfg;
+		if (std::string err = parse_router_config(toml, "test.toml", cfg); !err.empty())
+			return err;
+		cfg.mbufs = 16384;
+		return router.init(cfg, worker_lcores);
+	}
 	Port &east_port() { return router.ports()[1]; }
 	Port &west_port() { return router.ports()[0]; }
 
@@ -136,8 +157,8 @@ TEST_F(RouterRing, FramesLandInTheQueueTheirEcnSays)
 	const auto out = collect(east);
 	ASSERT_EQ(out.size(), 8u);
 	EXPECT_EQ(out.back(), arp_frame()); // non-IP goes through untouched
-	EXPECT_EQ(east_port().stats.tx_pkts, 8u);
-	EXPECT_EQ(west_port().stats.rx_kind[static_cast<int>(FrameKind::non_ip)], 1u);
+	EXPECT_EQ(router.port_stats(1).tx_pkts, 8u);
+	EXPECT_EQ(router.port_stats(0).rx_kind[static_cast<int>(FrameKind::non_ip)], 1u);
 }
 
 TEST_F(RouterRing, MarkedFramesCarryCeAndAValidChecksum)
@@ -165,7 +186,7 @@ TEST_F(RouterRing, MarkedFramesCarryCeAndAValidChecksum)
 		}
 	}
 	EXPECT_GE(marked, 6); // the first packets leave at once, unmarked
-	EXPECT_EQ(static_cast<uint64_t>(marked), east_port().stats.marked);
+	EXPECT_EQ(static_cast<uint64_t>(marked), router.port_stats(1).marked);
 	// The L queue's sojourns are on record: ten packets, the last waited long.
 	const aqm::DelayHistogram &l = east_port().sojourn[static_cast<int>(aqm::QueueId::l4s)];
 	EXPECT_EQ(l.count(), 10u);
@@ -186,7 +207,7 @@ TEST_F(RouterRing, MalformedFramesAreCountedAndDropped)
 	cut.resize(30);
 	inject(west, {{}, std::vector<uint8_t>(10, 1), cut, bad_ihl, bad_len, bad_version, ipv4_frame(Ecn::ect1, 0, 0x2e, 1000)});
 	router.poll(1000);
-	const PortStats &s = west_port().stats;
+	const PortStats s = router.port_stats(0);
 	EXPECT_EQ(s.rx_pkts, 7u);
 	EXPECT_EQ(s.rx_kind[static_cast<int>(FrameKind::truncated)], 3u);
 	EXPECT_EQ(s.rx_kind[static_cast<int>(FrameKind::bad_ipv4_ihl)], 1u);
@@ -220,7 +241,7 @@ TEST_F(RouterRing, TenMillionPacketsAreAllAccountedFor)
 			const auto &t = templates[rng.next_u32() % templates.size()];
 			std::memcpy(rte_pktmbuf_append(burst[i], static_cast<uint16_t>(t.size())), t.data(), t.size());
 		}
-		const unsigned put = rte_ring_enqueue_burst(west.rx, reinterpret_cast<void **>(burst), n, nullptr);
+		const unsigned put = rte_ring_enqueue_burst(west.rx[0], reinterpret_cast<void **>(burst), n, nullptr);
 		rte_pktmbuf_free_bulk(burst + put, n - put);
 		injected += put;
 		now += 1000; // 32 packets per us: offered well above the shaped rate
@@ -232,8 +253,8 @@ TEST_F(RouterRing, TenMillionPacketsAreAllAccountedFor)
 		router.poll(now);
 		received += drain_count(east);
 	}
-	const PortStats &in = west_port().stats;
-	const PortStats &out = east_port().stats;
+	const PortStats in = router.port_stats(0);
+	const PortStats out = router.port_stats(1);
 	EXPECT_EQ(in.rx_pkts, kTotal);
 	EXPECT_EQ(out.tx_pkts, received);
 	EXPECT_GT(out.aqm_drops, 0u);
@@ -245,6 +266,218 @@ TEST_F(RouterRing, TenMillionPacketsAreAllAccountedFor)
 	// And no mbuf leaked: the test's pool is whole again once all is freed.
 	router.shutdown();
 	EXPECT_EQ(rte_mempool_in_use_count(test_pool), 0u);
+}
+
+// l3 mode: longest prefix wins, TTL / hop limit go down by one with the IPv4
+// checksum still valid, the Ethernet addresses become the next hop's and the
+// egress port's; no route, TTL 1 and non-IP frames are counted and dropped.
+TEST_F(RouterRing, L3RoutesByLongestPrefixAndRewritesTheHop)
+{
+	ASSERT_EQ(start_toml(R"(
+[router]
+mode = "l3"
+[[ports]]
+name = "west"
+device = "WEST"
+aqm = "fifo"
+[[ports]]
+name = "east"
+device = "EAST"
+aqm = "dualpi2"
+[[routes]]
+prefix = "10.0.0.0/8"
+port = "west"
+next_hop_mac = "02:00:00:00:00:01"
+[[routes]]
+prefix = "10.0.2.0/24"
+port = "east"
+next_hop_mac = "02:00:00:00:00:02"
+[[routes]]
+prefix = "2001:db8:2::/48"
+port = "east"
+next_hop_mac = "02:00:00:00:00:03"
+)"),
+		  "");
+	const std::array<uint8_t, 16> v6_routed = {0x20, 0x01, 0x0d, 0xb8, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+	std::array<uint8_t, 16> v6_unrouted = v6_routed;
+	v6_unrouted[5] = 3;
+	inject(west, {ipv4_to({10, 0, 2, 5}), ipv4_to({10, 0, 3, 1}), ipv4_to({192, 168, 1, 1}),
+		      ipv4_to({10, 0, 2, 5}, 1), ipv6_to(v6_routed), ipv6_to(v6_unrouted), arp_frame(),
+		      ipv4_to({10, 0, 2, 9}, 9, Ecn::ect1, 1), ipv6_to(v6_routed, 1)});
+	router.poll(1000);
+	router.poll(2000);
+	const auto to_east = collect(east);
+	const auto to_west = collect(west);
+	ASSERT_EQ(to_east.size(), 3u);
+	ASSERT_EQ(to_west.size(), 1u);
+	const std::array<uint8_t, 6> east_mac = east_port().mac;
+	for (const auto &f : to_east) {
+		EXPECT_EQ(std::vector<uint8_t>(f.begin() + 6, f.begin() + 12), std::vector<uint8_t>(east_mac.begin(), east_mac.end()));
+	}
+	// The L queue goes first, so find each frame by its ethertype.
+	auto find = [&](uint8_t type_hi) {
+		for (const auto &f : to_east)
+			if (f[12] == type_hi)
+				return f;
+		return std::vector<uint8_t>(64, 0);
+	};
+	// 10.0.2.5 by the /24, TTL 63, checksum valid, next hop 02:..:02.
+	const auto v4 = find(0x08), v6 = find(0x86), tagged = find(0x81);
+	EXPECT_EQ(v4[5], 0x02);
+	EXPECT_EQ(v4[14 + 8], 63);
+	EXPECT_EQ(ipv4_checksum(&v4[14], 20), 0);
+	// The IPv6 one: hop limit 63, next hop 02:..:03.
+	EXPECT_EQ(v6[5], 0x03);
+	EXPECT_EQ(v6[14 + 7], 63);
+	// The VLAN-tagged one keeps its tag; TTL 8.
+	EXPECT_EQ(tagged[18 + 8], 8);
+	EXPECT_EQ(ipv4_checksum(&tagged[18], 20), 0);
+	// 10.0.3.1 falls back to the /8, out of the port it came in by.
+	EXPECT_EQ(to_west[0][5], 0x01);
+	EXPECT_EQ(to_west[0][14 + 8], 63);
+	const PortStats in = router.port_stats(0);
+	EXPECT_EQ(in.rx_pkts, 9u);
+	EXPECT_EQ(in.no_route, 3u);    // 192.168.1.1, 2001:db8:3::1, ARP
+	EXPECT_EQ(in.ttl_expired, 2u); // TTL 1, hop limit 1
+	EXPECT_EQ(router.port_stats(1).tx_pkts + router.port_stats(0).tx_pkts + in.no_route + in.ttl_expired, in.rx_pkts);
+}
+
+TEST_F(RouterRing, L3DefaultRouteCatchesTheRest)
+{
+	ASSERT_EQ(start_toml(R"(
+[router]
+mode = "l3"
+[[ports]]
+name = "west"
+device = "WEST"
+[[ports]]
+name = "east"
+device = "EAST"
+[[routes]]
+prefix = "0.0.0.0/0"
+port = "east"
+next_hop_mac = "02:00:00:00:00:09"
+)"),
+		  "");
+	inject(west, {ipv4_to({192, 168, 1, 1}), ipv4_to({8, 8, 8, 8}), ipv6_frame(Ecn::ect1)});
+	router.poll(1000);
+	const auto out = collect(east);
+	ASSERT_EQ(out.size(), 2u);
+	EXPECT_EQ(out[0][5], 0x09);
+	EXPECT_EQ(router.port_stats(0).no_route, 1u); // IPv6 has no default route here
+}
+
+// Two workers, the west port's two rx queues split between them: the one
+// that does not own the east egress hands its frames over through the ring.
+// Every packet is accounted for, and both workers did their share.
+TEST_F(RouterRing, TwoWorkersHandFramesOverAndLoseNone)
+{
+	ASSERT_EQ(start_toml(R"(
+[router]
+workers = 2
+[[ports]]
+name = "west"
+device = "WEST"
+peer = "east"
+rx_queues = 2
+aqm = "fifo"
+[[ports]]
+name = "east"
+device = "EAST"
+peer = "west"
+rate = "2gbit"
+aqm = "dualpi2"
+[ports.dualpi2]
+limit = 500
+)",
+			     {100, 101}),
+		  "");
+	ASSERT_EQ(router.workers().size(), 2u);
+	ASSERT_NE(east_port().handoff, nullptr);
+	const std::vector<std::vector<uint8_t>> templates = {ipv4_frame(Ecn::not_ect, 0, 0x2e, 1000),
+							     ipv4_frame(Ecn::ect1, 0, 0x2e, 200), ipv6_frame(Ecn::ect1, 0, 64),
+							     std::vector<uint8_t>(12, 9)};
+	aqm::Rng rng(5);
+	constexpr uint64_t kTotal = 2000000;
+	uint64_t injected = 0, received = 0, now = 1000;
+	rte_mbuf *burst[32];
+	while (injected < kTotal) {
+		for (unsigned q = 0; q < 2; q++) {
+			ASSERT_EQ(rte_pktmbuf_alloc_bulk(test_pool, burst, 32), 0);
+			for (unsigned i = 0; i < 32; i++) {
+				const auto &t = templates[rng.next_u32() % templates.size()];
+				std::memcpy(rte_pktmbuf_append(burst[i], static_cast<uint16_t>(t.size())), t.data(), t.size());
+			}
+			const unsigned put = rte_ring_enqueue_burst(west.rx[q], reinterpret_cast<void **>(burst), 32, nullptr);
+			rte_pktmbuf_free_bulk(burst + put, 32 - put);
+			injected += put;
+		}
+		now += 1000;
+		router.poll(now);
+		received += drain_count(east);
+	}
+	for (int i = 0; i < 100; i++) {
+		now += 1000000;
+		router.poll(now);
+		received += drain_count(east);
+	}
+	const PortStats in = router.port_stats(0);
+	const PortStats out = router.port_stats(1);
+	EXPECT_EQ(in.rx_pkts, injected);
+	EXPECT_EQ(out.tx_pkts, received);
+	EXPECT_GT(router.workers()[0].stats[0].rx_pkts, injected / 3);
+	EXPECT_GT(router.workers()[1].stats[0].rx_pkts, injected / 3);
+	EXPECT_GT(out.overflow_drops + out.aqm_drops, 0u);
+	EXPECT_EQ(in.rx_pkts, out.tx_pkts + in.dropped() + out.dropped() + router.queued_pkts());
+	router.shutdown();
+	EXPECT_EQ(rte_mempool_in_use_count(test_pool), 0u);
+}
+
+// The telemetry commands answer on EAL's socket, as dpdk-telemetry.py reads them.
+std::string telemetry_query(const std::string &command)
+{
+	const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
+	const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	sockaddr_un addr{};
+	addr.sun_family = AF_UNIX;
+	std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+	if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+		close(fd);
+		return "cannot connect to " + path;
+	}
+	std::vector<char> buf(65536);
+	ssize_t n = read(fd, buf.data(), buf.size()); // the greeting: version, pid, max_output_len
+	if (n <= 0 || write(fd, command.data(), command.size()) != static_cast<ssize_t>(command.size())) {
+		close(fd);
+		return "no greeting or write failed";
+	}
+	n = read(fd, buf.data(), buf.size());
+	close(fd);
+	return n > 0 ? std::string(buf.data(), static_cast<size_t>(n)) : "no reply";
+}
+
+TEST_F(RouterRing, TelemetryReportsPortsAndTheAqm)
+{
+	ASSERT_EQ(start("aqm = \"dualpi2\"\n"), "");
+	ASSERT_EQ(publish_telemetry(&router), "");
+	inject(west, {ipv4_frame(Ecn::ect1), ipv4_frame(Ecn::not_ect), std::vector<uint8_t>(5, 0)});
+	router.poll(1000);
+	const auto stats = nlohmann::json::parse(telemetry_query("/dualpilot/stats"), nullptr, false);
+	ASSERT_FALSE(stats.is_discarded());
+	EXPECT_EQ(stats["/dualpilot/stats"]["west"]["rx_pkts"], 3);
+	EXPECT_EQ(stats["/dualpilot/stats"]["west"]["malformed"], 1);
+	EXPECT_EQ(stats["/dualpilot/stats"]["east"]["tx_pkts"], 2);
+	const auto aqm = nlohmann::json::parse(telemetry_query("/dualpilot/aqm,east"), nullptr, false);
+	ASSERT_FALSE(aqm.is_discarded());
+	EXPECT_EQ(aqm["/dualpilot/aqm"]["aqm"], "dualpi2");
+	EXPECT_EQ(aqm["/dualpilot/aqm"]["l4s_forwarded_pkts"], 1);
+	EXPECT_EQ(aqm["/dualpilot/aqm"]["classic_forwarded_pkts"], 1);
+	EXPECT_TRUE(aqm["/dualpilot/aqm"].contains("prob_base_ppm"));
+	const auto unknown = nlohmann::json::parse(telemetry_query("/dualpilot/aqm,nosuch"), nullptr, false);
+	EXPECT_TRUE(unknown["/dualpilot/aqm"].is_null());
+	publish_telemetry(nullptr);
+	const auto gone = nlohmann::json::parse(telemetry_query("/dualpilot/stats"), nullptr, false);
+	EXPECT_TRUE(gone["/dualpilot/stats"].is_null());
 }
 
 TEST_F(RouterRing, BadPortsAreRefusedWithTheirName)

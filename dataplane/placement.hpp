@@ -1,0 +1,58 @@
+// Where the router's threads run: the main (control) lcore and the worker
+// lcores, chosen with hwloc on the NUMA node of the ports, so that a worker
+// touches only node-local descriptors, mbufs and queues. A core list that
+// crosses nodes (from the EAL arguments, or forced by ports on several
+// nodes) is refused with the cores and nodes named, unless the config says
+// allow_cross_numa = true.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dualpilot::dataplane {
+
+struct Cpu {
+	unsigned id = 0;        // the OS's CPU number, as EAL's -l takes it
+	int numa_node = 0;
+	unsigned core = 0;      // physical core, to tell SMT siblings apart
+	unsigned smt_rank = 0;  // 0 for the first hardware thread of its core
+};
+
+struct PortNode {
+	std::string name;       // the port's name in the config
+	int numa_node = -1;     // -1: unknown (a vdev), local to any node
+};
+
+struct PlacementRequest {
+	unsigned workers = 1;
+	std::vector<PortNode> ports;
+	std::vector<unsigned> eal_cores; // the cores the EAL args name (main first); empty: choose them
+	bool allow_cross_numa = false;
+};
+
+struct Placement {
+	std::vector<unsigned> cores;     // main lcore first, then the workers
+	std::vector<std::string> notes;  // what was chosen and why, for the start-up log
+	std::string error;
+};
+
+// The CPUs this process may run on, from hwloc; synthetic (for tests) is an
+// hwloc synthetic topology such as "node:2 core:4 pu:2". Error text or empty.
+std::string load_cpus(std::vector<Cpu> &out, const char *synthetic = nullptr);
+
+// The NUMA node of a port's device: a PCI address, or the kernel interface a
+// vdev names (iface=eth0), looked up in hwloc's I/O tree; -1 when unknown.
+int device_numa_node(const std::string &device);
+
+Placement plan_placement(const std::vector<Cpu> &cpus, const PlacementRequest &req);
+
+// EAL's core list syntax "0-3,8,10-11"; error text or empty.
+std::string parse_core_list(std::string_view text, std::vector<unsigned> &out);
+
+// The cores EAL args name with -l or -c (main first), or nothing when they
+// name none. --lcores maps lcores to CPU sets and is taken as given: it sets
+// unchecked to true.
+std::string eal_cores(const std::vector<std::string> &eal_args, std::vector<unsigned> &out, bool &unchecked);
+
+} // namespace dualpilot::dataplane

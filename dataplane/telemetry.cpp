@@ -1,0 +1,172 @@
+#include "dataplane/telemetry.hpp"
+
+#include <rte_telemetry.h>
+
+#include <cmath>
+#include <mutex>
+#include <string_view>
+
+#include "dataplane/router.hpp"
+
+namespace dualpilot::dataplane {
+
+namespace {
+
+// The telemetry thread runs the callbacks; the mutex keeps the router from
+// going away under one. The counters themselves are read while the workers
+// write them: each is one aligned 64-bit word, read whole.
+std::mutex telemetry_mutex;
+const Router *telemetry_router = nullptr;
+bool registered = false;
+
+uint64_t ppm(double p) { return static_cast<uint64_t>(std::llround(std::clamp(p, 0.0, 1.0) * 1e6)); }
+
+int find_port(const Router &r, std::string_view name)
+{
+	for (size_t i = 0; i < r.ports().size(); i++)
+		if (r.ports()[i].cfg.name == name)
+			return static_cast<int>(i);
+	return -1;
+}
+
+int cmd_ports(const char *, const char *, rte_tel_data *d)
+{
+	std::lock_guard lock(telemetry_mutex);
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	if (telemetry_router)
+		for (const Port &p : telemetry_router->ports())
+			rte_tel_data_add_array_string(d, p.cfg.name.c_str());
+	return 0;
+}
+
+int cmd_stats(const char *, const char *, rte_tel_data *d)
+{
+	std::lock_guard lock(telemetry_mutex);
+	if (!telemetry_router)
+		return -ENODEV;
+	const Router &r = *telemetry_router;
+	rte_tel_data_start_dict(d);
+	for (size_t i = 0; i < r.ports().size(); i++) {
+		const Port &p = r.ports()[i];
+		const PortStats s = r.port_stats(i);
+		rte_tel_data *c = rte_tel_data_alloc();
+		if (!c)
+			return -ENOMEM;
+		rte_tel_data_start_dict(c);
+		const std::pair<const char *, uint64_t> fields[] = {
+			{"rx_pkts", s.rx_pkts},
+			{"rx_bytes", s.rx_bytes},
+			{"tx_pkts", s.tx_pkts},
+			{"tx_bytes", s.tx_bytes},
+			{"marked", s.marked},
+			{"aqm_drops", s.aqm_drops},
+			{"overflow_drops", s.overflow_drops},
+			{"malformed", s.malformed()},
+			{"no_route", s.no_route},
+			{"ttl_expired", s.ttl_expired},
+			{"tx_failed", s.tx_failed},
+			{"mark_failed", s.mark_failed},
+			{"handoff_drops", s.handoff_drops},
+			{"queued_pkts", r.queued_pkts(i)},
+			{"shaper_rate_bps", p.cfg.rate_bps},
+			{"classic_sojourn_p50_ns", p.sojourn[0].percentile_ns(0.5)},
+			{"classic_sojourn_p99_ns", p.sojourn[0].percentile_ns(0.99)},
+			{"l4s_sojourn_p50_ns", p.sojourn[1].percentile_ns(0.5)},
+			{"l4s_sojourn_p99_ns", p.sojourn[1].percentile_ns(0.99)},
+		};
+		for (const auto &[name, value] : fields)
+			rte_tel_data_add_dict_u64(c, name, value);
+		rte_tel_data_add_dict_container(d, p.cfg.name.c_str(), c, 0);
+	}
+	return 0;
+}
+
+void add_queue(rte_tel_data *d, const char *prefix, const aqm::QueueCounters &q, const aqm::DelayHistogram &h)
+{
+	const std::pair<const char *, uint64_t> fields[] = {
+		{"arrived_pkts", q.arrived_pkts},     {"enqueued_pkts", q.enqueued_pkts},
+		{"forwarded_pkts", q.forwarded_pkts}, {"forwarded_bytes", q.forwarded_bytes},
+		{"ce_marks", q.ce_marks},             {"aqm_drops", q.aqm_drops},
+		{"overflow_drops", q.overflow_drops}, {"backlog_pkts", q.backlog_pkts},
+		{"backlog_bytes", q.backlog_bytes},   {"sojourn_p50_ns", h.percentile_ns(0.5)},
+		{"sojourn_p99_ns", h.percentile_ns(0.99)}, {"sojourn_max_ns", h.max_ns()},
+	};
+	for (const auto &[name, value] : fields)
+		rte_tel_data_add_dict_u64(d, (std::string(prefix) + name).c_str(), value);
+}
+
+int cmd_aqm(const char *, const char *params, rte_tel_data *d)
+{
+	std::lock_guard lock(telemetry_mutex);
+	if (!telemetry_router)
+		return -ENODEV;
+	const Router &r = *telemetry_router;
+	const int i = params ? find_port(r, params) : -1;
+	if (i < 0)
+		return -EINVAL; // dpdk-telemetry.py prints null: /dualpilot/ports lists the names
+	const Port &p = r.ports()[static_cast<size_t>(i)];
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "port", p.cfg.name.c_str());
+	rte_tel_data_add_dict_string(d, "aqm", p.cfg.aqm.c_str());
+	if (!p.has_aqm)
+		return 0;
+	const aqm::AnyAqm &q = p.aqm[0];
+	// tc's one-line rendering; the telemetry string limit cuts very long ones.
+	const std::string desc = aqm::describe(q);
+	rte_tel_data_add_dict_string(d, "config", desc.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+	const auto counters = aqm::counters(q);
+	add_queue(d, "classic_", counters[0], p.sojourn[0]);
+	if (std::holds_alternative<aqm::DualPi2>(q))
+		add_queue(d, "l4s_", counters[1], p.sojourn[1]);
+	const uint64_t now = r.now_ns();
+	std::visit(
+		[&](const auto &a) {
+			using T = std::decay_t<decltype(a)>;
+			if constexpr (std::is_same_v<T, aqm::DualPi2>) {
+				const double base = aqm::q32_to_prob(a.prob_q32());
+				const double k = a.params().coupling_factor;
+				rte_tel_data_add_dict_u64(d, "prob_base_ppm", ppm(base));
+				rte_tel_data_add_dict_u64(d, "prob_classic_ppm", ppm(base * base));
+				rte_tel_data_add_dict_u64(d, "prob_l4s_coupled_ppm", ppm(base * k));
+				rte_tel_data_add_dict_u64(d, "delay_c_ns", a.head_sojourn_ns(aqm::QueueId::classic, now));
+				rte_tel_data_add_dict_u64(d, "delay_l_ns", a.head_sojourn_ns(aqm::QueueId::l4s, now));
+				rte_tel_data_add_dict_u64(d, "step_marks", a.stats().step_marks);
+				rte_tel_data_add_dict_u64(d, "overload_drops", a.stats().overload_drops);
+				rte_tel_data_add_dict_u64(d, "maxq", a.stats().maxq);
+				rte_tel_data_add_dict_int(d, "credit", static_cast<int>(a.credit()));
+				rte_tel_data_add_dict_u64(d, "pi_updates", a.stats().pi_updates);
+			} else if constexpr (std::is_same_v<T, aqm::Pie>) {
+				rte_tel_data_add_dict_u64(d, "drop_prob_ppm", ppm(a.drop_prob()));
+				rte_tel_data_add_dict_u64(d, "early_drops", a.stats().early_drops);
+				rte_tel_data_add_dict_u64(d, "maxq", a.stats().maxq);
+			} else if constexpr (std::is_same_v<T, aqm::Codel>) {
+				rte_tel_data_add_dict_int(d, "dropping", a.dropping());
+				rte_tel_data_add_dict_u64(d, "count", a.count());
+				rte_tel_data_add_dict_u64(d, "maxq", a.stats().maxq);
+			}
+		},
+		q);
+	return 0;
+}
+
+} // namespace
+
+std::string publish_telemetry(const Router *router)
+{
+	std::lock_guard lock(telemetry_mutex);
+	telemetry_router = router;
+	if (registered || !router)
+		return {};
+	registered = true;
+	if (rte_telemetry_register_cmd("/dualpilot/ports", cmd_ports, "The router's port names. Takes no parameters") != 0 ||
+	    rte_telemetry_register_cmd("/dualpilot/stats", cmd_stats,
+				       "Per port: packets, bytes, marks, drops by cause, queued, sojourn percentiles (ns). "
+				       "Takes no parameters") != 0 ||
+	    rte_telemetry_register_cmd("/dualpilot/aqm", cmd_aqm,
+				       "One port's AQM: config, per-queue counters and controller state. Parameters: "
+				       "port name") != 0)
+		return "cannot register the /dualpilot telemetry commands";
+	return {};
+}
+
+} // namespace dualpilot::dataplane

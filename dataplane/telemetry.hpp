@@ -1,0 +1,19 @@
+// The router's rte_telemetry commands, read with DPDK's dpdk-telemetry.py
+// (or anything that speaks its socket):
+//   /dualpilot/ports          the port names
+//   /dualpilot/stats          per port: packet and drop counters, queue, sojourn percentiles
+//   /dualpilot/aqm,<port>     one port's AQM: parameters, per-queue counters, controller state
+// Values are integers: times in ns, probabilities in parts per million.
+#pragma once
+
+#include <string>
+
+namespace dualpilot::dataplane {
+
+class Router;
+
+// Makes router the one the commands answer about (nullptr: none; the commands
+// then say so). Registers the commands on first use. Error text or empty.
+std::string publish_telemetry(const Router *router);
+
+} // namespace dualpilot::dataplane
