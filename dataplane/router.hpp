@@ -119,6 +119,8 @@ public:
 	const std::vector<Port> &ports() const { return ports_; }
 	std::vector<Port> &ports() { return ports_; }
 	const std::vector<Worker> &workers() const { return workers_; }
+	Worker &worker(size_t i) { return workers_[i]; }
+	rte_mempool *mempool() const { return pool_; }
 	// A port's counters summed over the workers.
 	PortStats port_stats(size_t port) const;
 	uint64_t queued_pkts(size_t port) const;

@@ -1,0 +1,224 @@
+// bench-router: the router's forwarding rate on one core against DPDK's own
+// floor, dpdk-testpmd in io-forward mode, on the same net_null vdevs (64-byte
+// frames, rx allocates and tx frees, so only the per-packet software path is
+// measured). One run measures, in turn:
+//   testpmd io-fwd                         (a child process, one forwarding core)
+//   router, aqm none                       parse + classify + forward
+//   router, fifo / dualpi2, shaper off     + the AQM's enqueue and dequeue
+//   router, dualpi2, shaper at half load   the queue always full, the AQM busy
+// Mpps are packets forwarded per second summed over both directions; cycles
+// per packet are the core's TSC cycles over those packets (the core polls
+// all the time). The last line is router_vs_iofwd_ratio: dualpi2 with the
+// shaper off over testpmd.
+//
+// usage: bench-router [--seconds S] [--core N] [--testpmd PATH]
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <unistd.h>
+
+#include "dataplane/config.hpp"
+#include "dataplane/router.hpp"
+
+using namespace dualpilot;
+
+namespace {
+
+struct Result {
+	double mpps = 0;        // forwarded
+	double rx_mpps = 0;
+	double cycles_per_pkt = 0;
+};
+
+// Runs testpmd for seconds+2 s and takes the median of its per-second Tx-pps
+// sums (both ports) after the first two reports.
+Result run_testpmd(const std::string &exe, unsigned core, double seconds, std::string &error)
+{
+	const std::string cmd = fmt::format(
+		"timeout -s INT {} {} -l 0,{} --main-lcore 0 --no-huge -m 1024 --no-pci --vdev net_null0 --vdev net_null1 "
+		"--file-prefix dp_bench_tp_{} --log-level=lib.eal:error -- --forward-mode=io --nb-cores=1 "
+		"--stats-period 1 </dev/null 2>&1",
+		static_cast<int>(seconds) + 5, exe, core == 0 ? 1 : core, getpid());
+	FILE *p = popen(cmd.c_str(), "r");
+	if (!p) {
+		error = "cannot run " + exe;
+		return {};
+	}
+	std::vector<double> sums;
+	double current = 0;
+	int ports_seen = 0;
+	char line[512];
+	while (std::fgets(line, sizeof(line), p)) {
+		unsigned long long pps = 0;
+		if (std::sscanf(line, " Tx-pps: %llu", &pps) == 1) {
+			current += static_cast<double>(pps);
+			if (++ports_seen == 2) {
+				sums.push_back(current);
+				current = 0;
+				ports_seen = 0;
+			}
+		}
+	}
+	const int rc = pclose(p);
+	if (sums.size() < 3) {
+		error = fmt::format("testpmd gave {} rate reports (exit status {}); is {} installed?", sums.size(), rc, exe);
+		return {};
+	}
+	sums.erase(sums.begin(), sums.begin() + 2); // start-up and the first partial second
+	std::nth_element(sums.begin(), sums.begin() + static_cast<long>(sums.size() / 2), sums.end());
+	Result r;
+	r.mpps = r.rx_mpps = sums[sums.size() / 2] / 1e6;
+	r.cycles_per_pkt = static_cast<double>(rte_get_tsc_hz()) / (r.mpps * 1e6);
+	return r;
+}
+
+// 64-byte IPv4/UDP frames, half of them ECT(1) and half Not-ECT, written
+// once into every mbuf of the pool: net_null hands out pool mbufs without
+// touching their data, so every frame the router receives is one of these.
+void fill_frame(rte_mempool *, void *, void *obj, unsigned index)
+{
+	auto *m = static_cast<rte_mbuf *>(obj);
+	uint8_t *f = static_cast<uint8_t *>(m->buf_addr) + RTE_PKTMBUF_HEADROOM;
+	std::memset(f, 0, 64);
+	std::memset(f, 0x02, 12);
+	f[12] = 0x08;
+	f[14] = 0x45;
+	f[15] = (index & 1) ? 0x01 : 0x00;
+	f[17] = 46; // total length 46: 20 IP + 8 UDP + 18 payload
+	f[22] = 64;
+	f[23] = 17;
+	f[26] = 10, f[29] = 1, f[30] = 10, f[33] = 2;
+	uint32_t sum = 0;
+	for (int i = 14; i < 34; i += 2)
+		sum += static_cast<uint32_t>(f[i] << 8 | f[i + 1]);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	f[24] = static_cast<uint8_t>(~sum >> 8);
+	f[25] = static_cast<uint8_t>(~sum);
+}
+
+Result run_router(const std::string &aqm, uint64_t rate_bps, double seconds, std::string &error)
+{
+	static int n = 0;
+	const std::string toml = fmt::format(R"(
+[router]
+burst = 32
+[[ports]]
+name = "a"
+device = "net_null{0}"
+peer = "b"
+aqm = "{1}"
+rate = "{2}"
+[[ports]]
+name = "b"
+device = "net_null{3}"
+peer = "a"
+aqm = "{1}"
+rate = "{2}"
+)",
+					     2 * n, aqm, rate_bps ? std::to_string(rate_bps) + "bit" : "line", 2 * n + 1);
+	n++;
+	dataplane::RouterConfig cfg;
+	if ((error = dataplane::parse_router_config(toml, "bench", cfg)).empty()) {
+		dataplane::Router router;
+		if ((error = router.init(cfg)).empty()) {
+			rte_mempool_obj_iter(router.mempool(), fill_frame, nullptr);
+			dataplane::Worker &w = router.worker(0);
+			// Warm up, then measure.
+			const uint64_t hz = rte_get_tsc_hz();
+			uint64_t end = rte_rdtsc() + hz / 2;
+			while (rte_rdtsc() < end)
+				router.poll_worker(w, router.now_ns());
+			const auto before_a = router.port_stats(0), before_b = router.port_stats(1);
+			const uint64_t start = rte_rdtsc();
+			end = start + static_cast<uint64_t>(seconds * static_cast<double>(hz));
+			uint64_t now = start;
+			while (now < end) {
+				router.poll_worker(w, router.now_ns());
+				now = rte_rdtsc();
+			}
+			const auto after_a = router.port_stats(0), after_b = router.port_stats(1);
+			const double secs = static_cast<double>(now - start) / static_cast<double>(hz);
+			const double tx = static_cast<double>(after_a.tx_pkts - before_a.tx_pkts + after_b.tx_pkts - before_b.tx_pkts);
+			const double rx = static_cast<double>(after_a.rx_pkts - before_a.rx_pkts + after_b.rx_pkts - before_b.rx_pkts);
+			Result r;
+			r.mpps = tx / secs / 1e6;
+			r.rx_mpps = rx / secs / 1e6;
+			r.cycles_per_pkt = static_cast<double>(now - start) / tx;
+			router.shutdown();
+			return r;
+		}
+	}
+	return {};
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	double seconds = 3;
+	unsigned core = 1;
+	std::string testpmd = "dpdk-testpmd";
+	CLI::App app{"bench-router: dualpilot-router against dpdk-testpmd io-fwd on net_null vdevs, one core"};
+	app.add_option("--seconds", seconds, "measuring time per case")->check(CLI::Range(0.5, 600.0));
+	app.add_option("--core", core, "the CPU both forward on (default 1)");
+	app.add_option("--testpmd", testpmd, "dpdk-testpmd to compare with");
+	CLI11_PARSE(app, argc, argv);
+
+	// testpmd first, alone on the machine; then the router's EAL in this process.
+	std::string err;
+	const std::string core_arg = std::to_string(core);
+	const std::string prefix = "--file-prefix=dp_bench_" + std::to_string(getpid());
+	const char *eal[] = {"bench-router", "-l", core_arg.c_str(), "--no-huge", "-m", "1024", "--no-pci",
+			     "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str()};
+	// The TSC rate is needed to turn testpmd's pps into cycles: EAL gives it.
+	if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char **>(eal)) < 0) {
+		fmt::print(stderr, "bench-router: EAL initialisation failed ({})\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	fmt::print("bench-router: 64-byte frames on net_null vdevs, one core (CPU {}), {:g} s per case, TSC {:.0f} MHz\n",
+		   core, seconds, static_cast<double>(rte_get_tsc_hz()) / 1e6);
+	fmt::print("{:<34} {:>10} {:>10} {:>12}\n", "case", "fwd Mpps", "rx Mpps", "cycles/pkt");
+	auto row = [](const std::string &name, const Result &r) {
+		fmt::print("{:<34} {:>10.2f} {:>10.2f} {:>12.1f}\n", name, r.mpps, r.rx_mpps, r.cycles_per_pkt);
+		std::fflush(stdout);
+	};
+	const Result tp = run_testpmd(testpmd, core, seconds, err);
+	if (!err.empty()) {
+		fmt::print(stderr, "bench-router: {}\n", err);
+		return 1;
+	}
+	row("dpdk-testpmd io-fwd", tp);
+	Result dualpi2;
+	for (const char *aqm : {"none", "fifo", "dualpi2"}) {
+		const Result r = run_router(aqm, 0, seconds, err);
+		if (!err.empty()) {
+			fmt::print(stderr, "bench-router: router with aqm {}: {}\n", aqm, err);
+			return 1;
+		}
+		row(fmt::format("dualpilot-router {} shaper off", aqm), r);
+		if (std::string_view(aqm) == "dualpi2")
+			dualpi2 = r;
+	}
+	// Half the unshaped rate, in bits of 64-byte frames, on each port.
+	const auto half_bps = static_cast<uint64_t>(dualpi2.mpps / 2 / 2 * 1e6 * 64 * 8);
+	const Result shaped = run_router("dualpi2", half_bps, seconds, err);
+	if (!err.empty()) {
+		fmt::print(stderr, "bench-router: shaped run: {}\n", err);
+		return 1;
+	}
+	row(fmt::format("dualpilot-router dualpi2 shaped {:.0f} Mbit/s", half_bps / 1e6), shaped);
+	rte_eal_cleanup();
+	fmt::print("router_vs_iofwd_ratio: {:.3f}\n", dualpi2.mpps / tp.mpps);
+	return 0;
+}
