@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <map>
@@ -24,14 +26,12 @@ struct Topology {
 	}
 };
 
-std::string open_topology(Topology &t, const char *synthetic, bool with_io)
+std::string open_topology(Topology &t, const char *synthetic)
 {
 	if (hwloc_topology_init(&t.topo) != 0)
 		return "hwloc: cannot initialise a topology";
 	if (synthetic && hwloc_topology_set_synthetic(t.topo, synthetic) != 0)
 		return fmt::format("hwloc: bad synthetic topology '{}'", synthetic);
-	if (with_io)
-		hwloc_topology_set_io_types_filter(t.topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
 	if (hwloc_topology_load(t.topo) != 0)
 		return "hwloc: cannot read this machine's topology";
 	return {};
@@ -65,7 +65,7 @@ std::string join(const std::vector<unsigned> &v) { return fmt::format("{}", fmt:
 std::string load_cpus(std::vector<Cpu> &out, const char *synthetic)
 {
 	Topology t;
-	if (std::string err = open_topology(t, synthetic, false); !err.empty())
+	if (std::string err = open_topology(t, synthetic); !err.empty())
 		return err;
 	out.clear();
 	const int n = hwloc_get_nbobjs_by_type(t.topo, HWLOC_OBJ_PU);
@@ -80,24 +80,30 @@ std::string load_cpus(std::vector<Cpu> &out, const char *synthetic)
 	return {};
 }
 
+// A device's NUMA node from sysfs, as the kernel (and DPDK's own probe)
+// sees it: the PCI function's numa_node, or for a kernel interface the one
+// of the PCI function it sits on (a virtio or USB device below it included).
 int device_numa_node(const std::string &device)
 {
-	Topology t;
-	if (!open_topology(t, nullptr, true).empty())
-		return -1;
+	namespace fs = std::filesystem;
 	const std::string name = device.substr(0, device.find(','));
-	hwloc_obj_t obj = hwloc_get_pcidev_by_busidstring(t.topo, name.c_str());
-	if (!obj) {
+	std::error_code ec;
+	fs::path dev = fs::path("/sys/bus/pci/devices") / name;
+	if (!fs::exists(dev / "numa_node", ec)) {
 		const std::string iface = vdev_arg(device, "iface");
-		for (hwloc_obj_t os = hwloc_get_next_osdev(t.topo, nullptr); os && !iface.empty() && !obj;
-		     os = hwloc_get_next_osdev(t.topo, os))
-			if (os->name && iface == os->name)
-				obj = os;
+		if (iface.empty() || iface.find('/') != std::string::npos)
+			return -1;
+		dev = fs::canonical(fs::path("/sys/class/net") / iface / "device", ec);
+		if (ec)
+			return -1; // no device below it (veth, tap, ...) or no such interface
+		while (!dev.empty() && dev != dev.root_path() && !fs::exists(dev / "numa_node", ec))
+			dev = dev.parent_path();
 	}
-	if (!obj)
+	std::ifstream in(dev / "numa_node");
+	int node = -1;
+	if (!(in >> node))
 		return -1;
-	hwloc_obj_t local = hwloc_get_non_io_ancestor_obj(t.topo, obj);
-	return local ? first_node(local->nodeset) : -1;
+	return node; // -1 where the machine has one node or the firmware does not say
 }
 
 std::string parse_core_list(std::string_view text, std::vector<unsigned> &out)
