@@ -39,16 +39,6 @@ bool ends_with(const std::string &s, const char *suffix)
 
 } // namespace
 
-uint64_t fnv1a64(const void *data, size_t len, uint64_t hash)
-{
-	const auto *p = static_cast<const unsigned char *>(data);
-	for (size_t i = 0; i < len; i++) {
-		hash ^= p[i];
-		hash *= 0x100000001b3ull;
-	}
-	return hash;
-}
-
 void Pool::append(const Pool &other)
 {
 	states.insert(states.end(), other.states.begin(), other.states.end());

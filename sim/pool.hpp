@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "common/checksum.hpp"
+
 namespace dualpilot::sim {
 
 inline constexpr uint32_t kPoolVersion = 1;
@@ -86,6 +88,6 @@ void import_kernel_log(const std::string &text, const std::string &origin, const
 		       Pool &pool, ImportReport &report, size_t max_errors = 100);
 
 // FNV-1a 64, the .dpp checksum; also used to fingerprint runs.
-uint64_t fnv1a64(const void *data, size_t len, uint64_t hash = 0xcbf29ce484222325ull);
+using common::fnv1a64;
 
 } // namespace dualpilot::sim

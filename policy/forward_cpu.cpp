@@ -1,0 +1,270 @@
+#include "policy/forward_cpu.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+
+namespace dualpilot::policy {
+
+namespace {
+
+constexpr float kLnEps = 1e-5f;       // torch.nn.LayerNorm's default
+constexpr float kLeakySlope = 0.01f;  // torch.nn.LeakyReLU's default
+
+void layer_norm(const float *x, const float *g, const float *b, uint32_t d, float *y)
+{
+	float mean = 0;
+	for (uint32_t i = 0; i < d; i++)
+		mean += x[i];
+	mean /= static_cast<float>(d);
+	float var = 0;
+	for (uint32_t i = 0; i < d; i++)
+		var += (x[i] - mean) * (x[i] - mean);
+	var /= static_cast<float>(d);
+	const float inv = 1.0f / std::sqrt(var + kLnEps);
+	for (uint32_t i = 0; i < d; i++)
+		y[i] = (x[i] - mean) * inv * g[i] + b[i];
+}
+
+// torch.nn.GELU() (the exact, erf form).
+inline float gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
+
+// The inner products, compiled for AVX2+FMA as well as the baseline and
+// picked at load time by the CPU.
+__attribute__((target_clones("avx2", "default"))) float dot_f32(const float *a, const float *b, uint32_t n)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	uint32_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		s0 += a[i] * b[i];
+		s1 += a[i + 1] * b[i + 1];
+		s2 += a[i + 2] * b[i + 2];
+		s3 += a[i + 3] * b[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += a[i] * b[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+__attribute__((target_clones("avx2", "default"))) float dot_i8(const int8_t *q, const float *x, uint32_t n)
+{
+	float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	uint32_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		s0 += static_cast<float>(q[i]) * x[i];
+		s1 += static_cast<float>(q[i + 1]) * x[i + 1];
+		s2 += static_cast<float>(q[i + 2]) * x[i + 2];
+		s3 += static_cast<float>(q[i + 3]) * x[i + 3];
+	}
+	for (; i < n; i++)
+		s0 += static_cast<float>(q[i]) * x[i];
+	return (s0 + s1) + (s2 + s3);
+}
+
+} // namespace
+
+const float *CpuForward::vec(const std::string &name) const { return model_.find(name)->values.data(); }
+
+CpuForward::Linear CpuForward::linear(const std::string &w, const std::string &b) const
+{
+	const Tensor *t = model_.find(w);
+	Linear l;
+	l.out = t->shape[0];
+	l.in = t->shape[1];
+	if (t->dtype == DType::f32) {
+		l.w = t->values.data();
+	} else {
+		l.q = t->q.data();
+		l.scale = t->scales.data();
+	}
+	l.b = vec(b);
+	return l;
+}
+
+CpuForward::CpuForward(const Model &m) : model_(m), cfg_(m.config)
+{
+	// Embedding tables are looked up, not multiplied: keep them fp32.
+	for (const char *name : {"act.emb", "time.emb"})
+		if (model_.find(name)->dtype != DType::f32)
+			throw std::invalid_argument(fmt::format("{} must be fp32", name));
+	mean_ = vec("norm.mean");
+	std_ = vec("norm.std");
+	for (uint32_t f = 0; f < cfg_.feature_count; f++)
+		enc_.push_back(linear(fmt::format("enc.{}.w", f), fmt::format("enc.{}.b", f)));
+	enc_proj_ = linear("enc.proj.w", "enc.proj.b");
+	rtg_ = linear("rtg.w", "rtg.b");
+	head_ = linear("head.w", "head.b");
+	act_emb_ = vec("act.emb");
+	time_emb_ = vec("time.emb");
+	ln_in_g_ = vec("ln_in.g");
+	ln_in_b_ = vec("ln_in.b");
+	ln_f_g_ = vec("ln_f.g");
+	ln_f_b_ = vec("ln_f.b");
+	for (uint32_t l = 0; l < cfg_.layers; l++) {
+		const std::string h = fmt::format("h{}.", l);
+		blocks_.push_back(Block{vec(h + "ln1.g"), vec(h + "ln1.b"), vec(h + "ln2.g"), vec(h + "ln2.b"),
+					linear(h + "attn.qkv.w", h + "attn.qkv.b"), linear(h + "attn.proj.w", h + "attn.proj.b"),
+					linear(h + "mlp.fc.w", h + "mlp.fc.b"), linear(h + "mlp.proj.w", h + "mlp.proj.b")});
+	}
+}
+
+// y[r] = W x[r] + b for rows r of x (strides in floats).
+void CpuForward::apply(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride)
+{
+	for (size_t r = 0; r < rows; r++) {
+		const float *xr = x + r * x_stride;
+		float *yr = y + r * y_stride;
+		if (l.w) {
+			for (uint32_t o = 0; o < l.out; o++)
+				yr[o] = dot_f32(l.w + size_t{o} * l.in, xr, l.in) + l.b[o];
+		} else {
+			for (uint32_t o = 0; o < l.out; o++)
+				yr[o] = dot_i8(l.q + size_t{o} * l.in, xr, l.in) * l.scale[o] + l.b[o];
+		}
+	}
+}
+
+void CpuForward::forward(const Window *windows, size_t n, Probs *out)
+{
+	const uint32_t d = cfg_.d_model, F = cfg_.feature_count, e = cfg_.feature_embed, H = cfg_.heads;
+	const uint32_t hd = cfg_.head_dim(), m = cfg_.mlp_hidden;
+	// Token layout: window i's tokens at seg_start_[i] .. +3*steps-1 (R, s, a
+	// per step, the last a left out).
+	seg_start_.resize(n + 1);
+	size_t tokens = 0;
+	for (size_t i = 0; i < n; i++) {
+		seg_start_[i] = static_cast<uint32_t>(tokens);
+		tokens += 3 * windows[i].steps - 1;
+	}
+	seg_start_[n] = static_cast<uint32_t>(tokens);
+	x_.resize(tokens * d);
+	h_.resize(tokens * d);
+	qkv_.resize(tokens * 3 * d);
+	att_.resize(tokens * d);
+	mlp_.resize(tokens * m);
+	state_emb_.resize(n * d);
+	uint32_t max_kernel = 1;
+	for (uint32_t k : cfg_.kernels)
+		max_kernel = std::max(max_kernel, k);
+	feat_.resize(max_kernel);
+	enc_cat_.resize(size_t{F} * e);
+
+	// Embeddings.
+	const float inv_rtg = 1.0f / cfg_.rtg_scale;
+	for (size_t i = 0; i < n; i++) {
+		const Window &w = windows[i];
+		for (uint32_t t = 0; t < w.steps; t++) {
+			const float *pos = time_emb_ + size_t{t} * d;
+			float *xr = &x_[(seg_start_[i] + 3 * t) * size_t{d}];
+			const float rtg = w.returns[t] * inv_rtg;
+			for (uint32_t j = 0; j < d; j++)
+				xr[j] = rtg_.w[j] * rtg + rtg_.b[j] + pos[j];
+			// State: each feature's causal window of k values, normalised.
+			for (uint32_t f = 0; f < F; f++) {
+				const uint32_t k = cfg_.kernels[f];
+				for (uint32_t j = 0; j < k; j++) {
+					const int64_t step = static_cast<int64_t>(t) - (k - 1) + j;
+					feat_[j] = step < 0 ? 0.0f : (w.states[step * F + f] - mean_[f]) / std_[f];
+				}
+				float *ef = &enc_cat_[size_t{f} * e];
+				apply(enc_[f], feat_.data(), 1, 0, ef, 0);
+				for (uint32_t j = 0; j < e; j++)
+					ef[j] = ef[j] >= 0 ? ef[j] : ef[j] * kLeakySlope;
+			}
+			float *xs = xr + d;
+			apply(enc_proj_, enc_cat_.data(), 1, 0, xs, 0);
+			if (t + 1 == w.steps)
+				std::copy(xs, xs + d, &state_emb_[i * d]);
+			for (uint32_t j = 0; j < d; j++)
+				xs[j] += pos[j];
+			if (t + 1 < w.steps) {
+				const float *a = act_emb_ + size_t{std::min<uint8_t>(w.actions[t], kActionCount - 1)} * d;
+				float *xa = xs + d;
+				for (uint32_t j = 0; j < d; j++)
+					xa[j] = a[j] + pos[j];
+			}
+		}
+	}
+	for (size_t t = 0; t < tokens; t++)
+		layer_norm(&x_[t * d], ln_in_g_, ln_in_b_, d, &x_[t * d]);
+
+	const float att_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+	std::vector<float> &score = feat_; // reused: the attention row of one query
+	for (size_t l = 0; l < blocks_.size(); l++) {
+		const Block &b = blocks_[l];
+		const bool last = l + 1 == blocks_.size();
+		for (size_t t = 0; t < tokens; t++)
+			layer_norm(&x_[t * d], b.ln1_g, b.ln1_b, d, &h_[t * d]);
+		apply(b.qkv, h_.data(), tokens, d, qkv_.data(), 3 * d);
+		// Causal attention within each window; in the last layer only the
+		// final state token's row is needed.
+		for (size_t i = 0; i < n; i++) {
+			const uint32_t s0 = seg_start_[i], s1 = seg_start_[i + 1];
+			score.resize(s1 - s0);
+			for (uint32_t q = last ? s1 - 1 : s0; q < s1; q++) {
+				for (uint32_t hh = 0; hh < H; hh++) {
+					const float *qv = &qkv_[size_t{q} * 3 * d + hh * hd];
+					float mx = -INFINITY;
+					for (uint32_t k = s0; k <= q; k++) {
+						const float s = dot_f32(qv, &qkv_[size_t{k} * 3 * d + d + hh * hd], hd) * att_scale;
+						score[k - s0] = s;
+						mx = std::max(mx, s);
+					}
+					float sum = 0;
+					for (uint32_t k = s0; k <= q; k++)
+						sum += (score[k - s0] = std::exp(score[k - s0] - mx));
+					float *o = &att_[size_t{q} * d + hh * hd];
+					std::fill(o, o + hd, 0.0f);
+					for (uint32_t k = s0; k <= q; k++) {
+						const float p = score[k - s0] / sum;
+						const float *v = &qkv_[size_t{k} * 3 * d + 2 * d + hh * hd];
+						for (uint32_t j = 0; j < hd; j++)
+							o[j] += p * v[j];
+					}
+				}
+			}
+		}
+		// Projection, residual, MLP: every token, or the final ones only.
+		auto rows_of = [&](auto &&fn) {
+			if (!last) {
+				fn(0u, static_cast<uint32_t>(tokens));
+				return;
+			}
+			for (size_t i = 0; i < n; i++)
+				fn(seg_start_[i + 1] - 1, seg_start_[i + 1]);
+		};
+		rows_of([&](uint32_t r0, uint32_t r1) {
+			apply(b.proj, &att_[size_t{r0} * d], r1 - r0, d, &h_[size_t{r0} * d], d);
+			for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
+				x_[j] += h_[j];
+			for (uint32_t t = r0; t < r1; t++)
+				layer_norm(&x_[size_t{t} * d], b.ln2_g, b.ln2_b, d, &h_[size_t{t} * d]);
+			apply(b.fc, &h_[size_t{r0} * d], r1 - r0, d, &mlp_[size_t{r0} * m], m);
+			for (size_t j = size_t{r0} * m; j < size_t{r1} * m; j++)
+				mlp_[j] = gelu(mlp_[j]);
+			apply(b.fc_proj, &mlp_[size_t{r0} * m], r1 - r0, m, &h_[size_t{r0} * d], d);
+			for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
+				x_[j] += h_[j];
+		});
+	}
+	// Head at each window's last state token.
+	std::vector<float> &hv = enc_cat_;
+	hv.resize(std::max<size_t>(hv.size(), d));
+	for (size_t i = 0; i < n; i++) {
+		const float *xr = &x_[size_t{seg_start_[i + 1] - 1} * d];
+		layer_norm(xr, ln_f_g_, ln_f_b_, d, hv.data());
+		if (cfg_.head_residual)
+			for (uint32_t j = 0; j < d; j++)
+				hv[j] += state_emb_[i * d + j];
+		float logits[kActionCount];
+		apply(head_, hv.data(), 1, 0, logits, 0);
+		const float mx = std::max({logits[0], logits[1], logits[2]});
+		float sum = 0;
+		for (uint32_t a = 0; a < kActionCount; a++)
+			sum += (out[i].p[a] = std::exp(logits[a] - mx));
+		for (uint32_t a = 0; a < kActionCount; a++)
+			out[i].p[a] /= sum;
+	}
+}
+
+} // namespace dualpilot::policy

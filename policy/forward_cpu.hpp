@@ -1,0 +1,74 @@
+// The `cpu` backend: the model of policy/model.hpp evaluated in plain C++,
+// fp32 activations, weights fp32 or int8 (one scale per output row). No
+// libtorch at run time.
+//
+// A batch is several queues' context windows at once: the tokens of every
+// window are stacked into one matrix, so each weight matrix is read once per
+// batch for all of them, and only attention runs window by window. Only the
+// last state token of each window needs an output, so the last layer
+// computes attention queries, the MLP and the head for that token alone.
+// Scratch space grows to the largest batch seen and is then reused: a
+// forward allocates nothing once warm.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "policy/model.hpp"
+
+namespace dualpilot::policy {
+
+// One queue's context: its last `steps` decisions, oldest first (positions
+// 0 .. steps-1 of the time embedding). The action of the last step is not
+// known yet and is not read.
+struct Window {
+	uint32_t steps = 0;
+	const float *returns = nullptr;  // [steps] return-to-go, unscaled
+	const float *states = nullptr;   // [steps][feature_count], raw feature values
+	const uint8_t *actions = nullptr;// [steps] 0 enqueue, 1 drop, 2 mark
+};
+
+struct Probs {
+	std::array<float, kActionCount> p{}; // softmax of the head's logits
+};
+
+class CpuForward {
+public:
+	// m must have passed check_config and check_tensors (read_model does both).
+	explicit CpuForward(const Model &m);
+
+	const ModelConfig &config() const { return cfg_; }
+	// Action distributions for n windows (1 <= steps <= window each).
+	void forward(const Window *windows, size_t n, Probs *out);
+
+private:
+	struct Linear {
+		uint32_t out = 0, in = 0;
+		const float *w = nullptr;     // [out][in] fp32, or
+		const int8_t *q = nullptr;    // [out][in] int8 with
+		const float *scale = nullptr; // [out] scales
+		const float *b = nullptr;     // [out]
+	};
+	struct Block {
+		const float *ln1_g, *ln1_b, *ln2_g, *ln2_b;
+		Linear qkv, proj, fc, fc_proj;
+	};
+	Linear linear(const std::string &w, const std::string &b) const;
+	const float *vec(const std::string &name) const;
+	static void apply(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride);
+
+	Model model_; // owns the weights the pointers below point into
+	ModelConfig cfg_;
+	const float *mean_, *std_;
+	std::vector<Linear> enc_;
+	Linear enc_proj_, rtg_, head_;
+	const float *act_emb_, *time_emb_, *ln_in_g_, *ln_in_b_, *ln_f_g_, *ln_f_b_;
+	std::vector<Block> blocks_;
+
+	// Scratch, sized by the largest batch seen.
+	std::vector<float> x_, h_, qkv_, att_, mlp_, feat_, enc_cat_, state_emb_;
+	std::vector<uint32_t> seg_start_;
+};
+
+} // namespace dualpilot::policy

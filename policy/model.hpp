@@ -1,0 +1,102 @@
+// The learned policy's architecture and weights, as the runtime sees them:
+// a decision transformer in the L4S-LLM paper's shape (section II-D). Per
+// step t of a queue's context window of w steps it embeds three tokens:
+//   R_t  return-to-go            Linear(1 -> d)
+//   s_t  the state features      per feature f: Linear(k_f -> e) over the
+//                                feature's last k_f values (k_f = 1: the scalar
+//                                Linear of the paper's code; 3/5/7: a causal
+//                                Conv1d over the window), LeakyReLU, then the
+//                                F*e concatenation through Linear(F*e -> d)
+//   a_t  the action taken        Embedding(3 -> d)
+// plus a learned time embedding by position in the window, then LayerNorm,
+// `layers` GPT-2-style pre-LN blocks (causal multi-head self-attention, GELU
+// MLP), a final LayerNorm, and the action head Linear(d -> 3) at the last
+// state token (with head_residual, at that token plus the state embedding).
+// Softmax of the head's logits is the action distribution (enqueue, drop,
+// ECN mark) for the queue's next packets.
+//
+// Plain data: the hyper-parameters and the named weight tensors; no libtorch.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dualpilot::policy {
+
+inline constexpr uint32_t kActionCount = 3;      // enqueue, drop, ECN mark
+inline constexpr uint32_t kMaxFeatures = 64;
+inline constexpr uint32_t kFeatureNameLen = 32;
+
+enum class Backbone : uint32_t { transformer = 0 };
+
+struct ModelConfig {
+	uint32_t feature_count = 8;
+	uint32_t feature_embed = 16;   // e: per-feature embedding width
+	uint32_t d_model = 64;
+	uint32_t layers = 2;
+	uint32_t heads = 4;
+	uint32_t window = 20;          // w: steps of context
+	uint32_t mlp_hidden = 256;
+	Backbone backbone = Backbone::transformer;
+	bool head_residual = false;
+	float target_return = 1.0f;    // R_1 at run time, in the model's (scaled) units
+	float rtg_scale = 1.0f;        // rewards and returns are divided by this
+	float reward_offset_us = 1.0f; // reward = packet_length / (delay_us + offset)
+	float gamma = 0.95f;           // discount used in training (informative)
+	std::vector<uint32_t> kernels;          // per feature: 1 (scalar) or an odd Conv1d kernel
+	std::vector<std::string> feature_names; // per feature, as in the pools
+
+	uint32_t head_dim() const { return d_model / heads; }
+};
+
+enum class DType : uint32_t { f32 = 0, i8 = 1 };
+
+// A weight tensor. f32: `values`. i8 (2-D weight matrices only): `q` with one
+// symmetric scale per output row, value = q * scale[row].
+struct Tensor {
+	std::string name;
+	DType dtype = DType::f32;
+	std::vector<uint32_t> shape;
+	std::vector<float> values;
+	std::vector<int8_t> q;
+	std::vector<float> scales;
+
+	uint64_t elements() const
+	{
+		uint64_t n = 1;
+		for (uint32_t s : shape)
+			n *= s;
+		return n;
+	}
+};
+
+struct Model {
+	ModelConfig config;
+	std::vector<Tensor> tensors;
+
+	const Tensor *find(const std::string &name) const;
+	Tensor *find(const std::string &name);
+	uint64_t parameter_count() const;
+};
+
+// The tensors the architecture needs, with their shapes, in file order.
+std::vector<std::pair<std::string, std::vector<uint32_t>>> expected_tensors(const ModelConfig &c);
+
+// Checks the hyper-parameters for sense and limits. Error text or empty.
+std::string check_config(const ModelConfig &c);
+// Checks that the tensors are exactly the architecture's, with its shapes,
+// and that i8 ones are 2-D weights with a scale per row. Error text or empty.
+std::string check_tensors(const Model &m);
+
+// A model of config c with weights drawn from a fixed-seed generator
+// (Xavier-uniform scale; LayerNorm gains 1, biases 0); normalisation mean 0,
+// std 1. For tests, benchmarks and a first run of the plumbing.
+Model random_model(const ModelConfig &c, uint64_t seed);
+
+// Quantises every 2-D weight matrix except the embeddings to int8 with one
+// scale per output row (the small-student path).
+void quantize_int8(Model &m);
+
+} // namespace dualpilot::policy

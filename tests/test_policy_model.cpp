@@ -1,0 +1,385 @@
+// The model file and the cpu backend: a model survives the file bit for bit;
+// every defect class is refused with a message naming it; the forward pass
+// equals a straightforward double-precision reference of the same
+// architecture, batched or not; int8 weights stay close to fp32.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <fmt/format.h>
+
+#include "aqm/random.hpp"
+#include "common/checksum.hpp"
+#include "policy/forward_cpu.hpp"
+#include "policy/model_file.hpp"
+
+namespace dualpilot::policy {
+namespace {
+
+ModelConfig small_config(uint32_t window = 6)
+{
+	ModelConfig c;
+	c.feature_count = 4;
+	c.feature_embed = 3;
+	c.d_model = 8;
+	c.layers = 2;
+	c.heads = 2;
+	c.window = window;
+	c.mlp_hidden = 16;
+	c.kernels = {1, 3, 1, 5};
+	c.feature_names = {"queue_type", "drop_probability", "current_queue_delay_us", "packet_length"};
+	c.rtg_scale = 100;
+	return c;
+}
+
+Model model_with_norm(const ModelConfig &c, uint64_t seed)
+{
+	Model m = random_model(c, seed);
+	// Normalisation that matters: mean and std away from 0 and 1.
+	for (uint32_t f = 0; f < c.feature_count; f++) {
+		m.find("norm.mean")->values[f] = 0.5f * static_cast<float>(f);
+		m.find("norm.std")->values[f] = 1.0f + static_cast<float>(f);
+	}
+	return m;
+}
+
+// The value of a tensor in double.
+double at(const Model &m, const std::string &name, size_t i)
+{
+	const Tensor &t = *m.find(name);
+	if (t.dtype == DType::f32)
+		return t.values[i];
+	return static_cast<double>(t.q[i]) * t.scales[i / t.shape[1]];
+}
+
+std::vector<double> lin(const Model &m, const std::string &w, const std::string &b, const std::vector<double> &x)
+{
+	const Tensor &t = *m.find(w);
+	std::vector<double> y(t.shape[0]);
+	for (uint32_t o = 0; o < t.shape[0]; o++) {
+		y[o] = at(m, b, o);
+		for (uint32_t i = 0; i < t.shape[1]; i++)
+			y[o] += at(m, w, size_t{o} * t.shape[1] + i) * x[i];
+	}
+	return y;
+}
+
+std::vector<double> ln(const Model &m, const std::string &p, const std::vector<double> &x)
+{
+	double mean = 0, var = 0;
+	for (double v : x)
+		mean += v;
+	mean /= static_cast<double>(x.size());
+	for (double v : x)
+		var += (v - mean) * (v - mean);
+	var /= static_cast<double>(x.size());
+	std::vector<double> y(x.size());
+	for (size_t i = 0; i < x.size(); i++)
+		y[i] = (x[i] - mean) / std::sqrt(var + 1e-5) * at(m, p + ".g", i) + at(m, p + ".b", i);
+	return y;
+}
+
+// Every token through every layer, in double: the architecture as written
+// down in policy/model.hpp, with no batching and no shortcuts.
+std::array<double, 3> reference(const Model &m, const Window &w)
+{
+	const ModelConfig &c = m.config;
+	const uint32_t d = c.d_model;
+	std::vector<std::vector<double>> x;
+	std::vector<double> last_state;
+	for (uint32_t t = 0; t < w.steps; t++) {
+		std::vector<double> r(d), s, a(d);
+		for (uint32_t j = 0; j < d; j++)
+			r[j] = at(m, "rtg.w", j) * (w.returns[t] / c.rtg_scale) + at(m, "rtg.b", j) + at(m, "time.emb", t * d + j);
+		std::vector<double> cat;
+		for (uint32_t f = 0; f < c.feature_count; f++) {
+			std::vector<double> in(c.kernels[f]);
+			for (uint32_t j = 0; j < c.kernels[f]; j++) {
+				const int step = static_cast<int>(t) - static_cast<int>(c.kernels[f] - 1) + static_cast<int>(j);
+				in[j] = step < 0 ? 0 : (w.states[step * c.feature_count + f] - at(m, "norm.mean", f)) / at(m, "norm.std", f);
+			}
+			for (double v : lin(m, fmt::format("enc.{}.w", f), fmt::format("enc.{}.b", f), in))
+				cat.push_back(v >= 0 ? v : 0.01 * v);
+		}
+		s = lin(m, "enc.proj.w", "enc.proj.b", cat);
+		last_state = s;
+		for (uint32_t j = 0; j < d; j++) {
+			s[j] += at(m, "time.emb", t * d + j);
+			a[j] = at(m, "act.emb", w.actions[t] * d + j) + at(m, "time.emb", t * d + j);
+		}
+		x.push_back(r);
+		x.push_back(s);
+		if (t + 1 < w.steps)
+			x.push_back(a);
+	}
+	for (auto &v : x)
+		v = ln(m, "ln_in", v);
+	const uint32_t H = c.heads, hd = d / H;
+	for (uint32_t l = 0; l < c.layers; l++) {
+		const std::string h = fmt::format("h{}.", l);
+		std::vector<std::vector<double>> qkv;
+		for (auto &v : x)
+			qkv.push_back(lin(m, h + "attn.qkv.w", h + "attn.qkv.b", ln(m, h + "ln1", v)));
+		std::vector<std::vector<double>> proj(x.size());
+		for (size_t q = 0; q < x.size(); q++) {
+			std::vector<double> o(d, 0);
+			for (uint32_t hh = 0; hh < H; hh++) {
+				std::vector<double> s(q + 1);
+				double mx = -1e300, sum = 0;
+				for (size_t k = 0; k <= q; k++) {
+					s[k] = 0;
+					for (uint32_t j = 0; j < hd; j++)
+						s[k] += qkv[q][hh * hd + j] * qkv[k][d + hh * hd + j];
+					s[k] /= std::sqrt(static_cast<double>(hd));
+					mx = std::max(mx, s[k]);
+				}
+				for (auto &v : s)
+					sum += (v = std::exp(v - mx));
+				for (size_t k = 0; k <= q; k++)
+					for (uint32_t j = 0; j < hd; j++)
+						o[hh * hd + j] += s[k] / sum * qkv[k][2 * d + hh * hd + j];
+			}
+			proj[q] = lin(m, h + "attn.proj.w", h + "attn.proj.b", o);
+		}
+		for (size_t q = 0; q < x.size(); q++)
+			for (uint32_t j = 0; j < d; j++)
+				x[q][j] += proj[q][j];
+		for (auto &v : x) {
+			auto f = lin(m, h + "mlp.fc.w", h + "mlp.fc.b", ln(m, h + "ln2", v));
+			for (auto &u : f)
+				u = 0.5 * u * (1 + std::erf(u / std::sqrt(2.0)));
+			const auto p = lin(m, h + "mlp.proj.w", h + "mlp.proj.b", f);
+			for (uint32_t j = 0; j < d; j++)
+				v[j] += p[j];
+		}
+	}
+	auto hv = ln(m, "ln_f", x.back());
+	if (c.head_residual)
+		for (uint32_t j = 0; j < d; j++)
+			hv[j] += last_state[j];
+	const auto logits = lin(m, "head.w", "head.b", hv);
+	const double mx = std::max({logits[0], logits[1], logits[2]});
+	std::array<double, 3> p{};
+	double sum = 0;
+	for (int a = 0; a < 3; a++)
+		sum += (p[a] = std::exp(logits[a] - mx));
+	for (auto &v : p)
+		v /= sum;
+	return p;
+}
+
+struct WindowData {
+	std::vector<float> returns, states;
+	std::vector<uint8_t> actions;
+	Window view(uint32_t steps) const { return Window{steps, returns.data(), states.data(), actions.data()}; }
+};
+
+WindowData random_window(const ModelConfig &c, aqm::Rng &rng)
+{
+	WindowData w;
+	for (uint32_t t = 0; t < c.window; t++) {
+		w.returns.push_back(static_cast<float>(rng.next_double() * 300));
+		for (uint32_t f = 0; f < c.feature_count; f++)
+			w.states.push_back(static_cast<float>(rng.next_double() * 4 - 1));
+		w.actions.push_back(static_cast<uint8_t>(rng.next_u32() % 3));
+	}
+	return w;
+}
+
+TEST(PolicyForward, EqualsTheReferenceForEveryWindowLength)
+{
+	for (bool residual : {false, true}) {
+		ModelConfig c = small_config();
+		c.head_residual = residual;
+		const Model m = model_with_norm(c, 7);
+		CpuForward fwd(m);
+		aqm::Rng rng(3);
+		const WindowData w = random_window(c, rng);
+		for (uint32_t steps = 1; steps <= c.window; steps++) {
+			const Window v = w.view(steps);
+			Probs p;
+			fwd.forward(&v, 1, &p);
+			const auto want = reference(m, v);
+			for (int a = 0; a < 3; a++)
+				EXPECT_NEAR(p.p[a], want[a], 1e-5) << "steps " << steps << " action " << a;
+		}
+	}
+}
+
+TEST(PolicyForward, ABatchGivesWhatEachWindowGivesAlone)
+{
+	const ModelConfig c = small_config(8);
+	CpuForward fwd(model_with_norm(c, 9));
+	aqm::Rng rng(5);
+	std::vector<WindowData> data;
+	std::vector<Window> views;
+	for (int i = 0; i < 17; i++)
+		data.push_back(random_window(c, rng));
+	for (int i = 0; i < 17; i++)
+		views.push_back(data[i].view(1 + static_cast<uint32_t>(i) % c.window));
+	std::vector<Probs> batch(views.size());
+	fwd.forward(views.data(), views.size(), batch.data());
+	for (size_t i = 0; i < views.size(); i++) {
+		Probs one;
+		fwd.forward(&views[i], 1, &one);
+		for (int a = 0; a < 3; a++)
+			EXPECT_FLOAT_EQ(batch[i].p[a], one.p[a]);
+		EXPECT_NEAR(batch[i].p[0] + batch[i].p[1] + batch[i].p[2], 1.0, 1e-6);
+	}
+}
+
+TEST(PolicyForward, Int8WeightsStayCloseToFp32)
+{
+	const ModelConfig c = small_config();
+	const Model m = model_with_norm(c, 11);
+	Model q = m;
+	quantize_int8(q);
+	EXPECT_EQ(q.find("h0.mlp.fc.w")->dtype, DType::i8);
+	EXPECT_EQ(q.find("time.emb")->dtype, DType::f32);
+	CpuForward f32(m), i8(q);
+	aqm::Rng rng(1);
+	for (int i = 0; i < 20; i++) {
+		const WindowData w = random_window(c, rng);
+		const Window v = w.view(c.window);
+		Probs a, b;
+		f32.forward(&v, 1, &a);
+		i8.forward(&v, 1, &b);
+		for (int k = 0; k < 3; k++)
+			EXPECT_NEAR(a.p[k], b.p[k], 0.02);
+		// The int8 path is the reference's arithmetic on the dequantised weights.
+		const auto want = reference(q, v);
+		for (int k = 0; k < 3; k++)
+			EXPECT_NEAR(b.p[k], want[k], 1e-5);
+	}
+}
+
+// ---- the model file ----
+
+std::string encoded(const Model &m)
+{
+	std::string b;
+	EXPECT_EQ(encode_model(m, b), "");
+	return b;
+}
+
+void rechecksum(std::string &b)
+{
+	const uint64_t h = common::fnv1a64(b.data(), b.size() - 8);
+	std::memcpy(b.data() + b.size() - 8, &h, 8);
+}
+
+template <class T> void patch(std::string &b, size_t at, T v)
+{
+	std::memcpy(b.data() + at, &v, sizeof(T));
+	rechecksum(b);
+}
+
+std::string decode_error(const std::string &b)
+{
+	Model m;
+	return decode_model(b, "m.dpm", m);
+}
+
+TEST(ModelFile, RoundTripsBitForBit)
+{
+	for (bool int8 : {false, true}) {
+		Model m = model_with_norm(small_config(), 21);
+		if (int8)
+			quantize_int8(m);
+		const std::string b = encoded(m);
+		Model back;
+		ASSERT_EQ(decode_model(b, "m.dpm", back), "");
+		EXPECT_EQ(back.config.feature_names, m.config.feature_names);
+		EXPECT_EQ(back.config.kernels, m.config.kernels);
+		EXPECT_EQ(back.config.rtg_scale, m.config.rtg_scale);
+		ASSERT_EQ(back.tensors.size(), m.tensors.size());
+		for (size_t i = 0; i < m.tensors.size(); i++) {
+			EXPECT_EQ(back.tensors[i].values, m.tensors[i].values) << m.tensors[i].name;
+			EXPECT_EQ(back.tensors[i].q, m.tensors[i].q);
+			EXPECT_EQ(back.tensors[i].scales, m.tensors[i].scales);
+		}
+		EXPECT_EQ(encoded(back), b);
+	}
+	const std::string path = ::testing::TempDir() + "/round.dpm";
+	const Model m = model_with_norm(small_config(), 2);
+	ASSERT_EQ(write_model(m, path), "");
+	Model back;
+	EXPECT_EQ(read_model(path, back), "");
+	EXPECT_EQ(back.parameter_count(), m.parameter_count());
+}
+
+TEST(ModelFile, EachDefectIsRefusedByName)
+{
+	const std::string good = encoded(model_with_norm(small_config(), 4));
+	std::string b;
+
+	b = good;
+	b[0] = 'X';
+	EXPECT_EQ(decode_error(b), "m.dpm: not a dualpilot model file (wrong magic)");
+	EXPECT_EQ(decode_error(""), "m.dpm: not a dualpilot model file (wrong magic)");
+
+	b = good;
+	patch<uint32_t>(b, 8, 7);
+	EXPECT_EQ(decode_error(b), "m.dpm: version 7 (this build reads version 1)");
+
+	EXPECT_EQ(decode_error(good.substr(0, 40)), "m.dpm: truncated: 40 bytes, shorter than the header");
+	EXPECT_EQ(decode_error(good.substr(0, good.size() - 100)), "m.dpm: checksum mismatch: the file is damaged or truncated");
+
+	b = good;
+	b[good.size() / 2] ^= 0x40; // one bit of one weight
+	EXPECT_EQ(decode_error(b), "m.dpm: checksum mismatch: the file is damaged or truncated");
+
+	b = good;
+	patch<uint32_t>(b, 20, 16); // d_model 8 -> 16: the tensors disagree
+	EXPECT_EQ(decode_error(b), "m.dpm: tensor 'enc.proj.w' has shape [8x12], the hyper-parameters say [16x12]");
+
+	b = good;
+	patch<uint32_t>(b, 12, 1000); // feature_count
+	EXPECT_EQ(decode_error(b), "m.dpm: feature_count = 1000 is outside 1..64");
+
+	b = good;
+	patch<uint32_t>(b, 20, 1u << 30); // absurd d_model
+	EXPECT_EQ(decode_error(b), "m.dpm: d_model = 1073741824 is outside 1..8192");
+
+	b = good;
+	patch<uint32_t>(b, 28, 3); // heads 3 does not divide d_model 8
+	EXPECT_EQ(decode_error(b), "m.dpm: d_model = 8 is not a multiple of heads = 3");
+
+	b = good;
+	patch<uint32_t>(b, 68, 5000); // tensor_count beyond the file
+	EXPECT_EQ(decode_error(b), "m.dpm: truncated: the header announces 4 features and 5000 tensors");
+
+	// The first tensor table entry: after the header, kernels and names.
+	const size_t table = 72 + 4 * 4 + 32 * 4;
+	b = good;
+	patch<uint64_t>(b, table + 48 + 8 + 16, uint64_t{1} << 40); // its offset, far outside
+	EXPECT_EQ(decode_error(b).substr(0, 37), "m.dpm: tensor 'norm.mean': data at 10");
+	EXPECT_NE(decode_error(b).find("outside the file's data"), std::string::npos);
+
+	b = good;
+	patch<uint32_t>(b, table + 48 + 8, 1u << 25); // an absurd dimension
+	EXPECT_EQ(decode_error(b), "m.dpm: tensor 'norm.mean': absurd dimension 33554432");
+
+	b = good;
+	patch<uint32_t>(b, table + 48, 9); // dtype
+	EXPECT_EQ(decode_error(b), "m.dpm: tensor 0 ('norm.mean'): bad dtype 9 or rank 1");
+
+	b = good;
+	b.replace(table, 9, "norm.meaX");
+	rechecksum(b);
+	EXPECT_EQ(decode_error(b), "m.dpm: tensor 0 is 'norm.meaX', expected 'norm.mean'");
+
+	Model m;
+	EXPECT_EQ(read_model("/nonexistent.dpm", m), "/nonexistent.dpm: cannot open");
+}
+
+TEST(ModelFile, BadHyperParametersAreRefusedAtWriteToo)
+{
+	Model m = model_with_norm(small_config(), 1);
+	m.config.kernels[1] = 4;
+	std::string b;
+	EXPECT_EQ(encode_model(m, b), "feature 1 (drop_probability): kernel 4 is not odd, in 1..15 and within the window of 6");
+}
+
+} // namespace
+} // namespace dualpilot::policy
