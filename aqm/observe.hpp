@@ -4,6 +4,7 @@
 // sampled decisions only.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "aqm/aqm.hpp"
@@ -19,5 +20,14 @@ struct AqmObservation {
 };
 
 AqmObservation observe(const AnyAqm &aqm, QueueId queue);
+
+// The 8 state features of one decision, in the order of the experience
+// pools (sim/pool.hpp names them): queue_type, burst_allowance_us,
+// drop_probability, current_queue_delay_us, accumulated_probability,
+// length_in_bytes, total_drops, packet_length. One definition for the
+// simulator and the router, so a policy sees the same state in both.
+inline constexpr int kStateFeatures = 8;
+std::array<float, kStateFeatures> state_features(const AnyAqm &aqm, QueueId queue, uint64_t sojourn_ns,
+						 uint32_t packet_bytes);
 
 } // namespace dualpilot::aqm

@@ -81,10 +81,63 @@ bool read_route(TomlReader &r, const toml::table &t, RouteConfig &route)
 	return true;
 }
 
+bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
+{
+	if (!r.only_keys(t, "[policy]",
+			 {"mode", "backend", "model", "inference_interval", "ring_size", "batch_max", "override_ttl",
+			  "min_delay", "max_prob", "pool_out", "pool_max_entries"}))
+		return false;
+	std::string mode = "off";
+	std::string max_prob;
+	if (!r.text(t, "mode", mode) || !r.text(t, "backend", p.backend) || !r.text(t, "model", p.model) ||
+	    !r.integer(t, "inference_interval", p.inference_interval, 0, 1000000) ||
+	    !r.integer(t, "ring_size", p.ring_size, 64, 1 << 20) || !r.integer(t, "batch_max", p.batch_max, 1, 65536) ||
+	    !r.time(t, "override_ttl", p.override_ttl_ns) || !r.time(t, "min_delay", p.min_delay_ns) ||
+	    !r.text(t, "pool_out", p.pool_out))
+		return false;
+	uint32_t pool_max = 5000000;
+	if (!r.integer(t, "pool_max_entries", pool_max, 1, 100000000))
+		return false;
+	p.pool_max_entries = pool_max;
+	if (const toml::node *n = t.get("max_prob")) {
+		const auto v = n->value<double>();
+		if (!v || !(*v > 0 && *v <= 1))
+			return r.fail(*n, "max_prob", "expected a number in (0, 1]");
+		p.max_prob = *v;
+	}
+	if (mode == "off")
+		p.mode = PolicyMode::off;
+	else if (mode == "shadow")
+		p.mode = PolicyMode::shadow;
+	else if (mode == "enforce")
+		p.mode = PolicyMode::enforce;
+	else
+		return r.fail(*t.get("mode"), "mode", "unknown policy mode '" + mode + "' (known: off shadow enforce)");
+	if (p.backend != "cpu" && p.backend != "gpu" && p.backend != "none")
+		return r.fail(*t.get("backend"), "backend", "unknown backend '" + p.backend + "' (known: cpu gpu none)");
+	if ((p.ring_size & (p.ring_size - 1)) != 0)
+		return r.fail(*t.get("ring_size"), "ring_size", "must be a power of two");
+	if (p.mode != PolicyMode::off && p.backend == "none")
+		return r.fail(t, "backend", "shadow and enforce modes run a model: backend \"none\" only samples");
+	if (p.mode != PolicyMode::off && p.model.empty())
+		return r.fail(t, "model", "missing: shadow and enforce modes need a model file (.dpm)");
+	if (p.mode != PolicyMode::off && p.inference_interval == 0)
+		return r.fail(*t.get("inference_interval"), "inference_interval", "0 turns sampling off, and the policy sees nothing");
+	if (p.override_ttl_ns == 0)
+		return r.fail(*t.get("override_ttl"), "override_ttl", "must be greater than 0");
+	return true;
+}
+
 bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 {
-	if (!r.only_keys(root, "the config", {"eal", "router", "ports", "routes"}))
+	if (!r.only_keys(root, "the config", {"eal", "router", "ports", "routes", "policy"}))
 		return false;
+	if (const toml::node *pol = root.get("policy")) {
+		if (!pol->is_table())
+			return r.fail(*pol, "policy", "expected a table");
+		if (!read_policy(r, *pol->as_table(), c.policy))
+			return false;
+	}
 	if (const toml::node *eal = root.get("eal")) {
 		if (!eal->is_table())
 			return r.fail(*eal, "eal", "expected a table: [eal] args = [...]");

@@ -38,6 +38,25 @@ struct RouteConfig {
 	std::array<uint8_t, 6> next_hop_mac{};
 };
 
+enum class PolicyMode : uint8_t { off, shadow, enforce };
+
+// [policy]: the learned policy beside DualPI2 (README, "The learned policy").
+struct PolicyConfig {
+	PolicyMode mode = PolicyMode::off;
+	std::string backend = "cpu";        // cpu | gpu | none (sampling and pool only)
+	std::string model;                  // .dpm file
+	uint32_t inference_interval = 10;   // sample every N packets of a queue; 0 = no sampling
+	uint32_t ring_size = 4096;          // samples per worker ring (a power of two)
+	uint32_t batch_max = 256;           // queues per forward pass
+	uint64_t override_ttl_ns = 20000000;// an override not refreshed within this expires
+	uint64_t min_delay_ns = 500000;     // enforce: no policy drop or mark below this sojourn
+	double max_prob = 0.5;              // enforce: cap on the drop and on the mark probability
+	std::string pool_out;               // write the sampled states here as an experience pool at exit
+	uint64_t pool_max_entries = 5000000;
+
+	bool sampling() const { return inference_interval > 0 && (mode != PolicyMode::off || !pool_out.empty()); }
+};
+
 struct RouterConfig {
 	std::vector<std::string> eal_args;
 	RouterMode mode = RouterMode::l2_pair;
@@ -48,6 +67,7 @@ struct RouterConfig {
 	bool allow_cross_numa = false;      // run even where a worker is not on its ports' NUMA node
 	std::vector<PortConfig> ports;
 	std::vector<RouteConfig> routes;    // l3 mode
+	PolicyConfig policy;
 };
 
 std::string load_router_config(const std::string &path, RouterConfig &out);

@@ -13,6 +13,7 @@
 
 #include "dataplane/config.hpp"
 #include "dataplane/placement.hpp"
+#include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
 #include "dataplane/telemetry.hpp"
 
@@ -30,6 +31,7 @@ std::string place(const dataplane::RouterConfig &cfg, std::vector<std::string> &
 {
 	dataplane::PlacementRequest req;
 	req.workers = cfg.workers;
+	req.service = cfg.policy.mode != dataplane::PolicyMode::off || cfg.policy.sampling() ? 1 : 0;
 	req.allow_cross_numa = cfg.allow_cross_numa;
 	bool unchecked = false;
 	if (std::string err = dataplane::eal_cores(eal_args, req.eal_cores, unchecked); !err.empty())
@@ -111,10 +113,18 @@ int main(int argc, char **argv)
 	std::signal(SIGINT, on_signal);
 	std::signal(SIGTERM, on_signal);
 
+	// The first [router] workers worker lcores run the packet path; one more,
+	// if there is one, runs the policy worker.
 	std::vector<unsigned> worker_lcores;
+	unsigned service_lcore = UINT32_MAX;
 	unsigned lcore = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore)
-	worker_lcores.push_back(lcore);
+	{
+		if (worker_lcores.size() < cfg.workers)
+			worker_lcores.push_back(lcore);
+		else if (service_lcore == UINT32_MAX)
+			service_lcore = lcore;
+	}
 	dataplane::Router router;
 	if (std::string err = router.init(cfg, worker_lcores); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
@@ -124,7 +134,14 @@ int main(int argc, char **argv)
 	}
 	for (const std::string &w : router.warnings())
 		fmt::print(stderr, "warning: {}\n", w);
-	if (std::string err = dataplane::publish_telemetry(&router); !err.empty())
+	dataplane::PolicyWorker policy;
+	const bool policy_on = cfg.policy.mode != dataplane::PolicyMode::off || cfg.policy.sampling();
+	if (policy_on) {
+		policy.init(cfg.policy, router);
+		if (!policy.error().empty())
+			fmt::print(stderr, "warning: {}\n", policy.error());
+	}
+	if (std::string err = dataplane::publish_telemetry(&router, policy_on ? &policy : nullptr); !err.empty())
 		fmt::print(stderr, "warning: {}\n", err);
 	fmt::print("dualpilot-router: {} ports, forwarding (Ctrl-C to stop)\n", router.ports().size());
 	for (const auto &p : router.ports())
@@ -135,10 +152,28 @@ int main(int argc, char **argv)
 		fmt::print("  worker on lcore {}: {} rx queue(s), egress of {} port(s)\n", w.lcore, w.rx.size(),
 			   w.egress.size());
 	std::fflush(stdout);
-	router.run(stop_requested);
-	dataplane::publish_telemetry(nullptr);
+	if (policy_on)
+		fmt::print("  policy worker on lcore {}: mode {}, backend {}, a sample every {} packets\n",
+			   service_lcore == UINT32_MAX ? rte_lcore_id() : service_lcore,
+			   policy.mode() == dataplane::PolicyMode::enforce  ? "enforce"
+			   : policy.mode() == dataplane::PolicyMode::shadow ? "shadow"
+									    : "off (sampling only)",
+			   policy.backend_name(), cfg.policy.inference_interval);
+	std::fflush(stdout);
+	dataplane::Router::ServiceFn service;
+	if (policy_on)
+		service = [&policy](uint64_t now) { policy.poll(now); };
+	router.run(stop_requested, 100000000, service, service_lcore);
+	if (policy_on)
+		policy.poll(router.now_ns()); // what the workers sampled last
+	dataplane::publish_telemetry(nullptr, nullptr);
 	const uint64_t left = router.queued_pkts();
 	fmt::print("\n{}", router.summary());
+	if (policy_on) {
+		fmt::print("{}", policy.summary());
+		if (std::string err = policy.finish(); !err.empty())
+			fmt::print(stderr, "error: experience pool: {}\n", err);
+	}
 	if (left)
 		fmt::print("{} packets were still queued at exit and were freed\n", left);
 	router.shutdown();

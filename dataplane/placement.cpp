@@ -235,7 +235,16 @@ Placement plan_placement(const std::vector<Cpu> &cpus, const PlacementRequest &r
 		return pl;
 	}
 	std::vector<unsigned> workers(pl.cores.begin() + (pl.cores.size() > 1 ? 1 : 0), pl.cores.end());
-	pl.notes.push_back(fmt::format("placement: main lcore {}, workers {} (NUMA node {}{})", pl.cores[0], join(workers),
+	// Service lcores where CPUs are left; otherwise the service shares the main lcore.
+	std::vector<unsigned> service;
+	for (size_t i = pl.cores.size(); i < pick.size() && service.size() < req.service; i++)
+		service.push_back(pick[i].id);
+	pl.cores.insert(pl.cores.end(), service.begin(), service.end());
+	pl.notes.push_back(fmt::format("placement: main lcore {}, workers {}{} (NUMA node {}{})", pl.cores[0],
+				       join(workers),
+				       req.service == 0	      ? ""
+				       : service.empty() ? ", the policy worker on the main lcore (no CPU left)"
+							 : ", policy worker " + join(service),
 				       node, port_nodes.empty() ? ", no port with a known node" : ", the ports' node"));
 	return pl;
 }

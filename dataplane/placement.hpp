@@ -27,13 +27,14 @@ struct PortNode {
 
 struct PlacementRequest {
 	unsigned workers = 1;
+	unsigned service = 0;            // service lcores (the policy worker), after the workers
 	std::vector<PortNode> ports;
 	std::vector<unsigned> eal_cores; // the cores the EAL args name (main first); empty: choose them
 	bool allow_cross_numa = false;
 };
 
 struct Placement {
-	std::vector<unsigned> cores;     // main lcore first, then the workers
+	std::vector<unsigned> cores;     // main lcore first, then the workers, then any service lcore
 	std::vector<std::string> notes;  // what was chosen and why, for the start-up log
 	std::string error;
 };

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "aqm/observe.hpp"
 #include "dataplane/ecn_mark.hpp"
 
 namespace dualpilot::dataplane {
@@ -121,6 +122,9 @@ PortStats &PortStats::operator+=(const PortStats &o)
 	overflow_drops += o.overflow_drops;
 	mark_failed += o.mark_failed;
 	handoff_drops += o.handoff_drops;
+	samples += o.samples;
+	sample_drops += o.sample_drops;
+	overridden += o.overridden;
 	return *this;
 }
 
@@ -161,6 +165,20 @@ std::string Router::init(const RouterConfig &cfg, const std::vector<unsigned> &w
 				return "cannot create a hand-off ring: " + std::string(rte_strerror(rte_errno));
 		}
 	}
+	if (cfg.policy.sampling()) {
+		for (size_t i = 0; i < workers_.size(); i++) {
+			Worker &w = workers_[i];
+			const std::string name = fmt::format("dp_samples_{}_{}", pool_name, i);
+			w.samples = rte_ring_create_elem(name.c_str(), sizeof(PacketState), cfg.policy.ring_size,
+							 static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+			if (!w.samples)
+				return "cannot create a sample ring: " + std::string(rte_strerror(rte_errno));
+			w.sample_countdown.assign(ports_.size(), {cfg.policy.inference_interval, cfg.policy.inference_interval});
+			w.rng = aqm::Rng(0x9e3779b97f4a7c15ull * (i + 1));
+		}
+	}
+	if (cfg.policy.mode == PolicyMode::enforce)
+		overrides_ = std::make_unique<OverrideSlot[]>(ports_.size() * aqm::kQueueCount);
 	// Each queue can hold its limit in mbufs, each port its rx and tx rings.
 	uint64_t needed = 0;
 	for (const Port &p : ports_) {
@@ -231,6 +249,27 @@ void Router::assign_work(const std::vector<unsigned> &worker_lcores)
 }
 
 uint64_t Router::now_ns() const { return static_cast<uint64_t>(static_cast<double>(rte_rdtsc()) * ns_per_tsc_); }
+
+// The policy's action for one packet, inside the guard rails: an action
+// drawn from the override's distribution; no drop or mark below min_delay of
+// sojourn; an L4S packet is marked, not dropped, unless the AQM itself
+// dropped it (overload); a mark on a Not-ECT packet is a drop, as in the AQM.
+namespace {
+aqm::Verdict apply_override(const OverrideRecord &ov, const aqm::Dequeued &d, aqm::Rng &rng, const PolicyConfig &pc)
+{
+	const uint32_t u = rng.next_u32() >> 16; // 0 .. 65535
+	aqm::Verdict v = u < ov.p_drop_q16			      ? aqm::Verdict::drop
+			 : u < ov.p_drop_q16 + ov.p_mark_q16 ? aqm::Verdict::forward_ce
+							      : aqm::Verdict::forward;
+	if (v != aqm::Verdict::forward && d.sojourn_ns < pc.min_delay_ns)
+		v = aqm::Verdict::forward;
+	if (v == aqm::Verdict::drop && d.queue == aqm::QueueId::l4s && d.verdict != aqm::Verdict::drop)
+		v = aqm::Verdict::forward_ce;
+	if (v == aqm::Verdict::forward_ce && !aqm::is_ect(d.pkt.ecn))
+		v = aqm::Verdict::drop;
+	return v;
+}
+} // namespace
 
 // Into the AQM of a port this worker owns (or straight to tx with aqm "none").
 void Router::enqueue_local(Worker &w, uint16_t egress, rte_mbuf **pkts, uint32_t n)
@@ -364,6 +403,13 @@ uint16_t Router::tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
 	Port &out = ports_[egress];
 	PortStats &st = w.stats[egress];
 	if (out.has_aqm) {
+		// The policy's overrides for this port's queues: read once per burst.
+		OverrideRecord ov[aqm::kQueueCount];
+		bool on[aqm::kQueueCount] = {false, false};
+		if (overrides_)
+			for (int q = 0; q < aqm::kQueueCount; q++)
+				on[q] = overrides_[egress * aqm::kQueueCount + q].read(ov[q]) && ov[q].active(now_ns);
+		const bool sampling = w.samples != nullptr;
 		std::visit(
 			[&](auto &q) {
 				aqm::Dequeued d;
@@ -372,12 +418,22 @@ uint16_t Router::tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
 				       out.shaper.may_send(now_ns) && q.dequeue(now_ns, d)) {
 					rte_mbuf *m = reinterpret_cast<rte_mbuf *>(d.pkt.handle);
 					taken++;
-					if (d.verdict == aqm::Verdict::drop) {
+					const int qi = static_cast<int>(d.queue);
+					aqm::Verdict verdict = d.verdict;
+					if (on[qi])
+						verdict = apply_override(ov[qi], d, w.rng, cfg_.policy);
+					if (verdict != d.verdict)
+						st.overridden++;
+					if (sampling && --w.sample_countdown[egress][qi] == 0) {
+						w.sample_countdown[egress][qi] = cfg_.policy.inference_interval;
+						sample(w, egress, d, verdict, now_ns);
+					}
+					if (verdict == aqm::Verdict::drop) {
 						st.aqm_drops++;
 						rte_pktmbuf_free(m);
 						continue;
 					}
-					if (d.verdict == aqm::Verdict::forward_ce) {
+					if (verdict == aqm::Verdict::forward_ce) {
 						const RxMeta &rm = meta(m);
 						const FrameInfo info{rm.kind, rm.ecn, rm.l3_offset, 0, 0};
 						if (!set_ce(rte_pktmbuf_mtod(m, uint8_t *), info)) {
@@ -387,7 +443,7 @@ uint16_t Router::tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
 						}
 						st.marked++;
 					}
-					out.sojourn[static_cast<int>(d.queue)].add(d.sojourn_ns);
+					out.sojourn[qi].add(d.sojourn_ns);
 					out.shaper.charge(now_ns, d.pkt.len_bytes);
 					out.tx_pending.push_back(m);
 				}
@@ -403,6 +459,28 @@ uint16_t Router::tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
 	st.tx_pkts += sent;
 	out.tx_pending.erase(out.tx_pending.begin(), out.tx_pending.begin() + sent);
 	return sent;
+}
+
+// Hands the decision to the policy worker; a full ring loses the sample,
+// never the packet.
+void Router::sample(Worker &w, uint16_t egress, const aqm::Dequeued &d, aqm::Verdict taken, uint64_t now_ns)
+{
+	auto code = [](aqm::Verdict v) {
+		return v == aqm::Verdict::drop ? kDrop : v == aqm::Verdict::forward_ce ? kMark : kForward;
+	};
+	PacketState ps{};
+	ps.timestamp_ns = now_ns;
+	ps.port = egress;
+	ps.queue = static_cast<uint8_t>(d.queue);
+	ps.aqm_action = code(d.verdict);
+	ps.taken_action = code(taken);
+	const auto f = aqm::state_features(ports_[egress].aqm[0], d.queue, d.sojourn_ns, d.pkt.len_bytes);
+	std::copy(f.begin(), f.end(), ps.features);
+	PortStats &st = w.stats[egress];
+	if (rte_ring_sp_enqueue_elem(w.samples, &ps, sizeof(ps)) == 0)
+		st.samples++;
+	else
+		st.sample_drops++;
 }
 
 uint32_t Router::poll_worker(Worker &w, uint64_t now_ns)
@@ -446,32 +524,57 @@ int worker_main(void *arg)
 	return 0;
 }
 
-void Router::run(const std::atomic<bool> &stop, uint64_t drain_ns)
+struct ServiceLaunch {
+	const Router::ServiceFn *service;
+	const std::atomic<bool> *stop;
+	const Router *router;
+};
+
+int service_main(void *arg)
+{
+	auto *launch = static_cast<ServiceLaunch *>(arg);
+	while (!launch->stop->load(std::memory_order_relaxed))
+		(*launch->service)(launch->router->now_ns());
+	return 0;
+}
+
+void Router::run(const std::atomic<bool> &stop, uint64_t drain_ns, const ServiceFn &service, unsigned service_lcore)
 {
 	const uint64_t interval = cfg_.stats_interval_ns;
 	uint64_t next_stats = now_ns() + interval;
 	const bool on_lcores = workers_.size() > 1 || workers_[0].lcore != rte_lcore_id();
 	std::vector<WorkerLaunch> launches(workers_.size());
+	workers_stop_.store(false);
 	if (on_lcores) {
-		workers_stop_.store(false);
 		for (size_t i = 0; i < workers_.size(); i++) {
 			launches[i] = WorkerLaunch{this, &workers_[i]};
 			rte_eal_remote_launch(worker_main, &launches[i], workers_[i].lcore);
 		}
 	}
+	const bool service_on_lcore = service && service_lcore != UINT32_MAX && service_lcore != rte_lcore_id();
+	ServiceLaunch service_launch{&service, &workers_stop_, this};
+	if (service_on_lcore)
+		rte_eal_remote_launch(service_main, &service_launch, service_lcore);
 	// The control thread: polls itself with one worker on its own lcore,
-	// otherwise only prints the stats line and waits for the stop.
+	// runs the service where it has no lcore of its own, prints the stats
+	// line, and otherwise waits for the stop.
 	while (!stop.load(std::memory_order_relaxed)) {
 		const uint64_t now = now_ns();
 		if (!on_lcores)
 			poll_worker(workers_[0], now);
-		else
+		if (service && !service_on_lcore)
+			service(now);
+		else if (on_lcores)
 			rte_delay_us_sleep(1000);
 		if (interval != 0 && now >= next_stats) {
 			std::fputs((stats_line() + "\n").c_str(), stdout);
 			std::fflush(stdout);
 			next_stats = now + interval;
 		}
+	}
+	if (service_on_lcore) {
+		workers_stop_.store(true);
+		rte_eal_wait_lcore(service_lcore);
 	}
 	if (on_lcores) {
 		workers_stop_.store(true);
@@ -540,6 +643,11 @@ void Router::shutdown()
 		p.tx_pending.clear();
 		rte_eth_dev_stop(p.port_id);
 	}
+	for (Worker &w : workers_) {
+		rte_ring_free(w.samples);
+		w.samples = nullptr;
+	}
+	overrides_.reset();
 	routes_.clear();
 	// The ports are stopped and hold no mbufs: the pool can go.
 	rte_mempool_free(pool_);

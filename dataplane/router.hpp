@@ -15,6 +15,8 @@
 
 #include <array>
 #include <atomic>
+#include <functional>
+#include <memory>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -22,7 +24,10 @@
 #include "aqm/aqm.hpp"
 #include "aqm/histogram.hpp"
 #include "dataplane/config.hpp"
+#include "aqm/random.hpp"
 #include "dataplane/forward_l3.hpp"
+#include "dataplane/override.hpp"
+#include "dataplane/sample.hpp"
 #include "dataplane/parse.hpp"
 #include "dataplane/route_table.hpp"
 #include "dataplane/shaper.hpp"
@@ -50,6 +55,10 @@ struct PortStats {
 	uint64_t overflow_drops = 0;    // egress queue full
 	uint64_t mark_failed = 0;       // marked by the AQM but not ECN-capable: dropped
 	uint64_t handoff_drops = 0;     // the owner worker's hand-off ring was full
+	// the policy path (egress side)
+	uint64_t samples = 0;           // decisions handed to the policy worker
+	uint64_t sample_drops = 0;      // samples lost to a full ring (the packet is not affected)
+	uint64_t overridden = 0;        // verdicts the policy's override changed
 
 	uint64_t malformed() const
 	{
@@ -94,6 +103,12 @@ struct Worker {
 	std::vector<PortStats> stats;     // its share of each port's counters, by port index
 	uint64_t polls = 0;
 	uint64_t busy_polls = 0;          // polls that moved at least one packet
+	// The policy path: its sample ring (single producer: this worker), the
+	// packets left before the next sample of each (port, queue), and the
+	// generator that draws the override's action.
+	rte_ring *samples = nullptr;
+	std::vector<std::array<uint32_t, aqm::kQueueCount>> sample_countdown;
+	aqm::Rng rng{1};
 };
 
 class Router {
@@ -110,7 +125,11 @@ public:
 	// Runs the workers (on their lcores, or this thread) until stop is set,
 	// printing the stats line every stats_interval; then drains what is
 	// queued (within drain_ns) and leaves the rest to shutdown().
-	void run(const std::atomic<bool> &stop, uint64_t drain_ns = 100000000);
+	// service, when given, runs the policy worker: on service_lcore, or where
+	// that is not a separate lcore, in the control thread's loop.
+	using ServiceFn = std::function<void(uint64_t now_ns)>;
+	void run(const std::atomic<bool> &stop, uint64_t drain_ns = 100000000, const ServiceFn &service = {},
+		 unsigned service_lcore = UINT32_MAX);
 	// Stops the ports and frees every mbuf still held.
 	void shutdown();
 
@@ -119,6 +138,11 @@ public:
 	const std::vector<Port> &ports() const { return ports_; }
 	std::vector<Port> &ports() { return ports_; }
 	const std::vector<Worker> &workers() const { return workers_; }
+	std::vector<Worker> &workers() { return workers_; }
+	// The override slots, one per (port, queue): slot port * 2 + queue. Null
+	// unless the policy runs in enforce mode.
+	OverrideSlot *override_slots() { return overrides_.get(); }
+	size_t override_slot_count() const { return overrides_ ? ports_.size() * aqm::kQueueCount : 0; }
 	Worker &worker(size_t i) { return workers_[i]; }
 	rte_mempool *mempool() const { return pool_; }
 	// A port's counters summed over the workers.
@@ -132,6 +156,7 @@ public:
 
 private:
 	friend int worker_main(void *arg);
+	void sample(Worker &w, uint16_t egress, const aqm::Dequeued &d, aqm::Verdict taken, uint64_t now_ns);
 	std::string init_ports();
 	void assign_work(const std::vector<unsigned> &worker_lcores);
 	uint16_t rx_queue(Worker &w, RxQueue rq, uint64_t now_ns);
@@ -149,6 +174,7 @@ private:
 	double ns_per_tsc_ = 0;
 	bool started_ = false;
 	std::atomic<bool> workers_stop_{false};
+	std::unique_ptr<OverrideSlot[]> overrides_;
 	std::vector<std::string> warnings_;
 };
 

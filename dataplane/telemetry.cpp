@@ -6,7 +6,10 @@
 #include <mutex>
 #include <string_view>
 
+#include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
+
+#include <fmt/format.h>
 
 namespace dualpilot::dataplane {
 
@@ -17,6 +20,7 @@ namespace {
 // write them: each is one aligned 64-bit word, read whole.
 std::mutex telemetry_mutex;
 const Router *telemetry_router = nullptr;
+const PolicyWorker *telemetry_policy = nullptr;
 bool registered = false;
 
 uint64_t ppm(double p) { return static_cast<uint64_t>(std::llround(std::clamp(p, 0.0, 1.0) * 1e6)); }
@@ -149,12 +153,57 @@ int cmd_aqm(const char *, const char *params, rte_tel_data *d)
 	return 0;
 }
 
+int cmd_policy(const char *, const char *, rte_tel_data *d)
+{
+	std::lock_guard lock(telemetry_mutex);
+	if (!telemetry_router)
+		return -ENODEV;
+	rte_tel_data_start_dict(d);
+	if (!telemetry_policy) {
+		rte_tel_data_add_dict_string(d, "mode", "off");
+		return 0;
+	}
+	const PolicyWorker &p = *telemetry_policy;
+	const PolicyStats s = p.stats();
+	rte_tel_data_add_dict_string(d, "mode", p.mode() == PolicyMode::enforce  ? "enforce"
+						: p.mode() == PolicyMode::shadow ? "shadow"
+										 : "off");
+	rte_tel_data_add_dict_string(d, "backend", p.backend_name());
+	const std::pair<const char *, uint64_t> fields[] = {
+		{"samples", s.samples},
+		{"sample_drops", s.sample_drops},
+		{"forward_passes", s.forward_passes},
+		{"decisions", s.decisions},
+		{"invalid_outputs", s.invalid_outputs},
+		{"overrides_published", s.published},
+		{"pass_p50_ns", s.pass_ns.percentile_ns(0.5)},
+		{"pass_p99_ns", s.pass_ns.percentile_ns(0.99)},
+		{"per_decision_p50_ns", s.per_decision_ns.percentile_ns(0.5)},
+		{"scored", s.scored},
+		{"agreed", s.agreed},
+		{"agreement_ppm", s.scored ? s.agreed * 1000000 / s.scored : 0},
+		{"would_drop_ppm", s.scored ? ppm(s.would_drop / static_cast<double>(s.scored)) : 0},
+		{"would_mark_ppm", s.scored ? ppm(s.would_mark / static_cast<double>(s.scored)) : 0},
+		{"pool_entries", s.pool_entries},
+	};
+	for (const auto &[name, value] : fields)
+		rte_tel_data_add_dict_u64(d, name, value);
+	// The confusion matrix, row = the AQM's action, column = the policy's.
+	static const char *const names[3] = {"forward", "drop", "mark"};
+	for (int a = 0; a < 3; a++)
+		for (int b = 0; b < 3; b++)
+			rte_tel_data_add_dict_u64(d, fmt::format("aqm_{}_policy_{}", names[a], names[b]).c_str(),
+						  s.confusion[a][b]);
+	return 0;
+}
+
 } // namespace
 
-std::string publish_telemetry(const Router *router)
+std::string publish_telemetry(const Router *router, const PolicyWorker *policy)
 {
 	std::lock_guard lock(telemetry_mutex);
 	telemetry_router = router;
+	telemetry_policy = policy;
 	if (registered || !router)
 		return {};
 	registered = true;
@@ -164,7 +213,10 @@ std::string publish_telemetry(const Router *router)
 				       "Takes no parameters") != 0 ||
 	    rte_telemetry_register_cmd("/dualpilot/aqm", cmd_aqm,
 				       "One port's AQM: config, per-queue counters and controller state. Parameters: "
-				       "port name") != 0)
+				       "port name") != 0 ||
+	    rte_telemetry_register_cmd("/dualpilot/policy", cmd_policy,
+				       "The policy worker: mode, samples, decisions, decision time, overrides, agreement "
+				       "with the AQM. Takes no parameters") != 0)
 		return "cannot register the /dualpilot telemetry commands";
 	return {};
 }

@@ -3,6 +3,8 @@
 //   /dualpilot/ports          the port names
 //   /dualpilot/stats          per port: packet and drop counters, queue, sojourn percentiles
 //   /dualpilot/aqm,<port>     one port's AQM: parameters, per-queue counters, controller state
+//   /dualpilot/policy         the policy worker: mode, samples, decisions, decision time,
+//                             overrides, and in shadow mode agreement with the AQM
 // Values are integers: times in ns, probabilities in parts per million.
 #pragma once
 
@@ -11,9 +13,11 @@
 namespace dualpilot::dataplane {
 
 class Router;
+class PolicyWorker;
 
-// Makes router the one the commands answer about (nullptr: none; the commands
-// then say so). Registers the commands on first use. Error text or empty.
-std::string publish_telemetry(const Router *router);
+// Makes router (and its policy worker, if any) the one the commands answer
+// about (nullptr: none; the commands then say so). Registers the commands on
+// first use. Error text or empty.
+std::string publish_telemetry(const Router *router, const PolicyWorker *policy = nullptr);
 
 } // namespace dualpilot::dataplane

@@ -21,12 +21,13 @@
 #include <string>
 #include <vector>
 
+#include "aqm/observe.hpp"
 #include "common/checksum.hpp"
 
 namespace dualpilot::sim {
 
 inline constexpr uint32_t kPoolVersion = 1;
-inline constexpr int kFeatureCount = 8;
+inline constexpr int kFeatureCount = aqm::kStateFeatures;
 inline constexpr std::array<const char *, kFeatureCount> kFeatureNames = {
 	"queue_type",              // 0 Classic, 1 L4S
 	"burst_allowance_us",      // PIE's burst allowance; 0 for AQMs without one

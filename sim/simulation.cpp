@@ -375,17 +375,7 @@ private:
 	// The pool's state features for one decision (Table III(a) of the paper).
 	std::array<float, kFeatureCount> state_of(aqm::QueueId q, const aqm::Packet &pkt, uint64_t delay_ns) const
 	{
-		const aqm::AqmObservation o = aqm::observe(aqm_, q);
-		return {
-			static_cast<float>(q == aqm::QueueId::l4s ? 1 : 0),
-			static_cast<float>(o.burst_allowance_us),
-			static_cast<float>(o.drop_probability),
-			static_cast<float>(static_cast<double>(delay_ns) / 1e3),
-			static_cast<float>(o.accumulated_probability),
-			static_cast<float>(o.backlog_bytes),
-			static_cast<float>(o.total_drops),
-			static_cast<float>(pkt.len_bytes),
-		};
+		return aqm::state_features(aqm_, q, delay_ns, pkt.len_bytes);
 	}
 
 	// One experience-pool entry per AQM decision (section II-B of the paper).

@@ -13,13 +13,18 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <cmath>
 #include <cstdio>
+#include <memory>
 #include <cstring>
 #include <unistd.h>
 #include <vector>
 
 #include "aqm/random.hpp"
+#include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
+#include "policy/backend.hpp"
+#include "sim/pool.hpp"
 #include "dataplane/telemetry.hpp"
 #include "frame_builders.hpp"
 
@@ -478,6 +483,168 @@ TEST_F(RouterRing, TelemetryReportsPortsAndTheAqm)
 	publish_telemetry(nullptr);
 	const auto gone = nlohmann::json::parse(telemetry_query("/dualpilot/stats"), nullptr, false);
 	EXPECT_TRUE(gone["/dualpilot/stats"].is_null());
+}
+
+// ---- the policy path ----
+
+// A model whose head leans hard one way: bias added to one action's logit.
+std::unique_ptr<policy::Backend> leaning_model(int action, float bias, bool nan = false)
+{
+	policy::ModelConfig c;
+	c.feature_count = sim::kFeatureCount;
+	c.feature_embed = 4;
+	c.d_model = 16;
+	c.layers = 1;
+	c.heads = 2;
+	c.window = 8;
+	c.mlp_hidden = 32;
+	c.kernels.assign(c.feature_count, 1);
+	c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
+	c.rtg_scale = 1000;
+	policy::Model m = policy::random_model(c, 3);
+	m.find("head.b")->values[static_cast<size_t>(action)] += bias;
+	if (nan)
+		m.find("head.w")->values[5] = std::nanf("");
+	return std::make_unique<policy::CpuBackend>(m);
+}
+
+std::string policy_toml(const std::string &mode, const std::string &extra = "")
+{
+	return R"(
+[[ports]]
+name = "west"
+device = "WEST"
+peer = "east"
+aqm = "fifo"
+[[ports]]
+name = "east"
+device = "EAST"
+peer = "west"
+aqm = "dualpi2"
+[policy]
+mode = ")" + mode + R"("
+model = "in-memory.dpm"
+inference_interval = 1
+min_delay = "0s"
+)" + extra;
+}
+
+// Injects n frames of one kind into west and runs the router at time now.
+uint64_t push_through(Router &router, const RingPort &west, const RingPort &east, const std::vector<uint8_t> &frame,
+		      unsigned n, uint64_t now)
+{
+	for (unsigned i = 0; i < n; i += 32) {
+		std::vector<std::vector<uint8_t>> burst(std::min(32u, n - i), frame);
+		inject(west, burst);
+		router.poll(now);
+	}
+	return drain_count(east);
+}
+
+// The policy worker never runs: its ring fills and the samples beyond it are
+// counted as lost; every packet still goes through.
+TEST_F(RouterRing, AStalledPolicyWorkerLosesSamplesNotPackets)
+{
+	ASSERT_EQ(start_toml(policy_toml("shadow", "ring_size = 64\n")), "");
+	const uint64_t out = push_through(router, west, east, ipv4_frame(Ecn::ect0), 2000, 1000);
+	const PortStats e = router.port_stats(1);
+	EXPECT_EQ(out, 2000u);
+	EXPECT_EQ(e.tx_pkts, 2000u);
+	EXPECT_EQ(e.samples + e.sample_drops, 2000u);
+	EXPECT_LE(e.samples, 64u);
+	EXPECT_GT(e.sample_drops, 1900u);
+}
+
+// Enforce: a policy that wants to drop everything is capped at max_prob and
+// turns L4S drops into marks; once it stops publishing, its override expires
+// within the TTL and DualPI2 alone decides again (no drops at this load).
+TEST_F(RouterRing, EnforcedOverridesAreGuardedAndExpire)
+{
+	ASSERT_EQ(start_toml(policy_toml("enforce", "override_ttl = \"20ms\"\nmax_prob = 0.5\n")), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router, leaning_model(1, 20));
+	ASSERT_EQ(policy.mode(), PolicyMode::enforce);
+	uint64_t now = 1000;
+	push_through(router, west, east, ipv4_frame(Ecn::not_ect), 64, now);
+	policy.poll(now); // publishes for the C queue: p_drop capped at 0.5
+	push_through(router, west, east, ipv4_frame(Ecn::ect1), 64, now);
+	policy.poll(now); // and for the L queue
+	ASSERT_GE(policy.stats().published, 2u);
+	const PortStats before = router.port_stats(1);
+	now += 1000000; // 1 ms later: within the TTL
+	const uint64_t c_out = push_through(router, west, east, ipv4_frame(Ecn::not_ect), 10000, now);
+	const uint64_t l_out = push_through(router, west, east, ipv4_frame(Ecn::ect1), 10000, now);
+	const PortStats during = router.port_stats(1);
+	// About half the Classic packets dropped (10000 * 0.5 +- 5 sigma).
+	EXPECT_NEAR(static_cast<double>(during.aqm_drops - before.aqm_drops), 5000, 250);
+	EXPECT_EQ(c_out, 10000 - (during.aqm_drops - before.aqm_drops));
+	// No L4S packet dropped: marked instead.
+	EXPECT_EQ(l_out, 10000u);
+	EXPECT_NEAR(static_cast<double>(during.marked - before.marked), 5000, 250);
+	// The policy stops; 20 ms on, the overrides have expired.
+	now += 25000000;
+	const uint64_t after_out = push_through(router, west, east, ipv4_frame(Ecn::not_ect), 10000, now);
+	const PortStats after = router.port_stats(1);
+	EXPECT_EQ(after_out, 10000u);
+	EXPECT_EQ(after.aqm_drops, during.aqm_drops);
+	EXPECT_EQ(after.overridden, during.overridden);
+}
+
+// A model that computes NaN publishes nothing: the AQM decides alone.
+TEST_F(RouterRing, NonFiniteOutputsAreNeverPublished)
+{
+	ASSERT_EQ(start_toml(policy_toml("enforce")), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router, leaning_model(1, 20, true));
+	push_through(router, west, east, ipv4_frame(Ecn::not_ect), 256, 1000);
+	policy.poll(1000);
+	const uint64_t out = push_through(router, west, east, ipv4_frame(Ecn::not_ect), 5000, 2000);
+	EXPECT_GT(policy.stats().invalid_outputs, 0u);
+	EXPECT_EQ(policy.stats().published, 0u);
+	EXPECT_EQ(out, 5000u);
+	EXPECT_EQ(router.port_stats(1).overridden, 0u);
+}
+
+// Shadow: the policy is scored against DualPI2 and changes nothing. One that
+// always forwards agrees with DualPI2 on an uncongested queue.
+TEST_F(RouterRing, ShadowModeScoresTheAgreementAndActsOnNothing)
+{
+	const std::string pool = ::testing::TempDir() + "/router_pool.dpp";
+	ASSERT_EQ(start_toml(policy_toml("shadow", "pool_out = \"" + pool + "\"\n")), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router, leaning_model(0, 20));
+	uint64_t now = 1000;
+	for (int round = 0; round < 20; round++) {
+		push_through(router, west, east, ipv4_frame(round % 2 ? Ecn::ect1 : Ecn::not_ect), 100, now);
+		policy.poll(now);
+		now += 100000;
+	}
+	const PolicyStats s = policy.stats();
+	EXPECT_EQ(s.samples, 2000u);
+	EXPECT_EQ(s.scored, 1800u); // all but each queue's first round, before its first prediction
+	EXPECT_EQ(s.agreed, s.scored);
+	EXPECT_EQ(s.confusion[0][0], s.scored);
+	EXPECT_EQ(s.published, 0u);
+	EXPECT_EQ(router.port_stats(1).overridden, 0u);
+	EXPECT_NE(policy.summary().find("agreement 100.00 %"), std::string::npos) << policy.summary();
+	// The samples, as an experience pool the trainer reads.
+	ASSERT_EQ(policy.finish(), "");
+	sim::Pool back;
+	ASSERT_EQ(sim::read_pool(pool, back), "");
+	EXPECT_EQ(back.size(), 2000u);
+	EXPECT_EQ(back.states[0 * sim::kFeatureCount], 0.0f); // the first sample: a Classic packet
+	EXPECT_EQ(back.states[100 * sim::kFeatureCount], 1.0f); // an L4S one
+}
+
+// A model file that cannot be used leaves the router to its AQMs.
+TEST_F(RouterRing, ABadModelFileLeavesTheAqmsInCharge)
+{
+	ASSERT_EQ(start_toml(policy_toml("enforce")), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router);
+	EXPECT_EQ(policy.mode(), PolicyMode::off);
+	EXPECT_EQ(policy.error(), "policy off, the AQMs decide alone: in-memory.dpm: cannot open");
+	EXPECT_EQ(push_through(router, west, east, ipv4_frame(Ecn::not_ect), 1000, 1000), 1000u);
 }
 
 TEST_F(RouterRing, BadPortsAreRefusedWithTheirName)

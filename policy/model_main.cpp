@@ -1,0 +1,96 @@
+// dualpilot-model: look into and make model files (.dpm).
+//   dualpilot-model info FILE                 hyper-parameters, features, tensors, size
+//   dualpilot-model random --out FILE [...]   a model of chosen size with seeded random weights
+//   dualpilot-model quantize IN OUT           int8 weights (one scale per row)
+// A random model exercises the policy path end to end (shadow mode, the
+// benchmarks) before a trained one exists; it is not a policy.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <fmt/ranges.h>
+
+#include "policy/model_file.hpp"
+#include "sim/pool.hpp"
+
+using namespace dualpilot;
+
+int main(int argc, char **argv)
+{
+	CLI::App app{"dualpilot-model: inspect and make dualpilot model files (.dpm)"};
+	app.require_subcommand(1);
+	std::string in, out;
+	auto *info = app.add_subcommand("info", "print a model file's hyper-parameters, features and tensors");
+	info->add_option("file", in, "model file")->required();
+	policy::ModelConfig c;
+	uint64_t seed = 1;
+	bool int8 = false;
+	float bias_drop = 0, bias_mark = 0;
+	auto *random = app.add_subcommand("random", "write a model with seeded random weights (not a policy)");
+	random->add_option("--out", out, "model file to write")->required();
+	random->add_option("--d-model", c.d_model, "model width")->capture_default_str();
+	random->add_option("--layers", c.layers, "transformer blocks")->capture_default_str();
+	random->add_option("--heads", c.heads, "attention heads")->capture_default_str();
+	random->add_option("--window", c.window, "context window, steps")->capture_default_str();
+	random->add_option("--embed", c.feature_embed, "per-feature embedding width")->capture_default_str();
+	random->add_option("--mlp", c.mlp_hidden, "MLP hidden width")->capture_default_str();
+	random->add_option("--seed", seed, "weight generator seed")->capture_default_str();
+	random->add_option("--bias-drop", bias_drop, "added to the head's drop logit")->capture_default_str();
+	random->add_option("--bias-mark", bias_mark, "added to the head's mark logit")->capture_default_str();
+	random->add_flag("--int8", int8, "int8 weights");
+	auto *quant = app.add_subcommand("quantize", "int8 weights, one scale per output row");
+	quant->add_option("in", in, "model file")->required();
+	quant->add_option("out", out, "model file to write")->required();
+	CLI11_PARSE(app, argc, argv);
+
+	if (*info) {
+		policy::Model m;
+		if (std::string err = policy::read_model(in, m); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 1;
+		}
+		const auto &k = m.config;
+		fmt::print("{}: transformer, d_model {}, {} layers, {} heads, window {}, mlp {}, feature embed {}, head "
+			   "residual {}\n",
+			   in, k.d_model, k.layers, k.heads, k.window, k.mlp_hidden, k.feature_embed, k.head_residual);
+		fmt::print("returns: target {} x rtg_scale {}; reward offset {} us; gamma {}\n", k.target_return, k.rtg_scale,
+			   k.reward_offset_us, k.gamma);
+		for (uint32_t f = 0; f < k.feature_count; f++)
+			fmt::print("feature {}: {} (kernel {})\n", f, k.feature_names[f], k.kernels[f]);
+		uint64_t bytes = 0;
+		for (const auto &t : m.tensors)
+			bytes += t.dtype == policy::DType::f32 ? t.elements() * 4 : t.elements() + 4 * t.shape[0];
+		fmt::print("{} tensors, {} parameters, {} bytes of weights\n", m.tensors.size(), m.parameter_count(), bytes);
+		return 0;
+	}
+	policy::Model m;
+	if (*random) {
+		c.feature_count = sim::kFeatureCount;
+		c.kernels.assign(c.feature_count, 1);
+		c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
+		c.target_return = 1;
+		c.rtg_scale = 1000;
+		if (std::string err = policy::check_config(c); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 2;
+		}
+		m = policy::random_model(c, seed);
+		// Typical magnitudes of the router's features, so they arrive near unit scale.
+		const float scale[sim::kFeatureCount] = {1, 1000, 0.1f, 10000, 0.1f, 100000, 1000, 1000};
+		for (uint32_t f = 0; f < c.feature_count; f++)
+			m.find("norm.std")->values[f] = scale[f];
+		m.find("head.b")->values[1] += bias_drop;
+		m.find("head.b")->values[2] += bias_mark;
+	} else {
+		if (std::string err = policy::read_model(in, m); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 1;
+		}
+	}
+	if (int8 || *quant)
+		policy::quantize_int8(m);
+	if (std::string err = policy::write_model(m, out); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+	fmt::print("{}: {} parameters{}\n", out, m.parameter_count(), int8 || *quant ? ", int8 weights" : "");
+	return 0;
+}
