@@ -29,8 +29,11 @@
 
 #include "dataplane/config.hpp"
 #include "dataplane/router.hpp"
+#include "router_bench.hpp"
 
 using namespace dualpilot;
+using bench::RouterRate;
+using bench::measure_router;
 
 namespace {
 
@@ -82,84 +85,10 @@ Result run_testpmd(const std::string &exe, unsigned core, double seconds, std::s
 	return r;
 }
 
-// 64-byte IPv4/UDP frames, half of them ECT(1) and half Not-ECT, written
-// once into every mbuf of the pool: net_null hands out pool mbufs without
-// touching their data, so every frame the router receives is one of these.
-void fill_frame(rte_mempool *, void *, void *obj, unsigned index)
-{
-	auto *m = static_cast<rte_mbuf *>(obj);
-	uint8_t *f = static_cast<uint8_t *>(m->buf_addr) + RTE_PKTMBUF_HEADROOM;
-	std::memset(f, 0, 64);
-	std::memset(f, 0x02, 12);
-	f[12] = 0x08;
-	f[14] = 0x45;
-	f[15] = (index & 1) ? 0x01 : 0x00;
-	f[17] = 46; // total length 46: 20 IP + 8 UDP + 18 payload
-	f[22] = 64;
-	f[23] = 17;
-	f[26] = 10, f[29] = 1, f[30] = 10, f[33] = 2;
-	uint32_t sum = 0;
-	for (int i = 14; i < 34; i += 2)
-		sum += static_cast<uint32_t>(f[i] << 8 | f[i + 1]);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	f[24] = static_cast<uint8_t>(~sum >> 8);
-	f[25] = static_cast<uint8_t>(~sum);
-}
-
 Result run_router(const std::string &aqm, uint64_t rate_bps, double seconds, std::string &error)
 {
-	static int n = 0;
-	const std::string toml = fmt::format(R"(
-[router]
-burst = 32
-[[ports]]
-name = "a"
-device = "net_null{0}"
-peer = "b"
-aqm = "{1}"
-rate = "{2}"
-[[ports]]
-name = "b"
-device = "net_null{3}"
-peer = "a"
-aqm = "{1}"
-rate = "{2}"
-)",
-					     2 * n, aqm, rate_bps ? std::to_string(rate_bps) + "bit" : "line", 2 * n + 1);
-	n++;
-	dataplane::RouterConfig cfg;
-	if ((error = dataplane::parse_router_config(toml, "bench", cfg)).empty()) {
-		dataplane::Router router;
-		if ((error = router.init(cfg)).empty()) {
-			rte_mempool_obj_iter(router.mempool(), fill_frame, nullptr);
-			dataplane::Worker &w = router.worker(0);
-			// Warm up, then measure.
-			const uint64_t hz = rte_get_tsc_hz();
-			uint64_t end = rte_rdtsc() + hz / 2;
-			while (rte_rdtsc() < end)
-				router.poll_worker(w, router.now_ns());
-			const auto before_a = router.port_stats(0), before_b = router.port_stats(1);
-			const uint64_t start = rte_rdtsc();
-			end = start + static_cast<uint64_t>(seconds * static_cast<double>(hz));
-			uint64_t now = start;
-			while (now < end) {
-				router.poll_worker(w, router.now_ns());
-				now = rte_rdtsc();
-			}
-			const auto after_a = router.port_stats(0), after_b = router.port_stats(1);
-			const double secs = static_cast<double>(now - start) / static_cast<double>(hz);
-			const double tx = static_cast<double>(after_a.tx_pkts - before_a.tx_pkts + after_b.tx_pkts - before_b.tx_pkts);
-			const double rx = static_cast<double>(after_a.rx_pkts - before_a.rx_pkts + after_b.rx_pkts - before_b.rx_pkts);
-			Result r;
-			r.mpps = tx / secs / 1e6;
-			r.rx_mpps = rx / secs / 1e6;
-			r.cycles_per_pkt = static_cast<double>(now - start) / tx;
-			router.shutdown();
-			return r;
-		}
-	}
-	return {};
+	const RouterRate r = measure_router(aqm, rate_bps ? std::to_string(rate_bps) + "bit" : "line", "", seconds, error);
+	return Result{r.mpps, r.rx_mpps, r.cycles_per_pkt};
 }
 
 } // namespace

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "policy/model.hpp"
@@ -45,8 +46,8 @@ public:
 private:
 	struct Linear {
 		uint32_t out = 0, in = 0;
-		const float *w = nullptr;     // [out][in] fp32, or
-		const int8_t *q = nullptr;    // [out][in] int8 with
+		const float *w = nullptr;     // [in][out] fp32 (transposed), or
+		const int8_t *q = nullptr;    // [in][out] int8 with
 		const float *scale = nullptr; // [out] scales
 		const float *b = nullptr;     // [out]
 	};
@@ -54,11 +55,13 @@ private:
 		const float *ln1_g, *ln1_b, *ln2_g, *ln2_b;
 		Linear qkv, proj, fc, fc_proj;
 	};
-	Linear linear(const std::string &w, const std::string &b) const;
+	Linear linear(const std::string &w, const std::string &b);
 	const float *vec(const std::string &name) const;
 	static void apply(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride);
 
 	Model model_; // owns the weights the pointers below point into
+	std::deque<std::vector<float>> transposed_f32_; // the weight matrices, [in][out]
+	std::deque<std::vector<int8_t>> transposed_i8_;
 	ModelConfig cfg_;
 	const float *mean_, *std_;
 	std::vector<Linear> enc_;

@@ -1,0 +1,188 @@
+// bench-policy: the policy path's costs.
+//  1. The cpu backend's decision latency: the default-size student and the
+//     default teacher, windows of 10 and 20 steps, batches of 1, 16 and 256
+//     queues, fp32 and int8 weights: microseconds per forward pass and per
+//     queue decision.
+//  2. The router's forwarding rate (net_null, one worker core, dualpi2, shaper
+//     off) with sampling every 1, 10 and 100 packets against sampling off,
+//     in the same run, the policy worker (shadow mode, the student) draining
+//     the ring on another thread as it would on its service lcore.
+// Last line: sampling10_vs_off_ratio.
+//
+// usage: bench-policy [--seconds S] [--core N] [--policy-core N]
+#include <pthread.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <fmt/core.h>
+#include <thread>
+#include <unistd.h>
+
+#include "aqm/random.hpp"
+#include "dataplane/policy_worker.hpp"
+#include "policy/backend.hpp"
+#include "policy/forward_cpu.hpp"
+#include "policy/model_file.hpp"
+#include "router_bench.hpp"
+#include "sim/pool.hpp"
+
+using namespace dualpilot;
+
+namespace {
+
+policy::ModelConfig sized(uint32_t d, uint32_t layers, uint32_t heads, uint32_t embed, uint32_t mlp, uint32_t window)
+{
+	policy::ModelConfig c;
+	c.feature_count = sim::kFeatureCount;
+	c.d_model = d;
+	c.layers = layers;
+	c.heads = heads;
+	c.feature_embed = embed;
+	c.mlp_hidden = mlp;
+	c.window = window;
+	c.kernels.assign(c.feature_count, 1);
+	c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
+	return c;
+}
+
+// The default student (the small model distillation targets) and teacher.
+policy::ModelConfig student(uint32_t window) { return sized(16, 1, 2, 4, 32, window); }
+policy::ModelConfig teacher(uint32_t window) { return sized(64, 2, 4, 16, 256, window); }
+
+// Median microseconds per forward pass of `batch` full windows.
+double pass_us(policy::CpuForward &fwd, uint32_t batch, double seconds)
+{
+	const policy::ModelConfig &c = fwd.config();
+	aqm::Rng rng(7);
+	std::vector<float> returns(size_t{batch} * c.window), states(size_t{batch} * c.window * c.feature_count);
+	std::vector<uint8_t> actions(size_t{batch} * c.window);
+	for (float &v : returns)
+		v = static_cast<float>(rng.next_double() * 100);
+	for (float &v : states)
+		v = static_cast<float>(rng.next_double());
+	for (uint8_t &a : actions)
+		a = static_cast<uint8_t>(rng.next_u32() % 3);
+	std::vector<policy::Window> w(batch);
+	for (uint32_t i = 0; i < batch; i++)
+		w[i] = policy::Window{c.window, &returns[size_t{i} * c.window], &states[size_t{i} * c.window * c.feature_count],
+				      &actions[size_t{i} * c.window]};
+	std::vector<policy::Probs> out(batch);
+	std::vector<double> times;
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+	fwd.forward(w.data(), batch, out.data()); // warm: scratch sized
+	while (std::chrono::steady_clock::now() < deadline || times.size() < 5) {
+		const auto t0 = std::chrono::steady_clock::now();
+		fwd.forward(w.data(), batch, out.data());
+		times.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+	}
+	std::nth_element(times.begin(), times.begin() + static_cast<long>(times.size() / 2), times.end());
+	return times[times.size() / 2];
+}
+
+void pin(std::thread &t, unsigned cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	pthread_setaffinity_np(t.native_handle(), sizeof(set), &set);
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	double seconds = 2;
+	unsigned core = 1, policy_core = 0;
+	CLI::App app{"bench-policy: cpu decision latency, and the router's rate with sampling on and off"};
+	app.add_option("--seconds", seconds, "measuring time per case")->check(CLI::Range(0.2, 600.0));
+	app.add_option("--core", core, "the CPU the router's worker polls on");
+	app.add_option("--policy-core", policy_core, "the CPU of the policy worker thread");
+	CLI11_PARSE(app, argc, argv);
+
+	fmt::print("bench-policy: cpu backend, one thread (the policy worker's)\n");
+	fmt::print("{:<26} {:>6} {:>6} {:>13} {:>10} {:>13} {:>10}\n", "model", "window", "batch", "fp32 us/pass",
+		   "us/queue", "int8 us/pass", "us/queue");
+	double student_256_us = 0;
+	for (const bool is_student : {true, false}) {
+		for (const uint32_t window : {10u, 20u}) {
+			const policy::ModelConfig c = is_student ? student(window) : teacher(window);
+			policy::Model m = policy::random_model(c, 1);
+			policy::Model q = m;
+			policy::quantize_int8(q);
+			policy::CpuForward f32(m), i8(q);
+			for (const uint32_t batch : {1u, 16u, 256u}) {
+				const double a = pass_us(f32, batch, seconds / 6), b = pass_us(i8, batch, seconds / 6);
+				fmt::print("{:<26} {:>6} {:>6} {:>13.1f} {:>10.3f} {:>13.1f} {:>10.3f}\n",
+					   fmt::format("{} ({} params)", is_student ? "student" : "teacher", m.parameter_count()),
+					   window, batch, a, a / batch, b, b / batch);
+				std::fflush(stdout);
+				if (is_student && window == 10 && batch == 256)
+					student_256_us = a / batch;
+			}
+		}
+	}
+
+	const std::string core_arg = std::to_string(core);
+	const std::string prefix = "--file-prefix=dp_bench_pol_" + std::to_string(getpid());
+	const char *eal[] = {"bench-policy", "-l", core_arg.c_str(), "--no-huge", "-m", "1024", "--no-pci",
+			     "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str()};
+	if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char **>(eal)) < 0) {
+		fmt::print(stderr, "bench-policy: EAL initialisation failed ({})\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	fmt::print("\nrouter, net_null, 64-byte frames, dualpi2 shaper off, worker on CPU {}, policy worker (shadow, "
+		   "student, window 10) on CPU {}\n",
+		   core, policy_core);
+	fmt::print("{:<22} {:>10} {:>12} {:>10} {:>14}\n", "sampling", "fwd Mpps", "cycles/pkt", "vs off", "samples lost");
+	double off = 0, every10 = 0;
+	for (const uint32_t interval : {0u, 100u, 10u, 1u}) {
+		std::string err;
+		std::atomic<bool> stop{false};
+		std::thread thread;
+		dataplane::PolicyWorker policy;
+		uint64_t lost = 0;
+		const std::string extra =
+			interval == 0 ? ""
+				      : fmt::format("[policy]\nmode = \"shadow\"\nmodel = \"in-memory\"\ninference_interval = {}\n",
+						    interval);
+		const bench::RouterRate r = bench::measure_router(
+			"dualpi2", "line", extra, seconds, err,
+			[&](dataplane::Router &router) {
+				if (interval == 0)
+					return;
+				policy.init(router.config().policy, router,
+					    std::make_unique<policy::CpuBackend>(policy::random_model(student(10), 1)));
+				thread = std::thread([&] {
+					while (!stop.load(std::memory_order_relaxed))
+						policy.poll(router.now_ns());
+				});
+				pin(thread, policy_core);
+			},
+			[&](dataplane::Router &) {
+				if (interval == 0)
+					return;
+				stop = true;
+				thread.join();
+				lost = policy.stats().sample_drops;
+			});
+		if (!err.empty()) {
+			fmt::print(stderr, "bench-policy: {}\n", err);
+			return 1;
+		}
+		if (interval == 0)
+			off = r.mpps;
+		if (interval == 10)
+			every10 = r.mpps;
+		fmt::print("{:<22} {:>10.2f} {:>12.1f} {:>10.3f} {:>14}\n",
+			   interval ? fmt::format("every {} packets", interval) : "off", r.mpps, r.cycles_per_pkt,
+			   r.mpps / off, lost);
+		std::fflush(stdout);
+	}
+	rte_eal_cleanup();
+	fmt::print("student_us_per_queue_batch256: {:.3f}\n", student_256_us);
+	fmt::print("sampling10_vs_off_ratio: {:.3f}\n", every10 / off);
+	return 0;
+}
