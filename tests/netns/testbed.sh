@@ -66,8 +66,8 @@ bed_init() {
 	return 0
 }
 
-bed_router() { # aqm pmd rate [extra port lines]
-	local aqm=$1 pmd=$2 rate=$3 extra=${4:-}
+bed_router() { # aqm pmd rate [extra port lines] [extra config tables]
+	local aqm=$1 pmd=$2 rate=$3 extra=${4:-} tables=${5:-}
 	local log=$bed_work/router.log
 	cat >"$bed_work/router.toml" <<EOT
 [eal]
@@ -89,6 +89,7 @@ peer = "a"
 rate = "$rate"
 aqm = "$aqm"
 $extra
+$tables
 EOT
 	"$bed_router_exe" --config "$bed_work/router.toml" >"$log" 2>&1 &
 	bed_router_pid=$!
