@@ -449,6 +449,8 @@ uint16_t Router::tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
 				}
 			},
 			out.aqm[0]);
+		if (sampling)
+			flush_samples(w);
 	}
 	if (out.tx_pending.empty())
 		return 0;
@@ -461,14 +463,16 @@ uint16_t Router::tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
 	return sent;
 }
 
-// Hands the decision to the policy worker; a full ring loses the sample,
-// never the packet.
+// Hands the decision to the policy worker (at the end of the burst); a full
+// ring loses the sample, never the packet.
 void Router::sample(Worker &w, uint16_t egress, const aqm::Dequeued &d, aqm::Verdict taken, uint64_t now_ns)
 {
 	auto code = [](aqm::Verdict v) {
 		return v == aqm::Verdict::drop ? kDrop : v == aqm::Verdict::forward_ce ? kMark : kForward;
 	};
-	PacketState ps{};
+	if (w.sample_count == Worker::kSampleBurst)
+		flush_samples(w);
+	PacketState &ps = w.sample_buf[w.sample_count++];
 	ps.timestamp_ns = now_ns;
 	ps.port = egress;
 	ps.queue = static_cast<uint8_t>(d.queue);
@@ -476,11 +480,19 @@ void Router::sample(Worker &w, uint16_t egress, const aqm::Dequeued &d, aqm::Ver
 	ps.taken_action = code(taken);
 	const auto f = aqm::state_features(ports_[egress].aqm[0], d.queue, d.sojourn_ns, d.pkt.len_bytes);
 	std::copy(f.begin(), f.end(), ps.features);
-	PortStats &st = w.stats[egress];
-	if (rte_ring_sp_enqueue_elem(w.samples, &ps, sizeof(ps)) == 0)
-		st.samples++;
-	else
-		st.sample_drops++;
+	w.sample_port = egress;
+}
+
+void Router::flush_samples(Worker &w)
+{
+	if (w.sample_count == 0)
+		return;
+	const unsigned put = rte_ring_sp_enqueue_burst_elem(w.samples, w.sample_buf.data(), sizeof(PacketState),
+							    w.sample_count, nullptr);
+	PortStats &st = w.stats[w.sample_port];
+	st.samples += put;
+	st.sample_drops += w.sample_count - put;
+	w.sample_count = 0;
 }
 
 uint32_t Router::poll_worker(Worker &w, uint64_t now_ns)

@@ -108,6 +108,12 @@ struct Worker {
 	// generator that draws the override's action.
 	rte_ring *samples = nullptr;
 	std::vector<std::array<uint32_t, aqm::kQueueCount>> sample_countdown;
+	// Samples of the current tx burst, enqueued together at its end: one
+	// ring update (one cache line passed to the policy lcore) per burst.
+	static constexpr uint32_t kSampleBurst = 64;
+	std::array<PacketState, kSampleBurst> sample_buf;
+	uint32_t sample_count = 0;
+	uint16_t sample_port = 0;
 	aqm::Rng rng{1};
 };
 
@@ -157,6 +163,7 @@ public:
 private:
 	friend int worker_main(void *arg);
 	void sample(Worker &w, uint16_t egress, const aqm::Dequeued &d, aqm::Verdict taken, uint64_t now_ns);
+	void flush_samples(Worker &w);
 	std::string init_ports();
 	void assign_work(const std::vector<unsigned> &worker_lcores);
 	uint16_t rx_queue(Worker &w, RxQueue rq, uint64_t now_ns);
