@@ -114,7 +114,11 @@ CpuForward::CpuForward(const Model &m) : model_(m), cfg_(m.config)
 	std_ = vec("norm.std");
 	for (uint32_t f = 0; f < cfg_.feature_count; f++)
 		enc_.push_back(linear(fmt::format("enc.{}.w", f), fmt::format("enc.{}.b", f)));
-	enc_proj_ = linear("enc.proj.w", "enc.proj.b");
+	if (cfg_.state_layout == StateLayout::per_feature)
+		for (uint32_t f = 0; f < cfg_.feature_count; f++)
+			enc_fproj_.push_back(linear(fmt::format("enc.{}.proj.w", f), fmt::format("enc.{}.proj.b", f)));
+	else
+		enc_proj_ = linear("enc.proj.w", "enc.proj.b");
 	rtg_ = linear("rtg.w", "rtg.b");
 	head_ = linear("head.w", "head.b");
 	act_emb_ = vec("act.emb");
@@ -140,13 +144,15 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 {
 	const uint32_t d = cfg_.d_model, F = cfg_.feature_count, e = cfg_.feature_embed, H = cfg_.heads;
 	const uint32_t hd = cfg_.head_dim(), m = cfg_.mlp_hidden;
-	// Token layout: window i's tokens at seg_start_[i] .. +3*steps-1 (R, s, a
-	// per step, the last a left out).
+	// Token layout: window i's tokens at seg_start_[i] .. +tps*steps-1 (R,
+	// the state token(s), a per step; the last a left out).
+	const uint32_t tps = cfg_.tokens_per_step(), S = cfg_.state_tokens();
+	const bool per_feature = cfg_.state_layout == StateLayout::per_feature;
 	seg_start_.resize(n + 1);
 	size_t tokens = 0;
 	for (size_t i = 0; i < n; i++) {
 		seg_start_[i] = static_cast<uint32_t>(tokens);
-		tokens += 3 * windows[i].steps - 1;
+		tokens += tps * windows[i].steps - 1;
 	}
 	seg_start_[n] = static_cast<uint32_t>(tokens);
 	x_.resize(tokens * d);
@@ -167,7 +173,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		const Window &w = windows[i];
 		for (uint32_t t = 0; t < w.steps; t++) {
 			const float *pos = time_emb_ + size_t{t} * d;
-			float *xr = &x_[(seg_start_[i] + 3 * t) * size_t{d}];
+			float *xr = &x_[(seg_start_[i] + tps * t) * size_t{d}];
 			const float rtg = w.returns[t] * inv_rtg;
 			for (uint32_t j = 0; j < d; j++)
 				xr[j] = rtg_.w[j] * rtg + rtg_.b[j] + pos[j];
@@ -182,16 +188,21 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 				apply(enc_[f], feat_.data(), 1, 0, ef, 0);
 				for (uint32_t j = 0; j < e; j++)
 					ef[j] = ef[j] >= 0 ? ef[j] : ef[j] * kLeakySlope;
+				if (per_feature)
+					apply(enc_fproj_[f], ef, 1, 0, xr + size_t{1 + f} * d, 0);
 			}
-			float *xs = xr + d;
-			apply(enc_proj_, enc_cat_.data(), 1, 0, xs, 0);
-			if (t + 1 == w.steps)
-				std::copy(xs, xs + d, &state_emb_[i * d]);
-			for (uint32_t j = 0; j < d; j++)
-				xs[j] += pos[j];
+			float *xs = xr + d; // the first state token
+			if (!per_feature)
+				apply(enc_proj_, enc_cat_.data(), 1, 0, xs, 0);
+			if (t + 1 == w.steps) {
+				const float *last = xs + size_t{S - 1} * d;
+				std::copy(last, last + d, &state_emb_[i * d]);
+			}
+			for (uint32_t k = 0; k < S * d; k++)
+				xs[k] += pos[k % d];
 			if (t + 1 < w.steps) {
 				const float *a = act_emb_ + size_t{std::min<uint8_t>(w.actions[t], kActionCount - 1)} * d;
-				float *xa = xs + d;
+				float *xa = xs + size_t{S} * d;
 				for (uint32_t j = 0; j < d; j++)
 					xa[j] = a[j] + pos[j];
 			}

@@ -66,6 +66,7 @@ private:
 	const float *mean_, *std_;
 	std::vector<Linear> enc_;
 	Linear enc_proj_, rtg_, head_;
+	std::vector<Linear> enc_fproj_; // per_feature layout: each feature's Linear(e -> d)
 	const float *act_emb_, *time_emb_, *ln_in_g_, *ln_in_b_, *ln_f_g_, *ln_f_b_;
 	std::vector<Block> blocks_;
 

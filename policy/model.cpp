@@ -42,8 +42,15 @@ std::vector<std::pair<std::string, std::vector<uint32_t>>> expected_tensors(cons
 		t.push_back({fmt::format("enc.{}.w", f), {e, f < c.kernels.size() ? c.kernels[f] : 1}});
 		t.push_back({fmt::format("enc.{}.b", f), {e}});
 	}
-	t.push_back({"enc.proj.w", {d, F * e}});
-	t.push_back({"enc.proj.b", {d}});
+	if (c.state_layout == StateLayout::per_feature) {
+		for (uint32_t f = 0; f < F; f++) {
+			t.push_back({fmt::format("enc.{}.proj.w", f), {d, e}});
+			t.push_back({fmt::format("enc.{}.proj.b", f), {d}});
+		}
+	} else {
+		t.push_back({"enc.proj.w", {d, F * e}});
+		t.push_back({"enc.proj.b", {d}});
+	}
 	t.push_back({"rtg.w", {d, 1}});
 	t.push_back({"rtg.b", {d}});
 	t.push_back({"act.emb", {kActionCount, d}});
@@ -89,6 +96,8 @@ std::string check_config(const ModelConfig &c)
 		return fmt::format("d_model = {} is not a multiple of heads = {}", c.d_model, c.heads);
 	if (c.backbone != Backbone::transformer)
 		return fmt::format("unknown backbone kind {}", static_cast<uint32_t>(c.backbone));
+	if (c.state_layout != StateLayout::concat && c.state_layout != StateLayout::per_feature)
+		return fmt::format("unknown state layout {}", static_cast<uint32_t>(c.state_layout));
 	if (c.kernels.size() != c.feature_count || c.feature_names.size() != c.feature_count)
 		return fmt::format("{} features but {} kernel sizes and {} names", c.feature_count, c.kernels.size(),
 				   c.feature_names.size());

@@ -5,13 +5,18 @@
 //   s_t  the state features      per feature f: Linear(k_f -> e) over the
 //                                feature's last k_f values (k_f = 1: the scalar
 //                                Linear of the paper's code; 3/5/7: a causal
-//                                Conv1d over the window), LeakyReLU, then the
-//                                F*e concatenation through Linear(F*e -> d)
+//                                Conv1d over the window), LeakyReLU; then
+//                                either (state_layout concat, one token) the F*e
+//                                concatenation through Linear(F*e -> d), or
+//                                (per_feature, F tokens s_t^1..s_t^F, the
+//                                paper's sequence (1)) each feature through its
+//                                own Linear(e -> d)
 //   a_t  the action taken        Embedding(3 -> d)
 // plus a learned time embedding by position in the window, then LayerNorm,
 // `layers` GPT-2-style pre-LN blocks (causal multi-head self-attention, GELU
 // MLP), a final LayerNorm, and the action head Linear(d -> 3) at the last
-// state token (with head_residual, at that token plus the state embedding).
+// state token (with head_residual, at that token plus its embedding before
+// the time embedding).
 // Softmax of the head's logits is the action distribution (enqueue, drop,
 // ECN mark) for the queue's next packets.
 //
@@ -30,6 +35,7 @@ inline constexpr uint32_t kMaxFeatures = 64;
 inline constexpr uint32_t kFeatureNameLen = 32;
 
 enum class Backbone : uint32_t { transformer = 0 };
+enum class StateLayout : uint32_t { concat = 0, per_feature = 1 };
 
 struct ModelConfig {
 	uint32_t feature_count = 8;
@@ -41,6 +47,7 @@ struct ModelConfig {
 	uint32_t mlp_hidden = 256;
 	Backbone backbone = Backbone::transformer;
 	bool head_residual = false;
+	StateLayout state_layout = StateLayout::concat;
 	float target_return = 1.0f;    // R_1 at run time, in the model's (scaled) units
 	float rtg_scale = 1.0f;        // rewards and returns are divided by this
 	float reward_offset_us = 1.0f; // reward = packet_length / (delay_us + offset)
@@ -49,6 +56,9 @@ struct ModelConfig {
 	std::vector<std::string> feature_names; // per feature, as in the pools
 
 	uint32_t head_dim() const { return d_model / heads; }
+	// Tokens per step: R, the state token(s), a.
+	uint32_t state_tokens() const { return state_layout == StateLayout::per_feature ? feature_count : 1; }
+	uint32_t tokens_per_step() const { return state_tokens() + 2; }
 };
 
 enum class DType : uint32_t { f32 = 0, i8 = 1 };

@@ -79,7 +79,8 @@ std::string encode_model(const Model &m, std::string &b)
 	b.clear();
 	b.append(kMagic, 8);
 	for (uint32_t v : {kModelFileVersion, c.feature_count, c.feature_embed, c.d_model, c.layers, c.heads, c.window,
-			   kActionCount, c.mlp_hidden, static_cast<uint32_t>(c.backbone), c.head_residual ? 1u : 0u})
+			   kActionCount, c.mlp_hidden, static_cast<uint32_t>(c.backbone),
+			   (c.head_residual ? 1u : 0u) | (c.state_layout == StateLayout::per_feature ? 2u : 0u)})
 		put(b, v);
 	for (float v : {c.target_return, c.rtg_scale, c.reward_offset_us, c.gamma})
 		put(b, v);
@@ -158,6 +159,7 @@ std::string decode_model(std::string_view b, const std::string &origin, Model &o
 	c.backbone = static_cast<Backbone>(r.get<uint32_t>());
 	const auto flags = r.get<uint32_t>();
 	c.head_residual = (flags & 1) != 0;
+	c.state_layout = (flags & 2) != 0 ? StateLayout::per_feature : StateLayout::concat;
 	c.target_return = r.get<float>();
 	c.rtg_scale = r.get<float>();
 	c.reward_offset_us = r.get<float>();
@@ -165,7 +167,7 @@ std::string decode_model(std::string_view b, const std::string &origin, Model &o
 	const auto tensor_count = r.get<uint32_t>();
 	if (actions != kActionCount)
 		return fail(fmt::format("action_count = {}, the runtime has {} actions", actions, kActionCount));
-	if (flags > 1)
+	if (flags > 3)
 		return fail(fmt::format("unknown flags 0x{:x}", flags));
 	if (c.feature_count == 0 || c.feature_count > kMaxFeatures)
 		return fail(fmt::format("feature_count = {} is outside 1..{}", c.feature_count, kMaxFeatures));

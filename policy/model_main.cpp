@@ -36,6 +36,8 @@ int main(int argc, char **argv)
 	random->add_option("--bias-drop", bias_drop, "added to the head's drop logit")->capture_default_str();
 	random->add_option("--bias-mark", bias_mark, "added to the head's mark logit")->capture_default_str();
 	random->add_flag("--int8", int8, "int8 weights");
+	bool per_feature = false;
+	random->add_flag("--per-feature", per_feature, "one token per state feature (the paper's layout)");
 	auto *quant = app.add_subcommand("quantize", "int8 weights, one scale per output row");
 	quant->add_option("in", in, "model file")->required();
 	quant->add_option("out", out, "model file to write")->required();
@@ -48,9 +50,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		const auto &k = m.config;
-		fmt::print("{}: transformer, d_model {}, {} layers, {} heads, window {}, mlp {}, feature embed {}, head "
-			   "residual {}\n",
-			   in, k.d_model, k.layers, k.heads, k.window, k.mlp_hidden, k.feature_embed, k.head_residual);
+		fmt::print("{}: transformer, d_model {}, {} layers, {} heads, window {}, mlp {}, feature embed {}, {} state "
+			   "token(s) per step, head residual {}\n",
+			   in, k.d_model, k.layers, k.heads, k.window, k.mlp_hidden, k.feature_embed, k.state_tokens(),
+			   k.head_residual);
 		fmt::print("returns: target {} x rtg_scale {}; reward offset {} us; gamma {}\n", k.target_return, k.rtg_scale,
 			   k.reward_offset_us, k.gamma);
 		for (uint32_t f = 0; f < k.feature_count; f++)
@@ -67,6 +70,8 @@ int main(int argc, char **argv)
 		c.kernels.assign(c.feature_count, 1);
 		c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
 		c.target_return = 1;
+		if (per_feature)
+			c.state_layout = policy::StateLayout::per_feature;
 		c.rtg_scale = 1000;
 		if (std::string err = policy::check_config(c); !err.empty()) {
 			fmt::print(stderr, "error: {}\n", err);

@@ -88,7 +88,8 @@ std::array<double, 3> reference(const Model &m, const Window &w)
 	std::vector<std::vector<double>> x;
 	std::vector<double> last_state;
 	for (uint32_t t = 0; t < w.steps; t++) {
-		std::vector<double> r(d), s, a(d);
+		std::vector<double> r(d), a(d);
+		std::vector<std::vector<double>> s_tokens;
 		for (uint32_t j = 0; j < d; j++)
 			r[j] = at(m, "rtg.w", j) * (w.returns[t] / c.rtg_scale) + at(m, "rtg.b", j) + at(m, "time.emb", t * d + j);
 		std::vector<double> cat;
@@ -98,17 +99,24 @@ std::array<double, 3> reference(const Model &m, const Window &w)
 				const int step = static_cast<int>(t) - static_cast<int>(c.kernels[f] - 1) + static_cast<int>(j);
 				in[j] = step < 0 ? 0 : (w.states[step * c.feature_count + f] - at(m, "norm.mean", f)) / at(m, "norm.std", f);
 			}
+			std::vector<double> ef;
 			for (double v : lin(m, fmt::format("enc.{}.w", f), fmt::format("enc.{}.b", f), in))
-				cat.push_back(v >= 0 ? v : 0.01 * v);
+				ef.push_back(v >= 0 ? v : 0.01 * v);
+			if (c.state_layout == StateLayout::per_feature)
+				s_tokens.push_back(lin(m, fmt::format("enc.{}.proj.w", f), fmt::format("enc.{}.proj.b", f), ef));
+			cat.insert(cat.end(), ef.begin(), ef.end());
 		}
-		s = lin(m, "enc.proj.w", "enc.proj.b", cat);
-		last_state = s;
+		if (c.state_layout == StateLayout::concat)
+			s_tokens.push_back(lin(m, "enc.proj.w", "enc.proj.b", cat));
+		last_state = s_tokens.back();
 		for (uint32_t j = 0; j < d; j++) {
-			s[j] += at(m, "time.emb", t * d + j);
+			for (auto &s : s_tokens)
+				s[j] += at(m, "time.emb", t * d + j);
 			a[j] = at(m, "act.emb", w.actions[t] * d + j) + at(m, "time.emb", t * d + j);
 		}
 		x.push_back(r);
-		x.push_back(s);
+		for (auto &s : s_tokens)
+			x.push_back(s);
 		if (t + 1 < w.steps)
 			x.push_back(a);
 	}
@@ -188,9 +196,10 @@ WindowData random_window(const ModelConfig &c, aqm::Rng &rng)
 
 TEST(PolicyForward, EqualsTheReferenceForEveryWindowLength)
 {
-	for (bool residual : {false, true}) {
+	for (int variant = 0; variant < 4; variant++) {
 		ModelConfig c = small_config();
-		c.head_residual = residual;
+		c.head_residual = variant & 1;
+		c.state_layout = variant & 2 ? StateLayout::per_feature : StateLayout::concat;
 		const Model m = model_with_norm(c, 7);
 		CpuForward fwd(m);
 		aqm::Rng rng(3);
@@ -201,7 +210,7 @@ TEST(PolicyForward, EqualsTheReferenceForEveryWindowLength)
 			fwd.forward(&v, 1, &p);
 			const auto want = reference(m, v);
 			for (int a = 0; a < 3; a++)
-				EXPECT_NEAR(p.p[a], want[a], 1e-5) << "steps " << steps << " action " << a;
+				EXPECT_NEAR(p.p[a], want[a], 1e-5) << "variant " << variant << " steps " << steps << " action " << a;
 		}
 	}
 }
@@ -283,7 +292,9 @@ std::string decode_error(const std::string &b)
 TEST(ModelFile, RoundTripsBitForBit)
 {
 	for (bool int8 : {false, true}) {
-		Model m = model_with_norm(small_config(), 21);
+		ModelConfig c = small_config();
+		c.state_layout = int8 ? StateLayout::per_feature : StateLayout::concat;
+		Model m = model_with_norm(c, 21);
 		if (int8)
 			quantize_int8(m);
 		const std::string b = encoded(m);
@@ -292,6 +303,7 @@ TEST(ModelFile, RoundTripsBitForBit)
 		EXPECT_EQ(back.config.feature_names, m.config.feature_names);
 		EXPECT_EQ(back.config.kernels, m.config.kernels);
 		EXPECT_EQ(back.config.rtg_scale, m.config.rtg_scale);
+		EXPECT_EQ(back.config.state_layout, m.config.state_layout);
 		ASSERT_EQ(back.tensors.size(), m.tensors.size());
 		for (size_t i = 0; i < m.tensors.size(); i++) {
 			EXPECT_EQ(back.tensors[i].values, m.tensors[i].values) << m.tensors[i].name;
