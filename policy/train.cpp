@@ -1,0 +1,239 @@
+#include "policy/train.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <fmt/format.h>
+#include <random>
+
+#include "policy/torch_model.hpp"
+
+namespace dualpilot::policy {
+
+std::vector<float> returns_to_go(const std::vector<float> &rewards, const std::vector<uint8_t> &dones, double gamma)
+{
+	std::vector<float> out(rewards.size());
+	double acc = 0;
+	for (size_t i = rewards.size(); i-- > 0;) {
+		if (dones[i])
+			acc = 0; // the last step of an episode: nothing after it counts
+		acc = rewards[i] + gamma * acc;
+		out[i] = static_cast<float>(acc);
+	}
+	return out;
+}
+
+namespace {
+
+struct Episode {
+	size_t begin, end; // entries [begin, end) of the merged pool
+};
+
+struct Batch {
+	torch::Tensor returns, states, actions;
+};
+
+} // namespace
+
+std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report)
+{
+	const auto t0 = std::chrono::steady_clock::now();
+	if (opt.threads)
+		torch::set_num_threads(static_cast<int>(opt.threads));
+	torch::manual_seed(opt.seed);
+	sim::Pool all;
+	for (const sim::Pool &p : pools) {
+		if (p.size() == 0)
+			continue;
+		const size_t start = all.size();
+		all.append(p);
+		all.dones.back() = 1; // a pool's end ends its episode
+		(void)start;
+	}
+	if (all.size() == 0)
+		return "the pools hold no entries";
+	const uint32_t F = sim::kFeatureCount, w = opt.model.window;
+	const std::vector<float> rtg = returns_to_go(all.rewards, all.dones, opt.gamma);
+
+	// Episodes, then the split: the last val_fraction of them validate.
+	std::vector<Episode> episodes;
+	for (size_t i = 0, begin = 0; i < all.size(); i++)
+		if (all.dones[i]) {
+			episodes.push_back({begin, i + 1});
+			begin = i + 1;
+		}
+	report.episodes = episodes.size();
+	std::vector<Episode> train, val;
+	if (episodes.size() == 1) {
+		// One episode: its last val_fraction of steps validate (never sampled for training).
+		const Episode e = episodes[0];
+		const size_t cut = e.begin + static_cast<size_t>(static_cast<double>(e.end - e.begin) * (1 - opt.val_fraction));
+		train.push_back({e.begin, cut});
+		val.push_back({cut, e.end});
+	} else {
+		const auto n_val = std::max<size_t>(1, static_cast<size_t>(std::ceil(episodes.size() * opt.val_fraction)));
+		train.assign(episodes.begin(), episodes.end() - static_cast<long>(n_val));
+		val.assign(episodes.end() - static_cast<long>(n_val), episodes.end());
+	}
+	auto keep_long = [&](std::vector<Episode> &v, uint64_t &steps) {
+		std::vector<Episode> kept;
+		for (const Episode &e : v) {
+			if (e.end - e.begin >= w) {
+				kept.push_back(e);
+				steps += e.end - e.begin;
+			} else {
+				report.skipped_episodes++;
+			}
+		}
+		v = kept;
+	};
+	keep_long(train, report.train_steps_in_pool);
+	keep_long(val, report.val_steps_in_pool);
+	report.train_episodes = train.size();
+	report.val_episodes = val.size();
+	if (train.empty() || val.empty())
+		return fmt::format("not enough data: {} training and {} validation episodes of at least {} steps (the "
+				   "window)",
+				   train.size(), val.size(), w);
+
+	// Normalisation and return scale from the training split only.
+	ModelConfig cfg = opt.model;
+	cfg.feature_count = F;
+	if (cfg.kernels.size() != F)
+		cfg.kernels.assign(F, 1);
+	cfg.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
+	cfg.gamma = static_cast<float>(opt.gamma);
+	std::vector<double> sum(F, 0), sq(F, 0);
+	double max_rtg = 0;
+	uint64_t n = 0;
+	std::array<uint64_t, 3> train_class{};
+	for (const Episode &e : train)
+		for (size_t i = e.begin; i < e.end; i++) {
+			for (uint32_t f = 0; f < F; f++) {
+				const double v = all.states[i * F + f];
+				sum[f] += v;
+				sq[f] += v * v;
+			}
+			max_rtg = std::max(max_rtg, std::fabs(static_cast<double>(rtg[i])));
+			train_class[std::min<uint8_t>(all.actions[i], 2)]++;
+			n++;
+		}
+	cfg.rtg_scale = static_cast<float>(max_rtg > 1e-6 ? max_rtg : 1.0);
+	cfg.target_return = 1.0f; // the best return seen, in scaled units (the decision-transformer convention)
+	if (std::string err = check_config(cfg); !err.empty())
+		return err;
+	PolicyNet net(cfg);
+	{
+		torch::NoGradGuard g;
+		for (uint32_t f = 0; f < F; f++) {
+			const double mean = sum[f] / static_cast<double>(n);
+			const double var = std::max(0.0, sq[f] / static_cast<double>(n) - mean * mean);
+			net->norm_mean[f].fill_(mean);
+			net->norm_std[f].fill_(std::sqrt(var) > 1e-6 ? std::sqrt(var) : 1.0);
+		}
+	}
+	report.parameters = 0;
+	for (const auto &p : net->parameters())
+		report.parameters += static_cast<uint64_t>(p.numel());
+
+	std::mt19937_64 rng(opt.seed);
+	auto window_at = [&](const Episode &e, size_t start, float *r, float *s, int64_t *a) {
+		for (uint32_t t = 0; t < w; t++) {
+			const size_t i = e.begin + start + t;
+			r[t] = rtg[i];
+			for (uint32_t f = 0; f < F; f++)
+				s[t * F + f] = all.states[i * F + f];
+			a[t] = std::min<uint8_t>(all.actions[i], 2);
+		}
+	};
+	auto make_batch = [&](const std::vector<Episode> &eps, size_t count, bool training) {
+		Batch b;
+		b.returns = torch::empty({static_cast<int64_t>(count), w});
+		b.states = torch::empty({static_cast<int64_t>(count), w, F});
+		b.actions = torch::empty({static_cast<int64_t>(count), w}, torch::kLong);
+		// Episodes are drawn by their length, so every step is equally likely.
+		std::vector<double> weights;
+		for (const Episode &e : eps)
+			weights.push_back(static_cast<double>(e.end - e.begin - w + 1));
+		std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
+		std::normal_distribution<float> gauss(0.0f, 1.0f);
+		for (size_t k = 0; k < count; k++) {
+			const Episode &e = eps[pick(rng)];
+			std::uniform_int_distribution<size_t> start(0, e.end - e.begin - w);
+			window_at(e, start(rng), b.returns[k].data_ptr<float>(), b.states[k].data_ptr<float>(),
+				  b.actions[k].data_ptr<int64_t>());
+			if (training && opt.noise > 0) {
+				float *s = b.states[k].data_ptr<float>();
+				for (uint32_t j = 0; j < w * F; j++)
+					s[j] *= 1.0f + static_cast<float>(opt.noise) * gauss(rng);
+			}
+		}
+		return b;
+	};
+
+	// A fixed validation set, drawn once.
+	std::mt19937_64 saved = rng;
+	rng.seed(opt.seed ^ 0x5eedull);
+	const Batch val_batch = make_batch(val, opt.val_windows, false);
+	rng = saved;
+	auto evaluate = [&](double &loss, double &acc, std::array<double, 3> *per_class,
+			    std::array<uint64_t, 3> *class_count) {
+		torch::NoGradGuard g;
+		net->eval();
+		const torch::Tensor logits = net->forward(val_batch.returns, val_batch.states, val_batch.actions);
+		const torch::Tensor flat = logits.reshape({-1, 3});
+		const torch::Tensor target = val_batch.actions.reshape({-1});
+		loss = torch::cross_entropy_loss(flat, target).item<double>();
+		const torch::Tensor pred = flat.argmax(1);
+		acc = pred.eq(target).to(torch::kDouble).mean().item<double>();
+		if (per_class)
+			for (int c = 0; c < 3; c++) {
+				const torch::Tensor m = target.eq(c);
+				(*class_count)[c] = static_cast<uint64_t>(m.sum().item<int64_t>());
+				(*per_class)[c] = (*class_count)[c] ? pred.masked_select(m).eq(c).to(torch::kDouble).mean().item<double>()
+								    : 0.0;
+			}
+		net->train();
+	};
+
+	torch::optim::AdamW optim(net->parameters(), torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
+	double running_loss = 0, running_acc = 0;
+	uint32_t running_n = 0;
+	for (uint32_t step = 1; step <= opt.steps; step++) {
+		const double lr = opt.lr * std::min(1.0, static_cast<double>(step) / std::max<uint32_t>(1, opt.warmup));
+		for (auto &group : optim.param_groups())
+			static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
+		optim.zero_grad();
+		for (uint32_t a = 0; a < opt.accumulate; a++) {
+			const Batch b = make_batch(train, opt.batch, true);
+			const torch::Tensor logits = net->forward(b.returns, b.states, b.actions).reshape({-1, 3});
+			const torch::Tensor target = b.actions.reshape({-1});
+			const torch::Tensor loss = torch::cross_entropy_loss(logits, target) / static_cast<double>(opt.accumulate);
+			loss.backward();
+			running_loss += loss.item<double>() * opt.accumulate;
+			running_acc += logits.argmax(1).eq(target).to(torch::kDouble).mean().item<double>();
+			running_n++;
+		}
+		torch::nn::utils::clip_grad_norm_(net->parameters(), opt.grad_clip);
+		optim.step();
+		if (step == 1)
+			report.first_loss = running_loss / running_n;
+		if (step % opt.eval_every == 0 || step == opt.steps) {
+			double vl = 0, va = 0;
+			evaluate(vl, va, nullptr, nullptr);
+			report.final_train_loss = running_loss / running_n;
+			if (opt.on_eval)
+				opt.on_eval(step, report.final_train_loss, running_acc / running_n, vl, va);
+			running_loss = running_acc = 0;
+			running_n = 0;
+		}
+	}
+	evaluate(report.final_val_loss, report.val_accuracy, &report.val_class_accuracy, &report.val_class_count);
+	const uint64_t total = report.val_class_count[0] + report.val_class_count[1] + report.val_class_count[2];
+	const int majority = static_cast<int>(std::max_element(train_class.begin(), train_class.end()) - train_class.begin());
+	report.majority_accuracy = total ? static_cast<double>(report.val_class_count[majority]) / static_cast<double>(total) : 0;
+	out = export_model(net);
+	report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	return check_tensors(out);
+}
+
+} // namespace dualpilot::policy

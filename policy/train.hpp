@@ -1,0 +1,61 @@
+// Offline training of the policy from experience pools (libtorch), as the
+// L4S-LLM paper's section II-E describes it: each pool entry is one step
+// (state, action, reward, done); returns-to-go R_t = sum_{i>=t} gamma^(i-t) r_i
+// are computed per episode; windows of w consecutive steps are the training
+// sequences, and the loss is the cross-entropy of the action predicted at
+// every step's state token (the paper's L_rl). Episodes are split into
+// training and validation before anything is learnt from them (feature
+// normalisation and return scale included), so validation is never seen.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "policy/model.hpp"
+#include "sim/pool.hpp"
+
+namespace dualpilot::policy {
+
+struct TrainOptions {
+	ModelConfig model;            // architecture; features, names, scales are filled in from the pools
+	uint32_t batch = 64;          // windows per step
+	uint32_t steps = 2000;        // optimiser steps
+	uint32_t accumulate = 1;      // batches per optimiser step
+	uint32_t warmup = 100;        // linear learning-rate warm-up, steps
+	double lr = 1e-3;
+	double weight_decay = 1e-4;
+	double grad_clip = 1.0;
+	double gamma = 0.95;
+	double val_fraction = 0.1;    // of the episodes (of the steps, with a single episode)
+	uint32_t val_windows = 2000;  // windows scored for validation
+	uint32_t eval_every = 200;    // steps between validation passes
+	double noise = 0.0;           // temporal augmentation: relative Gaussian noise on the states
+	uint64_t seed = 1;
+	uint32_t threads = 0;         // torch threads; 0 = all cores
+	// Called after each validation pass: step, train loss, train acc, val loss, val acc.
+	std::function<void(uint32_t, double, double, double, double)> on_eval;
+};
+
+struct TrainReport {
+	uint64_t episodes = 0, train_episodes = 0, val_episodes = 0, skipped_episodes = 0; // skipped: shorter than w
+	uint64_t train_steps_in_pool = 0, val_steps_in_pool = 0;
+	double first_loss = 0, final_train_loss = 0, final_val_loss = 0;
+	double val_accuracy = 0;                  // over every position of the validation windows
+	std::array<double, 3> val_class_accuracy{}; // per true action (enqueue, drop, mark)
+	std::array<uint64_t, 3> val_class_count{};
+	double majority_accuracy = 0;             // always predicting the most common action
+	uint64_t parameters = 0;
+	double seconds = 0;
+};
+
+// Returns-to-go per entry; an episode ends at each done flag (and at the end).
+std::vector<float> returns_to_go(const std::vector<float> &rewards, const std::vector<uint8_t> &dones, double gamma);
+
+// Trains on the pools (appended; each pool's last entry ends an episode) and
+// returns the model. Error text or empty.
+std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report);
+
+} // namespace dualpilot::policy
