@@ -75,7 +75,11 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 	}
 	if (backend_) {
 		const policy::ModelConfig &mc = backend_->config();
-		contexts_.assign(queues, policy::QueueContext(mc.window, mc.feature_count, mc.target_return * mc.rtg_scale));
+		const uint32_t tok = backend_->step_token_floats();
+		contexts_.assign(queues,
+				 policy::QueueContext(mc.window, mc.feature_count, mc.target_return * mc.rtg_scale, tok));
+		step_tokens_.resize(tok);
+		tokens_.resize(std::min<size_t>(cfg.batch_max, queues) * mc.window * tok);
 		const size_t batch = std::min<size_t>(cfg.batch_max, queues);
 		returns_.resize(batch * mc.window);
 		states_.resize(batch * mc.window * mc.feature_count);
@@ -121,7 +125,13 @@ void PolicyWorker::on_sample(const PacketState &s)
 	}
 	for (size_t f = 0; f < feature_of_.size(); f++)
 		model_state_[f] = s.features[feature_of_[f]];
-	contexts_[c].push(model_state_.data(), s.taken_action, reward);
+	// Embedded once here, not at every decision that sees this step.
+	const float *tokens = nullptr;
+	if (!step_tokens_.empty()) {
+		backend_->embed_step(contexts_[c].next_return(), model_state_.data(), s.taken_action, step_tokens_.data());
+		tokens = step_tokens_.data();
+	}
+	contexts_[c].push(model_state_.data(), s.taken_action, reward, tokens);
 	dirty_[c] = 1;
 }
 
@@ -138,7 +148,9 @@ void PolicyWorker::infer(uint64_t now_ns)
 			const uint32_t c = batch_[start + i];
 			dirty_[c] = 0;
 			windows_[i] = contexts_[c].layout(&returns_[i * mc.window], &states_[i * mc.window * mc.feature_count],
-							  &actions_[i * mc.window]);
+							  &actions_[i * mc.window],
+							  step_tokens_.empty() ? nullptr
+									       : &tokens_[i * mc.window * step_tokens_.size()]);
 		}
 		const auto t0 = std::chrono::steady_clock::now();
 		backend_->forward(windows_.data(), n, probs_.data());

@@ -91,6 +91,7 @@ private:
 	std::vector<policy::Window> windows_;
 	std::vector<policy::Probs> probs_;
 	std::vector<float> model_state_;
+	std::vector<float> step_tokens_, tokens_; // embedded steps (when the backend offers it)
 	uint64_t publish_seq_ = 0;
 	sim::Pool pool_;
 

@@ -43,33 +43,34 @@ inline float dot_f32(const float *a, const float *b, uint32_t n)
 // vectorises into multiply-adds across outputs with no horizontal sums,
 // which dominate at the small widths of a student. Compiled for AVX2+FMA as
 // well as the baseline and picked at load time (one dispatch per layer).
+// Outputs o0 .. o1 only (the keys and values without the queries, say).
 __attribute__((target_clones("avx2", "default"))) void matmul(const float *wt, const int8_t *qt, const float *scale,
 							       const float *bias, uint32_t out, uint32_t in,
 							       const float *x, size_t rows, size_t x_stride, float *y,
-							       size_t y_stride)
+							       size_t y_stride, uint32_t o0, uint32_t o1)
 {
 	for (size_t r = 0; r < rows; r++) {
 		const float *xr = x + r * x_stride;
 		float *yr = y + r * y_stride;
 		if (wt) {
-			for (uint32_t o = 0; o < out; o++)
+			for (uint32_t o = o0; o < o1; o++)
 				yr[o] = bias[o];
 			for (uint32_t i = 0; i < in; i++) {
 				const float xi = xr[i];
 				const float *col = wt + size_t{i} * out;
-				for (uint32_t o = 0; o < out; o++)
+				for (uint32_t o = o0; o < o1; o++)
 					yr[o] += col[o] * xi;
 			}
 		} else {
-			for (uint32_t o = 0; o < out; o++)
+			for (uint32_t o = o0; o < o1; o++)
 				yr[o] = 0;
 			for (uint32_t i = 0; i < in; i++) {
 				const float xi = xr[i];
 				const int8_t *col = qt + size_t{i} * out;
-				for (uint32_t o = 0; o < out; o++)
+				for (uint32_t o = o0; o < o1; o++)
 					yr[o] += static_cast<float>(col[o]) * xi;
 			}
-			for (uint32_t o = 0; o < out; o++)
+			for (uint32_t o = o0; o < o1; o++)
 				yr[o] = yr[o] * scale[o] + bias[o];
 		}
 	}
@@ -135,9 +136,58 @@ CpuForward::CpuForward(const Model &m) : model_(m), cfg_(m.config)
 	}
 }
 
+void CpuForward::apply_range(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride,
+			     uint32_t o0, uint32_t o1)
+{
+	matmul(l.w, l.q, l.scale, l.b, l.out, l.in, x, rows, x_stride, y, y_stride, o0, o1);
+}
+
 void CpuForward::apply(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride)
 {
-	matmul(l.w, l.q, l.scale, l.b, l.out, l.in, x, rows, x_stride, y, y_stride);
+	matmul(l.w, l.q, l.scale, l.b, l.out, l.in, x, rows, x_stride, y, y_stride, 0, l.out);
+}
+
+bool CpuForward::embeds_steps() const
+{
+	for (uint32_t k : cfg_.kernels)
+		if (k != 1)
+			return false;
+	return true;
+}
+
+// Step t of w before the time embedding: R, the state token(s), a.
+void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
+{
+	const uint32_t d = cfg_.d_model, F = cfg_.feature_count, e = cfg_.feature_embed, S = cfg_.state_tokens();
+	const float rtg = w.returns[t] / cfg_.rtg_scale;
+	for (uint32_t j = 0; j < d; j++)
+		out[j] = rtg_.w[j] * rtg + rtg_.b[j];
+	// State: each feature's causal window of k values, normalised.
+	for (uint32_t f = 0; f < F; f++) {
+		const uint32_t k = cfg_.kernels[f];
+		for (uint32_t j = 0; j < k; j++) {
+			const int64_t step = static_cast<int64_t>(t) - (k - 1) + j;
+			feat_[j] = step < 0 ? 0.0f : (w.states[step * F + f] - mean_[f]) / std_[f];
+		}
+		float *ef = &enc_cat_[size_t{f} * e];
+		apply(enc_[f], feat_.data(), 1, 0, ef, 0);
+		for (uint32_t j = 0; j < e; j++)
+			ef[j] = ef[j] >= 0 ? ef[j] : ef[j] * kLeakySlope;
+		if (cfg_.state_layout == StateLayout::per_feature)
+			apply(enc_fproj_[f], ef, 1, 0, out + size_t{1 + f} * d, 0);
+	}
+	if (cfg_.state_layout == StateLayout::concat)
+		apply(enc_proj_, enc_cat_.data(), 1, 0, out + d, 0);
+	const float *a = act_emb_ + size_t{std::min<uint8_t>(w.actions[t], kActionCount - 1)} * d;
+	std::copy(a, a + d, out + size_t{S + 1} * d);
+}
+
+void CpuForward::embed_step(float rtg, const float *state, uint8_t action, float *out)
+{
+	feat_.resize(std::max<size_t>(feat_.size(), 1));
+	enc_cat_.resize(std::max<size_t>(enc_cat_.size(), size_t{cfg_.feature_count} * cfg_.feature_embed));
+	const Window w{1, &rtg, state, &action, nullptr};
+	embed_at(w, 0, out);
 }
 
 void CpuForward::forward(const Window *windows, size_t n, Probs *out)
@@ -147,7 +197,6 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 	// Token layout: window i's tokens at seg_start_[i] .. +tps*steps-1 (R,
 	// the state token(s), a per step; the last a left out).
 	const uint32_t tps = cfg_.tokens_per_step(), S = cfg_.state_tokens();
-	const bool per_feature = cfg_.state_layout == StateLayout::per_feature;
 	seg_start_.resize(n + 1);
 	size_t tokens = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -167,45 +216,23 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 	feat_.resize(max_kernel);
 	enc_cat_.resize(size_t{F} * e);
 
-	// Embeddings.
-	const float inv_rtg = 1.0f / cfg_.rtg_scale;
+	// Embeddings: each step's tokens (cached by the caller, or computed here)
+	// plus the time embedding of the step's position in the window.
+	step_tok_.resize(size_t{tps} * d);
 	for (size_t i = 0; i < n; i++) {
 		const Window &w = windows[i];
 		for (uint32_t t = 0; t < w.steps; t++) {
+			const float *src = w.tokens ? w.tokens + size_t{t} * tps * d : step_tok_.data();
+			if (!w.tokens)
+				embed_at(w, t, step_tok_.data());
 			const float *pos = time_emb_ + size_t{t} * d;
 			float *xr = &x_[(seg_start_[i] + tps * t) * size_t{d}];
-			const float rtg = w.returns[t] * inv_rtg;
-			for (uint32_t j = 0; j < d; j++)
-				xr[j] = rtg_.w[j] * rtg + rtg_.b[j] + pos[j];
-			// State: each feature's causal window of k values, normalised.
-			for (uint32_t f = 0; f < F; f++) {
-				const uint32_t k = cfg_.kernels[f];
-				for (uint32_t j = 0; j < k; j++) {
-					const int64_t step = static_cast<int64_t>(t) - (k - 1) + j;
-					feat_[j] = step < 0 ? 0.0f : (w.states[step * F + f] - mean_[f]) / std_[f];
-				}
-				float *ef = &enc_cat_[size_t{f} * e];
-				apply(enc_[f], feat_.data(), 1, 0, ef, 0);
-				for (uint32_t j = 0; j < e; j++)
-					ef[j] = ef[j] >= 0 ? ef[j] : ef[j] * kLeakySlope;
-				if (per_feature)
-					apply(enc_fproj_[f], ef, 1, 0, xr + size_t{1 + f} * d, 0);
-			}
-			float *xs = xr + d; // the first state token
-			if (!per_feature)
-				apply(enc_proj_, enc_cat_.data(), 1, 0, xs, 0);
-			if (t + 1 == w.steps) {
-				const float *last = xs + size_t{S - 1} * d;
-				std::copy(last, last + d, &state_emb_[i * d]);
-			}
-			for (uint32_t k = 0; k < S * d; k++)
-				xs[k] += pos[k % d];
-			if (t + 1 < w.steps) {
-				const float *a = act_emb_ + size_t{std::min<uint8_t>(w.actions[t], kActionCount - 1)} * d;
-				float *xa = xs + size_t{S} * d;
+			const uint32_t count = t + 1 < w.steps ? tps : tps - 1; // the last a token is left out
+			for (uint32_t k = 0; k < count; k++)
 				for (uint32_t j = 0; j < d; j++)
-					xa[j] = a[j] + pos[j];
-			}
+					xr[size_t{k} * d + j] = src[size_t{k} * d + j] + pos[j];
+			if (t + 1 == w.steps)
+				std::copy(src + size_t{S} * d, src + size_t{S + 1} * d, &state_emb_[i * d]);
 		}
 	}
 	for (size_t t = 0; t < tokens; t++)
@@ -218,7 +245,16 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		const bool last = l + 1 == blocks_.size();
 		for (size_t t = 0; t < tokens; t++)
 			layer_norm(&x_[t * d], b.ln1_g, b.ln1_b, d, &h_[t * d]);
-		apply(b.qkv, h_.data(), tokens, d, qkv_.data(), 3 * d);
+		if (!last) {
+			apply(b.qkv, h_.data(), tokens, d, qkv_.data(), 3 * d);
+		} else {
+			// Keys and values of every token, the query of each window's last one.
+			apply_range(b.qkv, h_.data(), tokens, d, qkv_.data(), 3 * d, d, 3 * d);
+			for (size_t i = 0; i < n; i++) {
+				const size_t r = seg_start_[i + 1] - 1;
+				apply_range(b.qkv, &h_[r * d], 1, d, &qkv_[r * 3 * d], 3 * d, 0, d);
+			}
+		}
 		// Causal attention within each window; in the last layer only the
 		// final state token's row is needed.
 		for (size_t i = 0; i < n; i++) {

@@ -22,12 +22,14 @@ namespace dualpilot::policy {
 
 // One queue's context: its last `steps` decisions, oldest first (positions
 // 0 .. steps-1 of the time embedding). The action of the last step is not
-// known yet and is not read.
+// known yet and is not read. With `tokens` (see CpuForward::embed_step) the
+// steps come already embedded and returns/states/actions are not read.
 struct Window {
 	uint32_t steps = 0;
 	const float *returns = nullptr;  // [steps] return-to-go, unscaled
 	const float *states = nullptr;   // [steps][feature_count], raw feature values
 	const uint8_t *actions = nullptr;// [steps] 0 enqueue, 1 drop, 2 mark
+	const float *tokens = nullptr;   // [steps][tokens_per_step][d_model], or null
 };
 
 struct Probs {
@@ -42,6 +44,14 @@ public:
 	const ModelConfig &config() const { return cfg_; }
 	// Action distributions for n windows (1 <= steps <= window each).
 	void forward(const Window *windows, size_t n, Probs *out);
+
+	// A step's tokens before the time embedding (R, the state token(s), a),
+	// tokens_per_step * d_model floats. They depend on that step alone when
+	// every feature's kernel is 1, so a queue's context can embed each step
+	// once, when it arrives, instead of at every decision: embeds_steps()
+	// says whether that is exact for this model.
+	bool embeds_steps() const;
+	void embed_step(float rtg, const float *state, uint8_t action, float *out);
 
 private:
 	struct Linear {
@@ -58,6 +68,9 @@ private:
 	Linear linear(const std::string &w, const std::string &b);
 	const float *vec(const std::string &name) const;
 	static void apply(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride);
+	static void apply_range(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride,
+				uint32_t o0, uint32_t o1);
+	void embed_at(const Window &w, uint32_t t, float *out);
 
 	Model model_; // owns the weights the pointers below point into
 	std::deque<std::vector<float>> transposed_f32_; // the weight matrices, [in][out]
@@ -71,7 +84,7 @@ private:
 	std::vector<Block> blocks_;
 
 	// Scratch, sized by the largest batch seen.
-	std::vector<float> x_, h_, qkv_, att_, mlp_, feat_, enc_cat_, state_emb_;
+	std::vector<float> x_, h_, qkv_, att_, mlp_, feat_, enc_cat_, state_emb_, step_tok_;
 	std::vector<uint32_t> seg_start_;
 };
 

@@ -10,6 +10,7 @@
 
 #include "aqm/random.hpp"
 #include "common/checksum.hpp"
+#include "policy/context.hpp"
 #include "policy/forward_cpu.hpp"
 #include "policy/model_file.hpp"
 
@@ -235,6 +236,45 @@ TEST(PolicyForward, ABatchGivesWhatEachWindowGivesAlone)
 			EXPECT_FLOAT_EQ(batch[i].p[a], one.p[a]);
 		EXPECT_NEAR(batch[i].p[0] + batch[i].p[1] + batch[i].p[2], 1.0, 1e-6);
 	}
+}
+
+// Steps embedded once, as the policy worker does it (a QueueContext keeping
+// each step's tokens), give what embedding every step at every decision
+// gives; with a Conv1d feature the model says that would not be exact.
+TEST(PolicyForward, StepsEmbeddedOnArrivalGiveTheSameDecisions)
+{
+	for (StateLayout layout : {StateLayout::concat, StateLayout::per_feature}) {
+		ModelConfig c = small_config(5);
+		c.kernels = {1, 1, 1, 1};
+		c.state_layout = layout;
+		c.head_residual = true;
+		CpuForward fwd(model_with_norm(c, 13));
+		ASSERT_TRUE(fwd.embeds_steps());
+		const uint32_t tok = c.tokens_per_step() * c.d_model;
+		QueueContext plain(c.window, c.feature_count, 300), cached(c.window, c.feature_count, 300, tok);
+		aqm::Rng rng(4);
+		std::vector<float> r(c.window), st(c.window * c.feature_count), tokens(c.window * tok), step(tok);
+		std::vector<uint8_t> a(c.window);
+		for (int i = 0; i < 12; i++) { // past the window: the ring wraps
+			float state[4];
+			for (float &v : state)
+				v = static_cast<float>(rng.next_double() * 3);
+			const auto action = static_cast<uint8_t>(rng.next_u32() % 3);
+			const float reward = static_cast<float>(rng.next_double() * 40);
+			fwd.embed_step(cached.next_return(), state, action, step.data());
+			cached.push(state, action, reward, step.data());
+			plain.push(state, action, reward);
+			Probs p1, p2;
+			const Window w1 = plain.layout(r.data(), st.data(), a.data());
+			fwd.forward(&w1, 1, &p1);
+			const Window w2 = cached.layout(r.data(), st.data(), a.data(), tokens.data());
+			ASSERT_NE(w2.tokens, nullptr);
+			fwd.forward(&w2, 1, &p2);
+			for (int k = 0; k < 3; k++)
+				EXPECT_NEAR(p1.p[k], p2.p[k], 1e-6) << "push " << i;
+		}
+	}
+	EXPECT_FALSE(CpuForward(model_with_norm(small_config(), 1)).embeds_steps()); // kernels 3 and 5
 }
 
 TEST(PolicyForward, Int8WeightsStayCloseToFp32)
