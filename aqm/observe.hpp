@@ -27,6 +27,16 @@ AqmObservation observe(const AnyAqm &aqm, QueueId queue);
 // length_in_bytes, total_drops, packet_length. One definition for the
 // simulator and the router, so a policy sees the same state in both.
 inline constexpr int kStateFeatures = 8;
+inline constexpr std::array<const char *, kStateFeatures> kStateFeatureNames = {
+	"queue_type",              // 0 Classic, 1 L4S
+	"burst_allowance_us",      // PIE's burst allowance; 0 for AQMs without one
+	"drop_probability",        // the probability this packet's queue faces, 0..1
+	"current_queue_delay_us",  // this packet's sojourn (head delay for enqueue drops)
+	"accumulated_probability", // PIE: de-randomisation sum; DualPI2: p'
+	"length_in_bytes",         // the packet's queue, bytes, after the decision
+	"total_drops",             // the packet's queue, drops so far
+	"packet_length",           // bytes
+};
 std::array<float, kStateFeatures> state_features(const AnyAqm &aqm, QueueId queue, uint64_t sojourn_ns,
 						 uint32_t packet_bytes);
 

@@ -9,7 +9,7 @@
 #include <fmt/ranges.h>
 
 #include "policy/model_file.hpp"
-#include "sim/pool.hpp"
+#include "aqm/observe.hpp"
 
 using namespace dualpilot;
 
@@ -66,9 +66,9 @@ int main(int argc, char **argv)
 	}
 	policy::Model m;
 	if (*random) {
-		c.feature_count = sim::kFeatureCount;
+		c.feature_count = aqm::kStateFeatures;
 		c.kernels.assign(c.feature_count, 1);
-		c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
+		c.feature_names.assign(aqm::kStateFeatureNames.begin(), aqm::kStateFeatureNames.end());
 		c.target_return = 1;
 		if (per_feature)
 			c.state_layout = policy::StateLayout::per_feature;
@@ -79,7 +79,7 @@ int main(int argc, char **argv)
 		}
 		m = policy::random_model(c, seed);
 		// Typical magnitudes of the router's features, so they arrive near unit scale.
-		const float scale[sim::kFeatureCount] = {1, 1000, 0.1f, 10000, 0.1f, 100000, 1000, 1000};
+		const float scale[aqm::kStateFeatures] = {1, 1000, 0.1f, 10000, 0.1f, 100000, 1000, 1000};
 		for (uint32_t f = 0; f < c.feature_count; f++)
 			m.find("norm.std")->values[f] = scale[f];
 		m.find("head.b")->values[1] += bias_drop;

@@ -28,16 +28,7 @@ namespace dualpilot::sim {
 
 inline constexpr uint32_t kPoolVersion = 1;
 inline constexpr int kFeatureCount = aqm::kStateFeatures;
-inline constexpr std::array<const char *, kFeatureCount> kFeatureNames = {
-	"queue_type",              // 0 Classic, 1 L4S
-	"burst_allowance_us",      // PIE's burst allowance; 0 for AQMs without one
-	"drop_probability",        // the probability this packet's queue faces, 0..1
-	"current_queue_delay_us",  // this packet's sojourn (head delay for enqueue drops)
-	"accumulated_probability", // PIE: de-randomisation sum; DualPI2: p'
-	"length_in_bytes",         // the packet's queue, bytes, after the decision
-	"total_drops",             // the packet's queue, drops so far
-	"packet_length",           // bytes
-};
+inline constexpr std::array<const char *, kFeatureCount> kFeatureNames = aqm::kStateFeatureNames;
 
 enum Action : uint8_t { kEnqueue = 0, kDrop = 1, kMark = 2 };
 

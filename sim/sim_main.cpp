@@ -10,6 +10,7 @@
 
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
+#include "sim/sim_policy.hpp"
 #include "sim/simulation.hpp"
 
 using namespace dualpilot;
@@ -123,7 +124,30 @@ int main(int argc, char **argv)
 	app.add_option("--reward-offset-us", reward_offset_us,
 		       "reward = packet_length / (queue_delay_us + this)")->check(CLI::Range(1e-9, 1e12));
 	app.add_flag("--quiet,-q", quiet, "no progress bar and no tables");
+	std::string policy_path, policy_mode = "enforce";
+	double decision_delay_us = 20, override_ttl_us = 20000;
+	uint32_t inference_interval = 10;
+	app.add_option("--policy", policy_path, "a model file (.dpm) deciding beside the AQM, in closed loop");
+	app.add_option("--policy-mode", policy_mode, "enforce (the policy's overrides act)")
+		->check(CLI::IsMember({"enforce"}));
+	app.add_option("--decision-delay-us", decision_delay_us, "inference latency modelled, us")
+		->check(CLI::Range(0.0, 1e7));
+	app.add_option("--override-ttl-us", override_ttl_us, "an override not refreshed within this expires, us")
+		->check(CLI::Range(0.0, 1e9));
+	app.add_option("--inference-interval", inference_interval, "decisions of a queue between policy calls")
+		->check(CLI::Range(1, 1000000));
 	CLI11_PARSE(app, argc, argv);
+	sim::SimPolicy policy;
+	if (!policy_path.empty()) {
+		if (!compare.empty()) {
+			fmt::print(stderr, "error: --policy runs with one --aqm, not with --compare\n");
+			return 2;
+		}
+		if (std::string err = policy.load(policy_path); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 2;
+		}
+	}
 
 	sim::Scenario sc;
 	if (std::string err = sim::load_scenario(scenario_path, sc); !err.empty()) {
@@ -150,7 +174,8 @@ int main(int argc, char **argv)
 	if (runs == 0)
 		runs = sc.repetitions;
 	if (out_dir.empty())
-		out_dir = "runs/" + (sc.name.empty() ? std::string("scenario") : sc.name) + "-" + aqm_name;
+		out_dir = "runs/" + (sc.name.empty() ? std::string("scenario") : sc.name) + "-" + aqm_name +
+			  (policy_path.empty() ? "" : "-policy");
 
 	std::string runs_csv = "seed,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,utilisation,jain,pool_entries\n";
 	for (uint32_t i = 0; i < runs; i++) {
@@ -160,11 +185,21 @@ int main(int argc, char **argv)
 		opt.seed = run_seed;
 		opt.record_pool = !no_pool;
 		opt.reward.delay_offset_us = reward_offset_us;
+		if (!policy_path.empty()) {
+			opt.policy = policy.function();
+			opt.inference_interval = inference_interval;
+			opt.decision_delay_ns = static_cast<uint64_t>(decision_delay_us * 1e3);
+			opt.override_ttl_ns = static_cast<uint64_t>(override_ttl_us * 1e3);
+		}
 		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, i + 1, runs};
 		opt.progress = [&bar](double f) { bar(f); };
 		const sim::RunResult r = sim::run_scenario(sc, std::move(built.aqm[0]), opt);
 		if (!quiet)
 			fmt::print("{}\n", sim::summary_table(sc, r, run_seed));
+		if (!quiet && !policy_path.empty())
+			fmt::print("policy: {} calls, {} dequeue verdicts overridden, {} outputs not finite (decision delay "
+				   "{:g} us, a call every {} decisions of a queue)\n",
+				   r.policy_calls, r.overridden, policy.invalid_outputs(), decision_delay_us, inference_interval);
 		auto p = [&](int q, double quant) { return r.queues[q].delay.percentile_ns(quant) / 1e6; };
 		runs_csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{}\n", run_seed, p(1, 0.5),
 					p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured, r.jain_fairness(),

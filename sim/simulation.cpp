@@ -319,7 +319,8 @@ private:
 			return;
 		ActionProbs out;
 		result_.policy_calls++;
-		if (opt_.policy(state_of(d.queue, d.pkt, d.sojourn_ns), d.queue, now_, out))
+		const uint8_t taken = d.verdict == aqm::Verdict::drop ? kDrop : d.verdict == aqm::Verdict::forward_ce ? kMark : kEnqueue;
+		if (opt_.policy(state_of(d.queue, d.pkt, d.sojourn_ns), d.queue, taken, now_, out))
 			pending_.push_back({now_ + opt_.decision_delay_ns, d.queue, out});
 	}
 

@@ -28,8 +28,10 @@ namespace dualpilot::sim {
 struct ActionProbs {
 	std::array<float, 3> p{1, 0, 0};
 };
+// action: what was done with the packet of this decision (0 forward, 1 drop,
+// 2 mark), the override's choice where one was in force.
 using PolicyFn = std::function<bool(const std::array<float, kFeatureCount> &state, aqm::QueueId queue,
-				    uint64_t now_ns, ActionProbs &out)>;
+				    uint8_t action, uint64_t now_ns, ActionProbs &out)>;
 
 struct RunOptions {
 	uint64_t seed = 1;

@@ -247,7 +247,7 @@ TEST(Sim, PolicyOverridesTakeEffectAfterTheDecisionDelay)
 		RunOptions opt;
 		opt.decision_delay_ns = delay_ms * 1000000;
 		opt.inference_interval = 10;
-		opt.policy = [&](const std::array<float, kFeatureCount> &state, aqm::QueueId q, uint64_t now,
+		opt.policy = [&](const std::array<float, kFeatureCount> &state, aqm::QueueId q, uint8_t, uint64_t now,
 				 ActionProbs &out) {
 			EXPECT_EQ(q, aqm::QueueId::l4s);
 			EXPECT_EQ(state[0], 1.0f);
@@ -282,7 +282,7 @@ TEST(Sim, ExpiredOverridesHandTheQueueBackToTheAqm)
 	RunOptions opt;
 	opt.override_ttl_ns = 100000000; // 100 ms
 	bool answered = false;
-	opt.policy = [&](const std::array<float, kFeatureCount> &, aqm::QueueId, uint64_t, ActionProbs &out) {
+	opt.policy = [&](const std::array<float, kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t, ActionProbs &out) {
 		out.p = {0, 1, 0};
 		const bool first = !answered;
 		answered = true;

@@ -7,8 +7,8 @@
 
 #include "policy/forward_cpu.hpp"
 #include "policy/model_file.hpp"
-#include "policy/torch_model.hpp"
-#include "policy/train.hpp"
+#include "policy/training/torch_model.hpp"
+#include "policy/training/train.hpp"
 
 namespace dualpilot::policy {
 namespace {

@@ -8,7 +8,7 @@
 #include <fstream>
 
 #include "policy/model_file.hpp"
-#include "policy/train.hpp"
+#include "policy/training/train.hpp"
 
 using namespace dualpilot;
 

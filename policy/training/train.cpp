@@ -1,11 +1,11 @@
-#include "policy/train.hpp"
+#include "policy/training/train.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <fmt/format.h>
 #include <random>
 
-#include "policy/torch_model.hpp"
+#include "policy/training/torch_model.hpp"
 
 namespace dualpilot::policy {
 

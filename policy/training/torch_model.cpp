@@ -1,4 +1,4 @@
-#include "policy/torch_model.hpp"
+#include "policy/training/torch_model.hpp"
 
 #include <fmt/format.h>
 

@@ -1,0 +1,37 @@
+// A model file as the simulator's closed-loop policy: the same context
+// windows, return-to-go, step embedding and cpu backend as the router's
+// policy worker, one queue decision per call. With it a trained policy is
+// judged where it acts, on queue delay and utilisation, not only on how
+// often it agrees with the AQM it learnt from.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/context.hpp"
+#include "policy/forward_cpu.hpp"
+#include "sim/simulation.hpp"
+
+namespace dualpilot::sim {
+
+class SimPolicy {
+public:
+	// Error text or empty.
+	std::string load(const std::string &model_path);
+	// The PolicyFn for RunOptions; fresh contexts for each run.
+	PolicyFn function();
+	uint64_t invalid_outputs() const { return invalid_; }
+
+private:
+	bool decide(const std::array<float, kFeatureCount> &state, aqm::QueueId queue, uint8_t action, ActionProbs &out);
+
+	std::unique_ptr<policy::CpuForward> fwd_;
+	std::vector<int> feature_of_;
+	std::vector<policy::QueueContext> contexts_;
+	std::vector<float> model_state_, step_tokens_, returns_, states_, tokens_;
+	std::vector<uint8_t> actions_;
+	uint64_t invalid_ = 0;
+};
+
+} // namespace dualpilot::sim
