@@ -98,6 +98,18 @@ uint64_t drain_count(const RingPort &rp)
 	return n;
 }
 
+// Lets the queues drain: `rounds` polls 1 ms apart; what east sent meanwhile.
+uint64_t settle(Router &router, const RingPort &east, uint64_t &now, int rounds)
+{
+	uint64_t received = 0;
+	for (int i = 0; i < rounds; i++) {
+		now += 1000000;
+		router.poll(now);
+		received += drain_count(east);
+	}
+	return received;
+}
+
 // Each test builds its own pair of ring ports and router.
 class RouterRing : public ::testing::Test {
 protected:
@@ -253,11 +265,7 @@ TEST_F(RouterRing, TenMillionPacketsAreAllAccountedFor)
 		router.poll(now);
 		received += drain_count(east);
 	}
-	for (int i = 0; i < 1000; i++) {
-		now += 1000000;
-		router.poll(now);
-		received += drain_count(east);
-	}
+	received += settle(router, east, now, 1000);
 	const PortStats in = router.port_stats(0);
 	const PortStats out = router.port_stats(1);
 	EXPECT_EQ(in.rx_pkts, kTotal);
@@ -421,11 +429,7 @@ limit = 500
 		router.poll(now);
 		received += drain_count(east);
 	}
-	for (int i = 0; i < 100; i++) {
-		now += 1000000;
-		router.poll(now);
-		received += drain_count(east);
-	}
+	received += settle(router, east, now, 100);
 	const PortStats in = router.port_stats(0);
 	const PortStats out = router.port_stats(1);
 	EXPECT_EQ(in.rx_pkts, injected);

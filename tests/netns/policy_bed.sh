@@ -29,17 +29,6 @@ else
 		--bias-drop -6 --bias-mark -6 || exit 1
 fi
 
-failures=0
-check() { # description, python boolean expression
-	if python3 -c "import sys; sys.exit(0 if ($2) else 1)"; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1"
-		failures=$((failures + 1))
-	fi
-}
-median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.stdin.read().split()]; print(statistics.median(v) if v else 1e9)'; }
-rtts() { grep -o 'time=[0-9.]*' "$1" | cut -d= -f2; }
 
 for mode in shadow enforce; do
 	dir=$out/$mode
@@ -71,4 +60,4 @@ pool_out = \"$out/$mode-pool.dpp\"" || exit 1
 		check "enforce: the Classic queue stays bounded (p99 ${c_p99:-none} ms <= 200 ms)" "${c_p99:-1e9} <= 200"
 	fi
 done
-[ "$failures" -eq 0 ] || exit 1
+[ "$bed_failures" -eq 0 ] || exit 1

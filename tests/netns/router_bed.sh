@@ -19,8 +19,6 @@ bed_init || { rc=$?; [ $rc -eq 77 ] && echo "skipped: see the reason above"; exi
 out=$(mktemp -d)
 trap 'bed_cleanup; rm -rf "$out"' EXIT
 
-median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.stdin.read().split()]; print(statistics.median(v) if v else 1e9)'; }
-rtts() { grep -o 'time=[0-9.]*' "$1" | cut -d= -f2; }
 
 run() { # aqm
 	local aqm=$1 dir=$out/$1
@@ -38,15 +36,6 @@ run() { # aqm
 	grep "queue sojourn" "$dir/router.log" || true
 }
 
-failures=0
-check() { # description, python boolean expression
-	if python3 -c "import sys; sys.exit(0 if ($2) else 1)"; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1"
-		failures=$((failures + 1))
-	fi
-}
 
 run fifo
 check "fifo: Classic ping under load is bufferbloated (median $loaded ms > 100 ms)" "$loaded > 100"
@@ -61,5 +50,5 @@ c_p50=$(sed -n 's/^b Classic queue sojourn: p50 \([0-9.]*\) ms.*/\1/p' "$out/dua
 check "dualpi2: the Cubic flows hold the Classic queue near the 15 ms target (p50 ${c_p50:-none} ms in 10-20 ms)" \
 	"10 <= ${c_p50:-0} <= 20"
 grep -q "pkts_in_l [1-9]" "$out/dualpi2/router.log" && echo "ok: ECT(1) packets went to the L queue" ||
-	{ echo "FAIL: no packet in the L queue"; failures=$((failures + 1)); }
-[ "$failures" -eq 0 ] || exit 1
+	{ echo "FAIL: no packet in the L queue"; bed_failures=$((bed_failures + 1)); }
+[ "$bed_failures" -eq 0 ] || exit 1
