@@ -3,6 +3,7 @@
 // shaper until SIGINT or SIGTERM, then drains, prints a summary and exits.
 #include <rte_eal.h>
 #include <rte_ethdev.h>
+#include <rte_cycles.h>
 #include <rte_lcore.h>
 
 #include <CLI/CLI.hpp>
@@ -161,8 +162,14 @@ int main(int argc, char **argv)
 			   policy.backend_name(), cfg.policy.inference_interval);
 	std::fflush(stdout);
 	dataplane::Router::ServiceFn service;
+	// An idle policy worker naps 50 us: samples wait in the rings that long at
+	// most (a PI update is 16 ms), and the workers' ring cache lines are not
+	// pulled back and forth by a consumer spinning on them.
 	if (policy_on)
-		service = [&policy](uint64_t now) { policy.poll(now); };
+		service = [&policy](uint64_t now) {
+			if (policy.poll(now) == 0)
+				rte_delay_us_sleep(dataplane::kPolicyIdleNapUs);
+		};
 	router.run(stop_requested, 100000000, service, service_lcore);
 	if (policy_on)
 		policy.poll(router.now_ns()); // what the workers sampled last

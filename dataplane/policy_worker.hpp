@@ -32,6 +32,9 @@ namespace dualpilot::dataplane {
 
 class Router;
 
+// How long the policy worker's loop naps after a pass that found no sample.
+inline constexpr unsigned kPolicyIdleNapUs = 50;
+
 struct PolicyStats {
 	uint64_t samples = 0;            // drained from the rings
 	uint64_t sample_drops = 0;       // lost to full rings (summed from the workers)

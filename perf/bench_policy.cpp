@@ -173,9 +173,11 @@ int main(int argc, char **argv)
 					return;
 				policy.init(router.config().policy, router,
 					    std::make_unique<policy::CpuBackend>(policy::random_model(student(10), 1)));
-				thread = std::thread([&] {
+				thread = std::thread([&] { // the router's service loop, as dualpilot-router runs it
 					while (!stop.load(std::memory_order_relaxed))
-						policy.poll(router.now_ns());
+						if (policy.poll(router.now_ns()) == 0)
+							std::this_thread::sleep_for(
+								std::chrono::microseconds(dataplane::kPolicyIdleNapUs));
 				});
 				pin(thread, policy_core);
 			},
