@@ -134,6 +134,15 @@ CpuForward::CpuForward(const Model &m) : model_(m), cfg_(m.config)
 					linear(h + "attn.qkv.w", h + "attn.qkv.b"), linear(h + "attn.proj.w", h + "attn.proj.b"),
 					linear(h + "mlp.fc.w", h + "mlp.fc.b"), linear(h + "mlp.proj.w", h + "mlp.proj.b")});
 	}
+	// Scratch whose size the model fixes, sized once here.
+	uint32_t max_kernel = 1;
+	for (uint32_t k : cfg_.kernels)
+		max_kernel = std::max(max_kernel, k);
+	kernel_in_.resize(max_kernel);
+	enc_cat_.resize(size_t{cfg_.feature_count} * cfg_.feature_embed);
+	score_.resize(size_t{cfg_.tokens_per_step()} * cfg_.window);
+	head_in_.resize(cfg_.d_model);
+	step_tok_.resize(size_t{cfg_.tokens_per_step()} * cfg_.d_model);
 }
 
 void CpuForward::apply_range(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride,
@@ -167,10 +176,10 @@ void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 		const uint32_t k = cfg_.kernels[f];
 		for (uint32_t j = 0; j < k; j++) {
 			const int64_t step = static_cast<int64_t>(t) - (k - 1) + j;
-			feat_[j] = step < 0 ? 0.0f : (w.states[step * F + f] - mean_[f]) / std_[f];
+			kernel_in_[j] = step < 0 ? 0.0f : (w.states[step * F + f] - mean_[f]) / std_[f];
 		}
 		float *ef = &enc_cat_[size_t{f} * e];
-		apply(enc_[f], feat_.data(), 1, 0, ef, 0);
+		apply(enc_[f], kernel_in_.data(), 1, 0, ef, 0);
 		for (uint32_t j = 0; j < e; j++)
 			ef[j] = ef[j] >= 0 ? ef[j] : ef[j] * kLeakySlope;
 		if (cfg_.state_layout == StateLayout::per_feature)
@@ -184,15 +193,13 @@ void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 
 void CpuForward::embed_step(float rtg, const float *state, uint8_t action, float *out)
 {
-	feat_.resize(std::max<size_t>(feat_.size(), 1));
-	enc_cat_.resize(std::max<size_t>(enc_cat_.size(), size_t{cfg_.feature_count} * cfg_.feature_embed));
 	const Window w{1, &rtg, state, &action, nullptr};
 	embed_at(w, 0, out);
 }
 
 void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 {
-	const uint32_t d = cfg_.d_model, F = cfg_.feature_count, e = cfg_.feature_embed, H = cfg_.heads;
+	const uint32_t d = cfg_.d_model, H = cfg_.heads;
 	const uint32_t hd = cfg_.head_dim(), m = cfg_.mlp_hidden;
 	// Token layout: window i's tokens at seg_start_[i] .. +tps*steps-1 (R,
 	// the state token(s), a per step; the last a left out).
@@ -210,15 +217,9 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 	att_.resize(tokens * d);
 	mlp_.resize(tokens * m);
 	state_emb_.resize(n * d);
-	uint32_t max_kernel = 1;
-	for (uint32_t k : cfg_.kernels)
-		max_kernel = std::max(max_kernel, k);
-	feat_.resize(max_kernel);
-	enc_cat_.resize(size_t{F} * e);
 
 	// Embeddings: each step's tokens (cached by the caller, or computed here)
 	// plus the time embedding of the step's position in the window.
-	step_tok_.resize(size_t{tps} * d);
 	for (size_t i = 0; i < n; i++) {
 		const Window &w = windows[i];
 		for (uint32_t t = 0; t < w.steps; t++) {
@@ -239,7 +240,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		layer_norm(&x_[t * d], ln_in_g_, ln_in_b_, d, &x_[t * d]);
 
 	const float att_scale = 1.0f / std::sqrt(static_cast<float>(hd));
-	std::vector<float> &score = feat_; // reused: the attention row of one query
+	std::vector<float> &score = score_; // the attention row of one query
 	for (size_t l = 0; l < blocks_.size(); l++) {
 		const Block &b = blocks_[l];
 		const bool last = l + 1 == blocks_.size();
@@ -259,7 +260,6 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		// final state token's row is needed.
 		for (size_t i = 0; i < n; i++) {
 			const uint32_t s0 = seg_start_[i], s1 = seg_start_[i + 1];
-			score.resize(s1 - s0);
 			for (uint32_t q = last ? s1 - 1 : s0; q < s1; q++) {
 				for (uint32_t hh = 0; hh < H; hh++) {
 					const float *qv = &qkv_[size_t{q} * 3 * d + hh * hd];
@@ -307,8 +307,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		});
 	}
 	// Head at each window's last state token.
-	std::vector<float> &hv = enc_cat_;
-	hv.resize(std::max<size_t>(hv.size(), d));
+	std::vector<float> &hv = head_in_;
 	for (size_t i = 0; i < n; i++) {
 		const float *xr = &x_[size_t{seg_start_[i + 1] - 1} * d];
 		layer_norm(xr, ln_f_g_, ln_f_b_, d, hv.data());

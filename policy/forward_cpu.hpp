@@ -83,8 +83,10 @@ private:
 	const float *act_emb_, *time_emb_, *ln_in_g_, *ln_in_b_, *ln_f_g_, *ln_f_b_;
 	std::vector<Block> blocks_;
 
-	// Scratch, sized by the largest batch seen.
-	std::vector<float> x_, h_, qkv_, att_, mlp_, feat_, enc_cat_, state_emb_, step_tok_;
+	// Scratch the model sizes (set up once) and scratch the batch sizes (grown
+	// to the largest batch seen).
+	std::vector<float> kernel_in_, enc_cat_, score_, head_in_, step_tok_;
+	std::vector<float> x_, h_, qkv_, att_, mlp_, state_emb_;
 	std::vector<uint32_t> seg_start_;
 };
 
