@@ -26,22 +26,14 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router)
 	std::unique_ptr<policy::Backend> backend;
 	if (cfg.mode != PolicyMode::off && cfg.backend == "cpu") {
 		policy::Model m;
-		if (std::string err = policy::read_model(cfg.model, m); !err.empty()) {
-			cfg_ = cfg;
-			router_ = &router;
+		if (std::string err = policy::read_model(cfg.model, m); !err.empty())
 			error_ = "policy off, the AQMs decide alone: " + err;
-			mode_ = PolicyMode::off;
-			return;
-		}
-		backend = std::make_unique<policy::CpuBackend>(m);
+		else
+			backend = std::make_unique<policy::CpuBackend>(m);
 	} else if (cfg.mode != PolicyMode::off && cfg.backend == "gpu") {
 		error_ = "policy off, the AQMs decide alone: backend \"gpu\" is not in this build";
-		cfg_ = cfg;
-		router_ = &router;
-		mode_ = PolicyMode::off;
-		return;
 	}
-	init(cfg, router, std::move(backend));
+	init(cfg, router, std::move(backend)); // without a backend: mode off, sampling and pools only
 }
 
 void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr<policy::Backend> backend)
@@ -88,8 +80,8 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 		probs_.resize(batch);
 		model_state_.resize(mc.feature_count);
 	}
-	pool_.reward_definition = fmt::format("packet_length / (current_queue_delay_us + {:g})",
-					      backend_ ? backend_->config().reward_offset_us : 1.0f);
+	reward_.delay_offset_us = backend_ ? backend_->config().reward_offset_us : 1.0;
+	pool_.reward_definition = reward_.definition();
 	dirty_.assign(queues, 0);
 	last_.assign(queues, {});
 	has_last_.assign(queues, 0);
@@ -98,9 +90,7 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 void PolicyWorker::on_sample(const PacketState &s)
 {
 	const size_t c = size_t{s.port} * aqm::kQueueCount + s.queue;
-	// The reward of the paper's pools: bytes delivered per unit of delay.
-	const float delay_us = s.features[3];
-	const float reward = s.features[7] / (delay_us + (backend_ ? backend_->config().reward_offset_us : 1.0f));
+	const float reward = reward_.of_state(s.features);
 	PolicyStats &st = stats_;
 	st.samples++;
 	if (!cfg_.pool_out.empty()) {

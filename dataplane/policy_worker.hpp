@@ -96,6 +96,7 @@ private:
 	std::vector<float> model_state_;
 	std::vector<float> step_tokens_, tokens_; // embedded steps (when the backend offers it)
 	uint64_t publish_seq_ = 0;
+	sim::RewardSpec reward_;
 	sim::Pool pool_;
 
 	mutable std::mutex stats_mutex_;

@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -38,6 +39,13 @@ bool ends_with(const std::string &s, const char *suffix)
 }
 
 } // namespace
+
+std::string RewardSpec::definition() const
+{
+	char offset[32];
+	std::snprintf(offset, sizeof(offset), "%g", delay_offset_us);
+	return std::string("packet_length / (current_queue_delay_us + ").append(offset).append(")");
+}
 
 void Pool::append(const Pool &other)
 {
@@ -318,7 +326,7 @@ void import_kernel_log(const std::string &text, const std::string &origin, const
 			static_cast<float>(v[21]),
 			static_cast<float>(v[22]),
 		};
-		const double r = static_cast<double>(v[22]) / (delay_us + reward.delay_offset_us);
+		const double r = reward.of(static_cast<double>(v[22]), delay_us);
 		pool.add(state, static_cast<uint8_t>(v[23] - 1), static_cast<float>(r), false);
 		report.imported++;
 	}

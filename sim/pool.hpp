@@ -29,6 +29,8 @@ namespace dualpilot::sim {
 inline constexpr uint32_t kPoolVersion = 1;
 inline constexpr int kFeatureCount = aqm::kStateFeatures;
 inline constexpr std::array<const char *, kFeatureCount> kFeatureNames = aqm::kStateFeatureNames;
+inline constexpr int kQueueDelayFeature = 3;   // current_queue_delay_us
+inline constexpr int kPacketLengthFeature = 7; // packet_length
 
 enum Action : uint8_t { kEnqueue = 0, kDrop = 1, kMark = 2 };
 
@@ -74,6 +76,16 @@ struct ImportReport {
 
 struct RewardSpec {
 	double delay_offset_us = 1; // reward = packet_length / (delay_us + offset)
+
+	// The paper's reward for one decision: bytes per unit of queue delay.
+	double of(double packet_bytes, double delay_us) const { return packet_bytes / (delay_us + delay_offset_us); }
+	// The same from a state in the pools' feature order.
+	float of_state(const float *state) const
+	{
+		return static_cast<float>(of(state[kPacketLengthFeature], state[kQueueDelayFeature]));
+	}
+	// As the pools record it: "packet_length / (current_queue_delay_us + 1)".
+	std::string definition() const;
 };
 
 void import_kernel_log(const std::string &text, const std::string &origin, const RewardSpec &reward,

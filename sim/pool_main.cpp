@@ -18,7 +18,7 @@ namespace {
 int cmd_import(const std::vector<std::string> &logs, const std::string &out, double offset, size_t max_errors)
 {
 	Pool pool;
-	pool.reward_definition = "packet_length / (current_queue_delay_us + " + fmt::format("{:g}", offset) + ")";
+	pool.reward_definition = RewardSpec{offset}.definition();
 	ImportReport total;
 	for (const std::string &path : logs) {
 		std::ifstream in(path, std::ios::binary);

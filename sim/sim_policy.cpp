@@ -45,7 +45,7 @@ bool SimPolicy::decide(const std::array<float, kFeatureCount> &state, aqm::Queue
 		       ActionProbs &out)
 {
 	policy::QueueContext &ctx = contexts_[static_cast<int>(queue)];
-	const float reward = state[7] / (state[3] + fwd_->config().reward_offset_us);
+	const float reward = RewardSpec{fwd_->config().reward_offset_us}.of_state(state.data());
 	for (size_t f = 0; f < feature_of_.size(); f++)
 		model_state_[f] = state[feature_of_[f]];
 	const float *tokens = nullptr;

@@ -83,8 +83,7 @@ public:
 		}
 		result_.utilisation.assign((end_ns_ + s.sample_interval_ns - 1) / s.sample_interval_ns, 0.0);
 		if (opt_.record_pool)
-			result_.pool.reward_definition =
-				"packet_length / (current_queue_delay_us + " + format_offset(opt_.reward.delay_offset_us) + ")";
+			result_.pool.reward_definition = opt_.reward.definition();
 	}
 
 	RunResult run()
@@ -105,10 +104,6 @@ public:
 	}
 
 private:
-	static std::string format_offset(double v)
-	{
-		return v == std::floor(v) ? std::to_string(static_cast<int64_t>(v)) : std::to_string(v);
-	}
 
 	void push(uint64_t at, EventType type, uint32_t flow, uint8_t flags = 0, uint64_t a = 0, uint64_t b = 0,
 		  uint64_t c = 0, uint64_t d = 0)
@@ -384,8 +379,7 @@ private:
 	{
 		if (!opt_.record_pool)
 			return;
-		const double delay_us = static_cast<double>(delay_ns) / 1e3;
-		const double reward = pkt.len_bytes / (delay_us + opt_.reward.delay_offset_us);
+		const double reward = opt_.reward.of(pkt.len_bytes, static_cast<double>(delay_ns) / 1e3);
 		result_.pool.add(state_of(q, pkt, delay_ns), action, static_cast<float>(reward), false);
 	}
 
