@@ -143,12 +143,8 @@ int main(int argc, char **argv)
 		}
 	}
 
-	const std::string core_arg = std::to_string(core);
-	const std::string prefix = "--file-prefix=dp_bench_pol_" + std::to_string(getpid());
-	const char *eal[] = {"bench-policy", "-l", core_arg.c_str(), "--no-huge", "-m", "1024", "--no-pci",
-			     "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str()};
-	if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char **>(eal)) < 0) {
-		fmt::print(stderr, "bench-policy: EAL initialisation failed ({})\n", rte_strerror(rte_errno));
+	if (std::string err = bench::init_eal("bench-policy", core); !err.empty()) {
+		fmt::print(stderr, "bench-policy: {}\n", err);
 		return 1;
 	}
 	fmt::print("\nrouter, net_null, 64-byte frames, dualpi2 shaper off, worker on CPU {}, policy worker (shadow, "

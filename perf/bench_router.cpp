@@ -104,15 +104,11 @@ int main(int argc, char **argv)
 	app.add_option("--testpmd", testpmd, "dpdk-testpmd to compare with");
 	CLI11_PARSE(app, argc, argv);
 
-	// testpmd first, alone on the machine; then the router's EAL in this process.
-	std::string err;
-	const std::string core_arg = std::to_string(core);
-	const std::string prefix = "--file-prefix=dp_bench_" + std::to_string(getpid());
-	const char *eal[] = {"bench-router", "-l", core_arg.c_str(), "--no-huge", "-m", "1024", "--no-pci",
-			     "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str()};
-	// The TSC rate is needed to turn testpmd's pps into cycles: EAL gives it.
-	if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char **>(eal)) < 0) {
-		fmt::print(stderr, "bench-router: EAL initialisation failed ({})\n", rte_strerror(rte_errno));
+	// This process's EAL first (its TSC rate turns testpmd's pps into
+	// cycles); it stays idle while testpmd runs, then the router runs in it.
+	std::string err = bench::init_eal("bench-router", core);
+	if (!err.empty()) {
+		fmt::print(stderr, "bench-router: {}\n", err);
 		return 1;
 	}
 	fmt::print("bench-router: 64-byte frames on net_null vdevs, one core (CPU {}), {:g} s per case, TSC {:.0f} MHz\n",

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
@@ -11,11 +13,25 @@
 #include <fmt/core.h>
 #include <functional>
 #include <string>
+#include <unistd.h>
 
 #include "dataplane/config.hpp"
 #include "dataplane/router.hpp"
 
 namespace dualpilot::bench {
+
+// EAL for a benchmark: no hugepages or PCI, one lcore on `core`, its own
+// file prefix (so it runs beside a router or testpmd). Error text or empty.
+inline std::string init_eal(const char *program, unsigned core)
+{
+	const std::string core_arg = std::to_string(core);
+	const std::string prefix = fmt::format("--file-prefix=dp_{}_{}", program, getpid());
+	const char *eal[] = {program, "-l", core_arg.c_str(), "--no-huge", "-m", "1024", "--no-pci",
+			     "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str()};
+	if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char **>(eal)) < 0)
+		return fmt::format("EAL initialisation failed ({})", rte_strerror(rte_errno));
+	return {};
+}
 
 struct RouterRate {
 	double mpps = 0;        // forwarded, both directions

@@ -98,6 +98,23 @@ uint64_t drain_count(const RingPort &rp)
 	return n;
 }
 
+// n (at most 32) frames drawn from templates into an rx ring; adds to taken
+// how many it took (the rest are freed).
+void inject_random(rte_ring *rx, const std::vector<std::vector<uint8_t>> &templates, aqm::Rng &rng, unsigned n,
+		   uint64_t &taken)
+{
+	rte_mbuf *burst[32];
+	n = std::min(n, 32u);
+	ASSERT_EQ(rte_pktmbuf_alloc_bulk(test_pool, burst, n), 0);
+	for (unsigned i = 0; i < n; i++) {
+		const auto &t = templates[rng.next_u32() % templates.size()];
+		std::memcpy(rte_pktmbuf_append(burst[i], static_cast<uint16_t>(t.size())), t.data(), t.size());
+	}
+	const unsigned put = rte_ring_enqueue_burst(rx, reinterpret_cast<void **>(burst), n, nullptr);
+	rte_pktmbuf_free_bulk(burst + put, n - put);
+	taken += put;
+}
+
 // Lets the queues drain: `rounds` polls 1 ms apart; what east sent meanwhile.
 uint64_t settle(Router &router, const RingPort &east, uint64_t &now, int rounds)
 {
@@ -249,18 +266,10 @@ TEST_F(RouterRing, TenMillionPacketsAreAllAccountedFor)
 	aqm::Rng rng(11);
 	constexpr uint64_t kTotal = 10000000;
 	uint64_t injected = 0, received = 0, now = 1000;
-	rte_mbuf *burst[32];
 	while (injected < kTotal) {
 		// One rx burst's worth per poll: the router reads 32 a poll.
-		const unsigned n = static_cast<unsigned>(std::min<uint64_t>(32, kTotal - injected));
-		ASSERT_EQ(rte_pktmbuf_alloc_bulk(test_pool, burst, n), 0);
-		for (unsigned i = 0; i < n; i++) {
-			const auto &t = templates[rng.next_u32() % templates.size()];
-			std::memcpy(rte_pktmbuf_append(burst[i], static_cast<uint16_t>(t.size())), t.data(), t.size());
-		}
-		const unsigned put = rte_ring_enqueue_burst(west.rx[0], reinterpret_cast<void **>(burst), n, nullptr);
-		rte_pktmbuf_free_bulk(burst + put, n - put);
-		injected += put;
+		ASSERT_NO_FATAL_FAILURE(inject_random(west.rx[0], templates, rng,
+						      static_cast<unsigned>(std::min<uint64_t>(32, kTotal - injected)), injected));
 		now += 1000; // 32 packets per us: offered well above the shaped rate
 		router.poll(now);
 		received += drain_count(east);
@@ -413,18 +422,9 @@ limit = 500
 	aqm::Rng rng(5);
 	constexpr uint64_t kTotal = 2000000;
 	uint64_t injected = 0, received = 0, now = 1000;
-	rte_mbuf *burst[32];
 	while (injected < kTotal) {
-		for (unsigned q = 0; q < 2; q++) {
-			ASSERT_EQ(rte_pktmbuf_alloc_bulk(test_pool, burst, 32), 0);
-			for (unsigned i = 0; i < 32; i++) {
-				const auto &t = templates[rng.next_u32() % templates.size()];
-				std::memcpy(rte_pktmbuf_append(burst[i], static_cast<uint16_t>(t.size())), t.data(), t.size());
-			}
-			const unsigned put = rte_ring_enqueue_burst(west.rx[q], reinterpret_cast<void **>(burst), 32, nullptr);
-			rte_pktmbuf_free_bulk(burst + put, 32 - put);
-			injected += put;
-		}
+		for (unsigned q = 0; q < 2; q++)
+			ASSERT_NO_FATAL_FAILURE(inject_random(west.rx[q], templates, rng, 32, injected));
 		now += 1000;
 		router.poll(now);
 		received += drain_count(east);
