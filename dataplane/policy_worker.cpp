@@ -1,6 +1,5 @@
 #include "dataplane/policy_worker.hpp"
 
-#include <rte_cycles.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
@@ -44,25 +43,11 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 	mode_ = backend_ ? cfg.mode : PolicyMode::off;
 	const size_t queues = router.ports().size() * aqm::kQueueCount;
 	if (backend_) {
-		const policy::ModelConfig &mc = backend_->config();
 		// The model names its features; each must be one the router samples.
-		for (const std::string &name : mc.feature_names) {
-			int found = -1;
-			for (int f = 0; f < sim::kFeatureCount; f++)
-				if (name == sim::kFeatureNames[f])
-					found = f;
-			if (found < 0) {
-				std::string known;
-				for (const char *n : sim::kFeatureNames)
-					known += std::string(known.empty() ? "" : " ") + n;
-				error_ = fmt::format("policy off, the AQMs decide alone: the model's feature '{}' is not one "
-						     "the router samples ({})",
-						     name, known);
-				backend_.reset();
-				mode_ = PolicyMode::off;
-				break;
-			}
-			feature_of_.push_back(found);
+		if (std::string err = policy::state_feature_index(backend_->config(), feature_of_); !err.empty()) {
+			error_ = "policy off, the AQMs decide alone: " + err;
+			backend_.reset();
+			mode_ = PolicyMode::off;
 		}
 	}
 	if (backend_) {

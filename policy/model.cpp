@@ -1,9 +1,11 @@
 #include "policy/model.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "aqm/observe.hpp"
 #include "aqm/random.hpp"
 
 namespace dualpilot::policy {
@@ -162,6 +164,19 @@ Model random_model(const ModelConfig &c, uint64_t seed)
 		m.tensors.push_back(std::move(t));
 	}
 	return m;
+}
+
+std::string state_feature_index(const ModelConfig &c, std::vector<int> &index)
+{
+	index.clear();
+	for (const std::string &name : c.feature_names) {
+		const auto *it = std::find(aqm::kStateFeatureNames.begin(), aqm::kStateFeatureNames.end(), name);
+		if (it == aqm::kStateFeatureNames.end())
+			return fmt::format("the model's feature '{}' is not one of the sampled state's ({})", name,
+					   fmt::join(aqm::kStateFeatureNames, " "));
+		index.push_back(static_cast<int>(it - aqm::kStateFeatureNames.begin()));
+	}
+	return {};
 }
 
 void quantize_int8(Model &m)

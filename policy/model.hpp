@@ -105,6 +105,11 @@ std::string check_tensors(const Model &m);
 // std 1. For tests, benchmarks and a first run of the plumbing.
 Model random_model(const ModelConfig &c, uint64_t seed);
 
+// Where each of the model's features sits in the sampled state
+// (aqm::state_features, the pools' order): index[f] for model feature f.
+// Error text naming a model feature the sampler does not provide, or empty.
+std::string state_feature_index(const ModelConfig &c, std::vector<int> &index);
+
 // Quantises every 2-D weight matrix except the embeddings to int8 with one
 // scale per output row (the small-student path).
 void quantize_int8(Model &m);

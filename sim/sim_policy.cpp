@@ -12,16 +12,8 @@ std::string SimPolicy::load(const std::string &model_path)
 	policy::Model m;
 	if (std::string err = policy::read_model(model_path, m); !err.empty())
 		return err;
-	feature_of_.clear();
-	for (const std::string &name : m.config.feature_names) {
-		int found = -1;
-		for (int f = 0; f < kFeatureCount; f++)
-			if (name == kFeatureNames[f])
-				found = f;
-		if (found < 0)
-			return fmt::format("{}: the model's feature '{}' is not one the simulator records", model_path, name);
-		feature_of_.push_back(found);
-	}
+	if (std::string err = policy::state_feature_index(m.config, feature_of_); !err.empty())
+		return model_path + ": " + err;
 	fwd_ = std::make_unique<policy::CpuForward>(m);
 	return {};
 }

@@ -425,6 +425,19 @@ TEST(ModelFile, EachDefectIsRefusedByName)
 	EXPECT_EQ(read_model("/nonexistent.dpm", m), "/nonexistent.dpm: cannot open");
 }
 
+TEST(PolicyForward, ModelFeaturesAreFoundInTheSampledState)
+{
+	ModelConfig c = small_config();
+	std::vector<int> index;
+	ASSERT_EQ(state_feature_index(c, index), "");
+	EXPECT_EQ(index, (std::vector<int>{0, 2, 3, 7}));
+	c.feature_names[2] = "avg_dq_time";
+	EXPECT_EQ(state_feature_index(c, index),
+		  "the model's feature 'avg_dq_time' is not one of the sampled state's (queue_type burst_allowance_us "
+		  "drop_probability current_queue_delay_us accumulated_probability length_in_bytes total_drops "
+		  "packet_length)");
+}
+
 TEST(ModelFile, BadHyperParametersAreRefusedAtWriteToo)
 {
 	Model m = model_with_norm(small_config(), 1);
