@@ -38,6 +38,59 @@ bool ends_with(const std::string &s, const char *suffix)
 	return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;
 }
 
+// Collects corrupt entries: with a report they are skipped and counted,
+// without one the first becomes the reader's error.
+struct EntryChecker {
+	const std::string &path;
+	PoolReadReport *report;
+	std::string first_error;
+
+	// Returns true when reading may go on.
+	bool corrupt(uint64_t entry, const std::string &where, const std::string &what)
+	{
+		std::string msg = path + ": entry " + std::to_string(entry);
+		if (!where.empty())
+			msg.append(" (").append(where).append(")");
+		msg.append(": ").append(what);
+		if (!report) {
+			first_error = msg;
+			return false;
+		}
+		report->skipped++;
+		if (report->problems.size() < PoolReadReport::kMaxProblems)
+			report->problems.push_back(msg);
+		return true;
+	}
+};
+
+// What is wrong with an entry's numbers, or empty.
+std::string entry_defect(const float *state, uint8_t action, float reward)
+{
+	if (action > kMark)
+		return "action " + std::to_string(action) + " outside 0..2";
+	for (int k = 0; k < kFeatureCount; k++)
+		if (!std::isfinite(state[k]))
+			return std::string("feature ").append(kFeatureNames[k]).append(" is not finite");
+	if (!std::isfinite(reward))
+		return "reward is not finite";
+	return {};
+}
+
+// Adds an entry that passed the checks; a skipped episode end is carried
+// over to the last kept entry by add_skipped_done.
+void add_entry(Pool &p, const float *state, uint8_t action, float reward, bool done)
+{
+	std::array<float, kFeatureCount> st{};
+	std::copy(state, state + kFeatureCount, st.begin());
+	p.add(st, action, reward, done);
+}
+
+void add_skipped_done(Pool &p, bool done)
+{
+	if (done && p.size() > 0)
+		p.dones.back() = 1;
+}
+
 } // namespace
 
 std::string RewardSpec::definition() const
@@ -77,7 +130,7 @@ std::string write_pool_binary(const Pool &pool, const std::string &path)
 	return {};
 }
 
-std::string read_pool_binary(const std::string &path, Pool &out)
+std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport *report)
 {
 	std::ifstream in(path, std::ios::binary);
 	if (!in)
@@ -122,20 +175,30 @@ std::string read_pool_binary(const std::string &path, Pool &out)
 	Pool p;
 	const char *def = buf.data() + 24;
 	p.reward_definition.assign(def, strnlen(def, kRewardDefBytes));
-	size_t off = kHeaderBytes + kNameBytes * features;
-	p.states.resize(n * features);
-	std::memcpy(p.states.data(), buf.data() + off, n * features * 4);
-	off += n * features * 4;
-	p.actions.assign(buf.begin() + off, buf.begin() + off + n);
-	off += n;
-	p.rewards.resize(n);
-	std::memcpy(p.rewards.data(), buf.data() + off, n * 4);
-	off += n * 4;
-	p.dones.assign(buf.begin() + off, buf.begin() + off + n);
-	for (uint64_t i = 0; i < n; i++)
-		if (p.actions[i] > kMark)
-			return err(kHeaderBytes + kNameBytes * features + n * features * 4 + i,
-				   "entry " + std::to_string(i) + ": action " + std::to_string(p.actions[i]) + " outside 0..2");
+	const size_t states_at = kHeaderBytes + kNameBytes * features, actions_at = states_at + n * features * 4;
+	const size_t rewards_at = actions_at + n, dones_at = rewards_at + n * 4;
+	EntryChecker check{path, report, {}};
+	p.states.reserve(n * features);
+	p.actions.reserve(n);
+	p.rewards.reserve(n);
+	p.dones.reserve(n);
+	std::array<float, kFeatureCount> state{};
+	for (uint64_t i = 0; i < n; i++) {
+		std::memcpy(state.data(), buf.data() + states_at + i * features * 4, features * 4);
+		const auto action = static_cast<uint8_t>(buf[actions_at + i]);
+		float reward = 0;
+		std::memcpy(&reward, buf.data() + rewards_at + i * 4, 4);
+		const bool done = buf[dones_at + i] != 0;
+		if (std::string defect = entry_defect(state.data(), action, reward); !defect.empty()) {
+			if (!check.corrupt(i, "byte " + std::to_string(states_at + i * features * 4), defect))
+				return check.first_error;
+			add_skipped_done(p, done);
+			continue;
+		}
+		add_entry(p, state.data(), action, reward, done);
+	}
+	if (report)
+		report->entries += n;
 	out = std::move(p);
 	return {};
 }
@@ -162,7 +225,7 @@ std::string write_pool_json(const Pool &pool, const std::string &path)
 	return {};
 }
 
-std::string read_pool_json(const std::string &path, Pool &out)
+std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *report)
 {
 	std::ifstream in(path);
 	if (!in)
@@ -185,33 +248,65 @@ std::string read_pool_json(const std::string &path, Pool &out)
 	Pool p;
 	if (j.contains("schema") && j["schema"].contains("reward") && j["schema"]["reward"].is_string())
 		p.reward_definition = j["schema"]["reward"];
+	EntryChecker check{path, report, {}};
 	for (size_t i = 0; i < n; i++) {
+		const bool done = dones[i].is_boolean() ? dones[i].get<bool>() : dones[i].is_number() && dones[i].get<double>() != 0;
+		auto skip = [&](const std::string &what) {
+			if (!check.corrupt(i, "", what))
+				return false;
+			add_skipped_done(p, done);
+			return true;
+		};
 		const auto &s = states[i];
-		if (!s.is_array() || s.size() != kFeatureCount)
-			return path + ": entry " + std::to_string(i) + ": state must have " + std::to_string(kFeatureCount) + " numbers";
-		std::array<float, kFeatureCount> st{};
-		for (int k = 0; k < kFeatureCount; k++) {
-			if (!s[k].is_number())
-				return path + ": entry " + std::to_string(i) + ": feature " + kFeatureNames[k] + " is not a number";
-			st[k] = s[k].get<float>();
+		if (!s.is_array() || s.size() != kFeatureCount) {
+			if (!skip("state must have " + std::to_string(kFeatureCount) + " numbers"))
+				return check.first_error;
+			continue;
 		}
-		if (!actions[i].is_number_integer() || actions[i].get<int64_t>() < 0 || actions[i].get<int64_t>() > 2)
-			return path + ": entry " + std::to_string(i) + ": action must be 0, 1 or 2";
-		if (!rewards[i].is_number())
-			return path + ": entry " + std::to_string(i) + ": reward is not a number";
-		p.add(st, static_cast<uint8_t>(actions[i].get<int>()), rewards[i].get<float>(),
-		      dones[i].is_boolean() ? dones[i].get<bool>() : dones[i].get<double>() != 0);
+		std::array<float, kFeatureCount> st{};
+		int bad_feature = -1;
+		for (int k = 0; k < kFeatureCount && bad_feature < 0; k++) {
+			if (!s[k].is_number())
+				bad_feature = k;
+			else
+				st[k] = s[k].get<float>();
+		}
+		if (bad_feature >= 0) {
+			if (!skip(std::string("feature ").append(kFeatureNames[bad_feature]).append(" is not a number")))
+				return check.first_error;
+			continue;
+		}
+		if (!actions[i].is_number_integer() || actions[i].get<int64_t>() < 0 || actions[i].get<int64_t>() > 2) {
+			if (!skip("action must be 0, 1 or 2"))
+				return check.first_error;
+			continue;
+		}
+		if (!rewards[i].is_number()) {
+			if (!skip("reward is not a number"))
+				return check.first_error;
+			continue;
+		}
+		const auto action = static_cast<uint8_t>(actions[i].get<int>());
+		const float reward = rewards[i].get<float>();
+		if (std::string defect = entry_defect(st.data(), action, reward); !defect.empty()) {
+			if (!skip(defect))
+				return check.first_error;
+			continue;
+		}
+		add_entry(p, st.data(), action, reward, done);
 	}
+	if (report)
+		report->entries += n;
 	out = std::move(p);
 	return {};
 }
 
-std::string read_pool(const std::string &path, Pool &out)
+std::string read_pool(const std::string &path, Pool &out, PoolReadReport *report)
 {
 	if (ends_with(path, ".json"))
-		return read_pool_json(path, out);
+		return read_pool_json(path, out, report);
 	if (ends_with(path, ".dpp"))
-		return read_pool_binary(path, out);
+		return read_pool_binary(path, out, report);
 	return path + ": unknown pool format (use .json or .dpp)";
 }
 

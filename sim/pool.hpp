@@ -55,10 +55,23 @@ struct Pool {
 // Each returns an error naming the file and what is wrong; empty on success.
 std::string write_pool_json(const Pool &pool, const std::string &path);
 std::string write_pool_binary(const Pool &pool, const std::string &path);
-std::string read_pool_binary(const std::string &path, Pool &out);
-std::string read_pool_json(const std::string &path, Pool &out);
+//
+// A file whose structure is broken (magic, version, length, checksum, not
+// JSON) is refused whole. A corrupt *entry* inside a sound file (an action
+// outside 0..2, a non-finite feature or reward, a JSON state of the wrong
+// shape) is reported with its position, skipped and counted when a
+// PoolReadReport is given (a skipped entry that ended an episode passes its
+// done flag to the entry before it); without one the first is an error.
+struct PoolReadReport {
+	static constexpr size_t kMaxProblems = 20;
+	uint64_t entries = 0; // in the file
+	uint64_t skipped = 0;
+	std::vector<std::string> problems; // "FILE: entry I (byte B): what", the first kMaxProblems
+};
+std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
+std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 // By extension: .json or .dpp.
-std::string read_pool(const std::string &path, Pool &out);
+std::string read_pool(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 std::string write_pool(const Pool &pool, const std::string &path);
 
 // The paper's raw kernel log: "l4s_ecn_marking-start," 24 integers ",end",

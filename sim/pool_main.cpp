@@ -44,13 +44,26 @@ int cmd_import(const std::vector<std::string> &logs, const std::string &out, dou
 	return 0;
 }
 
+// Reads a pool, reporting its corrupt entries (skipped) on stderr.
+bool read_reporting(const std::string &path, Pool &pool)
+{
+	PoolReadReport report;
+	if (std::string err = read_pool(path, pool, &report); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return false;
+	}
+	for (const std::string &problem : report.problems)
+		fmt::print(stderr, "warning: {}\n", problem);
+	if (report.skipped)
+		fmt::print(stderr, "warning: {}: {} of {} entries corrupt and skipped\n", path, report.skipped, report.entries);
+	return true;
+}
+
 int cmd_info(const std::string &path)
 {
 	Pool pool;
-	if (std::string err = read_pool(path, pool); !err.empty()) {
-		fmt::print(stderr, "error: {}\n", err);
+	if (!read_reporting(path, pool))
 		return 1;
-	}
 	const size_t n = pool.size();
 	uint64_t counts[3] = {0, 0, 0}, episodes = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -79,10 +92,8 @@ int cmd_info(const std::string &path)
 int cmd_convert(const std::string &in, const std::string &out)
 {
 	Pool pool;
-	if (std::string err = read_pool(in, pool); !err.empty()) {
-		fmt::print(stderr, "error: {}\n", err);
+	if (!read_reporting(in, pool))
 		return 1;
-	}
 	if (std::string err = write_pool(pool, out); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 1;

@@ -5,7 +5,9 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "sim/pool.hpp"
 
@@ -120,6 +122,43 @@ TEST(Pool, MalformedJsonIsRefusedWithTheEntry)
 	put_bytes(path, "{not json");
 	EXPECT_NE(read_pool_json(path, p).find("not JSON"), std::string::npos);
 	std::remove(path.c_str());
+}
+
+// A sound file with a few corrupt entries: each is reported with its
+// position, skipped and counted, an episode end it carried survives, and the
+// rest of the file is read. Without a report the first one is the error.
+TEST(Pool, CorruptEntriesAreReportedSkippedAndCounted)
+{
+	Pool p = sample_pool();
+	p.actions[10] = 7;
+	p.states[20 * kFeatureCount + 3] = std::nanf("");
+	p.rewards[30] = std::numeric_limits<float>::infinity();
+	p.dones[30] = 1; // an episode ends at a corrupt entry
+	for (const char *ext : {".dpp", ".json"}) {
+		const std::string path = tmp(std::string("corrupt") + ext);
+		ASSERT_EQ(write_pool(p, path), "");
+		// (JSON has no NaN or infinity: its writer puts null there, which is not a number.)
+		Pool back;
+		const std::string strict = read_pool(path, back);
+		EXPECT_NE(strict.find("entry 10"), std::string::npos) << ext << ": " << strict;
+		PoolReadReport report;
+		ASSERT_EQ(read_pool(path, back, &report), "") << ext;
+		EXPECT_EQ(report.entries, 100u) << ext;
+		EXPECT_EQ(report.skipped, 3u) << ext;
+		ASSERT_EQ(report.problems.size(), 3u) << ext;
+		EXPECT_NE(report.problems[0].find("entry 10"), std::string::npos) << report.problems[0];
+		EXPECT_NE(report.problems[1].find("entry 20"), std::string::npos) << report.problems[1];
+		EXPECT_NE(report.problems[1].find("current_queue_delay_us"), std::string::npos) << report.problems[1];
+		EXPECT_NE(report.problems[2].find("entry 30"), std::string::npos) << report.problems[2];
+		if (std::string(ext) == ".dpp") {
+			EXPECT_NE(report.problems[0].find("(byte "), std::string::npos) << report.problems[0];
+		}
+		ASSERT_EQ(back.size(), 97u) << ext;
+		// Entry 29 (now at 27) carries the episode end of skipped entry 30.
+		EXPECT_EQ(back.dones[27], 1) << ext;
+		EXPECT_EQ(back.actions[10], p.actions[11]) << ext;
+		std::remove(path.c_str());
+	}
 }
 
 std::string record(int queue, int delay_us, int pkt_len, int action)

@@ -3,7 +3,14 @@
 // 1e-5); a short run on a separable pool learns it.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <unistd.h>
+
+#include "policy/gpt2.hpp"
+#include "tests/gpt2_fixture.hpp"
 
 #include "policy/forward_cpu.hpp"
 #include "policy/model_file.hpp"
@@ -100,11 +107,10 @@ TEST(Training, ExportedWeightsGiveTheTorchForwardOnTheCpuBackend)
 }
 
 // Actions that a rule of the state decides: drop above a delay, mark L4S
-// packets above a lower one, else enqueue. A short run must learn it well
-// above always answering the majority action.
-TEST(Training, ATinyRunLearnsASeparablePool)
+// packets above a lower one, else enqueue.
+std::vector<sim::Pool> separable_pools(uint32_t seed = 9)
 {
-	std::mt19937 rng(9);
+	std::mt19937 rng(seed);
 	std::uniform_real_distribution<float> u(0, 1);
 	std::vector<sim::Pool> pools(3);
 	for (sim::Pool &p : pools) {
@@ -118,6 +124,11 @@ TEST(Training, ATinyRunLearnsASeparablePool)
 			p.add(st, action, 1500.0f / (st[3] + 1), i == 2999);
 		}
 	}
+	return pools;
+}
+
+TrainOptions small_options()
+{
 	TrainOptions opt;
 	opt.model.d_model = 16;
 	opt.model.layers = 1;
@@ -132,6 +143,14 @@ TEST(Training, ATinyRunLearnsASeparablePool)
 	opt.eval_every = 100;
 	opt.val_windows = 500;
 	opt.threads = 1;
+	return opt;
+}
+
+// A short run must learn the rule well above always answering the majority action.
+TEST(Training, ATinyRunLearnsASeparablePool)
+{
+	const auto pools = separable_pools();
+	const TrainOptions opt = small_options();
 	Model m;
 	TrainReport r;
 	ASSERT_EQ(train_policy(pools, opt, m, r), "");
@@ -143,6 +162,189 @@ TEST(Training, ATinyRunLearnsASeparablePool)
 	// What it wrote runs on the cpu backend.
 	std::string bytes;
 	EXPECT_EQ(encode_model(m, bytes), "");
+}
+
+// Temporal dropout hides a step from the later steps: with every step
+// hidden, the logits at step t no longer depend on any earlier step.
+TEST(Training, TemporalDropoutHidesEarlierStepsOnly)
+{
+	torch::manual_seed(4);
+	PolicyNet net(config(StateLayout::concat, false));
+	torch::NoGradGuard g;
+	const int64_t T = 5, F = sim::kFeatureCount;
+	torch::Tensor r = torch::randn({1, T}), s = torch::randn({1, T, F});
+	const torch::Tensor a = torch::randint(0, 3, {1, T}, torch::kLong);
+	const torch::Tensor all_hidden = torch::ones({1, T}, torch::kBool);
+	const torch::Tensor none_hidden = torch::zeros({1, T}, torch::kBool);
+	const torch::Tensor before = net->forward(r, s, a, all_hidden);
+	EXPECT_TRUE(torch::allclose(net->forward(r, s, a, none_hidden), net->forward(r, s, a)));
+	// Change step 1's return (a scalar encoder: no Conv1d reaches across steps).
+	r[0][1] += 5.0f;
+	const torch::Tensor after = net->forward(r, s, a, all_hidden);
+	EXPECT_TRUE(torch::equal(before.select(1, 4), after.select(1, 4)));
+	EXPECT_TRUE(torch::equal(before.select(1, 0), after.select(1, 0)));
+	EXPECT_FALSE(torch::equal(before.select(1, 1), after.select(1, 1)));
+	// Without dropout the later steps see it.
+	EXPECT_FALSE(torch::allclose(net->forward(r, s, a).select(1, 4), net->forward(r * 0, s, a).select(1, 4)));
+}
+
+// Training with the augmentations and temporal dropout still learns the rule.
+TEST(Training, AugmentedRunWithTemporalDropoutStillLearns)
+{
+	TrainOptions opt = small_options();
+	opt.noise = 0.02;
+	opt.offset_noise = 0.05;
+	opt.temporal_dropout = 0.2;
+	Model m;
+	TrainReport rep;
+	ASSERT_EQ(train_policy(separable_pools(), opt, m, rep), "");
+	EXPECT_GT(rep.val_accuracy, 0.85);
+}
+
+std::string checkpoint_dir()
+{
+	const auto dir = std::filesystem::temp_directory_path() / ("dualpilot_test_lora_" + std::to_string(::getpid()));
+	std::filesystem::create_directories(dir);
+	return dir.string();
+}
+
+// LoRA on a pretrained GPT-2 backbone: the checkpoint's weights stay
+// bit-identical through training, the adapters, encoders and head learn,
+// and the export (adapters merged, W0 + (alpha/r) B A) runs on the cpu
+// backend exactly as the module with its adapters.
+TEST(Training, LoraTrainsAdaptersAndLeavesTheBackboneBitIdentical)
+{
+	const std::string dir = checkpoint_dir();
+	const std::string path = dir + "/gpt2.safetensors";
+	testing::TinyGpt2 g; // d 16, 2 layers, 2 heads, MLP 64
+	ASSERT_EQ(write_safetensors(testing::tiny_gpt2(g), path), "");
+	Gpt2Backbone backbone;
+	ASSERT_EQ(load_gpt2_backbone(path, 0, backbone), "");
+
+	TrainOptions opt = small_options();
+	opt.steps = 150;
+	opt.backbone_path = path;
+	opt.lora_rank = 4;
+	opt.lora_alpha = 8;
+	std::shared_ptr<PolicyNetImpl> net;
+	opt.trained_net = &net;
+	Model m;
+	TrainReport r;
+	ASSERT_EQ(train_policy(separable_pools(), opt, m, r), "");
+	ASSERT_TRUE(net);
+	EXPECT_EQ(m.config.d_model, 16u);
+	EXPECT_EQ(m.config.layers, 2u);
+	EXPECT_EQ(m.config.mlp_hidden, 64u);
+	EXPECT_EQ(r.backbone_parameters, backbone.parameters);
+	// Trainable: everything but the backbone; adapters: 4 projections x 2 layers x r (in + out).
+	const uint64_t adapters = 2 * 4 * ((16 + 48) + (16 + 16) + (16 + 64) + (64 + 16));
+	// (The file also holds the normalisation's mean and std, which are not parameters.)
+	EXPECT_EQ(r.parameters + 2 * sim::kFeatureCount, r.exported_parameters + adapters);
+	EXPECT_EQ(r.trainable_parameters, r.parameters - r.backbone_parameters);
+	EXPECT_GT(r.val_accuracy, r.majority_accuracy + 0.1);
+
+	// The backbone, bit for bit.
+	const auto params = net->named_parameters(true);
+	auto module_tensor = [&](const std::string &name) {
+		std::string s = name;
+		for (auto [from, to] : std::initializer_list<std::pair<const char *, const char *>>{
+			     {".attn.qkv.w", ".qkv.weight"}, {".attn.qkv.b", ".qkv.bias"}, {".attn.proj.w", ".proj.weight"},
+			     {".attn.proj.b", ".proj.bias"}, {".mlp.fc.w", ".fc.weight"}, {".mlp.fc.b", ".fc.bias"},
+			     {".mlp.proj.w", ".fc_proj.weight"}, {".mlp.proj.b", ".fc_proj.bias"}, {".g", ".weight"},
+			     {".b", ".bias"}})
+			if (s.ends_with(from)) {
+				s = s.substr(0, s.size() - std::strlen(from)) + to;
+				break;
+			}
+		return *params.find(s);
+	};
+	for (const auto &[name, values] : backbone.tensors) {
+		const torch::Tensor t = module_tensor(name).contiguous();
+		ASSERT_EQ(t.numel(), static_cast<int64_t>(values.size())) << name;
+		EXPECT_EQ(std::memcmp(t.data_ptr<float>(), values.data(), values.size() * 4), 0) << name << " changed";
+		EXPECT_FALSE(t.requires_grad()) << name;
+	}
+	// The adapters learnt (B starts at zero), so did the encoders and the head.
+	for (const auto &p : net->named_parameters(true)) {
+		if (p.key().find("_lora_b") != std::string::npos) {
+			EXPECT_GT(p.value().abs().max().item<float>(), 0.0f) << p.key();
+		}
+		if (p.key().find("lora") != std::string::npos || p.key() == "head.weight" || p.key() == "enc3.weight") {
+			EXPECT_TRUE(p.value().requires_grad()) << p.key();
+		}
+	}
+	torch::manual_seed(opt.seed);
+	PolicyNet fresh(m.config); // the same draws as the run's initial weights
+	EXPECT_FALSE(torch::equal(fresh->head->weight, net->head->weight));
+	EXPECT_FALSE(torch::equal(fresh->enc[3]->weight, net->enc[3]->weight));
+
+	// The merged export: W0 + (alpha/r) B A, and the same decisions on the cpu backend.
+	const torch::Tensor merged = torch::from_blob(m.find("h1.mlp.fc.w")->values.data(), {64, 16}, torch::kFloat);
+	const auto &lora = net->blocks[1]->lora[2];
+	const torch::Tensor want = net->blocks[1]->fc->weight + torch::matmul(lora.b, lora.a) * (8.0 / 4);
+	EXPECT_TRUE(torch::allclose(merged, want, 1e-6, 1e-6));
+	PolicyNet holder(net);
+	holder->eval();
+	CpuForward cpu(m);
+	std::mt19937 rng(2);
+	std::uniform_real_distribution<float> u(0, 1);
+	const uint32_t w = m.config.window;
+	std::vector<float> rr(w), ss(w * sim::kFeatureCount);
+	std::vector<int64_t> aa(w);
+	std::vector<uint8_t> a8(w);
+	for (uint32_t t = 0; t < w; t++) {
+		rr[t] = u(rng) * 100;
+		for (int f = 0; f < sim::kFeatureCount; f++)
+			ss[t * sim::kFeatureCount + f] = f == 3 ? u(rng) * 20000 : u(rng);
+		a8[t] = static_cast<uint8_t>(aa[t] = rng() % 3);
+	}
+	const Window win{w, rr.data(), ss.data(), a8.data()};
+	Probs p;
+	cpu.forward(&win, 1, &p);
+	const auto want_p = torch_probs(holder, rr, ss, aa, w);
+	for (int k = 0; k < 3; k++)
+		EXPECT_NEAR(p.p[k], want_p[k], 1e-5);
+
+	// A malformed checkpoint is refused, naming it.
+	std::ofstream(path, std::ios::trunc) << "not a checkpoint";
+	TrainOptions bad = small_options();
+	bad.backbone_path = path;
+	EXPECT_NE(train_policy(separable_pools(), bad, m, r).find(path), std::string::npos);
+	std::filesystem::remove_all(dir);
+}
+
+// Distillation: a small student learns a larger teacher's decisions.
+TEST(Training, DistillationTrainsAStudentThatAgreesWithItsTeacher)
+{
+	const auto pools = separable_pools();
+	TrainOptions big = small_options();
+	big.model.d_model = 32;
+	big.model.layers = 2;
+	big.model.heads = 4;
+	big.model.mlp_hidden = 128;
+	big.model.feature_embed = 8;
+	big.model.window = 6;
+	big.steps = 200;
+	Model teacher;
+	TrainReport tr;
+	ASSERT_EQ(train_policy(pools, big, teacher, tr), "");
+
+	TrainOptions opt = small_options();
+	opt.model.d_model = 8;
+	opt.model.heads = 2;
+	opt.model.mlp_hidden = 16;
+	opt.model.feature_embed = 2;
+	opt.teacher = &teacher;
+	Model student;
+	TrainReport r;
+	ASSERT_EQ(train_policy(pools, opt, student, r), "");
+	EXPECT_EQ(r.teacher_parameters, teacher.parameter_count());
+	EXPECT_LE(static_cast<double>(student.parameter_count()), 0.05 * static_cast<double>(teacher.parameter_count()));
+	EXPECT_GT(r.teacher_accuracy, 0.9);
+	EXPECT_GT(r.teacher_agreement, 0.9);
+	// A teacher whose window is shorter than the student's cannot label it.
+	opt.model.window = 7;
+	EXPECT_NE(train_policy(pools, opt, student, r).find("teacher's window (6 steps) is shorter"), std::string::npos);
 }
 
 TEST(Training, TooLittleDataIsAnError)

@@ -6,6 +6,8 @@ namespace dualpilot::policy {
 
 namespace {
 
+std::string module_name(const std::string &n);
+
 torch::nn::Linear linear(torch::nn::Module &m, const std::string &name, int64_t in, int64_t out)
 {
 	return m.register_module(name, torch::nn::Linear(in, out));
@@ -23,17 +25,56 @@ BlockImpl::BlockImpl(uint32_t d, uint32_t heads_, uint32_t mlp) : heads(heads_)
 	fc_proj = linear(*this, "fc_proj", mlp, d);
 }
 
+torch::nn::Linear &BlockImpl::projection(size_t i)
+{
+	return i == 0 ? qkv : i == 1 ? proj : i == 2 ? fc : fc_proj;
+}
+
+torch::Tensor BlockImpl::project(size_t i, const torch::Tensor &x)
+{
+	torch::Tensor y = projection(i)(x);
+	const LoraAdapter &l = lora[i];
+	if (l.a.defined())
+		y = y + torch::matmul(torch::matmul(x, l.a.t()), l.b.t()) * l.scale;
+	return y;
+}
+
+void BlockImpl::enable_lora(uint32_t rank, double alpha)
+{
+	static const char *names[4] = {"qkv", "proj", "fc", "fc_proj"};
+	for (size_t i = 0; i < 4; i++) {
+		const torch::Tensor &w = projection(i)->weight; // [out][in]
+		const int64_t out = w.size(0), in = w.size(1);
+		LoraAdapter &l = lora[i];
+		// A as a Linear layer's default init (uniform in +-1/sqrt(in)), B zero.
+		const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+		l.a = register_parameter(std::string(names[i]) + "_lora_a", torch::empty({rank, in}).uniform_(-bound, bound));
+		l.b = register_parameter(std::string(names[i]) + "_lora_b", torch::zeros({out, static_cast<int64_t>(rank)}));
+		l.scale = alpha / rank;
+	}
+}
+
+torch::Tensor BlockImpl::merged_weight(size_t i)
+{
+	torch::NoGradGuard g;
+	torch::Tensor w = projection(i)->weight.detach().clone();
+	const LoraAdapter &l = lora[i];
+	if (l.a.defined())
+		w += torch::matmul(l.b.detach(), l.a.detach()) * l.scale;
+	return w;
+}
+
 torch::Tensor BlockImpl::forward(const torch::Tensor &x, const torch::Tensor &causal_mask)
 {
 	const int64_t B = x.size(0), T = x.size(1), d = x.size(2), hd = d / heads;
-	auto parts = qkv(ln1(x)).chunk(3, -1);
+	auto parts = project(0, ln1(x)).chunk(3, -1);
 	auto split = [&](const torch::Tensor &t) { return t.view({B, T, heads, hd}).transpose(1, 2); };
 	const torch::Tensor q = split(parts[0]), k = split(parts[1]), v = split(parts[2]);
 	torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
 	att = att.masked_fill(causal_mask, -std::numeric_limits<float>::infinity()).softmax(-1);
 	const torch::Tensor y = torch::matmul(att, v).transpose(1, 2).contiguous().view({B, T, d});
-	torch::Tensor out = x + proj(y);
-	return out + fc_proj(torch::gelu(fc(ln2(out))));
+	torch::Tensor out = x + project(1, y);
+	return out + project(3, torch::gelu(project(2, ln2(out))));
 }
 
 PolicyNetImpl::PolicyNetImpl(const ModelConfig &c) : config(c)
@@ -59,7 +100,7 @@ PolicyNetImpl::PolicyNetImpl(const ModelConfig &c) : config(c)
 }
 
 torch::Tensor PolicyNetImpl::forward(const torch::Tensor &returns, const torch::Tensor &states,
-				     const torch::Tensor &actions)
+				     const torch::Tensor &actions, const torch::Tensor &hidden_steps)
 {
 	const ModelConfig &c = config;
 	const int64_t B = states.size(0), T = states.size(1), d = c.d_model;
@@ -89,7 +130,14 @@ torch::Tensor PolicyNetImpl::forward(const torch::Tensor &returns, const torch::
 	// Interleave per step: [B][T][tps][d] -> [B][T*tps][d].
 	torch::Tensor seq = torch::stack(tokens, 2).reshape({B, T * tps, d});
 	seq = ln_in(seq);
-	const torch::Tensor mask = torch::ones({T * tps, T * tps}, torch::kBool).triu(1);
+	torch::Tensor mask = torch::ones({T * tps, T * tps}, torch::kBool).triu(1);
+	if (hidden_steps.defined()) {
+		const torch::Tensor step = torch::arange(T * tps, torch::kLong).div(tps, "floor"); // token -> step
+		const torch::Tensor other_step = step.unsqueeze(1).ne(step.unsqueeze(0));           // [L][L]
+		const torch::Tensor key_hidden = hidden_steps.index_select(1, step);                 // [B][L]
+		mask = mask.unsqueeze(0) | (key_hidden.unsqueeze(1) & other_step.unsqueeze(0));    // [B][L][L]
+		mask = mask.unsqueeze(1);                                                           // [B][1][L][L]
+	}
 	for (Block &b : blocks)
 		seq = b->forward(seq, mask);
 	// Each step's last state token.
@@ -98,6 +146,60 @@ torch::Tensor PolicyNetImpl::forward(const torch::Tensor &returns, const torch::
 	if (c.head_residual)
 		h = h + state_tokens.back();
 	return head(h);
+}
+
+void PolicyNetImpl::load_backbone(const Gpt2Backbone &bb)
+{
+	if (bb.d_model != config.d_model || bb.layers != config.layers || bb.heads != config.heads ||
+	    bb.mlp_hidden != config.mlp_hidden)
+		throw std::invalid_argument(fmt::format(
+			"backbone of width {}, {} layers, {} heads, MLP {} does not fit a net of width {}, {} layers, {} "
+			"heads, MLP {}",
+			bb.d_model, bb.layers, bb.heads, bb.mlp_hidden, config.d_model, config.layers, config.heads,
+			config.mlp_hidden));
+	torch::NoGradGuard g;
+	const auto params = named_parameters(true);
+	for (const auto &[name, values] : bb.tensors) {
+		const std::string mn = module_name(name);
+		const torch::Tensor *t = params.find(mn);
+		if (!t || t->numel() != static_cast<int64_t>(values.size()))
+			throw std::logic_error("policy net: no place for backbone tensor " + name);
+		torch::Tensor dst = *t;
+		dst.copy_(torch::from_blob(const_cast<float *>(values.data()), dst.sizes(), torch::kFloat));
+	}
+	if (bb.positions >= config.window)
+		time->weight.copy_(torch::from_blob(const_cast<float *>(bb.position_embedding.data()),
+						    {static_cast<int64_t>(config.window), static_cast<int64_t>(config.d_model)},
+						    torch::kFloat));
+}
+
+void PolicyNetImpl::freeze_backbone()
+{
+	for (Block &b : blocks)
+		for (auto *m : {b->ln1.get(), b->ln2.get()})
+			for (torch::Tensor &p : m->parameters())
+				p.set_requires_grad(false);
+	for (Block &b : blocks)
+		for (size_t i = 0; i < 4; i++)
+			for (torch::Tensor &p : b->projection(i)->parameters())
+				p.set_requires_grad(false);
+	for (torch::Tensor &p : ln_f->parameters())
+		p.set_requires_grad(false);
+}
+
+void PolicyNetImpl::enable_lora(uint32_t rank, double alpha)
+{
+	for (Block &b : blocks)
+		b->enable_lora(rank, alpha);
+}
+
+uint64_t PolicyNetImpl::parameter_count(bool trainable_only)
+{
+	uint64_t n = 0;
+	for (const torch::Tensor &p : parameters())
+		if (!trainable_only || p.requires_grad())
+			n += static_cast<uint64_t>(p.numel());
+	return n;
 }
 
 namespace {
@@ -166,8 +268,17 @@ Model export_model(PolicyNet &net)
 	m.config = net->config;
 	const auto shapes = expected_tensors(m.config);
 	const auto map = tensor_map(net);
+	// Adapters merged into their projections: name -> block, projection.
+	auto merged = [&](const std::string &name, torch::Tensor t) {
+		static const char *suffix[4] = {".attn.qkv.w", ".attn.proj.w", ".mlp.fc.w", ".mlp.proj.w"};
+		for (uint32_t l = 0; l < net->blocks.size(); l++)
+			for (size_t i = 0; i < 4; i++)
+				if (name == fmt::format("h{}{}", l, suffix[i]) && net->blocks[l]->lora[i].a.defined())
+					return net->blocks[l]->merged_weight(i);
+		return t;
+	};
 	for (size_t i = 0; i < map.size(); i++) {
-		const torch::Tensor t = map[i].second.detach().to(torch::kFloat).contiguous();
+		const torch::Tensor t = merged(map[i].first, map[i].second.detach()).to(torch::kFloat).contiguous();
 		Tensor out;
 		out.name = map[i].first;
 		out.shape = shapes[i].second;

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <random>
 
+#include "policy/gpt2.hpp"
 #include "policy/training/torch_model.hpp"
 
 namespace dualpilot::policy {
@@ -30,6 +31,7 @@ struct Episode {
 
 struct Batch {
 	torch::Tensor returns, states, actions;
+	torch::Tensor hidden; // temporal dropout's hidden steps, or undefined
 };
 
 } // namespace
@@ -52,7 +54,9 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	if (all.size() == 0)
 		return "the pools hold no entries";
 	const uint32_t F = sim::kFeatureCount, w = opt.model.window;
-	const std::vector<float> rtg = returns_to_go(all.rewards, all.dones, opt.gamma);
+	// A student learns returns-to-go as its teacher saw them.
+	const double gamma = opt.teacher ? static_cast<double>(opt.teacher->config.gamma) : opt.gamma;
+	const std::vector<float> rtg = returns_to_go(all.rewards, all.dones, gamma);
 
 	// Episodes, then the split: the last val_fraction of them validate.
 	std::vector<Episode> episodes;
@@ -101,7 +105,28 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	if (cfg.kernels.size() != F)
 		cfg.kernels.assign(F, 1);
 	cfg.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
-	cfg.gamma = static_cast<float>(opt.gamma);
+	cfg.gamma = static_cast<float>(gamma);
+	Gpt2Backbone backbone;
+	if (!opt.backbone_path.empty()) {
+		if (std::string err = load_gpt2_backbone(opt.backbone_path, opt.backbone_heads, backbone); !err.empty())
+			return err;
+		cfg.d_model = backbone.d_model;
+		cfg.layers = backbone.layers;
+		cfg.heads = backbone.heads;
+		cfg.mlp_hidden = backbone.mlp_hidden;
+		report.backbone_parameters = backbone.parameters;
+	}
+	PolicyNet teacher{nullptr};
+	if (opt.teacher) {
+		const ModelConfig &tc = opt.teacher->config;
+		if (tc.feature_names != cfg.feature_names)
+			return "the teacher's features are not the pools' features";
+		if (tc.window < w)
+			return fmt::format("the teacher's window ({} steps) is shorter than the student's ({})", tc.window, w);
+		teacher = import_model(*opt.teacher);
+		teacher->eval();
+		report.teacher_parameters = opt.teacher->parameter_count();
+	}
 	std::vector<double> sum(F, 0), sq(F, 0);
 	double max_rtg = 0;
 	uint64_t n = 0;
@@ -122,18 +147,33 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	if (std::string err = check_config(cfg); !err.empty())
 		return err;
 	PolicyNet net(cfg);
+	std::vector<float> feature_std(F);
 	{
 		torch::NoGradGuard g;
 		for (uint32_t f = 0; f < F; f++) {
 			const double mean = sum[f] / static_cast<double>(n);
 			const double var = std::max(0.0, sq[f] / static_cast<double>(n) - mean * mean);
+			feature_std[f] = static_cast<float>(std::sqrt(var) > 1e-6 ? std::sqrt(var) : 1.0);
 			net->norm_mean[f].fill_(mean);
-			net->norm_std[f].fill_(std::sqrt(var) > 1e-6 ? std::sqrt(var) : 1.0);
+			net->norm_std[f].fill_(feature_std[f]);
 		}
 	}
-	report.parameters = 0;
-	for (const auto &p : net->parameters())
-		report.parameters += static_cast<uint64_t>(p.numel());
+	if (!opt.backbone_path.empty()) {
+		try {
+			net->load_backbone(backbone);
+		} catch (const std::exception &e) {
+			return opt.backbone_path + ": " + e.what();
+		}
+		net->freeze_backbone();
+		if (opt.lora_rank)
+			net->enable_lora(opt.lora_rank, opt.lora_alpha);
+	}
+	report.parameters = net->parameter_count(false);
+	report.trainable_parameters = net->parameter_count(true);
+	std::vector<torch::Tensor> trainable;
+	for (const torch::Tensor &p : net->parameters())
+		if (p.requires_grad())
+			trainable.push_back(p);
 
 	std::mt19937_64 rng(opt.seed);
 	auto window_at = [&](const Episode &e, size_t start, float *r, float *s, int64_t *a) {
@@ -161,12 +201,19 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 			std::uniform_int_distribution<size_t> start(0, e.end - e.begin - w);
 			window_at(e, start(rng), b.returns[k].data_ptr<float>(), b.states[k].data_ptr<float>(),
 				  b.actions[k].data_ptr<int64_t>());
-			if (training && opt.noise > 0) {
-				float *s = b.states[k].data_ptr<float>();
+			float *s = b.states[k].data_ptr<float>();
+			if (training && opt.noise > 0)
 				for (uint32_t j = 0; j < w * F; j++)
 					s[j] *= 1.0f + static_cast<float>(opt.noise) * gauss(rng);
-			}
+			if (training && opt.offset_noise > 0)
+				for (uint32_t f = 0; f < F; f++) {
+					const float offset = static_cast<float>(opt.offset_noise) * feature_std[f] * gauss(rng);
+					for (uint32_t t = 0; t < w; t++)
+						s[t * F + f] += offset;
+				}
 		}
+		if (training && opt.temporal_dropout > 0)
+			b.hidden = torch::rand({static_cast<int64_t>(count), w}).lt(opt.temporal_dropout);
 		return b;
 	};
 
@@ -185,6 +232,13 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		loss = torch::cross_entropy_loss(flat, target).item<double>();
 		const torch::Tensor pred = flat.argmax(1);
 		acc = pred.eq(target).to(torch::kDouble).mean().item<double>();
+		if (!teacher.is_empty()) {
+			const torch::Tensor t = teacher->forward(val_batch.returns, val_batch.states, val_batch.actions)
+							.reshape({-1, 3})
+							.argmax(1);
+			report.teacher_agreement = pred.eq(t).to(torch::kDouble).mean().item<double>();
+			report.teacher_accuracy = t.eq(target).to(torch::kDouble).mean().item<double>();
+		}
 		if (per_class)
 			for (int c = 0; c < 3; c++) {
 				const torch::Tensor m = target.eq(c);
@@ -195,7 +249,7 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		net->train();
 	};
 
-	torch::optim::AdamW optim(net->parameters(), torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
+	torch::optim::AdamW optim(trainable, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
 	double running_loss = 0, running_acc = 0;
 	uint32_t running_n = 0;
 	for (uint32_t step = 1; step <= opt.steps; step++) {
@@ -205,15 +259,28 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		optim.zero_grad();
 		for (uint32_t a = 0; a < opt.accumulate; a++) {
 			const Batch b = make_batch(train, opt.batch, true);
-			const torch::Tensor logits = net->forward(b.returns, b.states, b.actions).reshape({-1, 3});
+			const torch::Tensor logits = net->forward(b.returns, b.states, b.actions, b.hidden).reshape({-1, 3});
 			const torch::Tensor target = b.actions.reshape({-1});
-			const torch::Tensor loss = torch::cross_entropy_loss(logits, target) / static_cast<double>(opt.accumulate);
+			torch::Tensor loss = torch::cross_entropy_loss(logits, target);
+			if (!teacher.is_empty()) {
+				torch::Tensor soft;
+				{
+					torch::NoGradGuard g;
+					soft = teacher->forward(b.returns, b.states, b.actions).reshape({-1, 3});
+				}
+				const double T = opt.temperature;
+				const torch::Tensor t_log = torch::log_softmax(soft / T, -1);
+				const torch::Tensor s_log = torch::log_softmax(logits / T, -1);
+				const torch::Tensor kl = (t_log.exp() * (t_log - s_log)).sum(-1).mean();
+				loss = opt.distill_weight * T * T * kl + (1 - opt.distill_weight) * loss;
+			}
+			loss = loss / static_cast<double>(opt.accumulate);
 			loss.backward();
 			running_loss += loss.item<double>() * opt.accumulate;
 			running_acc += logits.argmax(1).eq(target).to(torch::kDouble).mean().item<double>();
 			running_n++;
 		}
-		torch::nn::utils::clip_grad_norm_(net->parameters(), opt.grad_clip);
+		torch::nn::utils::clip_grad_norm_(trainable, opt.grad_clip);
 		optim.step();
 		if (step == 1)
 			report.first_loss = running_loss / running_n;
@@ -232,6 +299,9 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	const int majority = static_cast<int>(std::max_element(train_class.begin(), train_class.end()) - train_class.begin());
 	report.majority_accuracy = total ? static_cast<double>(report.val_class_count[majority]) / static_cast<double>(total) : 0;
 	out = export_model(net);
+	report.exported_parameters = out.parameter_count();
+	if (opt.trained_net)
+		*opt.trained_net = net.ptr();
 	report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 	return check_tensors(out);
 }

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,8 @@
 #include "sim/pool.hpp"
 
 namespace dualpilot::policy {
+
+struct PolicyNetImpl; // policy/training/torch_model.hpp
 
 struct TrainOptions {
 	ModelConfig model;            // architecture; features, names, scales are filled in from the pools
@@ -32,11 +35,34 @@ struct TrainOptions {
 	double val_fraction = 0.1;    // of the episodes (of the steps, with a single episode)
 	uint32_t val_windows = 2000;  // windows scored for validation
 	uint32_t eval_every = 200;    // steps between validation passes
-	double noise = 0.0;           // temporal augmentation: relative Gaussian noise on the states
+	// Regularisation (the paper's section II-D): stochastic temporal
+	// augmentation and temporal dropout, training batches only.
+	double noise = 0.0;           // relative Gaussian noise on each state value
+	double offset_noise = 0.0;    // a random offset per window and feature, in units of the feature's std
+	double temporal_dropout = 0.0; // probability that a step is hidden from the later steps' attention
+
+	// Pretrained backbone: a GPT-2 safetensors checkpoint whose blocks are
+	// loaded and frozen (its width, depth, heads and MLP width replace the
+	// model's), with LoRA adapters of rank lora_rank (0: none) trained
+	// beside the encoders, embeddings and head.
+	std::string backbone_path;
+	uint32_t backbone_heads = 0;  // when the checkpoint does not say
+	uint32_t lora_rank = 0;
+	double lora_alpha = 16;
+
+	// Distillation: a teacher's soft labels. loss = distill_weight * T^2 *
+	// KL(teacher_T || student_T) + (1 - distill_weight) * CE(true actions),
+	// at temperature T. The returns-to-go use the teacher's gamma.
+	const Model *teacher = nullptr;
+	double distill_weight = 0.7;
+	double temperature = 2.0;
+
 	uint64_t seed = 1;
 	uint32_t threads = 0;         // torch threads; 0 = all cores
 	// Called after each validation pass: step, train loss, train acc, val loss, val acc.
 	std::function<void(uint32_t, double, double, double, double)> on_eval;
+	// When set, receives the trained module (adapters unmerged), for tests.
+	std::shared_ptr<PolicyNetImpl> *trained_net = nullptr;
 };
 
 struct TrainReport {
@@ -47,7 +73,13 @@ struct TrainReport {
 	std::array<double, 3> val_class_accuracy{}; // per true action (enqueue, drop, mark)
 	std::array<uint64_t, 3> val_class_count{};
 	double majority_accuracy = 0;             // always predicting the most common action
-	uint64_t parameters = 0;
+	uint64_t parameters = 0;                  // of the module being trained (adapters included)
+	uint64_t trainable_parameters = 0;
+	uint64_t exported_parameters = 0;         // in the model file (adapters merged)
+	uint64_t backbone_parameters = 0;         // frozen pretrained weights, when a backbone is loaded
+	uint64_t teacher_parameters = 0;
+	double teacher_agreement = 0;             // student argmax == teacher argmax, validation
+	double teacher_accuracy = 0;              // the teacher's own validation accuracy
 	double seconds = 0;
 };
 
