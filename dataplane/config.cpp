@@ -92,7 +92,7 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 	if (!r.text(t, "mode", mode) || !r.text(t, "backend", p.backend) || !r.text(t, "model", p.model) ||
 	    !r.integer(t, "inference_interval", p.inference_interval, 0, 1000000) ||
 	    !r.integer(t, "ring_size", p.ring_size, 64, 1 << 20) || !r.integer(t, "batch_max", p.batch_max, 1, 65536) ||
-	    !r.time(t, "override_ttl", p.override_ttl_ns) || !r.time(t, "min_delay", p.min_delay_ns) ||
+	    !r.time(t, "override_ttl", p.override_ttl_ns) || !r.time(t, "min_delay", p.guard.min_delay_ns) ||
 	    !r.text(t, "pool_out", p.pool_out))
 		return false;
 	uint32_t pool_max = 5000000;
@@ -103,7 +103,7 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 		const auto v = n->value<double>();
 		if (!v || !(*v > 0 && *v <= 1))
 			return r.fail(*n, "max_prob", "expected a number in (0, 1]");
-		p.max_prob = *v;
+		p.guard.max_prob = *v;
 	}
 	if (mode == "off")
 		p.mode = PolicyMode::off;

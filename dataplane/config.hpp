@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "aqm/aqm.hpp"
+#include "policy/guard_rails.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -49,8 +50,7 @@ struct PolicyConfig {
 	uint32_t ring_size = 4096;          // samples per worker ring (a power of two)
 	uint32_t batch_max = 256;           // queues per forward pass
 	uint64_t override_ttl_ns = 20000000;// an override not refreshed within this expires
-	uint64_t min_delay_ns = 500000;     // enforce: no policy drop or mark below this sojourn
-	double max_prob = 0.5;              // enforce: cap on the drop and on the mark probability
+	policy::GuardRails guard;           // enforce: min_delay and max_prob (policy/guard_rails.hpp)
 	std::string pool_out;               // write the sampled states here as an experience pool at exit
 	uint64_t pool_max_entries = 5000000;
 

@@ -16,8 +16,6 @@ namespace {
 
 constexpr unsigned kDrainBurst = 256;
 
-uint32_t q16(double p) { return static_cast<uint32_t>(std::lround(std::clamp(p, 0.0, 1.0) * 65536.0)); }
-
 } // namespace
 
 void PolicyWorker::init(const PolicyConfig &cfg, Router &router)
@@ -147,8 +145,9 @@ void PolicyWorker::infer(uint64_t now_ns)
 			has_last_[c] = 1;
 			if (mode_ == PolicyMode::enforce && router_->override_slots()) {
 				OverrideRecord r;
-				r.p_drop_q16 = q16(std::min<double>(p[1], cfg_.max_prob));
-				r.p_mark_q16 = q16(std::min<double>(p[2], cfg_.max_prob));
+				const policy::OverrideProbs o = policy::capped_override(p.data(), cfg_.guard);
+				r.p_drop_q16 = o.p_drop_q16;
+				r.p_mark_q16 = o.p_mark_q16;
 				r.seq = ++publish_seq_;
 				r.expires_ns = now_ns + cfg_.override_ttl_ns;
 				router_->override_slots()[c].publish(r);

@@ -257,17 +257,7 @@ uint64_t Router::now_ns() const { return static_cast<uint64_t>(static_cast<doubl
 namespace {
 aqm::Verdict apply_override(const OverrideRecord &ov, const aqm::Dequeued &d, aqm::Rng &rng, const PolicyConfig &pc)
 {
-	const uint32_t u = rng.next_u32() >> 16; // 0 .. 65535
-	aqm::Verdict v = u < ov.p_drop_q16			      ? aqm::Verdict::drop
-			 : u < ov.p_drop_q16 + ov.p_mark_q16 ? aqm::Verdict::forward_ce
-							      : aqm::Verdict::forward;
-	if (v != aqm::Verdict::forward && d.sojourn_ns < pc.min_delay_ns)
-		v = aqm::Verdict::forward;
-	if (v == aqm::Verdict::drop && d.queue == aqm::QueueId::l4s && d.verdict != aqm::Verdict::drop)
-		v = aqm::Verdict::forward_ce;
-	if (v == aqm::Verdict::forward_ce && !aqm::is_ect(d.pkt.ecn))
-		v = aqm::Verdict::drop;
-	return v;
+	return policy::override_verdict({ov.p_drop_q16, ov.p_mark_q16}, rng.next_u32() >> 16, d, pc.guard);
 }
 } // namespace
 

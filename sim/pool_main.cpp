@@ -102,6 +102,40 @@ int cmd_convert(const std::string &in, const std::string &out)
 	return 0;
 }
 
+// How well any policy can agree with DualPI2's logged decisions. DualPI2
+// marks or drops at random, with the probability the state records
+// (drop_probability: p'^2 for Classic, k p' for L4S), except that an L4S
+// packet whose sojourn passes the step threshold is always marked. The best
+// predictor answers the likelier outcome, so its expected accuracy is the
+// mean of max(q, 1 - q) with q that probability: an imitation ceiling no
+// model can pass on these labels, however large.
+int cmd_ceiling(const std::vector<std::string> &paths, double step_us)
+{
+	double sum = 0;
+	uint64_t n = 0;
+	for (const std::string &path : paths) {
+		Pool pool;
+		if (!read_reporting(path, pool))
+			return 1;
+		for (size_t i = 0; i < pool.size(); i++) {
+			const float *s = &pool.states[i * kFeatureCount];
+			const bool l4s = s[0] == 1.0f;
+			const double q = l4s && s[kQueueDelayFeature] > step_us ? 1.0 : std::clamp<double>(s[2], 0.0, 1.0);
+			sum += std::max(q, 1 - q);
+			n++;
+		}
+	}
+	if (!n) {
+		fmt::print(stderr, "error: the pools hold no entries\n");
+		return 1;
+	}
+	fmt::print("{} entries; DualPI2 label ceiling (expected accuracy of the best predictor of its random "
+		   "decisions): {:.4f}\n",
+		   n, sum / static_cast<double>(n));
+	fmt::print("label_ceiling: {:.4f}\n", sum / static_cast<double>(n));
+	return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -123,7 +157,14 @@ int main(int argc, char **argv)
 	auto *conv = app.add_subcommand("convert", "convert between .json and .dpp");
 	conv->add_option("in", conv_in, "input pool")->required();
 	conv->add_option("out", conv_out, "output pool")->required();
+	std::vector<std::string> ceiling_paths;
+	double step_us = 1000;
+	auto *ceiling = app.add_subcommand("ceiling", "the best accuracy any policy can reach imitating DualPI2's pools");
+	ceiling->add_option("pools", ceiling_paths, "pool files (DualPI2-labelled)")->required();
+	ceiling->add_option("--step-us", step_us, "DualPI2's L4S step threshold, us")->capture_default_str();
 	CLI11_PARSE(app, argc, argv);
+	if (*ceiling)
+		return cmd_ceiling(ceiling_paths, step_us);
 	if (*imp)
 		return cmd_import(logs, out, offset, max_errors);
 	if (*info)

@@ -136,7 +136,16 @@ int main(int argc, char **argv)
 		->check(CLI::Range(0.0, 1e9));
 	app.add_option("--inference-interval", inference_interval, "decisions of a queue between policy calls")
 		->check(CLI::Range(1, 1000000));
+	policy::GuardRails guard;
+	double min_delay_us = static_cast<double>(guard.min_delay_ns) / 1e3;
+	app.add_option("--min-delay-us", min_delay_us, "guard rail: no policy drop or mark below this sojourn, us")
+		->check(CLI::Range(0.0, 1e9))
+		->capture_default_str();
+	app.add_option("--max-prob", guard.max_prob, "guard rail: cap on the policy's drop and mark probabilities")
+		->check(CLI::Range(0.0, 1.0))
+		->capture_default_str();
 	CLI11_PARSE(app, argc, argv);
+	guard.min_delay_ns = static_cast<uint64_t>(min_delay_us * 1e3);
 	sim::SimPolicy policy;
 	if (!policy_path.empty()) {
 		if (!compare.empty()) {
@@ -190,6 +199,7 @@ int main(int argc, char **argv)
 			opt.inference_interval = inference_interval;
 			opt.decision_delay_ns = static_cast<uint64_t>(decision_delay_us * 1e3);
 			opt.override_ttl_ns = static_cast<uint64_t>(override_ttl_us * 1e3);
+			opt.guard = guard;
 		}
 		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, i + 1, runs};
 		opt.progress = [&bar](double f) { bar(f); };

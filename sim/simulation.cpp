@@ -42,7 +42,7 @@ struct PendingOverride {
 struct ActiveOverride {
 	bool on = false;
 	uint64_t expires_ns = 0; // 0: never
-	ActionProbs probs;
+	policy::OverrideProbs probs;
 };
 
 // A data packet while it is inside the bottleneck; the AQM holds its index.
@@ -291,7 +291,7 @@ private:
 			const PendingOverride &po = pending_.front();
 			ActiveOverride &a = active_[static_cast<int>(po.queue)];
 			a.on = true;
-			a.probs = po.probs;
+			a.probs = policy::capped_override(po.probs.p.data(), opt_.guard);
 			a.expires_ns = opt_.override_ttl_ns ? po.at_ns + opt_.override_ttl_ns : 0;
 			pending_.pop_front();
 		}
@@ -299,12 +299,7 @@ private:
 		if (a.on && a.expires_ns != 0 && now_ >= a.expires_ns)
 			a.on = false;
 		if (a.on) {
-			const double u = rng_.next_double() * (a.probs.p[0] + a.probs.p[1] + a.probs.p[2]);
-			const int action = u < a.probs.p[0] ? 0 : u < a.probs.p[0] + a.probs.p[1] ? 1 : 2;
-			d.verdict = action == 0   ? aqm::Verdict::forward
-				    : action == 1 ? aqm::Verdict::drop
-				    : aqm::is_ect(d.pkt.ecn) ? aqm::Verdict::forward_ce
-							     : aqm::Verdict::drop;
+			d.verdict = policy::override_verdict(a.probs, rng_.next_u32() >> 16, d, opt_.guard);
 			if (result_.overridden++ == 0)
 				result_.first_override_ns = now_;
 		}

@@ -12,6 +12,7 @@
 
 #include "aqm/aqm.hpp"
 #include "aqm/histogram.hpp"
+#include "policy/guard_rails.hpp"
 #include "sim/pool.hpp"
 #include "sim/scenario.hpp"
 
@@ -22,9 +23,11 @@ namespace dualpilot::sim {
 // (the pool features) and may return action probabilities for that queue
 // (enqueue, drop, ECN mark). They take effect decision_delay_ns later (the
 // inference latency being modelled) and override the AQM's verdict at
-// dequeue until replaced or, with override_ttl_ns, until they expire.
-// Enqueue-time drops (a full buffer) are never overridden; a mark on a
-// Not-ECT packet becomes a drop, as in the AQM.
+// dequeue until replaced or, with override_ttl_ns, until they expire,
+// inside the router's guard rails (policy/guard_rails.hpp: probabilities
+// capped, nothing below the minimum delay, no L4S drops, a mark on a Not-ECT
+// packet becomes a drop). Enqueue-time drops (a full buffer) are never
+// overridden.
 struct ActionProbs {
 	std::array<float, 3> p{1, 0, 0};
 };
@@ -41,6 +44,7 @@ struct RunOptions {
 	uint32_t inference_interval = 1; // decisions per queue between policy calls
 	uint64_t decision_delay_ns = 0;
 	uint64_t override_ttl_ns = 0;    // 0: an override holds until replaced
+	policy::GuardRails guard;        // the router's defaults
 	// Called now and then with the fraction of simulated time done.
 	std::function<void(double)> progress;
 };

@@ -228,7 +228,8 @@ namespace dualpilot::sim {
 namespace {
 
 // A policy that orders every packet dropped, computed from the first state
-// it sees: it must bite exactly decision_delay later, not before.
+// it sees: it must bite exactly decision_delay later, not before. (Guard
+// rails off: they are the next test's subject.)
 TEST(Sim, PolicyOverridesTakeEffectAfterTheDecisionDelay)
 {
 	const Scenario s = scenario(R"(
@@ -238,7 +239,7 @@ TEST(Sim, PolicyOverridesTakeEffectAfterTheDecisionDelay)
 		rate = "10mbit"
 		[[flows]]
 		cc = "udp"
-		ecn = "ect1"
+		ecn = "not-ect"
 		rate = "5mbit"
 		start = "1s"
 	)");
@@ -247,10 +248,11 @@ TEST(Sim, PolicyOverridesTakeEffectAfterTheDecisionDelay)
 		RunOptions opt;
 		opt.decision_delay_ns = delay_ms * 1000000;
 		opt.inference_interval = 10;
+		opt.guard = {0, 1.0};
 		opt.policy = [&](const std::array<float, kFeatureCount> &state, aqm::QueueId q, uint8_t, uint64_t now,
 				 ActionProbs &out) {
-			EXPECT_EQ(q, aqm::QueueId::l4s);
-			EXPECT_EQ(state[0], 1.0f);
+			EXPECT_EQ(q, aqm::QueueId::classic);
+			EXPECT_EQ(state[0], 0.0f);
 			if (first_call_ns == 0)
 				first_call_ns = now;
 			out.p = {0, 1, 0};
@@ -263,7 +265,7 @@ TEST(Sim, PolicyOverridesTakeEffectAfterTheDecisionDelay)
 		// UDP at 5 Mbit/s of 1200 B: a packet every 1.92 ms.
 		EXPECT_LT(r.first_override_ns, first_call_ns + delay_ms * 1000000 + 2000000);
 		EXPECT_GT(r.overridden, 0u);
-		EXPECT_GT(r.queues[1].aqm_drops, 0u);
+		EXPECT_GT(r.queues[0].aqm_drops, 0u);
 	}
 }
 
@@ -276,11 +278,12 @@ TEST(Sim, ExpiredOverridesHandTheQueueBackToTheAqm)
 		rate = "10mbit"
 		[[flows]]
 		cc = "udp"
-		ecn = "ect1"
+		ecn = "not-ect"
 		rate = "5mbit"
 	)");
 	RunOptions opt;
 	opt.override_ttl_ns = 100000000; // 100 ms
+	opt.guard = {0, 1.0};
 	bool answered = false;
 	opt.policy = [&](const std::array<float, kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t, ActionProbs &out) {
 		out.p = {0, 1, 0};
@@ -292,8 +295,53 @@ TEST(Sim, ExpiredOverridesHandTheQueueBackToTheAqm)
 	const RunResult r = run_scenario(s, std::move(built.aqm[0]), opt);
 	// 100 ms of drops at one packet per 1.92 ms, then DualPI2 alone (no drops
 	// at half the link rate).
-	EXPECT_NEAR(static_cast<double>(r.queues[1].aqm_drops), 100 / 1.92, 2);
-	EXPECT_GT(r.queues[1].forwarded, 1500u);
+	EXPECT_NEAR(static_cast<double>(r.queues[0].aqm_drops), 100 / 1.92, 2);
+	EXPECT_GT(r.queues[0].forwarded, 1500u);
+}
+
+// The router's guard rails hold in the closed loop too: a policy ordering
+// every packet dropped takes at most max_prob of them, never one whose
+// sojourn is below min_delay, and marks L4S packets instead of dropping them.
+TEST(Sim, PolicyOverridesStayInsideTheGuardRails)
+{
+	const Scenario s = scenario(R"(
+		duration = "4s"
+		warmup = "0s"
+		[bottleneck]
+		rate = "10mbit"
+		[[flows]]
+		name = "classic"
+		cc = "udp"
+		ecn = "not-ect"
+		rate = "4mbit"
+		[[flows]]
+		name = "l4s"
+		cc = "udp"
+		ecn = "ect1"
+		rate = "4mbit"
+	)");
+	auto everything_dropped = [](const std::array<float, kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t,
+				     ActionProbs &out) {
+		out.p = {0, 1, 0};
+		return true;
+	};
+	RunOptions opt;
+	opt.policy = everything_dropped;
+	opt.guard = {0, 0.25};
+	auto built = aqm::make_aqm("dualpi2", {});
+	RunResult r = run_scenario(s, std::move(built.aqm[0]), opt);
+	const QueueStats &c = r.queues[0], &l = r.queues[1];
+	// Classic: about a quarter dropped; L4S: none dropped, about a quarter marked.
+	const double c_share = static_cast<double>(c.aqm_drops) / static_cast<double>(c.aqm_drops + c.forwarded);
+	EXPECT_NEAR(c_share, 0.25, 0.05);
+	EXPECT_EQ(l.aqm_drops, 0u);
+	EXPECT_NEAR(static_cast<double>(l.marks) / static_cast<double>(l.forwarded), 0.25, 0.05);
+	// 8 of 10 Mbit/s offered: the queues stay far below a 100 ms minimum delay.
+	opt.guard = {100000000, 1.0};
+	built = aqm::make_aqm("dualpi2", {});
+	r = run_scenario(s, std::move(built.aqm[0]), opt);
+	EXPECT_EQ(r.queues[0].aqm_drops, 0u);
+	EXPECT_EQ(r.queues[1].marks, 0u);
 }
 
 } // namespace

@@ -250,8 +250,11 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	};
 
 	torch::optim::AdamW optim(trainable, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
-	double running_loss = 0, running_acc = 0;
+	double running_loss = 0, running_acc = 0, last_val_loss = 0, last_val_acc = 0;
 	uint32_t running_n = 0;
+	uint64_t train_windows = 0;
+	for (const Episode &e : train)
+		train_windows += e.end - e.begin - w + 1;
 	for (uint32_t step = 1; step <= opt.steps; step++) {
 		const double lr = opt.lr * std::min(1.0, static_cast<double>(step) / std::max<uint32_t>(1, opt.warmup));
 		for (auto &group : optim.param_groups())
@@ -284,15 +287,32 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		optim.step();
 		if (step == 1)
 			report.first_loss = running_loss / running_n;
-		if (step % opt.eval_every == 0 || step == opt.steps) {
-			double vl = 0, va = 0;
-			evaluate(vl, va, nullptr, nullptr);
-			report.final_train_loss = running_loss / running_n;
-			if (opt.on_eval)
-				opt.on_eval(step, report.final_train_loss, running_acc / running_n, vl, va);
+		report.steps_done = step;
+		const bool out_of_time =
+			opt.max_seconds > 0 &&
+			std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= opt.max_seconds;
+		TrainProgress progress;
+		progress.step = step;
+		progress.epoch = static_cast<double>(step) * opt.batch * opt.accumulate / static_cast<double>(train_windows);
+		progress.train_loss = running_loss / running_n;
+		progress.train_accuracy = running_acc / running_n;
+		progress.windows_per_second = static_cast<double>(step) * opt.batch * opt.accumulate /
+					      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+		progress.val_loss = last_val_loss;
+		progress.val_accuracy = last_val_acc;
+		if (step % opt.eval_every == 0 || step == opt.steps || out_of_time) {
+			evaluate(last_val_loss, last_val_acc, nullptr, nullptr);
+			report.final_train_loss = progress.train_loss;
+			progress.validated = true;
+			progress.val_loss = last_val_loss;
+			progress.val_accuracy = last_val_acc;
 			running_loss = running_acc = 0;
 			running_n = 0;
 		}
+		if (opt.on_progress)
+			opt.on_progress(progress);
+		if (out_of_time)
+			break;
 	}
 	evaluate(report.final_val_loss, report.val_accuracy, &report.val_class_accuracy, &report.val_class_count);
 	const uint64_t total = report.val_class_count[0] + report.val_class_count[1] + report.val_class_count[2];

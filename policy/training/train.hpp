@@ -22,10 +22,21 @@ namespace dualpilot::policy {
 
 struct PolicyNetImpl; // policy/training/torch_model.hpp
 
+// Where a run stands, after each optimiser step.
+struct TrainProgress {
+	uint32_t step = 0;
+	double epoch = 0;            // windows drawn / windows the training split holds
+	double train_loss = 0, train_accuracy = 0; // running means since the last validation pass
+	bool validated = false;      // this step ran a validation pass
+	double val_loss = 0, val_accuracy = 0;     // the latest validation pass
+	double windows_per_second = 0;
+};
+
 struct TrainOptions {
 	ModelConfig model;            // architecture; features, names, scales are filled in from the pools
 	uint32_t batch = 64;          // windows per step
 	uint32_t steps = 2000;        // optimiser steps
+	double max_seconds = 0;       // stop after the step that passes this much time (0: no limit)
 	uint32_t accumulate = 1;      // batches per optimiser step
 	uint32_t warmup = 100;        // linear learning-rate warm-up, steps
 	double lr = 1e-3;
@@ -59,8 +70,7 @@ struct TrainOptions {
 
 	uint64_t seed = 1;
 	uint32_t threads = 0;         // torch threads; 0 = all cores
-	// Called after each validation pass: step, train loss, train acc, val loss, val acc.
-	std::function<void(uint32_t, double, double, double, double)> on_eval;
+	std::function<void(const TrainProgress &)> on_progress; // after every step
 	// When set, receives the trained module (adapters unmerged), for tests.
 	std::shared_ptr<PolicyNetImpl> *trained_net = nullptr;
 };
@@ -68,6 +78,7 @@ struct TrainOptions {
 struct TrainReport {
 	uint64_t episodes = 0, train_episodes = 0, val_episodes = 0, skipped_episodes = 0; // skipped: shorter than w
 	uint64_t train_steps_in_pool = 0, val_steps_in_pool = 0;
+	uint32_t steps_done = 0;
 	double first_loss = 0, final_train_loss = 0, final_val_loss = 0;
 	double val_accuracy = 0;                  // over every position of the validation windows
 	std::array<double, 3> val_class_accuracy{}; // per true action (enqueue, drop, mark)

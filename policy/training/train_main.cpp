@@ -52,6 +52,8 @@ int main(int argc, char **argv)
 	app.add_option("--lora-rank", opt.lora_rank, "LoRA rank on the backbone's projections (0: none)")->capture_default_str();
 	app.add_option("--lora-alpha", opt.lora_alpha, "LoRA alpha (adapter scale alpha / rank)")->capture_default_str();
 	app.add_option("--steps", opt.steps, "optimiser steps")->capture_default_str();
+	app.add_option("--max-seconds", opt.max_seconds, "stop once training has taken this long (0: no limit)")
+		->capture_default_str();
 	app.add_option("--batch", opt.batch, "windows per batch")->capture_default_str();
 	app.add_option("--accumulate", opt.accumulate, "batches per optimiser step")->capture_default_str();
 	app.add_option("--lr", opt.lr, "peak learning rate (AdamW)")->capture_default_str();
@@ -119,15 +121,23 @@ int main(int argc, char **argv)
 			fmt::print(stderr, "error: {}: cannot open for writing\n", metrics_path);
 			return 1;
 		}
-		metrics << "step,train_loss,train_accuracy,val_loss,val_accuracy\n";
+		metrics << "step,epoch,train_loss,train_accuracy,val_loss,val_accuracy\n";
 	}
-	const auto start = std::chrono::steady_clock::now();
-	opt.on_eval = [&](uint32_t step, double tl, double ta, double vl, double va) {
-		const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-		fmt::print(stderr, "\rstep {:>6}/{}  loss {:.4f}  acc {:.2f} %  val loss {:.4f}  val acc {:.2f} %  {:.0f} windows/s ",
-			   step, opt.steps, tl, 100 * ta, vl, 100 * va, step * opt.batch * opt.accumulate / std::max(secs, 1e-9));
-		if (metrics.is_open())
-			metrics << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f}\n", step, tl, ta, vl, va);
+	auto last_print = std::chrono::steady_clock::now();
+	opt.on_progress = [&](const policy::TrainProgress &p) {
+		const auto now = std::chrono::steady_clock::now();
+		if (p.validated || now - last_print > std::chrono::milliseconds(500)) {
+			last_print = now;
+			const int filled = static_cast<int>(24.0 * p.step / opt.steps);
+			fmt::print(stderr,
+				   "\r[{:<24}] epoch {:.2f}  step {}/{}  loss {:.4f}  acc {:.2f} %  val loss {:.4f}  val acc "
+				   "{:.2f} %  {:.0f} windows/s ",
+				   std::string(static_cast<size_t>(filled), '#'), p.epoch, p.step, opt.steps, p.train_loss,
+				   100 * p.train_accuracy, p.val_loss, 100 * p.val_accuracy, p.windows_per_second);
+		}
+		if (p.validated && metrics.is_open())
+			metrics << fmt::format("{},{:.4f},{:.6f},{:.6f},{:.6f},{:.6f}\n", p.step, p.epoch, p.train_loss,
+					       p.train_accuracy, p.val_loss, p.val_accuracy);
 	};
 	policy::Model model;
 	policy::TrainReport r;
@@ -142,8 +152,8 @@ int main(int argc, char **argv)
 	}
 	fmt::print("episodes: {} ({} training, {} validation, {} shorter than the window left out)\n", r.episodes,
 		   r.train_episodes, r.val_episodes, r.skipped_episodes);
-	fmt::print("{} parameters, {:.1f} s; loss {:.4f} -> {:.4f} (validation {:.4f})\n", r.exported_parameters,
-		   r.seconds, r.first_loss, r.final_train_loss, r.final_val_loss);
+	fmt::print("{} parameters, {} steps in {:.1f} s; loss {:.4f} -> {:.4f} (validation {:.4f})\n",
+		   r.exported_parameters, r.steps_done, r.seconds, r.first_loss, r.final_train_loss, r.final_val_loss);
 	if (!opt.backbone_path.empty())
 		fmt::print("parameters while training: {} in all ({} in the frozen backbone), {} trainable ({:.2f} %: "
 			   "LoRA adapters of rank {}, encoders, embeddings, head); adapters merged for export\n",
