@@ -49,19 +49,10 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 		}
 	}
 	if (backend_) {
-		const policy::ModelConfig &mc = backend_->config();
-		const uint32_t tok = backend_->step_token_floats();
-		contexts_.assign(queues,
-				 policy::QueueContext(mc.window, mc.feature_count, mc.target_return * mc.rtg_scale, tok));
-		step_tokens_.resize(tok);
-		tokens_.resize(std::min<size_t>(cfg.batch_max, queues) * mc.window * tok);
 		const size_t batch = std::min<size_t>(cfg.batch_max, queues);
-		returns_.resize(batch * mc.window);
-		states_.resize(batch * mc.window * mc.feature_count);
-		actions_.resize(batch * mc.window);
+		contexts_ = std::make_unique<policy::ContextSet>(*backend_, queues, batch, feature_of_);
 		windows_.resize(batch);
 		probs_.resize(batch);
-		model_state_.resize(mc.feature_count);
 	}
 	reward_.delay_offset_us = backend_ ? backend_->config().reward_offset_us : 1.0;
 	pool_.reward_definition = reward_.definition();
@@ -85,7 +76,7 @@ void PolicyWorker::on_sample(const PacketState &s)
 			st.pool_dropped++;
 		}
 	}
-	if (!backend_ || c >= contexts_.size())
+	if (!backend_ || c >= contexts_->size())
 		return;
 	if (has_last_[c]) {
 		const auto &p = last_[c].p;
@@ -96,23 +87,14 @@ void PolicyWorker::on_sample(const PacketState &s)
 		st.would_drop += p[1];
 		st.would_mark += p[2];
 	}
-	for (size_t f = 0; f < feature_of_.size(); f++)
-		model_state_[f] = s.features[feature_of_[f]];
-	// Embedded once here, not at every decision that sees this step.
-	const float *tokens = nullptr;
-	if (!step_tokens_.empty()) {
-		backend_->embed_step(contexts_[c].next_return(), model_state_.data(), s.taken_action, step_tokens_.data());
-		tokens = step_tokens_.data();
-	}
-	contexts_[c].push(model_state_.data(), s.taken_action, reward, tokens);
+	contexts_->push(c, s.features, s.taken_action, reward);
 	dirty_[c] = 1;
 }
 
 void PolicyWorker::infer(uint64_t now_ns)
 {
-	const policy::ModelConfig &mc = backend_->config();
 	batch_.clear();
-	for (size_t c = 0; c < contexts_.size(); c++)
+	for (size_t c = 0; c < contexts_->size(); c++)
 		if (dirty_[c])
 			batch_.push_back(static_cast<uint32_t>(c));
 	for (size_t start = 0; start < batch_.size(); start += windows_.size()) {
@@ -120,10 +102,7 @@ void PolicyWorker::infer(uint64_t now_ns)
 		for (size_t i = 0; i < n; i++) {
 			const uint32_t c = batch_[start + i];
 			dirty_[c] = 0;
-			windows_[i] = contexts_[c].layout(&returns_[i * mc.window], &states_[i * mc.window * mc.feature_count],
-							  &actions_[i * mc.window],
-							  step_tokens_.empty() ? nullptr
-									       : &tokens_[i * mc.window * step_tokens_.size()]);
+			windows_[i] = contexts_->window(c, i);
 		}
 		const auto t0 = std::chrono::steady_clock::now();
 		backend_->forward(windows_.data(), n, probs_.data());

@@ -84,17 +84,13 @@ private:
 	Router *router_ = nullptr;
 	std::unique_ptr<policy::Backend> backend_;
 	std::vector<int> feature_of_;   // model feature f -> index into PacketState::features
-	std::vector<policy::QueueContext> contexts_; // by port * 2 + queue
+	std::unique_ptr<policy::ContextSet> contexts_; // by port * 2 + queue
 	std::vector<uint8_t> dirty_;
 	std::vector<policy::Probs> last_;
 	std::vector<uint8_t> has_last_;
 	std::vector<uint32_t> batch_;
-	std::vector<float> returns_, states_;
-	std::vector<uint8_t> actions_;
 	std::vector<policy::Window> windows_;
 	std::vector<policy::Probs> probs_;
-	std::vector<float> model_state_;
-	std::vector<float> step_tokens_, tokens_; // embedded steps (when the backend offers it)
 	uint64_t publish_seq_ = 0;
 	sim::RewardSpec reward_;
 	sim::Pool pool_;

@@ -2,8 +2,9 @@
 //  1. The cpu backend's decision latency: the default-size student and the
 //     default teacher, windows of 10 and 20 steps, batches of 1, 16 and 256
 //     queues, fp32 and int8 weights: microseconds per forward pass and per
-//     queue decision; and fp32 with steps embedded on arrival (the policy
-//     worker's way: one new step embedded per decision), which is the
+//     queue decision; and fp32 with each step's work cached on arrival (the
+//     policy worker's way: one new step cached per decision, its keys and
+//     values for the student, its tokens for the teacher), which is the
 //     student_us_per_queue_batch256 figure.
 //  2. The router's forwarding rate (net_null, one worker core, dualpi2, shaper
 //     off) with sampling every 1, 10 and 100 packets against sampling off,
@@ -50,12 +51,18 @@ policy::ModelConfig sized(uint32_t d, uint32_t layers, uint32_t heads, uint32_t 
 	return c;
 }
 
-// The default student (the small model distillation targets) and teacher.
-policy::ModelConfig student(uint32_t window) { return sized(16, 1, 2, 4, 32, window); }
+// The default student (the small model distillation targets: one block, the
+// ring-position time embedding, so its keys and values are cached) and teacher.
+policy::ModelConfig student(uint32_t window)
+{
+	policy::ModelConfig c = sized(16, 1, 2, 4, 32, window);
+	c.time_embedding = policy::TimeEmbedding::ring_position;
+	return c;
+}
 policy::ModelConfig teacher(uint32_t window) { return sized(64, 2, 4, 16, 256, window); }
 
 // Median microseconds per forward pass of `batch` full windows. cached: the
-// steps come embedded (as the policy worker keeps them) and each pass embeds
+// steps come cached (as the policy worker keeps them) and each pass caches
 // one new step per window, which is the work of one decision round.
 double pass_us(policy::CpuForward &fwd, uint32_t batch, double seconds, bool cached = false)
 {
@@ -70,28 +77,30 @@ double pass_us(policy::CpuForward &fwd, uint32_t batch, double seconds, bool cac
 	for (uint8_t &a : actions)
 		a = static_cast<uint8_t>(rng.next_u32() % 3);
 	std::vector<policy::Window> w(batch);
-	const uint32_t tok = c.tokens_per_step() * c.d_model;
-	std::vector<float> tokens(cached ? size_t{batch} * c.window * tok : 0);
+	const uint32_t cf = fwd.cache_floats(); // per queue
+	std::vector<float> cache(cached ? size_t{batch} * cf : 0);
 	for (uint32_t i = 0; i < batch; i++) {
 		w[i] = policy::Window{c.window, &returns[size_t{i} * c.window], &states[size_t{i} * c.window * c.feature_count],
-				      &actions[size_t{i} * c.window]};
+				      &actions[size_t{i} * c.window], 0, nullptr};
 		if (cached) {
 			for (uint32_t t = 0; t < c.window; t++)
-				fwd.embed_step(returns[size_t{i} * c.window + t], &states[(size_t{i} * c.window + t) * c.feature_count],
-					       actions[size_t{i} * c.window + t], &tokens[(size_t{i} * c.window + t) * tok]);
-			w[i].tokens = &tokens[size_t{i} * c.window * tok];
+				fwd.cache_step(returns[size_t{i} * c.window + t], &states[(size_t{i} * c.window + t) * c.feature_count],
+					       actions[size_t{i} * c.window + t], t, &cache[size_t{i} * cf]);
+			w[i].cache = &cache[size_t{i} * cf];
 		}
 	}
-	std::vector<float> fresh(tok);
 	std::vector<policy::Probs> out(batch);
 	std::vector<double> times;
 	const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
 	fwd.forward(w.data(), batch, out.data()); // warm: scratch sized
 	while (std::chrono::steady_clock::now() < deadline || times.size() < 5) {
 		const auto t0 = std::chrono::steady_clock::now();
-		if (cached) // each window's newest step arrives and is embedded once
-			for (uint32_t i = 0; i < batch; i++)
-				fwd.embed_step(returns[i], &states[size_t{i} * c.window * c.feature_count], actions[i], fresh.data());
+		if (cached) // each window's newest step arrives and is cached once
+			for (uint32_t i = 0; i < batch; i++) {
+				const size_t newest = size_t{i} * c.window + c.window - 1;
+				fwd.cache_step(returns[newest], &states[newest * c.feature_count], actions[newest], c.window - 1,
+					       &cache[size_t{i} * cf]);
+			}
 		fwd.forward(w.data(), batch, out.data());
 		times.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
 	}

@@ -19,10 +19,11 @@ public:
 	virtual const char *name() const = 0;
 	virtual const ModelConfig &config() const = 0;
 	virtual void forward(const Window *windows, size_t n, Probs *out) = 0;
-	// Steps embedded once, on arrival (see CpuForward::embed_step), where
-	// exact for the model; 0 floats per step where not offered.
-	virtual uint32_t step_token_floats() const { return 0; }
-	virtual void embed_step(float, const float *, uint8_t, float *) {}
+	// Work done once per step, on arrival, into the queue's cache
+	// (CpuForward::cache_floats and cache_step); 0 where the backend caches
+	// nothing.
+	virtual uint32_t cache_floats() const { return 0; }
+	virtual void cache_step(float, const float *, uint8_t, uint32_t, float *) {}
 };
 
 class CpuBackend final : public Backend {
@@ -31,13 +32,10 @@ public:
 	const char *name() const override { return "cpu"; }
 	const ModelConfig &config() const override { return fwd_.config(); }
 	void forward(const Window *windows, size_t n, Probs *out) override { fwd_.forward(windows, n, out); }
-	uint32_t step_token_floats() const override
+	uint32_t cache_floats() const override { return fwd_.cache_floats(); }
+	void cache_step(float rtg, const float *state, uint8_t action, uint32_t slot, float *cache) override
 	{
-		return fwd_.embeds_steps() ? fwd_.config().tokens_per_step() * fwd_.config().d_model : 0;
-	}
-	void embed_step(float rtg, const float *state, uint8_t action, float *out) override
-	{
-		fwd_.embed_step(rtg, state, action, out);
+		fwd_.cache_step(rtg, state, action, slot, cache);
 	}
 
 private:

@@ -14,30 +14,33 @@
 #include <cstdint>
 #include <vector>
 
+#include "policy/backend.hpp"
 #include "policy/forward_cpu.hpp"
 
 namespace dualpilot::policy {
 
 class QueueContext {
 public:
-	// token_floats: floats of a step's embedded tokens, kept per step when the
-	// backend embeds steps once (CpuForward::embed_step); 0 keeps none.
-	QueueContext(uint32_t window, uint32_t features, float target_return_raw, uint32_t token_floats = 0)
-		: window_(window), features_(features), token_floats_(token_floats), target_(target_return_raw),
-		  rtg_(target_return_raw), returns_(window), states_(size_t{window} * features), actions_(window),
-		  tokens_(size_t{window} * token_floats)
+	// cache_floats: the backend's cache for the queue (CpuForward::
+	// cache_floats); 0 keeps none and windows carry the raw steps.
+	QueueContext(uint32_t window, uint32_t features, float target_return_raw, uint32_t cache_floats = 0)
+		: window_(window), features_(features), target_(target_return_raw), rtg_(target_return_raw),
+		  returns_(window), states_(size_t{window} * features), actions_(window), cache_(cache_floats)
 	{
 	}
 
-	// The return-to-go the next step will carry (to embed it before push).
+	// The return-to-go the next step will carry, the ring slot it will take
+	// and the cache to write its share into, before push.
 	float next_return() const { return rtg_; }
+	uint32_t next_slot() const { return (head_ + count_) % window_; }
+	bool has_cache() const { return !cache_.empty(); }
+	float *cache() { return cache_.data(); }
 
 	// Appends a step: its state (features values, in the model's feature
-	// order), the action taken, the reward that followed, and its embedded
-	// tokens when the context keeps them.
-	void push(const float *state, uint8_t action, float reward, const float *tokens = nullptr)
+	// order), the action taken and the reward that followed.
+	void push(const float *state, uint8_t action, float reward)
 	{
-		const uint32_t slot = (head_ + count_) % window_;
+		const uint32_t slot = next_slot();
 		if (count_ == window_)
 			head_ = (head_ + 1) % window_;
 		else
@@ -46,8 +49,6 @@ public:
 		for (uint32_t f = 0; f < features_; f++)
 			states_[size_t{slot} * features_ + f] = state[f];
 		actions_[slot] = action;
-		if (tokens && token_floats_)
-			std::copy(tokens, tokens + token_floats_, &tokens_[size_t{slot} * token_floats_]);
 		rtg_ -= reward;
 		if (!(rtg_ > 0))
 			rtg_ = target_;
@@ -55,30 +56,89 @@ public:
 
 	uint32_t steps() const { return count_; }
 
-	// Copies the steps oldest-first into the caller's buffers (window-sized;
-	// tokens may be null) and describes them as a Window.
-	Window layout(float *returns, float *states, uint8_t *actions, float *tokens = nullptr) const
+	// The window for a forward pass. With a cache it points into the ring
+	// (nothing is copied); without one the steps are copied oldest-first into
+	// the caller's window-sized buffers.
+	Window layout(float *returns, float *states, uint8_t *actions) const
 	{
+		Window w;
+		w.steps = count_;
+		w.first_slot = head_;
+		if (!cache_.empty()) {
+			w.cache = cache_.data();
+			return w;
+		}
 		for (uint32_t i = 0; i < count_; i++) {
 			const uint32_t slot = (head_ + i) % window_;
 			returns[i] = returns_[slot];
 			for (uint32_t f = 0; f < features_; f++)
 				states[size_t{i} * features_ + f] = states_[size_t{slot} * features_ + f];
 			actions[i] = actions_[slot];
-			if (tokens && token_floats_)
-				std::copy(&tokens_[size_t{slot} * token_floats_], &tokens_[size_t{slot + 1} * token_floats_],
-					  tokens + size_t{i} * token_floats_);
 		}
-		return Window{count_, returns, states, actions, tokens && token_floats_ ? tokens : nullptr};
+		w.returns = returns;
+		w.states = states;
+		w.actions = actions;
+		return w;
 	}
 
 private:
-	uint32_t window_, features_, token_floats_;
+	uint32_t window_, features_;
 	float target_, rtg_;
 	uint32_t head_ = 0, count_ = 0;
 	std::vector<float> returns_, states_;
 	std::vector<uint8_t> actions_;
-	std::vector<float> tokens_;
+	std::vector<float> cache_;
+};
+
+// Every queue's context, as the router's policy worker and the simulator's
+// closed-loop policy both keep them: sampled states (the sampler's feature
+// order, aqm::state_features) mapped to the model's features, each step's
+// cache filled once on arrival by the backend, and windows laid out for a
+// batch of up to batch_max queues.
+class ContextSet {
+public:
+	// feature_of[f]: where the model's feature f sits in a sampled state
+	// (policy::state_feature_index).
+	ContextSet(Backend &backend, size_t queues, size_t batch_max, std::vector<int> feature_of)
+		: backend_(&backend), feature_of_(std::move(feature_of)), model_state_(feature_of_.size())
+	{
+		const ModelConfig &c = backend.config();
+		contexts_.assign(queues, QueueContext(c.window, c.feature_count, c.target_return * c.rtg_scale,
+						      backend.cache_floats()));
+		returns_.resize(batch_max * c.window);
+		states_.resize(batch_max * c.window * c.feature_count);
+		actions_.resize(batch_max * c.window);
+	}
+
+	size_t size() const { return contexts_.size(); }
+
+	// Appends a step to queue q: its sampled state, the action taken, the
+	// reward that followed.
+	void push(size_t q, const float *sampled_state, uint8_t action, float reward)
+	{
+		QueueContext &ctx = contexts_[q];
+		for (size_t f = 0; f < feature_of_.size(); f++)
+			model_state_[f] = sampled_state[feature_of_[f]];
+		if (ctx.has_cache())
+			backend_->cache_step(ctx.next_return(), model_state_.data(), action, ctx.next_slot(), ctx.cache());
+		ctx.push(model_state_.data(), action, reward);
+	}
+
+	// Queue q's window, using batch position i's buffers (i < batch_max).
+	Window window(size_t q, size_t i)
+	{
+		const ModelConfig &c = backend_->config();
+		return contexts_[q].layout(&returns_[i * c.window], &states_[i * c.window * c.feature_count],
+					   &actions_[i * c.window]);
+	}
+
+private:
+	Backend *backend_;
+	std::vector<int> feature_of_;
+	std::vector<float> model_state_;
+	std::vector<QueueContext> contexts_;
+	std::vector<float> returns_, states_;
+	std::vector<uint8_t> actions_;
 };
 
 } // namespace dualpilot::policy

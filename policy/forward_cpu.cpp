@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <fmt/format.h>
 
 namespace dualpilot::policy {
@@ -14,10 +15,12 @@ constexpr float kLeakySlope = 0.01f;  // torch.nn.LeakyReLU's default
 void layer_norm(const float *x, const float *g, const float *b, uint32_t d, float *y)
 {
 	float mean = 0;
+#pragma omp simd reduction(+ : mean)
 	for (uint32_t i = 0; i < d; i++)
 		mean += x[i];
 	mean /= static_cast<float>(d);
 	float var = 0;
+#pragma omp simd reduction(+ : var)
 	for (uint32_t i = 0; i < d; i++)
 		var += (x[i] - mean) * (x[i] - mean);
 	var /= static_cast<float>(d);
@@ -29,6 +32,60 @@ void layer_norm(const float *x, const float *g, const float *b, uint32_t d, floa
 // torch.nn.GELU() (the exact, erf form).
 inline float gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
 
+// Eight floats as one value: a vector register (AVX) in the avx2 clones,
+// a pair of SSE registers in the baseline ones.
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+// e^x, eight at a time: Cephes' expf (range reduction by ln 2 in two parts,
+// a degree-5 polynomial, the exponent set directly), within 2 ulp; x below
+// -87 gives about 1e-38, not 0.
+inline void exp8(v8f &x)
+{
+	const v8f hi = x > 88.0f ? v8f{} + 88.0f : x;
+	x = hi < -87.0f ? v8f{} - 87.0f : hi;
+	const v8f fx = x * 1.44269504088896341f + 0.5f;
+	v8i n = __builtin_convertvector(fx, v8i);
+	n += (__builtin_convertvector(n, v8f) > fx); // truncation to floor: -1 where it rounded up
+	const v8f fn = __builtin_convertvector(n, v8f);
+	x = x - fn * 0.693359375f + fn * 2.12194440e-4f;
+	const v8f z = x * x;
+	v8f y = 1.9875691500e-4f * x + 1.3981999507e-3f;
+	y = y * x + 8.3334519073e-3f;
+	y = y * x + 4.1665795894e-2f;
+	y = y * x + 1.6666665459e-1f;
+	y = y * x + 5.0000001201e-1f;
+	y = y * z + x + 1.0f;
+	const v8i bits = (n + 127) << 23;
+	v8f scale;
+	std::memcpy(&scale, &bits, sizeof(scale));
+	x = y * scale;
+}
+
+// GELU in place over count floats, eight at a time: erf by Abramowitz and
+// Stegun 7.1.26 (absolute error under 1.5e-7), the tail with std::erf.
+__attribute__((target_clones("avx2", "default"))) void gelu_all(float *x, size_t count)
+{
+	size_t i = 0;
+	for (; i + 8 <= count; i += 8) {
+		v8f v;
+		std::memcpy(&v, x + i, sizeof(v));
+		const v8f u = v * 0.70710678118654752f;
+		const v8f a = u < 0.0f ? -u : u;
+		const v8f t = 1.0f / (1.0f + 0.3275911f * a);
+		v8f e = -(a * a);
+		exp8(e);
+		const v8f poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
+				  0.254829592f) * t;
+		const v8f erf_abs = 1.0f - poly * e;
+		const v8f erf = u < 0.0f ? -erf_abs : erf_abs;
+		v = 0.5f * v * (1.0f + erf);
+		std::memcpy(x + i, &v, sizeof(v));
+	}
+	for (; i < count; i++)
+		x[i] = gelu(x[i]);
+}
+
 inline float dot_f32(const float *a, const float *b, uint32_t n)
 {
 	float s = 0;
@@ -36,6 +93,67 @@ inline float dot_f32(const float *a, const float *b, uint32_t n)
 	for (uint32_t i = 0; i < n; i++)
 		s += a[i] * b[i];
 	return s;
+}
+
+
+// Outputs o0 .. o0 + 8V of R rows, accumulated in R*V vector registers
+// across the whole input loop (instead of loading and storing y per input).
+// Several rows share each weight load and give the adds independent chains
+// to overlap. Every row sums its inputs in the same order whatever R, so a
+// queue's decision does not depend on the batch it is in.
+template <uint32_t R, uint32_t V>
+[[gnu::always_inline]] inline void rows_block(const float *wt, const float *bias, uint32_t out, uint32_t in,
+					       const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t o0)
+{
+	v8f acc[R][V], w;
+	for (uint32_t r = 0; r < R; r++)
+		std::memcpy(acc[r], bias + o0, sizeof(acc[r]));
+	for (uint32_t i = 0; i < in; i++) {
+		const float *col = wt + size_t{i} * out + o0;
+		for (uint32_t v = 0; v < V; v++) {
+			std::memcpy(&w, col + 8 * v, sizeof(w));
+			for (uint32_t r = 0; r < R; r++)
+				acc[r][v] += w * x[r * x_stride + i];
+		}
+	}
+	for (uint32_t r = 0; r < R; r++)
+		std::memcpy(y + r * y_stride + o0, acc[r], sizeof(acc[r]));
+}
+
+// One output of one row: the tail of a width that is not a multiple of 8.
+[[gnu::always_inline]] inline void row_one(const float *wt, const float *bias, uint32_t out, uint32_t in, const float *x, float *y, uint32_t o)
+{
+	float acc = bias[o];
+	for (uint32_t i = 0; i < in; i++)
+		acc += wt[size_t{i} * out + o] * x[i];
+	y[o] = acc;
+}
+
+// Outputs o0 .. o1 of R rows (at most 8 accumulator registers at a time).
+template <uint32_t R>
+[[gnu::always_inline]] inline void rows_all(const float *wt, const float *bias, uint32_t out, uint32_t in, const float *x, size_t x_stride,
+		     float *y, size_t y_stride, uint32_t o0, uint32_t o1)
+{
+	uint32_t o = o0;
+	for (; o + 32 <= o1; o += 32) {
+		if constexpr (R == 4) {
+			rows_block<2, 4>(wt, bias, out, in, x, x_stride, y, y_stride, o);
+			rows_block<2, 4>(wt, bias, out, in, x + 2 * x_stride, x_stride, y + 2 * y_stride, y_stride, o);
+		} else {
+			rows_block<R, 4>(wt, bias, out, in, x, x_stride, y, y_stride, o);
+		}
+	}
+	if (o + 16 <= o1) {
+		rows_block<R, 2>(wt, bias, out, in, x, x_stride, y, y_stride, o);
+		o += 16;
+	}
+	if (o + 8 <= o1) {
+		rows_block<R, 1>(wt, bias, out, in, x, x_stride, y, y_stride, o);
+		o += 8;
+	}
+	for (; o < o1; o++)
+		for (uint32_t r = 0; r < R; r++)
+			row_one(wt, bias, out, in, x + r * x_stride, y + r * y_stride, o);
 }
 
 // y[r] = W x[r] + b for rows r of x (strides in floats), with W stored
@@ -49,29 +167,91 @@ __attribute__((target_clones("avx2", "default"))) void matmul(const float *wt, c
 							       const float *x, size_t rows, size_t x_stride, float *y,
 							       size_t y_stride, uint32_t o0, uint32_t o1)
 {
+	if (wt) {
+		size_t r = 0;
+		for (; r + 4 <= rows; r += 4)
+			rows_all<4>(wt, bias, out, in, x + r * x_stride, x_stride, y + r * y_stride, y_stride, o0, o1);
+		if (r + 2 <= rows) {
+			rows_all<2>(wt, bias, out, in, x + r * x_stride, x_stride, y + r * y_stride, y_stride, o0, o1);
+			r += 2;
+		}
+		if (r < rows)
+			rows_all<1>(wt, bias, out, in, x + r * x_stride, x_stride, y + r * y_stride, y_stride, o0, o1);
+		return;
+	}
 	for (size_t r = 0; r < rows; r++) {
 		const float *xr = x + r * x_stride;
 		float *yr = y + r * y_stride;
-		if (wt) {
+		for (uint32_t o = o0; o < o1; o++)
+			yr[o] = 0;
+		for (uint32_t i = 0; i < in; i++) {
+			const float xi = xr[i];
+			const int8_t *col = qt + size_t{i} * out;
 			for (uint32_t o = o0; o < o1; o++)
-				yr[o] = bias[o];
-			for (uint32_t i = 0; i < in; i++) {
-				const float xi = xr[i];
-				const float *col = wt + size_t{i} * out;
-				for (uint32_t o = o0; o < o1; o++)
-					yr[o] += col[o] * xi;
+				yr[o] += static_cast<float>(col[o]) * xi;
+		}
+		for (uint32_t o = o0; o < o1; o++)
+			yr[o] = yr[o] * scale[o] + bias[o];
+	}
+}
+
+// One query's attention over a queue's cached keys (K [d][L], V [L][d], as
+// CpuForward::cache_floats lays them out; L a multiple of 8 after padding),
+// key_ok[L] 1 or 0 for the keys in its window: scores as multiply-adds
+// across the keys, softmax, values.
+__attribute__((target_clones("avx2", "default"))) void cached_attention(const float *q, const float *cache,
+									 const float *key_ok, uint32_t heads,
+									 uint32_t hd, uint32_t L, float *score,
+									 float *out)
+{
+	const uint32_t d = heads * hd;
+	const float *K = cache, *V = cache + size_t{d} * L;
+	const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+	for (uint32_t hh = 0; hh < heads; hh++) {
+		// Eight keys at a time, their scores kept in a register over the
+		// head's dimensions.
+		for (uint32_t k = 0; k < L; k += 8) {
+			v8f acc{}, kv;
+			for (uint32_t j = hh * hd; j < (hh + 1) * hd; j++) {
+				std::memcpy(&kv, K + size_t{j} * L + k, sizeof(kv));
+				acc += kv * (q[j] * scale);
 			}
-		} else {
-			for (uint32_t o = o0; o < o1; o++)
-				yr[o] = 0;
-			for (uint32_t i = 0; i < in; i++) {
-				const float xi = xr[i];
-				const int8_t *col = qt + size_t{i} * out;
-				for (uint32_t o = o0; o < o1; o++)
-					yr[o] += static_cast<float>(col[o]) * xi;
+			std::memcpy(score + k, &acc, sizeof(acc));
+		}
+		float mx = -INFINITY;
+		for (uint32_t k = 0; k < L; k++)
+			mx = key_ok[k] != 0.0f ? std::max(mx, score[k]) : mx;
+		v8f sum8{};
+		for (uint32_t k = 0; k < L; k += 8) {
+			v8f s, ok;
+			std::memcpy(&s, score + k, sizeof(s));
+			std::memcpy(&ok, key_ok + k, sizeof(ok));
+			s -= mx;
+			exp8(s);
+			s *= ok;
+			sum8 += s;
+			std::memcpy(score + k, &s, sizeof(s));
+		}
+		float sum = 0;
+		for (int j = 0; j < 8; j++)
+			sum += sum8[j];
+		const float inv = 1.0f / sum;
+		float *o = out + hh * hd;
+		uint32_t j = 0;
+		for (; j + 8 <= hd; j += 8) { // eight dimensions in a register over the keys
+			v8f acc{}, v;
+			for (uint32_t k = 0; k < L; k++) {
+				std::memcpy(&v, V + size_t{k} * d + hh * hd + j, sizeof(v));
+				acc += v * score[k];
 			}
-			for (uint32_t o = o0; o < o1; o++)
-				yr[o] = yr[o] * scale[o] + bias[o];
+			acc *= inv;
+			std::memcpy(o + j, &acc, sizeof(acc));
+		}
+		for (; j < hd; j++) {
+			float acc = 0;
+			for (uint32_t k = 0; k < L; k++)
+				acc += V[size_t{k} * d + hh * hd + j] * score[k];
+			o[j] = acc * inv;
 		}
 	}
 }
@@ -140,9 +320,27 @@ CpuForward::CpuForward(const Model &m) : model_(m), cfg_(m.config)
 		max_kernel = std::max(max_kernel, k);
 	kernel_in_.resize(max_kernel);
 	enc_cat_.resize(size_t{cfg_.feature_count} * cfg_.feature_embed);
-	score_.resize(size_t{cfg_.tokens_per_step()} * cfg_.window);
+	score_.resize(padded_keys()); // an attention row: at most every key of the window, padded
 	head_in_.resize(cfg_.d_model);
 	step_tok_.resize(size_t{cfg_.tokens_per_step()} * cfg_.d_model);
+	step_x_.resize(size_t{cfg_.tokens_per_step()} * cfg_.d_model);
+	step_h_.resize(size_t{cfg_.tokens_per_step()} * cfg_.d_model);
+	step_qkv_.resize(size_t{cfg_.tokens_per_step()} * 3 * cfg_.d_model);
+	key_ok_.resize(padded_keys());
+	if (caches_keys()) {
+		// Keys and values of every (action, slot) action token.
+		const uint32_t d = cfg_.d_model, W = cfg_.window;
+		action_kv_.resize(size_t{kActionCount} * W * 2 * d);
+		for (uint32_t a = 0; a < kActionCount; a++)
+			for (uint32_t slot = 0; slot < W; slot++) {
+				for (uint32_t j = 0; j < d; j++)
+					step_x_[j] = act_emb_[size_t{a} * d + j] + time_emb_[size_t{slot} * d + j];
+				layer_norm(step_x_.data(), ln_in_g_, ln_in_b_, d, step_x_.data());
+				layer_norm(step_x_.data(), blocks_[0].ln1_g, blocks_[0].ln1_b, d, step_h_.data());
+				apply_range(blocks_[0].qkv, step_h_.data(), 1, d, step_qkv_.data(), 3 * d, d, 3 * d);
+				std::copy(&step_qkv_[d], &step_qkv_[3 * d], &action_kv_[(size_t{a} * W + slot) * 2 * d]);
+			}
+	}
 }
 
 void CpuForward::apply_range(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride,
@@ -179,7 +377,13 @@ void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 			kernel_in_[j] = step < 0 ? 0.0f : (w.states[step * F + f] - mean_[f]) / std_[f];
 		}
 		float *ef = &enc_cat_[size_t{f} * e];
-		apply(enc_[f], kernel_in_.data(), 1, 0, ef, 0);
+		if (k == 1 && enc_[f].w) { // a scalar feature: e multiply-adds, no product to set up
+			const float xn = kernel_in_[0];
+			for (uint32_t j = 0; j < e; j++)
+				ef[j] = enc_[f].w[j] * xn + enc_[f].b[j];
+		} else {
+			apply(enc_[f], kernel_in_.data(), 1, 0, ef, 0);
+		}
 		for (uint32_t j = 0; j < e; j++)
 			ef[j] = ef[j] >= 0 ? ef[j] : ef[j] * kLeakySlope;
 		if (cfg_.state_layout == StateLayout::per_feature)
@@ -193,12 +397,157 @@ void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 
 void CpuForward::embed_step(float rtg, const float *state, uint8_t action, float *out)
 {
-	const Window w{1, &rtg, state, &action, nullptr};
+	const Window w{1, &rtg, state, &action, 0, nullptr};
 	embed_at(w, 0, out);
+}
+
+bool CpuForward::caches_keys() const
+{
+	return cfg_.layers == 1 && embeds_steps() && cfg_.time_embedding == TimeEmbedding::ring_position;
+}
+
+// A queue's cache. Tokens (embeds_steps): [w][tokens_per_step][d] by ring
+// slot. Keys and values (caches_keys), with L = w * tokens_per_step keys
+// (key s * tokens_per_step + k: token k of the step in slot s), padded to a
+// multiple of 8 with keys that stay zero and are never in a window:
+//   K [d][L]   each key dimension across the keys, so that one query's
+//              scores are multiply-adds across keys
+//   V [L][d]
+//   X [w][d]   each slot's state token as it enters the block (after the
+//              time embedding and ln_in): the residual of the query row
+//   E [w][d]   each slot's state token before the time embedding (the
+//              head_residual term)
+//   Q [w][d]   each slot's state token's attention query
+uint32_t CpuForward::cache_floats() const
+{
+	const uint32_t d = cfg_.d_model, tps = cfg_.tokens_per_step(), W = cfg_.window;
+	if (caches_keys())
+		return 2 * d * padded_keys() + 3 * W * d;
+	return embeds_steps() ? W * tps * d : 0;
+}
+
+void CpuForward::cache_step(float rtg, const float *state, uint8_t action, uint32_t slot, float *cache)
+{
+	const uint32_t d = cfg_.d_model, tps = cfg_.tokens_per_step(), S = cfg_.state_tokens(), W = cfg_.window;
+	slot %= W;
+	if (!caches_keys()) {
+		embed_step(rtg, state, action, cache + size_t{slot} * tps * d);
+		return;
+	}
+	const uint32_t L = padded_keys();
+	float *K = cache, *V = cache + size_t{d} * L, *X = V + size_t{L} * d, *E = X + size_t{W} * d;
+	float *Q = E + size_t{W} * d;
+	embed_step(rtg, state, action, step_tok_.data());
+	std::copy(&step_tok_[size_t{S} * d], &step_tok_[size_t{S + 1} * d], E + size_t{slot} * d);
+	const float *pos = time_emb_ + size_t{slot} * d;
+	const Block &b = blocks_[0];
+	// The step's tokens through the time embedding, ln_in and ln1, then their
+	// keys and values in one product; the action token's, which depend on
+	// the action and the slot alone, come from a table.
+	for (uint32_t k = 0; k + 1 < tps; k++) {
+		float *x = &step_x_[size_t{k} * d];
+		for (uint32_t j = 0; j < d; j++)
+			x[j] = step_tok_[size_t{k} * d + j] + pos[j];
+		layer_norm(x, ln_in_g_, ln_in_b_, d, x);
+		if (k == S)
+			std::copy(x, x + d, X + size_t{slot} * d);
+		layer_norm(x, b.ln1_g, b.ln1_b, d, &step_h_[size_t{k} * d]);
+	}
+	apply_range(b.qkv, step_h_.data(), tps - 1, d, step_qkv_.data(), 3 * d, d, 3 * d);
+	apply_range(b.qkv, &step_h_[size_t{S} * d], 1, d, Q + size_t{slot} * d, d, 0, d);
+	const uint32_t a = std::min<uint8_t>(action, kActionCount - 1);
+	std::copy(&action_kv_[(size_t{a} * W + slot) * 2 * d], &action_kv_[(size_t{a} * W + slot + 1) * 2 * d],
+		  &step_qkv_[size_t{tps - 1} * 3 * d + d]);
+	for (uint32_t k = 0; k < tps; k++) {
+		const uint32_t key = slot * tps + k;
+		const float *kv = &step_qkv_[size_t{k} * 3 * d];
+		for (uint32_t j = 0; j < d; j++) {
+			K[size_t{j} * L + key] = kv[d + j];
+			V[size_t{key} * d + j] = kv[2 * d + j];
+		}
+	}
+}
+
+uint32_t CpuForward::position(const Window &w, uint32_t t) const
+{
+	return cfg_.time_embedding == TimeEmbedding::ring_position ? (w.first_slot + t) % cfg_.window : t;
+}
+
+// The final LayerNorm, the head and the softmax for one window's last state
+// token.
+void CpuForward::head(const float *x, const float *state_emb, Probs &out)
+{
+	const uint32_t d = cfg_.d_model;
+	layer_norm(x, ln_f_g_, ln_f_b_, d, head_in_.data());
+	if (cfg_.head_residual)
+		for (uint32_t j = 0; j < d; j++)
+			head_in_[j] += state_emb[j];
+	float logits[kActionCount];
+	apply(head_, head_in_.data(), 1, 0, logits, 0);
+	const float mx = std::max({logits[0], logits[1], logits[2]});
+	float sum = 0;
+	for (uint32_t a = 0; a < kActionCount; a++)
+		sum += (out.p[a] = std::exp(logits[a] - mx));
+	for (uint32_t a = 0; a < kActionCount; a++)
+		out.p[a] /= sum;
+}
+
+// One block, keys and values cached: per window one query row (the newest
+// state token) attending over the cached keys of its steps, then the block's
+// projection and MLP and the head, each a matrix product over the batch.
+void CpuForward::forward_cached_keys(const Window *windows, size_t n, Probs *out)
+{
+	const uint32_t d = cfg_.d_model, m = cfg_.mlp_hidden, W = cfg_.window, tps = cfg_.tokens_per_step();
+	const uint32_t L = padded_keys();
+	const Block &b = blocks_[0];
+	x_.resize(n * d);
+	h_.resize(n * d);
+	qkv_.resize(n * 3 * d);
+	att_.resize(n * d);
+	mlp_.resize(n * m);
+	state_emb_.resize(n * d);
+	for (size_t i = 0; i < n; i++) {
+		const Window &w = windows[i];
+		const uint32_t newest = (w.first_slot + w.steps - 1) % W;
+		const float *X = w.cache + 2 * size_t{d} * L, *E = X + size_t{W} * d, *Q = E + size_t{W} * d;
+		std::copy(X + size_t{newest} * d, X + size_t{newest + 1} * d, &x_[i * d]);
+		std::copy(E + size_t{newest} * d, E + size_t{newest + 1} * d, &state_emb_[i * d]);
+		std::copy(Q + size_t{newest} * d, Q + size_t{newest + 1} * d, &qkv_[i * 3 * d]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const Window &w = windows[i];
+		// Keys in the window: every token of its steps but the newest step's
+		// action (not known yet). Others are masked out.
+		std::fill(key_ok_.begin(), key_ok_.end(), 0.0f);
+		for (uint32_t t = 0; t < w.steps; t++) {
+			const uint32_t slot = (w.first_slot + t) % W;
+			const uint32_t count = t + 1 < w.steps ? tps : tps - 1;
+			std::fill(&key_ok_[size_t{slot} * tps], &key_ok_[size_t{slot} * tps + count], 1.0f);
+		}
+		cached_attention(&qkv_[i * 3 * d], w.cache, key_ok_.data(), cfg_.heads, cfg_.head_dim(), L, score_.data(),
+				 &att_[i * d]);
+	}
+	apply(b.proj, att_.data(), n, d, h_.data(), d);
+	for (size_t j = 0; j < n * d; j++)
+		x_[j] += h_[j];
+	for (size_t i = 0; i < n; i++)
+		layer_norm(&x_[i * d], b.ln2_g, b.ln2_b, d, &h_[i * d]);
+	apply(b.fc, h_.data(), n, d, mlp_.data(), m);
+	gelu_all(mlp_.data(), n * m);
+	apply(b.fc_proj, mlp_.data(), n, m, h_.data(), d);
+	for (size_t j = 0; j < n * d; j++)
+		x_[j] += h_[j];
+	for (size_t i = 0; i < n; i++)
+		head(&x_[i * d], &state_emb_[i * d], out[i]);
 }
 
 void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 {
+	// A batch comes all with step caches or all without.
+	if (n > 0 && windows[0].cache && caches_keys()) {
+		forward_cached_keys(windows, n, out);
+		return;
+	}
 	const uint32_t d = cfg_.d_model, H = cfg_.heads;
 	const uint32_t hd = cfg_.head_dim(), m = cfg_.mlp_hidden;
 	// Token layout: window i's tokens at seg_start_[i] .. +tps*steps-1 (R,
@@ -223,10 +572,12 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 	for (size_t i = 0; i < n; i++) {
 		const Window &w = windows[i];
 		for (uint32_t t = 0; t < w.steps; t++) {
-			const float *src = w.tokens ? w.tokens + size_t{t} * tps * d : step_tok_.data();
-			if (!w.tokens)
+			// A step cache here holds tokens (embeds_steps, not caches_keys).
+			const uint32_t slot = (w.first_slot + t) % cfg_.window;
+			const float *src = w.cache ? w.cache + size_t{slot} * tps * d : step_tok_.data();
+			if (!w.cache)
 				embed_at(w, t, step_tok_.data());
-			const float *pos = time_emb_ + size_t{t} * d;
+			const float *pos = time_emb_ + size_t{position(w, t)} * d;
 			float *xr = &x_[(seg_start_[i] + tps * t) * size_t{d}];
 			const uint32_t count = t + 1 < w.steps ? tps : tps - 1; // the last a token is left out
 			for (uint32_t k = 0; k < count; k++)
@@ -299,30 +650,15 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 			for (uint32_t t = r0; t < r1; t++)
 				layer_norm(&x_[size_t{t} * d], b.ln2_g, b.ln2_b, d, &h_[size_t{t} * d]);
 			apply(b.fc, &h_[size_t{r0} * d], r1 - r0, d, &mlp_[size_t{r0} * m], m);
-			for (size_t j = size_t{r0} * m; j < size_t{r1} * m; j++)
-				mlp_[j] = gelu(mlp_[j]);
+			gelu_all(&mlp_[size_t{r0} * m], size_t{r1 - r0} * m);
 			apply(b.fc_proj, &mlp_[size_t{r0} * m], r1 - r0, m, &h_[size_t{r0} * d], d);
 			for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
 				x_[j] += h_[j];
 		});
 	}
 	// Head at each window's last state token.
-	std::vector<float> &hv = head_in_;
-	for (size_t i = 0; i < n; i++) {
-		const float *xr = &x_[size_t{seg_start_[i + 1] - 1} * d];
-		layer_norm(xr, ln_f_g_, ln_f_b_, d, hv.data());
-		if (cfg_.head_residual)
-			for (uint32_t j = 0; j < d; j++)
-				hv[j] += state_emb_[i * d + j];
-		float logits[kActionCount];
-		apply(head_, hv.data(), 1, 0, logits, 0);
-		const float mx = std::max({logits[0], logits[1], logits[2]});
-		float sum = 0;
-		for (uint32_t a = 0; a < kActionCount; a++)
-			sum += (out[i].p[a] = std::exp(logits[a] - mx));
-		for (uint32_t a = 0; a < kActionCount; a++)
-			out[i].p[a] /= sum;
-	}
+	for (size_t i = 0; i < n; i++)
+		head(&x_[size_t{seg_start_[i + 1] - 1} * d], &state_emb_[i * d], out[i]);
 }
 
 } // namespace dualpilot::policy

@@ -7,6 +7,15 @@
 // batch for all of them, and only attention runs window by window. Only the
 // last state token of each window needs an output, so the last layer
 // computes attention queries, the MLP and the head for that token alone.
+//
+// Work done once per step instead of at every decision that sees it (the
+// queue's cache, kept by its context; cache_step fills in a step's share
+// when the step arrives, in the step's ring slot):
+//  - every model whose encoders are all scalar: the step's tokens;
+//  - a one-block model with the ring-position time embedding: each token's
+//    attention key and value, which then depend on nothing else, so a
+//    decision costs one query row (attention over the cached keys, the
+//    block's projection and MLP, the head) whatever the window.
 // Scratch space grows to the largest batch seen and is then reused: a
 // forward allocates nothing once warm.
 #pragma once
@@ -20,16 +29,19 @@
 
 namespace dualpilot::policy {
 
-// One queue's context: its last `steps` decisions, oldest first (positions
-// 0 .. steps-1 of the time embedding). The action of the last step is not
-// known yet and is not read. With `tokens` (see CpuForward::embed_step) the
-// steps come already embedded and returns/states/actions are not read.
+// One queue's context: its last `steps` decisions, oldest first. The oldest
+// sits in slot first_slot of the queue's ring of w slots, step t in slot
+// (first_slot + t) mod w: its time-embedding position (ring_position models;
+// window_position models use t). The action of the last step is not known
+// yet and is not read. With `cache` (the queue's cache, cache_floats() laid
+// out by CpuForward) returns/states/actions are not read.
 struct Window {
 	uint32_t steps = 0;
 	const float *returns = nullptr;  // [steps] return-to-go, unscaled
 	const float *states = nullptr;   // [steps][feature_count], raw feature values
 	const uint8_t *actions = nullptr;// [steps] 0 enqueue, 1 drop, 2 mark
-	const float *tokens = nullptr;   // [steps][tokens_per_step][d_model], or null
+	uint32_t first_slot = 0;
+	const float *cache = nullptr;    // the queue's cache, or null
 };
 
 struct Probs {
@@ -47,11 +59,16 @@ public:
 
 	// A step's tokens before the time embedding (R, the state token(s), a),
 	// tokens_per_step * d_model floats. They depend on that step alone when
-	// every feature's kernel is 1, so a queue's context can embed each step
-	// once, when it arrives, instead of at every decision: embeds_steps()
-	// says whether that is exact for this model.
+	// every feature's kernel is 1: embeds_steps() says whether that is so.
 	bool embeds_steps() const;
 	void embed_step(float rtg, const float *state, uint8_t action, float *out);
+	// One block, scalar encoders, ring-position time: keys and values cached.
+	bool caches_keys() const;
+	// Floats of a queue's cache (0: the model caches nothing, windows carry
+	// returns/states/actions), and a step arriving in ring slot `slot`
+	// written into it.
+	uint32_t cache_floats() const;
+	void cache_step(float rtg, const float *state, uint8_t action, uint32_t slot, float *cache);
 
 private:
 	struct Linear {
@@ -71,6 +88,10 @@ private:
 	static void apply_range(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride,
 				uint32_t o0, uint32_t o1);
 	void embed_at(const Window &w, uint32_t t, float *out);
+	uint32_t position(const Window &w, uint32_t t) const;
+	uint32_t padded_keys() const { return (cfg_.window * cfg_.tokens_per_step() + 7) / 8 * 8; }
+	void forward_cached_keys(const Window *windows, size_t n, Probs *out);
+	void head(const float *x, const float *state_emb, Probs &out);
 
 	Model model_; // owns the weights the pointers below point into
 	std::deque<std::vector<float>> transposed_f32_; // the weight matrices, [in][out]
@@ -85,7 +106,9 @@ private:
 
 	// Scratch the model sizes (set up once) and scratch the batch sizes (grown
 	// to the largest batch seen).
-	std::vector<float> kernel_in_, enc_cat_, score_, head_in_, step_tok_;
+	std::vector<float> kernel_in_, enc_cat_, score_, head_in_, step_tok_, step_x_, step_h_, step_qkv_;
+	std::vector<float> key_ok_; // 1 for the keys in the window being attended, else 0
+	std::vector<float> action_kv_; // caches_keys: [action][slot][key d, value d] of action tokens
 	std::vector<float> x_, h_, qkv_, att_, mlp_, state_emb_;
 	std::vector<uint32_t> seg_start_;
 };

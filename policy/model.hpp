@@ -12,7 +12,11 @@
 //                                paper's sequence (1)) each feature through its
 //                                own Linear(e -> d)
 //   a_t  the action taken        Embedding(3 -> d)
-// plus a learned time embedding by position in the window, then LayerNorm,
+// plus a learned time embedding (time_embedding window_position: by position
+// in the window, oldest step 0; ring_position: by the step's index modulo w,
+// its slot in the queue's ring, so that a step keeps its embedding while the
+// window slides over it and a one-block model's keys and values can be
+// computed once per step, on arrival), then LayerNorm,
 // `layers` GPT-2-style pre-LN blocks (causal multi-head self-attention, GELU
 // MLP), a final LayerNorm, and the action head Linear(d -> 3) at the last
 // state token (with head_residual, at that token plus its embedding before
@@ -36,6 +40,7 @@ inline constexpr uint32_t kFeatureNameLen = 32;
 
 enum class Backbone : uint32_t { transformer = 0 };
 enum class StateLayout : uint32_t { concat = 0, per_feature = 1 };
+enum class TimeEmbedding : uint32_t { window_position = 0, ring_position = 1 };
 
 struct ModelConfig {
 	uint32_t feature_count = 8;
@@ -48,6 +53,7 @@ struct ModelConfig {
 	Backbone backbone = Backbone::transformer;
 	bool head_residual = false;
 	StateLayout state_layout = StateLayout::concat;
+	TimeEmbedding time_embedding = TimeEmbedding::window_position;
 	float target_return = 1.0f;    // R_1 at run time, in the model's (scaled) units
 	float rtg_scale = 1.0f;        // rewards and returns are divided by this
 	float reward_offset_us = 1.0f; // reward = packet_length / (delay_us + offset)

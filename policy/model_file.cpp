@@ -80,7 +80,8 @@ std::string encode_model(const Model &m, std::string &b)
 	b.append(kMagic, 8);
 	for (uint32_t v : {kModelFileVersion, c.feature_count, c.feature_embed, c.d_model, c.layers, c.heads, c.window,
 			   kActionCount, c.mlp_hidden, static_cast<uint32_t>(c.backbone),
-			   (c.head_residual ? 1u : 0u) | (c.state_layout == StateLayout::per_feature ? 2u : 0u)})
+			   (c.head_residual ? 1u : 0u) | (c.state_layout == StateLayout::per_feature ? 2u : 0u) |
+				   (c.time_embedding == TimeEmbedding::ring_position ? 4u : 0u)})
 		put(b, v);
 	for (float v : {c.target_return, c.rtg_scale, c.reward_offset_us, c.gamma})
 		put(b, v);
@@ -160,6 +161,7 @@ std::string decode_model(std::string_view b, const std::string &origin, Model &o
 	const auto flags = r.get<uint32_t>();
 	c.head_residual = (flags & 1) != 0;
 	c.state_layout = (flags & 2) != 0 ? StateLayout::per_feature : StateLayout::concat;
+	c.time_embedding = (flags & 4) != 0 ? TimeEmbedding::ring_position : TimeEmbedding::window_position;
 	c.target_return = r.get<float>();
 	c.rtg_scale = r.get<float>();
 	c.reward_offset_us = r.get<float>();
@@ -167,7 +169,7 @@ std::string decode_model(std::string_view b, const std::string &origin, Model &o
 	const auto tensor_count = r.get<uint32_t>();
 	if (actions != kActionCount)
 		return fail(fmt::format("action_count = {}, the runtime has {} actions", actions, kActionCount));
-	if (flags > 3)
+	if (flags > 7)
 		return fail(fmt::format("unknown flags 0x{:x}", flags));
 	if (c.feature_count == 0 || c.feature_count > kMaxFeatures)
 		return fail(fmt::format("feature_count = {} is outside 1..{}", c.feature_count, kMaxFeatures));

@@ -13,7 +13,8 @@
 //   36      u32             action_count (3)
 //   40      u32             mlp_hidden
 //   44      u32             backbone (0 = transformer)
-//   48      u32             flags (bit 0: head_residual; bit 1: per-feature state tokens)
+//   48      u32             flags (bit 0: head_residual; bit 1: per-feature state tokens;
+//                           bit 2: ring-position time embedding)
 //   52      f32 x 4         target_return, rtg_scale, reward_offset_us, gamma
 //   68      u32             tensor_count T
 //   72      u32 x F         kernel size per feature

@@ -38,6 +38,8 @@ int main(int argc, char **argv)
 	random->add_flag("--int8", int8, "int8 weights");
 	bool per_feature = false;
 	random->add_flag("--per-feature", per_feature, "one token per state feature (the paper's layout)");
+	bool ring_time = false;
+	random->add_flag("--ring-time", ring_time, "time embedding by ring slot (keys and values cached in one block)");
 	auto *quant = app.add_subcommand("quantize", "int8 weights, one scale per output row");
 	quant->add_option("in", in, "model file")->required();
 	quant->add_option("out", out, "model file to write")->required();
@@ -51,9 +53,10 @@ int main(int argc, char **argv)
 		}
 		const auto &k = m.config;
 		fmt::print("{}: transformer, d_model {}, {} layers, {} heads, window {}, mlp {}, feature embed {}, {} state "
-			   "token(s) per step, head residual {}\n",
+			   "token(s) per step, head residual {}, time embedding by {}\n",
 			   in, k.d_model, k.layers, k.heads, k.window, k.mlp_hidden, k.feature_embed, k.state_tokens(),
-			   k.head_residual);
+			   k.head_residual,
+			   k.time_embedding == policy::TimeEmbedding::ring_position ? "ring slot" : "window position");
 		fmt::print("returns: target {} x rtg_scale {}; reward offset {} us; gamma {}\n", k.target_return, k.rtg_scale,
 			   k.reward_offset_us, k.gamma);
 		for (uint32_t f = 0; f < k.feature_count; f++)
@@ -72,6 +75,8 @@ int main(int argc, char **argv)
 		c.target_return = 1;
 		if (per_feature)
 			c.state_layout = policy::StateLayout::per_feature;
+		if (ring_time)
+			c.time_embedding = policy::TimeEmbedding::ring_position;
 		c.rtg_scale = 1000;
 		if (std::string err = policy::check_config(c); !err.empty()) {
 			fmt::print(stderr, "error: {}\n", err);

@@ -14,21 +14,13 @@ std::string SimPolicy::load(const std::string &model_path)
 		return err;
 	if (std::string err = policy::state_feature_index(m.config, feature_of_); !err.empty())
 		return model_path + ": " + err;
-	fwd_ = std::make_unique<policy::CpuForward>(m);
+	backend_ = std::make_unique<policy::CpuBackend>(m);
 	return {};
 }
 
 PolicyFn SimPolicy::function()
 {
-	const policy::ModelConfig &c = fwd_->config();
-	const uint32_t tok = fwd_->embeds_steps() ? c.tokens_per_step() * c.d_model : 0;
-	contexts_.assign(aqm::kQueueCount, policy::QueueContext(c.window, c.feature_count, c.target_return * c.rtg_scale, tok));
-	model_state_.resize(c.feature_count);
-	step_tokens_.resize(tok);
-	returns_.resize(c.window);
-	states_.resize(size_t{c.window} * c.feature_count);
-	actions_.resize(c.window);
-	tokens_.resize(size_t{c.window} * tok);
+	contexts_ = std::make_unique<policy::ContextSet>(*backend_, aqm::kQueueCount, 1, feature_of_);
 	return [this](const std::array<float, kFeatureCount> &state, aqm::QueueId q, uint8_t action, uint64_t,
 		      ActionProbs &out) { return decide(state, q, action, out); };
 }
@@ -36,20 +28,11 @@ PolicyFn SimPolicy::function()
 bool SimPolicy::decide(const std::array<float, kFeatureCount> &state, aqm::QueueId queue, uint8_t action,
 		       ActionProbs &out)
 {
-	policy::QueueContext &ctx = contexts_[static_cast<int>(queue)];
-	const float reward = RewardSpec{fwd_->config().reward_offset_us}.of_state(state.data());
-	for (size_t f = 0; f < feature_of_.size(); f++)
-		model_state_[f] = state[feature_of_[f]];
-	const float *tokens = nullptr;
-	if (!step_tokens_.empty()) {
-		fwd_->embed_step(ctx.next_return(), model_state_.data(), action, step_tokens_.data());
-		tokens = step_tokens_.data();
-	}
-	ctx.push(model_state_.data(), action, reward, tokens);
-	const policy::Window w =
-		ctx.layout(returns_.data(), states_.data(), actions_.data(), tokens_.empty() ? nullptr : tokens_.data());
+	const auto q = static_cast<size_t>(queue);
+	contexts_->push(q, state.data(), action, RewardSpec{backend_->config().reward_offset_us}.of_state(state.data()));
+	const policy::Window w = contexts_->window(q, 0);
 	policy::Probs p;
-	fwd_->forward(&w, 1, &p);
+	backend_->forward(&w, 1, &p);
 	if (!(std::isfinite(p.p[0]) && std::isfinite(p.p[1]) && std::isfinite(p.p[2]))) {
 		invalid_++;
 		return false; // no override: the AQM goes on deciding

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "policy/backend.hpp"
 #include "policy/context.hpp"
-#include "policy/forward_cpu.hpp"
 #include "sim/simulation.hpp"
 
 namespace dualpilot::sim {
@@ -26,11 +26,9 @@ public:
 private:
 	bool decide(const std::array<float, kFeatureCount> &state, aqm::QueueId queue, uint8_t action, ActionProbs &out);
 
-	std::unique_ptr<policy::CpuForward> fwd_;
+	std::unique_ptr<policy::CpuBackend> backend_;
 	std::vector<int> feature_of_;
-	std::vector<policy::QueueContext> contexts_;
-	std::vector<float> model_state_, step_tokens_, returns_, states_, tokens_;
-	std::vector<uint8_t> actions_;
+	std::unique_ptr<policy::ContextSet> contexts_;
 	uint64_t invalid_ = 0;
 };
 

@@ -89,10 +89,12 @@ std::array<double, 3> reference(const Model &m, const Window &w)
 	std::vector<std::vector<double>> x;
 	std::vector<double> last_state;
 	for (uint32_t t = 0; t < w.steps; t++) {
+		// The time embedding's row: position in the window, or ring slot.
+		const uint32_t pos = c.time_embedding == TimeEmbedding::ring_position ? (w.first_slot + t) % c.window : t;
 		std::vector<double> r(d), a(d);
 		std::vector<std::vector<double>> s_tokens;
 		for (uint32_t j = 0; j < d; j++)
-			r[j] = at(m, "rtg.w", j) * (w.returns[t] / c.rtg_scale) + at(m, "rtg.b", j) + at(m, "time.emb", t * d + j);
+			r[j] = at(m, "rtg.w", j) * (w.returns[t] / c.rtg_scale) + at(m, "rtg.b", j) + at(m, "time.emb", pos * d + j);
 		std::vector<double> cat;
 		for (uint32_t f = 0; f < c.feature_count; f++) {
 			std::vector<double> in(c.kernels[f]);
@@ -112,8 +114,8 @@ std::array<double, 3> reference(const Model &m, const Window &w)
 		last_state = s_tokens.back();
 		for (uint32_t j = 0; j < d; j++) {
 			for (auto &s : s_tokens)
-				s[j] += at(m, "time.emb", t * d + j);
-			a[j] = at(m, "act.emb", w.actions[t] * d + j) + at(m, "time.emb", t * d + j);
+				s[j] += at(m, "time.emb", pos * d + j);
+			a[j] = at(m, "act.emb", w.actions[t] * d + j) + at(m, "time.emb", pos * d + j);
 		}
 		x.push_back(r);
 		for (auto &s : s_tokens)
@@ -180,7 +182,10 @@ std::array<double, 3> reference(const Model &m, const Window &w)
 struct WindowData {
 	std::vector<float> returns, states;
 	std::vector<uint8_t> actions;
-	Window view(uint32_t steps) const { return Window{steps, returns.data(), states.data(), actions.data()}; }
+	Window view(uint32_t steps, uint32_t first_slot = 0) const
+	{
+		return Window{steps, returns.data(), states.data(), actions.data(), first_slot, nullptr};
+	}
 };
 
 WindowData random_window(const ModelConfig &c, aqm::Rng &rng)
@@ -197,16 +202,17 @@ WindowData random_window(const ModelConfig &c, aqm::Rng &rng)
 
 TEST(PolicyForward, EqualsTheReferenceForEveryWindowLength)
 {
-	for (int variant = 0; variant < 4; variant++) {
+	for (int variant = 0; variant < 8; variant++) {
 		ModelConfig c = small_config();
 		c.head_residual = variant & 1;
 		c.state_layout = variant & 2 ? StateLayout::per_feature : StateLayout::concat;
+		c.time_embedding = variant & 4 ? TimeEmbedding::ring_position : TimeEmbedding::window_position;
 		const Model m = model_with_norm(c, 7);
 		CpuForward fwd(m);
 		aqm::Rng rng(3);
 		const WindowData w = random_window(c, rng);
 		for (uint32_t steps = 1; steps <= c.window; steps++) {
-			const Window v = w.view(steps);
+			const Window v = w.view(steps, steps * 5 % c.window); // any ring slot for the oldest step
 			Probs p;
 			fwd.forward(&v, 1, &p);
 			const auto want = reference(m, v);
@@ -238,22 +244,26 @@ TEST(PolicyForward, ABatchGivesWhatEachWindowGivesAlone)
 	}
 }
 
-// Steps embedded once, as the policy worker does it (a QueueContext keeping
-// each step's tokens), give what embedding every step at every decision
-// gives; with a Conv1d feature the model says that would not be exact.
-TEST(PolicyForward, StepsEmbeddedOnArrivalGiveTheSameDecisions)
+// Work done once per step, as the policy worker does it (a QueueContext
+// keeping each step's cache: its tokens, or for a one-block model with the
+// ring-position time embedding its keys and values), gives what computing
+// every step at every decision gives; with a Conv1d feature the model says
+// caching would not be exact.
+TEST(PolicyForward, StepsCachedOnArrivalGiveTheSameDecisions)
 {
-	for (StateLayout layout : {StateLayout::concat, StateLayout::per_feature}) {
+	for (int variant = 0; variant < 8; variant++) {
 		ModelConfig c = small_config(5);
 		c.kernels = {1, 1, 1, 1};
-		c.state_layout = layout;
+		c.state_layout = variant & 1 ? StateLayout::per_feature : StateLayout::concat;
+		c.time_embedding = variant & 2 ? TimeEmbedding::ring_position : TimeEmbedding::window_position;
+		c.layers = variant & 4 ? 1 : 2;
 		c.head_residual = true;
 		CpuForward fwd(model_with_norm(c, 13));
 		ASSERT_TRUE(fwd.embeds_steps());
-		const uint32_t tok = c.tokens_per_step() * c.d_model;
-		QueueContext plain(c.window, c.feature_count, 300), cached(c.window, c.feature_count, 300, tok);
+		EXPECT_EQ(fwd.caches_keys(), variant == 6 || variant == 7) << variant;
+		QueueContext plain(c.window, c.feature_count, 300), cached(c.window, c.feature_count, 300, fwd.cache_floats());
 		aqm::Rng rng(4);
-		std::vector<float> r(c.window), st(c.window * c.feature_count), tokens(c.window * tok), step(tok);
+		std::vector<float> r(c.window), st(c.window * c.feature_count);
 		std::vector<uint8_t> a(c.window);
 		for (int i = 0; i < 12; i++) { // past the window: the ring wraps
 			float state[4];
@@ -261,17 +271,17 @@ TEST(PolicyForward, StepsEmbeddedOnArrivalGiveTheSameDecisions)
 				v = static_cast<float>(rng.next_double() * 3);
 			const auto action = static_cast<uint8_t>(rng.next_u32() % 3);
 			const float reward = static_cast<float>(rng.next_double() * 40);
-			fwd.embed_step(cached.next_return(), state, action, step.data());
-			cached.push(state, action, reward, step.data());
+			fwd.cache_step(cached.next_return(), state, action, cached.next_slot(), cached.cache());
+			cached.push(state, action, reward);
 			plain.push(state, action, reward);
 			Probs p1, p2;
 			const Window w1 = plain.layout(r.data(), st.data(), a.data());
 			fwd.forward(&w1, 1, &p1);
-			const Window w2 = cached.layout(r.data(), st.data(), a.data(), tokens.data());
-			ASSERT_NE(w2.tokens, nullptr);
+			const Window w2 = cached.layout(r.data(), st.data(), a.data());
+			ASSERT_NE(w2.cache, nullptr);
 			fwd.forward(&w2, 1, &p2);
 			for (int k = 0; k < 3; k++)
-				EXPECT_NEAR(p1.p[k], p2.p[k], 1e-6) << "push " << i;
+				EXPECT_NEAR(p1.p[k], p2.p[k], 1e-6) << "variant " << variant << " push " << i;
 		}
 	}
 	EXPECT_FALSE(CpuForward(model_with_norm(small_config(), 1)).embeds_steps()); // kernels 3 and 5

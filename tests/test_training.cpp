@@ -50,24 +50,28 @@ ModelConfig config(StateLayout layout, bool residual)
 	return c;
 }
 
-// libtorch's softmax at the last step of a window of `steps` steps.
+// libtorch's softmax at the last step of a window of `steps` steps whose
+// oldest step sits in ring slot first_slot.
 std::array<float, 3> torch_probs(PolicyNet &net, const std::vector<float> &r, const std::vector<float> &s,
-				 const std::vector<int64_t> &a, uint32_t steps)
+				 const std::vector<int64_t> &a, uint32_t steps, int64_t first_slot = 0)
 {
 	torch::NoGradGuard g;
 	const int64_t F = sim::kFeatureCount;
 	const auto rt = torch::from_blob(const_cast<float *>(r.data()), {1, steps}, torch::kFloat).clone();
 	const auto st = torch::from_blob(const_cast<float *>(s.data()), {1, steps, F}, torch::kFloat).clone();
 	const auto at = torch::from_blob(const_cast<int64_t *>(a.data()), {1, steps}, torch::kLong).clone();
-	const auto p = net->forward(rt, st, at).select(1, steps - 1).softmax(-1)[0];
+	const auto p = net->forward(rt, st, at, {}, torch::full({1}, first_slot, torch::kLong)).select(1, steps - 1).softmax(-1)[0];
 	return {p[0].item<float>(), p[1].item<float>(), p[2].item<float>()};
 }
 
 TEST(Training, ExportedWeightsGiveTheTorchForwardOnTheCpuBackend)
 {
 	torch::manual_seed(3);
-	for (int variant = 0; variant < 4; variant++) {
-		PolicyNet net(config(variant & 1 ? StateLayout::per_feature : StateLayout::concat, variant & 2));
+	for (int variant = 0; variant < 8; variant++) {
+		ModelConfig c = config(variant & 1 ? StateLayout::per_feature : StateLayout::concat, variant & 2);
+		if (variant & 4)
+			c.time_embedding = TimeEmbedding::ring_position;
+		PolicyNet net(c);
 		{
 			torch::NoGradGuard g;
 			net->norm_mean.uniform_(-1, 1);
@@ -93,11 +97,12 @@ TEST(Training, ExportedWeightsGiveTheTorchForwardOnTheCpuBackend)
 		for (uint32_t t = 0; t < w; t++)
 			a8[t] = static_cast<uint8_t>(a[t] = rng() % 3);
 		for (uint32_t steps = 1; steps <= w; steps++) {
-			const Window win{steps, r.data(), s.data(), a8.data()};
+			const uint32_t first_slot = steps * 3 % w; // any slot, for ring-position models
+			const Window win{steps, r.data(), s.data(), a8.data(), first_slot, nullptr};
 			Probs p;
 			cpu.forward(&win, 1, &p);
-			const auto want = torch_probs(net, r, s, a, steps);
-			const auto again = torch_probs(back, r, s, a, steps);
+			const auto want = torch_probs(net, r, s, a, steps, first_slot);
+			const auto again = torch_probs(back, r, s, a, steps, first_slot);
 			for (int k = 0; k < 3; k++) {
 				EXPECT_NEAR(p.p[k], want[k], 1e-5) << "variant " << variant << " steps " << steps;
 				EXPECT_FLOAT_EQ(again[k], want[k]);
@@ -298,7 +303,7 @@ TEST(Training, LoraTrainsAdaptersAndLeavesTheBackboneBitIdentical)
 			ss[t * sim::kFeatureCount + f] = f == 3 ? u(rng) * 20000 : u(rng);
 		a8[t] = static_cast<uint8_t>(aa[t] = rng() % 3);
 	}
-	const Window win{w, rr.data(), ss.data(), a8.data()};
+	const Window win{w, rr.data(), ss.data(), a8.data(), 0, nullptr};
 	Probs p;
 	cpu.forward(&win, 1, &p);
 	const auto want_p = torch_probs(holder, rr, ss, aa, w);

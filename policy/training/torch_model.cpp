@@ -100,7 +100,8 @@ PolicyNetImpl::PolicyNetImpl(const ModelConfig &c) : config(c)
 }
 
 torch::Tensor PolicyNetImpl::forward(const torch::Tensor &returns, const torch::Tensor &states,
-				     const torch::Tensor &actions, const torch::Tensor &hidden_steps)
+				     const torch::Tensor &actions, const torch::Tensor &hidden_steps,
+				     const torch::Tensor &first_slots)
 {
 	const ModelConfig &c = config;
 	const int64_t B = states.size(0), T = states.size(1), d = c.d_model;
@@ -121,7 +122,10 @@ torch::Tensor PolicyNetImpl::forward(const torch::Tensor &returns, const torch::
 			state_tokens.push_back(enc_proj_f[f](feats[f]));
 	else
 		state_tokens.push_back(enc_proj(torch::cat(feats, -1)));
-	const torch::Tensor pos = time(torch::arange(T, torch::kLong)).unsqueeze(0); // [1][T][d]
+	torch::Tensor slot = torch::arange(T, torch::kLong).unsqueeze(0); // [1][T]
+	if (c.time_embedding == TimeEmbedding::ring_position && first_slots.defined())
+		slot = (first_slots.unsqueeze(1) + slot).remainder(static_cast<int64_t>(c.window)); // [B][T]
+	const torch::Tensor pos = time(slot); // [1 or B][T][d]
 	std::vector<torch::Tensor> tokens;
 	tokens.push_back(rtg((returns / c.rtg_scale).unsqueeze(-1)) + pos);
 	for (const torch::Tensor &s : state_tokens)

@@ -56,8 +56,10 @@ struct PolicyNetImpl : torch::nn::Module {
 	// returns [B][T] (unscaled), states [B][T][F] (raw), actions [B][T] (int64).
 	// hidden_steps ([B][T] bool, training only: temporal dropout) hides a
 	// step's tokens from the later steps' attention; a step always sees itself.
+	// first_slots ([B] int64; ring-position models): the ring slot of each
+	// window's oldest step, step t at (first_slot + t) mod w; 0 when absent.
 	torch::Tensor forward(const torch::Tensor &returns, const torch::Tensor &states, const torch::Tensor &actions,
-			      const torch::Tensor &hidden_steps = {});
+			      const torch::Tensor &hidden_steps = {}, const torch::Tensor &first_slots = {});
 
 	// Copies a GPT-2 backbone's blocks and final LayerNorm in (its width,
 	// depth, heads and MLP width must be this net's), and the first `window`

@@ -32,6 +32,7 @@ struct Episode {
 struct Batch {
 	torch::Tensor returns, states, actions;
 	torch::Tensor hidden; // temporal dropout's hidden steps, or undefined
+	torch::Tensor first_slots; // ring-position models: each window's oldest ring slot
 };
 
 } // namespace
@@ -212,6 +213,14 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 						s[t * F + f] += offset;
 				}
 		}
+		if (cfg.time_embedding == TimeEmbedding::ring_position) {
+			// A router's context may start anywhere in the ring: every offset.
+			b.first_slots = torch::empty({static_cast<int64_t>(count)}, torch::kLong);
+			std::uniform_int_distribution<int64_t> slot(0, w - 1);
+			int64_t *fs = b.first_slots.data_ptr<int64_t>();
+			for (size_t k = 0; k < count; k++)
+				fs[k] = slot(rng);
+		}
 		if (training && opt.temporal_dropout > 0)
 			b.hidden = torch::rand({static_cast<int64_t>(count), w}).lt(opt.temporal_dropout);
 		return b;
@@ -226,14 +235,16 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 			    std::array<uint64_t, 3> *class_count) {
 		torch::NoGradGuard g;
 		net->eval();
-		const torch::Tensor logits = net->forward(val_batch.returns, val_batch.states, val_batch.actions);
+		const torch::Tensor logits =
+			net->forward(val_batch.returns, val_batch.states, val_batch.actions, {}, val_batch.first_slots);
 		const torch::Tensor flat = logits.reshape({-1, 3});
 		const torch::Tensor target = val_batch.actions.reshape({-1});
 		loss = torch::cross_entropy_loss(flat, target).item<double>();
 		const torch::Tensor pred = flat.argmax(1);
 		acc = pred.eq(target).to(torch::kDouble).mean().item<double>();
 		if (!teacher.is_empty()) {
-			const torch::Tensor t = teacher->forward(val_batch.returns, val_batch.states, val_batch.actions)
+			const torch::Tensor t = teacher->forward(val_batch.returns, val_batch.states, val_batch.actions, {},
+								 val_batch.first_slots)
 							.reshape({-1, 3})
 							.argmax(1);
 			report.teacher_agreement = pred.eq(t).to(torch::kDouble).mean().item<double>();
@@ -262,14 +273,15 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		optim.zero_grad();
 		for (uint32_t a = 0; a < opt.accumulate; a++) {
 			const Batch b = make_batch(train, opt.batch, true);
-			const torch::Tensor logits = net->forward(b.returns, b.states, b.actions, b.hidden).reshape({-1, 3});
+			const torch::Tensor logits =
+				net->forward(b.returns, b.states, b.actions, b.hidden, b.first_slots).reshape({-1, 3});
 			const torch::Tensor target = b.actions.reshape({-1});
 			torch::Tensor loss = torch::cross_entropy_loss(logits, target);
 			if (!teacher.is_empty()) {
 				torch::Tensor soft;
 				{
 					torch::NoGradGuard g;
-					soft = teacher->forward(b.returns, b.states, b.actions).reshape({-1, 3});
+					soft = teacher->forward(b.returns, b.states, b.actions, {}, b.first_slots).reshape({-1, 3});
 				}
 				const double T = opt.temperature;
 				const torch::Tensor t_log = torch::log_softmax(soft / T, -1);

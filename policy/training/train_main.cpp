@@ -44,6 +44,10 @@ int main(int argc, char **argv)
 	app.add_option("--mlp", c.mlp_hidden, "MLP hidden width")->capture_default_str();
 	app.add_flag("--per-feature", per_feature, "one token per state feature (the paper's layout)");
 	app.add_flag("--head-residual", c.head_residual, "add the state embedding before the head");
+	bool ring_time = false;
+	app.add_flag("--ring-time", ring_time,
+		     "time embedding by ring slot (step index mod w): a one-block model's keys and values are then "
+		     "computed once per step at run time");
 	app.add_option("--kernel", kernel_specs,
 		       "NAME=K: a causal Conv1d of odd kernel K over the window for feature NAME (repeatable; e.g. "
 		       "current_queue_delay_us=5; the rest stay scalar Linear encoders)");
@@ -72,6 +76,8 @@ int main(int argc, char **argv)
 	CLI11_PARSE(app, argc, argv);
 	if (per_feature)
 		c.state_layout = policy::StateLayout::per_feature;
+	if (ring_time)
+		c.time_embedding = policy::TimeEmbedding::ring_position;
 	c.kernels.assign(sim::kFeatureCount, 1);
 	for (const std::string &spec : kernel_specs) {
 		const size_t eq = spec.find('=');
