@@ -96,7 +96,10 @@ std::string parse_safetensors(const uint8_t *data, size_t size, const std::strin
 		size_t index;
 	};
 	std::vector<Range> ranges;
-	for (const auto &[name, entry] : header.items()) {
+	for (const auto &item : header.items()) {
+		// (Not a structured binding: clang 14 cannot capture one in a lambda.)
+		const std::string name = item.key();
+		const nlohmann::json &entry = item.value();
 		if (name == "__metadata__") {
 			if (!entry.is_object())
 				return fail("__metadata__ is not an object");

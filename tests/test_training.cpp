@@ -1,6 +1,10 @@
 // Training: returns-to-go by hand; the libtorch module and the cpu backend
 // compute the same thing from the same weights (export round trip, within
-// 1e-5); a short run on a separable pool learns it.
+// 1e-5, both time embeddings); a short run on a separable pool learns it,
+// with augmentation and temporal dropout too; LoRA on a pretrained GPT-2
+// checkpoint leaves the checkpoint's weights bit-identical and exports
+// merged adapters; distillation gives a student under 5 % of its teacher's
+// size that agrees with it.
 #include <gtest/gtest.h>
 
 #include <cstring>
