@@ -1,0 +1,394 @@
+// dualpilot-prague: a userspace L4S (Prague-style) sender and its receiver,
+// over UDP, for the test bed: the kernel here has no Prague or DCTCP, so
+// ECT(1) traffic that answers marks as a scalable flow must come from here.
+//   dualpilot-prague recv --port 5300 [--once]
+//   dualpilot-prague send --to 10.199.0.2:5300 --duration 10 [--response scalable|classic] [--json out.json]
+// The receiver reads each datagram's ECN field (IP_RECVTOS) and acknowledges
+// every packet with the flow's running counts (packets, bytes, CE-marked
+// packets and bytes, highest sequence number). The sender runs the window of
+// cc.hpp, paced, and prints per interval its goodput, round trip, marked
+// fraction and window, then a summary (with --json, also as JSON).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <vector>
+
+#include "perf/prague/cc.hpp"
+#include "perf/prague/wire.hpp"
+
+using namespace dualpilot::prague;
+
+namespace {
+
+constexpr uint8_t kEnd = 3; // a data header of this kind: the flow is over
+constexpr uint8_t kEct1 = 1, kEct0 = 2, kCe = 3;
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+uint64_t now_ns()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+bool parse_endpoint(const std::string &s, sockaddr_in &out)
+{
+	const size_t colon = s.rfind(':');
+	if (colon == std::string::npos)
+		return false;
+	out = {};
+	out.sin_family = AF_INET;
+	const unsigned long port = std::strtoul(s.c_str() + colon + 1, nullptr, 10);
+	if (port == 0 || port > 65535 || inet_pton(AF_INET, s.substr(0, colon).c_str(), &out.sin_addr) != 1)
+		return false;
+	out.sin_port = htons(static_cast<uint16_t>(port));
+	return true;
+}
+
+// ---- receiver ---------------------------------------------------------------
+
+struct FlowCounts {
+	uint64_t packets = 0, bytes = 0, ce_packets = 0, ce_bytes = 0, highest_seq = 0, not_ect = 0;
+	std::string peer;
+};
+
+int run_receiver(uint16_t port, bool once)
+{
+	const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0) {
+		fmt::print(stderr, "error: socket: {}\n", std::strerror(errno));
+		return 1;
+	}
+	const int on = 1;
+	setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof(on));
+	sockaddr_in addr{};
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons(port);
+	addr.sin_addr.s_addr = htonl(INADDR_ANY);
+	if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
+		fmt::print(stderr, "error: bind port {}: {}\n", port, std::strerror(errno));
+		return 1;
+	}
+	fmt::print("dualpilot-prague: receiving on port {}\n", port);
+	std::fflush(stdout);
+	std::map<uint32_t, FlowCounts> flows;
+	uint64_t malformed = 0;
+	std::vector<uint8_t> buf(65536);
+	char control[64];
+	while (!g_stop) {
+		pollfd p{fd, POLLIN, 0};
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		sockaddr_in from{};
+		iovec iov{buf.data(), buf.size()};
+		msghdr msg{};
+		msg.msg_name = &from;
+		msg.msg_namelen = sizeof(from);
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		const ssize_t n = recvmsg(fd, &msg, 0);
+		if (n < 0)
+			continue;
+		DataHeader h;
+		if (!parse(buf.data(), static_cast<size_t>(n), kData, h) &&
+		    !parse(buf.data(), static_cast<size_t>(n), kEnd, h)) {
+			malformed++;
+			continue;
+		}
+		uint8_t tos = 0;
+		for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS && c->cmsg_len >= CMSG_LEN(1))
+				tos = *CMSG_DATA(c);
+		FlowCounts &f = flows[h.flow];
+		if (f.peer.empty()) {
+			char ip[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &from.sin_addr, ip, sizeof(ip));
+			f.peer = fmt::format("{}:{}", ip, ntohs(from.sin_port));
+		}
+		if (h.kind == kEnd) {
+			fmt::print("flow {:08x} from {}: {} packets, {} bytes, CE-marked {} ({:.2f} %), Not-ECT {}\n", h.flow,
+				   f.peer, f.packets, f.bytes, f.ce_packets,
+				   f.packets ? 100.0 * static_cast<double>(f.ce_packets) / static_cast<double>(f.packets) : 0.0,
+				   f.not_ect);
+			std::fflush(stdout);
+			if (once)
+				break;
+			continue;
+		}
+		f.packets++;
+		f.bytes += static_cast<uint64_t>(n);
+		f.highest_seq = std::max(f.highest_seq, h.seq);
+		if ((tos & 3) == kCe) {
+			f.ce_packets++;
+			f.ce_bytes += static_cast<uint64_t>(n);
+		} else if ((tos & 3) == 0) {
+			f.not_ect++;
+		}
+		Ack a{};
+		a.magic = kMagic;
+		a.kind = kAck;
+		a.flow = h.flow;
+		a.seq_echo = h.seq;
+		a.send_ns_echo = h.send_ns;
+		a.packets = f.packets;
+		a.bytes = f.bytes;
+		a.ce_packets = f.ce_packets;
+		a.ce_bytes = f.ce_bytes;
+		a.highest_seq = f.highest_seq;
+		sendto(fd, &a, sizeof(a), 0, reinterpret_cast<sockaddr *>(&from), sizeof(from));
+	}
+	if (malformed)
+		fmt::print("{} datagrams were not dualpilot-prague data and were dropped\n", malformed);
+	close(fd);
+	return 0;
+}
+
+// ---- sender -----------------------------------------------------------------
+
+struct SendOptions {
+	sockaddr_in to{};
+	double duration_s = 10;
+	double interval_s = 1;
+	uint32_t packet_bytes = 1400; // UDP payload
+	Response response = Response::scalable;
+	double rtt_target_ms = 25;
+	std::string json_path;
+	bool quiet = false;
+};
+
+struct Interval {
+	double t_s, goodput_mbps, srtt_ms, marked, cwnd, alpha;
+};
+
+double percentile(std::vector<double> v, double q)
+{
+	if (v.empty())
+		return 0;
+	std::sort(v.begin(), v.end());
+	return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
+}
+
+int run_sender(const SendOptions &o)
+{
+	const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0) {
+		fmt::print(stderr, "error: socket: {}\n", std::strerror(errno));
+		return 1;
+	}
+	const int tos = o.response == Response::scalable ? kEct1 : kEct0;
+	if (setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) != 0 ||
+	    connect(fd, reinterpret_cast<const sockaddr *>(&o.to), sizeof(o.to)) != 0) {
+		fmt::print(stderr, "error: socket setup: {}\n", std::strerror(errno));
+		return 1;
+	}
+	std::random_device rd;
+	const uint32_t flow = rd();
+	CcParams params;
+	params.response = o.response;
+	params.rtt_target_ns = static_cast<uint64_t>(o.rtt_target_ms * 1e6);
+	Cc cc(params);
+	std::vector<uint8_t> packet(std::max<uint32_t>(o.packet_bytes, sizeof(DataHeader)), 0);
+	std::vector<uint8_t> rx(2048);
+	std::vector<double> rtts_ms, intervals_goodput;
+	std::vector<Interval> intervals;
+	const uint64_t start = now_ns(), end = start + static_cast<uint64_t>(o.duration_s * 1e9);
+	const auto interval_ns = static_cast<uint64_t>(o.interval_s * 1e9);
+	uint64_t seq = 0, next_send = start, next_report = start + interval_ns;
+	uint64_t acked_bytes = 0, report_bytes = 0, report_delivered = 0, report_ce = 0, send_errors = 0;
+	double report_rtt_sum = 0;
+	uint64_t report_rtt_n = 0;
+	if (!o.quiet)
+		fmt::print("{:>6} {:>10} {:>9} {:>8} {:>8} {:>6}\n", "t s", "Mbit/s", "srtt ms", "marked", "cwnd", "alpha");
+	while (!g_stop) {
+		uint64_t now = now_ns();
+		if (now >= end)
+			break;
+		// Acknowledgements.
+		for (;;) {
+			const ssize_t n = recv(fd, rx.data(), rx.size(), MSG_DONTWAIT);
+			if (n < 0)
+				break;
+			Ack a;
+			if (!parse(rx.data(), static_cast<size_t>(n), kAck, a) || a.flow != flow)
+				continue;
+			now = now_ns();
+			const uint64_t rtt = now > a.send_ns_echo ? now - a.send_ns_echo : 0;
+			cc.on_ack({a.packets, a.ce_packets, a.highest_seq}, rtt, now);
+			acked_bytes = std::max(acked_bytes, a.bytes);
+			rtts_ms.push_back(static_cast<double>(rtt) / 1e6);
+			report_rtt_sum += static_cast<double>(rtt) / 1e6;
+			report_rtt_n++;
+		}
+		cc.check_timeout(now);
+		// Data, paced: at most a couple of packets' worth of catching up.
+		const uint64_t gap = static_cast<uint64_t>(o.packet_bytes * 1e9 / std::max(cc.pacing_rate(o.packet_bytes), 1.0));
+		if (next_send + 2 * gap < now)
+			next_send = now - 2 * gap;
+		while (cc.can_send() && next_send <= now) {
+			DataHeader h{};
+			h.magic = kMagic;
+			h.kind = kData;
+			h.flow = flow;
+			h.seq = seq;
+			h.send_ns = now;
+			std::memcpy(packet.data(), &h, sizeof(h));
+			if (send(fd, packet.data(), packet.size(), MSG_DONTWAIT) < 0) {
+				send_errors++; // a full socket buffer: try again on the next turn
+				break;
+			}
+			cc.on_send(seq++, now);
+			next_send += gap;
+		}
+		if (now >= next_report) {
+			const uint64_t d = cc.delivered() - report_delivered, m = cc.ce() - report_ce;
+			Interval iv{static_cast<double>(now - start) / 1e9,
+				    static_cast<double>(acked_bytes - report_bytes) * 8 / o.interval_s / 1e6,
+				    report_rtt_n ? report_rtt_sum / static_cast<double>(report_rtt_n) : 0,
+				    d ? static_cast<double>(m) / static_cast<double>(d) : 0, cc.cwnd(), cc.alpha()};
+			intervals.push_back(iv);
+			if (!o.quiet) {
+				fmt::print("{:>6.1f} {:>10.2f} {:>9.2f} {:>7.1f}% {:>8.1f} {:>6.3f}\n", iv.t_s, iv.goodput_mbps,
+					   iv.srtt_ms, 100 * iv.marked, iv.cwnd, iv.alpha);
+				std::fflush(stdout);
+			}
+			report_bytes = acked_bytes;
+			report_delivered = cc.delivered();
+			report_ce = cc.ce();
+			report_rtt_sum = 0;
+			report_rtt_n = 0;
+			next_report += interval_ns;
+		}
+		// Sleep until the next packet is due, an ack arrives, or a report.
+		uint64_t wake = next_report;
+		if (cc.can_send())
+			wake = std::min(wake, next_send);
+		else
+			wake = std::min(wake, now + cc.rto_ns());
+		wake = std::min(wake, end);
+		const uint64_t wait = wake > now ? wake - now : 0;
+		pollfd p{fd, POLLIN, 0};
+		const timespec ts{static_cast<time_t>(wait / 1000000000ull), static_cast<long>(wait % 1000000000ull)};
+		ppoll(&p, 1, &ts, nullptr);
+	}
+	// Tell the receiver the flow is over (a few times: datagrams get lost).
+	DataHeader h{};
+	h.magic = kMagic;
+	h.kind = kEnd;
+	h.flow = flow;
+	h.seq = seq;
+	for (int i = 0; i < 3; i++)
+		send(fd, &h, sizeof(h), MSG_DONTWAIT);
+	close(fd);
+
+	const double secs = static_cast<double>(std::min(now_ns(), end) - start) / 1e9;
+	const double goodput = static_cast<double>(acked_bytes) * 8 / secs / 1e6;
+	std::vector<double> steady; // goodput after the first interval (slow start)
+	for (size_t i = 1; i < intervals.size(); i++)
+		steady.push_back(intervals[i].goodput_mbps);
+	double steady_mean = 0;
+	for (double g : steady)
+		steady_mean += g;
+	steady_mean = steady.empty() ? goodput : steady_mean / static_cast<double>(steady.size());
+	const double marked = cc.delivered() ? static_cast<double>(cc.ce()) / static_cast<double>(cc.delivered()) : 0;
+	fmt::print("dualpilot-prague {} ({}): {:.2f} Mbit/s ({:.2f} after the first interval), rtt p50 {:.2f} ms p99 "
+		   "{:.2f} ms, marked {:.2f} %, {} packets sent, {} lost, {} loss events, {} timeouts, {} window "
+		   "reductions\n",
+		   o.response == Response::scalable ? "scalable" : "classic",
+		   o.response == Response::scalable ? "ECT(1)" : "ECT(0)", goodput, steady_mean, percentile(rtts_ms, 0.5),
+		   percentile(rtts_ms, 0.99), 100 * marked, seq, cc.lost(), cc.losses(), cc.timeouts(), cc.reductions());
+	if (!o.json_path.empty()) {
+		nlohmann::json j;
+		j["response"] = o.response == Response::scalable ? "scalable" : "classic";
+		j["seconds"] = secs;
+		j["goodput_mbps"] = goodput;
+		j["steady_goodput_mbps"] = steady_mean;
+		j["rtt_p50_ms"] = percentile(rtts_ms, 0.5);
+		j["rtt_p99_ms"] = percentile(rtts_ms, 0.99);
+		j["marked_fraction"] = marked;
+		j["packets_sent"] = seq;
+		j["packets_lost"] = cc.lost();
+		j["loss_events"] = cc.losses();
+		j["timeouts"] = cc.timeouts();
+		j["send_errors"] = send_errors;
+		for (const Interval &iv : intervals)
+			j["intervals"].push_back({{"t_s", iv.t_s},
+						  {"goodput_mbps", iv.goodput_mbps},
+						  {"srtt_ms", iv.srtt_ms},
+						  {"marked_fraction", iv.marked},
+						  {"cwnd", iv.cwnd},
+						  {"alpha", iv.alpha}});
+		std::ofstream out(o.json_path);
+		if (!(out << j.dump(2) << '\n')) {
+			fmt::print(stderr, "error: {}: cannot write\n", o.json_path);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	CLI::App app{"dualpilot-prague: a userspace L4S (Prague-style) sender and its receiver, over UDP"};
+	app.require_subcommand(1);
+	uint16_t port = 5300;
+	bool once = false;
+	auto *recv_cmd = app.add_subcommand("recv", "receive, acknowledge every packet with its flow's ECN counts");
+	recv_cmd->add_option("--port", port, "UDP port")->capture_default_str();
+	recv_cmd->add_flag("--once", once, "exit when the first flow ends");
+	SendOptions o;
+	std::string to, response = "scalable";
+	auto *send_cmd = app.add_subcommand("send", "send one paced flow, reacting to CE marks and losses");
+	send_cmd->add_option("--to", to, "receiver, IPv4:port")->required();
+	send_cmd->add_option("--duration", o.duration_s, "seconds")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
+	send_cmd->add_option("--interval", o.interval_s, "seconds between report lines")
+		->check(CLI::Range(0.01, 3600.0))
+		->capture_default_str();
+	send_cmd->add_option("--size", o.packet_bytes, "UDP payload bytes per packet")
+		->check(CLI::Range(64, 8900))
+		->capture_default_str();
+	send_cmd->add_option("--response", response,
+			     "scalable: ECT(1), DCTCP-style response to the marked fraction (L4S); classic: ECT(0), "
+			     "Reno halving on CE or loss")
+		->check(CLI::IsMember({"scalable", "classic"}))
+		->capture_default_str();
+	send_cmd->add_option("--rtt-target-ms", o.rtt_target_ms,
+			     "scalable: grow the rate as a flow of this round trip would (0: one packet per round trip)")
+		->check(CLI::Range(0.0, 1000.0))
+		->capture_default_str();
+	send_cmd->add_option("--json", o.json_path, "write the summary and the intervals as JSON");
+	send_cmd->add_flag("--quiet,-q", o.quiet, "no interval lines");
+	CLI11_PARSE(app, argc, argv);
+	std::signal(SIGINT, on_signal);
+	std::signal(SIGTERM, on_signal);
+	if (*recv_cmd)
+		return run_receiver(port, once);
+	if (!parse_endpoint(to, o.to)) {
+		fmt::print(stderr, "error: --to {}: expected IPv4:port\n", to);
+		return 2;
+	}
+	o.response = response == "classic" ? Response::classic : Response::scalable;
+	return run_sender(o);
+}
