@@ -497,15 +497,9 @@ void CpuForward::head(const float *x, const float *state_emb, Probs &out)
 // projection and MLP and the head, each a matrix product over the batch.
 void CpuForward::forward_cached_keys(const Window *windows, size_t n, Probs *out)
 {
-	const uint32_t d = cfg_.d_model, m = cfg_.mlp_hidden, W = cfg_.window, tps = cfg_.tokens_per_step();
+	const uint32_t d = cfg_.d_model, W = cfg_.window, tps = cfg_.tokens_per_step();
 	const uint32_t L = padded_keys();
-	const Block &b = blocks_[0];
-	x_.resize(n * d);
-	h_.resize(n * d);
-	qkv_.resize(n * 3 * d);
-	att_.resize(n * d);
-	mlp_.resize(n * m);
-	state_emb_.resize(n * d);
+	size_rows(n, n);
 	for (size_t i = 0; i < n; i++) {
 		const Window &w = windows[i];
 		const uint32_t newest = (w.first_slot + w.steps - 1) % W;
@@ -527,18 +521,37 @@ void CpuForward::forward_cached_keys(const Window *windows, size_t n, Probs *out
 		cached_attention(&qkv_[i * 3 * d], w.cache, key_ok_.data(), cfg_.heads, cfg_.head_dim(), L, score_.data(),
 				 &att_[i * d]);
 	}
-	apply(b.proj, att_.data(), n, d, h_.data(), d);
-	for (size_t j = 0; j < n * d; j++)
-		x_[j] += h_[j];
-	for (size_t i = 0; i < n; i++)
-		layer_norm(&x_[i * d], b.ln2_g, b.ln2_b, d, &h_[i * d]);
-	apply(b.fc, h_.data(), n, d, mlp_.data(), m);
-	gelu_all(mlp_.data(), n * m);
-	apply(b.fc_proj, mlp_.data(), n, m, h_.data(), d);
-	for (size_t j = 0; j < n * d; j++)
-		x_[j] += h_[j];
+	block_tail(blocks_[0], 0, static_cast<uint32_t>(n));
 	for (size_t i = 0; i < n; i++)
 		head(&x_[i * d], &state_emb_[i * d], out[i]);
+}
+
+void CpuForward::size_rows(size_t rows, size_t windows)
+{
+	const uint32_t d = cfg_.d_model;
+	x_.resize(rows * d);
+	h_.resize(rows * d);
+	qkv_.resize(rows * 3 * d);
+	att_.resize(rows * d);
+	mlp_.resize(rows * cfg_.mlp_hidden);
+	state_emb_.resize(windows * d);
+}
+
+// After attention (att_ rows r0 .. r1): the block's projection and residual,
+// ln2, the GELU MLP and its residual, into x_.
+void CpuForward::block_tail(const Block &b, uint32_t r0, uint32_t r1)
+{
+	const uint32_t d = cfg_.d_model, m = cfg_.mlp_hidden;
+	apply(b.proj, &att_[size_t{r0} * d], r1 - r0, d, &h_[size_t{r0} * d], d);
+	for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
+		x_[j] += h_[j];
+	for (uint32_t t = r0; t < r1; t++)
+		layer_norm(&x_[size_t{t} * d], b.ln2_g, b.ln2_b, d, &h_[size_t{t} * d]);
+	apply(b.fc, &h_[size_t{r0} * d], r1 - r0, d, &mlp_[size_t{r0} * m], m);
+	gelu_all(&mlp_[size_t{r0} * m], size_t{r1 - r0} * m);
+	apply(b.fc_proj, &mlp_[size_t{r0} * m], r1 - r0, m, &h_[size_t{r0} * d], d);
+	for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
+		x_[j] += h_[j];
 }
 
 void CpuForward::forward(const Window *windows, size_t n, Probs *out)
@@ -549,7 +562,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		return;
 	}
 	const uint32_t d = cfg_.d_model, H = cfg_.heads;
-	const uint32_t hd = cfg_.head_dim(), m = cfg_.mlp_hidden;
+	const uint32_t hd = cfg_.head_dim();
 	// Token layout: window i's tokens at seg_start_[i] .. +tps*steps-1 (R,
 	// the state token(s), a per step; the last a left out).
 	const uint32_t tps = cfg_.tokens_per_step(), S = cfg_.state_tokens();
@@ -560,12 +573,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		tokens += tps * windows[i].steps - 1;
 	}
 	seg_start_[n] = static_cast<uint32_t>(tokens);
-	x_.resize(tokens * d);
-	h_.resize(tokens * d);
-	qkv_.resize(tokens * 3 * d);
-	att_.resize(tokens * d);
-	mlp_.resize(tokens * m);
-	state_emb_.resize(n * d);
+	size_rows(tokens, n);
 
 	// Embeddings: each step's tokens (cached by the caller, or computed here)
 	// plus the time embedding of the step's position in the window.
@@ -643,18 +651,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 			for (size_t i = 0; i < n; i++)
 				fn(seg_start_[i + 1] - 1, seg_start_[i + 1]);
 		};
-		rows_of([&](uint32_t r0, uint32_t r1) {
-			apply(b.proj, &att_[size_t{r0} * d], r1 - r0, d, &h_[size_t{r0} * d], d);
-			for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
-				x_[j] += h_[j];
-			for (uint32_t t = r0; t < r1; t++)
-				layer_norm(&x_[size_t{t} * d], b.ln2_g, b.ln2_b, d, &h_[size_t{t} * d]);
-			apply(b.fc, &h_[size_t{r0} * d], r1 - r0, d, &mlp_[size_t{r0} * m], m);
-			gelu_all(&mlp_[size_t{r0} * m], size_t{r1 - r0} * m);
-			apply(b.fc_proj, &mlp_[size_t{r0} * m], r1 - r0, m, &h_[size_t{r0} * d], d);
-			for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
-				x_[j] += h_[j];
-		});
+		rows_of([&](uint32_t r0, uint32_t r1) { block_tail(b, r0, r1); });
 	}
 	// Head at each window's last state token.
 	for (size_t i = 0; i < n; i++)

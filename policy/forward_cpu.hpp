@@ -82,6 +82,7 @@ private:
 		const float *ln1_g, *ln1_b, *ln2_g, *ln2_b;
 		Linear qkv, proj, fc, fc_proj;
 	};
+	void block_tail(const Block &b, uint32_t r0, uint32_t r1);
 	Linear linear(const std::string &w, const std::string &b);
 	const float *vec(const std::string &name) const;
 	static void apply(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride);
@@ -92,6 +93,7 @@ private:
 	uint32_t padded_keys() const { return (cfg_.window * cfg_.tokens_per_step() + 7) / 8 * 8; }
 	void forward_cached_keys(const Window *windows, size_t n, Probs *out);
 	void head(const float *x, const float *state_emb, Probs &out);
+	void size_rows(size_t rows, size_t windows);
 
 	Model model_; // owns the weights the pointers below point into
 	std::deque<std::vector<float>> transposed_f32_; // the weight matrices, [in][out]
