@@ -95,7 +95,6 @@ inline float dot_f32(const float *a, const float *b, uint32_t n)
 	return s;
 }
 
-
 // Outputs o0 .. o0 + 8V of R rows, accumulated in R*V vector registers
 // across the whole input loop (instead of loading and storing y per input).
 // Several rows share each weight load and give the adds independent chains
@@ -159,8 +158,8 @@ template <uint32_t R>
 // y[r] = W x[r] + b for rows r of x (strides in floats), with W stored
 // transposed ([in][out]): the inner loop runs over the outputs, so it
 // vectorises into multiply-adds across outputs with no horizontal sums,
-// which dominate at the small widths of a student. Compiled for AVX2+FMA as
-// well as the baseline and picked at load time (one dispatch per layer).
+// which dominate at the small widths of a student. Compiled for AVX2 as well
+// as the baseline and picked at load time (one dispatch per layer).
 // Outputs o0 .. o1 only (the keys and values without the queries, say).
 __attribute__((target_clones("avx2", "default"))) void matmul(const float *wt, const int8_t *qt, const float *scale,
 							       const float *bias, uint32_t out, uint32_t in,
@@ -333,10 +332,8 @@ CpuForward::CpuForward(const Model &m) : model_(m), cfg_(m.config)
 		action_kv_.resize(size_t{kActionCount} * W * 2 * d);
 		for (uint32_t a = 0; a < kActionCount; a++)
 			for (uint32_t slot = 0; slot < W; slot++) {
-				for (uint32_t j = 0; j < d; j++)
-					step_x_[j] = act_emb_[size_t{a} * d + j] + time_emb_[size_t{slot} * d + j];
-				layer_norm(step_x_.data(), ln_in_g_, ln_in_b_, d, step_x_.data());
-				layer_norm(step_x_.data(), blocks_[0].ln1_g, blocks_[0].ln1_b, d, step_h_.data());
+				enter_block(act_emb_ + size_t{a} * d, time_emb_ + size_t{slot} * d, step_x_.data(),
+					    step_h_.data());
 				apply_range(blocks_[0].qkv, step_h_.data(), 1, d, step_qkv_.data(), 3 * d, d, 3 * d);
 				std::copy(&step_qkv_[d], &step_qkv_[3 * d], &action_kv_[(size_t{a} * W + slot) * 2 * d]);
 			}
@@ -418,12 +415,32 @@ bool CpuForward::caches_keys() const
 //   E [w][d]   each slot's state token before the time embedding (the
 //              head_residual term)
 //   Q [w][d]   each slot's state token's attention query
+CpuForward::KeyCacheLayout CpuForward::key_cache_layout() const
+{
+	const size_t d = cfg_.d_model, L = padded_keys(), W = cfg_.window;
+	KeyCacheLayout k;
+	k.v = d * L;
+	k.x = k.v + L * d;
+	k.e = k.x + W * d;
+	k.q = k.e + W * d;
+	k.end = k.q + W * d;
+	return k;
+}
+
 uint32_t CpuForward::cache_floats() const
 {
-	const uint32_t d = cfg_.d_model, tps = cfg_.tokens_per_step(), W = cfg_.window;
 	if (caches_keys())
-		return 2 * d * padded_keys() + 3 * W * d;
-	return embeds_steps() ? W * tps * d : 0;
+		return static_cast<uint32_t>(key_cache_layout().end);
+	return embeds_steps() ? cfg_.window * cfg_.tokens_per_step() * cfg_.d_model : 0;
+}
+
+void CpuForward::enter_block(const float *token, const float *pos, float *x, float *h)
+{
+	const uint32_t d = cfg_.d_model;
+	for (uint32_t j = 0; j < d; j++)
+		x[j] = token[j] + pos[j];
+	layer_norm(x, ln_in_g_, ln_in_b_, d, x);
+	layer_norm(x, blocks_[0].ln1_g, blocks_[0].ln1_b, d, h);
 }
 
 void CpuForward::cache_step(float rtg, const float *state, uint8_t action, uint32_t slot, float *cache)
@@ -435,8 +452,8 @@ void CpuForward::cache_step(float rtg, const float *state, uint8_t action, uint3
 		return;
 	}
 	const uint32_t L = padded_keys();
-	float *K = cache, *V = cache + size_t{d} * L, *X = V + size_t{L} * d, *E = X + size_t{W} * d;
-	float *Q = E + size_t{W} * d;
+	const KeyCacheLayout lay = key_cache_layout();
+	float *K = cache, *V = cache + lay.v, *X = cache + lay.x, *E = cache + lay.e, *Q = cache + lay.q;
 	embed_step(rtg, state, action, step_tok_.data());
 	std::copy(&step_tok_[size_t{S} * d], &step_tok_[size_t{S + 1} * d], E + size_t{slot} * d);
 	const float *pos = time_emb_ + size_t{slot} * d;
@@ -444,15 +461,9 @@ void CpuForward::cache_step(float rtg, const float *state, uint8_t action, uint3
 	// The step's tokens through the time embedding, ln_in and ln1, then their
 	// keys and values in one product; the action token's, which depend on
 	// the action and the slot alone, come from a table.
-	for (uint32_t k = 0; k + 1 < tps; k++) {
-		float *x = &step_x_[size_t{k} * d];
-		for (uint32_t j = 0; j < d; j++)
-			x[j] = step_tok_[size_t{k} * d + j] + pos[j];
-		layer_norm(x, ln_in_g_, ln_in_b_, d, x);
-		if (k == S)
-			std::copy(x, x + d, X + size_t{slot} * d);
-		layer_norm(x, b.ln1_g, b.ln1_b, d, &step_h_[size_t{k} * d]);
-	}
+	for (uint32_t k = 0; k + 1 < tps; k++)
+		enter_block(&step_tok_[size_t{k} * d], pos, &step_x_[size_t{k} * d], &step_h_[size_t{k} * d]);
+	std::copy(&step_x_[size_t{S} * d], &step_x_[size_t{S + 1} * d], X + size_t{slot} * d);
 	apply_range(b.qkv, step_h_.data(), tps - 1, d, step_qkv_.data(), 3 * d, d, 3 * d);
 	apply_range(b.qkv, &step_h_[size_t{S} * d], 1, d, Q + size_t{slot} * d, d, 0, d);
 	const uint32_t a = std::min<uint8_t>(action, kActionCount - 1);
@@ -470,7 +481,7 @@ void CpuForward::cache_step(float rtg, const float *state, uint8_t action, uint3
 
 uint32_t CpuForward::position(const Window &w, uint32_t t) const
 {
-	return cfg_.time_embedding == TimeEmbedding::ring_position ? (w.first_slot + t) % cfg_.window : t;
+	return cfg_.time_embedding == TimeEmbedding::ring_position ? slot(w, t) : t;
 }
 
 // The final LayerNorm, the head and the softmax for one window's last state
@@ -497,13 +508,14 @@ void CpuForward::head(const float *x, const float *state_emb, Probs &out)
 // projection and MLP and the head, each a matrix product over the batch.
 void CpuForward::forward_cached_keys(const Window *windows, size_t n, Probs *out)
 {
-	const uint32_t d = cfg_.d_model, W = cfg_.window, tps = cfg_.tokens_per_step();
+	const uint32_t d = cfg_.d_model, tps = cfg_.tokens_per_step();
 	const uint32_t L = padded_keys();
+	const KeyCacheLayout lay = key_cache_layout();
 	size_rows(n, n);
 	for (size_t i = 0; i < n; i++) {
 		const Window &w = windows[i];
-		const uint32_t newest = (w.first_slot + w.steps - 1) % W;
-		const float *X = w.cache + 2 * size_t{d} * L, *E = X + size_t{W} * d, *Q = E + size_t{W} * d;
+		const uint32_t newest = slot(w, w.steps - 1);
+		const float *X = w.cache + lay.x, *E = w.cache + lay.e, *Q = w.cache + lay.q;
 		std::copy(X + size_t{newest} * d, X + size_t{newest + 1} * d, &x_[i * d]);
 		std::copy(E + size_t{newest} * d, E + size_t{newest + 1} * d, &state_emb_[i * d]);
 		std::copy(Q + size_t{newest} * d, Q + size_t{newest + 1} * d, &qkv_[i * 3 * d]);
@@ -514,9 +526,9 @@ void CpuForward::forward_cached_keys(const Window *windows, size_t n, Probs *out
 		// action (not known yet). Others are masked out.
 		std::fill(key_ok_.begin(), key_ok_.end(), 0.0f);
 		for (uint32_t t = 0; t < w.steps; t++) {
-			const uint32_t slot = (w.first_slot + t) % W;
+			const uint32_t s = slot(w, t);
 			const uint32_t count = t + 1 < w.steps ? tps : tps - 1;
-			std::fill(&key_ok_[size_t{slot} * tps], &key_ok_[size_t{slot} * tps + count], 1.0f);
+			std::fill(&key_ok_[size_t{s} * tps], &key_ok_[size_t{s} * tps + count], 1.0f);
 		}
 		cached_attention(&qkv_[i * 3 * d], w.cache, key_ok_.data(), cfg_.heads, cfg_.head_dim(), L, score_.data(),
 				 &att_[i * d]);
@@ -581,8 +593,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		const Window &w = windows[i];
 		for (uint32_t t = 0; t < w.steps; t++) {
 			// A step cache here holds tokens (embeds_steps, not caches_keys).
-			const uint32_t slot = (w.first_slot + t) % cfg_.window;
-			const float *src = w.cache ? w.cache + size_t{slot} * tps * d : step_tok_.data();
+			const float *src = w.cache ? w.cache + size_t{slot(w, t)} * tps * d : step_tok_.data();
 			if (!w.cache)
 				embed_at(w, t, step_tok_.data());
 			const float *pos = time_emb_ + size_t{position(w, t)} * d;

@@ -89,8 +89,19 @@ private:
 	static void apply_range(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride,
 				uint32_t o0, uint32_t o1);
 	void embed_at(const Window &w, uint32_t t, float *out);
+	// Ring slot of step t of w, and its time-embedding position.
+	uint32_t slot(const Window &w, uint32_t t) const { return (w.first_slot + t) % cfg_.window; }
 	uint32_t position(const Window &w, uint32_t t) const;
 	uint32_t padded_keys() const { return (cfg_.window * cfg_.tokens_per_step() + 7) / 8 * 8; }
+	// Where a key cache's parts start (cache_floats describes the layout);
+	// K starts at 0.
+	struct KeyCacheLayout {
+		size_t v, x, e, q, end;
+	};
+	KeyCacheLayout key_cache_layout() const;
+	// A token (before the time embedding) with the time embedding pos added,
+	// through ln_in (x) and the first block's ln1 (h).
+	void enter_block(const float *token, const float *pos, float *x, float *h);
 	void forward_cached_keys(const Window *windows, size_t n, Probs *out);
 	void head(const float *x, const float *state_emb, Probs &out);
 	void size_rows(size_t rows, size_t windows);

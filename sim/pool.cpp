@@ -93,6 +93,15 @@ void add_skipped_done(Pool &p, bool done)
 
 } // namespace
 
+std::vector<std::string> PoolReadReport::warnings(const std::string &path) const
+{
+	std::vector<std::string> out = problems;
+	if (skipped)
+		out.push_back(path + ": " + std::to_string(skipped) + " of " + std::to_string(entries) +
+			      " entries corrupt and skipped");
+	return out;
+}
+
 std::string RewardSpec::definition() const
 {
 	char offset[32];

@@ -67,6 +67,9 @@ struct PoolReadReport {
 	uint64_t entries = 0; // in the file
 	uint64_t skipped = 0;
 	std::vector<std::string> problems; // "FILE: entry I (byte B): what", the first kMaxProblems
+
+	// What to tell the user: each problem kept, then the count, if any.
+	std::vector<std::string> warnings(const std::string &path) const;
 };
 std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *report = nullptr);

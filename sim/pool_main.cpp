@@ -52,10 +52,8 @@ bool read_reporting(const std::string &path, Pool &pool)
 		fmt::print(stderr, "error: {}\n", err);
 		return false;
 	}
-	for (const std::string &problem : report.problems)
-		fmt::print(stderr, "warning: {}\n", problem);
-	if (report.skipped)
-		fmt::print(stderr, "warning: {}: {} of {} entries corrupt and skipped\n", path, report.skipped, report.entries);
+	for (const std::string &warning : report.warnings(path))
+		fmt::print(stderr, "warning: {}\n", warning);
 	return true;
 }
 

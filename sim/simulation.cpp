@@ -104,7 +104,6 @@ public:
 	}
 
 private:
-
 	void push(uint64_t at, EventType type, uint32_t flow, uint8_t flags = 0, uint64_t a = 0, uint64_t b = 0,
 		  uint64_t c = 0, uint64_t d = 0)
 	{

@@ -210,7 +210,7 @@ int run_sender(const SendOptions &o)
 	Cc cc(params);
 	std::vector<uint8_t> packet(std::max<uint32_t>(o.packet_bytes, sizeof(DataHeader)), 0);
 	std::vector<uint8_t> rx(2048);
-	std::vector<double> rtts_ms, intervals_goodput;
+	std::vector<double> rtts_ms;
 	std::vector<Interval> intervals;
 	const uint64_t start = now_ns(), end = start + static_cast<uint64_t>(o.duration_s * 1e9);
 	const auto interval_ns = static_cast<uint64_t>(o.interval_s * 1e9);

@@ -47,10 +47,8 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	for (const sim::Pool &p : pools) {
 		if (p.size() == 0)
 			continue;
-		const size_t start = all.size();
 		all.append(p);
 		all.dones.back() = 1; // a pool's end ends its episode
-		(void)start;
 	}
 	if (all.size() == 0)
 		return "the pools hold no entries";
@@ -100,7 +98,6 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 				   "window)",
 				   train.size(), val.size(), w);
 
-	// Normalisation and return scale from the training split only.
 	ModelConfig cfg = opt.model;
 	cfg.feature_count = F;
 	if (cfg.kernels.size() != F)
@@ -128,6 +125,7 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		teacher->eval();
 		report.teacher_parameters = opt.teacher->parameter_count();
 	}
+	// Normalisation and return scale from the training split only.
 	std::vector<double> sum(F, 0), sq(F, 0);
 	double max_rtg = 0;
 	uint64_t n = 0;
@@ -231,6 +229,17 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	rng.seed(opt.seed ^ 0x5eedull);
 	const Batch val_batch = make_batch(val, opt.val_windows, false);
 	rng = saved;
+	// The teacher's answers on it, once: they do not change.
+	torch::Tensor teacher_val_pred;
+	if (!teacher.is_empty()) {
+		torch::NoGradGuard g;
+		teacher_val_pred = teacher->forward(val_batch.returns, val_batch.states, val_batch.actions, {},
+						    val_batch.first_slots)
+					   .reshape({-1, 3})
+					   .argmax(1);
+		report.teacher_accuracy =
+			teacher_val_pred.eq(val_batch.actions.reshape({-1})).to(torch::kDouble).mean().item<double>();
+	}
 	auto evaluate = [&](double &loss, double &acc, std::array<double, 3> *per_class,
 			    std::array<uint64_t, 3> *class_count) {
 		torch::NoGradGuard g;
@@ -242,14 +251,8 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		loss = torch::cross_entropy_loss(flat, target).item<double>();
 		const torch::Tensor pred = flat.argmax(1);
 		acc = pred.eq(target).to(torch::kDouble).mean().item<double>();
-		if (!teacher.is_empty()) {
-			const torch::Tensor t = teacher->forward(val_batch.returns, val_batch.states, val_batch.actions, {},
-								 val_batch.first_slots)
-							.reshape({-1, 3})
-							.argmax(1);
-			report.teacher_agreement = pred.eq(t).to(torch::kDouble).mean().item<double>();
-			report.teacher_accuracy = t.eq(target).to(torch::kDouble).mean().item<double>();
-		}
+		if (teacher_val_pred.defined())
+			report.teacher_agreement = pred.eq(teacher_val_pred).to(torch::kDouble).mean().item<double>();
 		if (per_class)
 			for (int c = 0; c < 3; c++) {
 				const torch::Tensor m = target.eq(c);
@@ -312,8 +315,11 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 					      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 		progress.val_loss = last_val_loss;
 		progress.val_accuracy = last_val_acc;
-		if (step % opt.eval_every == 0 || step == opt.steps || out_of_time) {
-			evaluate(last_val_loss, last_val_acc, nullptr, nullptr);
+		const bool last_step = step == opt.steps || out_of_time;
+		if (step % opt.eval_every == 0 || last_step) {
+			// The last pass is the report's, per action too.
+			evaluate(last_val_loss, last_val_acc, last_step ? &report.val_class_accuracy : nullptr,
+				 last_step ? &report.val_class_count : nullptr);
 			report.final_train_loss = progress.train_loss;
 			progress.validated = true;
 			progress.val_loss = last_val_loss;
@@ -326,7 +332,10 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		if (out_of_time)
 			break;
 	}
-	evaluate(report.final_val_loss, report.val_accuracy, &report.val_class_accuracy, &report.val_class_count);
+	if (report.steps_done == 0) // no step ran, so no validation pass either
+		evaluate(last_val_loss, last_val_acc, &report.val_class_accuracy, &report.val_class_count);
+	report.final_val_loss = last_val_loss;
+	report.val_accuracy = last_val_acc;
 	const uint64_t total = report.val_class_count[0] + report.val_class_count[1] + report.val_class_count[2];
 	const int majority = static_cast<int>(std::max_element(train_class.begin(), train_class.end()) - train_class.begin());
 	report.majority_accuracy = total ? static_cast<double>(report.val_class_count[majority]) / static_cast<double>(total) : 0;

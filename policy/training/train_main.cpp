@@ -111,11 +111,8 @@ int main(int argc, char **argv)
 			fmt::print(stderr, "error: {}\n", err);
 			return 1;
 		}
-		for (const std::string &problem : pool_report.problems)
-			fmt::print(stderr, "warning: {}\n", problem);
-		if (pool_report.skipped)
-			fmt::print(stderr, "warning: {}: {} of {} entries corrupt and skipped\n", p, pool_report.skipped,
-				   pool_report.entries);
+		for (const std::string &warning : pool_report.warnings(p))
+			fmt::print(stderr, "warning: {}\n", warning);
 		entries += pool.size();
 		pools.push_back(std::move(pool));
 	}
