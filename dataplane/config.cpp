@@ -31,15 +31,17 @@ bool read_strings(TomlReader &r, const toml::table &t, std::string_view key, std
 
 bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
 {
-	if (!r.only_keys(t, "[[ports]]", {"name", "device", "peer", "rate", "burst", "aqm", "rx_queues", "fifo", "pie",
-					  "codel", "dualpi2"}))
+	if (!r.only_keys(t, "[[ports]]", {"name", "device", "peer", "rate", "burst", "aqm", "rx_queues", "delay", "fifo",
+					  "pie", "codel", "dualpi2"}))
 		return false;
 	std::string rate = "line";
 	uint32_t rx_queues = 1;
 	if (!r.text(t, "name", p.name) || !r.text(t, "device", p.device) || !r.text(t, "peer", p.peer) ||
 	    !r.text(t, "rate", rate) || !r.integer(t, "burst", p.burst_bytes, 64, 16 * 1024 * 1024) ||
-	    !r.text(t, "aqm", p.aqm) || !r.integer(t, "rx_queues", rx_queues, 1, 64))
+	    !r.text(t, "aqm", p.aqm) || !r.integer(t, "rx_queues", rx_queues, 1, 64) || !r.time(t, "delay", p.delay_ns))
 		return false;
+	if (p.delay_ns > 1000000000ull)
+		return r.fail(*t.get("delay"), "delay", "at most 1s");
 	p.rx_queues = static_cast<uint16_t>(rx_queues);
 	if (p.name.empty())
 		return r.fail(t, "name", "missing: every port needs a name");

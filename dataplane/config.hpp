@@ -26,6 +26,7 @@ struct PortConfig {
 	std::string peer;            // l2-pair: frames received here leave by this port
 	uint64_t rate_bps = 0;       // egress shaper; 0 = line rate ("line")
 	uint32_t burst_bytes = 3028; // shaper burst: two full frames
+	uint64_t delay_ns = 0;       // egress propagation delay after the shaper (dataplane/delay_line.hpp)
 	std::string aqm = "dualpi2";
 	std::vector<aqm::Setting> aqm_params; // [ports.dualpi2] etc., tc names
 	uint16_t rx_queues = 1;

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <csignal>
 
+#include "aqm/units.hpp"
 #include "dataplane/config.hpp"
 #include "dataplane/placement.hpp"
 #include "dataplane/policy_worker.hpp"
@@ -146,8 +147,9 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "warning: {}\n", err);
 	fmt::print("dualpilot-router: {} ports, forwarding (Ctrl-C to stop)\n", router.ports().size());
 	for (const auto &p : router.ports())
-		fmt::print("  {} = {} (port {}), egress {} at {}\n", p.cfg.name, p.cfg.device, p.port_id, p.cfg.aqm,
-			   p.cfg.rate_bps ? fmt::format("{:g} Mbit/s", p.cfg.rate_bps / 1e6) : "line rate");
+		fmt::print("  {} = {} (port {}), egress {} at {}{}\n", p.cfg.name, p.cfg.device, p.port_id, p.cfg.aqm,
+			   p.cfg.rate_bps ? fmt::format("{:g} Mbit/s", p.cfg.rate_bps / 1e6) : "line rate",
+			   p.cfg.delay_ns ? ", then a delay of " + aqm::format_time(p.cfg.delay_ns) : "");
 	std::fflush(stdout);
 	for (const auto &w : router.workers())
 		fmt::print("  worker on lcore {}: {} rx queue(s), egress of {} port(s)\n", w.lcore, w.rx.size(),

@@ -22,6 +22,7 @@ constexpr uint16_t kRxDesc = 1024;
 constexpr uint16_t kTxDesc = 1024;
 constexpr uint32_t kMaxBurst = 512;
 constexpr uint32_t kTxPendingMax = 4 * kMaxBurst;
+constexpr uint32_t kDelayLineSlots = 65536; // 1 s at 8 Mbit/s of 60-byte frames; ~790 Mbit/s x 1 ms of 1514-byte ones
 constexpr unsigned kHandoffRing = 4096;
 
 // What rx learnt about a frame, carried in the mbuf to the AQM and the
@@ -122,6 +123,7 @@ PortStats &PortStats::operator+=(const PortStats &o)
 	overflow_drops += o.overflow_drops;
 	mark_failed += o.mark_failed;
 	handoff_drops += o.handoff_drops;
+	delay_drops += o.delay_drops;
 	samples += o.samples;
 	sample_drops += o.sample_drops;
 	overridden += o.overridden;
@@ -185,6 +187,11 @@ std::string Router::init(const RouterConfig &cfg, const std::vector<unsigned> &w
 		needed += kRxDesc * p.cfg.rx_queues + kTxDesc + kTxPendingMax + (p.handoff ? kHandoffRing : 0);
 		if (p.has_aqm)
 			needed += std::visit([](const auto &q) -> uint64_t { return q.params().limit_pkts; }, p.aqm[0]);
+		// The delay line holds delay x rate of frames (counted as 60-byte
+		// frames, the worst case), or its whole ring on an unshaped port.
+		if (p.delay.enabled())
+			needed += p.cfg.rate_bps ? std::min<uint64_t>(kDelayLineSlots, p.cfg.rate_bps * p.cfg.delay_ns / 8000000000ull / 60 + 64)
+						 : kDelayLineSlots;
 	}
 	if (needed > cfg.mbufs)
 		warnings_.push_back(fmt::format("mbufs = {} is below the {} the queues and rings can hold: under "
@@ -220,6 +227,8 @@ std::string Router::init_ports()
 		}
 		p.shaper = Shaper::make(p.cfg.rate_bps, p.cfg.burst_bytes);
 		p.tx_pending.reserve(kTxPendingMax);
+		if (p.cfg.delay_ns)
+			p.delay.init(p.cfg.delay_ns, kDelayLineSlots);
 	}
 	for (Port &p : ports_)
 		for (size_t j = 0; j < ports_.size(); j++)
@@ -268,7 +277,12 @@ void Router::enqueue_local(Worker &w, uint16_t egress, rte_mbuf **pkts, uint32_t
 	PortStats &st = w.stats[egress];
 	if (!out.has_aqm) {
 		for (uint32_t i = 0; i < n; i++) {
-			if (out.tx_pending.size() < kTxPendingMax) {
+			if (out.delay.enabled()) {
+				if (!out.delay.push(pkts[i], meta(pkts[i]).arrival_ns)) {
+					st.delay_drops++;
+					rte_pktmbuf_free(pkts[i]);
+				}
+			} else if (out.tx_pending.size() < kTxPendingMax) {
 				out.tx_pending.push_back(pkts[i]);
 			} else {
 				st.tx_failed++;
@@ -435,12 +449,24 @@ uint16_t Router::tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
 					}
 					out.sojourn[qi].add(d.sojourn_ns);
 					out.shaper.charge(now_ns, d.pkt.len_bytes);
-					out.tx_pending.push_back(m);
+					if (!out.delay.enabled()) {
+						out.tx_pending.push_back(m);
+					} else if (!out.delay.push(m, now_ns)) {
+						st.delay_drops++;
+						rte_pktmbuf_free(m);
+					}
 				}
 			},
 			out.aqm[0]);
 		if (sampling)
 			flush_samples(w);
+	}
+	if (out.delay.enabled() && out.tx_pending.size() < kTxPendingMax) {
+		const size_t have = out.tx_pending.size();
+		out.tx_pending.resize(kTxPendingMax);
+		const uint32_t due = out.delay.pop_due(now_ns, reinterpret_cast<void **>(out.tx_pending.data() + have),
+						       static_cast<uint32_t>(kTxPendingMax - have));
+		out.tx_pending.resize(have + due);
 	}
 	if (out.tx_pending.empty())
 		return 0;
@@ -600,7 +626,7 @@ void Router::run(const std::atomic<bool> &stop, uint64_t drain_ns, const Service
 uint64_t Router::queued_pkts(size_t port) const
 {
 	const Port &p = ports_[port];
-	uint64_t n = p.tx_pending.size() + (p.handoff ? rte_ring_count(p.handoff) : 0);
+	uint64_t n = p.tx_pending.size() + p.delay.size() + (p.handoff ? rte_ring_count(p.handoff) : 0);
 	if (p.has_aqm)
 		n += aqm::backlog_pkts(p.aqm[0]);
 	return n;
@@ -643,6 +669,9 @@ void Router::shutdown()
 		for (rte_mbuf *m : p.tx_pending)
 			rte_pktmbuf_free(m);
 		p.tx_pending.clear();
+		void *held[64];
+		while (const uint32_t n = p.delay.pop_all(held, 64))
+			rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf **>(held), n);
 		rte_eth_dev_stop(p.port_id);
 	}
 	for (Worker &w : workers_) {
@@ -677,7 +706,7 @@ std::string Router::summary() const
 		const PortStats s = port_stats(i);
 		out += fmt::format("{:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}\n",
 				   ports_[i].cfg.name, s.rx_pkts, s.tx_pkts, s.marked, s.aqm_drops, s.overflow_drops,
-				   s.malformed(), s.no_route + s.ttl_expired, s.tx_failed + s.mark_failed + s.handoff_drops,
+				   s.malformed(), s.no_route + s.ttl_expired, s.tx_failed + s.mark_failed + s.handoff_drops + s.delay_drops,
 				   queued_pkts(i));
 	}
 	for (const Port &p : ports_) {

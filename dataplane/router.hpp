@@ -24,6 +24,7 @@
 #include "aqm/aqm.hpp"
 #include "aqm/histogram.hpp"
 #include "dataplane/config.hpp"
+#include "dataplane/delay_line.hpp"
 #include "aqm/random.hpp"
 #include "dataplane/forward_l3.hpp"
 #include "dataplane/override.hpp"
@@ -55,6 +56,7 @@ struct PortStats {
 	uint64_t overflow_drops = 0;    // egress queue full
 	uint64_t mark_failed = 0;       // marked by the AQM but not ECN-capable: dropped
 	uint64_t handoff_drops = 0;     // the owner worker's hand-off ring was full
+	uint64_t delay_drops = 0;       // the egress delay line was full
 	// the policy path (egress side)
 	uint64_t samples = 0;           // decisions handed to the policy worker
 	uint64_t sample_drops = 0;      // samples lost to a full ring (the packet is not affected)
@@ -71,7 +73,7 @@ struct PortStats {
 	uint64_t dropped() const
 	{
 		return malformed() + no_route + ttl_expired + tx_failed + aqm_drops + overflow_drops + mark_failed +
-		       handoff_drops;
+		       handoff_drops + delay_drops;
 	}
 	PortStats &operator+=(const PortStats &o);
 };
@@ -87,6 +89,7 @@ struct Port {
 	Shaper shaper;
 	rte_ring *handoff = nullptr;  // from other workers to the owner; null with one worker
 	std::vector<rte_mbuf *> tx_pending; // dequeued, not yet accepted by the NIC
+	DelayLine delay;                    // between the shaper and tx_pending when cfg.delay_ns > 0
 	// Sojourn of forwarded packets per egress queue (Classic, L4S).
 	std::array<aqm::DelayHistogram, aqm::kQueueCount> sojourn;
 };

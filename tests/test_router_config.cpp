@@ -17,6 +17,7 @@ TEST(RouterConfig, TheExampleConfigParses)
 	EXPECT_EQ(c.ports[0].peer, "east");
 	EXPECT_EQ(c.ports[0].rate_bps, 20000000u);
 	EXPECT_EQ(c.ports[0].aqm, "dualpi2");
+	EXPECT_EQ(c.ports[0].delay_ns, 0u);
 	ASSERT_EQ(c.ports[0].aqm_params.size(), 3u);
 	bool has_target = false;
 	for (const aqm::Setting &s : c.ports[0].aqm_params)
@@ -76,6 +77,8 @@ TEST(RouterConfig, EachMistakeNamesItsLineAndKey)
 		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\nrate = \"fast\"\n", "r.toml:4: rate: not a rate: 'fast'"},
 		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\naqm = \"red\"\n", "r.toml:4: aqm: unknown aqm 'red'"},
 		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\nspeed = 1\n", "r.toml:4: speed: unknown key in [[ports]]"},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\ndelay = \"2s\"\n", "r.toml:4: delay: at most 1s"},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\ndelay = \"soon\"\n", "r.toml:4: delay:"},
 		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"a\"\n", "a port cannot be its own peer"},
 		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"zz\"\n", "peer: no port named 'zz'"},
 		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\n", "peer: missing: in l2-pair mode"},

@@ -228,6 +228,37 @@ TEST_F(RouterRing, MarkedFramesCarryCeAndAValidChecksum)
 	EXPECT_NE(router.summary().find("east L4S queue sojourn: p50"), std::string::npos);
 }
 
+TEST_F(RouterRing, TheDelayLineHoldsEachFrameForItsDelayInOrder)
+{
+	// 5 ms of propagation after an unshaped DualPI2: frames leave in order,
+	// none before 5 ms, all once it has passed; the AQM's sojourn excludes it.
+	ASSERT_EQ(start_toml("[[ports]]\nname = \"west\"\ndevice = \"WEST\"\npeer = \"east\"\naqm = \"fifo\"\n"
+			     "[[ports]]\nname = \"east\"\ndevice = \"EAST\"\npeer = \"west\"\naqm = \"dualpi2\"\n"
+			     "delay = \"5ms\"\n"),
+		  "");
+	std::vector<std::vector<uint8_t>> frames;
+	for (int i = 0; i < 20; i++) {
+		frames.push_back(ipv4_frame(Ecn::not_ect, 0, 0x2e, 100)); // one queue: its order is the arrival order
+		frames.back()[14 + 20] = static_cast<uint8_t>(i); // first payload byte: the order
+	}
+	inject(west, frames);
+	router.poll(1000000);
+	router.poll(5999000);
+	EXPECT_TRUE(collect(east).empty());
+	EXPECT_EQ(router.queued_pkts(1), 20u);
+	router.poll(6000000);
+	const auto out = collect(east);
+	ASSERT_EQ(out.size(), 20u);
+	for (int i = 0; i < 20; i++)
+		EXPECT_EQ(out[static_cast<size_t>(i)][14 + 20], i);
+	EXPECT_EQ(router.queued_pkts(1), 0u);
+	EXPECT_LT(east_port().sojourn[0].max_ns(), 1000000u);
+	// Frames still inside at shutdown are freed (the pool is whole again: TearDown).
+	inject(west, frames);
+	router.poll(7000000);
+	EXPECT_EQ(router.queued_pkts(1), 20u);
+}
+
 TEST_F(RouterRing, MalformedFramesAreCountedAndDropped)
 {
 	ASSERT_EQ(start("aqm = \"dualpi2\"\n"), "");
