@@ -30,6 +30,7 @@
 #include "dataplane/config.hpp"
 #include "dataplane/router.hpp"
 #include "router_bench.hpp"
+#include "testpmd_rates.hpp"
 
 using namespace dualpilot;
 using bench::RouterRate;
@@ -52,35 +53,11 @@ Result run_testpmd(const std::string &exe, unsigned core, double seconds, std::s
 		"--file-prefix dp_bench_tp_{} --log-level=lib.eal:error -- --forward-mode=io --nb-cores=1 "
 		"--stats-period 1 </dev/null 2>&1",
 		static_cast<int>(seconds) + 5, exe, core == 0 ? 1 : core, getpid());
-	FILE *p = popen(cmd.c_str(), "r");
-	if (!p) {
-		error = "cannot run " + exe;
+	const std::vector<double> sums = bench::testpmd_tx_rates(cmd, exe, 2, error);
+	if (!error.empty())
 		return {};
-	}
-	std::vector<double> sums;
-	double current = 0;
-	int ports_seen = 0;
-	char line[512];
-	while (std::fgets(line, sizeof(line), p)) {
-		unsigned long long pps = 0;
-		if (std::sscanf(line, " Tx-pps: %llu", &pps) == 1) {
-			current += static_cast<double>(pps);
-			if (++ports_seen == 2) {
-				sums.push_back(current);
-				current = 0;
-				ports_seen = 0;
-			}
-		}
-	}
-	const int rc = pclose(p);
-	if (sums.size() < 3) {
-		error = fmt::format("testpmd gave {} rate reports (exit status {}); is {} installed?", sums.size(), rc, exe);
-		return {};
-	}
-	sums.erase(sums.begin(), sums.begin() + 2); // start-up and the first partial second
-	std::nth_element(sums.begin(), sums.begin() + static_cast<long>(sums.size() / 2), sums.end());
 	Result r;
-	r.mpps = r.rx_mpps = sums[sums.size() / 2] / 1e6;
+	r.mpps = r.rx_mpps = bench::median(sums) / 1e6;
 	r.cycles_per_pkt = static_cast<double>(rte_get_tsc_hz()) / (r.mpps * 1e6);
 	return r;
 }

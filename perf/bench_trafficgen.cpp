@@ -25,18 +25,12 @@
 
 #include "perf/trafficgen/generator.hpp"
 #include "perf/trafficgen/port.hpp"
+#include "perf/testpmd_rates.hpp"
 
+using namespace dualpilot;
 using namespace dualpilot::trafficgen;
 
 namespace {
-
-double median(std::vector<double> v)
-{
-	if (v.empty())
-		return 0;
-	std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
-	return v[v.size() / 2];
-}
 
 // testpmd txonly on its own net_null for seconds+2 s: the median of its
 // per-second Tx-pps after the first two reports.
@@ -47,25 +41,8 @@ double run_testpmd(const std::string &exe, unsigned core, double seconds, std::s
 		"--file-prefix dp_bench_tg_tp_{} --log-level=lib.eal:error -- --forward-mode=txonly --nb-cores=1 "
 		"--port-topology=chained --txpkts=64 --burst=32 --stats-period 1 </dev/null 2>&1",
 		static_cast<int>(seconds) + 3, exe, core == 0 ? 1 : core, getpid());
-	FILE *p = popen(cmd.c_str(), "r");
-	if (!p) {
-		error = "cannot run " + exe;
-		return 0;
-	}
-	std::vector<double> rates;
-	char line[512];
-	while (std::fgets(line, sizeof(line), p)) {
-		unsigned long long pps = 0;
-		if (std::sscanf(line, " Tx-pps: %llu", &pps) == 1)
-			rates.push_back(static_cast<double>(pps));
-	}
-	const int rc = pclose(p);
-	if (rates.size() < 3) {
-		error = fmt::format("testpmd gave {} rate reports (exit status {}); is {} installed?", rates.size(), rc, exe);
-		return 0;
-	}
-	rates.erase(rates.begin(), rates.begin() + 2);
-	return median(rates) / 1e6;
+	const std::vector<double> rates = bench::testpmd_tx_rates(cmd, exe, 1, error);
+	return error.empty() ? bench::median(rates) / 1e6 : 0;
 }
 
 // The generator on net_null0, one flow as fast as possible: median Mpps of
@@ -106,7 +83,7 @@ double run_generator(uint16_t port, rte_mempool *pool, double seconds, uint64_t 
 		return 0;
 	}
 	rates.erase(rates.begin());
-	const double mpps = median(rates) / 1e6;
+	const double mpps = bench::median(rates) / 1e6;
 	cycles_per_pkt = static_cast<uint64_t>(static_cast<double>(second) / (mpps * 1e6));
 	return mpps;
 }

@@ -80,10 +80,15 @@ struct Bed {
 			return err;
 		return start_port(rx_port, rx_pool, 1000);
 	}
-	// Runs generator, router and receiver in turn on this thread until the
-	// generator is done and the router's queues are empty.
-	void run(Generator &gen, Receiver &rx, const Clock &clock)
+	// Sends spec through the router: generator, router and receiver take turns
+	// on this thread until the generator is done and the router's queues are
+	// empty. Error text or empty.
+	std::string run(const TrafficSpec &spec)
 	{
+		clock = Clock::anchored();
+		if (std::string err = gen.init(spec, gen_port, 0, tx_pool, clock); !err.empty())
+			return err;
+		rx.init(rx_port, 0, 32, clock);
 		gen.start(rte_rdtsc());
 		bool done = false;
 		uint64_t idle_since = 0;
@@ -101,12 +106,16 @@ struct Bed {
 				if (!idle_since)
 					idle_since = now;
 				else if (now - idle_since > clock.tsc_of_ns(20000000))
-					break;
+					return {};
 			} else {
 				idle_since = 0;
 			}
 		}
 	}
+
+	Clock clock;
+	Generator gen;
+	Receiver rx;
 };
 
 TEST(TrafficgenThroughRouter, EveryFrameIsReceivedOrACountedDrop)
@@ -120,12 +129,9 @@ TEST(TrafficgenThroughRouter, EveryFrameIsReceivedOrACountedDrop)
 			      "name=classic,size=imix,rate=6mbit,ecn=not-ect,dst=[2001:db8::9]:80"})
 		ASSERT_EQ(parse_flow_shorthand(f, spec), "");
 	spec.duration_ns = 1500000000;
-	const Clock clock = Clock::anchored();
-	Generator gen;
-	Receiver rx;
-	ASSERT_EQ(gen.init(spec, bed.gen_port, 0, tx_pool, clock), "");
-	rx.init(bed.rx_port, 0, 32, clock);
-	bed.run(gen, rx, clock);
+	ASSERT_EQ(bed.run(spec), "");
+	const Generator &gen = bed.gen;
+	const Receiver &rx = bed.rx;
 
 	const Report r = make_report(spec, &gen, &rx, 1.5);
 	const dataplane::PortStats west = bed.router.port_stats(0), east = bed.router.port_stats(1);
@@ -179,12 +185,9 @@ TEST(TrafficgenThroughRouter, UnshapedNothingIsLostAndLatencyIsMeasured)
 	ASSERT_EQ(parse_flow_shorthand("size=imix,rate=20kpps,ecn=ect1:1/ect0:1/not-ect:2,count=9600", spec), "");
 	ASSERT_EQ(parse_flow_shorthand("dst=[2001:db8::1]:9,size=200,rate=5kpps,ecn=ce,count=2000", spec), "");
 	spec.duration_ns = 3000000000;
-	const Clock clock = Clock::anchored();
-	Generator gen;
-	Receiver rx;
-	ASSERT_EQ(gen.init(spec, bed.gen_port, 0, tx_pool, clock), "");
-	rx.init(bed.rx_port, 0, 32, clock);
-	bed.run(gen, rx, clock);
+	ASSERT_EQ(bed.run(spec), "");
+	const Generator &gen = bed.gen;
+	const Receiver &rx = bed.rx;
 	const Report r = make_report(spec, &gen, &rx, 0.4);
 	EXPECT_EQ(gen.counters().pkts, 11600u);
 	EXPECT_EQ(r.total.received, 11600u);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <sstream>
 #include <numeric>
 
 #include "aqm/random.hpp"
@@ -347,16 +349,14 @@ std::string parse_traffic_spec(std::string_view text, const std::string &origin,
 
 std::string load_traffic_spec(const std::string &path, TrafficSpec &out)
 {
-	toml::table root;
-	try {
-		root = toml::parse_file(path);
-	} catch (const toml::parse_error &e) {
-		return fmt::format("{}:{}: {}", path, e.source().begin.line, e.description());
-	}
-	TomlReader r{path, {}};
+	std::ifstream in(path);
+	if (!in)
+		return path + ": cannot read it";
+	std::stringstream text;
+	text << in.rdbuf();
 	TrafficSpec spec = out;
-	if (!read(r, root, spec))
-		return r.error;
+	if (std::string err = parse_traffic_spec(text.str(), path, spec); !err.empty())
+		return err;
 	if (spec.flows.empty())
 		return path + ": no [[flows]]: nothing to send";
 	out = std::move(spec);
