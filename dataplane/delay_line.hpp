@@ -26,7 +26,6 @@ public:
 		head_ = tail_ = 0;
 	}
 	bool enabled() const { return delay_ns_ != 0; }
-	uint64_t delay_ns() const { return delay_ns_; }
 	uint32_t size() const { return tail_ - head_; }
 
 	// False when full: the caller drops the frame and counts it.

@@ -190,8 +190,9 @@ std::string Router::init(const RouterConfig &cfg, const std::vector<unsigned> &w
 		// The delay line holds delay x rate of frames (counted as 60-byte
 		// frames, the worst case), or its whole ring on an unshaped port.
 		if (p.delay.enabled())
-			needed += p.cfg.rate_bps ? std::min<uint64_t>(kDelayLineSlots, p.cfg.rate_bps * p.cfg.delay_ns / 8000000000ull / 60 + 64)
-						 : kDelayLineSlots;
+			needed += p.cfg.rate_bps
+					  ? std::min<uint64_t>(kDelayLineSlots, p.cfg.rate_bps * p.cfg.delay_ns / 8000000000ull / 60 + 64)
+					  : kDelayLineSlots;
 	}
 	if (needed > cfg.mbufs)
 		warnings_.push_back(fmt::format("mbufs = {} is below the {} the queues and rings can hold: under "
@@ -270,25 +271,34 @@ aqm::Verdict apply_override(const OverrideRecord &ov, const aqm::Dequeued &d, aq
 }
 } // namespace
 
+namespace {
+// A frame the AQM (or, with aqm "none", rx) lets go towards the wire: into
+// the port's delay line when it has one, else its tx queue; a frame neither
+// has room for is a counted drop.
+void release(Port &out, PortStats &st, rte_mbuf *m, uint64_t now_ns)
+{
+	if (out.delay.enabled()) {
+		if (!out.delay.push(m, now_ns)) {
+			st.delay_drops++;
+			rte_pktmbuf_free(m);
+		}
+	} else if (out.tx_pending.size() < kTxPendingMax) {
+		out.tx_pending.push_back(m);
+	} else {
+		st.tx_failed++;
+		rte_pktmbuf_free(m);
+	}
+}
+} // namespace
+
 // Into the AQM of a port this worker owns (or straight to tx with aqm "none").
 void Router::enqueue_local(Worker &w, uint16_t egress, rte_mbuf **pkts, uint32_t n)
 {
 	Port &out = ports_[egress];
 	PortStats &st = w.stats[egress];
 	if (!out.has_aqm) {
-		for (uint32_t i = 0; i < n; i++) {
-			if (out.delay.enabled()) {
-				if (!out.delay.push(pkts[i], meta(pkts[i]).arrival_ns)) {
-					st.delay_drops++;
-					rte_pktmbuf_free(pkts[i]);
-				}
-			} else if (out.tx_pending.size() < kTxPendingMax) {
-				out.tx_pending.push_back(pkts[i]);
-			} else {
-				st.tx_failed++;
-				rte_pktmbuf_free(pkts[i]);
-			}
-		}
+		for (uint32_t i = 0; i < n; i++)
+			release(out, st, pkts[i], meta(pkts[i]).arrival_ns);
 		return;
 	}
 	// One dispatch on the AQM type per burst, none per packet.
@@ -449,24 +459,22 @@ uint16_t Router::tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
 					}
 					out.sojourn[qi].add(d.sojourn_ns);
 					out.shaper.charge(now_ns, d.pkt.len_bytes);
-					if (!out.delay.enabled()) {
-						out.tx_pending.push_back(m);
-					} else if (!out.delay.push(m, now_ns)) {
-						st.delay_drops++;
-						rte_pktmbuf_free(m);
-					}
+					release(out, st, m, now_ns);
 				}
 			},
 			out.aqm[0]);
 		if (sampling)
 			flush_samples(w);
 	}
-	if (out.delay.enabled() && out.tx_pending.size() < kTxPendingMax) {
-		const size_t have = out.tx_pending.size();
-		out.tx_pending.resize(kTxPendingMax);
-		const uint32_t due = out.delay.pop_due(now_ns, reinterpret_cast<void **>(out.tx_pending.data() + have),
-						       static_cast<uint32_t>(kTxPendingMax - have));
-		out.tx_pending.resize(have + due);
+	// Frames whose delay has passed join the tx queue, as many as it has room for.
+	while (out.delay.enabled() && out.tx_pending.size() < kTxPendingMax) {
+		void *due[kMaxBurst];
+		const auto want = static_cast<uint32_t>(std::min<size_t>(kTxPendingMax - out.tx_pending.size(), kMaxBurst));
+		const uint32_t got = out.delay.pop_due(now_ns, due, want);
+		for (uint32_t i = 0; i < got; i++)
+			out.tx_pending.push_back(static_cast<rte_mbuf *>(due[i]));
+		if (got < want)
+			break;
 	}
 	if (out.tx_pending.empty())
 		return 0;
@@ -706,8 +714,8 @@ std::string Router::summary() const
 		const PortStats s = port_stats(i);
 		out += fmt::format("{:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}\n",
 				   ports_[i].cfg.name, s.rx_pkts, s.tx_pkts, s.marked, s.aqm_drops, s.overflow_drops,
-				   s.malformed(), s.no_route + s.ttl_expired, s.tx_failed + s.mark_failed + s.handoff_drops + s.delay_drops,
-				   queued_pkts(i));
+				   s.malformed(), s.no_route + s.ttl_expired,
+				   s.tx_failed + s.mark_failed + s.handoff_drops + s.delay_drops, queued_pkts(i));
 	}
 	for (const Port &p : ports_) {
 		if (!p.has_aqm)
