@@ -53,7 +53,6 @@ public:
 
 	const GeneratorCounters &counters() const { return counters_; }
 	const std::vector<FlowTxCounters> &flow_counters() const { return flow_counters_; }
-	uint64_t start_tsc() const { return start_tsc_; }
 
 private:
 	struct FlowTx {

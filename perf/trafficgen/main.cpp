@@ -44,25 +44,31 @@ struct Run {
 	Generator *gen = nullptr;     // null: receive only
 	Receiver *rx = nullptr;       // null: send only
 	std::atomic<bool> gen_done{false};
-	std::atomic<bool> rx_stop{false};
 	uint64_t drain_tsc = 0;
 	uint64_t rx_deadline_tsc = 0; // receive-only runs stop here
 	uint64_t end_tsc = 0;         // when the generator finished
 };
 
+// One generator pass. At the end of the run (or on a signal) it records the
+// time, frees what the port never took and tells the receiver; then it
+// returns false.
+bool generator_pass(Run &run, uint64_t now)
+{
+	if (!run.gen->finished(now) && !interrupted.load(std::memory_order_relaxed)) {
+		run.gen->poll(now);
+		return true;
+	}
+	run.end_tsc = now;
+	run.gen->stop();
+	run.gen_done.store(true, std::memory_order_release);
+	return false;
+}
+
 int generator_main(void *arg)
 {
 	Run &run = *static_cast<Run *>(arg);
-	for (;;) {
-		const uint64_t now = rte_rdtsc();
-		if (run.gen->finished(now) || interrupted.load(std::memory_order_relaxed)) {
-			run.end_tsc = now;
-			break;
-		}
-		run.gen->poll(now);
+	while (generator_pass(run, rte_rdtsc())) {
 	}
-	run.gen->stop();
-	run.gen_done.store(true, std::memory_order_release);
 	return 0;
 }
 
@@ -73,7 +79,7 @@ int receiver_main(void *arg)
 	for (;;) {
 		const uint64_t now = rte_rdtsc();
 		run.rx->poll();
-		if (run.rx_stop.load(std::memory_order_relaxed) || interrupted.load(std::memory_order_relaxed))
+		if (interrupted.load(std::memory_order_relaxed))
 			break;
 		if (run.gen) {
 			// After the generator stops, frames still in flight (a router's
@@ -96,16 +102,8 @@ int both_main(void *arg)
 	uint64_t done_at = 0;
 	for (;;) {
 		const uint64_t now = rte_rdtsc();
-		if (!done_at) {
-			if (run.gen->finished(now) || interrupted.load(std::memory_order_relaxed)) {
-				run.end_tsc = now;
-				done_at = now;
-				run.gen->stop();
-				run.gen_done.store(true, std::memory_order_release);
-			} else {
-				run.gen->poll(now);
-			}
-		}
+		if (!done_at && !generator_pass(run, now))
+			done_at = now;
 		run.rx->poll();
 		if (interrupted.load(std::memory_order_relaxed) || (done_at && now - done_at >= run.drain_tsc))
 			break;

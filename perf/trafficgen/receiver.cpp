@@ -6,13 +6,12 @@
 
 namespace dualpilot::trafficgen {
 
-std::string Receiver::init(uint16_t port, uint16_t queue, uint32_t burst, const Clock &clock)
+void Receiver::init(uint16_t port, uint16_t queue, uint32_t burst, const Clock &clock)
 {
 	port_ = port;
 	queue_ = queue;
 	clock_ = &clock;
 	burst_.assign(burst, nullptr);
-	return {};
 }
 
 void Receiver::account(const uint8_t *frame, uint32_t len, uint64_t now_ns, uint32_t readable)
@@ -42,9 +41,6 @@ void Receiver::account(const uint8_t *frame, uint32_t len, uint64_t now_ns, uint
 		counters_.negative_latency++;
 	c.pkts++;
 	c.bytes += len;
-	if (c.first_ns == 0)
-		c.first_ns = now_ns;
-	c.last_ns = now_ns;
 	c.latency.add(latency);
 	const auto ce = static_cast<uint8_t>(aqm::Ecn::ce), not_ect = static_cast<uint8_t>(aqm::Ecn::not_ect);
 	if (s.ecn != s.sent_ecn) {

@@ -23,7 +23,6 @@ struct ClassRxStats {
 	uint64_t ce = 0;            // arrived CE (sent as anything else: marked on the way)
 	uint64_t bleached = 0;      // sent ECN-capable, arrived Not-ECT
 	uint64_t changed = 0;       // arrived with another codepoint that is neither (ECT(0) <-> ECT(1))
-	uint64_t first_ns = 0, last_ns = 0; // arrival of the first and the last frame
 	aqm::DelayHistogram latency; // one-way, ns
 };
 
@@ -53,7 +52,7 @@ struct ReceiverCounters {
 class Receiver {
 public:
 	// Reads (port, queue) in bursts of burst.
-	std::string init(uint16_t port, uint16_t queue, uint32_t burst, const Clock &clock);
+	void init(uint16_t port, uint16_t queue, uint32_t burst, const Clock &clock);
 	// One rx burst, its frames timed as they come out of it; returns frames read.
 	uint16_t poll();
 	// Counts one frame of len bytes, read at now_ns, of which the first
