@@ -5,6 +5,7 @@
 #include <set>
 
 #include "common/toml_reader.hpp"
+#include "gpu/gemm_precision.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -87,7 +88,8 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 {
 	if (!r.only_keys(t, "[policy]",
 			 {"mode", "backend", "model", "inference_interval", "ring_size", "batch_max", "override_ttl",
-			  "min_delay", "max_prob", "pool_out", "pool_max_entries"}))
+			  "min_delay", "max_prob", "pool_out", "pool_max_entries", "gpu_device", "gpu_precision",
+			  "gpu_graphs", "gpu_fallback"}))
 		return false;
 	std::string mode = "off";
 	std::string max_prob;
@@ -95,8 +97,16 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 	    !r.integer(t, "inference_interval", p.inference_interval, 0, 1000000) ||
 	    !r.integer(t, "ring_size", p.ring_size, 64, 1 << 20) || !r.integer(t, "batch_max", p.batch_max, 1, 65536) ||
 	    !r.time(t, "override_ttl", p.override_ttl_ns) || !r.time(t, "min_delay", p.guard.min_delay_ns) ||
-	    !r.text(t, "pool_out", p.pool_out))
+	    !r.text(t, "pool_out", p.pool_out) || !r.integer(t, "gpu_device", p.gpu_device, 0, 1023) ||
+	    !r.text(t, "gpu_precision", p.gpu_precision) || !r.text(t, "gpu_fallback", p.gpu_fallback) ||
+	    !r.boolean(t, "gpu_graphs", p.gpu_graphs))
 		return false;
+	if (gpu::Precision prec; !gpu::parse_precision(p.gpu_precision, prec))
+		return r.fail(*t.get("gpu_precision"), "gpu_precision",
+			      "unknown precision '" + p.gpu_precision + "' (known: fp32 tf32 bf16)");
+	if (p.gpu_fallback != "cpu" && p.gpu_fallback != "none")
+		return r.fail(*t.get("gpu_fallback"), "gpu_fallback",
+			      "unknown fallback '" + p.gpu_fallback + "' (known: cpu none)");
 	uint32_t pool_max = 5000000;
 	if (!r.integer(t, "pool_max_entries", pool_max, 1, 100000000))
 		return false;

@@ -54,6 +54,14 @@ struct PolicyConfig {
 	policy::GuardRails guard;           // enforce: min_delay and max_prob (policy/guard_rails.hpp)
 	std::string pool_out;               // write the sampled states here as an experience pool at exit
 	uint64_t pool_max_entries = 5000000;
+	// backend "gpu" (gpu/engine.hpp): the device, the matrix products'
+	// arithmetic (fp32 | tf32 | bf16), graph replay (false: each kernel
+	// launched, for comparison), and what carries on when the GPU is not
+	// there or fails: the cpu backend, or none (the AQMs alone).
+	uint32_t gpu_device = 0;
+	std::string gpu_precision = "tf32";
+	bool gpu_graphs = true;
+	std::string gpu_fallback = "cpu";
 
 	bool sampling() const { return inference_interval > 0 && (mode != PolicyMode::off || !pool_out.empty()); }
 };

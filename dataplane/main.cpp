@@ -169,12 +169,14 @@ int main(int argc, char **argv)
 	// pulled back and forth by a consumer spinning on them.
 	if (policy_on)
 		service = [&policy](uint64_t now) {
-			if (policy.poll(now) == 0)
+			if (policy.poll(now) == 0 && !policy.busy()) // a GPU pass in flight: keep polling for it
 				rte_delay_us_sleep(dataplane::kPolicyIdleNapUs);
 		};
 	router.run(stop_requested, 100000000, service, service_lcore);
-	if (policy_on)
+	if (policy_on) {
 		policy.poll(router.now_ns()); // what the workers sampled last
+		policy.flush(router.now_ns());
+	}
 	dataplane::publish_telemetry(nullptr, nullptr);
 	const uint64_t left = router.queued_pkts();
 	fmt::print("\n{}", router.summary());

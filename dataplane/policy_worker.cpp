@@ -9,6 +9,10 @@
 
 #include "dataplane/router.hpp"
 #include "policy/model_file.hpp"
+#if DUALPILOT_GPU
+#include "gpu/backend.hpp"
+#endif
+#include "gpu/gemm_precision.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -21,14 +25,32 @@ constexpr unsigned kDrainBurst = 256;
 void PolicyWorker::init(const PolicyConfig &cfg, Router &router)
 {
 	std::unique_ptr<policy::Backend> backend;
-	if (cfg.mode != PolicyMode::off && cfg.backend == "cpu") {
-		policy::Model m;
-		if (std::string err = policy::read_model(cfg.model, m); !err.empty())
-			error_ = "policy off, the AQMs decide alone: " + err;
-		else
+	policy::Model m;
+	if (cfg.mode == PolicyMode::off || (cfg.backend != "cpu" && cfg.backend != "gpu")) {
+		// sampling and pools only
+	} else if (std::string err = policy::read_model(cfg.model, m); !err.empty()) {
+		error_ = "policy off, the AQMs decide alone: " + err;
+	} else if (cfg.backend == "cpu") {
+		backend = std::make_unique<policy::CpuBackend>(m);
+	} else {
+		std::string why;
+#if DUALPILOT_GPU
+		gpu::EngineOptions opt;
+		opt.device = static_cast<int>(cfg.gpu_device);
+		gpu::parse_precision(cfg.gpu_precision, opt.precision);
+		opt.queues = static_cast<uint32_t>(router.ports().size() * aqm::kQueueCount);
+		opt.max_batch = std::min(cfg.batch_max, opt.queues);
+		opt.graphs = cfg.gpu_graphs;
+		backend = gpu::GpuBackend::create(m, opt, why);
+#else
+		why = "this build has no CUDA engine (gpu/ needs nvcc and cuBLAS at build time)";
+#endif
+		if (!backend && cfg.gpu_fallback == "cpu") {
+			error_ = "backend gpu unavailable (" + why + "): the cpu backend runs the policy";
 			backend = std::make_unique<policy::CpuBackend>(m);
-	} else if (cfg.mode != PolicyMode::off && cfg.backend == "gpu") {
-		error_ = "policy off, the AQMs decide alone: backend \"gpu\" is not in this build";
+		} else if (!backend) {
+			error_ = "policy off, the AQMs decide alone: backend gpu unavailable (" + why + ")";
+		}
 	}
 	init(cfg, router, std::move(backend)); // without a backend: mode off, sampling and pools only
 }
@@ -37,28 +59,38 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 {
 	cfg_ = cfg;
 	router_ = &router;
-	backend_ = std::move(backend);
-	mode_ = backend_ ? cfg.mode : PolicyMode::off;
+	mode_ = backend ? cfg.mode : PolicyMode::off;
 	const size_t queues = router.ports().size() * aqm::kQueueCount;
-	if (backend_) {
+	if (backend) {
 		// The model names its features; each must be one the router samples.
-		if (std::string err = policy::state_feature_index(backend_->config(), feature_of_); !err.empty()) {
+		if (std::string err = policy::state_feature_index(backend->config(), feature_of_); !err.empty()) {
 			error_ = "policy off, the AQMs decide alone: " + err;
-			backend_.reset();
+			backend.reset();
 			mode_ = PolicyMode::off;
 		}
 	}
-	if (backend_) {
+	if (backend) {
 		const size_t batch = std::min<size_t>(cfg.batch_max, queues);
-		contexts_ = std::make_unique<policy::ContextSet>(*backend_, queues, batch, feature_of_);
+		contexts_ = std::make_unique<policy::ContextSet>(*backend, queues, batch, feature_of_);
 		windows_.resize(batch);
 		probs_.resize(batch);
 	}
-	reward_.delay_offset_us = backend_ ? backend_->config().reward_offset_us : 1.0;
+	reward_.delay_offset_us = backend ? backend->config().reward_offset_us : 1.0;
+	set_backend(std::move(backend));
 	pool_.reward_definition = reward_.definition();
 	dirty_.assign(queues, 0);
 	last_.assign(queues, {});
 	has_last_.assign(queues, 0);
+}
+
+void PolicyWorker::set_backend(std::unique_ptr<policy::Backend> backend)
+{
+	backend_ = std::move(backend);
+	passes_.assign(backend_ ? backend_->pass_slots() : 0, Pass{});
+	for (Pass &p : passes_)
+		p.queues.reserve(windows_.size());
+	first_pass_ = passes_in_flight_ = 0;
+	stats_.backend = backend_ ? backend_->name() : "none";
 }
 
 void PolicyWorker::on_sample(const PacketState &s)
@@ -91,47 +123,103 @@ void PolicyWorker::on_sample(const PacketState &s)
 	dirty_[c] = 1;
 }
 
+// Submits the queues with new samples, a batch per free pass slot. A
+// backend that computes in submit() (cpu) is collected at once, so that
+// every queue is decided before the pass returns; the queues left over for
+// a busy GPU stay dirty for the next pass.
 void PolicyWorker::infer(uint64_t now_ns)
 {
-	batch_.clear();
-	for (size_t c = 0; c < contexts_->size(); c++)
-		if (dirty_[c])
-			batch_.push_back(static_cast<uint32_t>(c));
-	for (size_t start = 0; start < batch_.size(); start += windows_.size()) {
-		const size_t n = std::min(windows_.size(), batch_.size() - start);
-		for (size_t i = 0; i < n; i++) {
-			const uint32_t c = batch_[start + i];
-			dirty_[c] = 0;
-			windows_[i] = contexts_->window(c, i);
-		}
-		const auto t0 = std::chrono::steady_clock::now();
-		backend_->forward(windows_.data(), n, probs_.data());
-		const auto pass_ns = static_cast<uint64_t>(
-			std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count());
-		stats_.forward_passes++;
-		stats_.pass_ns.add(pass_ns);
-		stats_.per_decision_ns.add(pass_ns / n);
-		for (size_t i = 0; i < n; i++) {
-			const uint32_t c = batch_[start + i];
-			const auto &p = probs_[i].p;
-			stats_.decisions++;
-			if (!(std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]))) {
-				stats_.invalid_outputs++;
-				has_last_[c] = 0;
+	collect_finished(now_ns, false);
+	while (backend_ && passes_in_flight_ < passes_.size()) {
+		Pass &pass = passes_[(first_pass_ + passes_in_flight_) % passes_.size()];
+		pass.queues.clear();
+		for (size_t c = 0; c < dirty_.size() && pass.queues.size() < windows_.size(); c++) {
+			if (!dirty_[c])
 				continue;
-			}
-			last_[c] = probs_[i];
-			has_last_[c] = 1;
-			if (mode_ == PolicyMode::enforce && router_->override_slots()) {
-				OverrideRecord r;
-				const policy::OverrideProbs o = policy::capped_override(p.data(), cfg_.guard);
-				r.p_drop_q16 = o.p_drop_q16;
-				r.p_mark_q16 = o.p_mark_q16;
-				r.seq = ++publish_seq_;
-				r.expires_ns = now_ns + cfg_.override_ttl_ns;
-				router_->override_slots()[c].publish(r);
-				stats_.published++;
-			}
+			dirty_[c] = 0;
+			windows_[pass.queues.size()] = contexts_->window(c, pass.queues.size());
+			pass.queues.push_back(static_cast<uint32_t>(c));
+		}
+		if (pass.queues.empty())
+			return;
+		pass.start = std::chrono::steady_clock::now();
+		if (!backend_->submit(windows_.data(), pass.queues.size())) {
+			backend_failed(&pass);
+			continue; // the fallback, if any, takes the same queues
+		}
+		passes_in_flight_++;
+		collect_finished(now_ns, false);
+	}
+}
+
+void PolicyWorker::collect_finished(uint64_t now_ns, bool wait)
+{
+	while (backend_ && passes_in_flight_ > 0 && (wait || backend_->done())) {
+		Pass &pass = passes_[first_pass_];
+		if (!backend_->collect(probs_.data())) {
+			backend_failed(nullptr);
+			return;
+		}
+		first_pass_ = (first_pass_ + 1) % passes_.size();
+		passes_in_flight_--;
+		publish(pass, now_ns);
+	}
+}
+
+// The backend failed: reported once, with what carries on. The queues of
+// the passes it lost are decided again by the fallback.
+void PolicyWorker::backend_failed(const Pass *unsubmitted)
+{
+	const std::string why = backend_->error();
+	const char *failed = backend_->name();
+	for (size_t i = 0; i < passes_in_flight_; i++)
+		for (uint32_t c : passes_[(first_pass_ + i) % passes_.size()].queues)
+			dirty_[c] = 1;
+	if (unsubmitted)
+		for (uint32_t c : unsubmitted->queues)
+			dirty_[c] = 1;
+	std::unique_ptr<policy::Backend> next = cfg_.gpu_fallback == "cpu" ? backend_->fallback() : nullptr;
+	stats_.backend_failures++;
+	if (next) {
+		stats_.backend_failure = fmt::format("backend {} failed ({}): the {} backend carries on", failed, why,
+						     next->name());
+		contexts_->rebind(*next);
+	} else {
+		stats_.backend_failure = fmt::format("backend {} failed ({}): policy off, the AQMs decide alone", failed, why);
+		mode_ = PolicyMode::off;
+	}
+	fmt::print(stderr, "policy: {}\n", stats_.backend_failure);
+	set_backend(std::move(next));
+}
+
+void PolicyWorker::publish(const Pass &pass, uint64_t now_ns)
+{
+	const auto pass_ns = static_cast<uint64_t>(
+		std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - pass.start).count());
+	const size_t n = pass.queues.size();
+	stats_.forward_passes++;
+	stats_.pass_ns.add(pass_ns);
+	stats_.per_decision_ns.add(pass_ns / n);
+	for (size_t i = 0; i < n; i++) {
+		const uint32_t c = pass.queues[i];
+		const auto &p = probs_[i].p;
+		stats_.decisions++;
+		if (!(std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]))) {
+			stats_.invalid_outputs++;
+			has_last_[c] = 0;
+			continue;
+		}
+		last_[c] = probs_[i];
+		has_last_[c] = 1;
+		if (mode_ == PolicyMode::enforce && router_->override_slots()) {
+			OverrideRecord r;
+			const policy::OverrideProbs o = policy::capped_override(p.data(), cfg_.guard);
+			r.p_drop_q16 = o.p_drop_q16;
+			r.p_mark_q16 = o.p_mark_q16;
+			r.seq = ++publish_seq_;
+			r.expires_ns = now_ns + cfg_.override_ttl_ns;
+			router_->override_slots()[c].publish(r);
+			stats_.published++;
 		}
 	}
 }
@@ -153,9 +241,15 @@ uint32_t PolicyWorker::poll(uint64_t now_ns)
 			drained += n;
 		}
 	}
-	if (drained > 0 && backend_ && mode_ != PolicyMode::off)
+	if ((drained > 0 || passes_in_flight_ > 0) && backend_ && mode_ != PolicyMode::off)
 		infer(now_ns);
 	return drained;
+}
+
+void PolicyWorker::flush(uint64_t now_ns)
+{
+	std::lock_guard lock(stats_mutex_);
+	collect_finished(now_ns, true);
 }
 
 PolicyStats PolicyWorker::stats() const
@@ -175,10 +269,11 @@ PolicyStats PolicyWorker::stats() const
 std::string PolicyWorker::summary() const
 {
 	const PolicyStats s = stats();
-	const char *mode = mode_ == PolicyMode::enforce ? "enforce" : mode_ == PolicyMode::shadow ? "shadow" : "off";
+	const PolicyMode m = mode();
+	const char *mode = m == PolicyMode::enforce ? "enforce" : m == PolicyMode::shadow ? "shadow" : "off";
 	std::string out = fmt::format("policy {} (backend {}): {} samples ({} lost to full rings), {} decisions in {} "
 				      "passes, {} not finite, {} overrides published\n",
-				      mode, backend_name(), s.samples, s.sample_drops, s.decisions, s.forward_passes,
+				      mode, s.backend, s.samples, s.sample_drops, s.decisions, s.forward_passes,
 				      s.invalid_outputs, s.published);
 	if (s.forward_passes)
 		out += fmt::format("policy decision time: {:.1f} us per pass (p50), {:.2f} us per queue (p50), {:.1f} us "
@@ -193,6 +288,8 @@ std::string PolicyWorker::summary() const
 				   s.confusion[0][2], s.confusion[1][0], s.confusion[1][1], s.confusion[1][2], s.confusion[2][0],
 				   s.confusion[2][1], s.confusion[2][2], 100.0 * s.would_drop / s.scored,
 				   100.0 * s.would_mark / s.scored);
+	if (s.backend_failures)
+		out += fmt::format("policy backend failures: {}; {}\n", s.backend_failures, s.backend_failure);
 	if (!cfg_.pool_out.empty())
 		out += fmt::format("experience pool: {} entries for {}{}\n", s.pool_entries, cfg_.pool_out,
 				   s.pool_dropped ? fmt::format(" ({} beyond pool_max_entries left out)", s.pool_dropped) : "");

@@ -9,6 +9,12 @@
 //   enforce:  publishes it as the queue's override (probabilities capped at
 //             max_prob, expiring override_ttl later), which the workers apply
 //             inside the guard rails.
+// A backend that computes elsewhere (gpu) has two passes in flight: the
+// worker drains its rings while the GPU runs, and publishes a pass's
+// overrides when it has finished. A backend that fails (a lost GPU, a launch
+// failure) is reported once and replaced by its fallback (gpu: the cpu
+// backend of the same model, gpu_fallback = "cpu") or by none, the AQMs
+// deciding alone; the router forwards throughout.
 // A forward pass whose outputs are not finite (NaN weights, overflow) is
 // counted and not published, so the queue's override runs out and the AQM
 // takes over. With pool_out set, every sample is also kept, with its reward,
@@ -16,6 +22,8 @@
 #pragma once
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -52,6 +60,9 @@ struct PolicyStats {
 	aqm::DelayHistogram per_decision_ns; // pass time / queues in it
 	uint64_t pool_entries = 0;
 	uint64_t pool_dropped = 0;       // beyond pool_max_entries
+	const char *backend = "none";    // the backend computing now
+	uint64_t backend_failures = 0;
+	std::string backend_failure;     // what the last failure was and what carried on
 };
 
 class PolicyWorker {
@@ -63,11 +74,17 @@ public:
 	// Uses this backend instead of loading cfg.model (tests, the gpu path).
 	void init(const PolicyConfig &cfg, Router &router, std::unique_ptr<policy::Backend> backend);
 
-	PolicyMode mode() const { return mode_; }
+	PolicyMode mode() const { return mode_.load(std::memory_order_relaxed); }
+	// Why the policy is not as configured at start-up (empty when it is).
 	const std::string &error() const { return error_; }
-	const char *backend_name() const { return backend_ ? backend_->name() : "none"; }
-	// One pass: drain, infer, publish. Returns samples drained.
+	const char *backend_name() const { return stats().backend; }
+	// One pass: drain, collect finished passes and publish, submit the
+	// queues with new samples. Returns samples drained.
 	uint32_t poll(uint64_t now_ns);
+	// Passes in flight: the caller keeps polling instead of napping.
+	bool busy() const { return passes_in_flight_ > 0; }
+	// Waits for the passes in flight and publishes them (at exit).
+	void flush(uint64_t now_ns);
 	// A copy of the counters, for telemetry and the summary (any thread).
 	PolicyStats stats() const;
 	std::string summary() const;
@@ -75,11 +92,21 @@ public:
 	std::string finish();
 
 private:
+	// A pass in flight: its queues in batch order, when it was submitted.
+	struct Pass {
+		std::vector<uint32_t> queues;
+		std::chrono::steady_clock::time_point start;
+	};
+
 	void on_sample(const PacketState &s);
 	void infer(uint64_t now_ns);
+	void collect_finished(uint64_t now_ns, bool wait);
+	void publish(const Pass &pass, uint64_t now_ns);
+	void backend_failed(const Pass *unsubmitted);
+	void set_backend(std::unique_ptr<policy::Backend> backend);
 
 	PolicyConfig cfg_;
-	PolicyMode mode_ = PolicyMode::off;
+	std::atomic<PolicyMode> mode_{PolicyMode::off};
 	std::string error_;
 	Router *router_ = nullptr;
 	std::unique_ptr<policy::Backend> backend_;
@@ -88,7 +115,8 @@ private:
 	std::vector<uint8_t> dirty_;
 	std::vector<policy::Probs> last_;
 	std::vector<uint8_t> has_last_;
-	std::vector<uint32_t> batch_;
+	std::vector<Pass> passes_;      // a ring of the backend's pass slots
+	size_t first_pass_ = 0, passes_in_flight_ = 0;
 	std::vector<policy::Window> windows_;
 	std::vector<policy::Probs> probs_;
 	uint64_t publish_seq_ = 0;

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "policy/backend.hpp"
@@ -49,12 +50,16 @@ public:
 		for (uint32_t f = 0; f < features_; f++)
 			states_[size_t{slot} * features_ + f] = state[f];
 		actions_[slot] = action;
+		fresh_ = std::min(fresh_ + 1, window_);
 		rtg_ -= reward;
 		if (!(rtg_ > 0))
 			rtg_ = target_;
 	}
 
 	uint32_t steps() const { return count_; }
+	// Steps pushed since the last call (at most the window), for a backend
+	// that keeps the queue's steps where it computes.
+	uint32_t take_fresh() { return std::exchange(fresh_, 0); }
 
 	// The window for a forward pass. With a cache it points into the ring
 	// (nothing is copied); without one the steps are copied oldest-first into
@@ -84,7 +89,7 @@ public:
 private:
 	uint32_t window_, features_;
 	float target_, rtg_;
-	uint32_t head_ = 0, count_ = 0;
+	uint32_t head_ = 0, count_ = 0, fresh_ = 0;
 	std::vector<float> returns_, states_;
 	std::vector<uint8_t> actions_;
 	std::vector<float> cache_;
@@ -125,12 +130,23 @@ public:
 	}
 
 	// Queue q's window, using batch position i's buffers (i < batch_max).
+	// The steps it counts as fresh are then no longer fresh: call it for the
+	// windows that go to the backend.
 	Window window(size_t q, size_t i)
 	{
 		const ModelConfig &c = backend_->config();
-		return contexts_[q].layout(&returns_[i * c.window], &states_[i * c.window * c.feature_count],
-					   &actions_[i * c.window]);
+		Window w = contexts_[q].layout(&returns_[i * c.window], &states_[i * c.window * c.feature_count],
+					       &actions_[i * c.window]);
+		w.queue = static_cast<uint32_t>(q);
+		w.fresh = contexts_[q].take_fresh();
+		return w;
 	}
+
+	// Carries on with another backend of the same model (the cpu one after
+	// the gpu one failed). The contexts keep their caches: this is for a
+	// backend that reads the raw steps (cache_floats() 0 when they were made)
+	// or caches as the first one did.
+	void rebind(Backend &backend) { backend_ = &backend; }
 
 private:
 	Backend *backend_;

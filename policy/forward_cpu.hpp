@@ -42,6 +42,12 @@ struct Window {
 	const uint8_t *actions = nullptr;// [steps] 0 enqueue, 1 drop, 2 mark
 	uint32_t first_slot = 0;
 	const float *cache = nullptr;    // the queue's cache, or null
+	// The queue's index in its ContextSet and how many of the steps (the
+	// newest) arrived since its previous window: a backend that keeps each
+	// queue's steps where it computes (gpu/) sends only those. The cpu
+	// backend reads neither.
+	uint32_t queue = 0;
+	uint32_t fresh = 0;
 };
 
 struct Probs {

@@ -28,6 +28,27 @@ TEST(RouterConfig, TheExampleConfigParses)
 	EXPECT_EQ(c.workers, 1u);
 }
 
+TEST(RouterConfig, TheGpuBackendsKeysParse)
+{
+	RouterConfig c;
+	ASSERT_EQ(parse_router_config("[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"b\"\n[[ports]]\nname = \"b\"\n"
+				      "device = \"y\"\npeer = \"a\"\n[policy]\nmode = \"shadow\"\nbackend = \"gpu\"\n"
+				      "model = \"m.dpm\"\ngpu_device = 1\ngpu_precision = \"bf16\"\ngpu_graphs = false\n"
+				      "gpu_fallback = \"none\"\n",
+				      "r.toml", c),
+		  "");
+	EXPECT_EQ(c.policy.backend, "gpu");
+	EXPECT_EQ(c.policy.gpu_device, 1u);
+	EXPECT_EQ(c.policy.gpu_precision, "bf16");
+	EXPECT_FALSE(c.policy.gpu_graphs);
+	EXPECT_EQ(c.policy.gpu_fallback, "none");
+	// The defaults: TF32 products, graphs, the cpu backend behind the GPU.
+	RouterConfig d;
+	EXPECT_EQ(d.policy.gpu_precision, "tf32");
+	EXPECT_TRUE(d.policy.gpu_graphs);
+	EXPECT_EQ(d.policy.gpu_fallback, "cpu");
+}
+
 TEST(RouterConfig, L3RoutesParse)
 {
 	RouterConfig c;
@@ -108,6 +129,12 @@ TEST(RouterConfig, EachMistakeNamesItsLineAndKey)
 		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\n"
 		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:02\"\n",
 		 "r.toml:10: prefix: the same prefix is routed twice"},
+		{base + "[policy]\ngpu_precision = \"fp16\"\n",
+		 "r.toml:10: gpu_precision: unknown precision 'fp16' (known: fp32 tf32 bf16)"},
+		{base + "[policy]\ngpu_fallback = \"dualpi2\"\n",
+		 "r.toml:10: gpu_fallback: unknown fallback 'dualpi2' (known: cpu none)"},
+		{base + "[policy]\ngpu_graphs = 1\n", "r.toml:10: gpu_graphs: expected true or false"},
+		{base + "[policy]\ngpu_device = -1\n", "r.toml:10: gpu_device: must be between 0 and 1023"},
 	};
 	for (const Bad &b : cases) {
 		RouterConfig c;

@@ -24,6 +24,7 @@
 #include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
 #include "policy/backend.hpp"
+#include "policy/model_file.hpp"
 #include "sim/pool.hpp"
 #include "dataplane/telemetry.hpp"
 #include "frame_builders.hpp"
@@ -147,6 +148,15 @@ protected:
 		router.shutdown();
 		drain_count(west);
 		drain_count(east);
+		// Close the ports: the EAL has room for RTE_MAX_ETHPORTS (32) at once.
+		for (const std::string &name : {west_name, east_name})
+			if (uint16_t id; rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0)
+				rte_eth_dev_close(id);
+		for (RingPort *rp : {&west, &east}) {
+			for (rte_ring *r : rp->rx)
+				rte_ring_free(r);
+			rte_ring_free(rp->tx);
+		}
 	}
 	std::string start(const std::string &aqm_block, const std::string &rate = "line")
 	{
@@ -523,7 +533,7 @@ TEST_F(RouterRing, TelemetryReportsPortsAndTheAqm)
 // ---- the policy path ----
 
 // A model whose head leans hard one way: bias added to one action's logit.
-std::unique_ptr<policy::Backend> leaning_model(int action, float bias, bool nan = false)
+policy::Model leaning_weights(int action, float bias, bool nan = false)
 {
 	policy::ModelConfig c;
 	c.feature_count = sim::kFeatureCount;
@@ -540,10 +550,16 @@ std::unique_ptr<policy::Backend> leaning_model(int action, float bias, bool nan 
 	m.find("head.b")->values[static_cast<size_t>(action)] += bias;
 	if (nan)
 		m.find("head.w")->values[5] = std::nanf("");
-	return std::make_unique<policy::CpuBackend>(m);
+	return m;
 }
 
-std::string policy_toml(const std::string &mode, const std::string &extra = "")
+std::unique_ptr<policy::Backend> leaning_model(int action, float bias, bool nan = false)
+{
+	return std::make_unique<policy::CpuBackend>(leaning_weights(action, bias, nan));
+}
+
+std::string policy_toml(const std::string &mode, const std::string &extra = "",
+			const std::string &model = "in-memory.dpm")
 {
 	return R"(
 [[ports]]
@@ -558,7 +574,7 @@ peer = "west"
 aqm = "dualpi2"
 [policy]
 mode = ")" + mode + R"("
-model = "in-memory.dpm"
+model = ")" + model + R"("
 inference_interval = 1
 min_delay = "0s"
 )" + extra;
@@ -670,6 +686,110 @@ TEST_F(RouterRing, ShadowModeScoresTheAgreementAndActsOnNothing)
 	EXPECT_EQ(back.states[0 * sim::kFeatureCount], 0.0f); // the first sample: a Classic packet
 	EXPECT_EQ(back.states[100 * sim::kFeatureCount], 1.0f); // an L4S one
 }
+
+// backend "gpu" where the engine cannot start (no GPU here, or a build
+// without CUDA): said once, and the cpu backend runs the same model; with
+// gpu_fallback "none" the AQMs decide alone. Where a GPU is present the gpu
+// backend runs and publishes the same way.
+class RouterRingGpu : public RouterRing {
+protected:
+	void gpu_unavailable(const std::string &fallback)
+	{
+		const std::string model = ::testing::TempDir() + "/router_gpu_model.dpm";
+		ASSERT_EQ(policy::write_model(leaning_weights(1, 20), model), "");
+		ASSERT_EQ(start_toml(policy_toml("enforce", "backend = \"gpu\"\ngpu_fallback = \"" + fallback + "\"\n",
+						 model)),
+			  "");
+		PolicyWorker policy;
+		policy.init(router.config().policy, router);
+		if (std::string(policy.backend_name()) == "gpu") {
+			EXPECT_EQ(policy.error(), "");
+		} else if (fallback == "cpu") {
+			EXPECT_EQ(std::string(policy.backend_name()), "cpu");
+			EXPECT_EQ(policy.mode(), PolicyMode::enforce);
+			EXPECT_NE(policy.error().find("backend gpu unavailable ("), std::string::npos) << policy.error();
+			EXPECT_NE(policy.error().find("): the cpu backend runs the policy"), std::string::npos);
+		} else {
+			EXPECT_EQ(policy.mode(), PolicyMode::off);
+			EXPECT_NE(policy.error().find("policy off, the AQMs decide alone: backend gpu unavailable"),
+				  std::string::npos)
+				<< policy.error();
+		}
+		EXPECT_EQ(push_through(router, west, east, ipv4_frame(Ecn::not_ect), 64, 1000), 64u);
+		policy.poll(1000);
+		policy.flush(1000);
+		EXPECT_EQ(policy.stats().published > 0, policy.mode() == PolicyMode::enforce);
+	}
+
+	void fails_mid_run(const std::string &fallback);
+};
+
+TEST_F(RouterRingGpu, AGpuBackendThatCannotStartHandsThePolicyToTheCpuBackend) { gpu_unavailable("cpu"); }
+TEST_F(RouterRingGpu, AGpuBackendThatCannotStartLeavesTheAqmsAloneWithoutAFallback) { gpu_unavailable("none"); }
+
+// A backend that works for two passes and then fails as a lost GPU would.
+class FailingBackend final : public policy::Backend {
+public:
+	explicit FailingBackend(const policy::Model &m) : model_(m), cpu_(m) {}
+	const char *name() const override { return "gpu"; }
+	const policy::ModelConfig &config() const override { return cpu_.config(); }
+	size_t pass_slots() const override { return 2; }
+	bool submit(const policy::Window *w, size_t n) override
+	{
+		if (++passes_ > 2) {
+			error_ = "cudaGraphLaunch: unspecified launch failure";
+			return false;
+		}
+		return cpu_.submit(w, n);
+	}
+	bool collect(policy::Probs *out) override { return cpu_.collect(out); }
+	std::unique_ptr<policy::Backend> fallback() const override { return std::make_unique<policy::CpuBackend>(model_); }
+
+private:
+	policy::Model model_;
+	policy::CpuBackend cpu_;
+	int passes_ = 0;
+};
+
+// The backend fails mid-run: reported once, the fallback decides from then
+// on (the queues of the lost pass included), and with gpu_fallback "none"
+// the AQMs alone decide once the overrides expire; the router forwards
+// every packet throughout.
+void RouterRingGpu::fails_mid_run(const std::string &fallback)
+{
+	ASSERT_EQ(start_toml(policy_toml("enforce", "gpu_fallback = \"" + fallback + "\"\n")), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router, std::make_unique<FailingBackend>(leaning_weights(1, 20)));
+	uint64_t now = 1000, forwarded = 0;
+	for (int round = 0; round < 6; round++) {
+		forwarded += push_through(router, west, east, ipv4_frame(Ecn::ect1), 32, now);
+		policy.poll(now);
+		now += 1000000;
+	}
+	const PolicyStats s = policy.stats();
+	EXPECT_EQ(s.backend_failures, 1u);
+	EXPECT_NE(s.backend_failure.find("backend gpu failed (cudaGraphLaunch: unspecified launch failure)"),
+		  std::string::npos)
+		<< s.backend_failure;
+	EXPECT_EQ(forwarded, 6u * 32); // L4S: marked, never dropped
+	if (fallback == "cpu") {
+		EXPECT_EQ(std::string(s.backend), "cpu");
+		EXPECT_EQ(policy.mode(), PolicyMode::enforce);
+		EXPECT_EQ(s.forward_passes, 6u); // two on the failing backend, four on the cpu one
+		EXPECT_NE(policy.summary().find("policy backend failures: 1; backend gpu failed"), std::string::npos);
+	} else {
+		EXPECT_EQ(std::string(s.backend), "none");
+		EXPECT_EQ(policy.mode(), PolicyMode::off);
+		EXPECT_EQ(s.forward_passes, 2u);
+		// 25 ms on, the last override has expired: DualPI2 alone marks nothing at this load.
+		const PortStats before = router.port_stats(1);
+		EXPECT_EQ(push_through(router, west, east, ipv4_frame(Ecn::ect1), 1000, now + 25000000), 1000u);
+		EXPECT_EQ(router.port_stats(1).overridden, before.overridden);
+	}
+}
+
+TEST_F(RouterRingGpu, ABackendThatFailsMidRunIsReplacedByTheCpuBackend) { fails_mid_run("cpu"); }
+TEST_F(RouterRingGpu, ABackendThatFailsMidRunLeavesTheAqmsAloneWithoutAFallback) { fails_mid_run("none"); }
 
 // A model file that cannot be used leaves the router to its AQMs.
 TEST_F(RouterRing, ABadModelFileLeavesTheAqmsInCharge)
