@@ -168,7 +168,7 @@ int cmd_policy(const char *, const char *, rte_tel_data *d)
 	rte_tel_data_add_dict_string(d, "mode", p.mode() == PolicyMode::enforce  ? "enforce"
 						: p.mode() == PolicyMode::shadow ? "shadow"
 										 : "off");
-	rte_tel_data_add_dict_string(d, "backend", p.backend_name());
+	rte_tel_data_add_dict_string(d, "backend", s.backend);
 	const std::pair<const char *, uint64_t> fields[] = {
 		{"samples", s.samples},
 		{"sample_drops", s.sample_drops},
@@ -185,6 +185,7 @@ int cmd_policy(const char *, const char *, rte_tel_data *d)
 		{"would_drop_ppm", s.scored ? ppm(s.would_drop / static_cast<double>(s.scored)) : 0},
 		{"would_mark_ppm", s.scored ? ppm(s.would_mark / static_cast<double>(s.scored)) : 0},
 		{"pool_entries", s.pool_entries},
+		{"backend_failures", s.backend_failures},
 	};
 	for (const auto &[name, value] : fields)
 		rte_tel_data_add_dict_u64(d, name, value);
