@@ -12,7 +12,6 @@
 #if DUALPILOT_GPU
 #include "gpu/backend.hpp"
 #endif
-#include "gpu/gemm_precision.hpp"
 
 namespace dualpilot::dataplane {
 

@@ -104,10 +104,11 @@ T *Engine::Impl::alloc(size_t count)
 	return static_cast<T *>(p);
 }
 
-const float *Engine::Impl::upload(const std::vector<float> &v)
+template <class T>
+const T *Engine::Impl::upload(const std::vector<T> &v)
 {
-	float *d = alloc<float>(v.size());
-	if (d && !check(cudaMemcpy(d, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy"))
+	T *d = alloc<T>(v.size());
+	if (d && !check(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy"))
 		return nullptr;
 	return d;
 }
@@ -120,10 +121,7 @@ const void *Engine::Impl::upload_matrix(const std::vector<float> &v)
 	std::vector<__nv_bfloat16> b(v.size());
 	for (size_t i = 0; i < v.size(); i++)
 		b[i] = __float2bfloat16(v[i]);
-	__nv_bfloat16 *d = alloc<__nv_bfloat16>(b.size());
-	if (d && !check(cudaMemcpy(d, b.data(), b.size() * sizeof(b[0]), cudaMemcpyHostToDevice), "cudaMemcpy"))
-		return nullptr;
-	return d;
+	return upload(b);
 }
 
 bool Engine::Impl::load(const policy::Model &m)

@@ -77,7 +77,6 @@ Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
 const policy::ModelConfig &Engine::config() const { return impl_->cfg; }
-const EngineOptions &Engine::options() const { return impl_->opt; }
 const std::string &Engine::error() const { return impl_->error; }
 size_t Engine::in_flight() const { return impl_->in_flight; }
 void Engine::set_graphs(bool on) { impl_->opt.graphs = on; }
@@ -89,14 +88,6 @@ std::vector<uint32_t> Engine::buckets() const
 	for (const Impl::Bucket &b : impl_->buckets)
 		sizes.push_back(b.size);
 	return sizes;
-}
-
-uint32_t Engine::bucket_for(size_t n) const
-{
-	for (const Impl::Bucket &b : impl_->buckets)
-		if (n <= b.size)
-			return b.size;
-	return 0;
 }
 
 bool Engine::submit(const policy::Window *windows, size_t n)

@@ -51,9 +51,7 @@ public:
 	~Engine();
 
 	const policy::ModelConfig &config() const;
-	const EngineOptions &options() const;
 	std::vector<uint32_t> buckets() const;
-	uint32_t bucket_for(size_t n) const;
 
 	// Starts a pass on n windows (1..max_batch, each with its raw steps and
 	// queue < queues). False once a CUDA or cuBLAS call has failed: error()

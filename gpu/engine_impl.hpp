@@ -73,7 +73,8 @@ struct Engine::Impl {
 
 	template <class T>
 	T *alloc(size_t count);
-	const float *upload(const std::vector<float> &v);
+	template <class T>
+	const T *upload(const std::vector<T> &v);
 	const void *upload_matrix(const std::vector<float> &v);
 	const float *vec(const policy::Model &m, const std::string &name) { return upload(m.find(name)->values); }
 	bool load(const policy::Model &m);

@@ -18,29 +18,13 @@
 #include <vector>
 
 #include "gpu/engine.hpp"
+#include "model_shapes.hpp"
 #include "policy/model_file.hpp"
 
 namespace {
 
 using namespace dualpilot;
 using Clock = std::chrono::steady_clock;
-
-policy::ModelConfig student(uint32_t window)
-{
-	policy::ModelConfig c;
-	c.feature_count = 8;
-	c.feature_embed = 4;
-	c.d_model = 16;
-	c.layers = 1;
-	c.heads = 2;
-	c.window = window;
-	c.mlp_hidden = 32;
-	c.time_embedding = policy::TimeEmbedding::ring_position;
-	c.kernels.assign(8, 1);
-	c.feature_names = {"queue_type", "burst_allowance_us", "drop_probability", "current_queue_delay_us",
-			   "accumulated_probability", "length_in_bytes", "total_drops", "packet_length"};
-	return c;
-}
 
 // Full windows of `batch` queues whose newest step is the only fresh one.
 struct Batch {
@@ -142,7 +126,7 @@ int main(int argc, char **argv)
 	for (uint32_t window : {10u, 20u}) {
 		if (!model_path.empty() && window != file_model.config.window)
 			continue;
-		const policy::Model m = model_path.empty() ? policy::random_model(student(window), 1) : file_model;
+		const policy::Model m = model_path.empty() ? policy::random_model(bench::student(window), 1) : file_model;
 		gpu::EngineOptions opt;
 		opt.device = device;
 		opt.precision = prec;

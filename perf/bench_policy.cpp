@@ -29,6 +29,7 @@
 #include "policy/backend.hpp"
 #include "policy/forward_cpu.hpp"
 #include "policy/model_file.hpp"
+#include "model_shapes.hpp"
 #include "router_bench.hpp"
 #include "sim/pool.hpp"
 
@@ -36,30 +37,8 @@ using namespace dualpilot;
 
 namespace {
 
-policy::ModelConfig sized(uint32_t d, uint32_t layers, uint32_t heads, uint32_t embed, uint32_t mlp, uint32_t window)
-{
-	policy::ModelConfig c;
-	c.feature_count = sim::kFeatureCount;
-	c.d_model = d;
-	c.layers = layers;
-	c.heads = heads;
-	c.feature_embed = embed;
-	c.mlp_hidden = mlp;
-	c.window = window;
-	c.kernels.assign(c.feature_count, 1);
-	c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
-	return c;
-}
-
-// The default student (the small model distillation targets: one block, the
-// ring-position time embedding, so its keys and values are cached) and teacher.
-policy::ModelConfig student(uint32_t window)
-{
-	policy::ModelConfig c = sized(16, 1, 2, 4, 32, window);
-	c.time_embedding = policy::TimeEmbedding::ring_position;
-	return c;
-}
-policy::ModelConfig teacher(uint32_t window) { return sized(64, 2, 4, 16, 256, window); }
+using bench::student;
+using bench::teacher;
 
 // Median microseconds per forward pass of `batch` full windows. cached: the
 // steps come cached (as the policy worker keeps them) and each pass caches

@@ -58,6 +58,15 @@ std::vector<std::pair<std::string, policy::ModelConfig>> architectures()
 	return a;
 }
 
+EngineOptions options(Precision p, uint32_t max_batch, uint32_t queues)
+{
+	EngineOptions opt;
+	opt.precision = p;
+	opt.max_batch = max_batch;
+	opt.queues = queues;
+	return opt;
+}
+
 struct Comparison {
 	double max_diff = 0;
 	size_t decisions = 0, argmax_agree = 0;
@@ -73,12 +82,8 @@ uint32_t argmax(const policy::Probs &p) { return uint32_t(std::max_element(p.p.b
 Comparison compare(const policy::Model &m, Precision prec, uint32_t queues, uint32_t max_batch, int rounds,
 		   uint64_t seed)
 {
-	EngineOptions opt;
-	opt.precision = prec;
-	opt.queues = queues;
-	opt.max_batch = max_batch;
 	std::string err;
-	auto gpu = GpuBackend::create(m, opt, err);
+	auto gpu = GpuBackend::create(m, options(prec, max_batch, queues), err);
 	EXPECT_TRUE(gpu) << err;
 	Comparison cmp;
 	if (!gpu)
@@ -192,12 +197,8 @@ struct Batch {
 
 std::unique_ptr<Engine> engine_for(const policy::Model &m, Precision p, uint32_t max_batch, uint32_t queues)
 {
-	EngineOptions opt;
-	opt.precision = p;
-	opt.max_batch = max_batch;
-	opt.queues = queues;
 	std::string err;
-	auto e = Engine::create(m, opt, err);
+	auto e = Engine::create(m, options(p, max_batch, queues), err);
 	EXPECT_TRUE(e) << err;
 	return e;
 }
