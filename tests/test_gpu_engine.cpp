@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include <fmt/format.h>
@@ -150,11 +151,20 @@ TEST(GpuEngine, EveryArchitectureMatchesTheCpuReferenceInEveryPrecision)
 		}
 }
 
+// The shipped models: in the source tree the test was built from, or under
+// $DUALPILOT_SOURCE_DIR where the binary runs from another copy of the tree
+// (scripts/gpu-check carries it to a GPU machine).
+std::string models_dir()
+{
+	const char *dir = std::getenv("DUALPILOT_SOURCE_DIR");
+	return std::string(dir && *dir ? dir : DUALPILOT_SOURCE_DIR) + "/configs/models/";
+}
+
 TEST(GpuEngine, TheShippedTrainedModelsMatchTheCpuReference)
 {
 	for (const char *file : {"paper-teacher.dpm", "paper-student.dpm"}) {
 		policy::Model m;
-		ASSERT_EQ(policy::read_model(std::string(DUALPILOT_SOURCE_DIR "/configs/models/") + file, m), "");
+		ASSERT_EQ(policy::read_model(models_dir() + file, m), "");
 		for (Precision p : {Precision::fp32, Precision::tf32, Precision::bf16}) {
 			const Comparison cmp = compare(m, p, 64, 64, 8, 9);
 			SCOPED_TRACE(std::string(file) + " " + precision_name(p));

@@ -78,6 +78,18 @@ TEST(PassPack, SendsEveryRowsMetadataButOnlyItsFreshSteps)
 	EXPECT_EQ(read_at<float>(block, last + 8), 104.0f);
 }
 
+TEST(PassPack, AnActionPastTheLastIsSentAsTheLastAsTheCpuBackendReadsIt)
+{
+	const PassShape shape{1, kW, kF};
+	std::vector<std::byte> block(shape.capacity_bytes());
+	Steps s;
+	policy::Window w = window_of(s, 2, 0, 0, 1);
+	s.actions[1] = 7; // no such action
+	std::string err;
+	ASSERT_NE(pack_pass(shape, &w, 1, 1, block.data(), err), 0u) << err;
+	EXPECT_EQ(read_at<float>(block, shape.records_offset() + 12), 2.0f);
+}
+
 TEST(PassPack, RefusesWindowsItCannotSendWithTheReason)
 {
 	const PassShape shape{2, kW, kF};
