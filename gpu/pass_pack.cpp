@@ -31,9 +31,7 @@ size_t pack_pass(const PassShape &shape, const policy::Window *windows, size_t n
 			std::byte *rec = records + size_t{fresh_total++} * shape.record_words() * 4;
 			const int32_t head[kStepInts] = {static_cast<int32_t>(w.queue),
 							 static_cast<int32_t>((w.first_slot + t) % W)};
-			// An action past the last reads as the last, as the cpu backend reads it.
-			const uint8_t action = std::min<uint8_t>(w.actions[t], policy::kActionCount - 1);
-			const float step[kStepHeadFloats] = {w.returns[t], static_cast<float>(action)};
+			const float step[kStepHeadFloats] = {w.returns[t], static_cast<float>(policy::action_index(w.actions[t]))};
 			std::memcpy(rec, head, sizeof(head));
 			std::memcpy(rec + sizeof(head), step, sizeof(step));
 			std::memcpy(rec + sizeof(head) + sizeof(step), w.states + size_t{t} * F, size_t{F} * sizeof(float));

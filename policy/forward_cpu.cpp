@@ -388,7 +388,7 @@ void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 	}
 	if (cfg_.state_layout == StateLayout::concat)
 		apply(enc_proj_, enc_cat_.data(), 1, 0, out + d, 0);
-	const float *a = act_emb_ + size_t{std::min<uint8_t>(w.actions[t], kActionCount - 1)} * d;
+	const float *a = act_emb_ + size_t{action_index(w.actions[t])} * d;
 	std::copy(a, a + d, out + size_t{S + 1} * d);
 }
 
@@ -466,7 +466,7 @@ void CpuForward::cache_step(float rtg, const float *state, uint8_t action, uint3
 	std::copy(&step_x_[size_t{S} * d], &step_x_[size_t{S + 1} * d], X + size_t{slot} * d);
 	apply_range(b.qkv, step_h_.data(), tps - 1, d, step_qkv_.data(), 3 * d, d, 3 * d);
 	apply_range(b.qkv, &step_h_[size_t{S} * d], 1, d, Q + size_t{slot} * d, d, 0, d);
-	const uint32_t a = std::min<uint8_t>(action, kActionCount - 1);
+	const uint32_t a = action_index(action);
 	std::copy(&action_kv_[(size_t{a} * W + slot) * 2 * d], &action_kv_[(size_t{a} * W + slot + 1) * 2 * d],
 		  &step_qkv_[size_t{tps - 1} * 3 * d + d]);
 	for (uint32_t k = 0; k < tps; k++) {

@@ -35,6 +35,10 @@
 namespace dualpilot::policy {
 
 inline constexpr uint32_t kActionCount = 3;      // enqueue, drop, ECN mark
+
+// The action a stored step's action value reads as (its act.emb row): one
+// past the last reads as the last. Every backend reads steps through this.
+inline constexpr uint32_t action_index(uint8_t a) { return a < kActionCount ? a : kActionCount - 1; }
 inline constexpr uint32_t kMaxFeatures = 64;
 inline constexpr uint32_t kFeatureNameLen = 32;
 
