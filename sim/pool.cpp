@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -16,7 +17,8 @@ namespace {
 constexpr char kMagic[8] = {'D', 'P', 'P', 'O', 'O', 'L', '\0', '\1'};
 constexpr size_t kRewardDefBytes = 64;
 constexpr size_t kNameBytes = 32;
-constexpr size_t kHeaderBytes = 8 + 4 + 4 + 8 + kRewardDefBytes;
+constexpr size_t kHeaderBytesV1 = 8 + 4 + 4 + 8 + kRewardDefBytes;
+constexpr size_t kHeaderBytes = kHeaderBytesV1 + 8; // + the absent-feature mask and a zero word
 constexpr uint64_t kMaxEntries = 1ull << 34; // 16 G entries: far past any real pool
 
 template <typename T>
@@ -115,6 +117,7 @@ void Pool::append(const Pool &other)
 	actions.insert(actions.end(), other.actions.begin(), other.actions.end());
 	rewards.insert(rewards.end(), other.rewards.begin(), other.rewards.end());
 	dones.insert(dones.end(), other.dones.begin(), other.dones.end());
+	absent_features |= other.absent_features;
 }
 
 std::string write_pool_binary(const Pool &pool, const std::string &path)
@@ -126,6 +129,8 @@ std::string write_pool_binary(const Pool &pool, const std::string &path)
 	put(buf, static_cast<uint32_t>(kFeatureCount));
 	put(buf, n);
 	put_padded(buf, pool.reward_definition, kRewardDefBytes);
+	put(buf, pool.absent_features);
+	put(buf, uint32_t{0});
 	for (const char *name : kFeatureNames)
 		put_padded(buf, name, kNameBytes);
 	buf.append(reinterpret_cast<const char *>(pool.states.data()), pool.states.size() * sizeof(float));
@@ -150,7 +155,7 @@ std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport 
 	auto err = [&](size_t offset, const std::string &what) {
 		return path + ": byte " + std::to_string(offset) + ": " + what;
 	};
-	if (buf.size() < kHeaderBytes + 8)
+	if (buf.size() < kHeaderBytesV1 + 8)
 		return err(buf.size(), "truncated: shorter than the header");
 	if (std::memcmp(buf.data(), kMagic, sizeof(kMagic)) != 0)
 		return err(0, "not a dualpilot pool (wrong magic)");
@@ -159,14 +164,23 @@ std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport 
 	std::memcpy(&version, buf.data() + 8, 4);
 	std::memcpy(&features, buf.data() + 12, 4);
 	std::memcpy(&n, buf.data() + 16, 8);
-	if (version != kPoolVersion)
-		return err(8, "version " + std::to_string(version) + " is not supported (this build reads " +
+	if (version != 1 && version != kPoolVersion)
+		return err(8, "version " + std::to_string(version) + " is not supported (this build reads 1 to " +
 				      std::to_string(kPoolVersion) + ")");
+	const size_t header = version == 1 ? kHeaderBytesV1 : kHeaderBytes;
+	uint32_t absent = 0;
+	if (version >= 2) {
+		if (buf.size() < kHeaderBytes + 8)
+			return err(buf.size(), "truncated: shorter than the header");
+		std::memcpy(&absent, buf.data() + kHeaderBytesV1, 4);
+		if (absent >> kFeatureCount)
+			return err(kHeaderBytesV1, "absent-feature mask names features past the last");
+	}
 	if (features != kFeatureCount)
 		return err(12, "feature count " + std::to_string(features) + ", expected " + std::to_string(kFeatureCount));
 	if (n > kMaxEntries)
 		return err(16, "entry count " + std::to_string(n) + " is absurd");
-	const uint64_t body = kHeaderBytes + kNameBytes * features + n * (features * 4 + 1 + 4 + 1);
+	const uint64_t body = header + kNameBytes * features + n * (features * 4 + 1 + 4 + 1);
 	if (buf.size() != body + 8)
 		return err(buf.size(), "size " + std::to_string(buf.size()) + " does not match " + std::to_string(n) +
 					       " entries (" + std::to_string(body + 8) + " bytes expected): truncated or padded");
@@ -175,16 +189,17 @@ std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport 
 	if (stored != fnv1a64(buf.data(), body))
 		return err(body, "checksum mismatch: the file is corrupt");
 	for (int i = 0; i < kFeatureCount; i++) {
-		const char *name = buf.data() + kHeaderBytes + kNameBytes * i;
+		const char *name = buf.data() + header + kNameBytes * i;
 		if (std::strncmp(name, kFeatureNames[i], kNameBytes) != 0)
-			return err(kHeaderBytes + kNameBytes * i,
+			return err(header + kNameBytes * i,
 				   "feature " + std::to_string(i) + " is '" + std::string(name, strnlen(name, kNameBytes)) +
 					   "', expected '" + kFeatureNames[i] + "'");
 	}
 	Pool p;
 	const char *def = buf.data() + 24;
 	p.reward_definition.assign(def, strnlen(def, kRewardDefBytes));
-	const size_t states_at = kHeaderBytes + kNameBytes * features, actions_at = states_at + n * features * 4;
+	p.absent_features = absent;
+	const size_t states_at = header + kNameBytes * features, actions_at = states_at + n * features * 4;
 	const size_t rewards_at = actions_at + n, dones_at = rewards_at + n * 4;
 	EntryChecker check{path, report, {}};
 	p.states.reserve(n * features);
@@ -220,6 +235,11 @@ std::string write_pool_json(const Pool &pool, const std::string &path)
 		       {"features", kFeatureNames},
 		       {"actions", {"enqueue", "drop", "ecn_mark"}},
 		       {"reward", pool.reward_definition}};
+	std::vector<std::string> absent;
+	for (int k = 0; k < kFeatureCount; k++)
+		if (!pool.has_feature(k))
+			absent.push_back(kFeatureNames[k]);
+	j["schema"]["absent"] = absent;
 	nlohmann::json states = nlohmann::json::array();
 	for (size_t i = 0; i < pool.size(); i++)
 		states.push_back(std::vector<float>(pool.states.begin() + i * kFeatureCount,
@@ -255,8 +275,23 @@ std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *r
 	if (states.size() != n || rewards.size() != n || dones.size() != n)
 		return path + ": states, actions, rewards and dones differ in length";
 	Pool p;
+	if (!j.contains("schema") && n > 0 && states[0].is_array() && states[0].size() == 7)
+		return path + ": a 7-feature pool in the paper's layout: bring it in with 'dualpilot-pool import " + path +
+		       " --out POOL.dpp'";
 	if (j.contains("schema") && j["schema"].contains("reward") && j["schema"]["reward"].is_string())
 		p.reward_definition = j["schema"]["reward"];
+	if (j.contains("schema") && j["schema"].contains("absent")) {
+		const auto &absent = j["schema"]["absent"];
+		if (!absent.is_array())
+			return path + ": schema.absent must be a list of feature names";
+		for (const auto &name : absent) {
+			const auto it = name.is_string() ? std::find(kFeatureNames.begin(), kFeatureNames.end(), name.get<std::string>())
+							 : kFeatureNames.end();
+			if (it == kFeatureNames.end())
+				return path + ": schema.absent: " + name.dump() + " is not one of the pool's features";
+			p.absent_features |= 1u << (it - kFeatureNames.begin());
+		}
+	}
 	EntryChecker check{path, report, {}};
 	for (size_t i = 0; i < n; i++) {
 		const bool done = dones[i].is_boolean() ? dones[i].get<bool>() : dones[i].is_number() && dones[i].get<double>() != 0;
@@ -326,116 +361,6 @@ std::string write_pool(const Pool &pool, const std::string &path)
 	if (ends_with(path, ".dpp"))
 		return write_pool_binary(pool, path);
 	return path + ": unknown pool format (use .json or .dpp)";
-}
-
-namespace {
-
-// The 24 fields of one kernel record, in the order the paper lists them.
-constexpr int kLogFields = 24;
-constexpr const char *kLogFieldNames[kLogFields] = {
-	"queue_type", "qdelay_ref", "tupdate", "max_burst", "max_ecnth", "alpha", "beta", "flags",
-	"burst_allowance", "drop_prob", "current_qdelay", "qdelay_old", "accu_prob", "measurement_start",
-	"avg_dq_time", "dq_count", "sflags", "tot_pkts", "tot_bytes", "length", "len_bytes", "drops",
-	"packet_length", "dequeue_action"};
-// The router's PIE keeps probabilities in fixed point with 1.0 near 2^31.
-constexpr double kLogProbScale = 2147483647.0;
-
-bool parse_record(std::string_view body, std::array<int64_t, kLogFields> &v, std::string &why)
-{
-	int field = 0;
-	size_t pos = 0;
-	while (true) {
-		const size_t comma = body.find(',', pos);
-		const std::string_view tok = body.substr(pos, comma == std::string_view::npos ? body.npos : comma - pos);
-		if (field >= kLogFields) {
-			why = "more than 24 fields";
-			return false;
-		}
-		int64_t x = 0;
-		const auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), x);
-		if (tok.empty() || ec != std::errc() || end != tok.data() + tok.size()) {
-			why = "field " + std::to_string(field + 1) + " (" + kLogFieldNames[field] + ") is not an integer: '" +
-			      std::string(tok.substr(0, 32)) + "'";
-			return false;
-		}
-		v[field++] = x;
-		if (comma == std::string_view::npos)
-			break;
-		pos = comma + 1;
-	}
-	if (field != kLogFields) {
-		why = "expected 24 comma-separated integers, got " + std::to_string(field);
-		return false;
-	}
-	return true;
-}
-
-} // namespace
-
-void import_kernel_log(const std::string &text, const std::string &origin, const RewardSpec &reward,
-		       Pool &pool, ImportReport &report, size_t max_errors)
-{
-	static constexpr std::string_view kStart = "l4s_ecn_marking-start,";
-	static constexpr std::string_view kEnd = ",end";
-	std::istringstream in(text);
-	std::string line;
-	uint64_t line_no = 0;
-	const size_t first_entry = pool.size();
-	while (std::getline(in, line)) {
-		line_no++;
-		report.lines++;
-		if (!line.empty() && line.back() == '\r')
-			line.pop_back();
-		const size_t start = line.find(kStart);
-		if (start == std::string::npos)
-			continue;
-		report.records++;
-		auto bad = [&](const std::string &why) {
-			report.malformed++;
-			if (report.errors.size() < max_errors)
-				report.errors.push_back(origin + ":" + std::to_string(line_no) + ": " + why);
-		};
-		const size_t body_at = start + kStart.size();
-		const size_t end = line.find(kEnd, body_at);
-		if (end == std::string::npos) {
-			bad("record has no ',end' (truncated line?)");
-			continue;
-		}
-		std::array<int64_t, kLogFields> v{};
-		std::string why;
-		if (!parse_record(std::string_view(line).substr(body_at, end - body_at), v, why)) {
-			bad(why);
-			continue;
-		}
-		if (v[0] != 0 && v[0] != 1) {
-			bad("queue_type " + std::to_string(v[0]) + " is neither 0 (Classic) nor 1 (L4S)");
-			continue;
-		}
-		if (v[23] < 1 || v[23] > 3) {
-			bad("dequeue_action " + std::to_string(v[23]) + " outside 1..3");
-			continue;
-		}
-		if (v[10] < 0 || v[22] < 0 || v[20] < 0 || v[21] < 0) {
-			bad("negative delay, length or drop count");
-			continue;
-		}
-		const auto delay_us = static_cast<double>(v[10]);
-		const std::array<float, kFeatureCount> state = {
-			static_cast<float>(v[0]),
-			static_cast<float>(v[8]),
-			static_cast<float>(static_cast<double>(v[9]) / kLogProbScale),
-			static_cast<float>(delay_us),
-			static_cast<float>(static_cast<double>(v[12]) / kLogProbScale),
-			static_cast<float>(v[20]),
-			static_cast<float>(v[21]),
-			static_cast<float>(v[22]),
-		};
-		const double r = reward.of(static_cast<double>(v[22]), delay_us);
-		pool.add(state, static_cast<uint8_t>(v[23] - 1), static_cast<float>(r), false);
-		report.imported++;
-	}
-	if (pool.size() > first_entry)
-		pool.dones.back() = 1; // one log, one episode
 }
 
 } // namespace dualpilot::sim

@@ -7,11 +7,12 @@
 //    "rewards", "dones" arrays) with a "schema" object naming the features;
 //  - .dpp, a compact little-endian columnar file for fast loading:
 //      0   char[8]  magic "DPPOOL\0\1"
-//      8   u32      version (1)
+//      8   u32      version (2; version 1 files, without the mask, are read too)
 //      12  u32      feature_count F
 //      16  u64      entry_count N
 //      24  char[64] reward definition, NUL-padded
-//      88  char[32] x F feature names, NUL-padded
+//      88  u32      absent-feature mask (bit k: feature k was not recorded); u32 zero
+//      96  char[32] x F feature names, NUL-padded (at 88 in version 1)
 //      ..  f32[N*F] states, row-major;  u8[N] actions;  f32[N] rewards;  u8[N] dones
 //      end u64      FNV-1a 64 of every byte before it
 #pragma once
@@ -26,7 +27,7 @@
 
 namespace dualpilot::sim {
 
-inline constexpr uint32_t kPoolVersion = 1;
+inline constexpr uint32_t kPoolVersion = 2;
 inline constexpr int kFeatureCount = aqm::kStateFeatures;
 inline constexpr std::array<const char *, kFeatureCount> kFeatureNames = aqm::kStateFeatureNames;
 inline constexpr int kQueueDelayFeature = 3;   // current_queue_delay_us
@@ -40,6 +41,9 @@ struct Pool {
 	std::vector<float> rewards;
 	std::vector<uint8_t> dones;
 	std::string reward_definition = "packet_length / (current_queue_delay_us + 1)";
+	// Bit k set: the source never recorded feature k (the paper's 7-feature
+	// pools have no total_drops); its column holds 0 and training leaves it out.
+	uint32_t absent_features = 0;
 
 	size_t size() const { return actions.size(); }
 	void add(const std::array<float, kFeatureCount> &state, uint8_t action, float reward, bool done)
@@ -49,7 +53,8 @@ struct Pool {
 		rewards.push_back(reward);
 		dones.push_back(done ? 1 : 0);
 	}
-	void append(const Pool &other);
+	void append(const Pool &other); // an absent feature stays absent
+	bool has_feature(int k) const { return !(absent_features >> k & 1u); }
 };
 
 // Each returns an error naming the file and what is wrong; empty on success.
@@ -77,19 +82,6 @@ std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *r
 std::string read_pool(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 std::string write_pool(const Pool &pool, const std::string &path);
 
-// The paper's raw kernel log: "l4s_ecn_marking-start," 24 integers ",end",
-// maybe behind a syslog prefix. Lines without the marker are not log records
-// and are passed over; records that are malformed are reported by line
-// number, skipped and counted; the rest become pool entries (done set on the
-// last entry of each log).
-struct ImportReport {
-	uint64_t lines = 0;
-	uint64_t records = 0;   // lines carrying the marker
-	uint64_t imported = 0;
-	uint64_t malformed = 0;
-	std::vector<std::string> errors; // "FILE:LINE: what", at most max_errors kept
-};
-
 struct RewardSpec {
 	double delay_offset_us = 1; // reward = packet_length / (delay_us + offset)
 
@@ -103,9 +95,6 @@ struct RewardSpec {
 	// As the pools record it: "packet_length / (current_queue_delay_us + 1)".
 	std::string definition() const;
 };
-
-void import_kernel_log(const std::string &text, const std::string &origin, const RewardSpec &reward,
-		       Pool &pool, ImportReport &report, size_t max_errors = 100);
 
 // FNV-1a 64, the .dpp checksum; also used to fingerprint runs.
 using common::fnv1a64;

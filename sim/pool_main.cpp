@@ -1,5 +1,6 @@
 // dualpilot-pool: experience pool tools.
-//   import LOG... --out FILE   the paper's kernel logs -> a pool (.json or .dpp)
+//   import SRC... --out FILE   the paper's kernel logs, pickled ExperiencePools or
+//                              7-feature JSON -> a pool (.json or .dpp)
 //   info FILE                  entries, action mix, feature ranges
 //   convert IN OUT             between .json and .dpp
 #include <CLI/CLI.hpp>
@@ -10,32 +11,32 @@
 #include <sstream>
 
 #include "sim/pool.hpp"
+#include "sim/pool_import.hpp"
 
 using namespace dualpilot::sim;
 
 namespace {
 
-int cmd_import(const std::vector<std::string> &logs, const std::string &out, double offset, size_t max_errors)
+int cmd_import(const std::vector<std::string> &sources, const std::string &out, double offset, bool recompute,
+	       size_t max_errors)
 {
 	Pool pool;
-	pool.reward_definition = RewardSpec{offset}.definition();
+	const RewardSpec reward{offset};
+	pool.reward_definition = reward.definition();
 	ImportReport total;
-	for (const std::string &path : logs) {
-		std::ifstream in(path, std::ios::binary);
-		if (!in) {
-			fmt::print(stderr, "error: {}: cannot open\n", path);
-			return 2;
+	for (const std::string &path : sources) {
+		if (std::string err = import_file(path, reward, recompute, pool, total, max_errors); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 1;
 		}
-		std::stringstream buf;
-		buf << in.rdbuf();
-		import_kernel_log(buf.str(), path, RewardSpec{offset}, pool, total, max_errors);
 	}
+	for (const std::string &note : total.notes)
+		fmt::print("{}\n", note);
 	for (const std::string &e : total.errors)
 		fmt::print(stderr, "skipped {}\n", e);
 	if (total.malformed > total.errors.size())
 		fmt::print(stderr, "... and {} more malformed records\n", total.malformed - total.errors.size());
-	fmt::print("{} lines, {} records, {} imported, {} malformed (skipped)\n", total.lines, total.records,
-		   total.imported, total.malformed);
+	fmt::print("{} records, {} imported, {} malformed (skipped)\n", total.records, total.imported, total.malformed);
 	if (std::string err = write_pool(pool, out); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 1;
@@ -73,6 +74,10 @@ int cmd_info(const std::string &path)
 		fmt::print("  action {} ({:<8}) {:>10} ({:.2f} %)\n", a, a == 0 ? "enqueue" : a == 1 ? "drop" : "ecn_mark",
 			   counts[a], n ? 100.0 * counts[a] / n : 0.0);
 	for (int k = 0; k < kFeatureCount; k++) {
+		if (!pool.has_feature(k)) {
+			fmt::print("  {:<24} absent (not recorded by the source; training leaves it out)\n", kFeatureNames[k]);
+			continue;
+		}
 		float lo = 0, hi = 0;
 		double sum = 0;
 		for (size_t i = 0; i < n; i++) {
@@ -144,8 +149,14 @@ int main(int argc, char **argv)
 	std::string out, info_path, conv_in, conv_out;
 	double offset = 1;
 	size_t max_errors = 100;
-	auto *imp = app.add_subcommand("import", "kernel logs (the paper's layout) to a pool");
-	imp->add_option("logs", logs, "log files")->required()->check(CLI::ExistingFile);
+	bool recompute = false;
+	auto *imp = app.add_subcommand("import", "the paper's kernel logs, pickled pools or 7-feature JSON to a pool");
+	imp->add_option("sources", logs, "kernel logs, .pkl pools (read without running anything), JSON")
+		->required()
+		->check(CLI::ExistingFile);
+	imp->add_flag("--recompute-reward", recompute,
+		      "compute each reward from its state (packet_length / (delay_us + offset)) instead of keeping "
+		      "the recorded one (kernel logs always compute it)");
 	imp->add_option("--out", out, "pool file, .json or .dpp")->required();
 	imp->add_option("--reward-offset-us", offset, "reward = packet_length / (delay_us + this)")
 		->check(CLI::Range(1e-9, 1e12));
@@ -164,7 +175,7 @@ int main(int argc, char **argv)
 	if (*ceiling)
 		return cmd_ceiling(ceiling_paths, step_us);
 	if (*imp)
-		return cmd_import(logs, out, offset, max_errors);
+		return cmd_import(logs, out, offset, recompute, max_errors);
 	if (*info)
 		return cmd_info(info_path);
 	return cmd_convert(conv_in, conv_out);

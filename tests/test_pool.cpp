@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "sim/pool.hpp"
+#include "sim/pool_import.hpp"
 
 namespace dualpilot::sim {
 namespace {
