@@ -1,6 +1,7 @@
 #include "policy/forward_cpu.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <fmt/format.h>
@@ -257,6 +258,52 @@ __attribute__((target_clones("avx2", "default"))) void cached_attention(const fl
 
 } // namespace
 
+float gemm_round(float v, GemmRounding r)
+{
+	if (r == GemmRounding::none || !std::isfinite(v))
+		return v;
+	const bool tf32 = r == GemmRounding::tf32_nearest || r == GemmRounding::tf32_truncate;
+	const uint32_t drop = tf32 ? 13 : 16; // mantissa bits the format lacks (23 - 10, 23 - 7)
+	const uint32_t low = (1u << drop) - 1;
+	uint32_t bits = std::bit_cast<uint32_t>(v);
+	if (r == GemmRounding::tf32_nearest) // sign and magnitude: adding half rounds ties away from zero
+		bits += 1u << (drop - 1);
+	else if (r == GemmRounding::bf16_nearest) // half less one, plus the kept lsb: ties to even
+		bits += (low >> 1) + ((bits >> drop) & 1);
+	return std::bit_cast<float>(bits & ~low);
+}
+
+void round_gemm_weights(Model &m, GemmRounding r)
+{
+	for (Tensor &t : m.tensors) {
+		const bool state_proj = t.name.starts_with("enc.") && t.name.ends_with(".proj.w");
+		const bool block = t.name.starts_with("h") && (t.name.ends_with(".attn.qkv.w") ||
+							      t.name.ends_with(".attn.proj.w") ||
+							      t.name.ends_with(".mlp.fc.w") || t.name.ends_with(".mlp.proj.w"));
+		if (!state_proj && !block)
+			continue;
+		if (t.dtype == DType::i8) { // q * scale[row], as the engine uploads it
+			const size_t in = t.shape[1];
+			t.values.resize(t.q.size());
+			for (size_t i = 0; i < t.q.size(); i++)
+				t.values[i] = static_cast<float>(t.q[i]) * t.scales[i / in];
+			t.q.clear();
+			t.scales.clear();
+			t.dtype = DType::f32;
+		}
+		for (float &v : t.values)
+			v = gemm_round(v, r);
+	}
+}
+
+template <bool kRound>
+void CpuForward::round_inputs(float *x, size_t count) const
+{
+	if constexpr (kRound)
+		for (size_t i = 0; i < count; i++)
+			x[i] = gemm_round(x[i], rounding_);
+}
+
 const float *CpuForward::vec(const std::string &name) const { return model_.find(name)->values.data(); }
 
 CpuForward::Linear CpuForward::linear(const std::string &w, const std::string &b)
@@ -360,6 +407,7 @@ bool CpuForward::embeds_steps() const
 }
 
 // Step t of w before the time embedding: R, the state token(s), a.
+template <bool kRound>
 void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 {
 	const uint32_t d = cfg_.d_model, F = cfg_.feature_count, e = cfg_.feature_embed, S = cfg_.state_tokens();
@@ -383,6 +431,7 @@ void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 		}
 		for (uint32_t j = 0; j < e; j++)
 			ef[j] = ef[j] >= 0 ? ef[j] : ef[j] * kLeakySlope;
+		round_inputs<kRound>(ef, e);
 		if (cfg_.state_layout == StateLayout::per_feature)
 			apply(enc_fproj_[f], ef, 1, 0, out + size_t{1 + f} * d, 0);
 	}
@@ -395,7 +444,7 @@ void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 void CpuForward::embed_step(float rtg, const float *state, uint8_t action, float *out)
 {
 	const Window w{1, &rtg, state, &action, 0, nullptr};
-	embed_at(w, 0, out);
+	embed_at<false>(w, 0, out);
 }
 
 bool CpuForward::caches_keys() const
@@ -533,7 +582,7 @@ void CpuForward::forward_cached_keys(const Window *windows, size_t n, Probs *out
 		cached_attention(&qkv_[i * 3 * d], w.cache, key_ok_.data(), cfg_.heads, cfg_.head_dim(), L, score_.data(),
 				 &att_[i * d]);
 	}
-	block_tail(blocks_[0], 0, static_cast<uint32_t>(n));
+	block_tail<false>(blocks_[0], 0, static_cast<uint32_t>(n));
 	for (size_t i = 0; i < n; i++)
 		head(&x_[i * d], &state_emb_[i * d], out[i]);
 }
@@ -551,16 +600,20 @@ void CpuForward::size_rows(size_t rows, size_t windows)
 
 // After attention (att_ rows r0 .. r1): the block's projection and residual,
 // ln2, the GELU MLP and its residual, into x_.
+template <bool kRound>
 void CpuForward::block_tail(const Block &b, uint32_t r0, uint32_t r1)
 {
 	const uint32_t d = cfg_.d_model, m = cfg_.mlp_hidden;
+	round_inputs<kRound>(&att_[size_t{r0} * d], size_t{r1 - r0} * d);
 	apply(b.proj, &att_[size_t{r0} * d], r1 - r0, d, &h_[size_t{r0} * d], d);
 	for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
 		x_[j] += h_[j];
 	for (uint32_t t = r0; t < r1; t++)
 		layer_norm(&x_[size_t{t} * d], b.ln2_g, b.ln2_b, d, &h_[size_t{t} * d]);
+	round_inputs<kRound>(&h_[size_t{r0} * d], size_t{r1 - r0} * d);
 	apply(b.fc, &h_[size_t{r0} * d], r1 - r0, d, &mlp_[size_t{r0} * m], m);
 	gelu_all(&mlp_[size_t{r0} * m], size_t{r1 - r0} * m);
+	round_inputs<kRound>(&mlp_[size_t{r0} * m], size_t{r1 - r0} * m);
 	apply(b.fc_proj, &mlp_[size_t{r0} * m], r1 - r0, m, &h_[size_t{r0} * d], d);
 	for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
 		x_[j] += h_[j];
@@ -573,6 +626,18 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		forward_cached_keys(windows, n, out);
 		return;
 	}
+	forward_full<false>(windows, n, out);
+}
+
+void CpuForward::forward_rounded(const Window *windows, size_t n, Probs *out, GemmRounding r)
+{
+	rounding_ = r;
+	forward_full<true>(windows, n, out);
+}
+
+template <bool kRound>
+void CpuForward::forward_full(const Window *windows, size_t n, Probs *out)
+{
 	const uint32_t d = cfg_.d_model, H = cfg_.heads;
 	const uint32_t hd = cfg_.head_dim();
 	// Token layout: window i's tokens at seg_start_[i] .. +tps*steps-1 (R,
@@ -595,7 +660,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 			// A step cache here holds tokens (embeds_steps, not caches_keys).
 			const float *src = w.cache ? w.cache + size_t{slot(w, t)} * tps * d : step_tok_.data();
 			if (!w.cache)
-				embed_at(w, t, step_tok_.data());
+				embed_at<kRound>(w, t, step_tok_.data());
 			const float *pos = time_emb_ + size_t{position(w, t)} * d;
 			float *xr = &x_[(seg_start_[i] + tps * t) * size_t{d}];
 			const uint32_t count = t + 1 < w.steps ? tps : tps - 1; // the last a token is left out
@@ -616,6 +681,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 		const bool last = l + 1 == blocks_.size();
 		for (size_t t = 0; t < tokens; t++)
 			layer_norm(&x_[t * d], b.ln1_g, b.ln1_b, d, &h_[t * d]);
+		round_inputs<kRound>(h_.data(), tokens * d);
 		if (!last) {
 			apply(b.qkv, h_.data(), tokens, d, qkv_.data(), 3 * d);
 		} else {
@@ -662,7 +728,7 @@ void CpuForward::forward(const Window *windows, size_t n, Probs *out)
 			for (size_t i = 0; i < n; i++)
 				fn(seg_start_[i + 1] - 1, seg_start_[i + 1]);
 		};
-		rows_of([&](uint32_t r0, uint32_t r1) { block_tail(b, r0, r1); });
+		rows_of([&](uint32_t r0, uint32_t r1) { block_tail<kRound>(b, r0, r1); });
 	}
 	// Head at each window's last state token.
 	for (size_t i = 0; i < n; i++)

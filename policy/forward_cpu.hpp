@@ -54,6 +54,19 @@ struct Probs {
 	std::array<float, kActionCount> p{}; // softmax of the head's logits
 };
 
+// How the CUDA engine's matrix products (gpu/gemm.hpp) may see an fp32
+// value: TF32 keeps 10 of its 23 mantissa bits, bf16 7, rounded to nearest
+// (TF32: ties away from zero, as cvt.rna; bf16: ties to even, as
+// __float2bfloat16) or truncated. Never the cpu backend's arithmetic: the
+// tests replay the forward with it (CpuForward::forward_rounded) to bound how
+// far the engine may be from the cpu backend.
+enum class GemmRounding : uint8_t { none, tf32_nearest, tf32_truncate, bf16_nearest, bf16_truncate };
+float gemm_round(float v, GemmRounding r);
+// The weights of the products the engine runs as GEMMs (the state
+// projection(s), each block's qkv, attn.proj, mlp.fc, mlp.proj), int8 ones
+// dequantised as the engine uploads them, rounded by r.
+void round_gemm_weights(Model &m, GemmRounding r);
+
 class CpuForward {
 public:
 	// m must have passed check_config and check_tensors (read_model does both).
@@ -62,6 +75,10 @@ public:
 	const ModelConfig &config() const { return cfg_; }
 	// Action distributions for n windows (1 <= steps <= window each).
 	void forward(const Window *windows, size_t n, Probs *out);
+	// The same with every input of a product the engine runs as a GEMM
+	// (round_gemm_weights) rounded by r: what the engine computes, up to the
+	// order of its sums. Windows without caches; for tests.
+	void forward_rounded(const Window *windows, size_t n, Probs *out, GemmRounding r);
 
 	// A step's tokens before the time embedding (R, the state token(s), a),
 	// tokens_per_step * d_model floats. They depend on that step alone when
@@ -88,12 +105,20 @@ private:
 		const float *ln1_g, *ln1_b, *ln2_g, *ln2_b;
 		Linear qkv, proj, fc, fc_proj;
 	};
+	// kRound: forward_rounded's instantiations, which round the products'
+	// inputs by rounding_ (the production ones compile without it).
+	template <bool kRound>
+	void forward_full(const Window *windows, size_t n, Probs *out);
+	template <bool kRound>
 	void block_tail(const Block &b, uint32_t r0, uint32_t r1);
+	template <bool kRound>
+	void round_inputs(float *x, size_t count) const;
 	Linear linear(const std::string &w, const std::string &b);
 	const float *vec(const std::string &name) const;
 	static void apply(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride);
 	static void apply_range(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride,
 				uint32_t o0, uint32_t o1);
+	template <bool kRound>
 	void embed_at(const Window &w, uint32_t t, float *out);
 	// Ring slot of step t of w, and its time-embedding position.
 	uint32_t slot(const Window &w, uint32_t t) const { return (w.first_slot + t) % cfg_.window; }
@@ -116,6 +141,7 @@ private:
 	std::deque<std::vector<float>> transposed_f32_; // the weight matrices, [in][out]
 	std::deque<std::vector<int8_t>> transposed_i8_;
 	ModelConfig cfg_;
+	GemmRounding rounding_ = GemmRounding::none; // forward_rounded's
 	const float *mean_, *std_;
 	std::vector<Linear> enc_;
 	Linear enc_proj_, rtg_, head_;
