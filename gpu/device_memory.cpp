@@ -29,14 +29,16 @@ std::vector<float> dequantised(const policy::Tensor &t)
 
 Engine::Impl::~Impl()
 {
+	cudaSetDevice(opt.device); // the destroying thread may have another GPU current
 	if (stream)
 		cudaStreamSynchronize(stream);
-	for (Bucket &b : buckets) {
-		if (b.exec)
-			cudaGraphExecDestroy(b.exec);
-		if (b.graph)
-			cudaGraphDestroy(b.graph);
-	}
+	for (Bucket &b : buckets)
+		for (size_t s = 0; s < kSlots; s++) {
+			if (b.exec[s])
+				cudaGraphExecDestroy(b.exec[s]);
+			if (b.graph[s])
+				cudaGraphDestroy(b.graph[s]);
+		}
 	for (cudaEvent_t e : finished)
 		if (e)
 			cudaEventDestroy(e);
@@ -107,8 +109,12 @@ T *Engine::Impl::alloc(size_t count)
 template <class T>
 const T *Engine::Impl::upload(const std::vector<T> &v)
 {
+	// From pageable memory: cudaMemcpy returns once v is staged (v may go),
+	// but the copy itself may still be running on the legacy stream, which the
+	// engine's non-blocking stream does not wait for: create() synchronises
+	// the device before any pass.
 	T *d = alloc<T>(v.size());
-	if (d && !check(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy"))
+	if (d && !check(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy (weights)"))
 		return nullptr;
 	return d;
 }
@@ -197,7 +203,7 @@ bool Engine::Impl::allocate()
 	if (!error.empty())
 		return false;
 	// The zero queue (the ring's last) stays zero: every queue starts so.
-	if (!check(cudaMemset(ring, 0, ring_floats * sizeof(float)), "cudaMemset"))
+	if (!check(cudaMemsetAsync(ring, 0, ring_floats * sizeof(float), stream), "cudaMemsetAsync (rings)"))
 		return false;
 	void *host = nullptr;
 	const size_t pinned_bytes = kSlots * (pass_capacity() + B * policy::kActionCount * sizeof(float));

@@ -30,6 +30,21 @@ bool gpu_present(int device, std::string &why)
 	return true;
 }
 
+std::string device_summary(int device)
+{
+	int driver = 0, runtime = 0;
+	cudaDriverGetVersion(&driver); // 0 where no driver is installed
+	cudaRuntimeGetVersion(&runtime);
+	std::string gpu = "no usable GPU";
+	cudaDeviceProp prop{};
+	if (cudaGetDeviceProperties(&prop, device) == cudaSuccess)
+		gpu = fmt::format("GPU {}: {} (sm_{}{}, {} MiB)", device, prop.name, prop.major, prop.minor,
+				  prop.totalGlobalMem >> 20);
+	cudaGetLastError(); // not sticky: clear it for the caller's next call
+	return fmt::format("{}; CUDA driver {}.{}, runtime {}.{}", gpu, driver / 1000, driver % 1000 / 10,
+			   runtime / 1000, runtime % 1000 / 10);
+}
+
 std::unique_ptr<Engine> Engine::create(const policy::Model &m, const EngineOptions &opt, std::string &err)
 {
 	if (std::string e = policy::check_config(m.config); !e.empty() || !(e = policy::check_tensors(m)).empty()) {
@@ -55,15 +70,16 @@ std::unique_ptr<Engine> Engine::create(const policy::Model &m, const EngineOptio
 	auto impl = std::make_unique<Impl>();
 	impl->cfg = m.config;
 	impl->opt = opt;
-	for (uint32_t b : kBuckets)
-		if (b < opt.max_batch)
-			impl->buckets.push_back(Impl::Bucket{b});
-	impl->buckets.push_back(Impl::Bucket{opt.max_batch});
+	for (uint32_t b : bucket_sizes(opt.max_batch))
+		impl->buckets.push_back(Impl::Bucket{b});
 	Impl &e = *impl;
-	const bool ok = e.check(cudaSetDevice(opt.device), "cudaSetDevice") &&
+	// The weights' uploads (the legacy stream) and the rings' zeros (the
+	// engine's) finish before the first pass: the engine's stream is
+	// non-blocking, so nothing else orders them before it.
+	const bool ok = e.on_device() &&
 			e.check(cudaStreamCreateWithFlags(&e.stream, cudaStreamNonBlocking), "cudaStreamCreate") &&
 			e.check(cublasCreate(&e.blas), "cublasCreate") && e.check(cublasSetStream(e.blas, e.stream), "cublasSetStream") &&
-			e.load(m) && e.allocate();
+			e.load(m) && e.allocate() && e.check(cudaDeviceSynchronize(), "cudaDeviceSynchronize (set-up copies)");
 	void *workspace = ok ? e.alloc<std::byte>(kCublasWorkspaceBytes) : nullptr;
 	if (!ok || !workspace || !e.check(cublasSetWorkspace(e.blas, workspace, kCublasWorkspaceBytes), "cublasSetWorkspace") ||
 	    !e.capture() || !e.check(cudaStreamSynchronize(e.stream), "cudaStreamSynchronize")) {
@@ -79,6 +95,7 @@ Engine::~Engine() = default;
 const policy::ModelConfig &Engine::config() const { return impl_->cfg; }
 const std::string &Engine::error() const { return impl_->error; }
 size_t Engine::in_flight() const { return impl_->in_flight; }
+bool Engine::repoints_copies() const { return impl_->repoint_copies; }
 void Engine::set_graphs(bool on) { impl_->opt.graphs = on; }
 void Engine::set_padding_fill(int byte) { impl_->padding_fill = byte; }
 
@@ -90,10 +107,20 @@ std::vector<uint32_t> Engine::buckets() const
 	return sizes;
 }
 
+std::string Engine::graph_mode() const
+{
+	const Impl &e = *impl_;
+	if (e.repoint_copies)
+		return "a graph per bucket, its copies re-pointed at each pass's buffers";
+	if (e.opt.graph_per_buffer)
+		return "a graph per bucket and pinned buffer (as set)";
+	return "a graph per bucket and pinned buffer (the driver would not re-point copies: " + e.repoint_refused + ")";
+}
+
 bool Engine::submit(const policy::Window *windows, size_t n)
 {
 	Impl &e = *impl_;
-	if (!e.error.empty())
+	if (!e.error.empty() || !e.on_device()) // the caller's thread may have another GPU current
 		return false;
 	if (e.in_flight == kSlots) {
 		e.error = "a pass was submitted with both slots in flight";
@@ -125,9 +152,11 @@ bool Engine::submit(const policy::Window *windows, size_t n)
 
 bool Engine::done() const
 {
-	const Impl &e = *impl_;
+	Impl &e = *impl_;
 	if (e.in_flight == 0)
 		return true;
+	if (!e.on_device())
+		return true; // collect() reports it
 	const size_t oldest = (e.next_slot + kSlots - e.in_flight) % kSlots;
 	return cudaEventQuery(e.finished[oldest]) != cudaErrorNotReady;
 }
@@ -139,6 +168,8 @@ bool Engine::collect(policy::Probs *out)
 		e.error = "collect with no pass in flight";
 		return false;
 	}
+	if (!e.on_device())
+		return false;
 	const size_t oldest = (e.next_slot + kSlots - e.in_flight) % kSlots;
 	e.in_flight--;
 	if (!e.check(cudaEventSynchronize(e.finished[oldest]), "cudaEventSynchronize"))

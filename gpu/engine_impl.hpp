@@ -44,13 +44,17 @@ struct Engine::Impl {
 	      *x_sel = nullptr, *probs = nullptr;
 	void *enc = nullptr, *h = nullptr, *att = nullptr, *g = nullptr; // matrix-product inputs
 
+	// A bucket's graph: with repoint_copies one, for slot 0, whose copy
+	// nodes a launch points at its slot; without, one per slot.
 	struct Bucket {
 		uint32_t size = 0;
-		cudaGraph_t graph = nullptr;
-		cudaGraphExec_t exec = nullptr;
-		cudaGraphNode_t copy_in = nullptr, copy_out = nullptr;
+		cudaGraph_t graph[kSlots] = {};
+		cudaGraphExec_t exec[kSlots] = {};
+		cudaGraphNode_t copy_in = nullptr, copy_out = nullptr; // in graph[0]
 	};
 	std::vector<Bucket> buckets;
+	bool repoint_copies = true;
+	std::string repoint_refused; // why not, where the driver would not
 
 	// Passes in flight: slots used in turn, collected oldest first.
 	cudaEvent_t finished[kSlots] = {};
@@ -59,6 +63,7 @@ struct Engine::Impl {
 	size_t next_slot = 0;
 
 	~Impl();
+	bool on_device() { return check(cudaSetDevice(opt.device), "cudaSetDevice"); }
 	bool check(cudaError_t e, const char *what);
 	bool check(cublasStatus_t s, const char *what);
 	size_t pass_capacity() const { return shape(opt.max_batch).capacity_bytes(); }
@@ -80,6 +85,10 @@ struct Engine::Impl {
 	bool load(const policy::Model &m);
 	bool allocate();
 	bool capture();
+	bool capture_graph(Bucket &b, size_t slot);
+	bool find_copies(Bucket &b);
+	bool copies_repoint(const Bucket &b);
+	bool point_copies(const Bucket &b, size_t slot, size_t bytes);
 
 	template <class T_act>
 	bool record_forward(const Dims &dm);

@@ -4,6 +4,8 @@
 #include <cuda_bf16.h>
 
 #include <cstring>
+#include <fmt/format.h>
+#include <utility>
 #include <vector>
 
 #include "gpu/engine_impl.hpp"
@@ -80,59 +82,134 @@ bool Engine::Impl::record_pass(const Bucket &b, size_t slot, size_t bytes)
 }
 
 // Each bucket's pass, run once eagerly (cuBLAS settles its choices and
-// allocations outside the capture), then captured with the largest copy in;
-// a launch sets the copies' slot and size (gpu/pass_layout.hpp).
+// allocations outside the capture), then captured with slot 0's buffers
+// and the bucket's whole block in. A launch re-points the graph's two
+// copies at its slot and its block's size; where the driver will not (a
+// copy not captured 1-D, a refused update), every bucket is captured anew,
+// once per slot, and those graphs' copies take whole blocks (the records
+// past a pass's own are never read: gpu/pass_layout.hpp).
 bool Engine::Impl::capture()
 {
+	repoint_copies = !opt.graph_per_buffer;
 	for (Bucket &b : buckets) {
 		PassHeader empty{0, 0, {0, 0}};
 		std::memcpy(pass_host(0), &empty, sizeof(empty));
-		const size_t bytes = shape(b.size).capacity_bytes();
-		if (!record_pass(b, 0, bytes) || !check(cudaStreamSynchronize(stream), "warm-up pass"))
+		if (!record_pass(b, 0, shape(b.size).capacity_bytes()) || !check(cudaStreamSynchronize(stream), "warm-up pass"))
 			return false;
-		if (!check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture"))
+		if (!capture_graph(b, 0) || !find_copies(b))
 			return false;
-		const bool recorded = record_pass(b, 0, bytes);
-		const bool ended = check(cudaStreamEndCapture(stream, &b.graph), "cudaStreamEndCapture");
-		if (!recorded || !ended || !check(cudaGraphInstantiate(&b.exec, b.graph, 0), "cudaGraphInstantiate"))
-			return false;
-		size_t count = 0;
-		if (!check(cudaGraphGetNodes(b.graph, nullptr, &count), "cudaGraphGetNodes"))
-			return false;
-		std::vector<cudaGraphNode_t> nodes(count);
-		if (!check(cudaGraphGetNodes(b.graph, nodes.data(), &count), "cudaGraphGetNodes"))
-			return false;
-		for (cudaGraphNode_t n : nodes) {
-			cudaGraphNodeType type;
-			cudaMemcpy3DParms params{};
-			if (!check(cudaGraphNodeGetType(n, &type), "cudaGraphNodeGetType"))
+		if (repoint_copies && !copies_repoint(b))
+			repoint_copies = false;
+	}
+	if (!repoint_copies)
+		for (Bucket &b : buckets)
+			if (!capture_graph(b, 0) || !capture_graph(b, 1)) // graph 0's copies may have been re-pointed
 				return false;
-			if (type != cudaGraphNodeTypeMemcpy)
-				continue;
-			if (!check(cudaGraphMemcpyNodeGetParams(n, &params), "cudaGraphMemcpyNodeGetParams"))
-				return false;
-			(params.dstPtr.ptr == pass ? b.copy_in : b.copy_out) = n;
-		}
-		if (!b.copy_in || !b.copy_out) {
-			error = "the captured pass has no copy in or out";
+	return true;
+}
+
+// The bucket's pass on slot's buffers, whole blocks in, as graph[slot]
+// (replacing one captured before).
+bool Engine::Impl::capture_graph(Bucket &b, size_t slot)
+{
+	if (b.exec[slot])
+		cudaGraphExecDestroy(std::exchange(b.exec[slot], nullptr));
+	if (b.graph[slot])
+		cudaGraphDestroy(std::exchange(b.graph[slot], nullptr));
+	if (!check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture"))
+		return false;
+	const bool recorded = record_pass(b, slot, shape(b.size).capacity_bytes());
+	const bool ended = check(cudaStreamEndCapture(stream, &b.graph[slot]), "cudaStreamEndCapture");
+	return recorded && ended && check(cudaGraphInstantiate(&b.exec[slot], b.graph[slot], 0), "cudaGraphInstantiate");
+}
+
+// The slot-0 graph's copies, told apart by both their ends: the block from
+// slot 0's pinned buffer into the device's, the probabilities from the
+// device into slot 0's pinned ones. A graph with any other copy is not the
+// pass launch() re-points: refused, each copy named.
+bool Engine::Impl::find_copies(Bucket &b)
+{
+	size_t count = 0;
+	if (!check(cudaGraphGetNodes(b.graph[0], nullptr, &count), "cudaGraphGetNodes"))
+		return false;
+	std::vector<cudaGraphNode_t> nodes(count);
+	if (!check(cudaGraphGetNodes(b.graph[0], nodes.data(), &count), "cudaGraphGetNodes"))
+		return false;
+	std::string seen;
+	size_t copies = 0;
+	b.copy_in = b.copy_out = nullptr;
+	for (cudaGraphNode_t n : nodes) {
+		cudaGraphNodeType type;
+		if (!check(cudaGraphNodeGetType(n, &type), "cudaGraphNodeGetType"))
+			return false;
+		if (type != cudaGraphNodeTypeMemcpy)
+			continue;
+		cudaMemcpy3DParms p{};
+		if (!check(cudaGraphMemcpyNodeGetParams(n, &p), "cudaGraphMemcpyNodeGetParams"))
+			return false;
+		copies++;
+		seen += fmt::format(" [{} -> {}, {} x {} x {}]", p.srcPtr.ptr, p.dstPtr.ptr, p.extent.width, p.extent.height,
+				    p.extent.depth);
+		if (p.srcPtr.ptr == pass_host(0) && p.dstPtr.ptr == pass)
+			b.copy_in = n;
+		else if (p.srcPtr.ptr == probs && p.dstPtr.ptr == probs_host(0))
+			b.copy_out = n;
+	}
+	if (copies != 2 || !b.copy_in || !b.copy_out) {
+		error = fmt::format("the captured pass of bucket {} has {} copies:{}; expected two, the block in ({} -> {}) "
+				    "and the probabilities out ({} -> {})",
+				    b.size, copies, seen, static_cast<const void *>(pass_host(0)), static_cast<const void *>(pass),
+				    static_cast<const void *>(probs), static_cast<const void *>(probs_host(0)));
+		return false;
+	}
+	return true;
+}
+
+// Whether launch() may re-point this bucket's copies: both were captured
+// 1-D (cudaGraphExecMemcpyNodeSetParams1D takes no other) and the driver
+// takes them pointed at slot 1 and back. A refusal is no error: the engine
+// captures a graph per slot instead, and says why (graph_mode()).
+bool Engine::Impl::copies_repoint(const Bucket &b)
+{
+	for (cudaGraphNode_t n : {b.copy_in, b.copy_out}) {
+		cudaMemcpy3DParms p{};
+		if (cudaGraphMemcpyNodeGetParams(n, &p) != cudaSuccess || p.srcArray || p.dstArray || p.extent.height != 1 ||
+		    p.extent.depth != 1 || p.srcPos.x || p.dstPos.x) {
+			cudaGetLastError();
+			repoint_refused = fmt::format("bucket {}: a copy was not captured 1-D", b.size);
 			return false;
 		}
 	}
-	return true;
+	const std::string before = error;
+	const size_t bytes = shape(b.size).capacity_bytes();
+	if (point_copies(b, 1, bytes) && point_copies(b, 0, bytes))
+		return true;
+	repoint_refused = fmt::format("bucket {}: {}", b.size, error);
+	error = before; // not the engine's failure
+	cudaGetLastError();
+	return false;
+}
+
+// The two copies of the bucket's graph pointed at slot's buffers, `bytes`
+// of the block in.
+bool Engine::Impl::point_copies(const Bucket &b, size_t slot, size_t bytes)
+{
+	const size_t out_bytes = size_t{b.size} * policy::kActionCount * sizeof(float);
+	return check(cudaGraphExecMemcpyNodeSetParams1D(b.exec[0], b.copy_in, pass, pass_host(slot), bytes,
+							 cudaMemcpyHostToDevice),
+		     "cudaGraphExecMemcpyNodeSetParams1D (in)") &&
+	       check(cudaGraphExecMemcpyNodeSetParams1D(b.exec[0], b.copy_out, probs_host(slot), probs, out_bytes,
+							 cudaMemcpyDeviceToHost),
+		     "cudaGraphExecMemcpyNodeSetParams1D (out)");
 }
 
 bool Engine::Impl::launch(const Bucket &b, size_t slot, size_t bytes)
 {
 	if (!opt.graphs)
 		return record_pass(b, slot, bytes);
-	const size_t out_bytes = size_t{b.size} * policy::kActionCount * sizeof(float);
-	return check(cudaGraphExecMemcpyNodeSetParams1D(b.exec, b.copy_in, pass, pass_host(slot), bytes,
-							 cudaMemcpyHostToDevice),
-		     "cudaGraphExecMemcpyNodeSetParams1D (in)") &&
-	       check(cudaGraphExecMemcpyNodeSetParams1D(b.exec, b.copy_out, probs_host(slot), probs, out_bytes,
-							 cudaMemcpyDeviceToHost),
-		     "cudaGraphExecMemcpyNodeSetParams1D (out)") &&
-	       check(cudaGraphLaunch(b.exec, stream), "cudaGraphLaunch");
+	if (!repoint_copies) // the slot's own graph, whole blocks in
+		return check(cudaGraphLaunch(b.exec[slot], stream), "cudaGraphLaunch");
+	return point_copies(b, slot, bytes) && check(cudaGraphLaunch(b.exec[0], stream), "cudaGraphLaunch");
 }
 
 } // namespace dualpilot::gpu

@@ -7,9 +7,13 @@
 // second with two passes in flight, as the worker runs them.
 //
 // Model: the default student's shape (policy/training: d_model 16, one
-// block, 2 heads, MLP 32, slot time embedding) with random weights, or
-// --model FILE (its own window then). Exits 77 where no GPU can be used.
-// Last line: gpu_p99_us_b256_w20 (graph replay).
+// block, 2 heads, MLP 32, slot time embedding) with random weights,
+// --shape teacher (d_model 64, two blocks, 4 heads, MLP 256), or --model
+// FILE (its own window then). First line: the GPU, the driver's and
+// the runtime's CUDA versions (--device-info: that line alone). Exits 77
+// where no GPU can be used. Every batch is one of the engine's buckets: a
+// pass of that many rows, not one padded up. Last line:
+// gpu_p99_us_b256_w20 (graph replay).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -25,6 +29,8 @@ namespace {
 
 using namespace dualpilot;
 using Clock = std::chrono::steady_clock;
+
+constexpr uint32_t kBatches[] = {1, 32, 256, 1024};
 
 // Full windows of `batch` queues whose newest step is the only fresh one.
 struct Batch {
@@ -97,18 +103,25 @@ int main(int argc, char **argv)
 {
 	CLI::App app{"bench-gpu: the CUDA engine's step latency and decision rate"};
 	int iterations = 2000;
-	std::string precision = "tf32", model_path;
+	std::string precision = "tf32", model_path, shape = "student";
 	int device = 0;
+	bool device_info = false;
 	app.add_option("--iterations", iterations, "steps measured per case")->check(CLI::Range(10, 1000000));
 	app.add_option("--precision", precision, "fp32 | tf32 | bf16");
-	app.add_option("--model", model_path, "a .dpm model instead of the random default student");
+	app.add_option("--shape", shape, "student | teacher: the random model's shape")
+		->check(CLI::IsMember({"student", "teacher"}));
+	app.add_option("--model", model_path, "a .dpm model instead of a random one");
 	app.add_option("--device", device, "GPU index");
+	app.add_flag("--device-info", device_info, "print the GPU, driver and runtime versions, and stop");
 	CLI11_PARSE(app, argc, argv);
 	gpu::Precision prec;
 	if (!gpu::parse_precision(precision, prec)) {
 		fmt::print(stderr, "error: --precision: unknown '{}' (known: fp32 tf32 bf16)\n", precision);
 		return 2;
 	}
+	fmt::print("{}\n", gpu::device_summary(device));
+	if (device_info)
+		return 0;
 	std::string why;
 	if (!gpu::gpu_present(device, why)) {
 		fmt::print("bench-gpu: skipped: {}\n", why);
@@ -123,10 +136,12 @@ int main(int argc, char **argv)
 	fmt::print("{:>6} {:>6} {:>7} {:>10} {:>10} {:>16}\n", "batch", "window", "launch", "p50_us", "p99_us",
 		   "decisions/s (2 in flight)");
 	double graph_p99_b256_w20 = 0, eager_p99_b256_w20 = 0;
+	std::string graph_mode;
 	for (uint32_t window : {10u, 20u}) {
 		if (!model_path.empty() && window != file_model.config.window)
 			continue;
-		const policy::Model m = model_path.empty() ? policy::random_model(bench::student(window), 1) : file_model;
+		const policy::ModelConfig c = shape == "teacher" ? bench::teacher(window) : bench::student(window);
+		const policy::Model m = model_path.empty() ? policy::random_model(c, 1) : file_model;
 		gpu::EngineOptions opt;
 		opt.device = device;
 		opt.precision = prec;
@@ -138,13 +153,20 @@ int main(int argc, char **argv)
 			fmt::print(stderr, "error: {}\n", err);
 			return 1;
 		}
+		const std::vector<uint32_t> buckets = engine->buckets();
+		for (uint32_t n : kBatches)
+			if (std::find(buckets.begin(), buckets.end(), n) == buckets.end()) {
+				fmt::print(stderr, "error: batch {} is not one of the engine's buckets\n", n);
+				return 1;
+			}
+		graph_mode = engine->graph_mode();
 		Batch batch(m.config, 1024);
 		std::vector<policy::Probs> out(1024);
 		if (!engine->forward(batch.windows.data(), 1024, out.data())) { // every ring filled once
 			fmt::print(stderr, "error: {}\n", engine->error());
 			return 1;
 		}
-		for (uint32_t n : {1u, 32u, 256u, 1024u})
+		for (uint32_t n : kBatches)
 			for (bool graphs : {true, false}) {
 				const Figures f = measure(*engine, batch, n, graphs, iterations);
 				if (!engine->error().empty()) {
@@ -157,6 +179,7 @@ int main(int argc, char **argv)
 					(graphs ? graph_p99_b256_w20 : eager_p99_b256_w20) = f.p99_us;
 			}
 	}
+	fmt::print("graphs: {}\n", graph_mode);
 	if (graph_p99_b256_w20 > 0)
 		fmt::print("graph replay vs eager launch at batch 256, window 20: {:.1f}x faster (p99)\n",
 			   eager_p99_b256_w20 / graph_p99_b256_w20);

@@ -1,14 +1,17 @@
 // The GPU engine's pass block, on the host: what the packer writes, how the
-// kernels read a row (padding and bad rows), and that sending only the fresh
-// steps keeps a device-side ring in step with the host's contexts. Needs no
-// GPU: the ring here is the scatter kernel's rule applied on the host.
+// kernels read a row (padding and bad rows), that sending only the fresh
+// steps keeps a device-side ring in step with the host's contexts, and the
+// batch buckets. Needs no GPU: the ring here is the scatter kernel's rule
+// applied on the host.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
 
+#include "gpu/engine.hpp" // bucket_sizes: no CUDA types
 #include "gpu/pass_pack.hpp"
 #include "policy/backend.hpp"
 #include "policy/context.hpp"
@@ -229,6 +232,20 @@ TEST(DeviceRing, FreshStepsKeepTheRingInStepWithTheContexts)
 			}
 		}
 	}
+}
+
+// A pass is padded up to the first bucket that holds it. bench-gpu times
+// batches of 1, 32, 256 and 1024 (its headline is batch 256): each is a
+// bucket, so that it times a pass of that many rows, not one padded up.
+TEST(Buckets, EveryBatchBenchGpuTimesIsABucket)
+{
+	const std::vector<uint32_t> all = bucket_sizes(1024);
+	EXPECT_EQ(all, (std::vector<uint32_t>{1, 8, 32, 128, 256, 512, 1024}));
+	for (uint32_t n : {1u, 32u, 256u, 1024u})
+		EXPECT_NE(std::find(all.begin(), all.end(), n), all.end()) << n;
+	EXPECT_EQ(bucket_sizes(256), (std::vector<uint32_t>{1, 8, 32, 128, 256}));
+	EXPECT_EQ(bucket_sizes(300), (std::vector<uint32_t>{1, 8, 32, 128, 256, 300})); // max_batch is the last
+	EXPECT_EQ(bucket_sizes(1), (std::vector<uint32_t>{1}));
 }
 
 } // namespace
