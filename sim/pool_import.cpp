@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -171,9 +173,14 @@ std::string add_rows(const SourceRows &src, const std::string &origin, const Rew
 	std::string note = origin + ": " + std::to_string(src.width) + " features";
 	if (paper)
 		note += " (the paper's; total_drops absent)";
-	if (prob_scale != 1.0)
-		note += "; probabilities on the fixed-point scale (drop_probability up to " + std::to_string(max_prob) +
+	if (prob_scale != 1.0) {
+		char max[32];
+		std::snprintf(max, sizeof(max), "%.4g", max_prob);
+		note += std::string("; probabilities on the fixed-point scale (drop_probability up to ") + max +
 			"), divided by 2^31 - 1";
+	}
+	if (!reward) // the pool says what its rewards are
+		pool.reward_definition = ("as recorded in " + std::filesystem::path(origin).filename().string()).substr(0, 63);
 	report.notes.push_back(note);
 	if (paper)
 		pool.absent_features |= 1u << 6;

@@ -210,6 +210,107 @@ TEST(Training, AugmentedRunWithTemporalDropoutStillLearns)
 	EXPECT_GT(rep.val_accuracy, 0.85);
 }
 
+// The exported model is the best validation pass's, not the last one's,
+// and each held-out decision is scored once.
+TEST(Training, ExportsTheBestCheckpointSeen)
+{
+	TrainOptions opt = small_options();
+	opt.lr = 2e-2; // high and constant: later passes wander, so best and last differ often
+	opt.cosine_decay = false;
+	opt.eval_every = 20;
+	opt.val_windows = 10000; // every held-out decision
+	std::vector<std::pair<uint32_t, double>> passes;
+	opt.on_progress = [&](const TrainProgress &p) {
+		if (p.validated)
+			passes.emplace_back(p.step, p.val.accuracy);
+	};
+	Model m;
+	TrainReport r;
+	ASSERT_EQ(train_policy(separable_pools(), opt, m, r), "");
+	ASSERT_EQ(passes.size(), 15u);
+	const auto best = std::max_element(passes.begin(), passes.end(),
+					   [](const auto &a, const auto &b) { return a.second < b.second; });
+	EXPECT_EQ(r.best_step, best->first) << "ties go to the earlier pass";
+	EXPECT_DOUBLE_EQ(r.val.accuracy, best->second) << "the exported weights score what the best pass scored";
+	EXPECT_EQ(r.val.decisions, r.val_steps_in_pool);
+	uint64_t in_confusion = 0;
+	for (const auto &row : r.val.confusion)
+		for (uint64_t c : row)
+			in_confusion += c;
+	EXPECT_EQ(in_confusion, r.val.decisions);
+}
+
+// Patience: training stops after that many passes without a better one.
+TEST(Training, PatienceStopsAfterPassesWithoutImprovement)
+{
+	TrainOptions opt = small_options();
+	opt.steps = 5000;
+	opt.eval_every = 10;
+	opt.patience = 3;
+	Model m;
+	TrainReport r;
+	ASSERT_EQ(train_policy(separable_pools(), opt, m, r), "");
+	EXPECT_TRUE(r.stopped_early);
+	EXPECT_LT(r.steps_done, opt.steps);
+	EXPECT_EQ(r.steps_done, r.best_step + opt.patience * opt.eval_every);
+}
+
+// With a rare action, auto weighs it by inverse frequency (and says so);
+// on a balanced pool the weights stay equal; given weights are used as given.
+TEST(Training, ClassWeightsFollowTheTrainingSplitsBalance)
+{
+	std::vector<sim::Pool> pools = separable_pools();
+	TrainOptions opt = small_options();
+	opt.steps = 20;
+	Model m;
+	TrainReport balanced;
+	ASSERT_EQ(train_policy(pools, opt, m, balanced), "");
+	EXPECT_FALSE(balanced.class_weighted);
+	EXPECT_EQ(balanced.class_weights, (std::array<double, 3>{1, 1, 1}));
+	// Make marks rare: most become enqueues.
+	std::array<uint64_t, 3> count{};
+	for (size_t p = 0; p < pools.size(); p++)
+		for (size_t i = 0; i < pools[p].size(); i++) {
+			if (pools[p].actions[i] == 2 && i % 10)
+				pools[p].actions[i] = 0;
+			if (p < 2) // the training split
+				count[pools[p].actions[i]]++;
+		}
+	TrainReport rare;
+	ASSERT_EQ(train_policy(pools, opt, m, rare), "");
+	EXPECT_TRUE(rare.class_weighted);
+	const double n = static_cast<double>(count[0] + count[1] + count[2]);
+	for (size_t a = 0; a < 3; a++)
+		EXPECT_NEAR(rare.class_weights[a], n / (3.0 * static_cast<double>(count[a])), 1e-9) << a;
+	opt.class_weights_auto = false;
+	opt.class_weights = {1, 2, 3};
+	TrainReport given;
+	ASSERT_EQ(train_policy(pools, opt, m, given), "");
+	EXPECT_EQ(given.class_weights, (std::array<double, 3>{1, 2, 3}));
+}
+
+// A feature some pool never recorded (the paper's pools have no
+// total_drops) is not one of the model's; the router finds the model's
+// features in its sampled state by name.
+TEST(Training, AbsentFeatureIsLeftOutOfTheModel)
+{
+	std::vector<sim::Pool> pools = separable_pools();
+	pools[1].absent_features = 1u << 6;
+	TrainOptions opt = small_options();
+	opt.steps = 100;
+	Model m;
+	TrainReport r;
+	ASSERT_EQ(train_policy(pools, opt, m, r), "");
+	EXPECT_EQ(m.config.feature_count, static_cast<uint32_t>(sim::kFeatureCount - 1));
+	EXPECT_EQ(std::find(m.config.feature_names.begin(), m.config.feature_names.end(), "total_drops"),
+		  m.config.feature_names.end());
+	EXPECT_EQ(r.features, m.config.feature_names);
+	std::vector<int> index;
+	ASSERT_EQ(state_feature_index(m.config, index), "");
+	EXPECT_EQ(index, (std::vector<int>{0, 1, 2, 3, 4, 5, 7}));
+	EXPECT_GT(r.val_accuracy, 0.85);
+}
+
 std::string checkpoint_dir()
 {
 	const auto dir = std::filesystem::temp_directory_path() / ("dualpilot_test_lora_" + std::to_string(::getpid()));

@@ -72,9 +72,14 @@ torch::Tensor BlockImpl::forward(const torch::Tensor &x, const torch::Tensor &ca
 	const torch::Tensor q = split(parts[0]), k = split(parts[1]), v = split(parts[2]);
 	torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
 	att = att.masked_fill(causal_mask, -std::numeric_limits<float>::infinity()).softmax(-1);
+	const bool drop = dropout > 0 && is_training();
+	if (drop)
+		att = torch::dropout(att, dropout, true);
 	const torch::Tensor y = torch::matmul(att, v).transpose(1, 2).contiguous().view({B, T, d});
-	torch::Tensor out = x + project(1, y);
-	return out + project(3, torch::gelu(project(2, ln2(out))));
+	torch::Tensor branch = project(1, y);
+	torch::Tensor out = x + (drop ? torch::dropout(branch, dropout, true) : branch);
+	branch = project(3, torch::gelu(project(2, ln2(out))));
+	return out + (drop ? torch::dropout(branch, dropout, true) : branch);
 }
 
 PolicyNetImpl::PolicyNetImpl(const ModelConfig &c) : config(c)
@@ -189,6 +194,12 @@ void PolicyNetImpl::freeze_backbone()
 				p.set_requires_grad(false);
 	for (torch::Tensor &p : ln_f->parameters())
 		p.set_requires_grad(false);
+}
+
+void PolicyNetImpl::set_dropout(double p)
+{
+	for (Block &b : blocks)
+		b->dropout = p;
 }
 
 void PolicyNetImpl::enable_lora(uint32_t rank, double alpha)

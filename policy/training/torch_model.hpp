@@ -42,6 +42,7 @@ struct BlockImpl : torch::nn::Module {
 	torch::nn::Linear &projection(size_t i);
 
 	uint32_t heads;
+	double dropout = 0; // attention weights and residual branches, in training mode only
 	torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
 	torch::nn::Linear qkv{nullptr}, proj{nullptr}, fc{nullptr}, fc_proj{nullptr};
 	std::array<LoraAdapter, 4> lora;
@@ -68,6 +69,9 @@ struct PolicyNetImpl : torch::nn::Module {
 	// Stops gradients to the blocks and the final LayerNorm (not the adapters).
 	void freeze_backbone();
 	void enable_lora(uint32_t rank, double alpha);
+	// Dropout in every block while training (regularisation for small pools;
+	// nothing changes at inference or in the model file).
+	void set_dropout(double p);
 	uint64_t parameter_count(bool trainable_only);
 
 	ModelConfig config;

@@ -8,6 +8,12 @@
 #include "policy/gpt2.hpp"
 #include "policy/training/torch_model.hpp"
 
+// OpenBLAS, where it is the BLAS libtorch calls (Debian's libopenblas0
+// through the libblas.so.3 alternative), runs its own threads beside torch's;
+// two pools of spinning threads on two cores cost more than they give on
+// these small products. Weak: absent with the reference BLAS.
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+
 namespace dualpilot::policy {
 
 std::vector<float> returns_to_go(const std::vector<float> &rewards, const std::vector<uint8_t> &dones, double gamma)
@@ -29,53 +35,84 @@ struct Episode {
 	size_t begin, end; // entries [begin, end) of the merged pool
 };
 
-struct Batch {
-	torch::Tensor returns, states, actions;
-	torch::Tensor hidden; // temporal dropout's hidden steps, or undefined
-	torch::Tensor first_slots; // ring-position models: each window's oldest ring slot
+// The merged pools in the model's features, split before anything is
+// learnt from them.
+struct Dataset {
+	uint32_t features = 0;          // F: the model's
+	std::vector<float> states;      // entries x F
+	std::vector<uint8_t> actions;   // action_index() of each entry's
+	std::vector<float> rtg;
+	std::vector<Episode> train, val;
 };
 
-} // namespace
+struct Normalisation {
+	std::vector<float> mean, std; // per model feature
+	float rtg_scale = 1;
+	std::array<uint64_t, 3> class_count{};
+};
 
-std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report)
+struct Batch {
+	torch::Tensor returns, states, actions;
+	torch::Tensor hidden;      // temporal dropout's hidden steps, or undefined
+	torch::Tensor first_slots; // ring-position models: each window's oldest ring slot
+	torch::Tensor scored;      // validation: [B][w] true at the positions scored
+};
+
+// Appends the pools (each pool's end ends an episode) and keeps the features
+// every pool recorded; names them in report.features.
+std::string merge_pools(const std::vector<sim::Pool> &pools, double gamma, Dataset &d, std::vector<Episode> &episodes,
+			TrainReport &report)
 {
-	const auto t0 = std::chrono::steady_clock::now();
-	if (opt.threads)
-		torch::set_num_threads(static_cast<int>(opt.threads));
-	torch::manual_seed(opt.seed);
 	sim::Pool all;
 	for (const sim::Pool &p : pools) {
 		if (p.size() == 0)
 			continue;
 		all.append(p);
-		all.dones.back() = 1; // a pool's end ends its episode
+		all.dones.back() = 1;
 	}
 	if (all.size() == 0)
 		return "the pools hold no entries";
-	const uint32_t F = sim::kFeatureCount, w = opt.model.window;
-	// A student learns returns-to-go as its teacher saw them.
-	const double gamma = opt.teacher ? static_cast<double>(opt.teacher->config.gamma) : opt.gamma;
-	const std::vector<float> rtg = returns_to_go(all.rewards, all.dones, gamma);
-
-	// Episodes, then the split: the last val_fraction of them validate.
-	std::vector<Episode> episodes;
-	for (size_t i = 0, begin = 0; i < all.size(); i++)
+	std::vector<uint32_t> columns;
+	for (int k = 0; k < sim::kFeatureCount; k++)
+		if (all.has_feature(k)) {
+			columns.push_back(static_cast<uint32_t>(k));
+			report.features.emplace_back(sim::kFeatureNames[static_cast<size_t>(k)]);
+		}
+	const size_t n = all.size();
+	d.features = static_cast<uint32_t>(columns.size());
+	d.states.resize(n * d.features);
+	for (size_t i = 0; i < n; i++)
+		for (uint32_t f = 0; f < d.features; f++)
+			d.states[i * d.features + f] = all.states[i * sim::kFeatureCount + columns[f]];
+	d.actions.resize(n);
+	for (size_t i = 0; i < n; i++)
+		d.actions[i] = static_cast<uint8_t>(action_index(all.actions[i]));
+	d.rtg = returns_to_go(all.rewards, all.dones, gamma);
+	episodes.clear();
+	for (size_t i = 0, begin = 0; i < n; i++)
 		if (all.dones[i]) {
 			episodes.push_back({begin, i + 1});
 			begin = i + 1;
 		}
 	report.episodes = episodes.size();
-	std::vector<Episode> train, val;
+	return {};
+}
+
+// The last val_fraction of the episodes validate (with a single episode, its
+// last val_fraction of steps: never sampled for training). Episodes shorter
+// than the window are left out and counted.
+std::string split_episodes(Dataset &d, const std::vector<Episode> &episodes, const TrainOptions &opt, uint32_t w,
+			   TrainReport &report)
+{
 	if (episodes.size() == 1) {
-		// One episode: its last val_fraction of steps validate (never sampled for training).
 		const Episode e = episodes[0];
 		const size_t cut = e.begin + static_cast<size_t>(static_cast<double>(e.end - e.begin) * (1 - opt.val_fraction));
-		train.push_back({e.begin, cut});
-		val.push_back({cut, e.end});
+		d.train.push_back({e.begin, cut});
+		d.val.push_back({cut, e.end});
 	} else {
 		const auto n_val = std::max<size_t>(1, static_cast<size_t>(std::ceil(episodes.size() * opt.val_fraction)));
-		train.assign(episodes.begin(), episodes.end() - static_cast<long>(n_val));
-		val.assign(episodes.end() - static_cast<long>(n_val), episodes.end());
+		d.train.assign(episodes.begin(), episodes.end() - static_cast<long>(n_val));
+		d.val.assign(episodes.end() - static_cast<long>(n_val), episodes.end());
 	}
 	auto keep_long = [&](std::vector<Episode> &v, uint64_t &steps) {
 		std::vector<Episode> kept;
@@ -89,72 +126,309 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		}
 		v = kept;
 	};
-	keep_long(train, report.train_steps_in_pool);
-	keep_long(val, report.val_steps_in_pool);
-	report.train_episodes = train.size();
-	report.val_episodes = val.size();
-	if (train.empty() || val.empty())
+	keep_long(d.train, report.train_steps_in_pool);
+	keep_long(d.val, report.val_steps_in_pool);
+	report.train_episodes = d.train.size();
+	report.val_episodes = d.val.size();
+	if (d.train.empty() || d.val.empty())
 		return fmt::format("not enough data: {} training and {} validation episodes of at least {} steps (the "
 				   "window)",
-				   train.size(), val.size(), w);
+				   d.train.size(), d.val.size(), w);
+	return {};
+}
 
+// Feature means and deviations, the return scale and the action counts, from
+// the training split only.
+Normalisation fit_normalisation(const Dataset &d)
+{
+	const uint32_t F = d.features;
+	std::vector<double> sum(F, 0), sq(F, 0);
+	double max_rtg = 0;
+	uint64_t n = 0;
+	Normalisation norm;
+	for (const Episode &e : d.train)
+		for (size_t i = e.begin; i < e.end; i++) {
+			for (uint32_t f = 0; f < F; f++) {
+				const double v = d.states[i * F + f];
+				sum[f] += v;
+				sq[f] += v * v;
+			}
+			max_rtg = std::max(max_rtg, std::fabs(static_cast<double>(d.rtg[i])));
+			norm.class_count[d.actions[i]]++;
+			n++;
+		}
+	norm.rtg_scale = static_cast<float>(max_rtg > 1e-6 ? max_rtg : 1.0);
+	norm.mean.resize(F);
+	norm.std.resize(F);
+	for (uint32_t f = 0; f < F; f++) {
+		const double mean = sum[f] / static_cast<double>(n);
+		const double var = std::max(0.0, sq[f] / static_cast<double>(n) - mean * mean);
+		norm.mean[f] = static_cast<float>(mean);
+		norm.std[f] = static_cast<float>(std::sqrt(var) > 1e-6 ? std::sqrt(var) : 1.0);
+	}
+	return norm;
+}
+
+// The loss's weight per true action (TrainOptions::class_weights_auto).
+std::array<double, 3> loss_weights(const TrainOptions &opt, const std::array<uint64_t, 3> &count, bool &weighted)
+{
+	if (!opt.class_weights_auto) {
+		weighted = opt.class_weights != std::array<double, 3>{1, 1, 1};
+		return opt.class_weights;
+	}
+	uint64_t total = 0, most = 0, fewest = UINT64_MAX;
+	for (uint64_t c : count)
+		if (c) {
+			total += c;
+			most = std::max(most, c);
+			fewest = std::min(fewest, c);
+		}
+	weighted = total && 3 * fewest < most;
+	std::array<double, 3> w{1, 1, 1};
+	if (weighted)
+		for (size_t a = 0; a < 3; a++)
+			w[a] = count[a] ? static_cast<double>(total) / (3.0 * static_cast<double>(count[a])) : 1.0;
+	return w;
+}
+
+// The window of w steps of episode e from its step `start`.
+void fill_window(const Dataset &d, const Episode &e, size_t start, uint32_t w, float *r, float *s, int64_t *a)
+{
+	const uint32_t F = d.features;
+	for (uint32_t t = 0; t < w; t++) {
+		const size_t i = e.begin + start + t;
+		r[t] = d.rtg[i];
+		std::copy_n(&d.states[i * F], F, s + t * F);
+		a[t] = d.actions[i];
+	}
+}
+
+Batch empty_batch(size_t count, uint32_t w, uint32_t F)
+{
+	Batch b;
+	b.returns = torch::empty({static_cast<int64_t>(count), w});
+	b.states = torch::empty({static_cast<int64_t>(count), w, F});
+	b.actions = torch::empty({static_cast<int64_t>(count), w}, torch::kLong);
+	return b;
+}
+
+// Draws training windows, every step of the split equally likely, with the
+// augmentations of TrainOptions.
+class WindowSampler {
+    public:
+	WindowSampler(const Dataset &d, const TrainOptions &opt, const ModelConfig &cfg, const std::vector<float> &feature_std)
+		: d_(d), opt_(opt), cfg_(cfg), std_(feature_std), rng_(opt.seed)
+	{
+		std::vector<double> weights;
+		for (const Episode &e : d.train)
+			weights.push_back(static_cast<double>(e.end - e.begin - cfg.window + 1));
+		pick_ = std::discrete_distribution<size_t>(weights.begin(), weights.end());
+	}
+
+	Batch draw(size_t count)
+	{
+		const uint32_t w = cfg_.window, F = d_.features;
+		Batch b = empty_batch(count, w, F);
+		float *returns = b.returns.data_ptr<float>(), *states = b.states.data_ptr<float>();
+		int64_t *actions = b.actions.data_ptr<int64_t>();
+		for (size_t k = 0; k < count; k++) {
+			const Episode &e = d_.train[pick_(rng_)];
+			std::uniform_int_distribution<size_t> start(0, e.end - e.begin - w);
+			float *s = states + k * w * F;
+			fill_window(d_, e, start(rng_), w, returns + k * w, s, actions + k * w);
+			augment(s);
+		}
+		if (cfg_.time_embedding == TimeEmbedding::ring_position) {
+			// A router's context may start anywhere in the ring: every offset.
+			b.first_slots = torch::empty({static_cast<int64_t>(count)}, torch::kLong);
+			std::uniform_int_distribution<int64_t> slot(0, w - 1);
+			int64_t *fs = b.first_slots.data_ptr<int64_t>();
+			for (size_t k = 0; k < count; k++)
+				fs[k] = slot(rng_);
+		}
+		if (opt_.temporal_dropout > 0)
+			b.hidden = torch::rand({static_cast<int64_t>(count), w}).lt(opt_.temporal_dropout);
+		return b;
+	}
+
+    private:
+	void augment(float *s)
+	{
+		const uint32_t w = cfg_.window, F = d_.features;
+		if (opt_.noise > 0)
+			for (uint32_t j = 0; j < w * F; j++)
+				s[j] *= 1.0f + static_cast<float>(opt_.noise) * gauss_(rng_);
+		if (opt_.offset_noise > 0)
+			for (uint32_t f = 0; f < F; f++) {
+				const float offset = static_cast<float>(opt_.offset_noise) * std_[f] * gauss_(rng_);
+				for (uint32_t t = 0; t < w; t++)
+					s[t * F + f] += offset;
+			}
+	}
+
+	const Dataset &d_;
+	const TrainOptions &opt_;
+	const ModelConfig &cfg_;
+	const std::vector<float> &std_;
+	std::mt19937_64 rng_;
+	std::discrete_distribution<size_t> pick_;
+	std::normal_distribution<float> gauss_{0.0f, 1.0f};
+};
+
+// Every held-out decision once (ValidationScore), at most opt.val_windows of
+// them, evenly spaced; the ring slot of a window is its first step's index
+// modulo w, as in the router's ring.
+Batch validation_batch(const Dataset &d, const TrainOptions &opt, const ModelConfig &cfg)
+{
+	const uint32_t w = cfg.window, F = d.features;
+	struct Scored {
+		const Episode *e;
+		size_t start;    // the window's first step in the episode
+		uint32_t first;  // positions [first, w) of it are scored
+	};
+	std::vector<Scored> all;
+	for (const Episode &e : d.val) {
+		all.push_back({&e, 0, 0});
+		for (size_t start = 1; start + w <= e.end - e.begin; start++)
+			all.push_back({&e, start, w - 1});
+	}
+	std::vector<Scored> kept;
+	if (all.size() <= opt.val_windows) {
+		kept = all;
+	} else {
+		for (uint32_t k = 0; k < opt.val_windows; k++)
+			kept.push_back(all[k * all.size() / opt.val_windows]);
+	}
+	Batch b = empty_batch(kept.size(), w, F);
+	b.scored = torch::zeros({static_cast<int64_t>(kept.size()), w}, torch::kBool);
+	b.first_slots = torch::empty({static_cast<int64_t>(kept.size())}, torch::kLong);
+	float *returns = b.returns.data_ptr<float>(), *states = b.states.data_ptr<float>();
+	int64_t *actions = b.actions.data_ptr<int64_t>(), *slots = b.first_slots.data_ptr<int64_t>();
+	bool *scored = b.scored.data_ptr<bool>();
+	for (size_t k = 0; k < kept.size(); k++) {
+		fill_window(d, *kept[k].e, kept[k].start, w, returns + k * w, states + k * w * F, actions + k * w);
+		slots[k] = static_cast<int64_t>(kept[k].start % w);
+		for (uint32_t t = kept[k].first; t < w; t++)
+			scored[k * w + t] = true;
+	}
+	if (cfg.time_embedding != TimeEmbedding::ring_position)
+		b.first_slots = torch::Tensor();
+	return b;
+}
+
+// The net's answers at the scored positions: logits [M][3] and the true actions [M].
+std::pair<torch::Tensor, torch::Tensor> scored_logits(PolicyNet &net, const Batch &b)
+{
+	const torch::Tensor logits = net->forward(b.returns, b.states, b.actions, {}, b.first_slots);
+	const torch::Tensor mask = b.scored.reshape({-1});
+	return {logits.reshape({-1, 3}).index({mask}), b.actions.reshape({-1}).index({mask})};
+}
+
+ValidationScore score(const torch::Tensor &logits, const torch::Tensor &target)
+{
+	ValidationScore v;
+	v.loss = torch::cross_entropy_loss(logits, target).item<double>();
+	const torch::Tensor pred = logits.argmax(1);
+	v.decisions = static_cast<uint64_t>(target.size(0));
+	const int64_t *t = target.data_ptr<int64_t>();
+	const torch::Tensor pred_c = pred.contiguous();
+	const int64_t *p = pred_c.data_ptr<int64_t>();
+	uint64_t right = 0;
+	for (uint64_t i = 0; i < v.decisions; i++) {
+		v.confusion[static_cast<size_t>(t[i])][static_cast<size_t>(p[i])]++;
+		right += t[i] == p[i];
+	}
+	v.accuracy = v.decisions ? static_cast<double>(right) / static_cast<double>(v.decisions) : 0;
+	int present = 0;
+	for (size_t a = 0; a < 3; a++) {
+		for (size_t q = 0; q < 3; q++)
+			v.count[a] += v.confusion[a][q];
+		v.recall[a] = v.count[a] ? static_cast<double>(v.confusion[a][a]) / static_cast<double>(v.count[a]) : 0;
+		if (v.count[a]) {
+			v.macro_recall += v.recall[a];
+			present++;
+		}
+	}
+	v.macro_recall = present ? v.macro_recall / present : 0;
+	return v;
+}
+
+ValidationScore evaluate(PolicyNet &net, const Batch &val)
+{
+	torch::NoGradGuard g;
+	net->eval();
+	const auto [logits, target] = scored_logits(net, val);
+	net->train();
+	return score(logits, target);
+}
+
+double selection_score(const ValidationScore &v, Selection s)
+{
+	return s == Selection::macro_recall ? v.macro_recall : v.accuracy;
+}
+
+// A copy of every parameter and buffer, to export the best pass's weights.
+struct Checkpoint {
+	std::vector<torch::Tensor> tensors;
+	uint32_t step = 0;
+	double score = -1;
+
+	void take(PolicyNet &net, uint32_t at, double value)
+	{
+		torch::NoGradGuard g;
+		tensors.clear();
+		for (const torch::Tensor &p : net->parameters())
+			tensors.push_back(p.detach().clone());
+		for (const torch::Tensor &b : net->buffers())
+			tensors.push_back(b.detach().clone());
+		step = at;
+		score = value;
+	}
+	void restore(PolicyNet &net) const
+	{
+		torch::NoGradGuard g;
+		size_t i = 0;
+		for (torch::Tensor &p : net->parameters())
+			p.copy_(tensors[i++]);
+		for (torch::Tensor &b : net->buffers())
+			b.copy_(tensors[i++]);
+	}
+};
+
+// The configuration the pools and the backbone fix, then the net with its
+// normalisation, backbone and adapters.
+std::string build_net(const TrainOptions &opt, const Dataset &d, const Normalisation &norm, double gamma,
+		      const TrainReport &report, const Gpt2Backbone &backbone, PolicyNet &net)
+{
 	ModelConfig cfg = opt.model;
-	cfg.feature_count = F;
-	if (cfg.kernels.size() != F)
-		cfg.kernels.assign(F, 1);
-	cfg.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
+	cfg.feature_count = d.features;
+	if (cfg.kernels.size() == static_cast<size_t>(sim::kFeatureCount) && d.features != cfg.kernels.size()) {
+		std::vector<uint32_t> kept; // kernels given for the pool's 8 features: the model's
+		for (const std::string &name : report.features)
+			kept.push_back(cfg.kernels[static_cast<size_t>(
+				std::find(sim::kFeatureNames.begin(), sim::kFeatureNames.end(), name) - sim::kFeatureNames.begin())]);
+		cfg.kernels = kept;
+	}
+	if (cfg.kernels.size() != d.features)
+		cfg.kernels.assign(d.features, 1);
+	cfg.feature_names = report.features;
 	cfg.gamma = static_cast<float>(gamma);
-	Gpt2Backbone backbone;
 	if (!opt.backbone_path.empty()) {
-		if (std::string err = load_gpt2_backbone(opt.backbone_path, opt.backbone_heads, backbone); !err.empty())
-			return err;
 		cfg.d_model = backbone.d_model;
 		cfg.layers = backbone.layers;
 		cfg.heads = backbone.heads;
 		cfg.mlp_hidden = backbone.mlp_hidden;
-		report.backbone_parameters = backbone.parameters;
 	}
-	PolicyNet teacher{nullptr};
-	if (opt.teacher) {
-		const ModelConfig &tc = opt.teacher->config;
-		if (tc.feature_names != cfg.feature_names)
-			return "the teacher's features are not the pools' features";
-		if (tc.window < w)
-			return fmt::format("the teacher's window ({} steps) is shorter than the student's ({})", tc.window, w);
-		teacher = import_model(*opt.teacher);
-		teacher->eval();
-		report.teacher_parameters = opt.teacher->parameter_count();
-	}
-	// Normalisation and return scale from the training split only.
-	std::vector<double> sum(F, 0), sq(F, 0);
-	double max_rtg = 0;
-	uint64_t n = 0;
-	std::array<uint64_t, 3> train_class{};
-	for (const Episode &e : train)
-		for (size_t i = e.begin; i < e.end; i++) {
-			for (uint32_t f = 0; f < F; f++) {
-				const double v = all.states[i * F + f];
-				sum[f] += v;
-				sq[f] += v * v;
-			}
-			max_rtg = std::max(max_rtg, std::fabs(static_cast<double>(rtg[i])));
-			train_class[std::min<uint8_t>(all.actions[i], 2)]++;
-			n++;
-		}
-	cfg.rtg_scale = static_cast<float>(max_rtg > 1e-6 ? max_rtg : 1.0);
+	cfg.rtg_scale = norm.rtg_scale;
 	cfg.target_return = 1.0f; // the best return seen, in scaled units (the decision-transformer convention)
 	if (std::string err = check_config(cfg); !err.empty())
 		return err;
-	PolicyNet net(cfg);
-	std::vector<float> feature_std(F);
+	net = PolicyNet(cfg);
 	{
 		torch::NoGradGuard g;
-		for (uint32_t f = 0; f < F; f++) {
-			const double mean = sum[f] / static_cast<double>(n);
-			const double var = std::max(0.0, sq[f] / static_cast<double>(n) - mean * mean);
-			feature_std[f] = static_cast<float>(std::sqrt(var) > 1e-6 ? std::sqrt(var) : 1.0);
-			net->norm_mean[f].fill_(mean);
-			net->norm_std[f].fill_(feature_std[f]);
+		for (uint32_t f = 0; f < d.features; f++) {
+			net->norm_mean[f].fill_(norm.mean[f]);
+			net->norm_std[f].fill_(norm.std[f]);
 		}
 	}
 	if (!opt.backbone_path.empty()) {
@@ -167,135 +441,137 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		if (opt.lora_rank)
 			net->enable_lora(opt.lora_rank, opt.lora_alpha);
 	}
+	net->set_dropout(opt.dropout);
+	return {};
+}
+
+// One batch's loss: weighted cross-entropy of the true actions, mixed with
+// the teacher's softened answers when distilling.
+torch::Tensor batch_loss(PolicyNet &net, PolicyNet &teacher, const Batch &b, const torch::Tensor &weights,
+			 const TrainOptions &opt, torch::Tensor &logits)
+{
+	logits = net->forward(b.returns, b.states, b.actions, b.hidden, b.first_slots).reshape({-1, 3});
+	const torch::Tensor target = b.actions.reshape({-1});
+	torch::Tensor loss = torch::nn::functional::cross_entropy(
+		logits, target, torch::nn::functional::CrossEntropyFuncOptions().weight(weights));
+	if (teacher.is_empty())
+		return loss;
+	torch::Tensor soft;
+	{
+		torch::NoGradGuard g;
+		soft = teacher->forward(b.returns, b.states, b.actions, {}, b.first_slots).reshape({-1, 3});
+	}
+	const double T = opt.temperature;
+	const torch::Tensor t_log = torch::log_softmax(soft / T, -1);
+	const torch::Tensor s_log = torch::log_softmax(logits / T, -1);
+	const torch::Tensor kl = (t_log.exp() * (t_log - s_log)).sum(-1).mean();
+	return opt.distill_weight * T * T * kl + (1 - opt.distill_weight) * loss;
+}
+
+// Linear warm-up, then (cosine) half a cosine down to a tenth of the peak at
+// the last step: the late small steps settle the sharp decision boundaries a
+// constant rate keeps jumping across.
+double learning_rate(const TrainOptions &opt, uint32_t step)
+{
+	const uint32_t warmup = std::max<uint32_t>(1, opt.warmup);
+	if (step < warmup || !opt.cosine_decay)
+		return opt.lr * std::min(1.0, static_cast<double>(step) / warmup);
+	const double progress = opt.steps > warmup ? static_cast<double>(step - warmup) / (opt.steps - warmup) : 1.0;
+	return opt.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * std::min(1.0, progress))));
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0)
+{
+	return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+} // namespace
+
+std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report)
+{
+	const auto t0 = std::chrono::steady_clock::now();
+	report = TrainReport{};
+	if (opt.threads) {
+		torch::set_num_threads(static_cast<int>(opt.threads));
+		if (openblas_set_num_threads)
+			openblas_set_num_threads(static_cast<int>(opt.threads));
+	}
+	torch::manual_seed(opt.seed);
+	const uint32_t w = opt.model.window;
+	// A student learns returns-to-go as its teacher saw them.
+	const double gamma = opt.teacher ? static_cast<double>(opt.teacher->config.gamma) : opt.gamma;
+
+	Dataset data;
+	std::vector<Episode> episodes;
+	if (std::string err = merge_pools(pools, gamma, data, episodes, report); !err.empty())
+		return err;
+	if (std::string err = split_episodes(data, episodes, opt, w, report); !err.empty())
+		return err;
+	const Normalisation norm = fit_normalisation(data);
+
+	Gpt2Backbone backbone;
+	if (!opt.backbone_path.empty()) {
+		if (std::string err = load_gpt2_backbone(opt.backbone_path, opt.backbone_heads, backbone); !err.empty())
+			return err;
+		report.backbone_parameters = backbone.parameters;
+	}
+	PolicyNet teacher{nullptr};
+	if (opt.teacher) {
+		const ModelConfig &tc = opt.teacher->config;
+		if (tc.feature_names != report.features)
+			return "the teacher's features are not the pools' features";
+		if (tc.window < w)
+			return fmt::format("the teacher's window ({} steps) is shorter than the student's ({})", tc.window, w);
+		teacher = import_model(*opt.teacher);
+		teacher->eval();
+		report.teacher_parameters = opt.teacher->parameter_count();
+	}
+	PolicyNet net{nullptr};
+	if (std::string err = build_net(opt, data, norm, gamma, report, backbone, net); !err.empty())
+		return err;
+	const ModelConfig &cfg = net->config;
 	report.parameters = net->parameter_count(false);
 	report.trainable_parameters = net->parameter_count(true);
+	report.class_weights = loss_weights(opt, norm.class_count, report.class_weighted);
+	const torch::Tensor weights = torch::tensor(
+		{static_cast<float>(report.class_weights[0]), static_cast<float>(report.class_weights[1]),
+		 static_cast<float>(report.class_weights[2])});
 	std::vector<torch::Tensor> trainable;
 	for (const torch::Tensor &p : net->parameters())
 		if (p.requires_grad())
 			trainable.push_back(p);
 
-	std::mt19937_64 rng(opt.seed);
-	auto window_at = [&](const Episode &e, size_t start, float *r, float *s, int64_t *a) {
-		for (uint32_t t = 0; t < w; t++) {
-			const size_t i = e.begin + start + t;
-			r[t] = rtg[i];
-			for (uint32_t f = 0; f < F; f++)
-				s[t * F + f] = all.states[i * F + f];
-			a[t] = std::min<uint8_t>(all.actions[i], 2);
-		}
-	};
-	auto make_batch = [&](const std::vector<Episode> &eps, size_t count, bool training) {
-		Batch b;
-		b.returns = torch::empty({static_cast<int64_t>(count), w});
-		b.states = torch::empty({static_cast<int64_t>(count), w, F});
-		b.actions = torch::empty({static_cast<int64_t>(count), w}, torch::kLong);
-		// Episodes are drawn by their length, so every step is equally likely.
-		std::vector<double> weights;
-		for (const Episode &e : eps)
-			weights.push_back(static_cast<double>(e.end - e.begin - w + 1));
-		std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
-		std::normal_distribution<float> gauss(0.0f, 1.0f);
-		for (size_t k = 0; k < count; k++) {
-			const Episode &e = eps[pick(rng)];
-			std::uniform_int_distribution<size_t> start(0, e.end - e.begin - w);
-			window_at(e, start(rng), b.returns[k].data_ptr<float>(), b.states[k].data_ptr<float>(),
-				  b.actions[k].data_ptr<int64_t>());
-			float *s = b.states[k].data_ptr<float>();
-			if (training && opt.noise > 0)
-				for (uint32_t j = 0; j < w * F; j++)
-					s[j] *= 1.0f + static_cast<float>(opt.noise) * gauss(rng);
-			if (training && opt.offset_noise > 0)
-				for (uint32_t f = 0; f < F; f++) {
-					const float offset = static_cast<float>(opt.offset_noise) * feature_std[f] * gauss(rng);
-					for (uint32_t t = 0; t < w; t++)
-						s[t * F + f] += offset;
-				}
-		}
-		if (cfg.time_embedding == TimeEmbedding::ring_position) {
-			// A router's context may start anywhere in the ring: every offset.
-			b.first_slots = torch::empty({static_cast<int64_t>(count)}, torch::kLong);
-			std::uniform_int_distribution<int64_t> slot(0, w - 1);
-			int64_t *fs = b.first_slots.data_ptr<int64_t>();
-			for (size_t k = 0; k < count; k++)
-				fs[k] = slot(rng);
-		}
-		if (training && opt.temporal_dropout > 0)
-			b.hidden = torch::rand({static_cast<int64_t>(count), w}).lt(opt.temporal_dropout);
-		return b;
-	};
-
-	// A fixed validation set, drawn once.
-	std::mt19937_64 saved = rng;
-	rng.seed(opt.seed ^ 0x5eedull);
-	const Batch val_batch = make_batch(val, opt.val_windows, false);
-	rng = saved;
-	// The teacher's answers on it, once: they do not change.
-	torch::Tensor teacher_val_pred;
+	const Batch val = validation_batch(data, opt, cfg);
+	torch::Tensor teacher_pred; // the teacher's answers on it, once: they do not change
 	if (!teacher.is_empty()) {
 		torch::NoGradGuard g;
-		teacher_val_pred = teacher->forward(val_batch.returns, val_batch.states, val_batch.actions, {},
-						    val_batch.first_slots)
-					   .reshape({-1, 3})
-					   .argmax(1);
-		report.teacher_accuracy =
-			teacher_val_pred.eq(val_batch.actions.reshape({-1})).to(torch::kDouble).mean().item<double>();
+		const auto [logits, target] = scored_logits(teacher, val);
+		teacher_pred = logits.argmax(1);
+		report.teacher_accuracy = teacher_pred.eq(target).to(torch::kDouble).mean().item<double>();
 	}
-	auto evaluate = [&](double &loss, double &acc, std::array<double, 3> *per_class,
-			    std::array<uint64_t, 3> *class_count) {
-		torch::NoGradGuard g;
-		net->eval();
-		const torch::Tensor logits =
-			net->forward(val_batch.returns, val_batch.states, val_batch.actions, {}, val_batch.first_slots);
-		const torch::Tensor flat = logits.reshape({-1, 3});
-		const torch::Tensor target = val_batch.actions.reshape({-1});
-		loss = torch::cross_entropy_loss(flat, target).item<double>();
-		const torch::Tensor pred = flat.argmax(1);
-		acc = pred.eq(target).to(torch::kDouble).mean().item<double>();
-		if (teacher_val_pred.defined())
-			report.teacher_agreement = pred.eq(teacher_val_pred).to(torch::kDouble).mean().item<double>();
-		if (per_class)
-			for (int c = 0; c < 3; c++) {
-				const torch::Tensor m = target.eq(c);
-				(*class_count)[c] = static_cast<uint64_t>(m.sum().item<int64_t>());
-				(*per_class)[c] = (*class_count)[c] ? pred.masked_select(m).eq(c).to(torch::kDouble).mean().item<double>()
-								    : 0.0;
-			}
-		net->train();
-	};
+	WindowSampler sampler(data, opt, cfg, norm.std);
+	uint64_t train_windows = 0;
+	for (const Episode &e : data.train)
+		train_windows += e.end - e.begin - w + 1;
 
 	torch::optim::AdamW optim(trainable, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
-	double running_loss = 0, running_acc = 0, last_val_loss = 0, last_val_acc = 0;
+	Checkpoint best;
+	ValidationScore last_val;
+	uint32_t passes_since_best = 0;
+	double running_loss = 0, running_acc = 0;
 	uint32_t running_n = 0;
-	uint64_t train_windows = 0;
-	for (const Episode &e : train)
-		train_windows += e.end - e.begin - w + 1;
 	for (uint32_t step = 1; step <= opt.steps; step++) {
-		const double lr = opt.lr * std::min(1.0, static_cast<double>(step) / std::max<uint32_t>(1, opt.warmup));
+		const double lr = learning_rate(opt, step);
 		for (auto &group : optim.param_groups())
 			static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
 		optim.zero_grad();
 		for (uint32_t a = 0; a < opt.accumulate; a++) {
-			const Batch b = make_batch(train, opt.batch, true);
-			const torch::Tensor logits =
-				net->forward(b.returns, b.states, b.actions, b.hidden, b.first_slots).reshape({-1, 3});
-			const torch::Tensor target = b.actions.reshape({-1});
-			torch::Tensor loss = torch::cross_entropy_loss(logits, target);
-			if (!teacher.is_empty()) {
-				torch::Tensor soft;
-				{
-					torch::NoGradGuard g;
-					soft = teacher->forward(b.returns, b.states, b.actions, {}, b.first_slots).reshape({-1, 3});
-				}
-				const double T = opt.temperature;
-				const torch::Tensor t_log = torch::log_softmax(soft / T, -1);
-				const torch::Tensor s_log = torch::log_softmax(logits / T, -1);
-				const torch::Tensor kl = (t_log.exp() * (t_log - s_log)).sum(-1).mean();
-				loss = opt.distill_weight * T * T * kl + (1 - opt.distill_weight) * loss;
-			}
-			loss = loss / static_cast<double>(opt.accumulate);
+			const Batch b = sampler.draw(opt.batch);
+			torch::Tensor logits;
+			torch::Tensor loss = batch_loss(net, teacher, b, weights, opt, logits) / static_cast<double>(opt.accumulate);
 			loss.backward();
 			running_loss += loss.item<double>() * opt.accumulate;
-			running_acc += logits.argmax(1).eq(target).to(torch::kDouble).mean().item<double>();
+			running_acc += logits.argmax(1).eq(b.actions.reshape({-1})).to(torch::kDouble).mean().item<double>();
 			running_n++;
 		}
 		torch::nn::utils::clip_grad_norm_(trainable, opt.grad_clip);
@@ -303,47 +579,63 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		if (step == 1)
 			report.first_loss = running_loss / running_n;
 		report.steps_done = step;
-		const bool out_of_time =
-			opt.max_seconds > 0 &&
-			std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >= opt.max_seconds;
+		const bool out_of_time = opt.max_seconds > 0 && seconds_since(t0) >= opt.max_seconds;
 		TrainProgress progress;
 		progress.step = step;
 		progress.epoch = static_cast<double>(step) * opt.batch * opt.accumulate / static_cast<double>(train_windows);
 		progress.train_loss = running_loss / running_n;
 		progress.train_accuracy = running_acc / running_n;
-		progress.windows_per_second = static_cast<double>(step) * opt.batch * opt.accumulate /
-					      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-		progress.val_loss = last_val_loss;
-		progress.val_accuracy = last_val_acc;
-		const bool last_step = step == opt.steps || out_of_time;
-		if (step % opt.eval_every == 0 || last_step) {
-			// The last pass is the report's, per action too.
-			evaluate(last_val_loss, last_val_acc, last_step ? &report.val_class_accuracy : nullptr,
-				 last_step ? &report.val_class_count : nullptr);
+		progress.windows_per_second = static_cast<double>(step) * opt.batch * opt.accumulate / seconds_since(t0);
+		progress.val = last_val;
+		bool stop = out_of_time || step == opt.steps;
+		if (step % opt.eval_every == 0 || stop) {
+			last_val = evaluate(net, val);
 			report.final_train_loss = progress.train_loss;
 			progress.validated = true;
-			progress.val_loss = last_val_loss;
-			progress.val_accuracy = last_val_acc;
+			progress.val = last_val;
+			const double value = selection_score(last_val, opt.select);
+			if (value > best.score) {
+				best.take(net, step, value);
+				progress.improved = true;
+				passes_since_best = 0;
+			} else if (opt.patience && ++passes_since_best >= opt.patience) {
+				report.stopped_early = true;
+				stop = true;
+			}
 			running_loss = running_acc = 0;
 			running_n = 0;
 		}
+		progress.best_step = best.step;
 		if (opt.on_progress)
 			opt.on_progress(progress);
-		if (out_of_time)
+		if (stop)
 			break;
 	}
-	if (report.steps_done == 0) // no step ran, so no validation pass either
-		evaluate(last_val_loss, last_val_acc, &report.val_class_accuracy, &report.val_class_count);
-	report.final_val_loss = last_val_loss;
-	report.val_accuracy = last_val_acc;
-	const uint64_t total = report.val_class_count[0] + report.val_class_count[1] + report.val_class_count[2];
-	const int majority = static_cast<int>(std::max_element(train_class.begin(), train_class.end()) - train_class.begin());
-	report.majority_accuracy = total ? static_cast<double>(report.val_class_count[majority]) / static_cast<double>(total) : 0;
+	if (best.tensors.empty()) // no step ran: the untrained net is all there is
+		best.take(net, 0, 0);
+	best.restore(net);
+	report.best_step = best.step;
+	report.val = evaluate(net, val);
+	report.final_val_loss = report.val.loss;
+	report.val_accuracy = report.val.accuracy;
+	report.val_class_accuracy = report.val.recall;
+	report.val_class_count = report.val.count;
+	if (teacher_pred.defined()) {
+		torch::NoGradGuard g;
+		net->eval();
+		report.teacher_agreement =
+			scored_logits(net, val).first.argmax(1).eq(teacher_pred).to(torch::kDouble).mean().item<double>();
+	}
+	const int majority = static_cast<int>(std::max_element(norm.class_count.begin(), norm.class_count.end()) -
+					      norm.class_count.begin());
+	report.majority_accuracy = report.val.decisions ? static_cast<double>(report.val.count[majority]) /
+								  static_cast<double>(report.val.decisions)
+							: 0;
 	out = export_model(net);
 	report.exported_parameters = out.parameter_count();
 	if (opt.trained_net)
 		*opt.trained_net = net.ptr();
-	report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+	report.seconds = seconds_since(t0);
 	return check_tensors(out);
 }
 

@@ -22,13 +22,32 @@ namespace dualpilot::policy {
 
 struct PolicyNetImpl; // policy/training/torch_model.hpp
 
+// One validation pass: every held-out decision scored once, at the last
+// position of a window that ends on it (the first w - 1 decisions of an
+// episode with what context the episode has), so each decision counts once
+// and with the context the router would have had.
+struct ValidationScore {
+	double loss = 0;                  // unweighted cross-entropy
+	double accuracy = 0;
+	double macro_recall = 0;          // mean of the recalls of the actions present
+	std::array<double, 3> recall{};   // per true action (enqueue, drop, mark)
+	std::array<uint64_t, 3> count{};  // held-out decisions per true action
+	std::array<std::array<uint64_t, 3>, 3> confusion{}; // [true][predicted]
+	uint64_t decisions = 0;
+};
+
+// How checkpoints are ranked.
+enum class Selection : uint8_t { accuracy, macro_recall };
+
 // Where a run stands, after each optimiser step.
 struct TrainProgress {
 	uint32_t step = 0;
 	double epoch = 0;            // windows drawn / windows the training split holds
 	double train_loss = 0, train_accuracy = 0; // running means since the last validation pass
 	bool validated = false;      // this step ran a validation pass
-	double val_loss = 0, val_accuracy = 0;     // the latest validation pass
+	ValidationScore val;         // the latest validation pass
+	bool improved = false;       // that pass is the best so far (the checkpoint kept)
+	uint32_t best_step = 0;      // the kept checkpoint's step
 	double windows_per_second = 0;
 };
 
@@ -39,13 +58,26 @@ struct TrainOptions {
 	double max_seconds = 0;       // stop after the step that passes this much time (0: no limit)
 	uint32_t accumulate = 1;      // batches per optimiser step
 	uint32_t warmup = 100;        // linear learning-rate warm-up, steps
-	double lr = 1e-3;
+	double lr = 1e-3;             // the peak
+	bool cosine_decay = true;     // after the warm-up, down to lr / 10 at the last step (else constant)
 	double weight_decay = 1e-4;
 	double grad_clip = 1.0;
 	double gamma = 0.95;
 	double val_fraction = 0.1;    // of the episodes (of the steps, with a single episode)
-	uint32_t val_windows = 2000;  // windows scored for validation
+	uint32_t val_windows = 2000;  // at most this many held-out decisions scored (evenly spaced)
 	uint32_t eval_every = 200;    // steps between validation passes
+	// The exported model is the checkpoint with the best validation score
+	// (ties: the earlier); training stops after `patience` passes without
+	// a better one (0: never early).
+	Selection select = Selection::accuracy;
+	uint32_t patience = 0;
+	// Cross-entropy weight per true action. class_weights_auto: inverse
+	// frequency over the training split (n / (3 n_a)), used when the rarest
+	// action present is under a third as common as the commonest; equal
+	// weights otherwise. Without it, class_weights as given.
+	bool class_weights_auto = true;
+	std::array<double, 3> class_weights{1, 1, 1};
+	double dropout = 0.0;         // on attention weights and residual branches, training only
 	// Regularisation (the paper's section II-D): stochastic temporal
 	// augmentation and temporal dropout, training batches only.
 	double noise = 0.0;           // relative Gaussian noise on each state value
@@ -69,7 +101,8 @@ struct TrainOptions {
 	double temperature = 2.0;
 
 	uint64_t seed = 1;
-	uint32_t threads = 0;         // torch threads; 0 = all cores
+	uint32_t threads = 1;         // torch (and OpenBLAS) threads; 0 = all cores. One is fastest for
+	                              // these small matrices on a shared 2-core machine (perf/RESULTS.md)
 	std::function<void(const TrainProgress &)> on_progress; // after every step
 	// When set, receives the trained module (adapters unmerged), for tests.
 	std::shared_ptr<PolicyNetImpl> *trained_net = nullptr;
@@ -78,11 +111,17 @@ struct TrainOptions {
 struct TrainReport {
 	uint64_t episodes = 0, train_episodes = 0, val_episodes = 0, skipped_episodes = 0; // skipped: shorter than w
 	uint64_t train_steps_in_pool = 0, val_steps_in_pool = 0;
+	std::vector<std::string> features;        // the model's: the pools' features that no pool lacks
 	uint32_t steps_done = 0;
-	double first_loss = 0, final_train_loss = 0, final_val_loss = 0;
-	double val_accuracy = 0;                  // over every position of the validation windows
-	std::array<double, 3> val_class_accuracy{}; // per true action (enqueue, drop, mark)
-	std::array<uint64_t, 3> val_class_count{};
+	uint32_t best_step = 0;                   // the exported checkpoint's step (0: before any)
+	bool stopped_early = false;               // by patience
+	double first_loss = 0, final_train_loss = 0;
+	ValidationScore val;                      // the exported model's
+	double final_val_loss = 0, val_accuracy = 0;  // = val.loss, val.accuracy
+	std::array<double, 3> val_class_accuracy{};   // = val.recall
+	std::array<uint64_t, 3> val_class_count{};    // = val.count
+	std::array<double, 3> class_weights{1, 1, 1}; // the loss's, as used
+	bool class_weighted = false;              // weights other than equal were used
 	double majority_accuracy = 0;             // always predicting the most common action
 	uint64_t parameters = 0;                  // of the module being trained (adapters included)
 	uint64_t trainable_parameters = 0;
@@ -98,7 +137,9 @@ struct TrainReport {
 std::vector<float> returns_to_go(const std::vector<float> &rewards, const std::vector<uint8_t> &dones, double gamma);
 
 // Trains on the pools (appended; each pool's last entry ends an episode) and
-// returns the model. Error text or empty.
+// returns the model: the best checkpoint by opt.select. A feature some pool
+// lacks (sim::Pool::absent_features) is left out of the model. Error text or
+// empty.
 std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report);
 
 } // namespace dualpilot::policy

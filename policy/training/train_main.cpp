@@ -6,15 +6,89 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "policy/model_file.hpp"
 #include "policy/training/train.hpp"
 
 using namespace dualpilot;
+
+namespace {
+
+// Pools under this many decisions get the small-pool rule by default.
+constexpr uint64_t kSmallPoolDecisions = 20000;
+
+std::string join(const std::vector<std::string> &parts, const char *sep)
+{
+	std::string out;
+	for (const std::string &p : parts)
+		out += (out.empty() ? "" : sep) + p;
+	return out;
+}
+
+// --class-weights: auto, none or three non-negative numbers.
+std::string parse_class_weights(const std::string &text, policy::TrainOptions &opt)
+{
+	opt.class_weights_auto = text == "auto";
+	if (text == "auto" || text == "none") {
+		opt.class_weights = {1, 1, 1};
+		return {};
+	}
+	std::stringstream in(text);
+	std::string part;
+	size_t k = 0;
+	while (std::getline(in, part, ',')) {
+		char *end = nullptr;
+		const double v = std::strtod(part.c_str(), &end);
+		if (k >= 3 || part.empty() || *end || !(v >= 0) || !std::isfinite(v))
+			return "expected auto, none or three non-negative numbers W_enqueue,W_drop,W_mark";
+		opt.class_weights[k++] = v;
+	}
+	if (k != 3 || opt.class_weights[0] + opt.class_weights[1] + opt.class_weights[2] <= 0)
+		return "expected auto, none or three non-negative numbers W_enqueue,W_drop,W_mark (not all zero)";
+	return {};
+}
+
+// The small-pool rule (README, "Training on small pools"): a pool of a few
+// thousand decisions cannot feed the 110k-parameter default without it
+// memorising the training split, so below kSmallPoolDecisions a model about
+// a tenth of the size with dropout, stronger weight decay, light noise
+// augmentation, frequent validation and early stopping. Each setting the
+// command line gave stays as given. Returns what it set.
+template <typename Given>
+std::vector<std::string> apply_small_pool_rule(policy::TrainOptions &opt, Given given)
+{
+	std::vector<std::string> set;
+	auto put = [&](const char *flag, auto &field, auto value) {
+		if (given(flag))
+			return;
+		field = value;
+		set.push_back(fmt::format("{} {}", flag, value));
+	};
+	policy::ModelConfig &c = opt.model;
+	put("--d-model", c.d_model, 32u);
+	put("--layers", c.layers, 1u);
+	put("--heads", c.heads, 2u);
+	put("--embed", c.feature_embed, 8u);
+	put("--mlp", c.mlp_hidden, 64u);
+	put("--dropout", opt.dropout, 0.1);
+	put("--weight-decay", opt.weight_decay, 0.01);
+	put("--noise", opt.noise, 0.01);
+	put("--lr", opt.lr, 3e-3);
+	put("--steps", opt.steps, 3000u);
+	put("--eval-every", opt.eval_every, 50u);
+	put("--patience", opt.patience, 12u);
+	return set;
+}
+
+} // namespace
 
 int main(int argc, char **argv)
 {
@@ -63,6 +137,9 @@ int main(int argc, char **argv)
 	app.add_option("--lr", opt.lr, "peak learning rate (AdamW)")->capture_default_str();
 	app.add_option("--weight-decay", opt.weight_decay, "AdamW weight decay")->capture_default_str();
 	app.add_option("--warmup", opt.warmup, "learning-rate warm-up steps")->capture_default_str();
+	bool constant_lr = false;
+	app.add_flag("--constant-lr", constant_lr, "keep the peak learning rate after the warm-up (default: cosine decay to a "
+						 "tenth of it at the last step)");
 	app.add_option("--gamma", opt.gamma, "return discount")->capture_default_str();
 	app.add_option("--noise", opt.noise, "relative noise on the states (augmentation)")->capture_default_str();
 	app.add_option("--offset-noise", opt.offset_noise, "random offset per window and feature, in stds (augmentation)")
@@ -71,9 +148,34 @@ int main(int argc, char **argv)
 		->capture_default_str();
 	app.add_option("--val-fraction", opt.val_fraction, "episodes held out for validation")->capture_default_str();
 	app.add_option("--eval-every", opt.eval_every, "steps between validation passes")->capture_default_str();
+	std::string select = "accuracy", class_weights = "auto", size = "auto";
+	app.add_option("--select", select,
+		       "which validation score picks the exported checkpoint: accuracy, or macro (the mean of the "
+		       "per-action recalls)")
+		->check(CLI::IsMember({"accuracy", "macro"}))
+		->capture_default_str();
+	app.add_option("--patience", opt.patience, "stop after this many validation passes without a better one (0: never)")
+		->capture_default_str();
+	app.add_option("--class-weights", class_weights,
+		       "loss weight per action: auto (inverse frequency when the rarest action is under a third as "
+		       "common as the commonest), none, or W0,W1,W2")
+		->capture_default_str();
+	app.add_option("--dropout", opt.dropout, "dropout in the blocks while training")->capture_default_str();
+	app.add_option("--size", size,
+		       "model and regularisation: auto (small below 20000 decisions, else default), small, default; "
+		       "options given explicitly always win")
+		->check(CLI::IsMember({"auto", "small", "default"}))
+		->capture_default_str();
 	app.add_option("--seed", opt.seed, "seed")->capture_default_str();
-	app.add_option("--threads", opt.threads, "torch threads (0: all cores)")->capture_default_str();
+	app.add_option("--threads", opt.threads, "torch and OpenBLAS threads (0: all cores)")->capture_default_str();
+	opt.max_seconds = 600;
 	CLI11_PARSE(app, argc, argv);
+	opt.cosine_decay = !constant_lr;
+	opt.select = select == "macro" ? policy::Selection::macro_recall : policy::Selection::accuracy;
+	if (std::string err = parse_class_weights(class_weights, opt); !err.empty()) {
+		fmt::print(stderr, "error: --class-weights {}: {}\n", class_weights, err);
+		return 1;
+	}
 	if (per_feature)
 		c.state_layout = policy::StateLayout::per_feature;
 	if (ring_time)
@@ -117,6 +219,11 @@ int main(int argc, char **argv)
 		pools.push_back(std::move(pool));
 	}
 	fmt::print("dualpilot-train: {} pools, {} entries\n", pools.size(), entries);
+	if (size == "small" || (size == "auto" && entries < kSmallPoolDecisions)) {
+		const std::vector<std::string> set = apply_small_pool_rule(opt, [&](const char *flag) { return app.count(flag) > 0; });
+		fmt::print("small pool (under {} decisions): {}\n", kSmallPoolDecisions,
+			   set.empty() ? std::string("every setting given explicitly") : join(set, ", "));
+	}
 	std::ofstream metrics;
 	if (!metrics_path.empty()) {
 		metrics.open(metrics_path);
@@ -124,39 +231,59 @@ int main(int argc, char **argv)
 			fmt::print(stderr, "error: {}: cannot open for writing\n", metrics_path);
 			return 1;
 		}
-		metrics << "step,epoch,train_loss,train_accuracy,val_loss,val_accuracy\n";
+		metrics << "step,epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_recall,val_recall_enqueue,"
+			   "val_recall_drop,val_recall_mark,best_step\n";
 	}
+	// On a terminal, a progress bar redrawn in place; otherwise (a log file,
+	// a pipe) one line per validation pass.
+	const bool terminal = isatty(STDERR_FILENO);
 	auto last_print = std::chrono::steady_clock::now();
 	opt.on_progress = [&](const policy::TrainProgress &p) {
 		const auto now = std::chrono::steady_clock::now();
-		if (p.validated || now - last_print > std::chrono::milliseconds(500)) {
+		const policy::ValidationScore &v = p.val;
+		const std::string figures = fmt::format(
+			"step {}/{}  epoch {:.2f}  loss {:.4f}  acc {:.2f} %  val loss {:.4f}  val acc {:.2f} %  macro {:.2f} % "
+			"(enqueue {:.1f} drop {:.1f} mark {:.1f})  best @{}  {:.0f} windows/s",
+			p.step, opt.steps, p.epoch, p.train_loss, 100 * p.train_accuracy, v.loss, 100 * v.accuracy,
+			100 * v.macro_recall, 100 * v.recall[0], 100 * v.recall[1], 100 * v.recall[2], p.best_step,
+			p.windows_per_second);
+		if (terminal && (p.validated || now - last_print > std::chrono::milliseconds(500))) {
 			last_print = now;
 			const int filled = static_cast<int>(24.0 * p.step / opt.steps);
-			fmt::print(stderr,
-				   "\r[{:<24}] epoch {:.2f}  step {}/{}  loss {:.4f}  acc {:.2f} %  val loss {:.4f}  val acc "
-				   "{:.2f} %  {:.0f} windows/s ",
-				   std::string(static_cast<size_t>(filled), '#'), p.epoch, p.step, opt.steps, p.train_loss,
-				   100 * p.train_accuracy, p.val_loss, 100 * p.val_accuracy, p.windows_per_second);
+			fmt::print(stderr, "\r[{:<24}] {} ", std::string(static_cast<size_t>(filled), '#'), figures);
+		} else if (!terminal && p.validated) {
+			fmt::print(stderr, "{}{}\n", figures, p.improved ? "  (kept)" : "");
 		}
 		if (p.validated && metrics.is_open())
-			metrics << fmt::format("{},{:.4f},{:.6f},{:.6f},{:.6f},{:.6f}\n", p.step, p.epoch, p.train_loss,
-					       p.train_accuracy, p.val_loss, p.val_accuracy);
+			metrics << fmt::format("{},{:.4f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{}\n", p.step,
+					       p.epoch, p.train_loss, p.train_accuracy, v.loss, v.accuracy, v.macro_recall,
+					       v.recall[0], v.recall[1], v.recall[2], p.best_step);
 	};
 	policy::Model model;
 	policy::TrainReport r;
 	if (std::string err = policy::train_policy(pools, opt, model, r); !err.empty()) {
-		fmt::print(stderr, "\nerror: {}\n", err);
+		fmt::print(stderr, "{}error: {}\n", terminal ? "\n" : "", err);
 		return 1;
 	}
-	fmt::print(stderr, "\n");
+	if (terminal)
+		fmt::print(stderr, "\n");
 	if (std::string err = policy::write_model(model, out_path); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 1;
 	}
 	fmt::print("episodes: {} ({} training, {} validation, {} shorter than the window left out)\n", r.episodes,
 		   r.train_episodes, r.val_episodes, r.skipped_episodes);
-	fmt::print("{} parameters, {} steps in {:.1f} s; loss {:.4f} -> {:.4f} (validation {:.4f})\n",
-		   r.exported_parameters, r.steps_done, r.seconds, r.first_loss, r.final_train_loss, r.final_val_loss);
+	fmt::print("features: {}\n", join(r.features, ", "));
+	fmt::print("{} parameters, {} steps in {:.1f} s{}; loss {:.4f} -> {:.4f} (validation {:.4f})\n",
+		   r.exported_parameters, r.steps_done, r.seconds, r.stopped_early ? " (stopped early: no better validation)" : "",
+		   r.first_loss, r.final_train_loss, r.final_val_loss);
+	fmt::print("exported the checkpoint of step {} (best validation {})\n", r.best_step,
+		   opt.select == policy::Selection::macro_recall ? "macro recall" : "accuracy");
+	fmt::print("class weights: {:.3f}, {:.3f}, {:.3f} ({})\n", r.class_weights[0], r.class_weights[1],
+		   r.class_weights[2],
+		   class_weights == "auto" ? (r.class_weighted ? "auto: inverse frequency, the pool is imbalanced"
+							 : "auto: equal, the pool is balanced enough")
+					   : "as given");
 	if (!opt.backbone_path.empty())
 		fmt::print("parameters while training: {} in all ({} in the frozen backbone), {} trainable ({:.2f} %: "
 			   "LoRA adapters of rank {}, encoders, embeddings, head); adapters merged for export\n",
@@ -169,11 +296,19 @@ int main(int argc, char **argv)
 		fmt::print("agreement with the teacher on validation: {:.2f} % (the teacher's own accuracy {:.2f} %)\n",
 			   100 * r.teacher_agreement, 100 * r.teacher_accuracy);
 	}
-	fmt::print("validation accuracy {:.2f} % (always the majority action: {:.2f} %); per action: enqueue {:.2f} % "
-		   "of {}, drop {:.2f} % of {}, mark {:.2f} % of {}\n",
-		   100 * r.val_accuracy, 100 * r.majority_accuracy, 100 * r.val_class_accuracy[0], r.val_class_count[0],
-		   100 * r.val_class_accuracy[1], r.val_class_count[1], 100 * r.val_class_accuracy[2], r.val_class_count[2]);
+	const policy::ValidationScore &v = r.val;
+	fmt::print("validation accuracy {:.2f} % over {} held-out decisions (always the majority action: {:.2f} %); "
+		   "macro recall {:.2f} %; recall per action: enqueue {:.2f} % of {}, drop {:.2f} % of {}, mark {:.2f} % "
+		   "of {}\n",
+		   100 * v.accuracy, v.decisions, 100 * r.majority_accuracy, 100 * v.macro_recall, 100 * v.recall[0],
+		   v.count[0], 100 * v.recall[1], v.count[1], 100 * v.recall[2], v.count[2]);
+	fmt::print("confusion (rows: true action, columns: predicted)\n           enqueue     drop     mark\n");
+	static const char *names[3] = {"enqueue", "drop", "mark"};
+	for (size_t a = 0; a < 3; a++)
+		fmt::print("  {:<8} {:>8} {:>8} {:>8}\n", names[a], v.confusion[a][0], v.confusion[a][1], v.confusion[a][2]);
 	fmt::print("wrote {}\n", out_path);
-	fmt::print("heldout_accuracy: {:.4f}\n", r.val_accuracy);
+	fmt::print("best_step: {}\n", r.best_step);
+	fmt::print("heldout_macro_recall: {:.4f}\n", v.macro_recall);
+	fmt::print("heldout_accuracy: {:.4f}\n", v.accuracy);
 	return 0;
 }
