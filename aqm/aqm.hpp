@@ -65,6 +65,52 @@ std::string split_tc_args(std::string_view name, std::string_view args, std::vec
 // "name=value" or a bare "flag", as given to --set on command lines.
 Setting parse_setting(std::string_view text);
 
+// The burst API for any AQM (the router's packet path, inside one std::visit
+// per burst): an AQM with its own burst members (DualPi2) runs those, one
+// call and one tick per burst; the others are driven packet by packet with
+// the same semantics (see DualPi2::enqueue_burst / dequeue_burst).
+template <typename A>
+inline void enqueue_burst(A &q, uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result)
+{
+	if constexpr (requires { q.enqueue_burst(now_ns, pkts, n, result); }) {
+		q.enqueue_burst(now_ns, pkts, n, result);
+	} else {
+		for (uint32_t i = 0; i < n; i++) {
+			Packet p = pkts[i];
+			p.arrival_ns = now_ns;
+			result[i] = q.enqueue(p);
+		}
+	}
+}
+
+template <typename A>
+inline uint32_t dequeue_burst(A &q, uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, Dequeued *out,
+			      uint32_t max)
+{
+	if constexpr (requires { q.dequeue_burst(now_ns, byte_budget, overhead_bytes, out, max); }) {
+		return q.dequeue_burst(now_ns, byte_budget, overhead_bytes, out, max);
+	} else {
+		uint32_t n = 0;
+		while (n < max && byte_budget > 0 && q.dequeue(now_ns, out[n])) {
+			if (out[n].verdict != Verdict::drop)
+				byte_budget -= static_cast<int64_t>(out[n].pkt.len_bytes + overhead_bytes);
+			n++;
+		}
+		return n;
+	}
+}
+
+// Handles of the packets the next dequeue_burst will look at (for prefetch);
+// 0 for AQMs that do not say.
+template <typename A>
+inline uint32_t peek_handles(const A &q, uint64_t *out, uint32_t max)
+{
+	if constexpr (requires { q.peek_handles(out, max); })
+		return q.peek_handles(out, max);
+	else
+		return 0;
+}
+
 // Thin dispatchers for code that holds an AnyAqm off the packet path.
 inline EnqueueResult enqueue(AnyAqm &aqm, const Packet &pkt)
 {

@@ -15,7 +15,7 @@ std::string codel_apply(CodelParams &p, std::string_view key, std::string_view v
 	std::string err;
 	bool flag = false;
 	if (key == "limit")
-		err = parse_packets(value, p.limit_pkts);
+		err = value == "auto" ? std::string() : parse_packets(value, p.limit_pkts); // auto: the router sizes it
 	else if (key == "target")
 		err = parse_time_ns(value, p.target_ns);
 	else if (key == "interval")

@@ -53,7 +53,10 @@ std::string dualpi2_apply(DualPi2Params &p, std::string_view key, std::string_vi
 	bool flag = false;
 	double hz = 0;
 	if (key == "limit") {
-		err = parse_packets(value, p.limit_pkts);
+		// "auto": the router sizes the limit for the port's rate (README,
+		// "Queue sizing"); elsewhere the default stays.
+		if (value != "auto")
+			err = parse_packets(value, p.limit_pkts);
 	} else if (key == "memlimit") {
 		err = parse_size_bytes(value, p.memlimit_bytes);
 		if (err.empty() && p.memlimit_bytes == 0)
@@ -184,10 +187,9 @@ DualPi2::DualPi2(const DualPi2Params &params)
 {
 }
 
-void DualPi2::tick(uint64_t now_ns)
+// The slow half of tick(): an update is due (or the clock has not started).
+void DualPi2::tick_due()
 {
-	if (now_ns > clock_ns_)
-		clock_ns_ = now_ns;
 	if (next_update_ns_ == 0) {
 		// The PI timer starts with the first event, as the qdisc's starts at init.
 		next_update_ns_ = clock_ns_ + params_.tupdate_ns;
@@ -277,9 +279,8 @@ DualPi2::Decision DualPi2::decide(QueueId q, Ecn ecn, uint64_t backlog_bytes)
 	return ecn == Ecn::not_ect ? Decision::drop : Decision::mark;
 }
 
-EnqueueResult DualPi2::enqueue(Packet pkt)
+EnqueueResult DualPi2::enqueue_one(Packet pkt)
 {
-	tick(pkt.arrival_ns);
 	pkt.arrival_ns = clock_ns_; // a clock that ran back must not make sojourns negative
 	const QueueId q = classify(pkt.ecn);
 	const int qi = index_of(q);
@@ -326,10 +327,9 @@ QueueId DualPi2::pick_queue() const
 	return QueueId::classic;
 }
 
-bool DualPi2::dequeue(uint64_t now_ns, Dequeued &out)
+bool DualPi2::dequeue_one(Dequeued &out)
 {
-	tick(now_ns);
-	now_ns = clock_ns_;
+	const uint64_t now_ns = clock_ns_;
 	if (backlog_pkts() == 0) {
 		credit_ = credit_init_;
 		return false;
@@ -378,6 +378,40 @@ bool DualPi2::dequeue(uint64_t now_ns, Dequeued &out)
 	}
 	out.verdict = ce ? Verdict::forward_ce : Verdict::forward;
 	return true;
+}
+
+void DualPi2::enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result)
+{
+	tick(now_ns);
+	for (uint32_t i = 0; i < n; i++)
+		result[i] = enqueue_one(pkts[i]);
+}
+
+uint32_t DualPi2::dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, Dequeued *out,
+				uint32_t max)
+{
+	tick(now_ns);
+	uint32_t n = 0;
+	while (n < max && byte_budget > 0) {
+		// dequeue_one on an empty queue resets the WRR credit, as a
+		// per-packet caller's last dequeue would.
+		if (!dequeue_one(out[n]))
+			break;
+		if (out[n].verdict != Verdict::drop)
+			byte_budget -= static_cast<int64_t>(out[n].pkt.len_bytes + overhead_bytes);
+		n++;
+	}
+	return n;
+}
+
+uint32_t DualPi2::peek_handles(uint64_t *out, uint32_t max) const
+{
+	// Half from each queue: which one the next burst drains is the WRR's call.
+	uint32_t n = 0;
+	for (const PacketFifo &q : queue_)
+		for (uint32_t i = 0; i < q.size() && i < max / kQueueCount; i++)
+			out[n++] = q.at(i).handle;
+	return n;
 }
 
 std::array<QueueCounters, kQueueCount> DualPi2::counters() const

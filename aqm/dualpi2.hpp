@@ -92,10 +92,40 @@ public:
 		return to_l ? QueueId::l4s : QueueId::classic;
 	}
 
-	EnqueueResult enqueue(Packet pkt);
-	bool dequeue(uint64_t now_ns, Dequeued &out);
+	EnqueueResult enqueue(Packet pkt)
+	{
+		tick(pkt.arrival_ns);
+		return enqueue_one(pkt);
+	}
+	bool dequeue(uint64_t now_ns, Dequeued &out)
+	{
+		tick(now_ns);
+		return dequeue_one(out);
+	}
 	// Runs every PI update due by now_ns. enqueue and dequeue call it too.
-	void tick(uint64_t now_ns);
+	// The common case (no update due) is one compare, no division.
+	void tick(uint64_t now_ns)
+	{
+		if (now_ns > clock_ns_)
+			clock_ns_ = now_ns;
+		if (clock_ns_ >= next_update_ns_)
+			tick_due();
+	}
+
+	// The burst API the router uses: one call (and one tick) per burst, the
+	// per-packet work inlined inside. Packets of a burst arrived together at
+	// now_ns. result[i] says what became of pkts[i].
+	void enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result);
+	// Dequeues up to max packets while byte_budget lasts: each forwarded
+	// packet costs its length plus overhead_bytes (the shaper's wire bytes);
+	// the last one may overrun the budget, as a shaper lets a packet start at
+	// the edge of its bucket. AQM drops are handed back too (verdict drop) and
+	// cost no budget. Returns how many out[] holds.
+	uint32_t dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, Dequeued *out,
+			       uint32_t max);
+	// Up to max handles of the packets dequeue would look at next (the heads
+	// of both queues), for the caller to prefetch what they refer to.
+	uint32_t peek_handles(uint64_t *out, uint32_t max) const;
 
 	const DualPi2Params &params() const { return params_; }
 	const DualPi2Stats &stats() const { return stats_; }
@@ -120,6 +150,9 @@ public:
 private:
 	enum class Decision : uint8_t { pass, mark, drop, drop_overload };
 
+	EnqueueResult enqueue_one(Packet pkt);
+	bool dequeue_one(Dequeued &out);
+	void tick_due();
 	Decision decide(QueueId q, Ecn ecn, uint64_t backlog_bytes);
 	bool roll(uint64_t prob) { return rng_.next_u32() < prob; }
 	void pi_update(uint64_t at_ns);

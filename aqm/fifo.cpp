@@ -11,7 +11,7 @@ std::string fifo_apply(FifoParams &p, std::string_view key, std::string_view val
 {
 	std::string err;
 	if (key == "limit")
-		err = parse_packets(value, p.limit_pkts);
+		err = value == "auto" ? std::string() : parse_packets(value, p.limit_pkts); // auto: the router sizes it
 	else if (key == "memlimit")
 		err = parse_size_bytes(value, p.memlimit_bytes);
 	else if (key == "ce_threshold")

@@ -21,12 +21,15 @@ struct Packet {
 	uint32_t len_bytes;  // bytes on the wire as the AQM accounts them
 	Ecn ecn;
 	uint8_t aqm_flags;
+	uint16_t tag = 0;    // the caller's, carried untouched (the router: frame kind and L3 offset)
 };
 static_assert(sizeof(Packet) == 24, "Packet is copied per enqueue/dequeue: keep it small");
 
 // The two queues of a dual-queue AQM. Single-queue AQMs use only classic.
 enum class QueueId : uint8_t { classic = 0, l4s = 1 };
 inline constexpr int kQueueCount = 2;
+
+inline constexpr uint32_t kMaxBurst = 512; // packets one burst call handles at most
 
 enum class EnqueueResult : uint8_t {
 	accepted,

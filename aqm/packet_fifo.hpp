@@ -27,6 +27,8 @@ public:
 	bool full() const { return size() == capacity(); }
 
 	const Packet &front() const { return slots_[head_ & mask_]; }
+	// The i-th packet from the head (i < size()).
+	const Packet &at(uint32_t i) const { return slots_[(head_ + i) & mask_]; }
 
 	// Caller checks full() first: the AQM's limit is never above capacity.
 	void push(const Packet &pkt)

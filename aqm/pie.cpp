@@ -21,7 +21,7 @@ std::string pie_apply(PieParams &p, std::string_view key, std::string_view value
 	std::string err;
 	bool flag = false;
 	if (key == "limit")
-		err = parse_packets(value, p.limit_pkts);
+		err = value == "auto" ? std::string() : parse_packets(value, p.limit_pkts); // auto: the router sizes it
 	else if (key == "target")
 		err = parse_time_ns(value, p.target_ns);
 	else if (key == "tupdate")

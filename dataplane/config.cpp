@@ -32,9 +32,15 @@ bool read_strings(TomlReader &r, const toml::table &t, std::string_view key, std
 
 bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
 {
-	if (!r.only_keys(t, "[[ports]]", {"name", "device", "peer", "rate", "burst", "aqm", "rx_queues", "delay", "fifo",
-					  "pie", "codel", "dualpi2"}))
+	if (!r.only_keys(t, "[[ports]]", {"name", "device", "peer", "rate", "burst", "overhead", "aqm", "rx_queues",
+					  "delay", "fifo", "pie", "codel", "dualpi2"}))
 		return false;
+	if (const toml::node *n = t.get("overhead"); n && !(n->is_string() && n->as_string()->get() == "auto")) {
+		uint32_t overhead = 0;
+		if (!r.integer(t, "overhead", overhead, 0, 255))
+			return false;
+		p.overhead_bytes = static_cast<int32_t>(overhead);
+	}
 	std::string rate = "line";
 	uint32_t rx_queues = 1;
 	if (!r.text(t, "name", p.name) || !r.text(t, "device", p.device) || !r.text(t, "peer", p.peer) ||
@@ -66,6 +72,31 @@ bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
 		if (!r.aqm_settings(*params, n, p.aqm_params))
 			return false;
 	}
+	return true;
+}
+
+// mbufs: a count, or "auto" (0): the router sizes the pool to its queues.
+bool read_mbufs(TomlReader &r, const toml::table &t, uint32_t &mbufs)
+{
+	const toml::node *n = t.get("mbufs");
+	if (n && n->is_string() && n->as_string()->get() == "auto") {
+		mbufs = 0;
+		return true;
+	}
+	return r.integer(t, "mbufs", mbufs, 1024, 1u << 24);
+}
+
+bool read_queue_memory(TomlReader &r, const toml::table &t, uint64_t &bytes)
+{
+	std::string text;
+	if (!r.text(t, "queue_memory", text))
+		return false;
+	if (text.empty())
+		return true;
+	if (std::string err = aqm::parse_size_bytes(text, bytes); !err.empty())
+		return r.fail(*t.get("queue_memory"), "queue_memory", err + " (a size such as \"512MB\")");
+	if (bytes < (1u << 20))
+		return r.fail(*t.get("queue_memory"), "queue_memory", "at least 1MB");
 	return true;
 }
 
@@ -162,9 +193,10 @@ bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 		const toml::table &t = *rt->as_table();
 		std::string mode = "l2-pair";
 		if (!r.only_keys(t, "[router]",
-				 {"mode", "burst", "mbufs", "stats_interval", "workers", "allow_cross_numa"}) ||
+				 {"mode", "burst", "mbufs", "queue_memory", "stats_interval", "workers", "allow_cross_numa"}) ||
 		    !r.text(t, "mode", mode) || !r.integer(t, "burst", c.burst, 1, 512) ||
-		    !r.integer(t, "mbufs", c.mbufs, 1024, 1u << 24) || !r.time(t, "stats_interval", c.stats_interval_ns) ||
+		    !read_mbufs(r, t, c.mbufs) || !read_queue_memory(r, t, c.queue_memory_bytes) ||
+		    !r.time(t, "stats_interval", c.stats_interval_ns) ||
 		    !r.integer(t, "workers", c.workers, 1, 128) || !r.boolean(t, "allow_cross_numa", c.allow_cross_numa))
 			return false;
 		if (mode == "l2-pair")
@@ -273,6 +305,13 @@ std::string parse_prefix(std::string_view text, RouteConfig &out)
 		if (out.prefix[bit / 8] & (0x80u >> (bit % 8)))
 			return "host bits set past the prefix length in '" + s + "'";
 	return {};
+}
+
+uint32_t effective_overhead_bytes(const PortConfig &p)
+{
+	if (p.overhead_bytes != PortConfig::kOverheadAuto)
+		return static_cast<uint32_t>(p.overhead_bytes);
+	return p.device.starts_with("net_") ? 0 : 24;
 }
 
 std::string parse_router_config(std::string_view text, const std::string &origin, RouterConfig &out)

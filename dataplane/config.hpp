@@ -25,7 +25,14 @@ struct PortConfig {
 	std::string device;          // a PCI address (0000:3b:00.0) or a vdev (net_ring0, net_af_packet0,iface=veth0)
 	std::string peer;            // l2-pair: frames received here leave by this port
 	uint64_t rate_bps = 0;       // egress shaper; 0 = line rate ("line")
-	uint32_t burst_bytes = 3028; // shaper burst: two full frames
+	uint32_t burst_bytes = 3028; // shaper burst, at least: two full frames (the bucket also covers a
+	                             // poll period and 32 frames at high rates: Shaper::bucket_bytes)
+	// Bytes each frame costs the shaper beyond its length: preamble, SFD,
+	// IFG and FCS, 24 on an Ethernet wire. kOverheadAuto: 24 on a PCI
+	// device, 0 on a vdev (net_ring, net_null, memif, af_packet/af_xdp on
+	// a veth: no wire, so the shaped rate is the frames' rate).
+	static constexpr int32_t kOverheadAuto = -1;
+	int32_t overhead_bytes = kOverheadAuto;
 	uint64_t delay_ns = 0;       // egress propagation delay after the shaper (dataplane/delay_line.hpp)
 	std::string aqm = "dualpi2";
 	std::vector<aqm::Setting> aqm_params; // [ports.dualpi2] etc., tc names
@@ -70,7 +77,12 @@ struct RouterConfig {
 	std::vector<std::string> eal_args;
 	RouterMode mode = RouterMode::l2_pair;
 	uint32_t burst = 32;
-	uint32_t mbufs = 32768;         // the pool must hold every queue's limit, or it, not the AQM, bounds them
+	// The pool must hold every queue's limit, or it, not the AQM, bounds
+	// them. 0 ("auto"): sized to the queues' limits, descriptors and rings.
+	uint32_t mbufs = 0;
+	// What limit = "auto" may spend on queued mbufs, all ports together
+	// (README, "Queue sizing").
+	uint64_t queue_memory_bytes = 256ull << 20;
 	uint64_t stats_interval_ns = 0;     // one-line stats every so often; 0 = off
 	uint32_t workers = 1;               // worker lcores; placed by hwloc unless the EAL args name cores
 	bool allow_cross_numa = false;      // run even where a worker is not on its ports' NUMA node
@@ -85,5 +97,9 @@ std::string parse_router_config(std::string_view text, const std::string &origin
 // "aa:bb:cc:dd:ee:ff" and "10.0.0.0/8", "2001:db8::/32"; error text or empty.
 std::string parse_mac(std::string_view text, std::array<uint8_t, 6> &out);
 std::string parse_prefix(std::string_view text, RouteConfig &out);
+
+// The shaper overhead a port gets: its own, or for kOverheadAuto 24 bytes on
+// a PCI device and 0 on a vdev (a device name starting "net_").
+uint32_t effective_overhead_bytes(const PortConfig &p);
 
 } // namespace dualpilot::dataplane

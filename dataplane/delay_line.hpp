@@ -4,7 +4,8 @@
 // no netem). Frames leave in the order they entered, each no sooner than
 // `delay` after the shaper released it; the AQM's sojourn does not include
 // it, as a real link's propagation time is not queueing. A fixed ring of
-// (frame, due time); a full ring drops, and the router counts it.
+// (frame, length, due time): the length travels with the frame so that tx
+// never reads it off the mbuf. A full ring drops, and the router counts it.
 #pragma once
 
 #include <cstdint>
@@ -29,19 +30,22 @@ public:
 	uint32_t size() const { return tail_ - head_; }
 
 	// False when full: the caller drops the frame and counts it.
-	bool push(void *frame, uint64_t now_ns)
+	bool push(void *frame, uint32_t len, uint64_t now_ns)
 	{
 		if (tail_ - head_ > mask_)
 			return false;
-		slots_[tail_++ & mask_] = {frame, now_ns + delay_ns_};
+		slots_[tail_++ & mask_] = {frame, now_ns + delay_ns_, len};
 		return true;
 	}
 	// Frames due by now_ns, oldest first, at most max; returns how many.
-	uint32_t pop_due(uint64_t now_ns, void **out, uint32_t max)
+	uint32_t pop_due(uint64_t now_ns, void **out, uint32_t *len, uint32_t max)
 	{
 		uint32_t n = 0;
-		while (n < max && head_ != tail_ && slots_[head_ & mask_].due_ns <= now_ns)
-			out[n++] = slots_[head_++ & mask_].frame;
+		while (n < max && head_ != tail_ && slots_[head_ & mask_].due_ns <= now_ns) {
+			const Slot &s = slots_[head_++ & mask_];
+			out[n] = s.frame;
+			len[n++] = s.len;
+		}
 		return n;
 	}
 	// Everything still inside, regardless of time (shutdown).
@@ -57,6 +61,7 @@ private:
 	struct Slot {
 		void *frame = nullptr;
 		uint64_t due_ns = 0;
+		uint32_t len = 0;
 	};
 	std::vector<Slot> slots_;
 	uint64_t delay_ns_ = 0;

@@ -36,11 +36,12 @@
 namespace dualpilot::dataplane {
 
 // One worker's counters for one port. Each worker writes only its own, without
-// atomics; the control thread sums them off the fast path (a torn read of an
-// aligned 64-bit counter cannot happen on x86-64 or AArch64). Rx-side counts
-// belong to the port a frame arrived on, egress-side counts to the port it
-// was to leave by.
-struct PortStats {
+// atomics, once per burst from locals; the control thread sums them off the
+// fast path (a torn read of an aligned 64-bit counter cannot happen on x86-64
+// or AArch64). Rx-side counts belong to the port a frame arrived on,
+// egress-side counts to the port it was to leave by. Aligned so that no two
+// workers' counters share a line.
+struct alignas(64) PortStats {
 	// rx side
 	uint64_t rx_pkts = 0;
 	uint64_t rx_bytes = 0;
@@ -49,10 +50,10 @@ struct PortStats {
 	uint64_t ttl_expired = 0;       // l3: TTL / hop limit would reach 0
 	// egress side
 	uint64_t tx_pkts = 0;           // transmitted on this port
-	uint64_t tx_bytes = 0;
+	uint64_t tx_bytes = 0;          // their frame bytes, as the queue's descriptors hold them
 	uint64_t tx_failed = 0;         // the NIC refused them: freed
 	uint64_t marked = 0;            // CE set on this port's egress
-	uint64_t aqm_drops = 0;         // egress AQM drops (enqueue or dequeue)
+	uint64_t aqm_drops = 0;         // egress AQM drops (enqueue or dequeue), the policy's included
 	uint64_t overflow_drops = 0;    // egress queue full
 	uint64_t mark_failed = 0;       // marked by the AQM but not ECN-capable: dropped
 	uint64_t handoff_drops = 0;     // the owner worker's hand-off ring was full
@@ -78,20 +79,69 @@ struct PortStats {
 	PortStats &operator+=(const PortStats &o);
 };
 
-struct Port {
-	PortConfig cfg;
+// What rx learnt about a frame, as it crosses to the worker that owns its
+// egress port: one 16-byte element of the hand-off ring, so the owner builds
+// the AQM's descriptor without reading a line the rx worker wrote in the mbuf.
+struct HandoffDesc {
+	rte_mbuf *m;
+	uint32_t len_bytes;
+	aqm::Ecn ecn;
+	FrameKind kind;
+	uint16_t l3_offset;
+};
+static_assert(sizeof(HandoffDesc) == 16, "a hand-off ring element is 16 bytes");
+
+// The queue descriptor's tag: what the CE marker needs of the frame (the AQM
+// carries it untouched), so marking reads no mbuf metadata.
+inline uint16_t frame_tag(FrameKind kind, uint16_t l3_offset) { return static_cast<uint16_t>(l3_offset | uint16_t(kind) << 12); }
+inline FrameInfo tag_frame(const aqm::Packet &p)
+{
+	return FrameInfo{static_cast<FrameKind>(p.tag >> 12), p.ecn, static_cast<uint16_t>(p.tag & 0xfff), 0, 0};
+}
+
+// The frames an egress port has released and the NIC has not taken yet: a
+// fixed ring (l3fwd's tx buffer, with the lengths beside the pointers so
+// that tx never reads an mbuf the driver may already have freed).
+struct TxBuffer {
+	static constexpr uint32_t kSlots = 2048; // a power of two
+	std::array<rte_mbuf *, kSlots> pkts;
+	std::array<uint32_t, kSlots> len_bytes;
+	uint32_t head = 0, tail = 0; // free-running
+
+	uint32_t count() const { return tail - head; }
+	uint32_t room() const { return kSlots - count(); }
+	void push(rte_mbuf *m, uint32_t len)
+	{
+		pkts[tail & (kSlots - 1)] = m;
+		len_bytes[tail++ & (kSlots - 1)] = len;
+	}
+};
+
+// A port, in two cache-aligned parts. PortInfo: what every worker reads per
+// packet (rx's l3 rewrite, the hand-off), written only at start-up. PortEgress:
+// the owner worker's per-packet state, which no other lcore touches.
+struct alignas(64) PortInfo {
 	uint16_t port_id = 0;
 	uint16_t egress = 0;        // l2-pair: index of the peer port
 	uint16_t owner = 0;         // the worker that owns the egress side
 	bool has_aqm = true;        // aqm "none": straight through the shaper
 	MacAddress mac{};           // source address of l3 frames leaving here
-	std::vector<aqm::AnyAqm> aqm; // one element
+	rte_ring *handoff = nullptr;  // HandoffDesc elements from other workers to the owner; null with one worker
+};
+
+struct alignas(64) PortEgress {
 	Shaper shaper;
-	rte_ring *handoff = nullptr;  // from other workers to the owner; null with one worker
-	std::vector<rte_mbuf *> tx_pending; // dequeued, not yet accepted by the NIC
-	DelayLine delay;                    // between the shaper and tx_pending when cfg.delay_ns > 0
+	std::vector<aqm::AnyAqm> aqm; // one element
+	DelayLine delay;              // between the shaper and the tx buffer when cfg.delay_ns > 0
 	// Sojourn of forwarded packets per egress queue (Classic, L4S).
 	std::array<aqm::DelayHistogram, aqm::kQueueCount> sojourn;
+	TxBuffer tx;                  // released, not yet accepted by the NIC
+};
+
+struct Port : PortInfo, PortEgress {
+	PortConfig cfg;
+	uint32_t limit_pkts = 0;      // the queue's limit as the router sized it (limit = "auto") or as given
+	uint64_t sizing_rate_bps = 0; // the rate the limit was sized for: the shaper's, else the link's
 };
 
 struct RxQueue {
@@ -99,7 +149,7 @@ struct RxQueue {
 	uint16_t queue;
 };
 
-struct Worker {
+struct alignas(64) Worker {
 	unsigned lcore = 0;               // the lcore it runs on (or the caller's, with one worker)
 	std::vector<RxQueue> rx;          // the rx queues it polls
 	std::vector<uint16_t> egress;     // the ports whose egress it owns
@@ -167,12 +217,22 @@ private:
 	friend int worker_main(void *arg);
 	void sample(Worker &w, uint16_t egress, const aqm::Dequeued &d, aqm::Verdict taken, uint64_t now_ns);
 	void flush_samples(Worker &w);
+	// Start-up (router_setup.cpp).
 	std::string init_ports();
+	std::string size_queues();
+	std::string start_ports();
 	void assign_work(const std::vector<unsigned> &worker_lcores);
+	// The fast path (router.cpp), in the order a packet meets it.
 	uint16_t rx_queue(Worker &w, RxQueue rq, uint64_t now_ns);
-	void enqueue_local(Worker &w, uint16_t egress, rte_mbuf **pkts, uint32_t n);
-	uint16_t drain_handoff(Worker &w, uint16_t egress);
-	uint16_t tx_port(Worker &w, uint16_t egress, uint64_t now_ns);
+	void enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
+	void hand_off(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n);
+	uint16_t drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns);
+	uint16_t dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns);
+	uint16_t flush_tx(Worker &w, uint16_t egress, uint64_t now_ns);
+	uint16_t tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
+	{
+		return dequeue_burst(w, egress, now_ns) + flush_tx(w, egress, now_ns);
+	}
 	void worker_loop(Worker &w);
 
 	RouterConfig cfg_;
@@ -181,6 +241,7 @@ private:
 	RouteTable routes_;
 	std::vector<uint16_t> route_egress_; // l3: the port index of each route
 	rte_mempool *pool_ = nullptr;
+	std::string pool_name_;
 	double ns_per_tsc_ = 0;
 	bool started_ = false;
 	std::atomic<bool> workers_stop_{false};

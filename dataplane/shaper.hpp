@@ -1,10 +1,19 @@
 // The egress shaper: a token bucket that makes this port the bottleneck, so
 // that the queue, and therefore the AQM, lives here (the AQM only acts where
-// it owns the bottleneck). Kept as a virtual finish time: a packet may leave
-// once the bucket's clock has caught up to within one burst of now, and then
+// it owns the bottleneck). Kept as a virtual finish time (the theoretical
+// arrival time of the generic cell rate algorithm): a packet may leave once
+// the bucket's clock has caught up to within one bucket of now, and then
 // moves that clock on by its serialisation time at the shaped rate.
-// Times in ns; fractions of a ns carried in picoseconds so that long runs do
-// not drift.
+//
+// A packet costs its frame length plus overhead_bytes: on Ethernet the
+// preamble, SFD, inter-frame gap and FCS the frame length (as DPDK sees it)
+// leaves out, 8 + 12 + 4 = 24 bytes, so "10gbit" passes 14.88 Mpps of 64-byte
+// frames, as the wire does.
+//
+// Times in ns; the bucket's clock in ps, with the serialisation time of one
+// byte held in ps x 2^16 and its fraction carried, so that long runs at any
+// rate do not drift. The router charges once per burst: no division on the
+// packet path.
 #pragma once
 
 #include <algorithm>
@@ -12,39 +21,86 @@
 
 namespace dualpilot::dataplane {
 
-struct Shaper {
-	uint64_t rate_bps = 0;     // 0: unshaped (line rate)
-	uint64_t burst_ns = 0;     // how far the bucket's clock may run ahead of now:
-	                           // burst_bytes back to back, plus the packet at the edge
-	uint64_t next_ps = 0;      // virtual finish time of the last packet, ps
+// 128 bits: bytes times ps per byte (x 2^16) overflow 64 at low rates.
+__extension__ typedef unsigned __int128 ShaperU128;
 
-	static Shaper make(uint64_t rate_bps, uint32_t burst_bytes)
+// Ethernet's per-frame bytes on the wire beyond the frame DPDK counts.
+inline constexpr uint32_t kEthernetOverheadBytes = 24;
+
+struct Shaper {
+	uint64_t rate_bps = 0;       // 0: unshaped (line rate)
+	uint64_t burst_ns = 0;       // how far the bucket's clock may run ahead of now: the bucket
+	                             // back to back, plus the packet at the edge
+	uint32_t overhead_bytes = 0; // per frame, beyond the frame's length
+	uint64_t ps_per_byte_q16 = 0;// serialisation time of a byte, ps x 2^16
+	double bytes_per_ps = 0;     // its inverse, for the budget (once per burst)
+	uint64_t next_ps = 0;        // virtual finish time of the last packet, ps
+	uint64_t frac_q16 = 0;       // the fraction of a ps next_ps has not taken yet
+
+	static Shaper make(uint64_t rate_bps, uint64_t bucket_bytes, uint32_t overhead_bytes = 0)
 	{
 		Shaper s;
 		s.rate_bps = rate_bps;
-		s.burst_ns = rate_bps ? static_cast<uint64_t>(burst_bytes) * 8 * 1000000000ull / rate_bps : 0;
+		s.overhead_bytes = overhead_bytes;
+		if (rate_bps == 0)
+			return s;
+		s.burst_ns = static_cast<uint64_t>(static_cast<ShaperU128>(bucket_bytes) * 8 * 1000000000ull / rate_bps);
+		s.ps_per_byte_q16 = static_cast<uint64_t>((static_cast<ShaperU128>(8000000000000ull) << 16) / rate_bps);
+		s.bytes_per_ps = static_cast<double>(rate_bps) / 8e12;
 		return s;
 	}
 
-	// Whether a packet may leave at now_ns.
-	bool may_send(uint64_t now_ns) const
+	// The bucket a port gets: at least the configured burst, the bytes the
+	// rate sends in one poll period (so a poll that comes late loses no
+	// credit) and 32 full frames (one tx burst at the edge of the bucket).
+	// The 32 frames are capped at max_frames_ns of the rate: at 1 Mbit/s 32
+	// MTUs would be 390 ms of line-rate burst and hide the queue from the AQM;
+	// from rate x max_frames_ns >= 32 frames (390 Mbit/s at 1 ms) it holds fully.
+	static uint64_t bucket_bytes(uint64_t rate_bps, uint32_t burst_bytes, uint64_t poll_period_ns,
+				     uint32_t frame_bytes, uint64_t max_frames_ns)
 	{
-		return rate_bps == 0 || next_ps <= (now_ns + burst_ns) * 1000;
+		auto bytes_in = [rate_bps](uint64_t ns) {
+			return static_cast<uint64_t>(static_cast<ShaperU128>(rate_bps) * ns / 8000000000ull);
+		};
+		const uint64_t frames = std::min<uint64_t>(32ull * frame_bytes, bytes_in(max_frames_ns));
+		return std::max({static_cast<uint64_t>(burst_bytes), bytes_in(poll_period_ns), frames});
 	}
 
-	// Charges a packet of len bytes sent at now_ns.
-	void charge(uint64_t now_ns, uint32_t len_bytes)
+	// Whether a packet may leave at now_ns.
+	bool may_send(uint64_t now_ns) const { return rate_bps == 0 || next_ps <= (now_ns + burst_ns) * 1000; }
+
+	// Bytes (frame plus overhead) that may start leaving at now_ns: a packet
+	// may go while the budget is above 0, so the last one may overrun it.
+	int64_t byte_budget(uint64_t now_ns) const
+	{
+		if (rate_bps == 0)
+			return INT64_MAX;
+		const uint64_t edge_ps = (now_ns + burst_ns) * 1000;
+		if (next_ps > edge_ps)
+			return 0;
+		return static_cast<int64_t>(static_cast<double>(edge_ps - next_ps) * bytes_per_ps) + 1;
+	}
+
+	// Charges wire_bytes (frames plus their overhead) sent at now_ns. An idle
+	// bucket's clock restarts at now: credit does not pile up beyond the bucket.
+	void charge_wire(uint64_t now_ns, uint64_t wire_bytes)
 	{
 		if (rate_bps == 0)
 			return;
-		// An idle bucket's clock restarts at now: credit does not pile up
-		// beyond the burst (the theoretical arrival time of the generic cell rate
-		// algorithm).
-		next_ps = std::max(next_ps, now_ns * 1000) + static_cast<uint64_t>(len_bytes) * 8 * 1000000000000ull / rate_bps;
+		const ShaperU128 cost = static_cast<ShaperU128>(wire_bytes) * ps_per_byte_q16 + frac_q16;
+		next_ps = std::max(next_ps, now_ns * 1000) + static_cast<uint64_t>(cost >> 16);
+		frac_q16 = static_cast<uint64_t>(cost & 0xffff);
 	}
 
+	// Charges one frame of len bytes sent at now_ns.
+	void charge(uint64_t now_ns, uint32_t len_bytes) { charge_wire(now_ns, uint64_t{len_bytes} + overhead_bytes); }
+
 	// When the next packet may leave (for a worker deciding how long to poll).
-	uint64_t next_send_ns() const { return rate_bps == 0 ? 0 : next_ps / 1000 - std::min(next_ps / 1000, burst_ns); }
+	uint64_t next_send_ns() const
+	{
+		const uint64_t next_ns = (next_ps + 999) / 1000; // rounded up: may_send holds there
+		return rate_bps == 0 ? 0 : next_ns - std::min(next_ns, burst_ns);
+	}
 };
 
 } // namespace dualpilot::dataplane

@@ -1,0 +1,77 @@
+// The router's counters as the operator reads them: summed over the
+// workers, off the fast path (the stats line, the summary at exit).
+#include "dataplane/router.hpp"
+
+#include <fmt/format.h>
+
+#include "aqm/observe.hpp"
+
+namespace dualpilot::dataplane {
+
+uint64_t Router::queued_pkts(size_t port) const
+{
+	const Port &p = ports_[port];
+	uint64_t n = p.tx.count() + p.delay.size() + (p.handoff ? rte_ring_count(p.handoff) : 0);
+	if (p.has_aqm)
+		n += aqm::backlog_pkts(p.aqm[0]);
+	return n;
+}
+
+uint64_t Router::queued_pkts() const
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < ports_.size(); i++)
+		n += queued_pkts(i);
+	return n;
+}
+
+PortStats Router::port_stats(size_t port) const
+{
+	PortStats sum;
+	for (const Worker &w : workers_)
+		sum += w.stats[port];
+	return sum;
+}
+
+std::string Router::stats_line() const
+{
+	std::string line;
+	for (size_t i = 0; i < ports_.size(); i++) {
+		const PortStats s = port_stats(i);
+		line += fmt::format("{}{} rx {} tx {} drop {} mark {} q {}", line.empty() ? "" : " | ", ports_[i].cfg.name,
+				    s.rx_pkts, s.tx_pkts, s.aqm_drops + s.overflow_drops, s.marked, queued_pkts(i));
+	}
+	return line;
+}
+
+std::string Router::summary() const
+{
+	std::string out = fmt::format("{:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}\n", "port",
+				      "rx", "tx", "marked", "aqm drop", "overflow", "malformed", "no route", "tx failed",
+				      "queued");
+	for (size_t i = 0; i < ports_.size(); i++) {
+		const PortStats s = port_stats(i);
+		out += fmt::format("{:<10} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}\n",
+				   ports_[i].cfg.name, s.rx_pkts, s.tx_pkts, s.marked, s.aqm_drops, s.overflow_drops,
+				   s.malformed(), s.no_route + s.ttl_expired,
+				   s.tx_failed + s.mark_failed + s.handoff_drops + s.delay_drops, queued_pkts(i));
+	}
+	for (const Port &p : ports_) {
+		if (!p.has_aqm)
+			continue;
+		out += fmt::format("{} egress: {}\n{}\n", p.cfg.name, aqm::describe(p.aqm[0]),
+				   aqm::stats_text(p.aqm[0], now_ns()));
+		for (int q = aqm::kQueueCount - 1; q >= 0; q--) {
+			const aqm::DelayHistogram &h = p.sojourn[q];
+			if (h.count() == 0)
+				continue;
+			out += fmt::format("{} {} queue sojourn: p50 {:.3f} ms p90 {:.3f} ms p99 {:.3f} ms max {:.3f} ms "
+					   "({} packets)\n",
+					   p.cfg.name, q == 1 ? "L4S" : "Classic", h.percentile_ns(0.5) / 1e6,
+					   h.percentile_ns(0.9) / 1e6, h.percentile_ns(0.99) / 1e6, h.max_ns() / 1e6, h.count());
+		}
+	}
+	return out;
+}
+
+} // namespace dualpilot::dataplane
