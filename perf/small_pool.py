@@ -94,8 +94,15 @@ def main():
     with open(args.out, "wb") as f:
         pickle.dump(pool, f)
     counts = np.bincount(pool.actions, minlength=3) / len(pool.actions)
+    # What the recorded (noisy) current state alone supports: the rule applied
+    # to the recorded accumulator, over the last 20 % (the usual held-out part).
+    states, actions = np.array(pool.states, dtype=np.float64), np.array(pool.actions)
+    seen, l4s, burst = states[:, 4] / FIXED_ONE, states[:, 0] == 1, states[:, 1]
+    rule = np.where(burst > 0, 0, np.where(l4s, np.where(seen >= 1.0, 2, 0), np.where(seen >= 0.85, 1, 0)))
+    cut = int(len(actions) * 0.8)
     print(f"{args.out}: {len(pool.actions)} decisions, enqueue {100 * counts[0]:.1f} %, drop {100 * counts[1]:.1f} %, "
           f"mark {100 * counts[2]:.1f} %")
+    print(f"heldout_current_state_rule: {(rule[cut:] == actions[cut:]).mean():.4f}")
 
 
 if __name__ == "__main__":

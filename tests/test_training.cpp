@@ -311,6 +311,24 @@ TEST(Training, AbsentFeatureIsLeftOutOfTheModel)
 	EXPECT_GT(r.val_accuracy, 0.85);
 }
 
+// Test pools are scored once, whole, with the exported model; a test pool
+// that lacks one of the model's features is an error.
+TEST(Training, TestPoolsScoreEveryDecisionWithTheExportedModel)
+{
+	const std::vector<sim::Pool> pools = separable_pools(9), test = separable_pools(11);
+	TrainOptions opt = small_options();
+	opt.test_pools = &test;
+	Model m;
+	TrainReport r;
+	ASSERT_EQ(train_policy(pools, opt, m, r), "");
+	EXPECT_EQ(r.test.decisions, test[0].size() + test[1].size() + test[2].size());
+	EXPECT_GT(r.test.accuracy, 0.85);
+	std::vector<sim::Pool> lacking = test;
+	lacking[2].absent_features = 1u << 6;
+	opt.test_pools = &lacking;
+	EXPECT_NE(train_policy(pools, opt, m, r).find("do not record total_drops"), std::string::npos);
+}
+
 std::string checkpoint_dir()
 {
 	const auto dir = std::filesystem::temp_directory_path() / ("dualpilot_test_lora_" + std::to_string(::getpid()));

@@ -59,9 +59,10 @@ struct Batch {
 };
 
 // Appends the pools (each pool's end ends an episode) and keeps the features
-// every pool recorded; names them in report.features.
+// every pool recorded, named in `features`; or, when `features` comes filled
+// (a trained model's), exactly those, an error if a pool lacks one.
 std::string merge_pools(const std::vector<sim::Pool> &pools, double gamma, Dataset &d, std::vector<Episode> &episodes,
-			TrainReport &report)
+			std::vector<std::string> &features)
 {
 	sim::Pool all;
 	for (const sim::Pool &p : pools) {
@@ -73,11 +74,18 @@ std::string merge_pools(const std::vector<sim::Pool> &pools, double gamma, Datas
 	if (all.size() == 0)
 		return "the pools hold no entries";
 	std::vector<uint32_t> columns;
-	for (int k = 0; k < sim::kFeatureCount; k++)
-		if (all.has_feature(k)) {
+	const bool given = !features.empty();
+	for (int k = 0; k < sim::kFeatureCount; k++) {
+		const std::string name = sim::kFeatureNames[static_cast<size_t>(k)];
+		const bool wanted = !given || std::find(features.begin(), features.end(), name) != features.end();
+		if (given && wanted && !all.has_feature(k))
+			return "the pools do not record " + name + ", one of the model's features";
+		if (wanted && all.has_feature(k)) {
 			columns.push_back(static_cast<uint32_t>(k));
-			report.features.emplace_back(sim::kFeatureNames[static_cast<size_t>(k)]);
+			if (!given)
+				features.push_back(name);
 		}
+	}
 	const size_t n = all.size();
 	d.features = static_cast<uint32_t>(columns.size());
 	d.states.resize(n * d.features);
@@ -94,7 +102,6 @@ std::string merge_pools(const std::vector<sim::Pool> &pools, double gamma, Datas
 			episodes.push_back({begin, i + 1});
 			begin = i + 1;
 		}
-	report.episodes = episodes.size();
 	return {};
 }
 
@@ -503,8 +510,9 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 
 	Dataset data;
 	std::vector<Episode> episodes;
-	if (std::string err = merge_pools(pools, gamma, data, episodes, report); !err.empty())
+	if (std::string err = merge_pools(pools, gamma, data, episodes, report.features); !err.empty())
 		return err;
+	report.episodes = episodes.size();
 	if (std::string err = split_episodes(data, episodes, opt, w, report); !err.empty())
 		return err;
 	const Normalisation norm = fit_normalisation(data);
@@ -631,6 +639,22 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	report.majority_accuracy = report.val.decisions ? static_cast<double>(report.val.count[majority]) /
 								  static_cast<double>(report.val.decisions)
 							: 0;
+	if (opt.test_pools) {
+		// Pools never trained on nor used to pick the checkpoint: every decision once.
+		Dataset test;
+		std::vector<Episode> test_episodes;
+		std::vector<std::string> features = report.features;
+		if (std::string err = merge_pools(*opt.test_pools, gamma, test, test_episodes, features); !err.empty())
+			return "test pools: " + err;
+		for (const Episode &e : test_episodes)
+			if (e.end - e.begin >= w)
+				test.val.push_back(e);
+		if (test.val.empty())
+			return fmt::format("test pools: no episode of at least {} steps (the window)", w);
+		TrainOptions all_of_it = opt;
+		all_of_it.val_windows = UINT32_MAX;
+		report.test = evaluate(net, validation_batch(test, all_of_it, cfg));
+	}
 	out = export_model(net);
 	report.exported_parameters = out.parameter_count();
 	if (opt.trained_net)

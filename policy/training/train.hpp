@@ -100,6 +100,10 @@ struct TrainOptions {
 	double distill_weight = 0.7;
 	double temperature = 2.0;
 
+	// Pools scored once with the exported model, never trained on nor used
+	// to choose the checkpoint (TrainReport::test).
+	const std::vector<sim::Pool> *test_pools = nullptr;
+
 	uint64_t seed = 1;
 	uint32_t threads = 1;         // torch (and OpenBLAS) threads; 0 = all cores. One is fastest for
 	                              // these small matrices on a shared 2-core machine (perf/RESULTS.md)
@@ -117,6 +121,7 @@ struct TrainReport {
 	bool stopped_early = false;               // by patience
 	double first_loss = 0, final_train_loss = 0;
 	ValidationScore val;                      // the exported model's
+	ValidationScore test;                     // on TrainOptions::test_pools, when given
 	double final_val_loss = 0, val_accuracy = 0;  // = val.loss, val.accuracy
 	std::array<double, 3> val_class_accuracy{};   // = val.recall
 	std::array<uint64_t, 3> val_class_count{};    // = val.count

@@ -88,6 +88,24 @@ std::vector<std::string> apply_small_pool_rule(policy::TrainOptions &opt, Given 
 	return set;
 }
 
+// Reads pools, their corrupt entries reported (skipped); false after an error.
+bool read_pools(const std::vector<std::string> &paths, std::vector<sim::Pool> &pools, uint64_t &entries)
+{
+	for (const std::string &p : paths) {
+		sim::Pool pool;
+		sim::PoolReadReport pool_report;
+		if (std::string err = sim::read_pool(p, pool, &pool_report); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return false;
+		}
+		for (const std::string &warning : pool_report.warnings(p))
+			fmt::print(stderr, "warning: {}\n", warning);
+		entries += pool.size();
+		pools.push_back(std::move(pool));
+	}
+	return true;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -110,6 +128,9 @@ int main(int argc, char **argv)
 	app.add_option("--pools", pool_paths, "experience pools (.dpp or .json)")->required();
 	app.add_option("--out", out_path, "model file to write (.dpm)")->required();
 	app.add_option("--metrics", metrics_path, "CSV of step, losses and accuracies");
+	std::vector<std::string> test_paths;
+	app.add_option("--test-pools", test_paths,
+		       "pools scored once with the exported model: never trained on, never used to pick the checkpoint");
 	app.add_option("--window", c.window, "context window w, steps")->capture_default_str();
 	app.add_option("--d-model", c.d_model, "model width")->capture_default_str();
 	app.add_option("--layers", c.layers, "transformer blocks")->capture_default_str();
@@ -148,6 +169,9 @@ int main(int argc, char **argv)
 		->capture_default_str();
 	app.add_option("--val-fraction", opt.val_fraction, "episodes held out for validation")->capture_default_str();
 	app.add_option("--eval-every", opt.eval_every, "steps between validation passes")->capture_default_str();
+	app.add_option("--val-windows", opt.val_windows, "at most this many held-out decisions scored per pass (evenly spaced)")
+		->check(CLI::PositiveNumber)
+		->capture_default_str();
 	std::string select = "accuracy", class_weights = "auto", size = "auto";
 	app.add_option("--select", select,
 		       "which validation score picks the exported checkpoint: accuracy, or macro (the mean of the "
@@ -204,20 +228,12 @@ int main(int argc, char **argv)
 		opt.teacher = &teacher;
 	}
 
-	std::vector<sim::Pool> pools;
-	uint64_t entries = 0;
-	for (const std::string &p : pool_paths) {
-		sim::Pool pool;
-		sim::PoolReadReport pool_report;
-		if (std::string err = sim::read_pool(p, pool, &pool_report); !err.empty()) {
-			fmt::print(stderr, "error: {}\n", err);
-			return 1;
-		}
-		for (const std::string &warning : pool_report.warnings(p))
-			fmt::print(stderr, "warning: {}\n", warning);
-		entries += pool.size();
-		pools.push_back(std::move(pool));
-	}
+	std::vector<sim::Pool> pools, test_pools;
+	uint64_t entries = 0, test_entries = 0;
+	if (!read_pools(pool_paths, pools, entries) || !read_pools(test_paths, test_pools, test_entries))
+		return 1;
+	if (!test_paths.empty())
+		opt.test_pools = &test_pools;
 	fmt::print("dualpilot-train: {} pools, {} entries\n", pools.size(), entries);
 	if (size == "small" || (size == "auto" && entries < kSmallPoolDecisions)) {
 		const std::vector<std::string> set = apply_small_pool_rule(opt, [&](const char *flag) { return app.count(flag) > 0; });
@@ -306,7 +322,16 @@ int main(int argc, char **argv)
 	static const char *names[3] = {"enqueue", "drop", "mark"};
 	for (size_t a = 0; a < 3; a++)
 		fmt::print("  {:<8} {:>8} {:>8} {:>8}\n", names[a], v.confusion[a][0], v.confusion[a][1], v.confusion[a][2]);
+	if (opt.test_pools)
+		fmt::print("test pools ({} decisions, never trained on nor used for selection): accuracy {:.2f} %, macro "
+			   "recall {:.2f} % (enqueue {:.2f}, drop {:.2f}, mark {:.2f})\n",
+			   r.test.decisions, 100 * r.test.accuracy, 100 * r.test.macro_recall, 100 * r.test.recall[0],
+			   100 * r.test.recall[1], 100 * r.test.recall[2]);
 	fmt::print("wrote {}\n", out_path);
+	if (opt.test_pools) {
+		fmt::print("test_accuracy: {:.4f}\n", r.test.accuracy);
+		fmt::print("test_macro_recall: {:.4f}\n", r.test.macro_recall);
+	}
 	fmt::print("best_step: {}\n", r.best_step);
 	fmt::print("heldout_macro_recall: {:.4f}\n", v.macro_recall);
 	fmt::print("heldout_accuracy: {:.4f}\n", v.accuracy);
