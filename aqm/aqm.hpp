@@ -84,31 +84,37 @@ inline void enqueue_burst(A &q, uint64_t now_ns, const Packet *pkts, uint32_t n,
 }
 
 template <typename A>
-inline uint32_t dequeue_burst(A &q, uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, Dequeued *out,
-			      uint32_t max)
+inline uint32_t dequeue_burst(A &q, uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes,
+			      uint32_t max_forward, Dequeued *out, uint32_t out_cap)
 {
-	if constexpr (requires { q.dequeue_burst(now_ns, byte_budget, overhead_bytes, out, max); }) {
-		return q.dequeue_burst(now_ns, byte_budget, overhead_bytes, out, max);
+	if constexpr (requires { q.dequeue_burst(now_ns, byte_budget, overhead_bytes, max_forward, out, out_cap); }) {
+		return q.dequeue_burst(now_ns, byte_budget, overhead_bytes, max_forward, out, out_cap);
 	} else {
-		uint32_t n = 0;
-		while (n < max && byte_budget > 0 && q.dequeue(now_ns, out[n])) {
-			if (out[n].verdict != Verdict::drop)
+		uint32_t n = 0, forwarded = 0;
+		while (forwarded < max_forward && n < out_cap && byte_budget > 0 && q.dequeue(now_ns, out[n])) {
+			if (out[n].verdict != Verdict::drop) {
 				byte_budget -= static_cast<int64_t>(out[n].pkt.len_bytes + overhead_bytes);
+				forwarded++;
+			}
 			n++;
 		}
 		return n;
 	}
 }
 
-// Handles of the packets the next dequeue_burst will look at (for prefetch);
-// 0 for AQMs that do not say.
+// Handles of the packets the next dequeue_burst will look at, each once (for
+// prefetch). False for AQMs that cannot say: the caller prefetches what it
+// dequeued instead.
 template <typename A>
-inline uint32_t peek_handles(const A &q, uint64_t *out, uint32_t max)
+inline bool peek_handles(A &q, uint64_t *out, uint32_t max, uint32_t &n)
 {
-	if constexpr (requires { q.peek_handles(out, max); })
-		return q.peek_handles(out, max);
-	else
-		return 0;
+	if constexpr (requires { q.peek_handles(out, max); }) {
+		n = q.peek_handles(out, max);
+		return true;
+	} else {
+		n = 0;
+		return false;
+	}
 }
 
 // Thin dispatchers for code that holds an AnyAqm off the packet path.

@@ -307,7 +307,7 @@ EnqueueResult DualPi2::enqueue_one(Packet pkt)
 		if (d == Decision::mark)
 			pkt.aqm_flags |= kFlagCeAtEnqueue;
 	}
-	queue_[qi].push(pkt);
+	queue_[qi].push(pkt.arrival_ns, pkt.handle, pkt.len_bytes, pkt.ecn, pkt.aqm_flags, pkt.tag);
 	memory_used_ += pkt.len_bytes;
 	qc.enqueued_pkts++;
 	stats_.maxq = std::max(stats_.maxq, backlog_pkts());
@@ -337,6 +337,7 @@ bool DualPi2::dequeue_one(Dequeued &out)
 	const QueueId q = pick_queue();
 	const int qi = index_of(q);
 	const Packet pkt = queue_[qi].pop();
+	peeked_[qi] -= peeked_[qi] != 0;
 	memory_used_ -= pkt.len_bytes;
 	if (!queue_[1 - qi].empty())
 		credit_ += q == QueueId::l4s ? (int64_t)weight_c_ * pkt.len_bytes
@@ -387,30 +388,35 @@ void DualPi2::enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, Enq
 		result[i] = enqueue_one(pkts[i]);
 }
 
-uint32_t DualPi2::dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, Dequeued *out,
-				uint32_t max)
+uint32_t DualPi2::dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, uint32_t max_forward,
+				Dequeued *out, uint32_t out_cap)
 {
 	tick(now_ns);
-	uint32_t n = 0;
-	while (n < max && byte_budget > 0) {
+	uint32_t n = 0, forwarded = 0;
+	while (forwarded < max_forward && n < out_cap && byte_budget > 0) {
 		// dequeue_one on an empty queue resets the WRR credit, as a
 		// per-packet caller's last dequeue would.
 		if (!dequeue_one(out[n]))
 			break;
-		if (out[n].verdict != Verdict::drop)
+		if (out[n].verdict != Verdict::drop) {
 			byte_budget -= static_cast<int64_t>(out[n].pkt.len_bytes + overhead_bytes);
+			forwarded++;
+		}
 		n++;
 	}
 	return n;
 }
 
-uint32_t DualPi2::peek_handles(uint64_t *out, uint32_t max) const
+uint32_t DualPi2::peek_handles(uint64_t *out, uint32_t max)
 {
 	// Half from each queue: which one the next burst drains is the WRR's call.
 	uint32_t n = 0;
-	for (const PacketFifo &q : queue_)
-		for (uint32_t i = 0; i < q.size() && i < max / kQueueCount; i++)
-			out[n++] = q.at(i).handle;
+	for (int qi = 0; qi < kQueueCount; qi++) {
+		const uint32_t upto = std::min(queue_[qi].size(), max / kQueueCount);
+		for (uint32_t i = peeked_[qi]; i < upto; i++)
+			out[n++] = queue_[qi].at(i).handle;
+		peeked_[qi] = std::max(peeked_[qi], upto);
+	}
 	return n;
 }
 

@@ -116,16 +116,19 @@ public:
 	// per-packet work inlined inside. Packets of a burst arrived together at
 	// now_ns. result[i] says what became of pkts[i].
 	void enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result);
-	// Dequeues up to max packets while byte_budget lasts: each forwarded
-	// packet costs its length plus overhead_bytes (the shaper's wire bytes);
-	// the last one may overrun the budget, as a shaper lets a packet start at
-	// the edge of its bucket. AQM drops are handed back too (verdict drop) and
-	// cost no budget. Returns how many out[] holds.
-	uint32_t dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, Dequeued *out,
-			       uint32_t max);
-	// Up to max handles of the packets dequeue would look at next (the heads
-	// of both queues), for the caller to prefetch what they refer to.
-	uint32_t peek_handles(uint64_t *out, uint32_t max) const;
+	// Dequeues up to max_forward packets to forward while byte_budget lasts:
+	// each costs its length plus overhead_bytes (the shaper's wire bytes); the
+	// last one may overrun the budget, as a shaper lets a packet start at the
+	// edge of its bucket. AQM drops are handed back too (verdict drop), cost
+	// no budget and do not count against max_forward (a queue that drops half
+	// its packets still forwards a full burst), but do against out_cap.
+	// Returns how many out[] holds.
+	uint32_t dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, uint32_t max_forward,
+			       Dequeued *out, uint32_t out_cap);
+	// Handles of the packets dequeue will look at next, for the caller to
+	// prefetch what they refer to: of the first max / 2 of each queue, those
+	// no earlier call handed out, so each packet is handed out once.
+	uint32_t peek_handles(uint64_t *out, uint32_t max);
 
 	const DualPi2Params &params() const { return params_; }
 	const DualPi2Stats &stats() const { return stats_; }
@@ -170,6 +173,7 @@ private:
 
 	// State.
 	std::array<PacketFifo, kQueueCount> queue_;
+	std::array<uint32_t, kQueueCount> peeked_{}; // head packets peek_handles has handed out
 	uint32_t prob_ = 0;           // p'
 	uint64_t last_qdelay_ns_ = 0; // qdelay at the previous PI update
 	uint64_t next_update_ns_ = 0; // 0 until the first packet starts the clock

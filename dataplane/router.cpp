@@ -24,6 +24,11 @@ namespace {
 
 constexpr uint32_t kMaxBurst = aqm::kMaxBurst;
 constexpr uint32_t kRxPrefetch = 3; // frames ahead the parser's data is prefetched (l3fwd's PREFETCH_OFFSET)
+// Where, from the mbuf, an untagged frame's IP header is when the mbuf came
+// from the router's pool (no private area) with the default headroom: a
+// prefetch that needs no read of the mbuf itself (a wrong guess costs one
+// useless prefetch, never a fault: it is inside the mbuf's buffer).
+constexpr size_t kDefaultIpLine = sizeof(rte_mbuf) + RTE_PKTMBUF_HEADROOM + 14;
 
 // The policy's action for one packet, inside the guard rails: an action
 // drawn from the override's distribution; no drop or mark below min_delay of
@@ -213,7 +218,8 @@ uint16_t Router::drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns)
 }
 
 // Dequeue in two phases. First the AQM decides a whole burst on its
-// descriptors, as much as the shaper's budget allows, while the mbuf headers
+// descriptors (a burst of packets to forward, as much as the shaper's budget
+// allows, plus whatever it drops on the way), while the mbuf headers
 // of this burst (and, for CE, their IP headers) and of the next are
 // prefetched; then each packet is overridden, sampled, marked and released
 // to the delay line or the tx buffer, the shaper charged once, the drops
@@ -227,24 +233,29 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	if (max == 0)
 		return 0;
 	aqm::Dequeued d[kMaxBurst];
-	uint64_t next[kMaxBurst];
+	uint64_t next[2 * kMaxBurst];
 	uint32_t n = 0, n_next = 0;
+	bool peeked = false;
 	std::visit(
 		[&](auto &q) {
-			n = aqm::dequeue_burst(q, now_ns, out.shaper.byte_budget(now_ns), out.shaper.overhead_bytes, d, max);
-			n_next = aqm::peek_handles(q, next, cfg_.burst);
+			n = aqm::dequeue_burst(q, now_ns, out.shaper.byte_budget(now_ns), out.shaper.overhead_bytes, max, d,
+					       kMaxBurst);
+			peeked = aqm::peek_handles(q, next, 2 * cfg_.burst, n_next);
 		},
 		out.aqm[0]);
+	// The next burst's mbufs: their header line (tx, free) and the line their
+	// IP header sits in when the PMD left the default headroom (the CE mark),
+	// each prefetched once, a burst ahead. Where the AQM cannot say what comes
+	// next, this burst's headers instead.
+	for (uint32_t i = 0; i < n_next; i++) {
+		rte_prefetch0(reinterpret_cast<void *>(next[i]));
+		rte_prefetch0(reinterpret_cast<char *>(next[i]) + kDefaultIpLine);
+	}
 	if (n == 0)
 		return 0;
-	for (uint32_t i = 0; i < n; i++)
-		rte_prefetch0(reinterpret_cast<void *>(d[i].pkt.handle));
-	for (uint32_t i = 0; i < n_next; i++)
-		rte_prefetch0(reinterpret_cast<void *>(next[i]));
-	for (uint32_t i = 0; i < n; i++)
-		if (d[i].verdict == aqm::Verdict::forward_ce)
-			rte_prefetch0(rte_pktmbuf_mtod_offset(reinterpret_cast<rte_mbuf *>(d[i].pkt.handle), void *,
-							      tag_frame(d[i].pkt).l3_offset));
+	if (!peeked)
+		for (uint32_t i = 0; i < n; i++)
+			rte_prefetch0(reinterpret_cast<void *>(d[i].pkt.handle));
 
 	// The policy's overrides for this port's queues: read once per burst.
 	OverrideRecord ov[aqm::kQueueCount];

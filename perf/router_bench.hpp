@@ -9,8 +9,12 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include <rte_launch.h>
+
+#include <atomic>
 #include <cstring>
 #include <fmt/core.h>
+#include <vector>
 #include <functional>
 #include <string>
 #include <unistd.h>
@@ -20,23 +24,51 @@
 
 namespace dualpilot::bench {
 
-// EAL for a benchmark: no hugepages or PCI, one lcore on `core`, its own
-// file prefix (so it runs beside a router or testpmd). Error text or empty.
-inline std::string init_eal(const char *program, unsigned core)
+// EAL for a benchmark: no PCI, its own file prefix (so it runs beside a
+// router or testpmd), and either --no-huge with `memory_mb` of 4 kB pages or
+// hugepages (reserved beforehand: echo N > /proc/sys/vm/nr_hugepages).
+// lcores: an EAL --lcores map (the first is the main lcore), or empty for
+// one lcore on `core`. Error text or empty.
+inline std::string init_eal(const char *program, unsigned core, bool huge, unsigned memory_mb = 1024,
+			    const std::string &lcores = {})
 {
-	const std::string core_arg = std::to_string(core);
+	const std::string core_arg = lcores.empty() ? std::to_string(core) : lcores;
 	const std::string prefix = fmt::format("--file-prefix=dp_{}_{}", program, getpid());
-	const char *eal[] = {program, "-l", core_arg.c_str(), "--no-huge", "-m", "1024", "--no-pci",
-			     "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str()};
-	if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char **>(eal)) < 0)
+	const std::string mem = std::to_string(memory_mb);
+	std::vector<const char *> eal = {program, lcores.empty() ? "-l" : "--lcores", core_arg.c_str(), "--no-pci",
+					 "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str(), "-m", mem.c_str()};
+	if (!huge)
+		eal.push_back("--no-huge");
+	if (rte_eal_init(static_cast<int>(eal.size()), const_cast<char **>(eal.data())) < 0)
 		return fmt::format("EAL initialisation failed ({})", rte_strerror(rte_errno));
 	return {};
 }
 
+inline std::string init_eal(const char *program, unsigned core) { return init_eal(program, core, false); }
+
 struct RouterRate {
 	double mpps = 0;        // forwarded, both directions
 	double rx_mpps = 0;
-	double cycles_per_pkt = 0;
+	double cycles_per_pkt = 0;   // the worker cores' TSC cycles per packet forwarded
+	double cycles_per_rx = 0;    // ... per packet received (forwarded or dropped)
+	double classic_p50_ms = 0;   // the Classic queue's sojourn p50 over the measured time
+	double aqm_drop_share = 0;   // of the packets received, the share the AQMs dropped
+	double overflow_share = 0;   // ... and the share their limits refused
+	std::vector<std::string> warnings; // the router's start-up warnings
+};
+
+// One case of a router benchmark: both ports' aqm and rate, extra config
+// appended, the measuring and warm-up times, and the worker lcores (empty:
+// the calling lcore polls the one worker; else each worker runs on its
+// lcore and the caller sleeps).
+struct RouterCase {
+	std::string aqm = "dualpi2";
+	std::string rate = "line";
+	std::string extra;       // appended to the config (tables of its own)
+	std::string router_keys; // more keys of the [router] table
+	double seconds = 3;
+	double warmup_s = 0.5;
+	std::vector<unsigned> worker_lcores;
 };
 
 // 64-byte IPv4/UDP frames, half of them ECT(1) and half Not-ECT, written
@@ -64,11 +96,56 @@ inline void fill_frame(rte_mempool *, void *, void *obj, unsigned index)
 	f[25] = static_cast<uint8_t>(~sum);
 }
 
-// aqm and rate for both ports; extra is appended to the config (e.g. a
-// [policy] table). started runs after init, before the warm-up, and stopping
-// before shutdown (to start and stop a policy worker beside the router).
-inline RouterRate measure_router(const std::string &aqm, const std::string &rate, const std::string &extra,
-				 double seconds, std::string &error,
+struct WorkerRun {
+	dataplane::Router *router;
+	dataplane::Worker *worker;
+	const std::atomic<bool> *stop;
+};
+
+inline int bench_worker_main(void *arg)
+{
+	auto *run = static_cast<WorkerRun *>(arg);
+	while (!run->stop->load(std::memory_order_relaxed))
+		run->router->poll_worker(*run->worker, run->router->now_ns());
+	return 0;
+}
+
+// Polls the router for `seconds`: on this lcore with one worker and no
+// lcores given, else on the workers' lcores while this thread sleeps.
+// Returns the TSC cycles it took (on each polling core).
+inline uint64_t poll_for(dataplane::Router &router, double seconds, bool on_lcores)
+{
+	const uint64_t hz = rte_get_tsc_hz();
+	const uint64_t start = rte_rdtsc();
+	const uint64_t end = start + static_cast<uint64_t>(seconds * static_cast<double>(hz));
+	if (!on_lcores) {
+		dataplane::Worker &w = router.worker(0);
+		uint64_t now = start;
+		while (now < end) {
+			router.poll_worker(w, router.now_ns());
+			now = rte_rdtsc();
+		}
+		return now - start;
+	}
+	std::atomic<bool> stop{false};
+	std::vector<WorkerRun> runs;
+	for (dataplane::Worker &w : router.workers())
+		runs.push_back(WorkerRun{&router, &w, &stop});
+	for (size_t i = 0; i < runs.size(); i++)
+		rte_eal_remote_launch(bench_worker_main, &runs[i], router.workers()[i].lcore);
+	// The main lcore keeps out of the workers' way: it sleeps until the end.
+	while (rte_rdtsc() < end)
+		rte_delay_us_sleep(1000);
+	stop.store(true);
+	const uint64_t took = rte_rdtsc() - start;
+	for (const dataplane::Worker &w : router.workers())
+		rte_eal_wait_lcore(w.lcore);
+	return took;
+}
+
+// started runs after init, before the warm-up, and stopping before shutdown
+// (to start and stop a policy worker beside the router).
+inline RouterRate measure_router(const RouterCase &c, std::string &error,
 				 const std::function<void(dataplane::Router &)> &started = {},
 				 const std::function<void(dataplane::Router &)> &stopping = {})
 {
@@ -76,6 +153,7 @@ inline RouterRate measure_router(const std::string &aqm, const std::string &rate
 	const std::string toml = fmt::format(R"(
 [router]
 burst = 32
+{5}
 [[ports]]
 name = "a"
 device = "net_null{0}"
@@ -90,42 +168,63 @@ aqm = "{1}"
 rate = "{2}"
 {4}
 )",
-					     2 * n, aqm, rate, 2 * n + 1, extra);
+					     2 * n, c.aqm, c.rate, 2 * n + 1, c.extra, c.router_keys);
 	n++;
 	RouterRate r;
 	dataplane::RouterConfig cfg;
 	if (!(error = dataplane::parse_router_config(toml, "bench", cfg)).empty())
 		return r;
 	dataplane::Router router;
-	if (!(error = router.init(cfg)).empty())
+	if (!(error = router.init(cfg, c.worker_lcores)).empty())
 		return r;
+	r.warnings = router.warnings();
 	rte_mempool_obj_iter(router.mempool(), fill_frame, nullptr);
 	if (started)
 		started(router);
-	dataplane::Worker &w = router.worker(0);
-	const uint64_t hz = rte_get_tsc_hz();
-	uint64_t end = rte_rdtsc() + hz / 2;
-	while (rte_rdtsc() < end)
-		router.poll_worker(w, router.now_ns());
+	const bool on_lcores = !c.worker_lcores.empty();
+	poll_for(router, c.warmup_s, on_lcores);
+	// The sojourn record of the measured time only.
+	for (dataplane::Port &p : router.ports())
+		p.sojourn = {};
 	const auto before_a = router.port_stats(0), before_b = router.port_stats(1);
-	const uint64_t start = rte_rdtsc();
-	end = start + static_cast<uint64_t>(seconds * static_cast<double>(hz));
-	uint64_t now = start;
-	while (now < end) {
-		router.poll_worker(w, router.now_ns());
-		now = rte_rdtsc();
-	}
+	const uint64_t took = poll_for(router, c.seconds, on_lcores);
 	const auto after_a = router.port_stats(0), after_b = router.port_stats(1);
-	const double secs = static_cast<double>(now - start) / static_cast<double>(hz);
+	const double secs = static_cast<double>(took) / static_cast<double>(rte_get_tsc_hz());
+	const uint64_t cycles = took * (on_lcores ? router.workers().size() : 1);
 	const double tx = static_cast<double>(after_a.tx_pkts - before_a.tx_pkts + after_b.tx_pkts - before_b.tx_pkts);
 	const double rx = static_cast<double>(after_a.rx_pkts - before_a.rx_pkts + after_b.rx_pkts - before_b.rx_pkts);
+	const double drops = static_cast<double>(after_a.aqm_drops - before_a.aqm_drops + after_b.aqm_drops - before_b.aqm_drops);
+	const double overflows = static_cast<double>(after_a.overflow_drops - before_a.overflow_drops +
+						     after_b.overflow_drops - before_b.overflow_drops);
 	r.mpps = tx / secs / 1e6;
 	r.rx_mpps = rx / secs / 1e6;
-	r.cycles_per_pkt = static_cast<double>(now - start) / tx;
+	r.cycles_per_pkt = static_cast<double>(cycles) / tx;
+	r.cycles_per_rx = static_cast<double>(cycles) / rx;
+	r.aqm_drop_share = drops / rx;
+	r.overflow_share = overflows / rx;
+	aqm::DelayHistogram classic;
+	for (const dataplane::Port &p : router.ports())
+		classic.merge(p.sojourn[0]);
+	r.classic_p50_ms = static_cast<double>(classic.percentile_ns(0.5)) / 1e6;
 	if (stopping)
 		stopping(router);
 	router.shutdown();
 	return r;
+}
+
+// aqm and rate for both ports; extra is appended to the config (e.g. a
+// [policy] table); one worker on the calling lcore.
+inline RouterRate measure_router(const std::string &aqm, const std::string &rate, const std::string &extra,
+				 double seconds, std::string &error,
+				 const std::function<void(dataplane::Router &)> &started = {},
+				 const std::function<void(dataplane::Router &)> &stopping = {})
+{
+	RouterCase c;
+	c.aqm = aqm;
+	c.rate = rate;
+	c.extra = extra;
+	c.seconds = seconds;
+	return measure_router(c, error, started, stopping);
 }
 
 } // namespace dualpilot::bench
