@@ -1,7 +1,10 @@
 #include "dataplane/config.hpp"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "common/toml_reader.hpp"
@@ -100,6 +103,80 @@ bool read_queue_memory(TomlReader &r, const toml::table &t, uint64_t &bytes)
 	return true;
 }
 
+// pool_rotate: a size ("256MB", any case); pool_rotate_time: a time, tc's
+// units plus "min" and "h" ("10min").
+bool read_pool_rotation(TomlReader &r, const toml::table &t, PolicyConfig &p)
+{
+	std::string size, age;
+	if (!r.text(t, "pool_rotate", size) || !r.text(t, "pool_rotate_time", age))
+		return false;
+	if (t.get("pool_rotate")) {
+		std::string lower = size;
+		for (char &ch : lower)
+			ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+		if (std::string err = aqm::parse_size_bytes(lower, p.pool_rotate_bytes); !err.empty())
+			return r.fail(*t.get("pool_rotate"), "pool_rotate",
+				      err + " (a size such as \"256MB\"; a time goes in pool_rotate_time)");
+		if (p.pool_rotate_bytes < (64u << 10))
+			return r.fail(*t.get("pool_rotate"), "pool_rotate", "at least 64kb");
+	}
+	if (t.get("pool_rotate_time")) {
+		double scale = 1;
+		std::string_view text = age;
+		if (text.ends_with("min")) {
+			text.remove_suffix(3);
+			scale = 60;
+		} else if (text.ends_with("h")) {
+			text.remove_suffix(1);
+			scale = 3600;
+		}
+		uint64_t ns = 0;
+		std::string err = scale == 1 ? aqm::parse_time_ns(text, ns) : aqm::parse_time_ns(std::string(text) + "s", ns);
+		if (!err.empty())
+			return r.fail(*t.get("pool_rotate_time"), "pool_rotate_time",
+				      "not a time: '" + age + "' (expected e.g. \"10min\", \"1h\", \"30s\")");
+		const double rotate_ns = static_cast<double>(ns) * scale;
+		if (rotate_ns < 1e9 || rotate_ns > 366 * 86400e9)
+			return r.fail(*t.get("pool_rotate_time"), "pool_rotate_time", "between 1s and 366 days");
+		p.pool_rotate_ns = static_cast<uint64_t>(rotate_ns);
+	}
+	if (p.pool_rotates() && p.pool_out.empty())
+		return r.fail(*t.get(t.get("pool_rotate") ? "pool_rotate" : "pool_rotate_time"),
+			      t.get("pool_rotate") ? "pool_rotate" : "pool_rotate_time",
+			      "rotation needs pool_out, the directory the pools go to");
+	return true;
+}
+
+// [router] name: it begins the pool files' names, so letters, digits, '.',
+// '_' and '-' only, not starting with '.'; the host's name when not given.
+bool read_router_name(TomlReader &r, const toml::table &t, std::string &name)
+{
+	if (!r.text(t, "name", name))
+		return false;
+	if (!t.get("name"))
+		return true;
+	const bool ok = !name.empty() && name.size() <= 64 && name[0] != '.' &&
+			std::all_of(name.begin(), name.end(), [](char ch) {
+				return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+			});
+	if (!ok)
+		return r.fail(*t.get("name"), "name",
+			      "'" + name + "': 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' (it names files)");
+	return true;
+}
+
+std::string host_name()
+{
+	char buf[256] = {};
+	if (::gethostname(buf, sizeof(buf) - 1) != 0 || !buf[0])
+		return "router";
+	std::string name(buf);
+	for (char &ch : name)
+		if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-'))
+			ch = '_';
+	return name[0] == '.' ? "_" + name : name;
+}
+
 bool read_route(TomlReader &r, const toml::table &t, RouteConfig &route)
 {
 	if (!r.only_keys(t, "[[routes]]", {"prefix", "port", "next_hop_mac"}))
@@ -119,8 +196,8 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 {
 	if (!r.only_keys(t, "[policy]",
 			 {"mode", "backend", "model", "inference_interval", "ring_size", "batch_max", "override_ttl",
-			  "min_delay", "max_prob", "pool_out", "pool_max_entries", "gpu_device", "gpu_precision",
-			  "gpu_graphs", "gpu_fallback"}))
+			  "min_delay", "max_prob", "pool_out", "pool_max_entries", "pool_rotate", "pool_rotate_time",
+			  "gpu_device", "gpu_precision", "gpu_graphs", "gpu_fallback"}))
 		return false;
 	std::string mode = "off";
 	std::string max_prob;
@@ -142,6 +219,8 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 	if (!r.integer(t, "pool_max_entries", pool_max, 1, 100000000))
 		return false;
 	p.pool_max_entries = pool_max;
+	if (!read_pool_rotation(r, t, p))
+		return false;
 	if (const toml::node *n = t.get("max_prob")) {
 		const auto v = n->value<double>();
 		if (!v || !(*v > 0 && *v <= 1))
@@ -193,8 +272,9 @@ bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 		const toml::table &t = *rt->as_table();
 		std::string mode = "l2-pair";
 		if (!r.only_keys(t, "[router]",
-				 {"mode", "burst", "mbufs", "queue_memory", "stats_interval", "workers", "allow_cross_numa"}) ||
-		    !r.text(t, "mode", mode) || !r.integer(t, "burst", c.burst, 1, 512) ||
+				 {"name", "mode", "burst", "mbufs", "queue_memory", "stats_interval", "workers",
+				  "allow_cross_numa"}) ||
+		    !read_router_name(r, t, c.name) || !r.text(t, "mode", mode) || !r.integer(t, "burst", c.burst, 1, 512) ||
 		    !read_mbufs(r, t, c.mbufs) || !read_queue_memory(r, t, c.queue_memory_bytes) ||
 		    !r.time(t, "stats_interval", c.stats_interval_ns) ||
 		    !r.integer(t, "workers", c.workers, 1, 128) || !r.boolean(t, "allow_cross_numa", c.allow_cross_numa))
@@ -206,6 +286,8 @@ bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 		else
 			return r.fail(*t.get("mode"), "mode", "unknown mode '" + mode + "' (known: l2-pair l3)");
 	}
+	if (c.name.empty())
+		c.name = host_name();
 	const toml::array *ports = root["ports"].as_array();
 	if (!ports || ports->empty())
 		return r.fail(root, "ports", "missing: add at least one [[ports]] table");

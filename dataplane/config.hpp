@@ -61,6 +61,12 @@ struct PolicyConfig {
 	policy::GuardRails guard;           // enforce: min_delay and max_prob (policy/guard_rails.hpp)
 	std::string pool_out;               // write the sampled states here as an experience pool at exit
 	uint64_t pool_max_entries = 5000000;
+	// Rotation (README, "Pools from a fleet"): with either set, pool_out is
+	// a directory and each egress port's pool is written there, atomically,
+	// whenever its .dpp file would reach pool_rotate bytes or its first
+	// sample is pool_rotate_time old (or it holds pool_max_entries).
+	uint64_t pool_rotate_bytes = 0;     // 0: not by size
+	uint64_t pool_rotate_ns = 0;        // 0: not by time
 	// backend "gpu" (gpu/engine.hpp): the device, the matrix products'
 	// arithmetic (fp32 | tf32 | bf16), graph replay (false: each kernel
 	// launched, for comparison), and what carries on when the GPU is not
@@ -70,11 +76,14 @@ struct PolicyConfig {
 	bool gpu_graphs = true;
 	std::string gpu_fallback = "cpu";
 
+	bool pool_rotates() const { return pool_rotate_bytes > 0 || pool_rotate_ns > 0; }
 	bool sampling() const { return inference_interval > 0 && (mode != PolicyMode::off || !pool_out.empty()); }
 };
 
 struct RouterConfig {
 	std::vector<std::string> eal_args;
+	// [router] name: names the rotated pool files; the host's name by default.
+	std::string name;
 	RouterMode mode = RouterMode::l2_pair;
 	uint32_t burst = 32;
 	// The pool must hold every queue's limit, or it, not the AQM, bounds

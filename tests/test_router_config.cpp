@@ -49,6 +49,33 @@ TEST(RouterConfig, TheGpuBackendsKeysParse)
 	EXPECT_EQ(d.policy.gpu_fallback, "cpu");
 }
 
+// Rotation keys: a size (any case) and a time with minutes and hours; the
+// router's name begins the files' names and defaults to the host's.
+TEST(RouterConfig, PoolRotationKeysParse)
+{
+	const std::string ports = "[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"b\"\n[[ports]]\nname = \"b\"\n"
+				  "device = \"y\"\npeer = \"a\"\n";
+	RouterConfig c;
+	ASSERT_EQ(parse_router_config("[router]\nname = \"edge-7.lon\"\n" + ports +
+					      "[policy]\npool_out = \"pools\"\npool_rotate = \"256MB\"\n"
+					      "pool_rotate_time = \"10min\"\n",
+				      "r.toml", c),
+		  "");
+	EXPECT_EQ(c.name, "edge-7.lon");
+	EXPECT_EQ(c.policy.pool_rotate_bytes, 256ull << 20);
+	EXPECT_EQ(c.policy.pool_rotate_ns, 600ull * 1000000000);
+	EXPECT_TRUE(c.policy.pool_rotates());
+	RouterConfig h;
+	ASSERT_EQ(parse_router_config(ports + "[policy]\npool_out = \"pools\"\npool_rotate_time = \"1.5h\"\n", "r.toml", h),
+		  "");
+	EXPECT_EQ(h.policy.pool_rotate_ns, 5400ull * 1000000000);
+	EXPECT_EQ(h.policy.pool_rotate_bytes, 0u);
+	EXPECT_FALSE(h.name.empty()); // the host's name
+	RouterConfig plain;
+	ASSERT_EQ(parse_router_config(ports + "[policy]\npool_out = \"pool.dpp\"\n", "r.toml", plain), "");
+	EXPECT_FALSE(plain.policy.pool_rotates()); // one file at exit, as before
+}
+
 TEST(RouterConfig, L3RoutesParse)
 {
 	RouterConfig c;
@@ -135,6 +162,20 @@ TEST(RouterConfig, EachMistakeNamesItsLineAndKey)
 		 "r.toml:10: gpu_fallback: unknown fallback 'dualpi2' (known: cpu none)"},
 		{base + "[policy]\ngpu_graphs = 1\n", "r.toml:10: gpu_graphs: expected true or false"},
 		{base + "[policy]\ngpu_device = -1\n", "r.toml:10: gpu_device: must be between 0 and 1023"},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate = \"10min\"\n", "r.toml:11: pool_rotate: unknown size unit"},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate = \"1kb\"\n", "r.toml:11: pool_rotate: at least 64kb"},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate = 256\n", "r.toml:11: pool_rotate: expected a string"},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate_time = \"256MB\"\n",
+		 "r.toml:11: pool_rotate_time: not a time: '256MB'"},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate_time = \"10ms\"\n",
+		 "r.toml:11: pool_rotate_time: between 1s and 366 days"},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate_time = \"99999999min\"\n",
+		 "r.toml:11: pool_rotate_time: between 1s and 366 days"},
+		{base + "[policy]\npool_rotate = \"256MB\"\n", "r.toml:10: pool_rotate: rotation needs pool_out"},
+		{base + "[policy]\npool_rotate_time = \"1h\"\n", "r.toml:10: pool_rotate_time: rotation needs pool_out"},
+		{base + "[router]\nname = \"edge/1\"\n", "r.toml:10: name: 'edge/1': 1 to 64 letters"},
+		{base + "[router]\nname = \".hidden\"\n", "r.toml:10: name: '.hidden'"},
+		{base + "[router]\nname = \"\"\n", "r.toml:10: name: '': 1 to 64"},
 	};
 	for (const Bad &b : cases) {
 		RouterConfig c;
