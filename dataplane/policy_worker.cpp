@@ -77,9 +77,29 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 	reward_.delay_offset_us = backend ? backend->config().reward_offset_us : 1.0;
 	set_backend(std::move(backend));
 	pool_.reward_definition = reward_.definition();
+	if (cfg.pool_rotates())
+		start_rotation(router);
 	dirty_.assign(queues, 0);
 	last_.assign(queues, {});
 	has_last_.assign(queues, 0);
+}
+
+// A pool directory that cannot be used is reported like a model that cannot
+// be loaded: the router runs on, and the samples it would have kept are
+// counted as dropped.
+void PolicyWorker::start_rotation(const Router &router)
+{
+	PoolRotation rot;
+	rot.dir = cfg_.pool_out;
+	rot.router = router.config().name;
+	rot.max_bytes = cfg_.pool_rotate_bytes;
+	rot.max_age_ns = cfg_.pool_rotate_ns;
+	rot.max_entries = cfg_.pool_max_entries;
+	rotator_ = std::make_unique<PoolRotator>();
+	if (std::string err = rotator_->start(rot, router.ports().size(), reward_.definition()); !err.empty()) {
+		error_ += (error_.empty() ? "" : "; ") + ("experience pools not recorded: " + err);
+		rotator_.reset();
+	}
 }
 
 void PolicyWorker::set_backend(std::unique_ptr<policy::Backend> backend)
@@ -98,7 +118,14 @@ void PolicyWorker::on_sample(const PacketState &s)
 	const float reward = reward_.of_state(s.features);
 	PolicyStats &st = stats_;
 	st.samples++;
-	if (!cfg_.pool_out.empty()) {
+	if (cfg_.pool_rotates()) {
+		std::array<float, sim::kFeatureCount> state;
+		std::copy(std::begin(s.features), std::end(s.features), state.begin());
+		if (!rotator_)
+			st.pool_dropped++;
+		else
+			rotator_->add(s.port, state, s.taken_action, reward, now_ns_);
+	} else if (!cfg_.pool_out.empty()) {
 		if (pool_.size() < cfg_.pool_max_entries) {
 			std::array<float, sim::kFeatureCount> state;
 			std::copy(std::begin(s.features), std::end(s.features), state.begin());
@@ -230,6 +257,9 @@ uint32_t PolicyWorker::poll(uint64_t now_ns)
 	PacketState buf[kDrainBurst];
 	uint32_t drained = 0;
 	std::lock_guard lock(stats_mutex_);
+	now_ns_ = now_ns;
+	if (rotator_)
+		rotator_->tick(now_ns);
 	for (Worker &w : router_->workers()) {
 		if (!w.samples)
 			continue;
@@ -262,6 +292,13 @@ PolicyStats PolicyWorker::stats() const
 		for (size_t p = 0; p < router_->ports().size(); p++)
 			s.sample_drops += router_->port_stats(p).sample_drops;
 	s.pool_entries = pool_.size();
+	if (rotator_) {
+		const PoolRotatorStats r = rotator_->stats();
+		s.pool_entries = r.entries;
+		s.pool_dropped += r.dropped;
+		s.pool_files = r.files;
+		s.pool_failed_entries = r.failed_entries;
+	}
 	return s;
 }
 
@@ -289,7 +326,15 @@ std::string PolicyWorker::summary() const
 				   100.0 * s.would_mark / s.scored);
 	if (s.backend_failures)
 		out += fmt::format("policy backend failures: {}; {}\n", s.backend_failures, s.backend_failure);
-	if (!cfg_.pool_out.empty())
+	if (cfg_.pool_rotates())
+		out += fmt::format("experience pools: {} entries, {} files written to {} so far (the open pools are "
+				   "written at exit){}{}\n",
+				   s.pool_entries, s.pool_files, cfg_.pool_out,
+				   s.pool_dropped ? fmt::format(", {} dropped (the writer fell behind)", s.pool_dropped) : "",
+				   s.pool_failed_entries ? fmt::format(", {} in files that could not be written",
+								       s.pool_failed_entries)
+							 : "");
+	else if (!cfg_.pool_out.empty())
 		out += fmt::format("experience pool: {} entries for {}{}\n", s.pool_entries, cfg_.pool_out,
 				   s.pool_dropped ? fmt::format(" ({} beyond pool_max_entries left out)", s.pool_dropped) : "");
 	return out;
@@ -300,6 +345,8 @@ std::string PolicyWorker::finish()
 	if (cfg_.pool_out.empty())
 		return {};
 	std::lock_guard lock(stats_mutex_);
+	if (cfg_.pool_rotates())
+		return rotator_ ? rotator_->finish() : std::string();
 	return sim::write_pool(pool_, cfg_.pool_out);
 }
 

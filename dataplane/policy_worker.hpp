@@ -18,7 +18,10 @@
 // A forward pass whose outputs are not finite (NaN weights, overflow) is
 // counted and not published, so the queue's override runs out and the AQM
 // takes over. With pool_out set, every sample is also kept, with its reward,
-// and written as an experience pool at the end.
+// and written as an experience pool at the end; with pool_rotate or
+// pool_rotate_time, as one pool per egress port, each handed when full to a
+// writer thread that writes it into the pool_out directory
+// (dataplane/pool_writer.hpp), the rest at the end.
 #pragma once
 
 #include <array>
@@ -31,6 +34,7 @@
 
 #include "aqm/histogram.hpp"
 #include "dataplane/config.hpp"
+#include "dataplane/pool_writer.hpp"
 #include "dataplane/sample.hpp"
 #include "policy/backend.hpp"
 #include "policy/context.hpp"
@@ -59,7 +63,9 @@ struct PolicyStats {
 	aqm::DelayHistogram pass_ns;     // wall time of one forward pass
 	aqm::DelayHistogram per_decision_ns; // pass time / queues in it
 	uint64_t pool_entries = 0;
-	uint64_t pool_dropped = 0;       // beyond pool_max_entries
+	uint64_t pool_dropped = 0;       // beyond pool_max_entries (rotating: the writer fell behind)
+	uint64_t pool_files = 0;         // rotating: files written
+	uint64_t pool_failed_entries = 0;// rotating: entries of files that could not be written
 	const char *backend = "none";    // the backend computing now
 	uint64_t backend_failures = 0;
 	std::string backend_failure;     // what the last failure was and what carried on
@@ -88,7 +94,8 @@ public:
 	// A copy of the counters, for telemetry and the summary (any thread).
 	PolicyStats stats() const;
 	std::string summary() const;
-	// Writes the experience pool, when pool_out is set. Error text or empty.
+	// Writes the experience pool, when pool_out is set (rotating: the
+	// remainder, and waits for the writer). Error text or empty.
 	std::string finish();
 
 private:
@@ -104,6 +111,7 @@ private:
 	void publish(const Pass &pass, uint64_t now_ns);
 	void backend_failed(const Pass *unsubmitted);
 	void set_backend(std::unique_ptr<policy::Backend> backend);
+	void start_rotation(const Router &router);
 
 	PolicyConfig cfg_;
 	std::atomic<PolicyMode> mode_{PolicyMode::off};
@@ -122,6 +130,8 @@ private:
 	uint64_t publish_seq_ = 0;
 	sim::RewardSpec reward_;
 	sim::Pool pool_;
+	std::unique_ptr<PoolRotator> rotator_; // pool_rotate / pool_rotate_time
+	uint64_t now_ns_ = 0;                  // the current poll's time
 
 	mutable std::mutex stats_mutex_;
 	PolicyStats stats_;

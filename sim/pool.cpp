@@ -120,7 +120,7 @@ void Pool::append(const Pool &other)
 	absent_features |= other.absent_features;
 }
 
-std::string write_pool_binary(const Pool &pool, const std::string &path)
+std::string encode_pool_binary(const Pool &pool)
 {
 	std::string buf;
 	const uint64_t n = pool.size();
@@ -138,6 +138,17 @@ std::string write_pool_binary(const Pool &pool, const std::string &path)
 	buf.append(reinterpret_cast<const char *>(pool.rewards.data()), n * sizeof(float));
 	buf.append(reinterpret_cast<const char *>(pool.dones.data()), n);
 	put(buf, fnv1a64(buf.data(), buf.size()));
+	return buf;
+}
+
+uint64_t pool_binary_bytes(uint64_t entries)
+{
+	return kHeaderBytes + kNameBytes * kFeatureCount + entries * (kFeatureCount * 4 + 1 + 4 + 1) + 8;
+}
+
+std::string write_pool_binary(const Pool &pool, const std::string &path)
+{
+	const std::string buf = encode_pool_binary(pool);
 	std::ofstream out(path, std::ios::binary | std::ios::trunc);
 	if (!out.write(buf.data(), static_cast<std::streamsize>(buf.size())))
 		return path + ": cannot write";

@@ -60,6 +60,10 @@ struct Pool {
 // Each returns an error naming the file and what is wrong; empty on success.
 std::string write_pool_json(const Pool &pool, const std::string &path);
 std::string write_pool_binary(const Pool &pool, const std::string &path);
+// The .dpp bytes of a pool (what write_pool_binary writes), and their length
+// for a pool of `entries` entries.
+std::string encode_pool_binary(const Pool &pool);
+uint64_t pool_binary_bytes(uint64_t entries);
 //
 // A file whose structure is broken (magic, version, length, checksum, not
 // JSON) is refused whole. A corrupt *entry* inside a sound file (an action

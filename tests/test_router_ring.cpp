@@ -13,8 +13,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <cstring>
 #include <unistd.h>
@@ -818,6 +820,38 @@ TEST_F(RouterRing, ShadowModeScoresTheAgreementAndActsOnNothing)
 	EXPECT_EQ(back.size(), 2000u);
 	EXPECT_EQ(back.states[0 * sim::kFeatureCount], 0.0f); // the first sample: a Classic packet
 	EXPECT_EQ(back.states[100 * sim::kFeatureCount], 1.0f); // an L4S one
+}
+
+// pool_rotate: the policy worker keeps a pool per egress port and writes
+// each full one into the pool_out directory while it runs (64kb: 1715
+// entries), the rest at exit; names say the router, the port and the time.
+TEST_F(RouterRing, RotatedPoolsAreWrittenPerPortWhileRunning)
+{
+	const std::string dir = ::testing::TempDir() + "/router_pools_" + std::to_string(::getpid());
+	std::filesystem::remove_all(dir);
+	ASSERT_EQ(start_toml(policy_toml("shadow", "pool_out = \"" + dir + "\"\npool_rotate = \"64kb\"\n")), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router, leaning_model(0, 20));
+	ASSERT_EQ(policy.error(), "");
+	uint64_t now = 1000;
+	for (int round = 0; round < 20; round++) {
+		push_through(router, west, east, ipv4_frame(Ecn::ect1), 100, now);
+		policy.poll(now);
+		now += 100000;
+	}
+	ASSERT_EQ(policy.finish(), "");
+	EXPECT_EQ(policy.stats().pool_files, 2u);
+	std::vector<size_t> sizes;
+	for (const auto &e : std::filesystem::directory_iterator(dir)) {
+		const std::string name = e.path().filename().string();
+		EXPECT_EQ(name.rfind(router.config().name + "-port1-", 0), 0u) << name;
+		sim::Pool back;
+		ASSERT_EQ(sim::read_pool(e.path().string(), back), "") << name;
+		sizes.push_back(back.size());
+	}
+	std::sort(sizes.begin(), sizes.end());
+	EXPECT_EQ(sizes, (std::vector<size_t>{285, 1715}));
+	std::filesystem::remove_all(dir);
 }
 
 // backend "gpu" where the engine cannot start (no GPU here, or a build
