@@ -258,7 +258,12 @@ void DualPi2::pi_update(uint64_t at_ns)
 //   L4S:     p_CL = k * p'; when that passes 1 (overload) drop with p'^2 if
 //            drop_on_overload, and CE-mark the rest.
 // No action while the backlog (this packet excluded) is under 2 MTU.
-DualPi2::Decision DualPi2::decide(QueueId q, Ecn ecn, uint64_t backlog_bytes)
+// The per-packet work below is inlined into the per-packet and the burst
+// entry points alike: the burst API's gain is one call and one tick per
+// burst instead of three calls per packet.
+#define DUALPI2_INLINE [[gnu::always_inline]] inline
+
+DUALPI2_INLINE DualPi2::Decision DualPi2::decide(QueueId q, Ecn ecn, uint64_t backlog_bytes)
 {
 	if (backlog_bytes < 2ull * params_.mtu_bytes || prob_ == 0)
 		return Decision::pass;
@@ -279,9 +284,9 @@ DualPi2::Decision DualPi2::decide(QueueId q, Ecn ecn, uint64_t backlog_bytes)
 	return ecn == Ecn::not_ect ? Decision::drop : Decision::mark;
 }
 
-EnqueueResult DualPi2::enqueue_one(Packet pkt)
+DUALPI2_INLINE EnqueueResult DualPi2::enqueue_one(const Packet &pkt)
 {
-	pkt.arrival_ns = clock_ns_; // a clock that ran back must not make sojourns negative
+	const uint64_t arrival_ns = clock_ns_; // a clock that ran back must not make sojourns negative
 	const QueueId q = classify(pkt.ecn);
 	const int qi = index_of(q);
 	QueueCounters &qc = counters_[qi];
@@ -293,9 +298,9 @@ EnqueueResult DualPi2::enqueue_one(Packet pkt)
 		stats_.overflows++;
 		return EnqueueResult::dropped_overflow;
 	}
-	pkt.aqm_flags = 0;
+	uint8_t flags = 0;
 	if (q == QueueId::l4s && queue_[qi].size() >= params_.min_qlen_step)
-		pkt.aqm_flags |= kFlagStepEligible;
+		flags |= kFlagStepEligible;
 	if (params_.drop_enqueue) {
 		const Decision d = decide(q, pkt.ecn, memory_used_);
 		if (d == Decision::drop || d == Decision::drop_overload) {
@@ -305,9 +310,9 @@ EnqueueResult DualPi2::enqueue_one(Packet pkt)
 			return EnqueueResult::dropped_aqm;
 		}
 		if (d == Decision::mark)
-			pkt.aqm_flags |= kFlagCeAtEnqueue;
+			flags |= kFlagCeAtEnqueue;
 	}
-	queue_[qi].push(pkt.arrival_ns, pkt.handle, pkt.len_bytes, pkt.ecn, pkt.aqm_flags, pkt.tag);
+	queue_[qi].push(arrival_ns, pkt.handle, pkt.len_bytes, pkt.ecn, flags, pkt.tag);
 	memory_used_ += pkt.len_bytes;
 	qc.enqueued_pkts++;
 	stats_.maxq = std::max(stats_.maxq, backlog_pkts());
@@ -327,7 +332,7 @@ QueueId DualPi2::pick_queue() const
 	return QueueId::classic;
 }
 
-bool DualPi2::dequeue_one(Dequeued &out)
+DUALPI2_INLINE bool DualPi2::dequeue_one(Dequeued &out)
 {
 	const uint64_t now_ns = clock_ns_;
 	if (backlog_pkts() == 0) {
@@ -336,7 +341,8 @@ bool DualPi2::dequeue_one(Dequeued &out)
 	}
 	const QueueId q = pick_queue();
 	const int qi = index_of(q);
-	const Packet pkt = queue_[qi].pop();
+	queue_[qi].pop_into(out.pkt);
+	const Packet &pkt = out.pkt;
 	peeked_[qi] -= peeked_[qi] != 0;
 	memory_used_ -= pkt.len_bytes;
 	if (!queue_[1 - qi].empty())
@@ -344,7 +350,6 @@ bool DualPi2::dequeue_one(Dequeued &out)
 					     : -(int64_t)weight_l_ * pkt.len_bytes;
 
 	QueueCounters &qc = counters_[qi];
-	out.pkt = pkt;
 	out.queue = q;
 	out.sojourn_ns = now_ns - pkt.arrival_ns;
 
@@ -379,6 +384,18 @@ bool DualPi2::dequeue_one(Dequeued &out)
 	}
 	out.verdict = ce ? Verdict::forward_ce : Verdict::forward;
 	return true;
+}
+
+EnqueueResult DualPi2::enqueue(Packet pkt)
+{
+	tick(pkt.arrival_ns);
+	return enqueue_one(pkt);
+}
+
+bool DualPi2::dequeue(uint64_t now_ns, Dequeued &out)
+{
+	tick(now_ns);
+	return dequeue_one(out);
 }
 
 void DualPi2::enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result)

@@ -92,16 +92,8 @@ public:
 		return to_l ? QueueId::l4s : QueueId::classic;
 	}
 
-	EnqueueResult enqueue(Packet pkt)
-	{
-		tick(pkt.arrival_ns);
-		return enqueue_one(pkt);
-	}
-	bool dequeue(uint64_t now_ns, Dequeued &out)
-	{
-		tick(now_ns);
-		return dequeue_one(out);
-	}
+	EnqueueResult enqueue(Packet pkt);
+	bool dequeue(uint64_t now_ns, Dequeued &out);
 	// Runs every PI update due by now_ns. enqueue and dequeue call it too.
 	// The common case (no update due) is one compare, no division.
 	void tick(uint64_t now_ns)
@@ -153,7 +145,7 @@ public:
 private:
 	enum class Decision : uint8_t { pass, mark, drop, drop_overload };
 
-	EnqueueResult enqueue_one(Packet pkt);
+	EnqueueResult enqueue_one(const Packet &pkt);
 	bool dequeue_one(Dequeued &out);
 	void tick_due();
 	Decision decide(QueueId q, Ecn ecn, uint64_t backlog_bytes);

@@ -16,11 +16,11 @@ public:
 	static constexpr int kSub = 1 << kSubBits;
 	static constexpr int kBuckets = (64 - kSubBits + 1) * kSub;
 
-	void add(uint64_t value_ns)
+	void add(uint64_t value_ns, uint64_t count = 1)
 	{
-		counts_[index(value_ns)]++;
-		total_++;
-		sum_ns_ += value_ns;
+		counts_[index(value_ns)] += count;
+		total_ += count;
+		sum_ns_ += value_ns * count;
 		if (value_ns > max_ns_)
 			max_ns_ = value_ns;
 	}

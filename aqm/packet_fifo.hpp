@@ -54,6 +54,20 @@ public:
 		bytes_ += len_bytes;
 	}
 
+	// pop() into dst, field by field (see push).
+	void pop_into(Packet &dst)
+	{
+		__builtin_prefetch(&slots_[(head_ + kPrefetchSlots) & mask_]);
+		const Packet &src = slots_[head_++ & mask_];
+		dst.arrival_ns = src.arrival_ns;
+		dst.handle = src.handle;
+		dst.len_bytes = src.len_bytes;
+		dst.ecn = src.ecn;
+		dst.aqm_flags = src.aqm_flags;
+		dst.tag = src.tag;
+		bytes_ -= src.len_bytes;
+	}
+
 	Packet pop()
 	{
 		__builtin_prefetch(&slots_[(head_ + kPrefetchSlots) & mask_]);

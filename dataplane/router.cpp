@@ -243,13 +243,16 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 			peeked = aqm::peek_handles(q, next, 2 * cfg_.burst, n_next);
 		},
 		out.aqm[0]);
-	// The next burst's mbufs: their header line (tx, free) and the line their
-	// IP header sits in when the PMD left the default headroom (the CE mark),
-	// each prefetched once, a burst ahead. Where the AQM cannot say what comes
-	// next, this burst's headers instead.
+	// The next burst's mbufs: their two header lines (tx reads the first; a
+	// PMD that frees without MBUF_FAST_FREE reads `next` in the second) and
+	// the line their IP header sits in when the PMD left the default headroom
+	// (the CE mark), each prefetched once, a burst ahead. Where the AQM cannot
+	// say what comes next, this burst's first header lines instead.
 	for (uint32_t i = 0; i < n_next; i++) {
-		rte_prefetch0(reinterpret_cast<void *>(next[i]));
-		rte_prefetch0(reinterpret_cast<char *>(next[i]) + kDefaultIpLine);
+		char *m = reinterpret_cast<char *>(next[i]);
+		rte_prefetch0(m);
+		rte_prefetch0(m + RTE_CACHE_LINE_SIZE);
+		rte_prefetch0(m + kDefaultIpLine);
 	}
 	if (n == 0)
 		return 0;
@@ -267,6 +270,12 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	rte_mbuf *drops[kMaxBurst];
 	uint32_t nd = 0, aqm_drops = 0, mark_failed = 0, marked = 0, overridden = 0, delay_drops = 0, tx_failed = 0;
 	uint64_t wire_bytes = 0;
+	// The sojourn record, once per queue per burst: the burst's first
+	// forwarded packet of the queue (its oldest), weighted by the queue's
+	// forwarded count. Packets of one burst left at the same now and arrived
+	// within microseconds of each other, well inside the histogram's 1.6 %.
+	uint64_t sojourn[aqm::kQueueCount] = {0, 0};
+	uint32_t sojourn_n[aqm::kQueueCount] = {0, 0};
 	for (uint32_t i = 0; i < n; i++) {
 		const aqm::Dequeued &di = d[i];
 		rte_mbuf *m = reinterpret_cast<rte_mbuf *>(di.pkt.handle);
@@ -292,11 +301,15 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 			}
 			marked++;
 		}
-		out.sojourn[qi].add(di.sojourn_ns);
+		if (sojourn_n[qi]++ == 0)
+			sojourn[qi] = di.sojourn_ns;
 		wire_bytes += di.pkt.len_bytes + out.shaper.overhead_bytes;
 		release(out, m, di.pkt.len_bytes, now_ns, drops, nd, delay_drops, tx_failed);
 	}
 	out.shaper.charge_wire(now_ns, wire_bytes);
+	for (int q = 0; q < aqm::kQueueCount; q++)
+		if (sojourn_n[q] != 0)
+			out.sojourn[q].add(sojourn[q], sojourn_n[q]);
 	if (sampling)
 		flush_samples(w);
 	if (nd > 0)
