@@ -3,6 +3,10 @@
 //                              7-feature JSON -> a pool (.json or .dpp)
 //   info FILE                  entries, action mix, feature ranges
 //   convert IN OUT             between .json and .dpp
+//   merge --out OUT IN...      pools concatenated (each input's end ends an episode)
+//   shard N --out-dir DIR IN...  the inputs' episodes dealt to N pools: episode i to i mod N
+// Where a command takes several pools, each argument is a file, a directory
+// (its *.dpp and *.json) or a glob pattern (sim/pool_paths.hpp).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -10,8 +14,12 @@
 #include <fstream>
 #include <sstream>
 
+#include <filesystem>
+
 #include "sim/pool.hpp"
 #include "sim/pool_import.hpp"
+#include "sim/pool_paths.hpp"
+#include "sim/pool_tools.hpp"
 
 using namespace dualpilot::sim;
 
@@ -58,17 +66,90 @@ bool read_reporting(const std::string &path, Pool &pool)
 	return true;
 }
 
+// The pool files the arguments name; false (said on stderr) on an error.
+bool expand(const std::vector<std::string> &args, std::vector<std::string> &paths)
+{
+	if (std::string err = expand_pool_paths(args, paths); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return false;
+	}
+	return true;
+}
+
+int cmd_merge(const std::vector<std::string> &args, const std::string &out)
+{
+	std::vector<std::string> paths;
+	if (!expand(args, paths))
+		return 1;
+	Pool merged;
+	for (const std::string &path : paths) {
+		Pool pool;
+		if (!read_reporting(path, pool))
+			return 1;
+		if (pool.size() == 0)
+			fmt::print(stderr, "warning: {}: no entries\n", path);
+		if (std::string warning = append_episodes(merged, pool); !warning.empty())
+			fmt::print(stderr, "warning: {}: {}\n", path, warning);
+	}
+	if (merged.size() == 0) {
+		fmt::print(stderr, "error: the pools hold no entries; nothing written\n");
+		return 1;
+	}
+	if (std::string err = write_pool(merged, out); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+	fmt::print("merged {} pools: {} entries, {} episodes -> {}\n", paths.size(), merged.size(),
+		   count_episodes(merged), out);
+	return 0;
+}
+
+int cmd_shard(size_t n, const std::vector<std::string> &args, const std::string &dir)
+{
+	std::vector<std::string> paths;
+	if (!expand(args, paths))
+		return 1;
+	std::vector<Pool> pools(paths.size());
+	for (size_t i = 0; i < paths.size(); i++) {
+		if (!read_reporting(paths[i], pools[i]))
+			return 1;
+		if (pools[i].reward_definition != pools[0].reward_definition)
+			fmt::print(stderr, "warning: {}: reward '{}' differs from {}'s '{}' (the shards say the first's)\n",
+				   paths[i], pools[i].reward_definition, paths[0], pools[0].reward_definition);
+	}
+	std::vector<Pool> shards;
+	if (std::string err = shard_episodes(pools, n, shards); !err.empty()) {
+		fmt::print(stderr, "error: {}; nothing written\n", err);
+		return 1;
+	}
+	std::error_code ec;
+	std::filesystem::create_directories(dir, ec);
+	if (ec || !std::filesystem::is_directory(dir)) {
+		fmt::print(stderr, "error: {}: cannot make the directory{}\n", dir, ec ? ": " + ec.message() : "");
+		return 1;
+	}
+	for (size_t k = 0; k < n; k++) {
+		const std::string path = fmt::format("{}/shard-{}-of-{}.dpp", dir, k, n);
+		if (std::string err = write_pool(shards[k], path); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 1;
+		}
+		fmt::print("shard {} of {}: {} episodes, {} entries -> {}\n", k, n, count_episodes(shards[k]),
+			   shards[k].size(), path);
+	}
+	return 0;
+}
+
 int cmd_info(const std::string &path)
 {
 	Pool pool;
 	if (!read_reporting(path, pool))
 		return 1;
 	const size_t n = pool.size();
-	uint64_t counts[3] = {0, 0, 0}, episodes = 0;
-	for (size_t i = 0; i < n; i++) {
+	uint64_t counts[3] = {0, 0, 0};
+	for (size_t i = 0; i < n; i++)
 		counts[pool.actions[i]]++;
-		episodes += pool.dones[i];
-	}
+	const size_t episodes = count_episodes(pool); // the last entry ends one, done flag or not
 	fmt::print("{}: {} entries, {} episodes, reward = {}\n", path, n, episodes, pool.reward_definition);
 	for (int a = 0; a < 3; a++)
 		fmt::print("  action {} ({:<8}) {:>10} ({:.2f} %)\n", a, a == 0 ? "enqueue" : a == 1 ? "drop" : "ecn_mark",
@@ -112,8 +193,11 @@ int cmd_convert(const std::string &in, const std::string &out)
 // predictor answers the likelier outcome, so its expected accuracy is the
 // mean of max(q, 1 - q) with q that probability: an imitation ceiling no
 // model can pass on these labels, however large.
-int cmd_ceiling(const std::vector<std::string> &paths, double step_us)
+int cmd_ceiling(const std::vector<std::string> &args, double step_us)
 {
+	std::vector<std::string> paths;
+	if (!expand(args, paths))
+		return 1;
 	double sum = 0;
 	uint64_t n = 0;
 	for (const std::string &path : paths) {
@@ -146,7 +230,7 @@ int main(int argc, char **argv)
 	CLI::App app{"dualpilot-pool: experience pool tools"};
 	app.require_subcommand(1);
 	std::vector<std::string> logs;
-	std::string out, info_path, conv_in, conv_out;
+	std::string out, conv_in, conv_out;
 	double offset = 1;
 	size_t max_errors = 100;
 	bool recompute = false;
@@ -161,22 +245,47 @@ int main(int argc, char **argv)
 	imp->add_option("--reward-offset-us", offset, "reward = packet_length / (delay_us + this)")
 		->check(CLI::Range(1e-9, 1e12));
 	imp->add_option("--max-errors", max_errors, "malformed lines listed one by one (the rest are counted)");
-	auto *info = app.add_subcommand("info", "summarise a pool");
-	info->add_option("pool", info_path, "pool file")->required();
+	std::vector<std::string> info_paths;
+	auto *info = app.add_subcommand("info", "summarise pools");
+	info->add_option("pools", info_paths, "pool files, directories or glob patterns")->required();
 	auto *conv = app.add_subcommand("convert", "convert between .json and .dpp");
 	conv->add_option("in", conv_in, "input pool")->required();
 	conv->add_option("out", conv_out, "output pool")->required();
 	std::vector<std::string> ceiling_paths;
 	double step_us = 1000;
 	auto *ceiling = app.add_subcommand("ceiling", "the best accuracy any policy can reach imitating DualPI2's pools");
-	ceiling->add_option("pools", ceiling_paths, "pool files (DualPI2-labelled)")->required();
+	ceiling->add_option("pools", ceiling_paths, "pool files, directories or glob patterns (DualPI2-labelled)")
+		->required();
 	ceiling->add_option("--step-us", step_us, "DualPI2's L4S step threshold, us")->capture_default_str();
+	std::vector<std::string> merge_in;
+	std::string merge_out;
+	auto *merge = app.add_subcommand("merge", "concatenate pools (each input's last entry ends an episode)");
+	merge->add_option("--out", merge_out, "pool file to write, .json or .dpp")->required();
+	merge->add_option("pools", merge_in, "pool files, directories or glob patterns, in order")->required();
+	size_t shard_n = 0;
+	std::vector<std::string> shard_in;
+	std::string shard_dir;
+	auto *shard = app.add_subcommand("shard", "deal the pools' episodes to N pools: episode i to shard i mod N");
+	shard->add_option("n", shard_n, "number of shards")->required()->check(CLI::Range(size_t{1}, size_t{1} << 20));
+	shard->add_option("--out-dir", shard_dir, "directory for shard-K-of-N.dpp (made if missing)")->required();
+	shard->add_option("pools", shard_in, "pool files, directories or glob patterns, in order")->required();
 	CLI11_PARSE(app, argc, argv);
+	if (*merge)
+		return cmd_merge(merge_in, merge_out);
+	if (*shard)
+		return cmd_shard(shard_n, shard_in, shard_dir);
 	if (*ceiling)
 		return cmd_ceiling(ceiling_paths, step_us);
 	if (*imp)
 		return cmd_import(logs, out, offset, recompute, max_errors);
-	if (*info)
-		return cmd_info(info_path);
+	if (*info) {
+		std::vector<std::string> paths;
+		if (!expand(info_paths, paths))
+			return 1;
+		for (const std::string &path : paths)
+			if (int rc = cmd_info(path); rc != 0)
+				return rc;
+		return 0;
+	}
 	return cmd_convert(conv_in, conv_out);
 }

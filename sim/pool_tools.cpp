@@ -1,0 +1,73 @@
+#include "sim/pool_tools.hpp"
+
+namespace dualpilot::sim {
+
+namespace {
+
+// Appends entries [begin, end) of `in` to `out`, the last ending an episode.
+void append_range(Pool &out, const Pool &in, size_t begin, size_t end)
+{
+	out.states.insert(out.states.end(), in.states.begin() + begin * kFeatureCount,
+			  in.states.begin() + end * kFeatureCount);
+	out.actions.insert(out.actions.end(), in.actions.begin() + begin, in.actions.begin() + end);
+	out.rewards.insert(out.rewards.end(), in.rewards.begin() + begin, in.rewards.begin() + end);
+	out.dones.insert(out.dones.end(), in.dones.begin() + begin, in.dones.begin() + end);
+	out.dones.back() = 1;
+}
+
+} // namespace
+
+size_t count_episodes(const Pool &p)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < p.size(); i++)
+		n += p.dones[i] || i + 1 == p.size();
+	return n;
+}
+
+std::string append_episodes(Pool &out, const Pool &in)
+{
+	std::string warning;
+	if (out.size() == 0)
+		out.reward_definition = in.reward_definition;
+	else if (in.size() > 0 && in.reward_definition != out.reward_definition) {
+		warning = "reward '" + in.reward_definition + "' differs from '" + out.reward_definition + "'";
+		if (!out.reward_definition.starts_with("mixed: "))
+			out.reward_definition = "mixed: " + out.reward_definition;
+	}
+	out.absent_features |= in.absent_features;
+	if (in.size() > 0)
+		append_range(out, in, 0, in.size());
+	return warning;
+}
+
+std::string shard_episodes(const std::vector<Pool> &pools, size_t n, std::vector<Pool> &shards)
+{
+	if (n == 0)
+		return "0 shards: at least 1";
+	size_t episodes = 0;
+	uint32_t absent = 0;
+	for (const Pool &p : pools) {
+		episodes += count_episodes(p);
+		absent |= p.absent_features;
+	}
+	if (episodes < n)
+		return std::to_string(n) + " shards but the pools hold " + std::to_string(episodes) +
+		       " episodes: every shard needs at least one";
+	std::vector<Pool> out(n);
+	for (Pool &s : out) {
+		s.absent_features = absent;
+		s.reward_definition = pools.empty() ? s.reward_definition : pools.front().reward_definition;
+	}
+	size_t episode = 0;
+	for (const Pool &p : pools)
+		for (size_t begin = 0, i = 0; i < p.size(); i++)
+			if (p.dones[i] || i + 1 == p.size()) {
+				append_range(out[episode++ % n], p, begin, i + 1);
+				begin = i + 1;
+			}
+	shards = std::move(out);
+	return {};
+}
+
+} // namespace dualpilot::sim
