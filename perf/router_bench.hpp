@@ -26,7 +26,8 @@ namespace dualpilot::bench {
 
 // EAL for a benchmark: no PCI, its own file prefix (so it runs beside a
 // router or testpmd), and either --no-huge with `memory_mb` of 4 kB pages or
-// hugepages (reserved beforehand: echo N > /proc/sys/vm/nr_hugepages).
+// hugepages as needed (reserved beforehand: echo N > /proc/sys/vm/nr_hugepages,
+// hugetlbfs mounted).
 // lcores: an EAL --lcores map (the first is the main lcore), or empty for
 // one lcore on `core`. Error text or empty.
 inline std::string init_eal(const char *program, unsigned core, bool huge, unsigned memory_mb = 1024,
@@ -36,9 +37,13 @@ inline std::string init_eal(const char *program, unsigned core, bool huge, unsig
 	const std::string prefix = fmt::format("--file-prefix=dp_{}_{}", program, getpid());
 	const std::string mem = std::to_string(memory_mb);
 	std::vector<const char *> eal = {program, lcores.empty() ? "-l" : "--lcores", core_arg.c_str(), "--no-pci",
-					 "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str(), "-m", mem.c_str()};
-	if (!huge)
+					 "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str()};
+	if (!huge) {
 		eal.push_back("--no-huge");
+		eal.push_back("-m");
+		eal.push_back(mem.c_str());
+	} // hugepages: taken as needed and given back, so a child testpmd finds its own
+
 	if (rte_eal_init(static_cast<int>(eal.size()), const_cast<char **>(eal.data())) < 0)
 		return fmt::format("EAL initialisation failed ({})", rte_strerror(rte_errno));
 	return {};
