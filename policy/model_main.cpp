@@ -2,16 +2,68 @@
 //   dualpilot-model info FILE                 hyper-parameters, features, tensors, size
 //   dualpilot-model random --out FILE [...]   a model of chosen size with seeded random weights
 //   dualpilot-model quantize IN OUT           int8 weights (one scale per row)
+//   dualpilot-model check FILE --pools POOL...  the cpu backend against the double-precision
+//                                             reference on windows from the pools (exit 1 beyond
+//                                             the tolerance)
 // A random model exercises the policy path end to end (shadow mode, the
 // benchmarks) before a trained one exists; it is not a policy.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include "policy/model_check.hpp"
 #include "policy/model_file.hpp"
 #include "aqm/observe.hpp"
+#include "sim/pool_paths.hpp"
 
 using namespace dualpilot;
+
+namespace {
+
+int check(const std::string &path, const std::vector<std::string> &pool_args, const policy::CheckOptions &opt)
+{
+	policy::Model m;
+	if (std::string err = policy::read_model(path, m); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+	std::vector<std::string> paths;
+	if (std::string err = sim::expand_pool_paths(pool_args, paths); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+	std::vector<sim::Pool> pools(paths.size());
+	for (size_t i = 0; i < paths.size(); i++) {
+		sim::PoolReadReport read;
+		if (std::string err = sim::read_pool(paths[i], pools[i], &read); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 1;
+		}
+		for (const std::string &w : read.warnings(paths[i]))
+			fmt::print(stderr, "warning: {}\n", w);
+	}
+	policy::CheckReport r;
+	if (std::string err = policy::check_model(m, pools, paths, opt, r); !err.empty()) {
+		fmt::print(stderr, "error: {}: {}\n", path, err);
+		return 1;
+	}
+	const double n = static_cast<double>(r.windows);
+	fmt::print("{}: {}; {} windows from {} pools ({} entries, {} episodes)\n", path,
+		   r.int8 ? "int8 weights (the reference runs on them dequantised)" : "fp32 weights", r.windows, pools.size(), r.entries,
+		   r.episodes);
+	fmt::print("max |p_cpu - p_ref| {:.3g}{} (tolerance {:.3g})\n", r.max_diff,
+		   r.max_diff_at.empty() ? "" : " at " + r.max_diff_at, opt.tolerance);
+	fmt::print("most likely action, cpu backend vs reference: {} of {} agree ({:.2f} %)\n", r.argmax_agree,
+		   r.windows, 100.0 * static_cast<double>(r.argmax_agree) / n);
+	fmt::print("most likely action vs the logged action: {} of {} agree ({:.2f} %)\n", r.logged_agree, r.windows,
+		   100.0 * static_cast<double>(r.logged_agree) / n);
+	if (r.non_finite)
+		fmt::print("{} windows with a probability that is not finite (damaged weights?)\n", r.non_finite);
+	fmt::print("check: {}\n", r.passed ? "passed" : "FAILED");
+	return r.passed ? 0 : 1;
+}
+
+} // namespace
 
 int main(int argc, char **argv)
 {
@@ -43,7 +95,22 @@ int main(int argc, char **argv)
 	auto *quant = app.add_subcommand("quantize", "int8 weights, one scale per output row");
 	quant->add_option("in", in, "model file")->required();
 	quant->add_option("out", out, "model file to write")->required();
+	std::vector<std::string> check_pools;
+	policy::CheckOptions check_opt;
+	auto *chk = app.add_subcommand("check", "the cpu backend against the double-precision reference on windows "
+						 "from experience pools (exit 1 beyond the tolerance)");
+	chk->add_option("file", in, "model file")->required();
+	chk->add_option("--pools", check_pools, "pool files, directories or glob patterns")->required();
+	chk->add_option("--windows", check_opt.windows, "windows checked, evenly spaced over the pools' decisions")
+		->capture_default_str()
+		->check(CLI::Range(size_t{1}, size_t{100000000}));
+	chk->add_option("--tolerance", check_opt.tolerance,
+			"largest |p_cpu - p_ref| allowed (int8 models: against the reference on their dequantised weights)")
+		->capture_default_str()
+		->check(CLI::Range(0.0, 1.0));
 	CLI11_PARSE(app, argc, argv);
+	if (*chk)
+		return check(in, check_pools, check_opt);
 
 	if (*info) {
 		policy::Model m;

@@ -12,6 +12,7 @@
 #include "common/checksum.hpp"
 #include "policy/context.hpp"
 #include "policy/forward_cpu.hpp"
+#include "policy/forward_reference.hpp"
 #include "policy/model_file.hpp"
 
 namespace dualpilot::policy {
@@ -42,141 +43,6 @@ Model model_with_norm(const ModelConfig &c, uint64_t seed)
 		m.find("norm.std")->values[f] = 1.0f + static_cast<float>(f);
 	}
 	return m;
-}
-
-// The value of a tensor in double.
-double at(const Model &m, const std::string &name, size_t i)
-{
-	const Tensor &t = *m.find(name);
-	if (t.dtype == DType::f32)
-		return t.values[i];
-	return static_cast<double>(t.q[i]) * t.scales[i / t.shape[1]];
-}
-
-std::vector<double> lin(const Model &m, const std::string &w, const std::string &b, const std::vector<double> &x)
-{
-	const Tensor &t = *m.find(w);
-	std::vector<double> y(t.shape[0]);
-	for (uint32_t o = 0; o < t.shape[0]; o++) {
-		y[o] = at(m, b, o);
-		for (uint32_t i = 0; i < t.shape[1]; i++)
-			y[o] += at(m, w, size_t{o} * t.shape[1] + i) * x[i];
-	}
-	return y;
-}
-
-std::vector<double> ln(const Model &m, const std::string &p, const std::vector<double> &x)
-{
-	double mean = 0, var = 0;
-	for (double v : x)
-		mean += v;
-	mean /= static_cast<double>(x.size());
-	for (double v : x)
-		var += (v - mean) * (v - mean);
-	var /= static_cast<double>(x.size());
-	std::vector<double> y(x.size());
-	for (size_t i = 0; i < x.size(); i++)
-		y[i] = (x[i] - mean) / std::sqrt(var + 1e-5) * at(m, p + ".g", i) + at(m, p + ".b", i);
-	return y;
-}
-
-// Every token through every layer, in double: the architecture as written
-// down in policy/model.hpp, with no batching and no shortcuts.
-std::array<double, 3> reference(const Model &m, const Window &w)
-{
-	const ModelConfig &c = m.config;
-	const uint32_t d = c.d_model;
-	std::vector<std::vector<double>> x;
-	std::vector<double> last_state;
-	for (uint32_t t = 0; t < w.steps; t++) {
-		// The time embedding's row: position in the window, or ring slot.
-		const uint32_t pos = c.time_embedding == TimeEmbedding::ring_position ? (w.first_slot + t) % c.window : t;
-		std::vector<double> r(d), a(d);
-		std::vector<std::vector<double>> s_tokens;
-		for (uint32_t j = 0; j < d; j++)
-			r[j] = at(m, "rtg.w", j) * (w.returns[t] / c.rtg_scale) + at(m, "rtg.b", j) + at(m, "time.emb", pos * d + j);
-		std::vector<double> cat;
-		for (uint32_t f = 0; f < c.feature_count; f++) {
-			std::vector<double> in(c.kernels[f]);
-			for (uint32_t j = 0; j < c.kernels[f]; j++) {
-				const int step = static_cast<int>(t) - static_cast<int>(c.kernels[f] - 1) + static_cast<int>(j);
-				in[j] = step < 0 ? 0 : (w.states[step * c.feature_count + f] - at(m, "norm.mean", f)) / at(m, "norm.std", f);
-			}
-			std::vector<double> ef;
-			for (double v : lin(m, fmt::format("enc.{}.w", f), fmt::format("enc.{}.b", f), in))
-				ef.push_back(v >= 0 ? v : 0.01 * v);
-			if (c.state_layout == StateLayout::per_feature)
-				s_tokens.push_back(lin(m, fmt::format("enc.{}.proj.w", f), fmt::format("enc.{}.proj.b", f), ef));
-			cat.insert(cat.end(), ef.begin(), ef.end());
-		}
-		if (c.state_layout == StateLayout::concat)
-			s_tokens.push_back(lin(m, "enc.proj.w", "enc.proj.b", cat));
-		last_state = s_tokens.back();
-		for (uint32_t j = 0; j < d; j++) {
-			for (auto &s : s_tokens)
-				s[j] += at(m, "time.emb", pos * d + j);
-			a[j] = at(m, "act.emb", w.actions[t] * d + j) + at(m, "time.emb", pos * d + j);
-		}
-		x.push_back(r);
-		for (auto &s : s_tokens)
-			x.push_back(s);
-		if (t + 1 < w.steps)
-			x.push_back(a);
-	}
-	for (auto &v : x)
-		v = ln(m, "ln_in", v);
-	const uint32_t H = c.heads, hd = d / H;
-	for (uint32_t l = 0; l < c.layers; l++) {
-		const std::string h = fmt::format("h{}.", l);
-		std::vector<std::vector<double>> qkv;
-		for (auto &v : x)
-			qkv.push_back(lin(m, h + "attn.qkv.w", h + "attn.qkv.b", ln(m, h + "ln1", v)));
-		std::vector<std::vector<double>> proj(x.size());
-		for (size_t q = 0; q < x.size(); q++) {
-			std::vector<double> o(d, 0);
-			for (uint32_t hh = 0; hh < H; hh++) {
-				std::vector<double> s(q + 1);
-				double mx = -1e300, sum = 0;
-				for (size_t k = 0; k <= q; k++) {
-					s[k] = 0;
-					for (uint32_t j = 0; j < hd; j++)
-						s[k] += qkv[q][hh * hd + j] * qkv[k][d + hh * hd + j];
-					s[k] /= std::sqrt(static_cast<double>(hd));
-					mx = std::max(mx, s[k]);
-				}
-				for (auto &v : s)
-					sum += (v = std::exp(v - mx));
-				for (size_t k = 0; k <= q; k++)
-					for (uint32_t j = 0; j < hd; j++)
-						o[hh * hd + j] += s[k] / sum * qkv[k][2 * d + hh * hd + j];
-			}
-			proj[q] = lin(m, h + "attn.proj.w", h + "attn.proj.b", o);
-		}
-		for (size_t q = 0; q < x.size(); q++)
-			for (uint32_t j = 0; j < d; j++)
-				x[q][j] += proj[q][j];
-		for (auto &v : x) {
-			auto f = lin(m, h + "mlp.fc.w", h + "mlp.fc.b", ln(m, h + "ln2", v));
-			for (auto &u : f)
-				u = 0.5 * u * (1 + std::erf(u / std::sqrt(2.0)));
-			const auto p = lin(m, h + "mlp.proj.w", h + "mlp.proj.b", f);
-			for (uint32_t j = 0; j < d; j++)
-				v[j] += p[j];
-		}
-	}
-	auto hv = ln(m, "ln_f", x.back());
-	if (c.head_residual)
-		for (uint32_t j = 0; j < d; j++)
-			hv[j] += last_state[j];
-	const auto logits = lin(m, "head.w", "head.b", hv);
-	const double mx = std::max({logits[0], logits[1], logits[2]});
-	std::array<double, 3> p{};
-	double sum = 0;
-	for (int a = 0; a < 3; a++)
-		sum += (p[a] = std::exp(logits[a] - mx));
-	for (auto &v : p)
-		v /= sum;
-	return p;
 }
 
 struct WindowData {
@@ -215,7 +81,7 @@ TEST(PolicyForward, EqualsTheReferenceForEveryWindowLength)
 			const Window v = w.view(steps, steps * 5 % c.window); // any ring slot for the oldest step
 			Probs p;
 			fwd.forward(&v, 1, &p);
-			const auto want = reference(m, v);
+			const auto want = forward_reference(m, v);
 			for (int a = 0; a < 3; a++)
 				EXPECT_NEAR(p.p[a], want[a], 1e-5) << "variant " << variant << " steps " << steps << " action " << a;
 		}
@@ -306,7 +172,7 @@ TEST(PolicyForward, Int8WeightsStayCloseToFp32)
 		for (int k = 0; k < 3; k++)
 			EXPECT_NEAR(a.p[k], b.p[k], 0.02);
 		// The int8 path is the reference's arithmetic on the dequantised weights.
-		const auto want = reference(q, v);
+		const auto want = forward_reference(q, v);
 		for (int k = 0; k < 3; k++)
 			EXPECT_NEAR(b.p[k], want[k], 1e-5);
 	}
