@@ -6,6 +6,7 @@
 #include <random>
 
 #include "policy/gpt2.hpp"
+#include "policy/training/distributed.hpp"
 #include "policy/training/torch_model.hpp"
 
 // OpenBLAS, where it is the BLAS libtorch calls (Debian's libopenblas0
@@ -33,6 +34,7 @@ namespace {
 
 struct Episode {
 	size_t begin, end; // entries [begin, end) of the merged pool
+	size_t index = 0;  // among the training episodes, before short ones are left out: its shard is index mod N
 };
 
 // The merged pools in the model's features, split before anything is
@@ -108,10 +110,15 @@ std::string merge_pools(const std::vector<sim::Pool> &pools, double gamma, Datas
 // The last val_fraction of the episodes validate (with a single episode, its
 // last val_fraction of steps: never sampled for training). Episodes shorter
 // than the window are left out and counted.
-std::string split_episodes(Dataset &d, const std::vector<Episode> &episodes, const TrainOptions &opt, uint32_t w,
-			   TrainReport &report)
+std::string split_episodes(Dataset &d, const std::vector<Episode> &episodes, size_t presplit_val, const TrainOptions &opt,
+			   uint32_t w, TrainReport &report)
 {
-	if (episodes.size() == 1) {
+	if (presplit_val != SIZE_MAX) {
+		// The caller split them (data-parallel: this rank's training shard, then
+		// the validation episodes, rank 0's only).
+		d.train.assign(episodes.begin(), episodes.end() - static_cast<long>(presplit_val));
+		d.val.assign(episodes.end() - static_cast<long>(presplit_val), episodes.end());
+	} else if (episodes.size() == 1) {
 		const Episode e = episodes[0];
 		const size_t cut = e.begin + static_cast<size_t>(static_cast<double>(e.end - e.begin) * (1 - opt.val_fraction));
 		d.train.push_back({e.begin, cut});
@@ -121,6 +128,8 @@ std::string split_episodes(Dataset &d, const std::vector<Episode> &episodes, con
 		d.train.assign(episodes.begin(), episodes.end() - static_cast<long>(n_val));
 		d.val.assign(episodes.end() - static_cast<long>(n_val), episodes.end());
 	}
+	for (size_t i = 0; i < d.train.size(); i++)
+		d.train[i].index = i;
 	auto keep_long = [&](std::vector<Episode> &v, uint64_t &steps) {
 		std::vector<Episode> kept;
 		for (const Episode &e : v) {
@@ -137,7 +146,7 @@ std::string split_episodes(Dataset &d, const std::vector<Episode> &episodes, con
 	keep_long(d.val, report.val_steps_in_pool);
 	report.train_episodes = d.train.size();
 	report.val_episodes = d.val.size();
-	if (d.train.empty() || d.val.empty())
+	if (d.train.empty() || (d.val.empty() && (presplit_val == SIZE_MAX || (opt.dp && opt.dp->rank() == 0))))
 		return fmt::format("not enough data: {} training and {} validation episodes of at least {} steps (the "
 				   "window)",
 				   d.train.size(), d.val.size(), w);
@@ -145,26 +154,37 @@ std::string split_episodes(Dataset &d, const std::vector<Episode> &episodes, con
 }
 
 // Feature means and deviations, the return scale and the action counts, from
-// the training split only.
-Normalisation fit_normalisation(const Dataset &d)
+// the training split only: with data-parallel training, over every rank's
+// shard (sums and counts all-reduced, the return scale the maximum).
+std::string fit_normalisation(const Dataset &d, DataParallel *dp, Normalisation &norm)
 {
 	const uint32_t F = d.features;
-	std::vector<double> sum(F, 0), sq(F, 0);
-	double max_rtg = 0;
-	uint64_t n = 0;
-	Normalisation norm;
+	// Per feature the sum and the sum of squares, then the three action counts.
+	std::vector<double> sums(2 * F + 3, 0.0), max_rtg{0.0};
 	for (const Episode &e : d.train)
 		for (size_t i = e.begin; i < e.end; i++) {
 			for (uint32_t f = 0; f < F; f++) {
 				const double v = d.states[i * F + f];
-				sum[f] += v;
-				sq[f] += v * v;
+				sums[f] += v;
+				sums[F + f] += v * v;
 			}
-			max_rtg = std::max(max_rtg, std::fabs(static_cast<double>(d.rtg[i])));
-			norm.class_count[d.actions[i]]++;
-			n++;
+			max_rtg[0] = std::max(max_rtg[0], std::fabs(static_cast<double>(d.rtg[i])));
+			sums[2 * F + d.actions[i]] += 1;
 		}
-	norm.rtg_scale = static_cast<float>(max_rtg > 1e-6 ? max_rtg : 1.0);
+	if (dp) {
+		if (std::string err = dp->sum(sums); !err.empty())
+			return err;
+		if (std::string err = dp->max(max_rtg); !err.empty())
+			return err;
+	}
+	const double *sum = sums.data(), *sq = sums.data() + F;
+	double n = 0;
+	for (size_t a = 0; a < 3; a++) {
+		norm.class_count[a] = static_cast<uint64_t>(sums[2 * F + a]);
+		n += sums[2 * F + a];
+	}
+	const double max_rtg_all = max_rtg[0];
+	norm.rtg_scale = static_cast<float>(max_rtg_all > 1e-6 ? max_rtg_all : 1.0);
 	norm.mean.resize(F);
 	norm.std.resize(F);
 	for (uint32_t f = 0; f < F; f++) {
@@ -173,7 +193,7 @@ Normalisation fit_normalisation(const Dataset &d)
 		norm.mean[f] = static_cast<float>(mean);
 		norm.std[f] = static_cast<float>(std::sqrt(var) > 1e-6 ? std::sqrt(var) : 1.0);
 	}
-	return norm;
+	return {};
 }
 
 // The loss's weight per true action (TrainOptions::class_weights_auto).
@@ -223,11 +243,14 @@ Batch empty_batch(size_t count, uint32_t w, uint32_t F)
 // augmentations of TrainOptions.
 class WindowSampler {
     public:
-	WindowSampler(const Dataset &d, const TrainOptions &opt, const ModelConfig &cfg, const std::vector<float> &feature_std)
-		: d_(d), opt_(opt), cfg_(cfg), std_(feature_std), rng_(opt.seed)
+	// Draws from `episodes` (the training split, or one shard of it) with
+	// its own random stream.
+	WindowSampler(const Dataset &d, std::vector<Episode> episodes, uint64_t seed, const TrainOptions &opt,
+		      const ModelConfig &cfg, const std::vector<float> &feature_std)
+		: d_(d), episodes_(std::move(episodes)), opt_(opt), cfg_(cfg), std_(feature_std), rng_(seed)
 	{
 		std::vector<double> weights;
-		for (const Episode &e : d.train)
+		for (const Episode &e : episodes_)
 			weights.push_back(static_cast<double>(e.end - e.begin - cfg.window + 1));
 		pick_ = std::discrete_distribution<size_t>(weights.begin(), weights.end());
 	}
@@ -239,7 +262,7 @@ class WindowSampler {
 		float *returns = b.returns.data_ptr<float>(), *states = b.states.data_ptr<float>();
 		int64_t *actions = b.actions.data_ptr<int64_t>();
 		for (size_t k = 0; k < count; k++) {
-			const Episode &e = d_.train[pick_(rng_)];
+			const Episode &e = episodes_[pick_(rng_)];
 			std::uniform_int_distribution<size_t> start(0, e.end - e.begin - w);
 			float *s = states + k * w * F;
 			fill_window(d_, e, start(rng_), w, returns + k * w, s, actions + k * w);
@@ -274,6 +297,7 @@ class WindowSampler {
 	}
 
 	const Dataset &d_;
+	std::vector<Episode> episodes_;
 	const TrainOptions &opt_;
 	const ModelConfig &cfg_;
 	const std::vector<float> &std_;
@@ -459,8 +483,12 @@ torch::Tensor batch_loss(PolicyNet &net, PolicyNet &teacher, const Batch &b, con
 {
 	logits = net->forward(b.returns, b.states, b.actions, b.hidden, b.first_slots).reshape({-1, 3});
 	const torch::Tensor target = b.actions.reshape({-1});
+	// Weighted by the logged action, averaged over the positions (not over
+	// the weights): the mean of N ranks' losses is then the global batch's.
 	torch::Tensor loss = torch::nn::functional::cross_entropy(
-		logits, target, torch::nn::functional::CrossEntropyFuncOptions().weight(weights));
+				     logits, target,
+				     torch::nn::functional::CrossEntropyFuncOptions().weight(weights).reduction(torch::kSum)) /
+			     static_cast<double>(target.size(0));
 	if (teacher.is_empty())
 		return loss;
 	torch::Tensor soft;
@@ -513,9 +541,22 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	if (std::string err = merge_pools(pools, gamma, data, episodes, report.features); !err.empty())
 		return err;
 	report.episodes = episodes.size();
-	if (std::string err = split_episodes(data, episodes, opt, w, report); !err.empty())
+	const size_t presplit = opt.val_pools ? opt.val_pools->size() : SIZE_MAX;
+	if (opt.val_pools) { // the caller's validation episodes follow the training ones
+		std::vector<sim::Pool> both = pools;
+		both.insert(both.end(), opt.val_pools->begin(), opt.val_pools->end());
+		report.features.clear();
+		if (std::string err = merge_pools(both, gamma, data, episodes, report.features); !err.empty())
+			return err;
+		report.episodes = episodes.size();
+	}
+	if (std::string err = split_episodes(data, episodes, presplit, opt, w, report); !err.empty())
 		return err;
-	const Normalisation norm = fit_normalisation(data);
+	Normalisation norm;
+	if (std::string err = fit_normalisation(data, opt.dp, norm); !err.empty())
+		return err;
+	const bool validator = !opt.dp || opt.dp->rank() == 0;
+	const uint32_t ranks = opt.dp ? opt.dp->world() : std::max<uint32_t>(1, opt.emulate_ranks);
 
 	Gpt2Backbone backbone;
 	if (!opt.backbone_path.empty()) {
@@ -537,6 +578,13 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	PolicyNet net{nullptr};
 	if (std::string err = build_net(opt, data, norm, gamma, report, backbone, net); !err.empty())
 		return err;
+	if (opt.dp) { // every rank starts from rank 0's weights
+		std::vector<torch::Tensor> all = net->parameters();
+		for (const torch::Tensor &b : net->buffers())
+			all.push_back(b);
+		if (std::string err = opt.dp->broadcast(all); !err.empty())
+			return err;
+	}
 	const ModelConfig &cfg = net->config;
 	report.parameters = net->parameter_count(false);
 	report.trainable_parameters = net->parameter_count(true);
@@ -549,18 +597,36 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		if (p.requires_grad())
 			trainable.push_back(p);
 
-	const Batch val = validation_batch(data, opt, cfg);
+	const Batch val = validator ? validation_batch(data, opt, cfg) : Batch{};
 	torch::Tensor teacher_pred; // the teacher's answers on it, once: they do not change
-	if (!teacher.is_empty()) {
+	if (!teacher.is_empty() && validator) {
 		torch::NoGradGuard g;
 		const auto [logits, target] = scored_logits(teacher, val);
 		teacher_pred = logits.argmax(1);
 		report.teacher_accuracy = teacher_pred.eq(target).to(torch::kDouble).mean().item<double>();
 	}
-	WindowSampler sampler(data, opt, cfg, norm.std);
-	uint64_t train_windows = 0;
+	// One sampler per rank: this rank's (data-parallel), or, emulating N
+	// ranks in one process, one per shard with that rank's stream, so that a
+	// step sees the global batch N ranks would.
+	std::vector<WindowSampler> samplers;
+	const uint32_t first_rank = opt.dp ? opt.dp->rank() : 0, shards = opt.dp ? 1 : ranks;
+	for (uint32_t r = first_rank; r < first_rank + shards; r++) {
+		std::vector<Episode> mine;
+		for (const Episode &e : data.train)
+			if (opt.dp || e.index % ranks == r)
+				mine.push_back(e);
+		if (mine.empty())
+			return fmt::format("rank {} of {} has no training episode of at least {} steps", r, ranks, w);
+		samplers.emplace_back(data, std::move(mine), opt.seed + 7919 * r, opt, cfg, norm.std);
+	}
+	std::vector<double> windows_count{0};
 	for (const Episode &e : data.train)
-		train_windows += e.end - e.begin - w + 1;
+		windows_count[0] += static_cast<double>(e.end - e.begin - w + 1);
+	if (opt.dp)
+		if (std::string err = opt.dp->sum(windows_count); !err.empty())
+			return err;
+	const double train_windows = windows_count[0];
+	const double windows_per_step = static_cast<double>(opt.batch) * opt.accumulate * ranks;
 
 	torch::optim::AdamW optim(trainable, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
 	Checkpoint best;
@@ -568,35 +634,59 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	uint32_t passes_since_best = 0;
 	double running_loss = 0, running_acc = 0;
 	uint32_t running_n = 0;
+	bool stop_vote = false; // rank 0's: out of time or out of patience; the others learn it with the next gradients
 	for (uint32_t step = 1; step <= opt.steps; step++) {
 		const double lr = learning_rate(opt, step);
 		for (auto &group : optim.param_groups())
 			static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
 		optim.zero_grad();
-		for (uint32_t a = 0; a < opt.accumulate; a++) {
-			const Batch b = sampler.draw(opt.batch);
-			torch::Tensor logits;
-			torch::Tensor loss = batch_loss(net, teacher, b, weights, opt, logits) / static_cast<double>(opt.accumulate);
-			loss.backward();
-			running_loss += loss.item<double>() * opt.accumulate;
-			running_acc += logits.argmax(1).eq(b.actions.reshape({-1})).to(torch::kDouble).mean().item<double>();
-			running_n++;
+		// Each sampler's batches through their own forward and backward (the
+		// gradients add up in .grad): one sampler is this rank's; several are
+		// the ranks a single process emulates, whose summed gradients are then
+		// scaled as the all-reduce scales them, so that with two ranks the
+		// arithmetic is the data-parallel run's to the bit.
+		for (WindowSampler &sampler : samplers)
+			for (uint32_t a = 0; a < opt.accumulate; a++) {
+				const Batch b = sampler.draw(opt.batch);
+				torch::Tensor logits;
+				torch::Tensor loss =
+					batch_loss(net, teacher, b, weights, opt, logits) / static_cast<double>(opt.accumulate);
+				loss.backward();
+				running_loss += loss.item<double>() * opt.accumulate;
+				running_acc += logits.argmax(1).eq(b.actions.reshape({-1})).to(torch::kDouble).mean().item<double>();
+				running_n++;
+			}
+		if (samplers.size() > 1) {
+			torch::NoGradGuard g;
+			for (torch::Tensor &p : trainable)
+				if (p.grad().defined())
+					p.grad().mul_(1.0 / static_cast<double>(samplers.size()));
+		}
+		if (opt.dp) {
+			bool stop_now = stop_vote;
+			if (std::string err = opt.dp->average_gradients(trainable, stop_now); !err.empty())
+				return err;
+			if (stop_now)
+				break; // every rank at the same step
 		}
 		torch::nn::utils::clip_grad_norm_(trainable, opt.grad_clip);
 		optim.step();
 		if (step == 1)
 			report.first_loss = running_loss / running_n;
 		report.steps_done = step;
-		const bool out_of_time = opt.max_seconds > 0 && seconds_since(t0) >= opt.max_seconds;
+		const bool out_of_time = validator && opt.max_seconds > 0 && seconds_since(t0) >= opt.max_seconds;
 		TrainProgress progress;
 		progress.step = step;
-		progress.epoch = static_cast<double>(step) * opt.batch * opt.accumulate / static_cast<double>(train_windows);
+		progress.epoch = static_cast<double>(step) * windows_per_step / train_windows;
 		progress.train_loss = running_loss / running_n;
 		progress.train_accuracy = running_acc / running_n;
-		progress.windows_per_second = static_cast<double>(step) * opt.batch * opt.accumulate / seconds_since(t0);
+		progress.windows_per_second = static_cast<double>(step) * windows_per_step / seconds_since(t0);
 		progress.val = last_val;
 		bool stop = out_of_time || step == opt.steps;
-		if (step % opt.eval_every == 0 || stop) {
+		if (!validator) {
+			running_loss = running_acc = 0;
+			running_n = 0;
+		} else if (step % opt.eval_every == 0 || stop) {
 			last_val = evaluate(net, val);
 			report.final_train_loss = progress.train_loss;
 			progress.validated = true;
@@ -616,8 +706,19 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		progress.best_step = best.step;
 		if (opt.on_progress)
 			opt.on_progress(progress);
+		if (stop && opt.dp && step < opt.steps) {
+			stop_vote = true; // the others stop with the next gradients
+			continue;
+		}
 		if (stop)
 			break;
+	}
+	report.allreduce_seconds = opt.dp ? opt.dp->allreduce_seconds() : 0;
+	report.seconds = seconds_since(t0);
+	if (!validator) { // rank 0 validates and exports
+		out = export_model(net);
+		report.exported_parameters = out.parameter_count();
+		return {};
 	}
 	if (best.tensors.empty()) // no step ran: the untrained net is all there is
 		best.take(net, 0, 0);

@@ -21,6 +21,7 @@
 namespace dualpilot::policy {
 
 struct PolicyNetImpl; // policy/training/torch_model.hpp
+class DataParallel;   // policy/training/distributed.hpp
 
 // One validation pass: every held-out decision scored once, at the last
 // position of a window that ends on it (the first w - 1 decisions of an
@@ -104,6 +105,19 @@ struct TrainOptions {
 	// to choose the checkpoint (TrainReport::test).
 	const std::vector<sim::Pool> *test_pools = nullptr;
 
+	// Data-parallel (policy/training/distributed.hpp): a joined group; the
+	// pools are this rank's training shard and val_pools the validation
+	// episodes (rank 0's; empty elsewhere), as load_shard() splits them.
+	// batch is per rank. Only rank 0 validates, keeps checkpoints and
+	// exports; out_of_time and patience are its decisions.
+	DataParallel *dp = nullptr;
+	const std::vector<sim::Pool> *val_pools = nullptr;
+	// In one process, the global batch of this many ranks: the training
+	// episodes split into shards as load_shard() does, one sampler per shard
+	// with that rank's random stream (the reference a data-parallel run is
+	// checked against).
+	uint32_t emulate_ranks = 0;
+
 	uint64_t seed = 1;
 	uint32_t threads = 1;         // torch (and OpenBLAS) threads; 0 = all cores. One is fastest for
 	                              // these small matrices on a shared 2-core machine (perf/RESULTS.md)
@@ -136,6 +150,7 @@ struct TrainReport {
 	double teacher_agreement = 0;             // student argmax == teacher argmax, validation
 	double teacher_accuracy = 0;              // the teacher's own validation accuracy
 	double seconds = 0;
+	double allreduce_seconds = 0;             // data-parallel: time in all-reduces
 };
 
 // Returns-to-go per entry; an episode ends at each done flag (and at the end).

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include <memory>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -16,6 +18,8 @@
 #include <sstream>
 
 #include "policy/model_file.hpp"
+#include "policy/training/distributed.hpp"
+#include "policy/training/shard.hpp"
 #include "policy/training/train.hpp"
 
 using namespace dualpilot;
@@ -86,6 +90,21 @@ std::vector<std::string> apply_small_pool_rule(policy::TrainOptions &opt, Given 
 	put("--eval-every", opt.eval_every, 50u);
 	put("--patience", opt.patience, 12u);
 	return set;
+}
+
+// HOST:PORT into the options.
+std::string parse_master(const std::string &text, policy::DistributedOptions &dist)
+{
+	const size_t colon = text.rfind(':');
+	if (colon == std::string::npos || colon == 0)
+		return "expected HOST:PORT";
+	char *end = nullptr;
+	const unsigned long port = std::strtoul(text.c_str() + colon + 1, &end, 10);
+	if (*end || port == 0 || port > 65535)
+		return "the port must be 1 to 65535";
+	dist.master_host = text.substr(0, colon);
+	dist.master_port = static_cast<uint16_t>(port);
+	return {};
 }
 
 // Reads pools, their corrupt entries reported (skipped); false after an error.
@@ -192,8 +211,30 @@ int main(int argc, char **argv)
 		->capture_default_str();
 	app.add_option("--seed", opt.seed, "seed")->capture_default_str();
 	app.add_option("--threads", opt.threads, "torch and OpenBLAS threads (0: all cores)")->capture_default_str();
+	policy::DistributedOptions dist;
+	std::string master = "127.0.0.1:29500";
+	app.add_option("--world-size", dist.world_size, "data-parallel: ranks in all (c10d, Gloo)")
+		->check(CLI::Range(1u, 4096u))
+		->capture_default_str();
+	app.add_option("--rank", dist.rank, "data-parallel: this process's rank, 0 to world-size - 1")->capture_default_str();
+	app.add_option("--master", master, "data-parallel: HOST:PORT where rank 0 serves the rendezvous store")
+		->capture_default_str();
+	app.add_option("--dist-timeout", dist.timeout_s, "data-parallel: seconds to wait for a rank to join or answer")
+		->check(CLI::Range(1.0, 86400.0))
+		->capture_default_str();
+	app.add_option("--emulate-ranks", opt.emulate_ranks,
+		       "one process, the global batch of N ranks (the reference a data-parallel run is checked against)")
+		->capture_default_str();
 	opt.max_seconds = 600;
 	CLI11_PARSE(app, argc, argv);
+	if (std::string err = parse_master(master, dist); !err.empty()) {
+		fmt::print(stderr, "error: --master {}: {}\n", master, err);
+		return 1;
+	}
+	if (dist.rank >= dist.world_size) {
+		fmt::print(stderr, "error: --rank {} is not below --world-size {}\n", dist.rank, dist.world_size);
+		return 1;
+	}
 	opt.cosine_decay = !constant_lr;
 	opt.select = select == "macro" ? policy::Selection::macro_recall : policy::Selection::accuracy;
 	if (std::string err = parse_class_weights(class_weights, opt); !err.empty()) {
@@ -228,14 +269,47 @@ int main(int argc, char **argv)
 		opt.teacher = &teacher;
 	}
 
-	std::vector<sim::Pool> pools, test_pools;
-	uint64_t entries = 0, test_entries = 0;
-	if (!read_pools(pool_paths, pools, entries) || !read_pools(test_paths, test_pools, test_entries))
+	std::vector<sim::Pool> pools, test_pools, val_pools;
+	uint64_t entries = 0, test_entries = 0, all_entries = 0;
+	std::unique_ptr<policy::DataParallel> dp;
+	const bool distributed = dist.world_size > 1;
+	const bool lead = dist.rank == 0; // writes the model, the metrics and the report
+	if (distributed) {
+		policy::Shard shard;
+		if (std::string err = policy::load_shard(pool_paths, dist.world_size, dist.rank, opt.val_fraction, shard);
+		    !err.empty()) {
+			fmt::print(stderr, "error: rank {}: {}\n", dist.rank, err);
+			return 1;
+		}
+		for (const std::string &warning : shard.warnings)
+			fmt::print(stderr, "warning: {}\n", warning);
+		all_entries = shard.entries; // the small-pool rule must choose the same model on every rank
+		pools = std::move(shard.train);
+		val_pools = std::move(shard.val);
+		for (const sim::Pool &p : pools)
+			entries += p.size();
+		fmt::print("rank {} of {}: {} of {} training episodes ({} entries){}\n", dist.rank, dist.world_size, pools.size(),
+			   shard.train_episodes, entries,
+			   lead ? fmt::format(", and the {} validation episodes", shard.val_episodes) : "");
+		if (std::string err = policy::DataParallel::join(dist, dp); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 1;
+		}
+		opt.dp = dp.get();
+		opt.val_pools = &val_pools;
+		if (!lead)
+			metrics_path.clear();
+	} else if (!read_pools(pool_paths, pools, entries)) {
+		return 1;
+	} else {
+		all_entries = entries;
+	}
+	if (lead && !read_pools(test_paths, test_pools, test_entries))
 		return 1;
 	if (!test_paths.empty())
 		opt.test_pools = &test_pools;
 	fmt::print("dualpilot-train: {} pools, {} entries\n", pools.size(), entries);
-	if (size == "small" || (size == "auto" && entries < kSmallPoolDecisions)) {
+	if (size == "small" || (size == "auto" && all_entries < kSmallPoolDecisions)) {
 		const std::vector<std::string> set = apply_small_pool_rule(opt, [&](const char *flag) { return app.count(flag) > 0; });
 		fmt::print("small pool (under {} decisions): {}\n", kSmallPoolDecisions,
 			   set.empty() ? std::string("every setting given explicitly") : join(set, ", "));
@@ -255,6 +329,8 @@ int main(int argc, char **argv)
 	const bool terminal = isatty(STDERR_FILENO);
 	auto last_print = std::chrono::steady_clock::now();
 	opt.on_progress = [&](const policy::TrainProgress &p) {
+		if (!lead)
+			return;
 		const auto now = std::chrono::steady_clock::now();
 		const policy::ValidationScore &v = p.val;
 		const std::string figures = fmt::format(
@@ -279,8 +355,18 @@ int main(int argc, char **argv)
 	policy::TrainReport r;
 	if (std::string err = policy::train_policy(pools, opt, model, r); !err.empty()) {
 		fmt::print(stderr, "{}error: {}\n", terminal ? "\n" : "", err);
+		if (distributed) { // the process group's threads may wait on a lost peer: do not wait for them
+			std::fflush(stdout);
+			std::fflush(stderr);
+			std::_Exit(1);
+		}
 		return 1;
 	}
+	if (distributed)
+		fmt::print("rank {}: {} steps in {:.1f} s, {:.1f} s of it in all-reduces ({:.2f} ms a step)\n", dist.rank,
+			   r.steps_done, r.seconds, r.allreduce_seconds, r.steps_done ? 1000 * r.allreduce_seconds / r.steps_done : 0.0);
+	if (!lead)
+		return 0;
 	if (terminal)
 		fmt::print(stderr, "\n");
 	if (std::string err = policy::write_model(model, out_path); !err.empty()) {

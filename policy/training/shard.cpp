@@ -1,0 +1,86 @@
+#include "policy/training/shard.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+
+namespace dualpilot::policy {
+
+namespace {
+
+// Calls f(episode) for each episode of the pool: [begin, end) entries.
+template <typename F>
+void each_episode(const sim::Pool &p, F f)
+{
+	for (size_t i = 0, begin = 0; i < p.size(); i++)
+		if (p.dones[i] || i + 1 == p.size()) {
+			f(begin, i + 1);
+			begin = i + 1;
+		}
+}
+
+sim::Pool slice(const sim::Pool &p, size_t begin, size_t end)
+{
+	sim::Pool e;
+	e.reward_definition = p.reward_definition;
+	e.absent_features = p.absent_features;
+	e.states.assign(p.states.begin() + static_cast<long>(begin * sim::kFeatureCount),
+			p.states.begin() + static_cast<long>(end * sim::kFeatureCount));
+	e.actions.assign(p.actions.begin() + static_cast<long>(begin), p.actions.begin() + static_cast<long>(end));
+	e.rewards.assign(p.rewards.begin() + static_cast<long>(begin), p.rewards.begin() + static_cast<long>(end));
+	e.dones.assign(p.dones.begin() + static_cast<long>(begin), p.dones.begin() + static_cast<long>(end));
+	e.dones.back() = 1;
+	return e;
+}
+
+} // namespace
+
+std::string load_shard(const std::vector<std::string> &paths, uint32_t world, uint32_t rank, double val_fraction,
+		       Shard &out)
+{
+	out = Shard{};
+	if (world == 0 || rank >= world)
+		return fmt::format("rank {} is not in a world of {}", rank, world);
+	uint64_t episodes = 0;
+	for (const std::string &path : paths) { // first pass: count
+		sim::Pool p;
+		if (std::string err = sim::read_pool(path, p, nullptr); !err.empty()) {
+			sim::PoolReadReport report; // corrupt entries are skipped, not fatal
+			if (std::string again = sim::read_pool(path, p, &report); !again.empty())
+				return again;
+		}
+		each_episode(p, [&](size_t, size_t) { episodes++; });
+		out.entries += p.size();
+	}
+	const auto n_val = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(static_cast<double>(episodes) * val_fraction)));
+	out.episodes = episodes;
+	if (episodes <= n_val || episodes - n_val < world)
+		return fmt::format("data-parallel training over {} ranks needs at least {} training episodes besides the {} "
+				   "validating; the pools hold {} episodes in all (split long runs into episodes, or use fewer "
+				   "ranks)",
+				   world, world, n_val, episodes);
+	out.train_episodes = episodes - n_val;
+	out.val_episodes = n_val;
+	uint64_t k = 0;
+	for (const std::string &path : paths) { // second pass: keep this rank's
+		sim::Pool p;
+		sim::PoolReadReport report;
+		if (std::string err = sim::read_pool(path, p, &report); !err.empty())
+			return err;
+		for (const std::string &w : report.warnings(path))
+			out.warnings.push_back(w);
+		each_episode(p, [&](size_t begin, size_t end) {
+			if (k < out.train_episodes) {
+				if (shard_owner(k, world) == rank) {
+					out.train.push_back(slice(p, begin, end));
+					out.owned.push_back(k);
+				}
+			} else if (rank == 0) {
+				out.val.push_back(slice(p, begin, end));
+			}
+			k++;
+		});
+	}
+	return {};
+}
+
+} // namespace dualpilot::policy
