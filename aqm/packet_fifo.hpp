@@ -66,6 +66,7 @@ public:
 		dst.aqm_flags = src.aqm_flags;
 		dst.tag = src.tag;
 		bytes_ -= src.len_bytes;
+		rewind_if_empty();
 	}
 
 	Packet pop()
@@ -73,6 +74,7 @@ public:
 		__builtin_prefetch(&slots_[(head_ + kPrefetchSlots) & mask_]);
 		const Packet pkt = slots_[head_++ & mask_];
 		bytes_ -= pkt.len_bytes;
+		rewind_if_empty();
 		return pkt;
 	}
 
@@ -83,6 +85,16 @@ public:
 	}
 
 private:
+	// An emptied queue starts again at slot 0: a queue that never stands
+	// (an unshaped port) then lives in the ring's first lines, hot in cache,
+	// instead of walking the whole ring (megabytes where the limit is sized
+	// for a fast port's 4 targets).
+	void rewind_if_empty()
+	{
+		if (head_ == tail_)
+			head_ = tail_ = 0;
+	}
+
 	static constexpr uint32_t kPrefetchSlots = 16; // 6 cache lines of 24-byte slots ahead
 	std::vector<Packet> slots_;
 	uint32_t mask_;

@@ -78,7 +78,10 @@ struct Shaper {
 		const uint64_t edge_ps = (now_ns + burst_ns) * 1000;
 		if (next_ps > edge_ps)
 			return 0;
-		return static_cast<int64_t>(static_cast<double>(edge_ps - next_ps) * bytes_per_ps) + 1;
+		// An idle bucket's clock restarts at now (as charge_wire does): its
+		// credit is the bucket, never the idle time since.
+		const uint64_t from_ps = std::max(next_ps, now_ns * 1000);
+		return static_cast<int64_t>(static_cast<double>(edge_ps - from_ps) * bytes_per_ps) + 1;
 	}
 
 	// Charges wire_bytes (frames plus their overhead) sent at now_ns. An idle

@@ -287,6 +287,21 @@ TEST(Shaper, WireOverheadIsChargedPerFrameExactly)
 	EXPECT_EQ(payload.next_ps, 51200u);
 }
 
+TEST(Shaper, AnIdleBucketsBudgetIsTheBucketNotTheIdleTime)
+{
+	// 8 Mbit/s (1 byte per us), a 3000-byte bucket, idle for a second: the
+	// budget is the bucket (plus the byte that lets a packet start at its
+	// edge), as may_send allows, not a second's worth of bytes.
+	Shaper s = Shaper::make(8000000, 3000);
+	EXPECT_EQ(s.byte_budget(1000000000), 3001);
+	s.charge_wire(1000000000, 3000);
+	EXPECT_EQ(s.byte_budget(1000000000), 1); // at the edge: one more may start
+	s.charge_wire(1000000000, 1000);
+	EXPECT_EQ(s.byte_budget(1000000000), 0);
+	EXPECT_EQ(s.byte_budget(1000000000 + 1000000), 1); // one 1000-byte time later
+	EXPECT_EQ(Shaper::make(0, 0).byte_budget(5), INT64_MAX);
+}
+
 TEST(Shaper, TheBucketCoversAPollPeriodAnd32FramesAtHighRates)
 {
 	// 100 Gbit/s: 100 us of the rate (1.25 MB) beats 32 frames and the burst.
