@@ -21,6 +21,7 @@
 #include "policy/training/distributed.hpp"
 #include "policy/training/shard.hpp"
 #include "policy/training/train.hpp"
+#include "sim/pool_paths.hpp"
 
 using namespace dualpilot;
 
@@ -144,7 +145,8 @@ int main(int argc, char **argv)
 	distill->add_option("--distill-weight", opt.distill_weight, "weight of the teacher's KL term (the rest: CE)")
 		->capture_default_str();
 	distill->add_option("--temperature", opt.temperature, "softmax temperature of the soft labels")->capture_default_str();
-	app.add_option("--pools", pool_paths, "experience pools (.dpp or .json)")->required();
+	app.add_option("--pools", pool_paths, "experience pools (.dpp or .json), directories of them, or glob patterns")
+		->required();
 	app.add_option("--out", out_path, "model file to write (.dpm)")->required();
 	app.add_option("--metrics", metrics_path, "CSV of step, losses and accuracies");
 	std::vector<std::string> test_paths;
@@ -227,6 +229,15 @@ int main(int argc, char **argv)
 		->capture_default_str();
 	opt.max_seconds = 600;
 	CLI11_PARSE(app, argc, argv);
+	// Directories and glob patterns name their pools (sorted).
+	for (std::vector<std::string> *paths : {&pool_paths, &test_paths}) {
+		std::vector<std::string> expanded;
+		if (std::string err = sim::expand_pool_paths(*paths, expanded); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 1;
+		}
+		*paths = std::move(expanded);
+	}
 	if (std::string err = parse_master(master, dist); !err.empty()) {
 		fmt::print(stderr, "error: --master {}: {}\n", master, err);
 		return 1;
