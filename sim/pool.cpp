@@ -270,9 +270,16 @@ std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *r
 	std::ifstream in(path);
 	if (!in)
 		return path + ": cannot open";
+	std::stringstream text;
+	text << in.rdbuf();
+	return parse_pool_json(text.str(), path, out, report);
+}
+
+std::string parse_pool_json(std::string_view text, const std::string &path, Pool &out, PoolReadReport *report)
+{
 	nlohmann::json j;
 	try {
-		j = nlohmann::json::parse(in);
+		j = nlohmann::json::parse(text);
 	} catch (const nlohmann::json::exception &e) {
 		return path + ": not JSON: " + e.what();
 	}

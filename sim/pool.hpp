@@ -20,6 +20,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aqm/observe.hpp"
@@ -82,6 +83,8 @@ struct PoolReadReport {
 };
 std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
+// The same from text already read; `path` names it in messages.
+std::string parse_pool_json(std::string_view text, const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 // By extension: .json or .dpp.
 std::string read_pool(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 std::string write_pool(const Pool &pool, const std::string &path);

@@ -352,7 +352,7 @@ std::string import_json(std::string_view text, const std::string &origin, const 
 	if (j.contains("schema")) { // the pool format itself
 		Pool p;
 		PoolReadReport rr;
-		if (std::string err = read_pool_json(origin, p, &rr); !err.empty())
+		if (std::string err = parse_pool_json(text, origin, p, &rr); !err.empty())
 			return err;
 		report.records += rr.entries;
 		report.imported += p.size();
