@@ -1,5 +1,7 @@
 #include "sim/pool.hpp"
 
+#include "common/read_file.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -157,12 +159,9 @@ std::string write_pool_binary(const Pool &pool, const std::string &path)
 
 std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport *report)
 {
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
+	std::string buf;
+	if (!common::read_file(path, buf))
 		return path + ": cannot open";
-	std::stringstream ss;
-	ss << in.rdbuf();
-	const std::string buf = ss.str();
 	auto err = [&](size_t offset, const std::string &what) {
 		return path + ": byte " + std::to_string(offset) + ": " + what;
 	};
@@ -267,12 +266,10 @@ std::string write_pool_json(const Pool &pool, const std::string &path)
 
 std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *report)
 {
-	std::ifstream in(path);
-	if (!in)
+	std::string text;
+	if (!common::read_file(path, text))
 		return path + ": cannot open";
-	std::stringstream text;
-	text << in.rdbuf();
-	return parse_pool_json(text.str(), path, out, report);
+	return parse_pool_json(text, path, out, report);
 }
 
 std::string parse_pool_json(std::string_view text, const std::string &path, Pool &out, PoolReadReport *report)

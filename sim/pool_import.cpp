@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/read_file.hpp"
 #include "sim/pickle.hpp"
 
 namespace dualpilot::sim {
@@ -399,12 +400,9 @@ std::string import_json(std::string_view text, const std::string &origin, const 
 std::string import_file(const std::string &path, const RewardSpec &reward, bool recompute_reward, Pool &pool,
 			ImportReport &report, size_t max_errors)
 {
-	std::ifstream in(path, std::ios::binary);
-	if (!in)
+	std::string data;
+	if (!common::read_file(path, data))
 		return path + ": cannot open";
-	std::stringstream buf;
-	buf << in.rdbuf();
-	const std::string data = buf.str();
 	const RewardSpec *recompute = recompute_reward ? &reward : nullptr;
 	if (pickle::looks_like_pickle(data) || ends_with(path, ".pkl") || ends_with(path, ".pickle"))
 		return import_pickle(data, path, recompute, pool, report, max_errors);

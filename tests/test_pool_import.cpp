@@ -110,12 +110,33 @@ void expect_paper_pool(const Pool &pool)
 	EXPECT_EQ(pool.dones, (std::vector<uint8_t>{0, 0, 0, 0, 1})) << "one file, one episode";
 }
 
-TEST(PoolImport, PaperPicklesReadInEveryProtocolAndLayout)
-{
-	const std::string py = python();
-	if (py.empty())
-		GTEST_SKIP() << "no python3 with numpy to write the pickles";
+// Tests that need Python with numpy to write their pickles; skipped without it.
+class PaperPickle : public ::testing::Test {
+    protected:
+	void SetUp() override
+	{
+		py = python();
+		if (py.empty())
+			GTEST_SKIP() << "no python3 with numpy to write the pickles";
+	}
+	// Runs a script that writes pickles; its output is in py.log.
+	void write(const std::string &script) { ASSERT_TRUE(run_python(py, script, dir.path.string())) << read_file(dir / "py.log"); }
+	// The standard pool in protocol 4, imported.
+	Pool imported(const RewardSpec &reward, bool recompute)
+	{
+		write(pool_script(dir / "p.pkl", 4, "arrays"));
+		Pool pool;
+		ImportReport report;
+		EXPECT_EQ(import_file(dir / "p.pkl", reward, recompute, pool, report), "");
+		return pool;
+	}
+
+	std::string py;
 	TempDir dir;
+};
+
+TEST_F(PaperPickle, PaperPicklesReadInEveryProtocolAndLayout)
+{
 	for (int protocol = 0; protocol <= 5; protocol++)
 		for (const char *layout : {"arrays", "matrix", "lists", "dict"}) {
 			SCOPED_TRACE(std::string(layout) + ", protocol " + std::to_string(protocol));
@@ -132,16 +153,9 @@ TEST(PoolImport, PaperPicklesReadInEveryProtocolAndLayout)
 		}
 }
 
-TEST(PoolImport, AbsentFeatureSurvivesBothPoolFormats)
+TEST_F(PaperPickle, AbsentFeatureSurvivesBothPoolFormats)
 {
-	const std::string py = python();
-	if (py.empty())
-		GTEST_SKIP() << "no python3 with numpy to write the pickles";
-	TempDir dir;
-	ASSERT_TRUE(run_python(py, pool_script(dir / "p.pkl", 4, "arrays"), dir.path.string()));
-	Pool pool;
-	ImportReport report;
-	ASSERT_EQ(import_file(dir / "p.pkl", RewardSpec{1000}, false, pool, report), "");
+	const Pool pool = imported(RewardSpec{1000}, false);
 	for (const char *ext : {".dpp", ".json"}) {
 		const std::string out = dir / (std::string("pool") + ext);
 		ASSERT_EQ(write_pool(pool, out), "");
@@ -152,25 +166,15 @@ TEST(PoolImport, AbsentFeatureSurvivesBothPoolFormats)
 	}
 }
 
-TEST(PoolImport, RecomputedRewardUsesTheOffset)
+TEST_F(PaperPickle, RecomputedRewardUsesTheOffset)
 {
-	const std::string py = python();
-	if (py.empty())
-		GTEST_SKIP() << "no python3 with numpy to write the pickles";
-	TempDir dir;
-	ASSERT_TRUE(run_python(py, pool_script(dir / "p.pkl", 4, "arrays"), dir.path.string()));
-	Pool pool;
-	ImportReport report;
-	ASSERT_EQ(import_file(dir / "p.pkl", RewardSpec{1}, true, pool, report), "");
+	const Pool pool = imported(RewardSpec{1}, true);
+	ASSERT_EQ(pool.size(), 5u);
 	EXPECT_NEAR(pool.rewards[1], 1000.0 / 801.0, 1e-5);
 }
 
-TEST(PoolImport, CorruptEntriesAreSkippedAndCounted)
+TEST_F(PaperPickle, CorruptEntriesAreSkippedAndCounted)
 {
-	const std::string py = python();
-	if (py.empty())
-		GTEST_SKIP() << "no python3 with numpy to write the pickles";
-	TempDir dir;
 	const std::string file = dir / "bad.pkl";
 	ASSERT_TRUE(run_python(py, R"(import pickle, numpy as np
 class ExperiencePool: pass
@@ -193,13 +197,9 @@ pickle.dump(p, open(")" + file + R"(", "wb"))
 	EXPECT_NE(report.errors[2].find("action 7"), std::string::npos) << report.errors[2];
 }
 
-TEST(PoolImport, TruncatedPickleIsAnErrorAtItsEnd)
+TEST_F(PaperPickle, TruncatedPickleIsAnErrorAtItsEnd)
 {
-	const std::string py = python();
-	if (py.empty())
-		GTEST_SKIP() << "no python3 with numpy to write the pickles";
-	TempDir dir;
-	ASSERT_TRUE(run_python(py, pool_script(dir / "whole.pkl", 4, "arrays"), dir.path.string()));
+	write(pool_script(dir / "whole.pkl", 4, "arrays"));
 	const std::string whole = read_file(dir / "whole.pkl");
 	for (size_t cut : {whole.size() / 3, whole.size() / 2, whole.size() - 1}) {
 		std::ofstream(dir / "cut.pkl", std::ios::binary) << whole.substr(0, cut);
@@ -211,12 +211,8 @@ TEST(PoolImport, TruncatedPickleIsAnErrorAtItsEnd)
 	}
 }
 
-TEST(PoolImport, HostilePicklesAreRefusedAndRunNothing)
+TEST_F(PaperPickle, HostilePicklesAreRefusedAndRunNothing)
 {
-	const std::string py = python();
-	if (py.empty())
-		GTEST_SKIP() << "no python3 with numpy to write the pickles";
-	TempDir dir;
 	const std::string witness = dir / "witness";
 	// Each payload would create the witness file if anything ran it.
 	const std::vector<std::pair<std::string, std::string>> payloads = {
