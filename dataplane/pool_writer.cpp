@@ -83,7 +83,7 @@ std::string PoolRotator::start(const PoolRotation &cfg, size_t ports, const std:
 					     cfg.max_bytes > header + per_entry ? (cfg.max_bytes - header) / per_entry : 1);
 	open_.assign(ports, Open{});
 	for (Open &o : open_)
-		o.pool.reward_definition = reward_definition_;
+		reset(o);
 	stopping_ = false;
 	thread_ = std::thread([this] { writer_loop(); });
 	return {};
@@ -117,6 +117,21 @@ void PoolRotator::tick(uint64_t now_ns)
 			close(static_cast<uint32_t>(p));
 }
 
+// A fresh pool, its room reserved (address space only until it fills) so
+// that filling it never copies it on the policy lcore; past kReserveEntries
+// it grows as a vector does.
+void PoolRotator::reset(Open &o) const
+{
+	constexpr uint64_t kReserveEntries = 1u << 20; // 38 MB of address space
+	const size_t n = static_cast<size_t>(std::min(max_pool_entries_, kReserveEntries));
+	o.pool = sim::Pool{};
+	o.pool.reward_definition = reward_definition_;
+	o.pool.states.reserve(n * sim::kFeatureCount);
+	o.pool.actions.reserve(n);
+	o.pool.rewards.reserve(n);
+	o.pool.dones.reserve(n);
+}
+
 // Moves port's pool to the writer. The file is one episode: its last entry
 // ends it. When the writer already has more than max_entries waiting (a slow
 // or full disk), the pool is dropped and counted rather than held, except at
@@ -125,8 +140,10 @@ void PoolRotator::close(uint32_t port, bool at_exit)
 {
 	Open &o = open_[port];
 	Closed c{port, o.first_utc, std::move(o.pool)};
-	o.pool = sim::Pool{};
-	o.pool.reward_definition = reward_definition_;
+	if (at_exit)
+		o.pool = sim::Pool{};
+	else
+		reset(o);
 	if (c.pool.size() == 0)
 		return;
 	c.pool.dones.back() = 1;

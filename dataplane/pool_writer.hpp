@@ -88,6 +88,7 @@ private:
 		sim::Pool pool;
 	};
 
+	void reset(Open &o) const;
 	void close(uint32_t port, bool at_exit = false);
 	void writer_loop();
 	void write_one(Closed &c);
