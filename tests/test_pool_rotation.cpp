@@ -9,10 +9,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <thread>
 
@@ -49,6 +49,20 @@ std::vector<fs::path> listed_pools(const fs::path &dir)
 		if (e.path().extension() == ".dpp") // the collector's pattern: *.dpp
 			out.push_back(e.path());
 	return out;
+}
+
+// The port of a file named "edge-7-port<P>-<yyyymmdd>T<hhmmss>Z-<seq>.dpp"
+// (P one digit here), or -1 for any other name.
+int port_of_name(const std::string &name)
+{
+	const std::string prefix = "edge-7-port";
+	if (name.rfind(prefix, 0) != 0)
+		return -1;
+	std::string shape = name.substr(prefix.size());
+	for (char &ch : shape)
+		if (std::isdigit(static_cast<unsigned char>(ch)))
+			ch = '9';
+	return shape == "9-99999999T999999Z-999999.dpp" ? name[prefix.size()] - '0' : -1;
 }
 
 TEST(PoolRotation, FileNamesSayRouterPortUtcTimeAndSequence)
@@ -96,13 +110,12 @@ TEST(PoolRotation, AReaderOnlyEverSeesWholeFilesAndNoSampleIsLostOrDuplicated)
 	EXPECT_EQ(failures.load(), 0u) << first_failure;
 	EXPECT_GT(reads.load(), 0u);
 
-	const std::regex name(R"(edge-7-port([01])-\d{8}T\d{6}Z-\d{6}\.dpp)");
 	std::map<uint32_t, std::set<uint32_t>> seen;
 	uint64_t entries = 0, files = 0;
 	for (const auto &e : fs::directory_iterator(dir)) {
 		const std::string file = e.path().filename().string();
-		std::smatch m;
-		ASSERT_TRUE(std::regex_match(file, m, name)) << file << ": not a pool name (a temporary file left?)";
+		const int file_port = port_of_name(file);
+		ASSERT_GE(file_port, 0) << file << ": not a pool name (a temporary file left?)";
 		sim::Pool pool;
 		ASSERT_EQ(sim::read_pool(e.path().string(), pool), "");
 		EXPECT_LE(sim::pool_binary_bytes(pool.size()), cfg.max_bytes);
@@ -110,7 +123,7 @@ TEST(PoolRotation, AReaderOnlyEverSeesWholeFilesAndNoSampleIsLostOrDuplicated)
 		EXPECT_EQ(pool.dones.back(), 1) << file << ": a file is an episode";
 		for (size_t i = 0; i < pool.size(); i++) {
 			const auto port = static_cast<uint32_t>(pool.states[i * sim::kFeatureCount]);
-			EXPECT_EQ(std::to_string(port), m[1].str()) << file;
+			EXPECT_EQ(static_cast<int>(port), file_port) << file;
 			EXPECT_TRUE(seen[port].insert(static_cast<uint32_t>(pool.states[i * sim::kFeatureCount + 1])).second)
 				<< "a sample of port " << port << " is in two files";
 		}
