@@ -254,6 +254,9 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 		rte_prefetch0(m + RTE_CACHE_LINE_SIZE);
 		rte_prefetch0(m + kDefaultIpLine);
 	}
+	// Whether the queue still stands: the shaper may then make up for polls
+	// that came late (Shaper::catchup_ns).
+	out.shaper.backlogged = peeked ? n_next > 0 : aqm::backlog_pkts(out.aqm[0]) > 0;
 	if (n == 0)
 		return 0;
 	if (!peeked)

@@ -26,6 +26,10 @@ constexpr unsigned kHandoffRing = 4096;
 // allows a tx burst of 32 full frames where that is at most 1 ms of the rate
 // (Shaper::bucket_bytes).
 constexpr uint64_t kShaperPollPeriodNs = 100000;
+// While a queue stands, the shaper's clock may lag this far behind now, so a
+// worker descheduled for a few ms (a core shared with other work) does not
+// send below the configured rate (Shaper::catchup_ns).
+constexpr uint64_t kShaperCatchupNs = 20000000;
 constexpr uint64_t kShaperMaxFramesNs = 1000000;
 constexpr uint32_t kShaperFrameBytes = 1514;
 // limit = "auto": queues hold at least this many targets of delay at the
@@ -238,6 +242,7 @@ std::string Router::init_ports()
 		const uint64_t bucket = Shaper::bucket_bytes(p.cfg.rate_bps, p.cfg.burst_bytes, kShaperPollPeriodNs,
 							     kShaperFrameBytes + overhead, kShaperMaxFramesNs);
 		p.shaper = Shaper::make(p.cfg.rate_bps, bucket, overhead);
+		p.shaper.catchup_ns = kShaperCatchupNs;
 		if (p.cfg.delay_ns)
 			p.delay.init(p.cfg.delay_ns, kDelayLineSlots);
 	}
@@ -281,16 +286,29 @@ std::string Router::size_queues()
 			auto_total += auto_limit[i];
 		}
 	}
-	// Within the memory budget: every auto limit scaled down alike.
+	// Within the memory budget: every auto limit keeps the floor (the fixed
+	// default of before) and what each wants past it is scaled down alike, so
+	// that a fast port's share never squeezes a slow port's queue below what
+	// it always had; a budget too small for the floors scales all alike.
 	const uint64_t budget_pkts = cfg_.queue_memory_bytes / per_mbuf;
-	const double scale = auto_total > budget_pkts ? static_cast<double>(budget_pkts) / static_cast<double>(auto_total) : 1.0;
+	uint64_t floors = 0;
+	for (uint64_t want : auto_limit)
+		floors += want ? kAutoLimitFloor : 0;
+	auto sized = [&](uint64_t want) -> uint64_t {
+		if (auto_total <= budget_pkts)
+			return want;
+		if (budget_pkts < floors)
+			return std::max<uint64_t>(1, want * budget_pkts / auto_total);
+		const double share = static_cast<double>(budget_pkts - floors) / static_cast<double>(auto_total - floors);
+		return kAutoLimitFloor + static_cast<uint64_t>(std::floor(static_cast<double>(want - kAutoLimitFloor) * share));
+	};
 	for (size_t i = 0; i < ports_.size(); i++) {
 		Port &p = ports_[i];
 		if (!p.has_aqm)
 			continue;
 		std::vector<aqm::Setting> settings = p.cfg.aqm_params;
 		if (auto_limit[i] != 0) {
-			p.limit_pkts = static_cast<uint32_t>(std::max<double>(1, std::floor(static_cast<double>(auto_limit[i]) * scale)));
+			p.limit_pkts = static_cast<uint32_t>(std::min<uint64_t>(sized(auto_limit[i]), UINT32_MAX));
 			settings.push_back({"limit", std::to_string(p.limit_pkts)});
 		}
 		aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, settings, i + 1);

@@ -10,6 +10,13 @@
 // leaves out, 8 + 12 + 4 = 24 bytes, so "10gbit" passes 14.88 Mpps of 64-byte
 // frames, as the wire does.
 //
+// A worker that is not scheduled for a while (a core shared with other
+// work, a long poll) would lose the link's time while packets wait: the
+// clock may then lag now by up to catchup_ns, and the packets that waited go
+// out at once, as the link would have sent them. Only while the queue stood
+// (the router says so with `backlogged`): after an idle spell the credit is
+// the bucket, never the idle time.
+//
 // Times in ns; the bucket's clock in ps, with the serialisation time of one
 // byte held in ps x 2^16 and its fraction carried, so that long runs at any
 // rate do not drift. The router charges once per burst: no division on the
@@ -36,6 +43,8 @@ struct Shaper {
 	double bytes_per_ps = 0;     // its inverse, for the budget (once per burst)
 	uint64_t next_ps = 0;        // virtual finish time of the last packet, ps
 	uint64_t frac_q16 = 0;       // the fraction of a ps next_ps has not taken yet
+	uint64_t catchup_ns = 0;     // how far the clock may lag now while the queue stands
+	bool backlogged = false;     // the queue still held packets after the last dequeue
 
 	static Shaper make(uint64_t rate_bps, uint64_t bucket_bytes, uint32_t overhead_bytes = 0)
 	{
@@ -80,7 +89,7 @@ struct Shaper {
 			return 0;
 		// An idle bucket's clock restarts at now (as charge_wire does): its
 		// credit is the bucket, never the idle time since.
-		const uint64_t from_ps = std::max(next_ps, now_ns * 1000);
+		const uint64_t from_ps = std::max(next_ps, floor_ps(now_ns));
 		return static_cast<int64_t>(static_cast<double>(edge_ps - from_ps) * bytes_per_ps) + 1;
 	}
 
@@ -91,8 +100,16 @@ struct Shaper {
 		if (rate_bps == 0)
 			return;
 		const ShaperU128 cost = static_cast<ShaperU128>(wire_bytes) * ps_per_byte_q16 + frac_q16;
-		next_ps = std::max(next_ps, now_ns * 1000) + static_cast<uint64_t>(cost >> 16);
+		next_ps = std::max(next_ps, floor_ps(now_ns)) + static_cast<uint64_t>(cost >> 16);
 		frac_q16 = static_cast<uint64_t>(cost & 0xffff);
+	}
+
+	// The earliest the clock may stand at now_ns: now, or up to catchup_ns
+	// behind it while the queue stands.
+	uint64_t floor_ps(uint64_t now_ns) const
+	{
+		const uint64_t lag_ns = backlogged ? std::min(catchup_ns, now_ns) : 0;
+		return (now_ns - lag_ns) * 1000;
 	}
 
 	// Charges one frame of len bytes sent at now_ns.

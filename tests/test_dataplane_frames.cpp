@@ -302,6 +302,28 @@ TEST(Shaper, AnIdleBucketsBudgetIsTheBucketNotTheIdleTime)
 	EXPECT_EQ(Shaper::make(0, 0).byte_budget(5), INT64_MAX);
 }
 
+// A worker descheduled while its queue stands (a core shared with other
+// work) makes up the link time it missed, up to catchup_ns; an idle queue
+// gets the bucket only. 8 Mbit/s: 1 byte per us; a 3000-byte bucket.
+TEST(Shaper, AStandingQueueMakesUpForALatePollButAnIdleOneDoesNot)
+{
+	Shaper s = Shaper::make(8000000, 3000);
+	s.catchup_ns = 20000000; // 20 ms
+	s.backlogged = true;
+	uint64_t now = 1000000000;
+	s.charge_wire(now, s.byte_budget(now)); // the clock now 3 ms (the bucket) ahead of now
+	now += 10000000;                        // the next poll 10 ms late
+	EXPECT_EQ(s.byte_budget(now), 10000) << "the 10 ms the link would have sent meanwhile";
+	s.charge_wire(now, 10000);
+	EXPECT_EQ(s.byte_budget(now), 0);
+	now += 100000000; // 100 ms late: at most 20 ms are made up
+	EXPECT_EQ(s.byte_budget(now), 20000 + 3000 + 1);
+	s.backlogged = false; // the queue emptied: idle time is not owed
+	EXPECT_EQ(s.byte_budget(now), 3001);
+	s.charge_wire(now, 3001);
+	EXPECT_EQ(s.byte_budget(now), 0);
+}
+
 TEST(Shaper, TheBucketCoversAPollPeriodAnd32FramesAtHighRates)
 {
 	// 100 Gbit/s: 100 us of the rate (1.25 MB) beats 32 frames and the burst.

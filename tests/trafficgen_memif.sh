@@ -63,6 +63,13 @@ if ! [ -S "$work/east.sock" ]; then
 	echo "FAIL: the router did not open its memif sockets"
 	exit 1
 fi
+# The sockets exist once the ports are probed; a client that connects before
+# the router has started them (its pool is made in between) never sees the
+# link come up: wait for the router to say it forwards.
+for _ in $(seq 1 100); do
+	grep -q "forwarding" "$work/router.log" && break
+	sleep 0.1
+done
 
 "$tg" -l 0 --no-huge -m 512 --no-pci --file-prefix="${tag}_t" --log-level=lib.eal:error --no-telemetry \
 	--vdev "net_memif0,role=client,socket=$work/west.sock,socket-abstract=no" --vdev "net_memif1,role=client,socket=$work/east.sock,socket-abstract=no" \
