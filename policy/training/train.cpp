@@ -60,17 +60,28 @@ struct Batch {
 	torch::Tensor scored;      // validation: [B][w] true at the positions scored
 };
 
+// The pools of one or more lists, in order, as merge_pools reads them.
+std::vector<const sim::Pool *> in_order(std::initializer_list<const std::vector<sim::Pool> *> lists)
+{
+	std::vector<const sim::Pool *> out;
+	for (const std::vector<sim::Pool> *list : lists)
+		if (list)
+			for (const sim::Pool &p : *list)
+				out.push_back(&p);
+	return out;
+}
+
 // Appends the pools (each pool's end ends an episode) and keeps the features
 // every pool recorded, named in `features`; or, when `features` comes filled
 // (a trained model's), exactly those, an error if a pool lacks one.
-std::string merge_pools(const std::vector<sim::Pool> &pools, double gamma, Dataset &d, std::vector<Episode> &episodes,
-			std::vector<std::string> &features)
+std::string merge_pools(const std::vector<const sim::Pool *> &pools, double gamma, Dataset &d,
+			std::vector<Episode> &episodes, std::vector<std::string> &features)
 {
 	sim::Pool all;
-	for (const sim::Pool &p : pools) {
-		if (p.size() == 0)
+	for (const sim::Pool *p : pools) {
+		if (p->size() == 0)
 			continue;
-		all.append(p);
+		all.append(*p);
 		all.dones.back() = 1;
 	}
 	if (all.size() == 0)
@@ -538,18 +549,12 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 
 	Dataset data;
 	std::vector<Episode> episodes;
-	if (std::string err = merge_pools(pools, gamma, data, episodes, report.features); !err.empty())
+	// The caller's validation episodes, when it split them, follow the training ones.
+	if (std::string err = merge_pools(in_order({&pools, opt.val_pools}), gamma, data, episodes, report.features);
+	    !err.empty())
 		return err;
 	report.episodes = episodes.size();
 	const size_t presplit = opt.val_pools ? opt.val_pools->size() : SIZE_MAX;
-	if (opt.val_pools) { // the caller's validation episodes follow the training ones
-		std::vector<sim::Pool> both = pools;
-		both.insert(both.end(), opt.val_pools->begin(), opt.val_pools->end());
-		report.features.clear();
-		if (std::string err = merge_pools(both, gamma, data, episodes, report.features); !err.empty())
-			return err;
-		report.episodes = episodes.size();
-	}
 	if (std::string err = split_episodes(data, episodes, presplit, opt, w, report); !err.empty())
 		return err;
 	Normalisation norm;
@@ -745,7 +750,7 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 		Dataset test;
 		std::vector<Episode> test_episodes;
 		std::vector<std::string> features = report.features;
-		if (std::string err = merge_pools(*opt.test_pools, gamma, test, test_episodes, features); !err.empty())
+		if (std::string err = merge_pools(in_order({opt.test_pools}), gamma, test, test_episodes, features); !err.empty())
 			return "test pools: " + err;
 		for (const Episode &e : test_episodes)
 			if (e.end - e.begin >= w)
