@@ -182,6 +182,19 @@ TEST(Distributed, ShardingCoversEveryTrainingEpisodeOnce)
 	}
 	Shard s;
 	EXPECT_NE(load_shard(pools, 9, 0, 0.2, s).find("needs at least 9 training episodes"), std::string::npos);
+	// One pool without total_drops: every rank's episodes lack it, so every
+	// rank builds the same model.
+	sim::Pool lacking;
+	ASSERT_EQ(sim::read_pool(pools[5], lacking), "");
+	lacking.absent_features = 1u << 6;
+	ASSERT_EQ(sim::write_pool(lacking, pools[5]), "");
+	for (uint32_t rank = 0; rank < 2; rank++) {
+		ASSERT_EQ(load_shard(pools, 2, rank, 0.2, s), "");
+		for (const sim::Pool &p : s.train)
+			EXPECT_EQ(p.absent_features, 1u << 6) << "rank " << rank;
+		for (const sim::Pool &p : s.val)
+			EXPECT_EQ(p.absent_features, 1u << 6);
+	}
 }
 
 TEST(Distributed, TwoRanksGiveTheWeightsOfOneProcessWithTheGlobalBatch)

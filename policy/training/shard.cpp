@@ -18,11 +18,11 @@ void each_episode(const sim::Pool &p, F f)
 		}
 }
 
-sim::Pool slice(const sim::Pool &p, size_t begin, size_t end)
+sim::Pool slice(const sim::Pool &p, size_t begin, size_t end, uint32_t absent_features)
 {
 	sim::Pool e;
 	e.reward_definition = p.reward_definition;
-	e.absent_features = p.absent_features;
+	e.absent_features = absent_features;
 	e.states.assign(p.states.begin() + static_cast<long>(begin * sim::kFeatureCount),
 			p.states.begin() + static_cast<long>(end * sim::kFeatureCount));
 	e.actions.assign(p.actions.begin() + static_cast<long>(begin), p.actions.begin() + static_cast<long>(end));
@@ -41,6 +41,9 @@ std::string load_shard(const std::vector<std::string> &paths, uint32_t world, ui
 	if (world == 0 || rank >= world)
 		return fmt::format("rank {} is not in a world of {}", rank, world);
 	uint64_t episodes = 0;
+	// A feature any pool lacks is absent from every shard, so that every rank
+	// builds the same model whatever pools its episodes come from.
+	uint32_t absent = 0;
 	for (const std::string &path : paths) { // first pass: count
 		sim::Pool p;
 		if (std::string err = sim::read_pool(path, p, nullptr); !err.empty()) {
@@ -50,6 +53,7 @@ std::string load_shard(const std::vector<std::string> &paths, uint32_t world, ui
 		}
 		each_episode(p, [&](size_t, size_t) { episodes++; });
 		out.entries += p.size();
+		absent |= p.absent_features;
 	}
 	const auto n_val = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(static_cast<double>(episodes) * val_fraction)));
 	out.episodes = episodes;
@@ -71,11 +75,11 @@ std::string load_shard(const std::vector<std::string> &paths, uint32_t world, ui
 		each_episode(p, [&](size_t begin, size_t end) {
 			if (k < out.train_episodes) {
 				if (shard_owner(k, world) == rank) {
-					out.train.push_back(slice(p, begin, end));
+					out.train.push_back(slice(p, begin, end, absent));
 					out.owned.push_back(k);
 				}
 			} else if (rank == 0) {
-				out.val.push_back(slice(p, begin, end));
+				out.val.push_back(slice(p, begin, end, absent));
 			}
 			k++;
 		});
