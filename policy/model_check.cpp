@@ -76,19 +76,6 @@ WindowData fill(const sim::Pool &p, const std::vector<float> &rtg, const std::ve
 
 } // namespace
 
-std::vector<float> pool_returns_to_go(const sim::Pool &p, double gamma)
-{
-	std::vector<float> out(p.size());
-	double acc = 0;
-	for (size_t i = p.size(); i-- > 0;) {
-		if (p.dones[i] || i + 1 == p.size())
-			acc = 0; // the last step of an episode: nothing after it counts
-		acc = p.rewards[i] + gamma * acc;
-		out[i] = static_cast<float>(acc);
-	}
-	return out;
-}
-
 std::string check_model(const Model &m, const std::vector<sim::Pool> &pools, const std::vector<std::string> &names,
 			const CheckOptions &opt, CheckReport &report)
 {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy/model.hpp"
+#include "policy/returns.hpp"
 #include "sim/pool.hpp"
 
 namespace dualpilot::policy {
@@ -34,9 +35,13 @@ struct CheckReport {
 	bool passed = false;              // max_diff within the tolerance, every output finite
 };
 
-// Returns-to-go of a pool: r_i + gamma r_{i+1} + ..., restarting after each
-// done flag and at the pool's end (as dualpilot-train computes them).
-std::vector<float> pool_returns_to_go(const sim::Pool &p, double gamma);
+// Returns-to-go of a pool (policy/returns.hpp): r_i + gamma r_{i+1} + ...,
+// restarting after each done flag and at the pool's end, as dualpilot-train
+// computes them.
+inline std::vector<float> pool_returns_to_go(const sim::Pool &p, double gamma)
+{
+	return returns_to_go(p.rewards, p.dones, gamma);
+}
 
 // Checks m (read_model's checks passed) on the pools; names[i] names pool i
 // in messages (or "pool i" when names is short). Error text, or empty with

@@ -17,19 +17,6 @@ extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 
 namespace dualpilot::policy {
 
-std::vector<float> returns_to_go(const std::vector<float> &rewards, const std::vector<uint8_t> &dones, double gamma)
-{
-	std::vector<float> out(rewards.size());
-	double acc = 0;
-	for (size_t i = rewards.size(); i-- > 0;) {
-		if (dones[i])
-			acc = 0; // the last step of an episode: nothing after it counts
-		acc = rewards[i] + gamma * acc;
-		out[i] = static_cast<float>(acc);
-	}
-	return out;
-}
-
 namespace {
 
 struct Episode {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "policy/model.hpp"
+#include "policy/returns.hpp"
 #include "sim/pool.hpp"
 
 namespace dualpilot::policy {
@@ -152,9 +153,6 @@ struct TrainReport {
 	double seconds = 0;
 	double allreduce_seconds = 0;             // data-parallel: time in all-reduces
 };
-
-// Returns-to-go per entry; an episode ends at each done flag (and at the end).
-std::vector<float> returns_to_go(const std::vector<float> &rewards, const std::vector<uint8_t> &dones, double gamma);
 
 // Trains on the pools (appended; each pool's last entry ends an episode) and
 // returns the model: the best checkpoint by opt.select. A feature some pool
