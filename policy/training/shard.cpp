@@ -46,11 +46,9 @@ std::string load_shard(const std::vector<std::string> &paths, uint32_t world, ui
 	uint32_t absent = 0;
 	for (const std::string &path : paths) { // first pass: count
 		sim::Pool p;
-		if (std::string err = sim::read_pool(path, p, nullptr); !err.empty()) {
-			sim::PoolReadReport report; // corrupt entries are skipped, not fatal
-			if (std::string again = sim::read_pool(path, p, &report); !again.empty())
-				return again;
-		}
+		sim::PoolReadReport report; // corrupt entries are skipped (and reported in the second pass)
+		if (std::string err = sim::read_pool(path, p, &report); !err.empty())
+			return err;
 		each_episode(p, [&](size_t, size_t) { episodes++; });
 		out.entries += p.size();
 		absent |= p.absent_features;
