@@ -55,11 +55,9 @@ EnqueueResult Codel::enqueue(Packet pkt)
 	clock_ns_ = std::max(clock_ns_, pkt.arrival_ns);
 	pkt.arrival_ns = clock_ns_;
 	pkt.aqm_flags = 0;
-	counters_.arrived_pkts++;
-	counters_.arrived_bytes += pkt.len_bytes;
+	counters_.arrived_bytes += pkt.len_bytes; // arrived_pkts is the sum of the fates: counters()
 	if (queue_.size() >= params_.limit_pkts) {
 		counters_.overflow_drops++;
-		stats_.overflows++;
 		return EnqueueResult::dropped_overflow;
 	}
 	queue_.push(pkt);
@@ -103,15 +101,11 @@ void Codel::emit(const Packet &pkt, uint64_t now_ns, Verdict verdict, Dequeued &
 	out.verdict = verdict;
 	if (verdict == Verdict::drop) {
 		counters_.aqm_drops++;
-		stats_.drops++;
 		return;
 	}
 	counters_.forwarded_pkts++;
 	counters_.forwarded_bytes += pkt.len_bytes;
-	if (verdict == Verdict::forward_ce) {
-		counters_.ce_marks++;
-		stats_.ecn_marks++;
-	}
+	counters_.ce_marks += verdict == Verdict::forward_ce;
 }
 
 // RFC 8289 dequeue(), one packet per call (drops included).
@@ -189,8 +183,8 @@ std::string Codel::stats_text(uint64_t) const
 		      "count %u lastcount %u dropping %d drop_next %lluus\n"
 		      "backlog %up maxq %llu drops %llu ecn_mark %llu overflows %llu",
 		      count_, lastcount_, dropping_ ? 1 : 0, (unsigned long long)drop_next_ns_ / 1000,
-		      queue_.size(), (unsigned long long)stats_.maxq, (unsigned long long)stats_.drops,
-		      (unsigned long long)stats_.ecn_marks, (unsigned long long)stats_.overflows);
+		      queue_.size(), (unsigned long long)stats_.maxq, (unsigned long long)counters_.aqm_drops,
+		      (unsigned long long)counters_.ce_marks, (unsigned long long)counters_.overflow_drops);
 	return buf;
 }
 

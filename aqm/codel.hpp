@@ -24,10 +24,9 @@ std::string codel_apply(CodelParams &params, std::string_view key, std::string_v
 bool codel_is_flag(std::string_view key);
 std::string codel_finalize(CodelParams &params);
 
+// What QueueCounters do not already say (tc's drops by the control law are
+// its aqm_drops, ecn_mark its ce_marks, overflows its overflow_drops).
 struct CodelStats {
-	uint64_t drops = 0;      // drops by the control law
-	uint64_t ecn_marks = 0;
-	uint64_t overflows = 0;
 	uint64_t maxq = 0;
 };
 

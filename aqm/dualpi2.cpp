@@ -290,12 +290,10 @@ DUALPI2_INLINE EnqueueResult DualPi2::enqueue_one(const Packet &pkt)
 	const QueueId q = classify(pkt.ecn);
 	const int qi = index_of(q);
 	QueueCounters &qc = counters_[qi];
-	qc.arrived_pkts++;
-	qc.arrived_bytes += pkt.len_bytes;
+	qc.arrived_bytes += pkt.len_bytes; // arrived_pkts is the sum of the fates: counters()
 
 	if (backlog_pkts() >= params_.limit_pkts || memory_used_ + pkt.len_bytes > memlimit_bytes_) {
 		qc.overflow_drops++;
-		stats_.overflows++;
 		return EnqueueResult::dropped_overflow;
 	}
 	uint8_t flags = 0;
@@ -305,7 +303,6 @@ DUALPI2_INLINE EnqueueResult DualPi2::enqueue_one(const Packet &pkt)
 		const Decision d = decide(q, pkt.ecn, memory_used_);
 		if (d == Decision::drop || d == Decision::drop_overload) {
 			qc.aqm_drops++;
-			(q == QueueId::classic ? stats_.classic_drops : stats_.l4s_drops)++;
 			stats_.overload_drops += d == Decision::drop_overload;
 			return EnqueueResult::dropped_aqm;
 		}
@@ -358,7 +355,6 @@ DUALPI2_INLINE bool DualPi2::dequeue_one(Dequeued &out)
 		const Decision d = decide(q, pkt.ecn, memory_used_);
 		if (d == Decision::drop || d == Decision::drop_overload) {
 			qc.aqm_drops++;
-			(q == QueueId::classic ? stats_.classic_drops : stats_.l4s_drops)++;
 			stats_.overload_drops += d == Decision::drop_overload;
 			out.verdict = Verdict::drop;
 			return true;
@@ -378,10 +374,7 @@ DUALPI2_INLINE bool DualPi2::dequeue_one(Dequeued &out)
 	}
 	qc.forwarded_pkts++;
 	qc.forwarded_bytes += pkt.len_bytes;
-	if (ce) {
-		qc.ce_marks++;
-		stats_.ecn_mark++;
-	}
+	qc.ce_marks += ce;
 	out.verdict = ce ? Verdict::forward_ce : Verdict::forward;
 	return true;
 }
@@ -443,6 +436,7 @@ std::array<QueueCounters, kQueueCount> DualPi2::counters() const
 	for (int i = 0; i < kQueueCount; i++) {
 		out[i].backlog_pkts = queue_[i].size();
 		out[i].backlog_bytes = queue_[i].bytes();
+		out[i].arrived_pkts = arrived_pkts(out[i]);
 	}
 	return out;
 }
@@ -469,6 +463,8 @@ std::string DualPi2::stats_text(uint64_t now_ns) const
 {
 	const auto &c = counters_[index_of(QueueId::classic)];
 	const auto &l = counters_[index_of(QueueId::l4s)];
+	// tc's totals, from the per-queue counters that hold them.
+	const uint64_t ecn_mark = c.ce_marks + l.ce_marks, overflows = c.overflow_drops + l.overflow_drops;
 	char buf[768];
 	std::snprintf(buf, sizeof(buf),
 		      "prob %f delay_c %lluus delay_l %lluus\n"
@@ -480,12 +476,12 @@ std::string DualPi2::stats_text(uint64_t now_ns) const
 		      q32_to_prob(prob_), (unsigned long long)head_sojourn_ns(QueueId::classic, now_ns) / 1000,
 		      (unsigned long long)head_sojourn_ns(QueueId::l4s, now_ns) / 1000,
 		      (unsigned long long)c.enqueued_pkts, (unsigned long long)l.enqueued_pkts,
-		      (unsigned long long)stats_.maxq, (unsigned long long)stats_.ecn_mark,
+		      (unsigned long long)stats_.maxq, (unsigned long long)ecn_mark,
 		      (unsigned long long)stats_.step_marks, (long long)credit_, credit_ > 0 ? 'C' : 'L',
 		      queue_[0].size(), queue_[1].size(), (unsigned long long)memory_used_,
 		      (unsigned long long)stats_.max_memory_used, (unsigned long long)memlimit_bytes_,
-		      (unsigned long long)stats_.classic_drops, (unsigned long long)stats_.l4s_drops,
-		      (unsigned long long)stats_.overload_drops, (unsigned long long)stats_.overflows);
+		      (unsigned long long)c.aqm_drops, (unsigned long long)l.aqm_drops,
+		      (unsigned long long)stats_.overload_drops, (unsigned long long)overflows);
 	return buf;
 }
 

@@ -66,13 +66,12 @@ std::string dualpi2_finalize(DualPi2Params &params);
 // applied (what `tc qdisc show` prints back).
 double dualpi2_effective_hz(uint32_t param_256);
 
+// What the per-queue QueueCounters do not already say (tc's ecn_mark is the
+// queues' ce_marks, its drops the queues' aqm_drops, its overflows their
+// overflow_drops: one counter per fact, read through counters()).
 struct DualPi2Stats {
-	uint64_t ecn_mark = 0;      // packets the AQM set CE on (coupled, classic or step)
 	uint64_t step_marks = 0;    // L packets over step_thresh at dequeue
-	uint64_t classic_drops = 0; // AQM drops of C packets
-	uint64_t l4s_drops = 0;     // AQM drops of L packets (overload, or Not-ECT in L)
 	uint64_t overload_drops = 0;// L drops because k * p' > 1 (drop_on_overload)
-	uint64_t overflows = 0;     // enqueue rejected at limit / memlimit
 	uint64_t maxq = 0;          // largest total queue length seen, packets
 	uint64_t max_memory_used = 0;
 	uint64_t pi_updates = 0;

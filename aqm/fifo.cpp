@@ -35,8 +35,7 @@ EnqueueResult Fifo::enqueue(Packet pkt)
 	clock_ns_ = std::max(clock_ns_, pkt.arrival_ns);
 	pkt.arrival_ns = clock_ns_;
 	pkt.aqm_flags = 0;
-	counters_.arrived_pkts++;
-	counters_.arrived_bytes += pkt.len_bytes;
+	counters_.arrived_bytes += pkt.len_bytes; // arrived_pkts is the sum of the fates: counters()
 	if (queue_.size() >= params_.limit_pkts ||
 	    (params_.memlimit_bytes != 0 && queue_.bytes() + pkt.len_bytes > params_.memlimit_bytes)) {
 		counters_.overflow_drops++;

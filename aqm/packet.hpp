@@ -52,8 +52,10 @@ struct Dequeued {
 // Counters every AQM keeps per queue, in the same words for the demo, the
 // simulator and the router. Conservation, per queue and at every instant:
 //   arrived_pkts = forwarded_pkts + overflow_drops + aqm_drops + backlog_pkts
+// which is how counters() fills arrived_pkts: every arrival ends in exactly
+// one of those, so the AQMs count the fates, not the arrival as well.
 struct QueueCounters {
-	uint64_t arrived_pkts = 0;
+	uint64_t arrived_pkts = 0;   // filled by counters() from the fates below
 	uint64_t arrived_bytes = 0;
 	uint64_t enqueued_pkts = 0;  // accepted into the queue (tc's pkts_in_c / pkts_in_l)
 	uint64_t overflow_drops = 0; // tail drops at limit / memlimit
@@ -64,5 +66,10 @@ struct QueueCounters {
 	uint64_t backlog_pkts = 0;
 	uint64_t backlog_bytes = 0;
 };
+
+inline uint64_t arrived_pkts(const QueueCounters &c)
+{
+	return c.forwarded_pkts + c.overflow_drops + c.aqm_drops + c.backlog_pkts;
+}
 
 } // namespace dualpilot::aqm

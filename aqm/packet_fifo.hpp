@@ -111,6 +111,7 @@ inline std::array<QueueCounters, kQueueCount> single_queue_counters(const QueueC
 	out[0] = tally;
 	out[0].backlog_pkts = queue.size();
 	out[0].backlog_bytes = queue.bytes();
+	out[0].arrived_pkts = arrived_pkts(out[0]);
 	return out;
 }
 

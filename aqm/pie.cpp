@@ -168,11 +168,9 @@ EnqueueResult Pie::enqueue(Packet pkt)
 	tick(pkt.arrival_ns);
 	pkt.arrival_ns = clock_ns_;
 	pkt.aqm_flags = 0;
-	counters_.arrived_pkts++;
-	counters_.arrived_bytes += pkt.len_bytes;
+	counters_.arrived_bytes += pkt.len_bytes; // arrived_pkts is the sum of the fates: counters()
 	if (queue_.size() >= params_.limit_pkts) {
 		counters_.overflow_drops++;
-		stats_.overflows++;
 		return EnqueueResult::dropped_overflow;
 	}
 	if (drop_early()) {
@@ -182,7 +180,6 @@ EnqueueResult Pie::enqueue(Packet pkt)
 			pkt.aqm_flags |= kFlagCeAtEnqueue;
 		} else {
 			counters_.aqm_drops++;
-			stats_.early_drops++;
 			return EnqueueResult::dropped_aqm;
 		}
 	}
@@ -204,10 +201,7 @@ bool Pie::dequeue(uint64_t now_ns, Dequeued &out)
 	out.verdict = ce ? Verdict::forward_ce : Verdict::forward;
 	counters_.forwarded_pkts++;
 	counters_.forwarded_bytes += out.pkt.len_bytes;
-	if (ce) {
-		counters_.ce_marks++;
-		stats_.ecn_marks++;
-	}
+	counters_.ce_marks += ce;
 	return true;
 }
 
@@ -231,8 +225,8 @@ std::string Pie::stats_text(uint64_t now_ns) const
 		      "backlog %up maxq %llu early_drops %llu ecn_mark %llu overflows %llu",
 		      drop_prob_, (unsigned long long)delay / 1000, accu_prob_,
 		      (unsigned long long)burst_allowance_ns_ / 1000, queue_.size(),
-		      (unsigned long long)stats_.maxq, (unsigned long long)stats_.early_drops,
-		      (unsigned long long)stats_.ecn_marks, (unsigned long long)stats_.overflows);
+		      (unsigned long long)stats_.maxq, (unsigned long long)counters_.aqm_drops,
+		      (unsigned long long)counters_.ce_marks, (unsigned long long)counters_.overflow_drops);
 	return buf;
 }
 

@@ -32,10 +32,9 @@ std::string pie_apply(PieParams &params, std::string_view key, std::string_view 
 bool pie_is_flag(std::string_view key);
 std::string pie_finalize(PieParams &params);
 
+// What QueueCounters do not already say (tc's early_drops are its
+// aqm_drops, ecn_mark its ce_marks, overflows its overflow_drops).
 struct PieStats {
-	uint64_t early_drops = 0;  // dropped by the controller
-	uint64_t ecn_marks = 0;
-	uint64_t overflows = 0;
 	uint64_t maxq = 0;
 };
 

@@ -141,7 +141,7 @@ int cmd_aqm(const char *, const char *params, rte_tel_data *d)
 				rte_tel_data_add_dict_u64(d, "pi_updates", a.stats().pi_updates);
 			} else if constexpr (std::is_same_v<T, aqm::Pie>) {
 				rte_tel_data_add_dict_u64(d, "drop_prob_ppm", ppm(a.drop_prob()));
-				rte_tel_data_add_dict_u64(d, "early_drops", a.stats().early_drops);
+				rte_tel_data_add_dict_u64(d, "early_drops", counters[0].aqm_drops);
 				rte_tel_data_add_dict_u64(d, "maxq", a.stats().maxq);
 			} else if constexpr (std::is_same_v<T, aqm::Codel>) {
 				rte_tel_data_add_dict_int(d, "dropping", a.dropping());

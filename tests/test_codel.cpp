@@ -38,7 +38,7 @@ TEST(Codel, NoDropWhileSojournStaysBelowTarget)
 {
 	auto q = make<Codel>("codel", ""); // target 5ms, interval 100ms
 	EXPECT_TRUE(standing_queue(q, 4, 20000).empty());
-	EXPECT_EQ(q.stats().drops, 0u);
+	EXPECT_EQ(q.counters()[0].aqm_drops, 0u);
 }
 
 TEST(Codel, NoDropWhenAboveTargetForLessThanAnInterval)
@@ -80,8 +80,8 @@ TEST(Codel, EcnModeMarksEcnCapablePacketsInsteadOfDropping)
 	auto q = make<Codel>("codel", "ecn");
 	const auto marks = standing_queue(q, 20, 3000, true);
 	ASSERT_GT(marks.size(), 5u);
-	EXPECT_EQ(q.stats().drops, 0u);
-	EXPECT_EQ(q.stats().ecn_marks, marks.size());
+	EXPECT_EQ(q.counters()[0].aqm_drops, 0u);
+	EXPECT_EQ(q.counters()[0].ce_marks, marks.size());
 	EXPECT_EQ(marks[0], 120 * kMs);
 }
 

@@ -65,7 +65,7 @@ TEST(Pie, BurstAllowanceLetsTheFirstMaxBurstThrough)
 		Dequeued d;
 		dequeue_forwarded(q, t, d, drops);
 	}
-	ASSERT_GT(q.stats().early_drops, 0u);
+	ASSERT_GT(q.counters()[0].aqm_drops, 0u);
 	// max_burst 150 ms, consumed 15 ms per update starting at the first update.
 	EXPECT_GE(first_drop_ns, 150 * kMs);
 	EXPECT_EQ(q.burst_allowance_ns(), 0u);
