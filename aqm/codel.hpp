@@ -52,6 +52,24 @@ public:
 	std::string describe() const;
 	std::string stats_text(uint64_t now_ns) const;
 
+	// Parameter handling, as sch_codel's codel_change: queued packets stay.
+	// interval defines the dropping state (the next drop time and the count
+	// were scheduled in its units), so a new interval leaves the dropping
+	// state, as at start; any other change (target, ecn, limit, mtu) keeps
+	// it. A limit below the backlog refuses arrivals until the queue drains;
+	// one above queue_capacity_pkts() cannot be taken (the caller checks).
+	// params must have passed codel_finalize().
+	void change(const CodelParams &params)
+	{
+		if (params.interval_ns != params_.interval_ns) {
+			dropping_ = pending_law_ = forward_next_ = false;
+			count_ = lastcount_ = 0;
+			first_above_time_ns_ = drop_next_ns_ = 0;
+		}
+		params_ = params;
+	}
+	uint32_t queue_capacity_pkts() const { return queue_.capacity(); }
+
 private:
 	bool do_dequeue(uint64_t now_ns, Packet &pkt, bool &ok_to_drop);
 	uint64_t control_law(uint64_t t_ns) const;

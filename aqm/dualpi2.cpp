@@ -441,6 +441,21 @@ std::array<QueueCounters, kQueueCount> DualPi2::counters() const
 	return out;
 }
 
+void DualPi2::change(const DualPi2Params &params)
+{
+	const bool reseed = params.seed != params_.seed;
+	params_ = params;
+	alpha_int_ = scale_alpha_beta(params.alpha_256);
+	beta_int_ = scale_alpha_beta(params.beta_256);
+	memlimit_bytes_ = params.memlimit_bytes ? params.memlimit_bytes : (uint64_t)params.limit_pkts * 2 * params.mtu_bytes;
+	credit_init_ = (int64_t)params.mtu_bytes *
+		       ((int64_t)params.classic_protection_pct - (100 - (int64_t)params.classic_protection_pct));
+	weight_c_ = params.classic_protection_pct;
+	weight_l_ = 100 - params.classic_protection_pct;
+	if (reseed)
+		rng_ = Rng(params.seed);
+}
+
 std::string DualPi2::describe() const
 {
 	const DualPi2Params &p = params_;

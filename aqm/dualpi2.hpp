@@ -141,6 +141,19 @@ public:
 	std::string describe() const;
 	std::string stats_text(uint64_t now_ns) const;
 
+	// Parameter handling, as sch_dualpi2's dualpi2_change (`tc qdisc
+	// change`): new parameters on a running queue. Queued packets stay where
+	// they are; p', the last qdelay, the PI timer, the WRR credit and the
+	// statistics carry on. No parameter resets the PI state: target, tupdate,
+	// alpha and beta (or max_rtt/typical_rtt, which derive them) act from the
+	// next update on, on the p' the old ones reached; a new seed restarts the
+	// roll generator. A limit below the backlog refuses arrivals until the
+	// queue drains below it (nothing queued is dropped); a limit above
+	// queue_capacity_pkts() cannot be taken (the queues are allocated once),
+	// the caller checks. params must have passed dualpi2_finalize().
+	void change(const DualPi2Params &params);
+	uint32_t queue_capacity_pkts() const { return queue_[0].capacity(); }
+
 private:
 	enum class Decision : uint8_t { pass, mark, drop, drop_overload };
 

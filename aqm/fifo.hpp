@@ -39,6 +39,13 @@ public:
 	std::string describe() const;
 	std::string stats_text(uint64_t now_ns) const;
 
+	// Parameter handling: a FIFO has no controller state; queued packets
+	// stay. A limit below the backlog refuses arrivals until the queue
+	// drains; one above queue_capacity_pkts() cannot be taken (the caller
+	// checks). params must have passed fifo_finalize().
+	void change(const FifoParams &params) { params_ = params; }
+	uint32_t queue_capacity_pkts() const { return queue_.capacity(); }
+
 private:
 	FifoParams params_;
 	PacketFifo queue_;

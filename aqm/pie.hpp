@@ -4,6 +4,7 @@
 // that the L4S-LLM paper's router logs).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <string_view>
@@ -65,6 +66,22 @@ public:
 
 	std::string describe() const;
 	std::string stats_text(uint64_t now_ns) const;
+
+	// Parameter handling, as sch_pie's pie_change: queued packets, the drop
+	// probability, the old qdelay and the update timer carry on; no parameter
+	// resets them (target, tupdate, alpha and beta act from the next update).
+	// The burst allowance left is cut to a smaller max_burst; a new seed
+	// restarts the roll generator. A limit below the backlog refuses arrivals
+	// until the queue drains; one above queue_capacity_pkts() cannot be taken
+	// (the caller checks). params must have passed pie_finalize().
+	void change(const PieParams &params)
+	{
+		if (params.seed != params_.seed)
+			rng_ = Rng(params.seed);
+		params_ = params;
+		burst_allowance_ns_ = std::min(burst_allowance_ns_, params.max_burst_ns);
+	}
+	uint32_t queue_capacity_pkts() const { return queue_.capacity(); }
 
 private:
 	bool drop_early();

@@ -250,9 +250,21 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 	return true;
 }
 
+bool read_telemetry(TomlReader &r, const toml::table &root, RouterConfig &c)
+{
+	const toml::node *n = root.get("telemetry");
+	if (!n)
+		return true;
+	if (!n->is_table())
+		return r.fail(*n, "telemetry", "expected a table: [telemetry] allow_changes = true");
+	return r.only_keys(*n->as_table(), "[telemetry]", {"allow_changes"}) &&
+	       r.boolean(*n->as_table(), "allow_changes", c.telemetry_allow_changes);
+}
+
 bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 {
-	if (!r.only_keys(root, "the config", {"eal", "router", "ports", "routes", "policy"}))
+	if (!r.only_keys(root, "the config", {"eal", "router", "ports", "routes", "policy", "telemetry", "objective"}) ||
+	    !read_telemetry(r, root, c))
 		return false;
 	if (const toml::node *pol = root.get("policy")) {
 		if (!pol->is_table())

@@ -98,6 +98,10 @@ struct RouterConfig {
 	std::vector<PortConfig> ports;
 	std::vector<RouteConfig> routes;    // l3 mode
 	PolicyConfig policy;
+	// [telemetry] allow_changes: the commands that change a running router
+	// (/dualpilot/policy/reload, /dualpilot/policy/set, /dualpilot/aqm/set)
+	// are refused unless this is true; the read-only ones always answer.
+	bool telemetry_allow_changes = false;
 };
 
 std::string load_router_config(const std::string &path, RouterConfig &out);

@@ -1,10 +1,14 @@
-// dualpilot-router --config FILE [-- EAL args]
+// dualpilot-router --config FILE [--check | --check-host] [-- EAL args]
 // Forwards between the configured ports through each egress port's AQM and
 // shaper until SIGINT or SIGTERM, then drains, prints a summary and exits.
+// SIGHUP reloads the configured model file (checked as at start-up; a bad one
+// is refused and the running model stays). rte_pdump is initialised, so
+// dpdk-dumpcap and dpdk-pdump can capture any port from outside.
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_cycles.h>
 #include <rte_lcore.h>
+#include <rte_pdump.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -18,6 +22,8 @@
 #include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
 #include "dataplane/telemetry.hpp"
+#include "sim/objective.hpp"
+#include "dataplane/telemetry_changes.hpp"
 
 using namespace dualpilot;
 
@@ -25,7 +31,59 @@ namespace {
 
 std::atomic<bool> stop_requested{false};
 
+std::atomic<bool> reload_requested{false};
+
 void on_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
+
+// The objective (sim/objective.hpp) of each shaped AQM port over the run:
+// its queues' sojourn percentiles and its utilisation, tx bytes over the
+// shaper's rate for the run's time. The router sees no flows: no Jain term.
+std::vector<std::string> objective_lines(const dataplane::Router &router, const sim::Objective &objective,
+					 uint64_t run_ns)
+{
+	std::vector<std::string> lines;
+	for (size_t i = 0; i < router.ports().size(); i++) {
+		const dataplane::Port &p = router.ports()[i];
+		const uint64_t rate = p.cfg.rate_bps ? p.cfg.rate_bps : p.sizing_rate_bps;
+		if (!p.has_aqm || rate == 0 || run_ns == 0)
+			continue;
+		sim::ObjectiveInputs in;
+		for (int q = 0; q < 2; q++) {
+			in.queue[q].present = p.sojourn[q].count() > 0;
+			in.queue[q].p50_ms = p.sojourn[q].percentile_ns(0.5) / 1e6;
+			in.queue[q].p99_ms = p.sojourn[q].percentile_ns(0.99) / 1e6;
+		}
+		in.utilisation = std::min(1.0, router.port_stats(i).tx_bytes * 8e9 / (static_cast<double>(rate) * run_ns));
+		lines.push_back(p.cfg.name + " " + sim::objective_line(in, objective));
+	}
+	return lines;
+}
+void on_hangup(int) { reload_requested.store(true, std::memory_order_relaxed); }
+
+// --check-host: what the host lacks for this config, each item named with
+// how to provide it. Exit status 0 when nothing is missing.
+int check_host(const dataplane::RouterConfig &cfg, const std::vector<std::string> &eal_args)
+{
+	dataplane::HostNeeds needs;
+	for (const std::string &a : eal_args)
+		needs.hugepages = needs.hugepages && a != "--no-huge";
+	for (const auto &p : cfg.ports) {
+		if (!p.device.starts_with("net_"))
+			needs.pci_devices.push_back(p.device.substr(0, p.device.find(',')));
+		else if (const std::string iface = dataplane::vdev_arg(p.device, "iface"); !iface.empty())
+			needs.interfaces.push_back(iface);
+	}
+	int missing = 0;
+	for (const dataplane::HostCheck &c : dataplane::check_host(needs)) {
+		fmt::print("{:8} {}: {}\n", c.ok ? "ok" : "MISSING", c.what, c.detail);
+		missing += !c.ok;
+	}
+	if (missing)
+		fmt::print("{} missing: the router would not start\n", missing);
+	else
+		fmt::print("the host has what this config needs\n");
+	return missing ? 1 : 0;
+}
 
 // Checks the cores the EAL args name against the ports' NUMA nodes, or picks
 // them with hwloc and adds -l to eal_args. Error text or empty.
@@ -78,9 +136,13 @@ int main(int argc, char **argv)
 	}
 	std::string config_path;
 	bool check_only = false;
+	bool check_host_only = false;
 	CLI::App app{"dualpilot-router: a DPDK software router running DualPI2 (RFC 9332) per egress port"};
 	app.add_option("--config", config_path, "router config (TOML); see configs/router.example.toml")->required();
 	app.add_flag("--check", check_only, "check the config and exit");
+	app.add_flag("--check-host", check_host_only,
+		     "check that the host has what the config needs (hugepages, hugetlbfs, NIC drivers; FreeBSD: contigmem, "
+		     "nic_uio), name what is missing, and exit (1 if anything is)");
 	app.footer("EAL arguments after --, e.g. dualpilot-router --config r.toml -- -l 0-1 --no-huge -m 1024");
 	try {
 		app.parse(our_argc, argv);
@@ -93,7 +155,14 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
+	sim::Objective objective; // [objective]: how the summary scores the run
+	if (std::string err = sim::load_objective(config_path, objective); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 2;
+	}
 	std::vector<std::string> eal_args = eal_override.empty() ? cfg.eal_args : eal_override;
+	if (check_host_only)
+		return check_host(cfg, eal_args);
 	if (std::string err = place(cfg, eal_args); !err.empty()) {
 		fmt::print(stderr, "error: placement: {}\n", err);
 		return 2;
@@ -114,6 +183,10 @@ int main(int argc, char **argv)
 	}
 	std::signal(SIGINT, on_signal);
 	std::signal(SIGTERM, on_signal);
+	// Secondary processes (dpdk-dumpcap, dpdk-pdump) capture through it.
+	if (rte_pdump_init() != 0)
+		fmt::print(stderr, "warning: rte_pdump_init failed ({}): dpdk-dumpcap cannot capture\n",
+			   rte_strerror(rte_errno));
 
 	// The first [router] workers worker lcores run the packet path; one more,
 	// if there is one, runs the policy worker.
@@ -145,6 +218,12 @@ int main(int argc, char **argv)
 	}
 	if (std::string err = dataplane::publish_telemetry(&router, policy_on ? &policy : nullptr); !err.empty())
 		fmt::print(stderr, "warning: {}\n", err);
+	if (std::string err = dataplane::publish_telemetry_changes(&router, policy_on ? &policy : nullptr,
+								   cfg.telemetry_allow_changes);
+	    !err.empty())
+		fmt::print(stderr, "warning: {}\n", err);
+	// SIGHUP: the configured model again, from the policy lcore's loop.
+	std::signal(SIGHUP, policy_on ? on_hangup : SIG_IGN);
 	fmt::print("dualpilot-router: {} ports, forwarding (Ctrl-C to stop)\n", router.ports().size());
 	for (const auto &p : router.ports())
 		fmt::print("  {} = {} (port {}), egress {} at {}{}\n", p.cfg.name, p.cfg.device, p.port_id, p.cfg.aqm,
@@ -168,18 +247,30 @@ int main(int argc, char **argv)
 	// most (a PI update is 16 ms), and the workers' ring cache lines are not
 	// pulled back and forth by a consumer spinning on them.
 	if (policy_on)
-		service = [&policy](uint64_t now) {
+		service = [&policy, &cfg](uint64_t now) {
+			if (reload_requested.exchange(false, std::memory_order_relaxed)) {
+				dataplane::PolicyChange reload;
+				reload.model = cfg.policy.model;
+				if (cfg.policy.model.empty())
+					fmt::print(stderr, "SIGHUP: no [policy] model configured: nothing to reload\n");
+				else
+					policy.request_change(reload, std::chrono::milliseconds(0)); // the next poll loads it
+			}
 			if (policy.poll(now) == 0 && !policy.busy()) // a GPU pass in flight: keep polling for it
 				rte_delay_us_sleep(dataplane::kPolicyIdleNapUs);
 		};
+	const uint64_t started_ns = router.now_ns(); // the objective's utilisation is over the run
 	router.run(stop_requested, 100000000, service, service_lcore);
 	if (policy_on) {
 		policy.poll(router.now_ns()); // what the workers sampled last
 		policy.flush(router.now_ns());
 	}
+	dataplane::publish_telemetry_changes(nullptr, nullptr, false);
 	dataplane::publish_telemetry(nullptr, nullptr);
 	const uint64_t left = router.queued_pkts();
 	fmt::print("\n{}", router.summary());
+	for (const std::string &line : objective_lines(router, objective, router.now_ns() - started_ns))
+		fmt::print("{}\n", line);
 	if (policy_on) {
 		fmt::print("{}", policy.summary());
 		if (std::string err = policy.finish(); !err.empty())
@@ -190,6 +281,7 @@ int main(int argc, char **argv)
 	router.shutdown();
 	for (const auto &p : router.ports())
 		rte_eth_dev_close(p.port_id);
+	rte_pdump_uninit();
 	rte_eal_cleanup();
 	return 0;
 }

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <map>
@@ -43,21 +41,6 @@ int first_node(hwloc_const_nodeset_t set)
 	return n < 0 ? 0 : n;
 }
 
-// The value of key=... in a vdev argument string "net_x0,a=1,iface=eth0".
-std::string vdev_arg(const std::string &device, std::string_view key)
-{
-	size_t at = 0;
-	while ((at = device.find(',', at)) != std::string::npos) {
-		at++;
-		if (device.compare(at, key.size(), key) == 0 && device.size() > at + key.size() &&
-		    device[at + key.size()] == '=') {
-			const size_t start = at + key.size() + 1;
-			return device.substr(start, device.find(',', start) - start);
-		}
-	}
-	return {};
-}
-
 std::string join(const std::vector<unsigned> &v) { return fmt::format("{}", fmt::join(v, ",")); }
 
 } // namespace
@@ -78,32 +61,6 @@ std::string load_cpus(std::vector<Cpu> &out, const char *synthetic)
 	if (out.empty())
 		return "hwloc: no CPUs found";
 	return {};
-}
-
-// A device's NUMA node from sysfs, as the kernel (and DPDK's own probe)
-// sees it: the PCI function's numa_node, or for a kernel interface the one
-// of the PCI function it sits on (a virtio or USB device below it included).
-int device_numa_node(const std::string &device)
-{
-	namespace fs = std::filesystem;
-	const std::string name = device.substr(0, device.find(','));
-	std::error_code ec;
-	fs::path dev = fs::path("/sys/bus/pci/devices") / name;
-	if (!fs::exists(dev / "numa_node", ec)) {
-		const std::string iface = vdev_arg(device, "iface");
-		if (iface.empty() || iface.find('/') != std::string::npos)
-			return -1;
-		dev = fs::canonical(fs::path("/sys/class/net") / iface / "device", ec);
-		if (ec)
-			return -1; // no device below it (veth, tap, ...) or no such interface
-		while (!dev.empty() && dev != dev.root_path() && !fs::exists(dev / "numa_node", ec))
-			dev = dev.parent_path();
-	}
-	std::ifstream in(dev / "numa_node");
-	int node = -1;
-	if (!(in >> node))
-		return -1;
-	return node; // -1 where the machine has one node or the firmware does not say
 }
 
 std::string parse_core_list(std::string_view text, std::vector<unsigned> &out)

@@ -1,6 +1,6 @@
 // Where the router's threads run: the main (control) lcore and the worker
 // lcores, chosen from hwloc's view of the CPUs (cores, SMT siblings, NUMA
-// nodes) on the NUMA node of the ports (from sysfs, as DPDK reads it), so that a worker
+// nodes) on the NUMA node of the ports (dataplane/platform.hpp), so that a worker
 // touches only node-local descriptors, mbufs and queues. A core list that
 // crosses nodes (from the EAL arguments, or forced by ports on several
 // nodes) is refused with the cores and nodes named, unless the config says
@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "dataplane/platform.hpp" // device_numa_node
 
 namespace dualpilot::dataplane {
 
@@ -42,10 +44,6 @@ struct Placement {
 // The CPUs this process may run on, from hwloc; synthetic (for tests) is an
 // hwloc synthetic topology such as "node:2 core:4 pu:2". Error text or empty.
 std::string load_cpus(std::vector<Cpu> &out, const char *synthetic = nullptr);
-
-// The NUMA node of a port's device: a PCI address, or the kernel interface a
-// vdev names (iface=eth0) when a PCI device is below it; -1 when unknown.
-int device_numa_node(const std::string &device);
 
 Placement plan_placement(const std::vector<Cpu> &cpus, const PlacementRequest &req);
 

@@ -21,36 +21,49 @@ constexpr unsigned kDrainBurst = 256;
 
 } // namespace
 
+std::string make_policy_backend(const PolicyConfig &cfg, const std::string &path, size_t queues,
+				std::unique_ptr<policy::Backend> &out, std::string &note)
+{
+	policy::Model m;
+	if (std::string err = policy::read_model(path, m); !err.empty())
+		return err;
+	if (cfg.backend == "cpu") {
+		out = std::make_unique<policy::CpuBackend>(m);
+		return {};
+	}
+	std::string why;
+#if DUALPILOT_GPU
+	gpu::EngineOptions opt;
+	opt.device = static_cast<int>(cfg.gpu_device);
+	gpu::parse_precision(cfg.gpu_precision, opt.precision);
+	opt.queues = static_cast<uint32_t>(queues);
+	opt.max_batch = std::min(cfg.batch_max, opt.queues);
+	opt.graphs = cfg.gpu_graphs;
+	out = gpu::GpuBackend::create(m, opt, why);
+#else
+	(void)queues;
+	why = "this build has no CUDA engine (gpu/ needs nvcc and cuBLAS at build time)";
+#endif
+	if (out)
+		return {};
+	if (cfg.gpu_fallback != "cpu")
+		return "backend gpu unavailable (" + why + ")";
+	note = "backend gpu unavailable (" + why + "): the cpu backend runs the policy";
+	out = std::make_unique<policy::CpuBackend>(m);
+	return {};
+}
+
 void PolicyWorker::init(const PolicyConfig &cfg, Router &router)
 {
 	std::unique_ptr<policy::Backend> backend;
-	policy::Model m;
-	if (cfg.mode == PolicyMode::off || (cfg.backend != "cpu" && cfg.backend != "gpu")) {
-		// sampling and pools only
-	} else if (std::string err = policy::read_model(cfg.model, m); !err.empty()) {
-		error_ = "policy off, the AQMs decide alone: " + err;
-	} else if (cfg.backend == "cpu") {
-		backend = std::make_unique<policy::CpuBackend>(m);
-	} else {
-		std::string why;
-#if DUALPILOT_GPU
-		gpu::EngineOptions opt;
-		opt.device = static_cast<int>(cfg.gpu_device);
-		gpu::parse_precision(cfg.gpu_precision, opt.precision);
-		opt.queues = static_cast<uint32_t>(router.ports().size() * aqm::kQueueCount);
-		opt.max_batch = std::min(cfg.batch_max, opt.queues);
-		opt.graphs = cfg.gpu_graphs;
-		backend = gpu::GpuBackend::create(m, opt, why);
-#else
-		why = "this build has no CUDA engine (gpu/ needs nvcc and cuBLAS at build time)";
-#endif
-		if (!backend && cfg.gpu_fallback == "cpu") {
-			error_ = "backend gpu unavailable (" + why + "): the cpu backend runs the policy";
-			backend = std::make_unique<policy::CpuBackend>(m);
-		} else if (!backend) {
-			error_ = "policy off, the AQMs decide alone: backend gpu unavailable (" + why + ")";
-		}
-	}
+	if (cfg.mode != PolicyMode::off && (cfg.backend == "cpu" || cfg.backend == "gpu")) {
+		std::string note;
+		const size_t queues = router.ports().size() * aqm::kQueueCount;
+		if (std::string err = make_policy_backend(cfg, cfg.model, queues, backend, note); !err.empty())
+			error_ = "policy off, the AQMs decide alone: " + err;
+		else
+			error_ = note;
+	} // else sampling and pools only
 	init(cfg, router, std::move(backend)); // without a backend: mode off, sampling and pools only
 }
 
@@ -258,6 +271,8 @@ uint32_t PolicyWorker::poll(uint64_t now_ns)
 	uint32_t drained = 0;
 	std::lock_guard lock(stats_mutex_);
 	now_ns_ = now_ns;
+	if (change_posted_.load(std::memory_order_acquire)) // a reload or mode switch, between two passes
+		carry_out_change(now_ns);
 	if (rotator_)
 		rotator_->tick(now_ns);
 	for (Worker &w : router_->workers()) {

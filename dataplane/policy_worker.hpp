@@ -27,13 +27,16 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "aqm/histogram.hpp"
 #include "dataplane/config.hpp"
+#include "dataplane/live_changes.hpp"
 #include "dataplane/pool_writer.hpp"
 #include "dataplane/sample.hpp"
 #include "policy/backend.hpp"
@@ -43,6 +46,22 @@
 namespace dualpilot::dataplane {
 
 class Router;
+
+// The model at path, checked as at start-up (policy::read_model: magic,
+// version, sizes, checksum, hyper-parameters, the tensor set and shapes), and
+// a backend built on it for `queues` queues: cfg.backend, or for a gpu that
+// cannot start, the cpu backend where gpu_fallback = "cpu" (note says so).
+// Error text or empty.
+std::string make_policy_backend(const PolicyConfig &cfg, const std::string &path, size_t queues,
+				std::unique_ptr<policy::Backend> &out, std::string &note);
+
+// A change to a running policy worker (/dualpilot/policy/reload and /set,
+// SIGHUP): a model file to load, a mode to switch to, or both (the model
+// first).
+struct PolicyChange {
+	std::optional<std::string> model;
+	std::optional<PolicyMode> mode;
+};
 
 // How long the policy worker's loop naps after a pass that found no sample.
 inline constexpr unsigned kPolicyIdleNapUs = 50;
@@ -98,6 +117,20 @@ public:
 	// remainder, and waits for the writer). Error text or empty.
 	std::string finish();
 
+	// Live changes (policy_changes.cpp), from any thread: the change is
+	// carried out by poll() on the policy lcore before its next pass, and
+	// this waits up to `wait` for the outcome (result.applied false: not
+	// carried out yet; change_outcome() tells later). A model is checked
+	// as at start-up and swapped in between two passes; a bad one is refused
+	// with the reason and the old model runs on. Overrides already published
+	// stay valid until they expire.
+	ChangeResult request_change(const PolicyChange &change, std::chrono::milliseconds wait);
+	// The outcome of the last change poll() carried out (ok false with the
+	// reason when refused), and how many it has carried out.
+	ChangeResult change_outcome(uint64_t *carried_out = nullptr) const;
+	// The model file running now (cfg.model, or the last one reloaded).
+	std::string model_path() const;
+
 private:
 	// A pass in flight: its queues in batch order, when it was submitted.
 	struct Pass {
@@ -112,6 +145,9 @@ private:
 	void backend_failed(const Pass *unsubmitted);
 	void set_backend(std::unique_ptr<policy::Backend> backend);
 	void start_rotation(const Router &router);
+	void carry_out_change(uint64_t now_ns);
+	std::string reload_model(const std::string &path, uint64_t now_ns);
+	std::string switch_mode(PolicyMode mode);
 
 	PolicyConfig cfg_;
 	std::atomic<PolicyMode> mode_{PolicyMode::off};
@@ -135,6 +171,15 @@ private:
 
 	mutable std::mutex stats_mutex_;
 	PolicyStats stats_;
+
+	// A posted change: change_mutex_ guards the request, the outcome and the
+	// counts; change_posted_ lets poll() skip the mutex when none is waiting.
+	mutable std::mutex change_mutex_;
+	std::condition_variable change_done_;
+	std::atomic<bool> change_posted_{false};
+	std::optional<PolicyChange> change_;
+	uint64_t changes_posted_ = 0, changes_done_ = 0;
+	ChangeResult change_outcome_;
 };
 
 } // namespace dualpilot::dataplane

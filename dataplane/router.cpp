@@ -282,7 +282,7 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 			verdict = apply_override(ov[qi], di, w.rng, cfg_.policy);
 		overridden += verdict != di.verdict;
 		if (sampling && --w.sample_countdown[egress][qi] == 0) {
-			w.sample_countdown[egress][qi] = cfg_.policy.inference_interval;
+			w.sample_countdown[egress][qi] = w.inference_interval;
 			sample(w, egress, di, verdict, now_ns);
 		}
 		if (verdict == aqm::Verdict::drop) {
@@ -395,6 +395,8 @@ void Router::flush_samples(Worker &w)
 uint32_t Router::poll_worker(Worker &w, uint64_t now_ns)
 {
 	uint32_t moved = 0;
+	if (w.changes.pending()) // new AQM parameters or interval, between two bursts
+		apply_changes(*this, w);
 	for (uint16_t e : w.egress)
 		if (ports_[e].handoff)
 			moved += drain_handoff(w, e, now_ns);

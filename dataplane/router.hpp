@@ -27,6 +27,7 @@
 #include "dataplane/delay_line.hpp"
 #include "aqm/random.hpp"
 #include "dataplane/forward_l3.hpp"
+#include "dataplane/live_changes.hpp"
 #include "dataplane/override.hpp"
 #include "dataplane/sample.hpp"
 #include "dataplane/parse.hpp"
@@ -168,6 +169,8 @@ struct alignas(64) Worker {
 	uint32_t sample_count = 0;
 	uint16_t sample_port = 0;
 	aqm::Rng rng{1};
+	uint32_t inference_interval = 0;  // a sample every N packets of a queue ([policy], or /dualpilot/policy/set)
+	WorkerChanges changes;            // posted by the control side, applied between bursts (live_changes.hpp)
 };
 
 class Router {
@@ -199,7 +202,8 @@ public:
 	const std::vector<Worker> &workers() const { return workers_; }
 	std::vector<Worker> &workers() { return workers_; }
 	// The override slots, one per (port, queue): slot port * 2 + queue. Null
-	// unless the policy runs in enforce mode.
+	// unless the policy started in shadow or enforce mode (only enforce
+	// publishes; shadow may be switched to enforce at run time).
 	OverrideSlot *override_slots() { return overrides_.get(); }
 	size_t override_slot_count() const { return overrides_ ? ports_.size() * aqm::kQueueCount : 0; }
 	Worker &worker(size_t i) { return workers_[i]; }

@@ -211,10 +211,12 @@ std::string Router::init(const RouterConfig &cfg, const std::vector<unsigned> &w
 			if (!w.samples)
 				return "cannot create a sample ring: " + std::string(rte_strerror(rte_errno));
 			w.sample_countdown.assign(ports_.size(), {cfg.policy.inference_interval, cfg.policy.inference_interval});
+			w.inference_interval = cfg.policy.inference_interval;
 			w.rng = aqm::Rng(0x9e3779b97f4a7c15ull * (i + 1));
 		}
 	}
-	if (cfg.policy.mode == PolicyMode::enforce)
+	// Shadow mode too: /dualpilot/policy/set may switch it to enforce.
+	if (cfg.policy.mode != PolicyMode::off)
 		overrides_ = std::make_unique<OverrideSlot[]>(ports_.size() * aqm::kQueueCount);
 	return {};
 }

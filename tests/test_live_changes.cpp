@@ -1,0 +1,531 @@
+// Live changes on a running router (issue 19): AQM parameters, the sampling
+// interval, a model reload and a mode switch, each without losing a packet;
+// bad input refused with the config file's messages; the telemetry commands
+// refused unless the config allows them. Also run under ThreadSanitizer
+// (suite 'tsan'): the test that posts from other threads.
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "dataplane/live_changes.hpp"
+#include "dataplane/policy_worker.hpp"
+#include "dataplane/telemetry_changes.hpp"
+#include "policy/model_file.hpp"
+#include "ring_bed.hpp"
+
+namespace dualpilot::dataplane {
+namespace {
+
+using namespace std::chrono_literals;
+using bed::RingPort;
+using namespace testing;
+
+// A small model of the sampler's features; bias added to one action's logit.
+policy::Model small_model(int action, float bias)
+{
+	policy::ModelConfig c;
+	c.feature_count = sim::kFeatureCount;
+	c.feature_embed = 4;
+	c.d_model = 16;
+	c.layers = 1;
+	c.heads = 2;
+	c.window = 8;
+	c.mlp_hidden = 32;
+	c.kernels.assign(c.feature_count, 1);
+	c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
+	c.rtg_scale = 1000;
+	policy::Model m = policy::random_model(c, 3);
+	m.find("head.b")->values[static_cast<size_t>(action)] += bias;
+	return m;
+}
+
+// A good model file and one whose weights were damaged after writing (the
+// checksum catches it).
+struct ModelFiles {
+	std::string good, other, corrupt;
+	ModelFiles()
+	{
+		const std::string dir = ::testing::TempDir();
+		good = dir + "/live_good.dpm";
+		other = dir + "/live_other.dpm";
+		corrupt = dir + "/live_corrupt.dpm";
+		EXPECT_EQ(policy::write_model(small_model(1, 20), good), "");
+		EXPECT_EQ(policy::write_model(small_model(0, 5), other), "");
+		std::filesystem::copy_file(good, corrupt, std::filesystem::copy_options::overwrite_existing);
+		std::fstream f(corrupt, std::ios::in | std::ios::out | std::ios::binary);
+		f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(corrupt) / 2));
+		f.put('\x5a');
+	}
+};
+
+const std::vector<std::vector<uint8_t>> &classic_and_l4s()
+{
+	static const std::vector<std::vector<uint8_t>> t = {ipv4_frame(Ecn::not_ect, 0, 0x2e, 1000),
+							    ipv4_frame(Ecn::ect1, 0, 0x2e, 1000)};
+	return t;
+}
+
+class LiveChanges : public ::testing::Test {
+protected:
+	void SetUp() override
+	{
+		static int n = 0;
+		west = bed::make_ring_port("lw" + std::to_string(n));
+		east = bed::make_ring_port("le" + std::to_string(n));
+		n++;
+	}
+	void TearDown() override
+	{
+		router.shutdown();
+		bed::free_ring_port(west);
+		bed::free_ring_port(east);
+	}
+	std::string start(std::string toml)
+	{
+		for (auto [key, name] : {std::pair{"WEST", west.ethdev}, std::pair{"EAST", east.ethdev}})
+			for (size_t at; (at = toml.find(key)) != std::string::npos;)
+				toml.replace(at, 4, name);
+		RouterConfig cfg;
+		if (std::string err = parse_router_config(toml, "test.toml", cfg); !err.empty())
+			return err;
+		cfg.mbufs = 16384;
+		return router.init(cfg);
+	}
+	// ms milliseconds of 4 frames per ms into west (~4000 pps of 1042-byte
+	// frames: 1.7x a 20 Mbit/s port), polled every ms on the router's clock.
+	void load(int ms, const std::vector<std::vector<uint8_t>> &templates = classic_and_l4s())
+	{
+		for (int i = 0; i < ms; i++) {
+			ASSERT_NO_FATAL_FAILURE(bed::inject_random(west.rx, templates, rng, 4, injected));
+			now += 1000000;
+			router.poll(now);
+			received += bed::drain_count(east);
+		}
+	}
+	// The Classic head's sojourn, averaged over ms of load (one reading a ms).
+	double mean_classic_sojourn_ms(int ms)
+	{
+		double sum = 0;
+		for (int i = 0; i < ms; i++) {
+			load(1);
+			sum += static_cast<double>(east_dualpi2().head_sojourn_ns(aqm::QueueId::classic, now)) / 1e6;
+		}
+		return sum / ms;
+	}
+	void expect_conservation()
+	{
+		const PortStats in = router.port_stats(0), out = router.port_stats(1);
+		EXPECT_EQ(in.rx_pkts, injected);
+		EXPECT_EQ(out.tx_pkts, received);
+		EXPECT_EQ(in.rx_pkts, out.tx_pkts + in.dropped() + out.dropped() + router.queued_pkts());
+	}
+	const aqm::DualPi2 &east_dualpi2() { return std::get<aqm::DualPi2>(router.ports()[1].aqm[0]); }
+
+	RingPort west, east;
+	Router router;
+	aqm::Rng rng{7};
+	uint64_t injected = 0, received = 0, now = 1000;
+};
+
+const char *kDualPi2Toml = R"(
+[[ports]]
+name = "west"
+device = "WEST"
+peer = "east"
+aqm = "fifo"
+[[ports]]
+name = "east"
+device = "EAST"
+peer = "west"
+rate = "20mbit"
+aqm = "dualpi2"
+)";
+
+std::string policy_toml(const std::string &mode, const std::string &model)
+{
+	return std::string(kDualPi2Toml) + "[policy]\nmode = \"" + mode + "\"\nmodel = \"" + model +
+	       "\"\ninference_interval = 10\nmin_delay = \"0s\"\noverride_ttl = \"20ms\"\n";
+}
+
+// The owning worker takes new DualPI2 parameters between two bursts: the
+// packets queued and p' are exactly as they were, and the queue then settles
+// at the new target (5 ms instead of 15 ms) with nothing lost on the way.
+TEST_F(LiveChanges, NewAqmParametersKeepTheQueueAndThePiState)
+{
+	ASSERT_EQ(start(kDualPi2Toml), "");
+	ASSERT_NO_FATAL_FAILURE(load(3000));
+	// PI2 holds the Classic head's sojourn near the old target (15 ms; the
+	// mean of 1000 readings, a few ms either side of it).
+	EXPECT_NEAR(mean_classic_sojourn_ms(1000), 15, 4);
+	const uint64_t backlog = aqm::backlog_pkts(router.ports()[1].aqm[0]);
+	const uint32_t prob = east_dualpi2().prob_q32();
+	ASSERT_GT(backlog, 20u);
+	ASSERT_GT(prob, 0u);
+
+	const aqm::Setting target[] = {{"target", "5ms"}};
+	const ChangeResult r = change_aqm(router, "east", target, 0ms);
+	ASSERT_TRUE(r.ok) << r.error;
+	EXPECT_FALSE(r.applied); // nobody polls the worker while the call waits
+	EXPECT_NE(r.log.find("target default -> 5ms"), std::string::npos) << r.log;
+	EXPECT_NE(r.log.find("target 15ms"), std::string::npos) << r.log; // the old tc line
+	EXPECT_TRUE(changes_pending(router));
+	EXPECT_EQ(east_dualpi2().params().target_ns, 15000000u); // not before the worker applies it
+	apply_changes(router, router.worker(0));                  // what its next pass does first
+	EXPECT_FALSE(changes_pending(router));
+	EXPECT_EQ(east_dualpi2().params().target_ns, 5000000u);
+	EXPECT_EQ(aqm::backlog_pkts(router.ports()[1].aqm[0]), backlog);
+	EXPECT_EQ(east_dualpi2().prob_q32(), prob);
+
+	// The next change through the worker's own loop.
+	const aqm::Setting alpha[] = {{"alpha", "0.32"}};
+	ASSERT_TRUE(change_aqm(router, "east", alpha, 0ms).ok);
+	ASSERT_NO_FATAL_FAILURE(load(1));
+	EXPECT_FALSE(changes_pending(router));
+	EXPECT_EQ(east_dualpi2().params().alpha_256, 81u);
+	EXPECT_EQ(east_dualpi2().params().target_ns, 5000000u); // the earlier change stays
+	ASSERT_NO_FATAL_FAILURE(load(5000));
+	EXPECT_NEAR(mean_classic_sojourn_ms(1000), 5, 3); // the new target
+	expect_conservation();
+}
+
+// The same validation and the same words as the config file's
+// [ports.dualpi2] table; nothing is posted, nothing changes.
+TEST_F(LiveChanges, BadAqmParametersAreRefusedWithTheConfigFilesMessage)
+{
+	ASSERT_EQ(start(kDualPi2Toml), "");
+	RouterConfig cfg;
+	const std::string file_err =
+		parse_router_config(std::string(kDualPi2Toml) + "[ports.dualpi2]\ntarget = \"soon\"\n", "r.toml", cfg);
+	const aqm::Setting bad_target[] = {{"target", "soon"}};
+	const ChangeResult r = change_aqm(router, "east", bad_target, 0ms);
+	EXPECT_FALSE(r.ok);
+	const std::string aqm_err = r.error.substr(std::string("port 'east': ").size());
+	EXPECT_EQ(r.error, "port 'east': " + aqm_err);
+	EXPECT_FALSE(aqm_err.empty());
+	EXPECT_TRUE(file_err.ends_with(aqm_err)) << file_err << " / " << aqm_err;
+
+	const aqm::Setting unknown[] = {{"nosuch", "1"}};
+	EXPECT_NE(change_aqm(router, "east", unknown, 0ms).error.find("dualpi2: unknown parameter 'nosuch'"),
+		  std::string::npos);
+	const aqm::Setting both[] = {{"max_rtt", "100ms"}, {"target", "5ms"}};
+	EXPECT_NE(change_aqm(router, "east", both, 0ms).error.find("give one or the other"), std::string::npos);
+	const aqm::Setting huge[] = {{"limit", "1000000"}};
+	EXPECT_NE(change_aqm(router, "east", huge, 0ms).error.find("needs a restart"), std::string::npos);
+	EXPECT_NE(change_aqm(router, "nosuch", unknown, 0ms).error.find("no port named 'nosuch'"), std::string::npos);
+	EXPECT_NE(change_aqm(router, "east", {}, 0ms).error.find("no parameters given"), std::string::npos);
+	EXPECT_FALSE(changes_pending(router));
+	EXPECT_EQ(east_dualpi2().params().target_ns, 15000000u);
+}
+
+// A limit below the standing queue refuses arrivals until the queue has
+// drained below it; not one queued packet is dropped for it.
+TEST_F(LiveChanges, ALimitBelowTheBacklogDropsNothingQueued)
+{
+	ASSERT_EQ(start(kDualPi2Toml), "");
+	ASSERT_NO_FATAL_FAILURE(load(3000));
+	const uint64_t backlog = aqm::backlog_pkts(router.ports()[1].aqm[0]);
+	ASSERT_GT(backlog, 20u);
+	const aqm::Setting limit[] = {{"limit", "10"}};
+	ASSERT_TRUE(change_aqm(router, "east", limit, 0ms).ok);
+	apply_changes(router, router.worker(0));
+	EXPECT_EQ(aqm::backlog_pkts(router.ports()[1].aqm[0]), backlog);
+	EXPECT_EQ(router.ports()[1].limit_pkts, 10u);
+	ASSERT_NO_FATAL_FAILURE(load(2000));
+	EXPECT_LE(aqm::backlog_pkts(router.ports()[1].aqm[0]), 10u);
+	EXPECT_GT(router.port_stats(1).overflow_drops, 0u);
+	expect_conservation();
+}
+
+// PIE and CoDel change the same way; CoDel's interval defines its dropping
+// state (the next drop was scheduled in its units), so a new interval
+// leaves that state, while a new target keeps it.
+TEST_F(LiveChanges, CodelLeavesItsDroppingStateOnlyForANewInterval)
+{
+	ASSERT_EQ(start(std::string(kDualPi2Toml).replace(std::string(kDualPi2Toml).rfind("dualpi2"), 7, "codel")), "");
+	ASSERT_NO_FATAL_FAILURE(load(3000));
+	const auto &codel = std::get<aqm::Codel>(router.ports()[1].aqm[0]);
+	ASSERT_TRUE(codel.dropping());
+	const uint32_t count = codel.count();
+	const aqm::Setting target[] = {{"target", "4ms"}};
+	ASSERT_TRUE(change_aqm(router, "east", target, 0ms).ok);
+	apply_changes(router, router.worker(0));
+	EXPECT_TRUE(codel.dropping());
+	EXPECT_EQ(codel.count(), count);
+	const aqm::Setting interval[] = {{"interval", "50ms"}};
+	ASSERT_TRUE(change_aqm(router, "east", interval, 0ms).ok);
+	const uint64_t backlog = codel.backlog_pkts();
+	apply_changes(router, router.worker(0));
+	EXPECT_FALSE(codel.dropping());
+	EXPECT_EQ(codel.count(), 0u);
+	EXPECT_EQ(codel.backlog_pkts(), backlog);
+	ASSERT_NO_FATAL_FAILURE(load(500));
+	expect_conservation();
+}
+
+// /dualpilot/policy/set,inference_interval=N: every worker samples every N
+// packets of a queue from its next pass on.
+TEST_F(LiveChanges, TheSamplingIntervalChangesOnTheWorkers)
+{
+	ModelFiles files;
+	ASSERT_EQ(start(policy_toml("shadow", files.good)), "");
+	EXPECT_EQ(router.worker(0).inference_interval, 10u);
+	EXPECT_FALSE(change_inference_interval(router, 0, 0ms).ok);
+	const ChangeResult r = change_inference_interval(router, 1, 0ms);
+	ASSERT_TRUE(r.ok) << r.error;
+	EXPECT_EQ(r.log, "policy/set inference_interval 10 -> 1");
+	ASSERT_NO_FATAL_FAILURE(load(1)); // applies it, then forwards
+	EXPECT_EQ(router.worker(0).inference_interval, 1u);
+	const PortStats before = router.port_stats(1);
+	ASSERT_NO_FATAL_FAILURE(load(300));
+	const PortStats after = router.port_stats(1);
+	// Every packet east dequeued is sampled now: forwarded (net_ring takes
+	// every one, so the tx count is the dequeue count) or dropped at dequeue
+	// (drop_dequeue, the default).
+	EXPECT_EQ((after.samples + after.sample_drops) - (before.samples + before.sample_drops),
+		  (after.tx_pkts - before.tx_pkts) + (after.aqm_drops - before.aqm_drops) +
+			  (after.mark_failed - before.mark_failed));
+	expect_conservation();
+}
+
+// A model reloaded between passes: a corrupt file is refused with the reason
+// and the old model runs on (it keeps publishing); a good one is swapped in;
+// the override published before the swap stays until it expires.
+TEST_F(LiveChanges, AReloadedModelIsSwappedInAndABadOneIsRefused)
+{
+	ModelFiles files;
+	ASSERT_EQ(start(policy_toml("enforce", files.good)), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router);
+	ASSERT_EQ(policy.error(), "");
+	ASSERT_EQ(policy.mode(), PolicyMode::enforce);
+	ASSERT_NO_FATAL_FAILURE(load(50));
+	policy.poll(now);
+	const uint64_t published = policy.stats().published;
+	ASSERT_GT(published, 0u);
+	OverrideRecord before;
+	ASSERT_TRUE(router.override_slots()[2].read(before)); // east, Classic
+	ASSERT_TRUE(before.active(now));
+
+	PolicyChange bad;
+	bad.model = files.corrupt;
+	ChangeResult r = policy.request_change(bad, 0ms);
+	EXPECT_TRUE(r.ok);
+	EXPECT_FALSE(r.applied);
+	policy.poll(now);
+	uint64_t done = 0;
+	r = policy.change_outcome(&done);
+	EXPECT_EQ(done, 1u);
+	EXPECT_FALSE(r.ok);
+	EXPECT_NE(r.error.find("model not loaded, " + files.good + " runs on"), std::string::npos) << r.error;
+	EXPECT_NE(r.error.find("checksum"), std::string::npos) << r.error;
+	EXPECT_EQ(policy.model_path(), files.good);
+	ASSERT_NO_FATAL_FAILURE(load(20));
+	policy.poll(now);
+	EXPECT_GT(policy.stats().published, published); // the old model decides on
+
+	PolicyChange missing;
+	missing.model = files.good + ".nosuch";
+	policy.request_change(missing, 0ms);
+	policy.poll(now);
+	EXPECT_NE(policy.change_outcome().error.find("cannot open"), std::string::npos);
+
+	OverrideRecord held;
+	ASSERT_TRUE(router.override_slots()[2].read(held));
+	PolicyChange good;
+	good.model = files.other;
+	policy.request_change(good, 0ms);
+	policy.poll(now);
+	r = policy.change_outcome();
+	ASSERT_TRUE(r.ok) << r.error;
+	EXPECT_EQ(r.log, "policy/reload model " + files.good + " -> " + files.other + " (backend cpu)");
+	EXPECT_EQ(policy.model_path(), files.other);
+	OverrideRecord after;
+	ASSERT_TRUE(router.override_slots()[2].read(after));
+	EXPECT_EQ(after.seq, held.seq); // untouched by the swap: it runs out at its own time
+	ASSERT_NO_FATAL_FAILURE(load(50));
+	policy.poll(now);
+	ASSERT_TRUE(router.override_slots()[2].read(after));
+	EXPECT_GT(after.seq, held.seq); // the new model publishes
+	expect_conservation();
+}
+
+// enforce -> shadow: nothing more is published and what was expires within
+// the TTL; shadow -> enforce publishes again. A mode the router cannot run
+// is refused with the reason.
+TEST_F(LiveChanges, TheModeSwitchesAtRunTime)
+{
+	ModelFiles files;
+	ASSERT_EQ(start(policy_toml("enforce", files.good)), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router);
+	ASSERT_NO_FATAL_FAILURE(load(50));
+	policy.poll(now);
+	PolicyChange shadow;
+	shadow.mode = PolicyMode::shadow;
+	policy.request_change(shadow, 0ms);
+	policy.poll(now);
+	EXPECT_EQ(policy.change_outcome().log, "policy/set mode enforce -> shadow");
+	EXPECT_EQ(policy.mode(), PolicyMode::shadow);
+	const uint64_t published = policy.stats().published;
+	const uint64_t overridden = router.port_stats(1).overridden;
+	for (int i = 0; i < 100; i++) {
+		ASSERT_NO_FATAL_FAILURE(load(1));
+		policy.poll(now);
+	}
+	EXPECT_EQ(policy.stats().published, published);
+	EXPECT_GT(policy.stats().scored, 0u);
+	// 100 ms on, past the 20 ms TTL: the old overrides change nothing more.
+	const uint64_t overridden_later = router.port_stats(1).overridden;
+	ASSERT_NO_FATAL_FAILURE(load(100));
+	EXPECT_EQ(router.port_stats(1).overridden, overridden_later);
+	EXPECT_GE(overridden_later, overridden);
+
+	PolicyChange enforce;
+	enforce.mode = PolicyMode::enforce;
+	policy.request_change(enforce, 0ms);
+	policy.poll(now);
+	EXPECT_TRUE(policy.change_outcome().ok);
+	ASSERT_NO_FATAL_FAILURE(load(20));
+	policy.poll(now);
+	EXPECT_GT(policy.stats().published, published);
+	expect_conservation();
+}
+
+TEST_F(LiveChanges, APolicyStartedOffCannotBeSwitchedOnWithoutSampleRings)
+{
+	ModelFiles files;
+	ASSERT_EQ(start(policy_toml("off", files.good)), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router);
+	PolicyChange c;
+	c.model = files.good;
+	c.mode = PolicyMode::shadow;
+	policy.request_change(c, 0ms);
+	policy.poll(now);
+	const ChangeResult r = policy.change_outcome();
+	EXPECT_FALSE(r.ok);
+	EXPECT_NE(r.error.find("mode stays off: the router samples nothing"), std::string::npos) << r.error;
+	EXPECT_EQ(policy.mode(), PolicyMode::off);
+}
+
+// The telemetry commands answer on EAL's socket, as dpdk-telemetry.py reads them.
+nlohmann::json telemetry(const std::string &command)
+{
+	const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
+	const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	sockaddr_un addr{};
+	addr.sun_family = AF_UNIX;
+	std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+	std::vector<char> buf(65536);
+	std::string reply;
+	if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0 && read(fd, buf.data(), buf.size()) > 0 &&
+	    write(fd, command.data(), command.size()) == static_cast<ssize_t>(command.size())) {
+		const ssize_t n = read(fd, buf.data(), buf.size());
+		if (n > 0)
+			reply.assign(buf.data(), static_cast<size_t>(n));
+	}
+	close(fd);
+	const auto j = nlohmann::json::parse(reply, nullptr, false);
+	const size_t comma = command.find(',');
+	return j.is_discarded() ? nlohmann::json() : j[command.substr(0, comma)];
+}
+
+TEST_F(LiveChanges, TelemetryChangesAreRefusedUnlessTheConfigAllowsThem)
+{
+	RouterConfig cfg;
+	EXPECT_NE(parse_router_config(std::string(kDualPi2Toml) + "[telemetry]\nallow_change = true\n", "t.toml", cfg)
+			  .find("allow_change"),
+		  std::string::npos);
+	ASSERT_EQ(parse_router_config(std::string(kDualPi2Toml) + "[telemetry]\nallow_changes = true\n", "t.toml", cfg),
+		  "");
+	EXPECT_TRUE(cfg.telemetry_allow_changes);
+
+	ASSERT_EQ(start(kDualPi2Toml), "");
+	EXPECT_FALSE(router.config().telemetry_allow_changes);
+	ASSERT_EQ(publish_telemetry_changes(&router, nullptr, router.config().telemetry_allow_changes), "");
+	nlohmann::json j = telemetry("/dualpilot/aqm/set,east,target=5ms");
+	EXPECT_EQ(j["status"], "refused");
+	EXPECT_NE(j["error"].get<std::string>().find("[telemetry] allow_changes = true"), std::string::npos);
+	EXPECT_EQ(telemetry("/dualpilot/policy/reload,/tmp/x.dpm")["status"], "refused");
+	EXPECT_FALSE(changes_pending(router));
+
+	// Allowed: the worker runs on this thread, so the command waits out its
+	// second and answers "posted"; the next pass applies it.
+	ASSERT_EQ(publish_telemetry_changes(&router, nullptr, true), "");
+	j = telemetry("/dualpilot/aqm/set,east,target=5ms,step_thresh=2ms");
+	EXPECT_EQ(j["status"], "posted");
+	EXPECT_NE(j["change"].get<std::string>().find("step_thresh default -> 2ms"), std::string::npos);
+	ASSERT_NO_FATAL_FAILURE(load(1));
+	EXPECT_EQ(east_dualpi2().params().target_ns, 5000000u);
+	EXPECT_EQ(east_dualpi2().params().step_thresh_ns, 2000000u);
+	j = telemetry("/dualpilot/aqm/set,east,target=never");
+	EXPECT_EQ(j["status"], "refused");
+	EXPECT_NE(j["error"].get<std::string>().find("port 'east': dualpi2: target"), std::string::npos);
+	EXPECT_EQ(telemetry("/dualpilot/policy/set,mode=fast")["status"], "refused");
+	EXPECT_NE(telemetry("/dualpilot/policy/set,mode=enforce")["error"].get<std::string>().find("no policy worker"),
+		  std::string::npos);
+	publish_telemetry_changes(nullptr, nullptr, false);
+	EXPECT_EQ(telemetry("/dualpilot/aqm/set,east,target=5ms")["error"], "no router is running");
+}
+
+// Changes posted from another thread while a worker thread forwards and a
+// policy thread decides: each is applied between two bursts, the workers'
+// fast path takes no lock, and nothing is lost. Run under ThreadSanitizer
+// too (suite 'tsan').
+TEST_F(LiveChanges, ChangesFromAnotherThreadReachTheWorkersWithoutALock)
+{
+	ModelFiles files;
+	ASSERT_EQ(start(policy_toml("enforce", files.good)), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router);
+	std::atomic<bool> stop{false};
+	std::atomic<uint64_t> clock{now};
+	std::thread worker([&] {
+		aqm::Rng r(3);
+		uint64_t in = 0, out = 0;
+		while (!stop.load()) {
+			bed::inject_random(west.rx, classic_and_l4s(), r, 4, in);
+			router.poll(clock.fetch_add(1000000) + 1000000);
+			out += bed::drain_count(east);
+		}
+		injected = in;
+		received = out;
+	});
+	std::thread decider([&] {
+		while (!stop.load()) {
+			policy.poll(clock.load());
+			std::this_thread::sleep_for(100us);
+		}
+	});
+	int applied = 0;
+	for (int i = 0; i < 20; i++) {
+		const aqm::Setting s[] = {{"target", i % 2 ? "5ms" : "15ms"}, {"tupdate", i % 2 ? "8ms" : "16ms"}};
+		const ChangeResult a = change_aqm(router, "east", s, 5s);
+		ASSERT_TRUE(a.ok) << a.error;
+		applied += a.applied;
+		PolicyChange c;
+		c.model = i % 2 ? files.corrupt : files.good;
+		const ChangeResult m = policy.request_change(c, 5s);
+		EXPECT_EQ(m.ok, i % 2 == 0) << m.error;
+		ASSERT_TRUE(change_inference_interval(router, 1 + i % 3, 5s).ok);
+	}
+	stop = true;
+	worker.join();
+	decider.join();
+	EXPECT_EQ(applied, 20);
+	EXPECT_EQ(policy.model_path(), files.good);
+	expect_conservation();
+	router.shutdown();
+	EXPECT_EQ(rte_mempool_in_use_count(bed::test_pool), 0u);
+}
+
+} // namespace
+} // namespace dualpilot::dataplane
+
+int main(int argc, char **argv) { return dualpilot::dataplane::bed::run_with_eal(argc, argv, true); }
