@@ -61,7 +61,8 @@ inline void release(Port &out, rte_mbuf *m, uint32_t len, uint64_t now_ns, rte_m
 } // namespace
 
 // Into the AQM of a port this worker owns (or straight to tx with aqm
-// "none"): one call into the AQM per burst; what it refuses is freed in bulk.
+// "none"): one call into the AQM per burst; what it refuses is freed in bulk
+// (and counted by the AQM: overflow_drops, aqm_drops).
 void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns)
 {
 	Port &out = ports_[egress];
@@ -78,15 +79,9 @@ void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs,
 	} else {
 		aqm::EnqueueResult result[kMaxBurst];
 		std::visit([&](auto &q) { aqm::enqueue_burst(q, now_ns, descs, n, result); }, out.aqm[0]);
-		uint32_t overflow = 0;
-		for (uint32_t i = 0; i < n; i++) {
-			if (result[i] == aqm::EnqueueResult::accepted)
-				continue;
-			overflow += result[i] == aqm::EnqueueResult::dropped_overflow;
-			drops[nd++] = reinterpret_cast<rte_mbuf *>(descs[i].handle);
-		}
-		st.overflow_drops += overflow;
-		st.aqm_drops += nd - overflow;
+		for (uint32_t i = 0; i < n; i++)
+			if (result[i] != aqm::EnqueueResult::accepted)
+				drops[nd++] = reinterpret_cast<rte_mbuf *>(descs[i].handle);
 	}
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(drops, nd);
@@ -270,33 +265,33 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 		for (int q = 0; q < aqm::kQueueCount; q++)
 			on[q] = overrides_[egress * aqm::kQueueCount + q].read(ov[q]) && ov[q].active(now_ns);
 	const bool sampling = w.samples != nullptr;
+	// The AQM counts its own verdicts; the router counts only what it
+	// changes of them (the policy's overrides, marks it cannot set).
 	rte_mbuf *drops[kMaxBurst];
-	uint32_t nd = 0, aqm_drops = 0, mark_failed = 0, marked = 0, overridden = 0, delay_drops = 0, tx_failed = 0;
+	uint32_t nd = 0, mark_failed = 0, delay_drops = 0, tx_failed = 0;
+	uint32_t changes[3][3] = {};
 	uint64_t wire_bytes = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const aqm::Dequeued &di = d[i];
 		rte_mbuf *m = reinterpret_cast<rte_mbuf *>(di.pkt.handle);
 		const int qi = static_cast<int>(di.queue);
 		aqm::Verdict verdict = di.verdict;
-		if (on[qi])
+		if (on[qi]) {
 			verdict = apply_override(ov[qi], di, w.rng, cfg_.policy);
-		overridden += verdict != di.verdict;
+			changes[static_cast<int>(di.verdict)][static_cast<int>(verdict)] += verdict != di.verdict;
+		}
 		if (sampling && --w.sample_countdown[egress][qi] == 0) {
 			w.sample_countdown[egress][qi] = w.inference_interval;
 			sample(w, egress, di, verdict, now_ns);
 		}
 		if (verdict == aqm::Verdict::drop) {
-			aqm_drops++;
 			drops[nd++] = m;
 			continue;
 		}
-		if (verdict == aqm::Verdict::forward_ce) {
-			if (!set_ce(rte_pktmbuf_mtod(m, uint8_t *), tag_frame(di.pkt))) {
-				mark_failed++;
-				drops[nd++] = m;
-				continue;
-			}
-			marked++;
+		if (verdict == aqm::Verdict::forward_ce && !set_ce(rte_pktmbuf_mtod(m, uint8_t *), tag_frame(di.pkt))) {
+			mark_failed++;
+			drops[nd++] = m;
+			continue;
 		}
 		// Each forwarded packet's own sojourn (a few ns: one bucket index and
 		// an increment in a 4 KiB table): a burst after a late poll holds
@@ -312,12 +307,13 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(drops, nd);
 	PortStats &st = w.stats[egress];
-	st.aqm_drops += aqm_drops;
 	st.mark_failed += mark_failed;
-	st.marked += marked;
-	st.overridden += overridden;
 	st.delay_drops += delay_drops;
 	st.tx_failed += tx_failed;
+	if (overrides_)
+		for (int a = 0; a < 3; a++)
+			for (int t = 0; t < 3; t++)
+				st.verdict_changes[a][t] += changes[a][t];
 	return static_cast<uint16_t>(n);
 }
 

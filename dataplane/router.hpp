@@ -42,6 +42,12 @@ namespace dualpilot::dataplane {
 // or AArch64). Rx-side counts belong to the port a frame arrived on,
 // egress-side counts to the port it was to leave by. Aligned so that no two
 // workers' counters share a line.
+//
+// One counter per fact: what the egress AQM decided (its drops, overflows and
+// CE marks) only the AQM counts (aqm::QueueCounters); the workers count what
+// the router adds to it, the policy's changes to those verdicts and the marks
+// it could not set. Router::port_stats() fills marked, aqm_drops,
+// overflow_drops and overridden from the two.
 struct alignas(64) PortStats {
 	// rx side
 	uint64_t rx_pkts = 0;
@@ -53,15 +59,20 @@ struct alignas(64) PortStats {
 	uint64_t tx_pkts = 0;           // transmitted on this port
 	uint64_t tx_bytes = 0;          // their frame bytes, as the queue's descriptors hold them
 	uint64_t tx_failed = 0;         // the NIC refused them: freed
-	uint64_t marked = 0;            // CE set on this port's egress
-	uint64_t aqm_drops = 0;         // egress AQM drops (enqueue or dequeue), the policy's included
-	uint64_t overflow_drops = 0;    // egress queue full
-	uint64_t mark_failed = 0;       // marked by the AQM but not ECN-capable: dropped
+	uint64_t mark_failed = 0;       // a CE verdict on a frame the marker could not mark: dropped
 	uint64_t handoff_drops = 0;     // the owner worker's hand-off ring was full
 	uint64_t delay_drops = 0;       // the egress delay line was full
 	// the policy path (egress side)
 	uint64_t samples = 0;           // decisions handed to the policy worker
 	uint64_t sample_drops = 0;      // samples lost to a full ring (the packet is not affected)
+	// Verdicts the policy's override changed: [the AQM's][the one taken], by
+	// aqm::Verdict (forward, forward_ce, drop); the diagonal stays 0.
+	std::array<std::array<uint64_t, 3>, 3> verdict_changes{};
+	// Filled by Router::port_stats(), never by a worker: the AQM's decisions
+	// with the policy's changes applied.
+	uint64_t marked = 0;            // CE set on this port's egress
+	uint64_t aqm_drops = 0;         // egress AQM drops (enqueue or dequeue), the policy's included
+	uint64_t overflow_drops = 0;    // egress queue full
 	uint64_t overridden = 0;        // verdicts the policy's override changed
 
 	uint64_t malformed() const

@@ -154,12 +154,15 @@ PortStats &PortStats::operator+=(const PortStats &o)
 	marked += o.marked;
 	aqm_drops += o.aqm_drops;
 	overflow_drops += o.overflow_drops;
+	overridden += o.overridden;
+	for (size_t a = 0; a < verdict_changes.size(); a++)
+		for (size_t t = 0; t < verdict_changes[a].size(); t++)
+			verdict_changes[a][t] += o.verdict_changes[a][t];
 	mark_failed += o.mark_failed;
 	handoff_drops += o.handoff_drops;
 	delay_drops += o.delay_drops;
 	samples += o.samples;
 	sample_drops += o.sample_drops;
-	overridden += o.overridden;
 	return *this;
 }
 

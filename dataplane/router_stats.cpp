@@ -30,6 +30,27 @@ PortStats Router::port_stats(size_t port) const
 	PortStats sum;
 	for (const Worker &w : workers_)
 		sum += w.stats[port];
+	const Port &p = ports_[port];
+	if (!p.has_aqm)
+		return sum;
+	// What the AQM decided, then what the policy changed of it: a verdict
+	// moved off drop (mark) is one drop (mark) fewer, moved onto it one more.
+	const auto c = aqm::counters(p.aqm[0]);
+	constexpr int kForward = static_cast<int>(aqm::Verdict::forward);
+	constexpr int kMark = static_cast<int>(aqm::Verdict::forward_ce);
+	constexpr int kDrop = static_cast<int>(aqm::Verdict::drop);
+	const auto &vc = sum.verdict_changes;
+	for (const aqm::QueueCounters &q : c) {
+		sum.aqm_drops += q.aqm_drops;
+		sum.overflow_drops += q.overflow_drops;
+		sum.marked += q.ce_marks;
+	}
+	sum.aqm_drops = sum.aqm_drops + vc[kForward][kDrop] + vc[kMark][kDrop] - vc[kDrop][kForward] - vc[kDrop][kMark];
+	sum.marked = sum.marked + vc[kForward][kMark] + vc[kDrop][kMark] - vc[kMark][kForward] - vc[kMark][kDrop] -
+		     sum.mark_failed;
+	for (const auto &row : vc)
+		for (uint64_t n : row)
+			sum.overridden += n;
 	return sum;
 }
 
