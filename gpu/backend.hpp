@@ -8,6 +8,7 @@
 
 #include "gpu/engine.hpp"
 #include "policy/backend.hpp"
+#include "policy/cpu_backend.hpp"
 
 namespace dualpilot::gpu {
 

@@ -51,7 +51,7 @@ __global__ void encode_kernel(const std::byte *pass, const float *ring, EmbedWei
 		const float raw = ring[(size_t{r.queue} * W + step_slot(r, static_cast<uint32_t>(step), W)) * rf + kStepState + f];
 		acc += wf[tap] * ((raw - ew.mean[f]) / ew.std[f]);
 	}
-	acc = acc >= 0 ? acc : acc * kLeakySlope;
+	acc = acc >= 0 ? acc : acc * policy::kLeakySlope;
 	enc[bt * F * e + f * e + j] = to_act<T_act>(acc);
 }
 

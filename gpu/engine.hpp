@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "gpu/gemm_precision.hpp"
-#include "policy/forward_cpu.hpp"
+#include "policy/window.hpp"
 #include "policy/model.hpp"
 
 namespace dualpilot::gpu {

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "gpu/pass_layout.hpp"
-#include "policy/forward_cpu.hpp"
+#include "policy/window.hpp"
 
 namespace dualpilot::gpu {
 

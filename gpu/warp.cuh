@@ -5,13 +5,12 @@
 #include <cuda_bf16.h>
 
 #include "gpu/pass_layout.hpp"
+#include "policy/model.hpp"
 
 namespace dualpilot::gpu {
 
 inline constexpr unsigned kFullWarp = 0xffffffffu;
 inline constexpr uint32_t kWarpsPerBlock = 4; // warp-per-row kernels: 128 threads a block
-inline constexpr float kLnEps = 1e-5f;        // torch.nn.LayerNorm's default
-inline constexpr float kLeakySlope = 0.01f;   // torch.nn.LeakyReLU's default
 
 // The sum over the warp, in every lane. Every lane of the warp must call it.
 __device__ inline float warp_sum(float v)
@@ -61,7 +60,7 @@ __device__ inline RowStats row_stats(const float *xr, uint32_t d, uint32_t lane)
 	float var = 0;
 	for (uint32_t j = lane; j < d; j += 32)
 		var += (xr[j] - mean) * (xr[j] - mean);
-	return RowStats{mean, 1.0f / sqrtf(warp_sum(var) / static_cast<float>(d) + kLnEps)};
+	return RowStats{mean, 1.0f / sqrtf(warp_sum(var) / static_cast<float>(d) + policy::kLnEps)};
 }
 
 // Blocks for `items` threads of kThreads.

@@ -26,7 +26,7 @@
 
 #include "aqm/random.hpp"
 #include "dataplane/policy_worker.hpp"
-#include "policy/backend.hpp"
+#include "policy/cpu_backend.hpp"
 #include "policy/forward_cpu.hpp"
 #include "policy/model_file.hpp"
 #include "model_shapes.hpp"

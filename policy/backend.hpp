@@ -1,8 +1,8 @@
 // Where the policy worker runs the model: a backend takes a batch of
 // context windows and returns an action distribution for each. One call per
 // batch, off the packet path, so a virtual call is fine here.
-//   cpu   policy/forward_cpu.hpp (this library)
-//   gpu   gpu/ (CUDA graphs + cuBLAS), where built and a GPU is present
+//   cpu   policy/cpu_backend.hpp (this library)
+//   gpu   gpu/backend.hpp (CUDA graphs + cuBLAS), where built and a GPU is present
 //
 // A pass is submitted and its result collected later, so that a backend
 // that computes elsewhere (the GPU) works while the caller drains its rings
@@ -11,13 +11,11 @@
 // computes in submit() and has one slot.
 #pragma once
 
-#include <algorithm>
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "policy/forward_cpu.hpp"
 #include "policy/model.hpp"
+#include "policy/window.hpp"
 
 namespace dualpilot::policy {
 
@@ -52,35 +50,6 @@ public:
 
 protected:
 	std::string error_;
-};
-
-class CpuBackend final : public Backend {
-public:
-	explicit CpuBackend(const Model &m) : fwd_(m) {}
-	const char *name() const override { return "cpu"; }
-	const ModelConfig &config() const override { return fwd_.config(); }
-	// At once, on the calling thread.
-	void forward(const Window *windows, size_t n, Probs *out) { fwd_.forward(windows, n, out); }
-	bool submit(const Window *windows, size_t n) override
-	{
-		result_.resize(n);
-		fwd_.forward(windows, n, result_.data());
-		return true;
-	}
-	bool collect(Probs *out) override
-	{
-		std::copy(result_.begin(), result_.end(), out);
-		return true;
-	}
-	uint32_t cache_floats() const override { return fwd_.cache_floats(); }
-	void cache_step(float rtg, const float *state, uint8_t action, uint32_t slot, float *cache) override
-	{
-		fwd_.cache_step(rtg, state, action, slot, cache);
-	}
-
-private:
-	CpuForward fwd_;
-	std::vector<Probs> result_;
 };
 
 } // namespace dualpilot::policy

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "policy/backend.hpp"
-#include "policy/forward_cpu.hpp"
+#include "policy/window.hpp"
 
 namespace dualpilot::policy {
 

@@ -3,260 +3,11 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstring>
 #include <fmt/format.h>
 
+#include "policy/cpu_kernels.hpp"
+
 namespace dualpilot::policy {
-
-namespace {
-
-constexpr float kLnEps = 1e-5f;       // torch.nn.LayerNorm's default
-constexpr float kLeakySlope = 0.01f;  // torch.nn.LeakyReLU's default
-
-void layer_norm(const float *x, const float *g, const float *b, uint32_t d, float *y)
-{
-	float mean = 0;
-#pragma omp simd reduction(+ : mean)
-	for (uint32_t i = 0; i < d; i++)
-		mean += x[i];
-	mean /= static_cast<float>(d);
-	float var = 0;
-#pragma omp simd reduction(+ : var)
-	for (uint32_t i = 0; i < d; i++)
-		var += (x[i] - mean) * (x[i] - mean);
-	var /= static_cast<float>(d);
-	const float inv = 1.0f / std::sqrt(var + kLnEps);
-	for (uint32_t i = 0; i < d; i++)
-		y[i] = (x[i] - mean) * inv * g[i] + b[i];
-}
-
-// torch.nn.GELU() (the exact, erf form).
-inline float gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
-
-// Eight floats as one value: a vector register (AVX) in the avx2 clones,
-// a pair of SSE registers in the baseline ones.
-typedef float v8f __attribute__((vector_size(32)));
-typedef int32_t v8i __attribute__((vector_size(32)));
-
-// e^x, eight at a time: Cephes' expf (range reduction by ln 2 in two parts,
-// a degree-5 polynomial, the exponent set directly), within 2 ulp; x below
-// -87 gives about 1e-38, not 0.
-inline void exp8(v8f &x)
-{
-	const v8f hi = x > 88.0f ? v8f{} + 88.0f : x;
-	x = hi < -87.0f ? v8f{} - 87.0f : hi;
-	const v8f fx = x * 1.44269504088896341f + 0.5f;
-	v8i n = __builtin_convertvector(fx, v8i);
-	n += (__builtin_convertvector(n, v8f) > fx); // truncation to floor: -1 where it rounded up
-	const v8f fn = __builtin_convertvector(n, v8f);
-	x = x - fn * 0.693359375f + fn * 2.12194440e-4f;
-	const v8f z = x * x;
-	v8f y = 1.9875691500e-4f * x + 1.3981999507e-3f;
-	y = y * x + 8.3334519073e-3f;
-	y = y * x + 4.1665795894e-2f;
-	y = y * x + 1.6666665459e-1f;
-	y = y * x + 5.0000001201e-1f;
-	y = y * z + x + 1.0f;
-	const v8i bits = (n + 127) << 23;
-	v8f scale;
-	std::memcpy(&scale, &bits, sizeof(scale));
-	x = y * scale;
-}
-
-// GELU in place over count floats, eight at a time: erf by Abramowitz and
-// Stegun 7.1.26 (absolute error under 1.5e-7), the tail with std::erf.
-__attribute__((target_clones("avx2", "default"))) void gelu_all(float *x, size_t count)
-{
-	size_t i = 0;
-	for (; i + 8 <= count; i += 8) {
-		v8f v;
-		std::memcpy(&v, x + i, sizeof(v));
-		const v8f u = v * 0.70710678118654752f;
-		const v8f a = u < 0.0f ? -u : u;
-		const v8f t = 1.0f / (1.0f + 0.3275911f * a);
-		v8f e = -(a * a);
-		exp8(e);
-		const v8f poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t +
-				  0.254829592f) * t;
-		const v8f erf_abs = 1.0f - poly * e;
-		const v8f erf = u < 0.0f ? -erf_abs : erf_abs;
-		v = 0.5f * v * (1.0f + erf);
-		std::memcpy(x + i, &v, sizeof(v));
-	}
-	for (; i < count; i++)
-		x[i] = gelu(x[i]);
-}
-
-inline float dot_f32(const float *a, const float *b, uint32_t n)
-{
-	float s = 0;
-#pragma omp simd reduction(+ : s)
-	for (uint32_t i = 0; i < n; i++)
-		s += a[i] * b[i];
-	return s;
-}
-
-// Outputs o0 .. o0 + 8V of R rows, accumulated in R*V vector registers
-// across the whole input loop (instead of loading and storing y per input).
-// Several rows share each weight load and give the adds independent chains
-// to overlap. Every row sums its inputs in the same order whatever R, so a
-// queue's decision does not depend on the batch it is in.
-template <uint32_t R, uint32_t V>
-[[gnu::always_inline]] inline void rows_block(const float *wt, const float *bias, uint32_t out, uint32_t in,
-					       const float *x, size_t x_stride, float *y, size_t y_stride, uint32_t o0)
-{
-	v8f acc[R][V], w;
-	for (uint32_t r = 0; r < R; r++)
-		std::memcpy(acc[r], bias + o0, sizeof(acc[r]));
-	for (uint32_t i = 0; i < in; i++) {
-		const float *col = wt + size_t{i} * out + o0;
-		for (uint32_t v = 0; v < V; v++) {
-			std::memcpy(&w, col + 8 * v, sizeof(w));
-			for (uint32_t r = 0; r < R; r++)
-				acc[r][v] += w * x[r * x_stride + i];
-		}
-	}
-	for (uint32_t r = 0; r < R; r++)
-		std::memcpy(y + r * y_stride + o0, acc[r], sizeof(acc[r]));
-}
-
-// One output of one row: the tail of a width that is not a multiple of 8.
-[[gnu::always_inline]] inline void row_one(const float *wt, const float *bias, uint32_t out, uint32_t in, const float *x, float *y, uint32_t o)
-{
-	float acc = bias[o];
-	for (uint32_t i = 0; i < in; i++)
-		acc += wt[size_t{i} * out + o] * x[i];
-	y[o] = acc;
-}
-
-// Outputs o0 .. o1 of R rows (at most 8 accumulator registers at a time).
-template <uint32_t R>
-[[gnu::always_inline]] inline void rows_all(const float *wt, const float *bias, uint32_t out, uint32_t in, const float *x, size_t x_stride,
-		     float *y, size_t y_stride, uint32_t o0, uint32_t o1)
-{
-	uint32_t o = o0;
-	for (; o + 32 <= o1; o += 32) {
-		if constexpr (R == 4) {
-			rows_block<2, 4>(wt, bias, out, in, x, x_stride, y, y_stride, o);
-			rows_block<2, 4>(wt, bias, out, in, x + 2 * x_stride, x_stride, y + 2 * y_stride, y_stride, o);
-		} else {
-			rows_block<R, 4>(wt, bias, out, in, x, x_stride, y, y_stride, o);
-		}
-	}
-	if (o + 16 <= o1) {
-		rows_block<R, 2>(wt, bias, out, in, x, x_stride, y, y_stride, o);
-		o += 16;
-	}
-	if (o + 8 <= o1) {
-		rows_block<R, 1>(wt, bias, out, in, x, x_stride, y, y_stride, o);
-		o += 8;
-	}
-	for (; o < o1; o++)
-		for (uint32_t r = 0; r < R; r++)
-			row_one(wt, bias, out, in, x + r * x_stride, y + r * y_stride, o);
-}
-
-// y[r] = W x[r] + b for rows r of x (strides in floats), with W stored
-// transposed ([in][out]): the inner loop runs over the outputs, so it
-// vectorises into multiply-adds across outputs with no horizontal sums,
-// which dominate at the small widths of a student. Compiled for AVX2 as well
-// as the baseline and picked at load time (one dispatch per layer).
-// Outputs o0 .. o1 only (the keys and values without the queries, say).
-__attribute__((target_clones("avx2", "default"))) void matmul(const float *wt, const int8_t *qt, const float *scale,
-							       const float *bias, uint32_t out, uint32_t in,
-							       const float *x, size_t rows, size_t x_stride, float *y,
-							       size_t y_stride, uint32_t o0, uint32_t o1)
-{
-	if (wt) {
-		size_t r = 0;
-		for (; r + 4 <= rows; r += 4)
-			rows_all<4>(wt, bias, out, in, x + r * x_stride, x_stride, y + r * y_stride, y_stride, o0, o1);
-		if (r + 2 <= rows) {
-			rows_all<2>(wt, bias, out, in, x + r * x_stride, x_stride, y + r * y_stride, y_stride, o0, o1);
-			r += 2;
-		}
-		if (r < rows)
-			rows_all<1>(wt, bias, out, in, x + r * x_stride, x_stride, y + r * y_stride, y_stride, o0, o1);
-		return;
-	}
-	for (size_t r = 0; r < rows; r++) {
-		const float *xr = x + r * x_stride;
-		float *yr = y + r * y_stride;
-		for (uint32_t o = o0; o < o1; o++)
-			yr[o] = 0;
-		for (uint32_t i = 0; i < in; i++) {
-			const float xi = xr[i];
-			const int8_t *col = qt + size_t{i} * out;
-			for (uint32_t o = o0; o < o1; o++)
-				yr[o] += static_cast<float>(col[o]) * xi;
-		}
-		for (uint32_t o = o0; o < o1; o++)
-			yr[o] = yr[o] * scale[o] + bias[o];
-	}
-}
-
-// One query's attention over a queue's cached keys (K [d][L], V [L][d], as
-// CpuForward::cache_floats lays them out; L a multiple of 8 after padding),
-// key_ok[L] 1 or 0 for the keys in its window: scores as multiply-adds
-// across the keys, softmax, values.
-__attribute__((target_clones("avx2", "default"))) void cached_attention(const float *q, const float *cache,
-									 const float *key_ok, uint32_t heads,
-									 uint32_t hd, uint32_t L, float *score,
-									 float *out)
-{
-	const uint32_t d = heads * hd;
-	const float *K = cache, *V = cache + size_t{d} * L;
-	const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-	for (uint32_t hh = 0; hh < heads; hh++) {
-		// Eight keys at a time, their scores kept in a register over the
-		// head's dimensions.
-		for (uint32_t k = 0; k < L; k += 8) {
-			v8f acc{}, kv;
-			for (uint32_t j = hh * hd; j < (hh + 1) * hd; j++) {
-				std::memcpy(&kv, K + size_t{j} * L + k, sizeof(kv));
-				acc += kv * (q[j] * scale);
-			}
-			std::memcpy(score + k, &acc, sizeof(acc));
-		}
-		float mx = -INFINITY;
-		for (uint32_t k = 0; k < L; k++)
-			mx = key_ok[k] != 0.0f ? std::max(mx, score[k]) : mx;
-		v8f sum8{};
-		for (uint32_t k = 0; k < L; k += 8) {
-			v8f s, ok;
-			std::memcpy(&s, score + k, sizeof(s));
-			std::memcpy(&ok, key_ok + k, sizeof(ok));
-			s -= mx;
-			exp8(s);
-			s *= ok;
-			sum8 += s;
-			std::memcpy(score + k, &s, sizeof(s));
-		}
-		float sum = 0;
-		for (int j = 0; j < 8; j++)
-			sum += sum8[j];
-		const float inv = 1.0f / sum;
-		float *o = out + hh * hd;
-		uint32_t j = 0;
-		for (; j + 8 <= hd; j += 8) { // eight dimensions in a register over the keys
-			v8f acc{}, v;
-			for (uint32_t k = 0; k < L; k++) {
-				std::memcpy(&v, V + size_t{k} * d + hh * hd + j, sizeof(v));
-				acc += v * score[k];
-			}
-			acc *= inv;
-			std::memcpy(o + j, &acc, sizeof(acc));
-		}
-		for (; j < hd; j++) {
-			float acc = 0;
-			for (uint32_t k = 0; k < L; k++)
-				acc += V[size_t{k} * d + hh * hd + j] * score[k];
-			o[j] = acc * inv;
-		}
-	}
-}
-
-} // namespace
 
 float gemm_round(float v, GemmRounding r)
 {
@@ -390,12 +141,12 @@ CpuForward::CpuForward(const Model &m) : model_(m), cfg_(m.config)
 void CpuForward::apply_range(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride,
 			     uint32_t o0, uint32_t o1)
 {
-	matmul(l.w, l.q, l.scale, l.b, l.out, l.in, x, rows, x_stride, y, y_stride, o0, o1);
+	kernels::matmul(l.w, l.q, l.scale, l.b, l.out, l.in, x, rows, x_stride, y, y_stride, o0, o1);
 }
 
 void CpuForward::apply(const Linear &l, const float *x, size_t rows, size_t x_stride, float *y, size_t y_stride)
 {
-	matmul(l.w, l.q, l.scale, l.b, l.out, l.in, x, rows, x_stride, y, y_stride, 0, l.out);
+	kernels::matmul(l.w, l.q, l.scale, l.b, l.out, l.in, x, rows, x_stride, y, y_stride, 0, l.out);
 }
 
 bool CpuForward::embeds_steps() const
@@ -429,8 +180,7 @@ void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 		} else {
 			apply(enc_[f], kernel_in_.data(), 1, 0, ef, 0);
 		}
-		for (uint32_t j = 0; j < e; j++)
-			ef[j] = ef[j] >= 0 ? ef[j] : ef[j] * kLeakySlope;
+		kernels::leaky_relu(ef, e);
 		round_inputs<kRound>(ef, e);
 		if (cfg_.state_layout == StateLayout::per_feature)
 			apply(enc_fproj_[f], ef, 1, 0, out + size_t{1 + f} * d, 0);
@@ -488,8 +238,8 @@ void CpuForward::enter_block(const float *token, const float *pos, float *x, flo
 	const uint32_t d = cfg_.d_model;
 	for (uint32_t j = 0; j < d; j++)
 		x[j] = token[j] + pos[j];
-	layer_norm(x, ln_in_g_, ln_in_b_, d, x);
-	layer_norm(x, blocks_[0].ln1_g, blocks_[0].ln1_b, d, h);
+	kernels::layer_norm(x, ln_in_g_, ln_in_b_, d, x);
+	kernels::layer_norm(x, blocks_[0].ln1_g, blocks_[0].ln1_b, d, h);
 }
 
 void CpuForward::cache_step(float rtg, const float *state, uint8_t action, uint32_t slot, float *cache)
@@ -538,18 +288,13 @@ uint32_t CpuForward::position(const Window &w, uint32_t t) const
 void CpuForward::head(const float *x, const float *state_emb, Probs &out)
 {
 	const uint32_t d = cfg_.d_model;
-	layer_norm(x, ln_f_g_, ln_f_b_, d, head_in_.data());
+	kernels::layer_norm(x, ln_f_g_, ln_f_b_, d, head_in_.data());
 	if (cfg_.head_residual)
 		for (uint32_t j = 0; j < d; j++)
 			head_in_[j] += state_emb[j];
 	float logits[kActionCount];
 	apply(head_, head_in_.data(), 1, 0, logits, 0);
-	const float mx = std::max({logits[0], logits[1], logits[2]});
-	float sum = 0;
-	for (uint32_t a = 0; a < kActionCount; a++)
-		sum += (out.p[a] = std::exp(logits[a] - mx));
-	for (uint32_t a = 0; a < kActionCount; a++)
-		out.p[a] /= sum;
+	kernels::softmax(logits, kActionCount, out.p.data());
 }
 
 // One block, keys and values cached: per window one query row (the newest
@@ -579,7 +324,7 @@ void CpuForward::forward_cached_keys(const Window *windows, size_t n, Probs *out
 			const uint32_t count = t + 1 < w.steps ? tps : tps - 1;
 			std::fill(&key_ok_[size_t{s} * tps], &key_ok_[size_t{s} * tps + count], 1.0f);
 		}
-		cached_attention(&qkv_[i * 3 * d], w.cache, key_ok_.data(), cfg_.heads, cfg_.head_dim(), L, score_.data(),
+		kernels::cached_attention(&qkv_[i * 3 * d], w.cache, key_ok_.data(), cfg_.heads, cfg_.head_dim(), L, score_.data(),
 				 &att_[i * d]);
 	}
 	block_tail<false>(blocks_[0], 0, static_cast<uint32_t>(n));
@@ -606,17 +351,15 @@ void CpuForward::block_tail(const Block &b, uint32_t r0, uint32_t r1)
 	const uint32_t d = cfg_.d_model, m = cfg_.mlp_hidden;
 	round_inputs<kRound>(&att_[size_t{r0} * d], size_t{r1 - r0} * d);
 	apply(b.proj, &att_[size_t{r0} * d], r1 - r0, d, &h_[size_t{r0} * d], d);
-	for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
-		x_[j] += h_[j];
+	kernels::residual_add(&x_[size_t{r0} * d], &h_[size_t{r0} * d], size_t{r1 - r0} * d);
 	for (uint32_t t = r0; t < r1; t++)
-		layer_norm(&x_[size_t{t} * d], b.ln2_g, b.ln2_b, d, &h_[size_t{t} * d]);
+		kernels::layer_norm(&x_[size_t{t} * d], b.ln2_g, b.ln2_b, d, &h_[size_t{t} * d]);
 	round_inputs<kRound>(&h_[size_t{r0} * d], size_t{r1 - r0} * d);
 	apply(b.fc, &h_[size_t{r0} * d], r1 - r0, d, &mlp_[size_t{r0} * m], m);
-	gelu_all(&mlp_[size_t{r0} * m], size_t{r1 - r0} * m);
+	kernels::gelu(&mlp_[size_t{r0} * m], size_t{r1 - r0} * m);
 	round_inputs<kRound>(&mlp_[size_t{r0} * m], size_t{r1 - r0} * m);
 	apply(b.fc_proj, &mlp_[size_t{r0} * m], r1 - r0, m, &h_[size_t{r0} * d], d);
-	for (size_t j = size_t{r0} * d; j < size_t{r1} * d; j++)
-		x_[j] += h_[j];
+	kernels::residual_add(&x_[size_t{r0} * d], &h_[size_t{r0} * d], size_t{r1 - r0} * d);
 }
 
 void CpuForward::forward(const Window *windows, size_t n, Probs *out)
@@ -635,14 +378,12 @@ void CpuForward::forward_rounded(const Window *windows, size_t n, Probs *out, Ge
 	forward_full<true>(windows, n, out);
 }
 
-template <bool kRound>
-void CpuForward::forward_full(const Window *windows, size_t n, Probs *out)
+// The batch's tokens stacked into one matrix: window i's at seg_start_[i] ..
+// seg_start_[i + 1] - 1 (R, the state token(s), a per step; the last a left
+// out). Sizes the rows; returns the number of tokens.
+size_t CpuForward::lay_out_tokens(const Window *windows, size_t n)
 {
-	const uint32_t d = cfg_.d_model, H = cfg_.heads;
-	const uint32_t hd = cfg_.head_dim();
-	// Token layout: window i's tokens at seg_start_[i] .. +tps*steps-1 (R,
-	// the state token(s), a per step; the last a left out).
-	const uint32_t tps = cfg_.tokens_per_step(), S = cfg_.state_tokens();
+	const uint32_t tps = cfg_.tokens_per_step();
 	seg_start_.resize(n + 1);
 	size_t tokens = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -651,9 +392,16 @@ void CpuForward::forward_full(const Window *windows, size_t n, Probs *out)
 	}
 	seg_start_[n] = static_cast<uint32_t>(tokens);
 	size_rows(tokens, n);
+	return tokens;
+}
 
-	// Embeddings: each step's tokens (cached by the caller, or computed here)
-	// plus the time embedding of the step's position in the window.
+// Each step's tokens (cached by the caller, or computed here) plus the time
+// embedding of the step's position, into x_; each window's last state token
+// before the time embedding into state_emb_ (the head_residual term).
+template <bool kRound>
+void CpuForward::embed_windows(const Window *windows, size_t n)
+{
+	const uint32_t d = cfg_.d_model, tps = cfg_.tokens_per_step(), S = cfg_.state_tokens();
 	for (size_t i = 0; i < n; i++) {
 		const Window &w = windows[i];
 		for (uint32_t t = 0; t < w.steps; t++) {
@@ -671,66 +419,54 @@ void CpuForward::forward_full(const Window *windows, size_t n, Probs *out)
 				std::copy(src + size_t{S} * d, src + size_t{S + 1} * d, &state_emb_[i * d]);
 		}
 	}
-	for (size_t t = 0; t < tokens; t++)
-		layer_norm(&x_[t * d], ln_in_g_, ln_in_b_, d, &x_[t * d]);
+}
 
-	const float att_scale = 1.0f / std::sqrt(static_cast<float>(hd));
-	std::vector<float> &score = score_; // the attention row of one query
-	for (size_t l = 0; l < blocks_.size(); l++) {
-		const Block &b = blocks_[l];
-		const bool last = l + 1 == blocks_.size();
-		for (size_t t = 0; t < tokens; t++)
-			layer_norm(&x_[t * d], b.ln1_g, b.ln1_b, d, &h_[t * d]);
-		round_inputs<kRound>(h_.data(), tokens * d);
-		if (!last) {
-			apply(b.qkv, h_.data(), tokens, d, qkv_.data(), 3 * d);
-		} else {
-			// Keys and values of every token, the query of each window's last one.
-			apply_range(b.qkv, h_.data(), tokens, d, qkv_.data(), 3 * d, d, 3 * d);
-			for (size_t i = 0; i < n; i++) {
-				const size_t r = seg_start_[i + 1] - 1;
-				apply_range(b.qkv, &h_[r * d], 1, d, &qkv_[r * 3 * d], 3 * d, 0, d);
-			}
-		}
-		// Causal attention within each window; in the last layer only the
-		// final state token's row is needed.
+// One block over the batch's tokens in x_ (n windows, `tokens` rows of d).
+// In the last block (last_only) only each window's final state token goes on
+// to the head, so only its row gets a query, attention, the projection and
+// the MLP; every token still gives its key and value.
+template <bool kRound>
+void CpuForward::transformer_block(const Block &b, size_t n, size_t tokens, bool last_only)
+{
+	const uint32_t d = cfg_.d_model;
+	for (size_t t = 0; t < tokens; t++)
+		kernels::layer_norm(&x_[t * d], b.ln1_g, b.ln1_b, d, &h_[t * d]);
+	round_inputs<kRound>(h_.data(), tokens * d);
+	if (!last_only) {
+		apply(b.qkv, h_.data(), tokens, d, qkv_.data(), 3 * d);
+	} else {
+		apply_range(b.qkv, h_.data(), tokens, d, qkv_.data(), 3 * d, d, 3 * d);
 		for (size_t i = 0; i < n; i++) {
-			const uint32_t s0 = seg_start_[i], s1 = seg_start_[i + 1];
-			for (uint32_t q = last ? s1 - 1 : s0; q < s1; q++) {
-				for (uint32_t hh = 0; hh < H; hh++) {
-					const float *qv = &qkv_[size_t{q} * 3 * d + hh * hd];
-					float mx = -INFINITY;
-					for (uint32_t k = s0; k <= q; k++) {
-						const float s = dot_f32(qv, &qkv_[size_t{k} * 3 * d + d + hh * hd], hd) * att_scale;
-						score[k - s0] = s;
-						mx = std::max(mx, s);
-					}
-					float sum = 0;
-					for (uint32_t k = s0; k <= q; k++)
-						sum += (score[k - s0] = std::exp(score[k - s0] - mx));
-					float *o = &att_[size_t{q} * d + hh * hd];
-					std::fill(o, o + hd, 0.0f);
-					for (uint32_t k = s0; k <= q; k++) {
-						const float p = score[k - s0] / sum;
-						const float *v = &qkv_[size_t{k} * 3 * d + 2 * d + hh * hd];
-						for (uint32_t j = 0; j < hd; j++)
-							o[j] += p * v[j];
-					}
-				}
-			}
+			const size_t r = seg_start_[i + 1] - 1;
+			apply_range(b.qkv, &h_[r * d], 1, d, &qkv_[r * 3 * d], 3 * d, 0, d);
 		}
-		// Projection, residual, MLP: every token, or the final ones only.
-		auto rows_of = [&](auto &&fn) {
-			if (!last) {
-				fn(0u, static_cast<uint32_t>(tokens));
-				return;
-			}
-			for (size_t i = 0; i < n; i++)
-				fn(seg_start_[i + 1] - 1, seg_start_[i + 1]);
-		};
-		rows_of([&](uint32_t r0, uint32_t r1) { block_tail<kRound>(b, r0, r1); });
 	}
-	// Head at each window's last state token.
+	// Causal attention within each window: its T tokens, H heads of hd.
+	for (size_t i = 0; i < n; i++) {
+		const uint32_t s0 = seg_start_[i], T = seg_start_[i + 1] - s0;
+		kernels::causal_attention(&qkv_[size_t{s0} * 3 * d], T, last_only ? T - 1 : 0, cfg_.heads, cfg_.head_dim(),
+					  score_.data(), &att_[size_t{s0} * d]);
+	}
+	if (!last_only) {
+		block_tail<kRound>(b, 0, static_cast<uint32_t>(tokens));
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		block_tail<kRound>(b, seg_start_[i + 1] - 1, seg_start_[i + 1]);
+}
+
+// Every token of every window through the model, then the head at each
+// window's last state token.
+template <bool kRound>
+void CpuForward::forward_full(const Window *windows, size_t n, Probs *out)
+{
+	const uint32_t d = cfg_.d_model;
+	const size_t tokens = lay_out_tokens(windows, n);
+	embed_windows<kRound>(windows, n);
+	for (size_t t = 0; t < tokens; t++)
+		kernels::layer_norm(&x_[t * d], ln_in_g_, ln_in_b_, d, &x_[t * d]);
+	for (size_t l = 0; l < blocks_.size(); l++)
+		transformer_block<kRound>(blocks_[l], n, tokens, l + 1 == blocks_.size());
 	for (size_t i = 0; i < n; i++)
 		head(&x_[size_t{seg_start_[i + 1] - 1} * d], &state_emb_[i * d], out[i]);
 }

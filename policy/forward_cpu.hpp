@@ -18,41 +18,20 @@
 //    block's projection and MLP, the head) whatever the window.
 // Scratch space grows to the largest batch seen and is then reused: a
 // forward allocates nothing once warm.
+//
+// This file is the model; the arithmetic (matrix products, attention,
+// LayerNorm, GELU) is in policy/cpu_kernels.hpp.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <deque>
+#include <string>
 #include <vector>
 
 #include "policy/model.hpp"
+#include "policy/window.hpp"
 
 namespace dualpilot::policy {
-
-// One queue's context: its last `steps` decisions, oldest first. The oldest
-// sits in slot first_slot of the queue's ring of w slots, step t in slot
-// (first_slot + t) mod w: its time-embedding position (ring_position models;
-// window_position models use t). The action of the last step is not known
-// yet and is not read. With `cache` (the queue's cache, cache_floats() laid
-// out by CpuForward) returns/states/actions are not read.
-struct Window {
-	uint32_t steps = 0;
-	const float *returns = nullptr;  // [steps] return-to-go, unscaled
-	const float *states = nullptr;   // [steps][feature_count], raw feature values
-	const uint8_t *actions = nullptr;// [steps] 0 enqueue, 1 drop, 2 mark
-	uint32_t first_slot = 0;
-	const float *cache = nullptr;    // the queue's cache, or null
-	// The queue's index in its ContextSet and how many of the steps (the
-	// newest) arrived since its previous window: a backend that keeps each
-	// queue's steps where it computes (gpu/) sends only those. The cpu
-	// backend reads neither.
-	uint32_t queue = 0;
-	uint32_t fresh = 0;
-};
-
-struct Probs {
-	std::array<float, kActionCount> p{}; // softmax of the head's logits
-};
 
 // How the CUDA engine's matrix products (gpu/gemm.hpp) may see an fp32
 // value: TF32 keeps 10 of its 23 mantissa bits, bf16 7, rounded to nearest
@@ -109,6 +88,11 @@ private:
 	// inputs by rounding_ (the production ones compile without it).
 	template <bool kRound>
 	void forward_full(const Window *windows, size_t n, Probs *out);
+	size_t lay_out_tokens(const Window *windows, size_t n);
+	template <bool kRound>
+	void embed_windows(const Window *windows, size_t n);
+	template <bool kRound>
+	void transformer_block(const Block &b, size_t n, size_t tokens, bool last_only);
 	template <bool kRound>
 	void block_tail(const Block &b, uint32_t r0, uint32_t r1);
 	template <bool kRound>

@@ -38,7 +38,7 @@ std::vector<double> ReferenceForward::lin(const std::string &w, const std::strin
 	return y;
 }
 
-// LayerNorm, epsilon 1e-5 as torch's.
+// LayerNorm with the gains p.g and biases p.b.
 std::vector<double> ReferenceForward::ln(const std::string &p, const std::vector<double> &x) const
 {
 	const Dense &g = tensor(p + ".g"), &b = tensor(p + ".b");
@@ -51,7 +51,7 @@ std::vector<double> ReferenceForward::ln(const std::string &p, const std::vector
 	var /= static_cast<double>(x.size());
 	std::vector<double> y(x.size());
 	for (size_t i = 0; i < x.size(); i++)
-		y[i] = (x[i] - mean) / std::sqrt(var + 1e-5) * g.v[i] + b.v[i];
+		y[i] = (x[i] - mean) / std::sqrt(var + double{kLnEps}) * g.v[i] + b.v[i];
 	return y;
 }
 
@@ -81,7 +81,7 @@ std::array<double, kActionCount> ReferenceForward::forward(const Window &w) cons
 			}
 			std::vector<double> ef;
 			for (double v : lin(fmt::format("enc.{}.w", f), fmt::format("enc.{}.b", f), in))
-				ef.push_back(v >= 0 ? v : 0.01 * v);
+				ef.push_back(v >= 0 ? v : double{kLeakySlope} * v);
 			if (c.state_layout == StateLayout::per_feature)
 				s_tokens.push_back(lin(fmt::format("enc.{}.proj.w", f), fmt::format("enc.{}.proj.b", f), ef));
 			cat.insert(cat.end(), ef.begin(), ef.end());

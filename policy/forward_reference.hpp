@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "policy/forward_cpu.hpp"
 #include "policy/model.hpp"
+#include "policy/window.hpp"
 
 namespace dualpilot::policy {
 

@@ -39,6 +39,13 @@ inline constexpr uint32_t kActionCount = 3;      // enqueue, drop, ECN mark
 // The action a stored step's action value reads as (its act.emb row): one
 // past the last reads as the last. Every backend reads steps through this.
 inline constexpr uint32_t action_index(uint8_t a) { return a < kActionCount ? a : kActionCount - 1; }
+
+// Constants of the architecture every implementation of it shares (the cpu
+// backend, the reference, the CUDA kernels): torch's defaults, which the
+// training's modules use.
+inline constexpr float kLnEps = 1e-5f;      // LayerNorm's epsilon (torch.nn.LayerNorm)
+inline constexpr float kLeakySlope = 0.01f; // the state encoders' LeakyReLU slope (torch.nn.LeakyReLU)
+
 inline constexpr uint32_t kMaxFeatures = 64;
 inline constexpr uint32_t kFeatureNameLen = 32;
 
@@ -60,7 +67,7 @@ struct ModelConfig {
 	TimeEmbedding time_embedding = TimeEmbedding::window_position;
 	float target_return = 1.0f;    // R_1 at run time, in the model's (scaled) units
 	float rtg_scale = 1.0f;        // rewards and returns are divided by this
-	float reward_offset_us = 1.0f; // reward = packet_length / (delay_us + offset)
+	float reward_offset_us = 1.0f; // reward = packet_length / (delay_us + offset); 0: the objective's (sim/objective.hpp)
 	float gamma = 0.95f;           // discount used in training (informative)
 	std::vector<uint32_t> kernels;          // per feature: 1 (scalar) or an odd Conv1d kernel
 	std::vector<std::string> feature_names; // per feature, as in the pools

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "policy/backend.hpp"
+#include "policy/cpu_backend.hpp"
 #include "policy/context.hpp"
 #include "sim/simulation.hpp"
 

@@ -13,7 +13,7 @@
 
 #include "gpu/engine.hpp" // bucket_sizes: no CUDA types
 #include "gpu/pass_pack.hpp"
-#include "policy/backend.hpp"
+#include "policy/cpu_backend.hpp"
 #include "policy/context.hpp"
 
 namespace dualpilot::gpu {

@@ -25,7 +25,7 @@
 #include "aqm/random.hpp"
 #include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
-#include "policy/backend.hpp"
+#include "policy/cpu_backend.hpp"
 #include "policy/model_file.hpp"
 #include "sim/pool.hpp"
 #include "dataplane/telemetry.hpp"
