@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "dataplane/router.hpp"
+#include "policy/cpu_backend.hpp"
 #include "policy/model_file.hpp"
 #if DUALPILOT_GPU
 #include "gpu/backend.hpp"

@@ -4,9 +4,6 @@
 
 #include "dataplane/placement.hpp"
 
-#include <filesystem>
-#include <fstream>
-
 namespace dualpilot::dataplane {
 namespace {
 
@@ -113,29 +110,6 @@ TEST(Placement, UnknownDevicesHaveNoNode)
 	EXPECT_EQ(device_numa_node("net_ring0"), -1);
 	EXPECT_EQ(device_numa_node("net_af_packet0,iface=nosuch0"), -1);
 	EXPECT_EQ(device_numa_node("net_af_packet0,iface=../../etc"), -1);
-}
-
-// A PCI device's node is what sysfs says, whether named by its address or by
-// the kernel interface on it.
-TEST(Placement, PciDevicesHaveTheirSysfsNode)
-{
-	namespace fs = std::filesystem;
-	std::error_code ec;
-	for (const auto &e : fs::directory_iterator("/sys/class/net", ec)) {
-		const fs::path dev = fs::canonical(e.path() / "device", ec);
-		if (ec)
-			continue;
-		fs::path pci = dev;
-		while (pci.has_parent_path() && pci != pci.root_path() && !fs::exists(pci / "numa_node"))
-			pci = pci.parent_path();
-		std::ifstream in(pci / "numa_node");
-		int want = -2;
-		in >> want;
-		EXPECT_EQ(device_numa_node("net_af_packet0,iface=" + e.path().filename().string()), want);
-		EXPECT_EQ(device_numa_node(pci.filename().string()), want);
-		return;
-	}
-	GTEST_SKIP() << "no network interface with a PCI device here";
 }
 
 } // namespace
