@@ -320,7 +320,7 @@ DUALPI2_INLINE EnqueueResult DualPi2::enqueue_one(const Packet &pkt)
 // Byte-credit WRR (Linux's C-protection): serve L while the credit is <= 0;
 // an L dequeue while C waits adds wc * len, a C dequeue while L waits takes
 // wl * len, so with both queues busy C gets wc percent of the bytes.
-QueueId DualPi2::pick_queue() const
+DUALPI2_INLINE QueueId DualPi2::pick_queue() const
 {
 	if (queue_[index_of(QueueId::l4s)].empty())
 		return QueueId::classic;

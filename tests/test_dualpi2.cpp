@@ -1,8 +1,10 @@
 // DualPI2 behaviour as RFC 9332 and tc-dualpi2(8) state it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <vector>
 
 #include "aqm_test_util.hpp"
 
@@ -484,6 +486,122 @@ TEST(Dualpi2, AFarClockJumpDoesNotReplayEveryMissedUpdate)
 	auto p = make<Pie>("pie", "");
 	p.enqueue(pkt(0, Ecn::not_ect));
 	ASSERT_TRUE(p.dequeue(UINT64_MAX / 2, d));
+}
+
+// The router's burst API (one call and one tick per burst) must decide
+// exactly as the per-packet calls do: the same packets forwarded, marked and
+// dropped, in the same order, with the same sojourns, and the same counters.
+// Offered above what is dequeued, with a short target, so that p' climbs and
+// both queues see drops and marks; bursts of 1 to 32 at one instant each.
+TEST(Dualpi2, TheBurstApiDecidesAsThePerPacketCallsDo)
+{
+	auto per_packet = make<DualPi2>("dualpi2", "target 1ms tupdate 1ms");
+	auto burst = make<DualPi2>("dualpi2", "target 1ms tupdate 1ms");
+	Rng rng(3);
+	const Ecn ecns[] = {Ecn::not_ect, Ecn::ect0, Ecn::ect1, Ecn::ce};
+	uint64_t now = 1000, handle = 1, dropped = 0, marked = 0;
+	for (int round = 0; round < 20000; round++) {
+		now += 20 * kUs;
+		Packet pkts[32];
+		const uint32_t n = 1 + rng.next_u32() % 32;
+		for (uint32_t i = 0; i < n; i++)
+			pkts[i] = Packet{now, handle++, 64 + rng.next_u32() % 1400, ecns[rng.next_u32() % 4], 0, 0};
+		EnqueueResult got[32];
+		burst.enqueue_burst(now, pkts, n, got);
+		for (uint32_t i = 0; i < n; i++)
+			ASSERT_EQ(per_packet.enqueue(pkts[i]), got[i]) << "round " << round << " packet " << i;
+
+		// Both sides: up to 16 forwarded within 12,000 bytes of budget.
+		const int64_t budget = 12000;
+		const uint32_t overhead = 24, max_forward = 16;
+		Dequeued out[kMaxBurst];
+		const uint32_t m = burst.dequeue_burst(now, budget, overhead, max_forward, out, kMaxBurst);
+		int64_t left = budget;
+		uint32_t forwarded = 0, k = 0;
+		Dequeued d;
+		while (forwarded < max_forward && left > 0 && per_packet.dequeue(now, d)) {
+			ASSERT_LT(k, m) << "round " << round;
+			EXPECT_EQ(d.pkt.handle, out[k].pkt.handle);
+			EXPECT_EQ(d.verdict, out[k].verdict);
+			EXPECT_EQ(d.queue, out[k].queue);
+			EXPECT_EQ(d.sojourn_ns, out[k].sojourn_ns);
+			if (d.verdict != Verdict::drop) {
+				left -= d.pkt.len_bytes + overhead;
+				forwarded++;
+			}
+			dropped += d.verdict == Verdict::drop;
+			marked += d.verdict == Verdict::forward_ce;
+			k++;
+		}
+		ASSERT_EQ(k, m) << "round " << round;
+	}
+	EXPECT_GT(dropped, 1000u);
+	EXPECT_GT(marked, 1000u);
+	EXPECT_EQ(per_packet.prob_q32(), burst.prob_q32());
+	for (int q = 0; q < kQueueCount; q++) {
+		const QueueCounters a = per_packet.counters()[q], b = burst.counters()[q];
+		EXPECT_EQ(a.arrived_pkts, b.arrived_pkts);
+		EXPECT_EQ(a.forwarded_pkts, b.forwarded_pkts);
+		EXPECT_EQ(a.ce_marks, b.ce_marks);
+		EXPECT_EQ(a.aqm_drops, b.aqm_drops);
+		EXPECT_EQ(a.overflow_drops, b.overflow_drops);
+		EXPECT_EQ(a.backlog_pkts, b.backlog_pkts);
+	}
+}
+
+// dequeue_burst's budget: a packet may start while budget is left, so the
+// last one overruns it (as a shaper lets a frame start at its bucket's
+// edge); AQM drops cost no budget and do not count against max_forward, but
+// do against the room in out[].
+TEST(Dualpi2, ABurstStopsOnceItsByteBudgetIsSpentAndDropsCostNone)
+{
+	auto q = make<DualPi2>("dualpi2", kHoldProb);
+	for (uint64_t h = 1; h <= 10; h++)
+		ASSERT_EQ(q.enqueue(Packet{1000, h, 1000, Ecn::not_ect, 0, 0}), EnqueueResult::accepted);
+	Dequeued out[kMaxBurst];
+	// 1024 bytes a frame with overhead: 2 fit in 2500, the third starts at 2048.
+	EXPECT_EQ(q.dequeue_burst(2000, 2500, 24, 32, out, kMaxBurst), 3u);
+	EXPECT_EQ(out[2].pkt.handle, 3u);
+	EXPECT_EQ(q.dequeue_burst(2000, 1000000, 24, 2, out, kMaxBurst), 2u); // max_forward
+	EXPECT_EQ(q.dequeue_burst(2000, 0, 24, 32, out, kMaxBurst), 0u);      // no budget, nothing leaves
+	EXPECT_EQ(q.backlog_pkts(), 5u);
+
+	// p' = 1: every Classic packet over 2 MTU of backlog is dropped (p'^2 = 1).
+	q.set_prob_q32(kMaxProb);
+	const uint32_t n = q.dequeue_burst(2000, 1, 24, 1, out, kMaxBurst);
+	// The first leaves 4000 bytes behind it (over 2 MTU): dropped, and the
+	// burst goes on though its budget of 1 byte and 1 packet is spent by the
+	// second, which leaves 3000 (under 2 MTU, where DualPI2 never acts).
+	ASSERT_EQ(n, 2u);
+	EXPECT_EQ(out[0].verdict, Verdict::drop);
+	EXPECT_EQ(out[1].verdict, Verdict::forward);
+	EXPECT_EQ(q.counters()[0].aqm_drops, 1u);
+	// out_cap bounds drops too.
+	for (uint64_t h = 11; h <= 20; h++)
+		ASSERT_EQ(q.enqueue(Packet{3000, h, 1000, Ecn::not_ect, 0, 0}), EnqueueResult::accepted);
+	EXPECT_EQ(q.dequeue_burst(3000, 1000000, 24, 32, out, 2), 2u);
+}
+
+// peek_handles hands each queued packet's handle out once (the router
+// prefetches what they point to a burst ahead), half its room from each queue.
+TEST(Dualpi2, PeekHandsEachQueuedPacketOutOnce)
+{
+	auto q = make<DualPi2>("dualpi2", kHoldProb);
+	for (uint64_t h = 1; h <= 40; h++)
+		ASSERT_EQ(q.enqueue(Packet{1000, h, 100, h % 2 ? Ecn::ect1 : Ecn::not_ect, 0, 0}), EnqueueResult::accepted);
+	uint64_t handles[64];
+	ASSERT_EQ(q.peek_handles(handles, 16), 16u); // 8 from each queue
+	std::vector<uint64_t> seen(handles, handles + 16);
+	EXPECT_EQ(q.peek_handles(handles, 16), 0u); // the same heads: nothing new
+	Dequeued out[kMaxBurst];
+	ASSERT_EQ(q.dequeue_burst(2000, 1000000, 0, 4, out, kMaxBurst), 4u);
+	const uint32_t more = q.peek_handles(handles, 16);
+	for (uint32_t i = 0; i < more; i++)
+		EXPECT_EQ(std::count(seen.begin(), seen.end(), handles[i]), 0) << handles[i];
+	seen.insert(seen.end(), handles, handles + more);
+	EXPECT_EQ(more, 4u); // the four dequeued made room for four more heads
+	std::sort(seen.begin(), seen.end());
+	EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
 }
 
 } // namespace
