@@ -129,7 +129,7 @@ void PolicyWorker::set_backend(std::unique_ptr<policy::Backend> backend)
 void PolicyWorker::on_sample(const PacketState &s)
 {
 	const size_t c = size_t{s.port} * aqm::kQueueCount + s.queue;
-	const float reward = reward_.of_state(s.features);
+	const float reward = reward_.of_state(s.features, s.taken_action);
 	PolicyStats &st = stats_;
 	st.samples++;
 	if (cfg_.pool_rotates()) {

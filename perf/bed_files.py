@@ -31,7 +31,7 @@ def load_json(path):
 
 def router_figures(path, port):
     """Per-queue sojourn percentiles and the port's counters from the router's summary."""
-    fig = {"C": (None, None), "L": (None, None), "marked": 0, "drops": 0}
+    fig = {"C": (None, None), "L": (None, None), "marked": 0, "drops": 0, "objective": None}
     try:
         text = open(path).read()
     except OSError:
@@ -40,8 +40,38 @@ def router_figures(path, port):
         m = re.search(rf"^{port} {name} queue sojourn: p50 ([\d.]+) ms p90 [\d.]+ ms p99 ([\d.]+) ms", text, re.M)
         if m:
             fig[q] = (float(m.group(1)), float(m.group(2)))
+    m = re.search(rf"^{port} (objective: .*)$", text, re.M)
+    if m:
+        fig["objective"] = objective_line_inputs(m.group(1))
     m = re.search(rf"^{port}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", text, re.M)
     if m:
         fig["marked"] = int(m.group(3))
         fig["drops"] = int(m.group(4)) + int(m.group(5))
     return fig
+
+
+def objective_line_inputs(text):
+    """The inputs of an `objective: score ...` line (sim/objective.cpp's objective_line), or None."""
+    m = re.search(r"objective: score [\d.]+ \(L (?:p50 ([\d.]+) p99 ([\d.]+) ms|-), "
+                  r"C (?:p50 ([\d.]+) p99 ([\d.]+) ms|-), utilisation ([\d.]+) %, Jain ([\d.]+|-)\)", text)
+    if not m:
+        return None
+    g = m.groups()
+    cls = lambda a, b: None if a is None else {"p50_ms": float(a), "p99_ms": float(b)}
+    return {"l4s": cls(g[0], g[1]), "classic": cls(g[2], g[3]), "utilisation": float(g[4]) / 100,
+            "jain": None if g[5] == "-" else float(g[5])}
+
+
+def score(inputs, score_exe, objective=None):
+    """The objective (README "The objective") of each input, by dualpilot-score: the one implementation.
+
+    inputs: [{"l4s": {"p50_ms", "p99_ms"} or None, "classic": the same, "utilisation": 0..1, "jain": or None}]
+    Returns the scores in order; raises RuntimeError with the tool's message when it refuses an input."""
+    import subprocess
+    if not inputs:
+        return []
+    cmd = [score_exe, "--json"] + (["--objective", objective] if objective else [])
+    p = subprocess.run(cmd, input=json.dumps(inputs), capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {p.stderr.strip()}")
+    return [r["score"] for r in json.loads(p.stdout)]

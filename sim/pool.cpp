@@ -1,5 +1,7 @@
 #include "sim/pool.hpp"
 
+#include "sim/objective.hpp"
+
 #include "common/read_file.hpp"
 
 #include <nlohmann/json.hpp>
@@ -106,8 +108,18 @@ std::vector<std::string> PoolReadReport::warnings(const std::string &path) const
 	return out;
 }
 
+float RewardSpec::of_state(const float *state, uint8_t action) const
+{
+	if (delay_offset_us > 0)
+		return static_cast<float>(of(state[kPacketLengthFeature], state[kQueueDelayFeature]));
+	return static_cast<float>(
+		decision_reward(Objective{}, state[0] > 0.5f, state[kPacketLengthFeature], state[kQueueDelayFeature], action));
+}
+
 std::string RewardSpec::definition() const
 {
+	if (delay_offset_us <= 0)
+		return reward_definition(Objective{});
 	char offset[32];
 	std::snprintf(offset, sizeof(offset), "%g", delay_offset_us);
 	return std::string("packet_length / (current_queue_delay_us + ").append(offset).append(")");

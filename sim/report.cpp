@@ -57,6 +57,7 @@ std::string summary_table(const Scenario &sc, const RunResult &r, uint64_t seed)
 	}
 	out += fmt::format("link utilisation {:.1f} %   Jain fairness (TCP flows) {:.3f}\n",
 			   r.utilisation_measured * 100, r.jain_fairness());
+	out += objective_line(r.objective_inputs(), sc.objective) + "\n";
 	out += fmt::format("{:<20} {:<9} {:<8} {:>14} {:>8} {:>8} {:>7} {:>8}\n", "flow", "cc", "ecn",
 			   "goodput Mbit/s", "retrans", "timeouts", "drops", "marks");
 	for (const FlowStats &f : r.flows)
@@ -67,11 +68,12 @@ std::string summary_table(const Scenario &sc, const RunResult &r, uint64_t seed)
 
 std::string compare_header()
 {
-	return fmt::format("{:<8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9} {:>7} {:>7} {:>6}\n", "aqm", "L p50 ms",
-			   "L p99 ms", "C p50 ms", "C p99 ms", "util %", "L Mbit/s", "C Mbit/s", "marks", "drops", "Jain");
+	return fmt::format("{:<8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9} {:>7} {:>7} {:>6} {:>6}\n", "aqm",
+			   "L p50 ms", "L p99 ms", "C p50 ms", "C p99 ms", "util %", "L Mbit/s", "C Mbit/s", "marks", "drops",
+			   "Jain", "score");
 }
 
-std::string compare_row(const std::string &aqm_name, const RunResult &r)
+std::string compare_row(const std::string &aqm_name, const RunResult &r, const Objective &objective)
 {
 	// Goodput by traffic class: ECT(1) flows are L4S traffic whatever the AQM.
 	double l_bps = 0, c_bps = 0;
@@ -87,9 +89,10 @@ std::string compare_row(const std::string &aqm_name, const RunResult &r)
 			return "-";
 		return fmt::format("{:.2f}", ms(r.queues[q].delay.percentile_ns(quant)));
 	};
-	return fmt::format("{:<8} {:>8} {:>8} {:>8} {:>8} {:>7.1f} {:>9.2f} {:>9.2f} {:>7} {:>7} {:>6.3f}\n", aqm_name,
-			   p(1, 0.5), p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured * 100, l_bps / 1e6,
-			   c_bps / 1e6, marks, drops, r.jain_fairness());
+	return fmt::format("{:<8} {:>8} {:>8} {:>8} {:>8} {:>7.1f} {:>9.2f} {:>9.2f} {:>7} {:>7} {:>6.3f} {:>6.3f}\n",
+			   aqm_name, p(1, 0.5), p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured * 100,
+			   l_bps / 1e6, c_bps / 1e6, marks, drops, r.jain_fairness(),
+			   score(as_printed(r.objective_inputs()), objective).score);
 }
 
 std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed, const std::string &dir,
@@ -127,6 +130,17 @@ std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed,
 				      {"goodput_bps", r.goodput_bps(f)}, {"sent", f.sent_pkts},
 				      {"retransmits", f.retransmits}, {"timeouts", f.timeouts}, {"drops", f.drops},
 				      {"marks", f.marks}});
+	{
+		// The score on the inputs as objective_line prints them: a reader
+		// scoring this file's figures again gets the same number.
+		const ObjectiveInputs in = as_printed(r.objective_inputs());
+		j["objective"] = {{"score", score(in, sc.objective).score},
+				  {"line", objective_line(in, sc.objective)},
+				  {"l4s", {{"present", in.queue[1].present}, {"p50_ms", in.queue[1].p50_ms}, {"p99_ms", in.queue[1].p99_ms}}},
+				  {"classic", {{"present", in.queue[0].present}, {"p50_ms", in.queue[0].p50_ms}, {"p99_ms", in.queue[0].p99_ms}}},
+				  {"utilisation", in.utilisation},
+				  {"jain", in.jain}};
+	}
 	j["pool_entries"] = r.pool.size();
 	if (auto err = write_text(dir + "/summary.json", j.dump(2) + "\n"); !err.empty())
 		return err;

@@ -67,7 +67,7 @@ bool read_flow(TomlReader &r, const toml::table &t, FlowSpec &f)
 bool read(TomlReader &r, const toml::table &root, Scenario &s)
 {
 	if (!r.only_keys(root, "the scenario", {"name", "description", "duration", "warmup", "repetitions",
-						 "sample_interval", "bottleneck", "flows"}))
+						 "sample_interval", "bottleneck", "flows", "objective"}))
 		return false;
 	if (!r.text(root, "name", s.name) || !r.text(root, "description", s.description) ||
 	    !r.time(root, "duration", s.duration_ns) || !r.time(root, "warmup", s.warmup_ns) ||
@@ -138,6 +138,8 @@ std::string parse_scenario(std::string_view text, const std::string &origin, Sce
 	Scenario s;
 	if (!read(r, root, s))
 		return r.error;
+	if (std::string err = read_objective(root, origin, s.objective); !err.empty())
+		return err;
 	out = std::move(s);
 	return {};
 }

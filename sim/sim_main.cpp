@@ -82,7 +82,7 @@ int run_compare(const sim::Scenario &sc, const std::vector<std::string> &aqms, c
 		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, 1, 1};
 		opt.progress = [&bar](double f) { bar(f); };
 		const sim::RunResult r = sim::run_scenario(sc, std::move(built.aqm[0]), opt);
-		table += sim::compare_row(name, r);
+		table += sim::compare_row(name, r, sc.objective);
 		if (!out_dir.empty()) {
 			const std::string dir = out_dir + "/" + name + "/seed-" + std::to_string(seed);
 			if (std::string err = sim::write_run_dir(sc, r, seed, dir, false, false); !err.empty()) {
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
 	std::vector<std::string> sets, compare;
 	uint64_t seed = 1;
 	uint32_t runs = 0;
-	double reward_offset_us = 1;
+	double reward_offset_us = 0;
 	bool quiet = false, no_pool = false;
 	CLI::App app{"dualpilot-sim: a packet-level simulator of one bottleneck under an aqm/ AQM"};
 	app.add_option("--scenario", scenario_path, "scenario TOML (configs/scenarios/*.toml)")->required();
@@ -122,7 +122,8 @@ int main(int argc, char **argv)
 	app.add_option("--pool-formats", pool_formats, "experience pool files to write: json, dpp or both");
 	app.add_flag("--no-pool", no_pool, "do not record an experience pool");
 	app.add_option("--reward-offset-us", reward_offset_us,
-		       "reward = packet_length / (queue_delay_us + this)")->check(CLI::Range(1e-9, 1e12));
+		       "pools get the paper's reward, packet_length / (queue_delay_us + this), instead of the "
+		       "objective's (the scenario's [objective] reward)")->check(CLI::Range(1e-9, 1e12));
 	app.add_flag("--quiet,-q", quiet, "no progress bar and no tables");
 	std::string policy_path, policy_mode = "enforce";
 	double decision_delay_us = 20, override_ttl_us = 20000;
@@ -186,16 +187,21 @@ int main(int argc, char **argv)
 		out_dir = "runs/" + (sc.name.empty() ? std::string("scenario") : sc.name) + "-" + aqm_name +
 			  (policy_path.empty() ? "" : "-policy");
 
-	std::string runs_csv = "seed,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,utilisation,jain,pool_entries\n";
+	std::string runs_csv =
+		"seed,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,utilisation,jain,pool_entries,score\n";
 	for (uint32_t i = 0; i < runs; i++) {
 		const uint64_t run_seed = seed + i;
 		auto built = aqm::make_aqm(aqm_name, settings, run_seed);
 		sim::RunOptions opt;
 		opt.seed = run_seed;
 		opt.record_pool = !no_pool;
-		opt.reward.delay_offset_us = reward_offset_us;
+		opt.objective = sc.objective;
+		if (reward_offset_us > 0) {
+			opt.objective.reward = sim::RewardKind::paper;
+			opt.objective.paper_delay_offset_us = reward_offset_us;
+		}
 		if (!policy_path.empty()) {
-			opt.policy = policy.function();
+			opt.policy = policy.function(opt.objective);
 			opt.inference_interval = inference_interval;
 			opt.decision_delay_ns = static_cast<uint64_t>(decision_delay_us * 1e3);
 			opt.override_ttl_ns = static_cast<uint64_t>(override_ttl_us * 1e3);
@@ -211,9 +217,9 @@ int main(int argc, char **argv)
 				   "{:g} us, a call every {} decisions of a queue)\n",
 				   r.policy_calls, r.overridden, policy.invalid_outputs(), decision_delay_us, inference_interval);
 		auto p = [&](int q, double quant) { return r.queues[q].delay.percentile_ns(quant) / 1e6; };
-		runs_csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{}\n", run_seed, p(1, 0.5),
+		runs_csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{},{:.6f}\n", run_seed, p(1, 0.5),
 					p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured, r.jain_fairness(),
-					r.pool.size());
+					r.pool.size(), sim::score(sim::as_printed(r.objective_inputs()), sc.objective).score);
 		{
 			const std::string dir = out_dir + "/seed-" + std::to_string(run_seed);
 			if (std::string err = sim::write_run_dir(sc, r, run_seed, dir, json && opt.record_pool,

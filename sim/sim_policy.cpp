@@ -18,8 +18,13 @@ std::string SimPolicy::load(const std::string &model_path)
 	return {};
 }
 
-PolicyFn SimPolicy::function()
+PolicyFn SimPolicy::function(const Objective &objective)
 {
+	objective_ = objective;
+	if (backend_->config().reward_offset_us > 0) {
+		objective_.reward = RewardKind::paper;
+		objective_.paper_delay_offset_us = backend_->config().reward_offset_us;
+	}
 	contexts_ = std::make_unique<policy::ContextSet>(*backend_, aqm::kQueueCount, 1, feature_of_);
 	return [this](const std::array<float, kFeatureCount> &state, aqm::QueueId q, uint8_t action, uint64_t,
 		      ActionProbs &out) { return decide(state, q, action, out); };
@@ -29,7 +34,9 @@ bool SimPolicy::decide(const std::array<float, kFeatureCount> &state, aqm::Queue
 		       ActionProbs &out)
 {
 	const auto q = static_cast<size_t>(queue);
-	contexts_->push(q, state.data(), action, RewardSpec{backend_->config().reward_offset_us}.of_state(state.data()));
+	const float reward = static_cast<float>(decision_reward(objective_, state[0] > 0.5f, state[kPacketLengthFeature],
+								   state[kQueueDelayFeature], action));
+	contexts_->push(q, state.data(), action, reward);
 	const policy::Window w = contexts_->window(q, 0);
 	policy::Probs p;
 	backend_->forward(&w, 1, &p);

@@ -19,8 +19,10 @@ class SimPolicy {
 public:
 	// Error text or empty.
 	std::string load(const std::string &model_path);
-	// The PolicyFn for RunOptions; fresh contexts for each run.
-	PolicyFn function();
+	// The PolicyFn for RunOptions; fresh contexts for each run. A model
+	// trained on the objective's rewards (reward_offset_us 0) sees the
+	// rewards of `objective` in its contexts, one trained on the paper's reward the paper's.
+	PolicyFn function(const Objective &objective = {});
 	uint64_t invalid_outputs() const { return invalid_; }
 
 private:
@@ -30,6 +32,7 @@ private:
 	std::vector<int> feature_of_;
 	std::unique_ptr<policy::ContextSet> contexts_;
 	uint64_t invalid_ = 0;
+	Objective objective_;
 };
 
 } // namespace dualpilot::sim

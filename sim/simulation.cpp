@@ -83,7 +83,7 @@ public:
 		}
 		result_.utilisation.assign((end_ns_ + s.sample_interval_ns - 1) / s.sample_interval_ns, 0.0);
 		if (opt_.record_pool)
-			result_.pool.reward_definition = opt_.reward.definition();
+			result_.pool.reward_definition = reward_definition(opt_.objective);
 	}
 
 	RunResult run()
@@ -373,7 +373,8 @@ private:
 	{
 		if (!opt_.record_pool)
 			return;
-		const double reward = opt_.reward.of(pkt.len_bytes, static_cast<double>(delay_ns) / 1e3);
+		const double reward = decision_reward(opt_.objective, q == aqm::QueueId::l4s, pkt.len_bytes,
+						      static_cast<double>(delay_ns) / 1e3, action, sc_.mtu_bytes);
 		result_.pool.add(state_of(q, pkt, delay_ns), action, static_cast<float>(reward), false);
 	}
 
@@ -439,6 +440,20 @@ double RunResult::jain_fairness() const
 		n++;
 	}
 	return n == 0 || sum_sq == 0 ? 0 : sum * sum / (n * sum_sq);
+}
+
+ObjectiveInputs RunResult::objective_inputs() const
+{
+	ObjectiveInputs in;
+	for (int q = 0; q < 2; q++) {
+		const QueueStats &s = queues[q];
+		in.queue[q].present = s.delay.count() > 0;
+		in.queue[q].p50_ms = static_cast<double>(s.delay.percentile_ns(0.5)) / 1e6;
+		in.queue[q].p99_ms = static_cast<double>(s.delay.percentile_ns(0.99)) / 1e6;
+	}
+	in.utilisation = utilisation_measured;
+	in.jain = jain_fairness();
+	return in;
 }
 
 RunResult run_scenario(const Scenario &scenario, aqm::AnyAqm aqm, const RunOptions &options)

@@ -39,7 +39,7 @@ using PolicyFn = std::function<bool(const std::array<float, kFeatureCount> &stat
 struct RunOptions {
 	uint64_t seed = 1;
 	bool record_pool = false;
-	RewardSpec reward;
+	Objective objective;             // the pool's per-decision reward derives from it
 	PolicyFn policy;                 // empty: the AQM decides alone
 	uint32_t inference_interval = 1; // decisions per queue between policy calls
 	uint64_t decision_delay_ns = 0;
@@ -87,6 +87,8 @@ struct RunResult {
 	double goodput_bps(const FlowStats &f) const;
 	// Jain's index over the TCP flows' goodputs (1 = perfectly even).
 	double jain_fairness() const;
+	// What the objective (sim/objective.hpp) reads off the run.
+	ObjectiveInputs objective_inputs() const;
 };
 
 RunResult run_scenario(const Scenario &scenario, aqm::AnyAqm aqm, const RunOptions &options);

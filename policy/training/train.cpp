@@ -32,6 +32,9 @@ struct Dataset {
 	std::vector<uint8_t> actions;   // action_index() of each entry's
 	std::vector<float> rtg;
 	std::vector<Episode> train, val;
+	// Every pool's rewards are the objective's (sim/objective.hpp): the
+	// model then computes them so at run time (reward_offset_us 0).
+	bool objective_reward = false;
 };
 
 struct Normalisation {
@@ -65,6 +68,9 @@ std::string merge_pools(const std::vector<const sim::Pool *> &pools, double gamm
 			std::vector<Episode> &episodes, std::vector<std::string> &features)
 {
 	sim::Pool all;
+	d.objective_reward = !pools.empty();
+	for (const sim::Pool *p : pools)
+		d.objective_reward = d.objective_reward && p->reward_definition.starts_with("objective:");
 	for (const sim::Pool *p : pools) {
 		if (p->size() == 0)
 			continue;
@@ -449,6 +455,8 @@ std::string build_net(const TrainOptions &opt, const Dataset &d, const Normalisa
 		cfg.mlp_hidden = backbone.mlp_hidden;
 	}
 	cfg.rtg_scale = norm.rtg_scale;
+	if (d.objective_reward)
+		cfg.reward_offset_us = 0;
 	cfg.target_return = 1.0f; // the best return seen, in scaled units (the decision-transformer convention)
 	if (std::string err = check_config(cfg); !err.empty())
 		return err;

@@ -21,6 +21,7 @@
 #include "policy/training/distributed.hpp"
 #include "policy/training/shard.hpp"
 #include "policy/training/train.hpp"
+#include "sim/heldout.hpp"
 #include "sim/pool_paths.hpp"
 
 using namespace dualpilot;
@@ -238,6 +239,13 @@ int main(int argc, char **argv)
 		}
 		*paths = std::move(expanded);
 	}
+	// Training and checkpoint selection never see a held-out scenario
+	// (configs/heldout/); --test-pools only report.
+	for (const std::string &p : pool_paths)
+		if (std::string why = sim::heldout_pool_refusal(p); !why.empty()) {
+			fmt::print(stderr, "error: --pools {}\n", why);
+			return 1;
+		}
 	if (std::string err = parse_master(master, dist); !err.empty()) {
 		fmt::print(stderr, "error: --master {}: {}\n", master, err);
 		return 1;

@@ -1,0 +1,133 @@
+// dualpilot-score: the objective (sim/objective.hpp) for figures measured
+// elsewhere, so that the bed's Python reports score runs with the same code
+// as the simulator and the router.
+//
+//   dualpilot-score [--objective FILE] --l4s P50,P99 --classic P50,P99 --utilisation U [--jain J]
+//   dualpilot-score [--objective FILE] --json < inputs.json
+//
+// --json reads an array of {"l4s": {"p50_ms", "p99_ms"} or null, "classic":
+// the same, "utilisation": 0..1, "jain": 0..1 or null} and prints an array
+// of {"score", "line"} in the same order. Delays are in ms; a class given as
+// null (or left out) carried no packets.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <iostream>
+#include <iterator>
+
+#include "sim/objective.hpp"
+
+using namespace dualpilot;
+
+namespace {
+
+// Error text or empty.
+std::string read_class(const nlohmann::json &j, const char *key, size_t index, sim::ClassFigures &out)
+{
+	if (!j.contains(key) || j[key].is_null())
+		return {};
+	const nlohmann::json &c = j[key];
+	const std::string where = fmt::format("input {}: {}", index, key);
+	if (!c.is_object() || !c.contains("p50_ms") || !c.contains("p99_ms") || !c["p50_ms"].is_number() ||
+	    !c["p99_ms"].is_number())
+		return where + ": expected {\"p50_ms\": number, \"p99_ms\": number} or null";
+	out.present = true;
+	out.p50_ms = c["p50_ms"].get<double>();
+	out.p99_ms = c["p99_ms"].get<double>();
+	if (!std::isfinite(out.p50_ms) || !std::isfinite(out.p99_ms) || out.p50_ms < 0 || out.p99_ms < 0)
+		return where + ": delays must be finite and not negative";
+	return {};
+}
+
+std::string read_inputs(const nlohmann::json &j, size_t index, sim::ObjectiveInputs &in)
+{
+	if (!j.is_object())
+		return fmt::format("input {}: expected an object", index);
+	if (std::string err = read_class(j, "l4s", index, in.queue[1]); !err.empty())
+		return err;
+	if (std::string err = read_class(j, "classic", index, in.queue[0]); !err.empty())
+		return err;
+	if (!j.contains("utilisation") || !j["utilisation"].is_number())
+		return fmt::format("input {}: utilisation: expected a number 0..1", index);
+	in.utilisation = j["utilisation"].get<double>();
+	if (!std::isfinite(in.utilisation) || in.utilisation < 0 || in.utilisation > 1.5)
+		return fmt::format("input {}: utilisation {} is not a fraction (0..1)", index, in.utilisation);
+	if (j.contains("jain") && !j["jain"].is_null()) {
+		if (!j["jain"].is_number())
+			return fmt::format("input {}: jain: expected a number or null", index);
+		in.jain = j["jain"].get<double>();
+		if (!std::isfinite(in.jain) || in.jain < 0 || in.jain > 1 + 1e-9)
+			return fmt::format("input {}: jain {} is not in 0..1", index, in.jain);
+	}
+	return {};
+}
+
+bool parse_pair(const std::string &text, sim::ClassFigures &out)
+{
+	double a = 0, b = 0;
+	char tail = 0;
+	if (std::sscanf(text.c_str(), "%lf,%lf%c", &a, &b, &tail) != 2 || !std::isfinite(a) || !std::isfinite(b) || a < 0 ||
+	    b < 0)
+		return false;
+	out = {true, a, b};
+	return true;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	std::string objective_path, l4s, classic;
+	double utilisation = -1, jain = -1;
+	bool json_mode = false;
+	CLI::App app{"dualpilot-score: the objective (README \"The objective\") for measured figures"};
+	app.add_option("--objective", objective_path, "a TOML file whose [objective] table sets the weights");
+	app.add_option("--l4s", l4s, "the L4S queue's delay p50,p99 in ms (leave out: no L4S packets)");
+	app.add_option("--classic", classic, "the Classic queue's delay p50,p99 in ms (leave out: no Classic packets)");
+	app.add_option("--utilisation", utilisation, "link utilisation 0..1")->check(CLI::Range(0.0, 1.5));
+	app.add_option("--jain", jain, "Jain's index over the flows 0..1 (leave out: unknown)")->check(CLI::Range(0.0, 1.0));
+	app.add_flag("--json", json_mode, "read an array of inputs on stdin, print an array of scores");
+	CLI11_PARSE(app, argc, argv);
+
+	sim::Objective objective;
+	if (!objective_path.empty())
+		if (std::string err = sim::load_objective(objective_path, objective); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 2;
+		}
+	if (json_mode) {
+		const std::string text{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+		const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+		if (j.is_discarded() || !j.is_array()) {
+			fmt::print(stderr, "error: stdin: expected a JSON array of inputs\n");
+			return 2;
+		}
+		nlohmann::json out = nlohmann::json::array();
+		for (size_t i = 0; i < j.size(); i++) {
+			sim::ObjectiveInputs in;
+			if (std::string err = read_inputs(j[i], i, in); !err.empty()) {
+				fmt::print(stderr, "error: {}\n", err);
+				return 2;
+			}
+			in = sim::as_printed(in);
+			out.push_back({{"score", sim::score(in, objective).score}, {"line", sim::objective_line(in, objective)}});
+		}
+		fmt::print("{}\n", out.dump());
+		return 0;
+	}
+	if (utilisation < 0) {
+		fmt::print(stderr, "error: --utilisation is required (or --json)\n");
+		return 2;
+	}
+	sim::ObjectiveInputs in;
+	if ((!l4s.empty() && !parse_pair(l4s, in.queue[1])) || (!classic.empty() && !parse_pair(classic, in.queue[0]))) {
+		fmt::print(stderr, "error: --l4s and --classic take P50,P99 in ms, e.g. --l4s 0.4,2.1\n");
+		return 2;
+	}
+	in.utilisation = utilisation;
+	in.jain = jain;
+	fmt::print("{}\n", sim::objective_line(in, objective));
+	return 0;
+}
