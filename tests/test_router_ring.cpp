@@ -518,6 +518,52 @@ TEST_F(RouterRing, TxBytesAreTheBytesTheAqmReleasedWhenThePmdFreesOnTx)
 			rte_eth_dev_close(id);
 }
 
+// The router's own pool is never what bounds a queue: with mbufs = "auto"
+// and limit = "auto", net_null's rx (which allocates from the router's pool)
+// never goes without an mbuf while both ports' queues sit at their limits,
+// 80x overloaded for 100 ms of virtual time; the limits refuse the excess
+// (counted overflows), and every mbuf not back in the pool is one the router
+// says it holds.
+TEST_F(RouterRing, ThePoolIsNeverTheBoundWhenBothQueuesStandAtTheirLimits)
+{
+	static int n = 0;
+	const std::string a = "net_null" + std::to_string(60 + 2 * n), b = "net_null" + std::to_string(61 + 2 * n);
+	n++;
+	RouterConfig cfg;
+	ASSERT_EQ(parse_router_config("[router]\nmbufs = \"auto\"\n[[ports]]\nname = \"west\"\ndevice = \"" + a +
+					      "\"\npeer = \"east\"\nrate = \"100mbit\"\naqm = \"dualpi2\"\n[[ports]]\n"
+					      "name = \"east\"\ndevice = \"" + b +
+					      "\"\npeer = \"west\"\nrate = \"100mbit\"\naqm = \"dualpi2\"\n",
+				      "test.toml", cfg),
+		  "");
+	ASSERT_EQ(router.init(cfg), "");
+	uint64_t now = 1000;
+	for (int i = 0; i < 50000; i++) { // 32 frames a port every 2 us: 16 Mpps against 195 kpps
+		now += 2000;
+		router.poll(now);
+	}
+	uint64_t rx = 0, tx = 0, dropped = 0, overflows = 0;
+	for (size_t p = 0; p < 2; p++) {
+		rte_eth_stats es{};
+		ASSERT_EQ(rte_eth_stats_get(router.ports()[p].port_id, &es), 0);
+		EXPECT_EQ(es.rx_nombuf, 0u) << "port " << p << ": rx went without an mbuf";
+		EXPECT_GE(router.ports()[p].limit_pkts, 10000u);
+		const PortStats s = router.port_stats(p);
+		rx += s.rx_pkts;
+		tx += s.tx_pkts;
+		dropped += s.dropped();
+		overflows += s.overflow_drops;
+		EXPECT_GE(router.queued_pkts(p), router.ports()[p].limit_pkts / 2) << "port " << p;
+	}
+	EXPECT_GT(overflows, 0u);
+	EXPECT_EQ(rx, tx + dropped + router.queued_pkts());
+	EXPECT_EQ(rte_mempool_in_use_count(router.mempool()), router.queued_pkts());
+	router.shutdown();
+	for (const std::string &name : {a, b})
+		if (uint16_t id; rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0)
+			rte_eth_dev_close(id);
+}
+
 // limit = "auto" sizes the queue for 4 targets at the port's rate in 64-byte
 // frames (the shaper's 0 bytes of overhead on a vdev), and the pool for the
 // queue; an explicit limit under one target is a warning naming the port.
