@@ -17,6 +17,7 @@
 #include <csignal>
 
 #include "aqm/units.hpp"
+#include "common/eal_args.hpp"
 #include "dataplane/config.hpp"
 #include "dataplane/placement.hpp"
 #include "dataplane/policy_worker.hpp"
@@ -124,16 +125,7 @@ std::string place(const dataplane::RouterConfig &cfg, std::vector<std::string> &
 int main(int argc, char **argv)
 {
 	// Everything after "--" belongs to the EAL and replaces [eal] args.
-	std::vector<std::string> eal_override;
-	int our_argc = argc;
-	for (int i = 1; i < argc; i++) {
-		if (std::string_view(argv[i]) == "--") {
-			our_argc = i;
-			for (int j = i + 1; j < argc; j++)
-				eal_override.emplace_back(argv[j]);
-			break;
-		}
-	}
+	common::CommandLine cmd = common::split_command_line(argc, argv);
 	std::string config_path;
 	bool check_only = false;
 	bool check_host_only = false;
@@ -145,7 +137,7 @@ int main(int argc, char **argv)
 		     "nic_uio), name what is missing, and exit (1 if anything is)");
 	app.footer("EAL arguments after --, e.g. dualpilot-router --config r.toml -- -l 0-1 --no-huge -m 1024");
 	try {
-		app.parse(our_argc, argv);
+		app.parse(static_cast<int>(cmd.own.size()), cmd.own.data());
 	} catch (const CLI::ParseError &e) {
 		return app.exit(e);
 	}
@@ -160,7 +152,7 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
-	std::vector<std::string> eal_args = eal_override.empty() ? cfg.eal_args : eal_override;
+	std::vector<std::string> eal_args = cmd.eal.empty() ? cfg.eal_args : cmd.eal;
 	if (check_host_only)
 		return check_host(cfg, eal_args);
 	if (std::string err = place(cfg, eal_args); !err.empty()) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 
+#include "common/eal_args.hpp"
 #include "perf/trafficgen/frames.hpp"
 #include "perf/trafficgen/spec.hpp"
 #include "frame_builders.hpp"
@@ -230,6 +231,46 @@ TEST(TrafficFrames, OtherFramesAreNotTakenForOurs)
 	write_frame(frame.data(), t, 1, 2);
 	EXPECT_TRUE(read_stamp(frame.data(), 100).ours);
 	EXPECT_FALSE(read_stamp(frame.data(), 50).ours);
+}
+
+// The command line (common/eal_args.hpp) as dualpilot-trafficgen and
+// dualpilot-router split it.
+common::CommandLine split(std::vector<std::string> &words)
+{
+	std::vector<char *> argv; // own points into words, not into this
+	for (std::string &w : words)
+		argv.push_back(w.data());
+	return common::split_command_line(static_cast<int>(argv.size()), argv.data());
+}
+
+const std::vector<std::string> kOwnOptions = {"--flows", "--flow", "--tx-port", "--duration"};
+
+TEST(TrafficgenCommandLine, TheToolsOptionsComeBeforeTheDashesAndTheEalsAfter)
+{
+	std::vector<std::string> words = {"tg", "--flows", "f.toml", "--", "-l", "0-2", "--vdev", "net_null0"};
+	const common::CommandLine cl = split(words);
+	EXPECT_EQ(std::vector<std::string>(cl.own.begin(), cl.own.end()),
+		  (std::vector<std::string>{"tg", "--flows", "f.toml"}));
+	EXPECT_EQ(cl.eal, (std::vector<std::string>{"-l", "0-2", "--vdev", "net_null0"}));
+	EXPECT_EQ(common::reordered_command(cl, kOwnOptions), "");
+
+	std::vector<std::string> no_eal = {"tg", "--flows", "f.toml"};
+	const common::CommandLine alone = split(no_eal);
+	EXPECT_EQ(alone.own.size(), 3u);
+	EXPECT_TRUE(alone.eal.empty());
+	EXPECT_EQ(common::reordered_command(alone, kOwnOptions), "");
+}
+
+// The order the tool once took: EAL arguments first, its own after "--".
+TEST(TrafficgenCommandLine, TheOldOrderIsRecognisedAndRewrittenInTheNewOne)
+{
+	std::vector<std::string> words = {"tg", "-l", "0", "--vdev", "net_memif0,socket=/tmp/a b.sock", "--",
+					  "--flow", "size=64,rate=1kpps", "--duration=1s"};
+	EXPECT_EQ(common::reordered_command(split(words), kOwnOptions),
+		  "tg --flow size=64,rate=1kpps --duration=1s -- -l 0 --vdev 'net_memif0,socket=/tmp/a b.sock'");
+
+	std::vector<std::string> no_eal = {"tg", "--", "--flows", "it's.toml"};
+	EXPECT_EQ(common::reordered_command(split(no_eal), kOwnOptions), "tg --flows 'it'\\''s.toml'");
 }
 
 } // namespace

@@ -71,11 +71,12 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 
-"$tg" -l 0 --no-huge -m 512 --no-pci --file-prefix="${tag}_t" --log-level=lib.eal:error --no-telemetry \
-	--vdev "net_memif0,role=client,socket=$work/west.sock,socket-abstract=no" --vdev "net_memif1,role=client,socket=$work/east.sock,socket-abstract=no" \
-	-- --tx-port net_memif0 --rx-port net_memif1 --duration 3s --drain 1s --json "$work/tg.json" --per-flow \
+"$tg" --tx-port net_memif0 --rx-port net_memif1 --duration 3s --drain 1s --json "$work/tg.json" --per-flow \
 	--flow name=l4s,size=1000,rate=12mbit,ecn=ect1 --flow name=classic-ecn,size=1000,rate=6mbit,ecn=ect0 \
-	--flow name=classic,size=imix,rate=12mbit,ecn=not-ect,dst=[2001:db8::2]:5001 | tee "$work/tg.txt"
+	--flow name=classic,size=imix,rate=12mbit,ecn=not-ect,dst=[2001:db8::2]:5001 \
+	-- -l 0 --no-huge -m 512 --no-pci --file-prefix="${tag}_t" --log-level=lib.eal:error --no-telemetry \
+	--vdev "net_memif0,role=client,socket=$work/west.sock,socket-abstract=no" --vdev "net_memif1,role=client,socket=$work/east.sock,socket-abstract=no" \
+	| tee "$work/tg.txt"
 tg_rc=${PIPESTATUS[0]}
 kill -INT "$router_pid"
 wait "$router_pid"

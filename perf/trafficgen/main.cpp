@@ -1,10 +1,11 @@
 // dualpilot-trafficgen: an open-loop DPDK traffic generator and receiver for
-// NIC and vdev perf tests. EAL arguments come first, the tool's after "--":
+// NIC and vdev perf tests. The tool's arguments come first, the EAL's after
+// "--", as for dualpilot-router (common/eal_args.hpp):
 //
-//   dualpilot-trafficgen -l 0,1,2 --no-huge -m 1024 --no-pci
+//   dualpilot-trafficgen --flows configs/traffic/l4s-mix.toml --tx-port net_memif0 --rx-port net_memif1
+//       --json out.json -- -l 0,1,2 --no-huge -m 1024 --no-pci
 //       --vdev net_memif0,role=client,socket=/tmp/west.sock
 //       --vdev net_memif1,role=client,socket=/tmp/east.sock
-//       -- --flows configs/traffic/l4s-mix.toml --tx-port net_memif0 --rx-port net_memif1 --json out.json
 //
 // The generator runs on the first worker lcore, the receiver on the second
 // (or on the main lcore, or both on the main lcore when it is alone); the
@@ -27,6 +28,7 @@
 #include <thread>
 
 #include "aqm/units.hpp"
+#include "common/eal_args.hpp"
 #include "perf/trafficgen/generator.hpp"
 #include "perf/trafficgen/port.hpp"
 #include "perf/trafficgen/receiver.hpp"
@@ -115,27 +117,13 @@ int both_main(void *arg)
 
 int main(int argc, char **argv)
 {
-	// EAL arguments are those before "--"; without "--", all are the tool's.
-	int split = 0;
-	for (int i = 1; i < argc; i++)
-		if (std::string_view(argv[i]) == "--") {
-			split = i;
-			break;
-		}
-	std::vector<char *> eal_argv{argv[0]};
-	std::vector<char *> app_argv{argv[0]};
-	for (int i = 1; i < argc; i++) {
-		if (split && i < split)
-			eal_argv.push_back(argv[i]);
-		else if (i != split)
-			app_argv.push_back(argv[i]);
-	}
+	common::CommandLine cmd = common::split_command_line(argc, argv);
 
 	std::string flows_file, tx_name = "0", rx_name, mode = "both", json_path, duration_text, drain_text = "200ms";
 	std::vector<std::string> flow_shorthands;
 	uint32_t burst = 0, mbufs = 16384;
 	bool per_flow = false, quiet = false;
-	CLI::App app{"dualpilot-trafficgen: open-loop DPDK traffic generator and receiver (EAL args before --)"};
+	CLI::App app{"dualpilot-trafficgen: open-loop DPDK traffic generator and receiver"};
 	app.add_option("--flows", flows_file, "TOML traffic file (configs/traffic/*.toml)");
 	app.add_option("--flow", flow_shorthands,
 		       "one flow as key=value,... (the [[flows]] keys; ecn mix as ect1:1/not-ect:1); repeatable");
@@ -149,8 +137,24 @@ int main(int argc, char **argv)
 	app.add_option("--json", json_path, "write the results as JSON here (- for stdout)");
 	app.add_flag("--per-flow", per_flow, "a table row per flow as well");
 	app.add_flag("--quiet", quiet, "no progress lines");
+	app.footer("EAL arguments after --, e.g. dualpilot-trafficgen --flow size=64,rate=250kpps -- -l 0-2 --no-huge "
+		   "--vdev net_null0");
+	// The tool once took EAL arguments first: that order is refused, with the
+	// command in this one.
+	std::vector<std::string> own_options;
+	for (const CLI::Option *o : app.get_options())
+		for (const std::string &name : o->get_lnames())
+			if (name != "help") // the EAL has a --help of its own
+				own_options.push_back("--" + name);
+	if (std::string fixed = common::reordered_command(cmd, own_options); !fixed.empty()) {
+		fmt::print(stderr,
+			   "dualpilot-trafficgen: the tool's options go before --, the EAL's after it (as for "
+			   "dualpilot-router):\n  {}\n",
+			   fixed);
+		return 2;
+	}
 	try {
-		app.parse(static_cast<int>(app_argv.size()), app_argv.data());
+		app.parse(static_cast<int>(cmd.own.size()), cmd.own.data());
 	} catch (const CLI::ParseError &e) {
 		return app.exit(e);
 	}
@@ -188,8 +192,11 @@ int main(int argc, char **argv)
 	if (burst)
 		spec.burst = burst;
 
+	std::vector<char *> eal_argv{argv[0]};
+	for (std::string &a : cmd.eal)
+		eal_argv.push_back(a.data());
 	if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-		fmt::print(stderr, "dualpilot-trafficgen: EAL initialisation failed ({}); EAL arguments go before --\n",
+		fmt::print(stderr, "dualpilot-trafficgen: EAL initialisation failed ({}); EAL arguments go after --\n",
 			   rte_strerror(rte_errno));
 		return 1;
 	}
@@ -204,7 +211,7 @@ int main(int argc, char **argv)
 	uint16_t tx_port = 0, rx_port = 0;
 	const bool sending = mode != "rx", receiving = mode != "tx";
 	if (rte_eth_dev_count_avail() == 0)
-		return fail("no ports: pass vdevs (--vdev net_null0) or NICs to the EAL before --");
+		return fail("no ports: pass vdevs (--vdev net_null0) or NICs to the EAL after --");
 	if (std::string err = find_port(tx_name, tx_port); sending && !err.empty())
 		return fail(err);
 	if (rx_name.empty())
