@@ -71,6 +71,7 @@ struct RouterCase {
 	std::string rate = "line";
 	std::string extra;       // appended to the config (tables of its own)
 	std::string router_keys; // more keys of the [router] table
+	std::string port_tables; // sub-tables of each port (e.g. "[ports.dualpi2]\ntarget = \"1ms\"")
 	double seconds = 3;
 	double warmup_s = 0.5;
 	std::vector<unsigned> worker_lcores;
@@ -165,15 +166,17 @@ device = "net_null{0}"
 peer = "b"
 aqm = "{1}"
 rate = "{2}"
+{6}
 [[ports]]
 name = "b"
 device = "net_null{3}"
 peer = "a"
 aqm = "{1}"
 rate = "{2}"
+{6}
 {4}
 )",
-					     2 * n, c.aqm, c.rate, 2 * n + 1, c.extra, c.router_keys);
+					     2 * n, c.aqm, c.rate, 2 * n + 1, c.extra, c.router_keys, c.port_tables);
 	n++;
 	RouterRate r;
 	dataplane::RouterConfig cfg;
