@@ -67,7 +67,7 @@ bool read_flow(TomlReader &r, const toml::table &t, FlowSpec &f)
 bool read(TomlReader &r, const toml::table &root, Scenario &s)
 {
 	if (!r.only_keys(root, "the scenario", {"name", "description", "duration", "warmup", "repetitions",
-						 "sample_interval", "bottleneck", "flows", "objective"}))
+						 "sample_interval", "bottleneck", "flows", "objective", "sweep"}))
 		return false;
 	if (!r.text(root, "name", s.name) || !r.text(root, "description", s.description) ||
 	    !r.time(root, "duration", s.duration_ns) || !r.time(root, "warmup", s.warmup_ns) ||

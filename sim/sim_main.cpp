@@ -12,6 +12,7 @@
 #include "sim/scenario.hpp"
 #include "sim/sim_policy.hpp"
 #include "sim/simulation.hpp"
+#include "sim/sweep.hpp"
 
 using namespace dualpilot;
 
@@ -97,6 +98,67 @@ int run_compare(const sim::Scenario &sc, const std::vector<std::string> &aqms, c
 	return 0;
 }
 
+// --sweep (or a scenario with a [sweep] table): every cell once per seed,
+// its run files and pool.dpp in OUT/CELL/seed-N/, one line per run in
+// OUT/sweep.csv. Held-out rates, RTTs and names are refused first.
+int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::string &heldout_dir, uint32_t cells_override,
+	      bool no_pool, bool quiet)
+{
+	if (std::string err = sim::check_sweep_against_heldout(sw, heldout_dir); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 2;
+	}
+	sim::Sweep grid = sw;
+	if (cells_override)
+		grid.cells = cells_override;
+	std::vector<sim::SweepCell> cells;
+	if (std::string err = sim::sweep_cells(grid, cells); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 2;
+	}
+	std::string csv = "cell,rate_bps,rtt_us,mix,behaviour,epsilon,seed,aqm,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,"
+			  "classic_p99_ms,utilisation,jain,score,pool_entries\n";
+	for (size_t i = 0; i < cells.size(); i++) {
+		const sim::SweepCell &c = cells[i];
+		auto built = aqm::make_aqm(c.aqm, c.settings, c.seed);
+		if (!built.error.empty()) {
+			fmt::print(stderr, "error: cell {}: {}\n", c.name, built.error);
+			return 2;
+		}
+		sim::RunOptions opt;
+		opt.seed = c.seed;
+		opt.record_pool = !no_pool;
+		opt.objective = c.scenario.objective;
+		opt.epsilon = c.epsilon;
+		const sim::RunResult r = sim::run_scenario(c.scenario, std::move(built.aqm[0]), opt);
+		const std::string dir = out_dir + "/" + c.name;
+		if (std::string err = sim::write_run_dir(c.scenario, r, c.seed, dir, false, !no_pool); !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 1;
+		}
+		const sim::ObjectiveInputs in = sim::as_printed(r.objective_inputs());
+		csv += fmt::format("{},{},{},{},{},{:g},{},\"{}\",{:.4f},{:.4f},{:.4f},{:.4f},{:.6f},{:.4f},{:.6f},{}\n", c.name,
+				   c.scenario.rate_bps, c.rtt_ns / 1000, c.mix, c.behaviour, c.epsilon, c.seed, r.aqm_description,
+				   in.queue[1].p50_ms, in.queue[1].p99_ms, in.queue[0].p50_ms, in.queue[0].p99_ms, in.utilisation,
+				   in.jain, sim::score(in, c.scenario.objective).score, r.pool.size());
+		if (!quiet)
+			fmt::print(stderr, "\r  sweep {}: cell {}/{} {:<60}", sw.name, i + 1, cells.size(), c.name);
+	}
+	if (!quiet)
+		fmt::print(stderr, "\n");
+	std::FILE *f = std::fopen((out_dir + "/sweep.csv").c_str(), "w");
+	if (!f || std::fputs(csv.c_str(), f) < 0) {
+		fmt::print(stderr, "error: {}/sweep.csv: cannot write\n", out_dir);
+		if (f)
+			std::fclose(f);
+		return 1;
+	}
+	std::fclose(f);
+	if (!quiet)
+		fmt::print("sweep {}: {} runs into {}/ (CELL/seed-N/ with pool.dpp; sweep.csv)\n", sw.name, cells.size(), out_dir);
+	return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -108,7 +170,15 @@ int main(int argc, char **argv)
 	double reward_offset_us = 0;
 	bool quiet = false, no_pool = false;
 	CLI::App app{"dualpilot-sim: a packet-level simulator of one bottleneck under an aqm/ AQM"};
-	app.add_option("--scenario", scenario_path, "scenario TOML (configs/scenarios/*.toml)")->required();
+	std::string sweep_path, heldout_dir = DUALPILOT_SOURCE_DIR "/configs/heldout";
+	uint32_t sweep_cells = 0;
+	app.add_option("--scenario", scenario_path, "scenario TOML (configs/scenarios/*.toml); one with a [sweep] "
+						    "table runs as a sweep of its flows");
+	app.add_option("--sweep", sweep_path, "a sweep file (configs/sweeps/*.toml): pools over a grid of rates, "
+					      "RTTs, mixes and behaviour policies, into --out");
+	app.add_option("--sweep-cells", sweep_cells, "draw this many cells of the sweep's grid (default: its cells)");
+	app.add_option("--heldout-dir", heldout_dir, "the held-out scenarios a sweep must not touch")
+		->capture_default_str();
 	app.add_option("--aqm", aqm_name, "fifo, pie, codel or dualpi2 (default: the scenario's)");
 	app.add_option("--compare", compare, "run each of these AQMs once and print them side by side "
 					     "(e.g. fifo,pie,codel,dualpi2); --out gets one folder per AQM")
@@ -146,6 +216,29 @@ int main(int argc, char **argv)
 		->check(CLI::Range(0.0, 1.0))
 		->capture_default_str();
 	CLI11_PARSE(app, argc, argv);
+	if (sweep_path.empty() && scenario_path.empty()) {
+		fmt::print(stderr, "error: --scenario or --sweep is required\n");
+		return 2;
+	}
+	{
+		// A sweep file, or a scenario with a [sweep] table.
+		const std::string &path = sweep_path.empty() ? scenario_path : sweep_path;
+		sim::Sweep sw;
+		std::string err = sim::load_sweep(path, sw);
+		const bool is_sweep = err.empty();
+		if (!is_sweep && (!sweep_path.empty() || !err.ends_with(": no [sweep] table"))) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 2;
+		}
+		if (is_sweep) {
+			if (!policy_path.empty() || !compare.empty()) {
+				fmt::print(stderr, "error: a sweep runs its own behaviours: no --policy or --compare\n");
+				return 2;
+			}
+			return run_sweep(sw, out_dir.empty() ? "runs/sweep-" + sw.name : out_dir, heldout_dir, sweep_cells,
+					 no_pool, quiet);
+		}
+	}
 	guard.min_delay_ns = static_cast<uint64_t>(min_delay_us * 1e3);
 	sim::SimPolicy policy;
 	if (!policy_path.empty()) {

@@ -56,7 +56,8 @@ struct InFlight {
 class Simulation {
 public:
 	Simulation(const Scenario &s, aqm::AnyAqm aqm, const RunOptions &o)
-		: sc_(s), opt_(o), aqm_(std::move(aqm)), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1)
+		: sc_(s), opt_(o), aqm_(std::move(aqm)), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1),
+		  explore_rng_(o.seed * 0xd1b54a32d192ed03ull + 3)
 	{
 		opt_.inference_interval = std::max(1u, opt_.inference_interval);
 		end_ns_ = s.duration_ns;
@@ -257,6 +258,9 @@ private:
 			QueueStats &qs = result_.queues[static_cast<int>(d.queue)];
 			if (opt_.policy)
 				apply_override(d);
+			result_.dequeue_decisions++;
+			if (opt_.epsilon > 0)
+				explore(d);
 			if (d.verdict == aqm::Verdict::drop) {
 				qs.aqm_drops++;
 				f.stats.drops++;
@@ -311,6 +315,17 @@ private:
 		const uint8_t taken = d.verdict == aqm::Verdict::drop ? kDrop : d.verdict == aqm::Verdict::forward_ce ? kMark : kEnqueue;
 		if (opt_.policy(state_of(d.queue, d.pkt, d.sojourn_ns), d.queue, taken, now_, out))
 			pending_.push_back({now_ + opt_.decision_delay_ns, d.queue, out});
+	}
+
+	void explore(aqm::Dequeued &d)
+	{
+		if (explore_rng_.next_double() >= opt_.epsilon)
+			return;
+		result_.explored++;
+		const uint64_t pick = explore_rng_.next_u64() % 3;
+		d.verdict = pick == 0 ? aqm::Verdict::forward : pick == 1 ? aqm::Verdict::drop : aqm::Verdict::forward_ce;
+		if (d.verdict == aqm::Verdict::forward_ce && !aqm::is_ect(d.pkt.ecn))
+			d.verdict = aqm::Verdict::drop;
 	}
 
 	// Spreads a transmission over the utilisation samples it covers.
@@ -406,6 +421,7 @@ private:
 	RunOptions opt_;
 	aqm::AnyAqm aqm_;
 	aqm::Rng rng_;
+	aqm::Rng explore_rng_;
 	EventQueue events_;
 	std::vector<FlowState> flows_;
 	std::vector<InFlight> slots_;

@@ -45,6 +45,11 @@ struct RunOptions {
 	uint64_t decision_delay_ns = 0;
 	uint64_t override_ttl_ns = 0;    // 0: an override holds until replaced
 	policy::GuardRails guard;        // the router's defaults
+	// Exploration for behaviour data: each dequeue decision (forward, drop,
+	// mark), after the AQM's and any override's, is re-drawn uniformly with
+	// this probability (a mark on a Not-ECT packet becomes a drop, as in
+	// the AQMs), from its own seeded stream. 0: off.
+	double epsilon = 0;
 	// Called now and then with the fraction of simulated time done.
 	std::function<void(double)> progress;
 };
@@ -82,6 +87,8 @@ struct RunResult {
 	uint64_t policy_calls = 0;
 	uint64_t overridden = 0;          // dequeue verdicts the policy decided
 	uint64_t first_override_ns = 0;   // when an override first took effect
+	uint64_t dequeue_decisions = 0;   // verdicts at dequeue (forward, mark, drop)
+	uint64_t explored = 0;            // of them, re-drawn by RunOptions::epsilon
 	Pool pool;
 
 	double goodput_bps(const FlowStats &f) const;
