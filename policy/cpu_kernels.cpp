@@ -6,6 +6,16 @@
 
 #include "policy/model.hpp"
 
+// An AVX2 clone beside the default of each hot kernel, picked once at load
+// by an ifunc resolver. Under ThreadSanitizer the resolver would run before
+// the sanitizer's runtime is up and crash at start-up, so there the default
+// alone is built (the TSan tests check the protocol, not the speed).
+#if defined(__SANITIZE_THREAD__)
+#define DUALPILOT_AVX2_CLONES
+#else
+#define DUALPILOT_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
 namespace dualpilot::policy::kernels {
 
 namespace {
@@ -138,7 +148,7 @@ void leaky_relu(float *x, size_t count)
 }
 
 // Eight at a time, the tail with std::erf.
-__attribute__((target_clones("avx2", "default"))) void gelu(float *x, size_t count)
+DUALPILOT_AVX2_CLONES void gelu(float *x, size_t count)
 {
 	size_t i = 0;
 	for (; i + 8 <= count; i += 8) {
@@ -181,7 +191,7 @@ void softmax(const float *logits, uint32_t n, float *p)
 // W stored transposed: the inner loop runs over the outputs, so it
 // vectorises into multiply-adds across outputs with no horizontal sums,
 // which dominate at the small widths of a student. One dispatch per layer.
-__attribute__((target_clones("avx2", "default"))) void matmul(const float *wt, const int8_t *qt, const float *scale,
+DUALPILOT_AVX2_CLONES void matmul(const float *wt, const int8_t *qt, const float *scale,
 							       const float *bias, uint32_t out, uint32_t in,
 							       const float *x, size_t rows, size_t x_stride, float *y,
 							       size_t y_stride, uint32_t o0, uint32_t o1)
@@ -243,7 +253,7 @@ void causal_attention(const float *qkv, uint32_t tokens, uint32_t first_query, u
 	}
 }
 
-__attribute__((target_clones("avx2", "default"))) void cached_attention(const float *q, const float *cache,
+DUALPILOT_AVX2_CLONES void cached_attention(const float *q, const float *cache,
 									 const float *key_ok, uint32_t heads,
 									 uint32_t hd, uint32_t L, float *score,
 									 float *out)

