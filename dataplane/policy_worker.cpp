@@ -96,6 +96,7 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 	dirty_.assign(queues, 0);
 	last_.assign(queues, {});
 	has_last_.assign(queues, 0);
+	harm_.assign(queues, {});
 }
 
 // A pool directory that cannot be used is reported like a model that cannot
@@ -161,6 +162,15 @@ void PolicyWorker::on_sample(const PacketState &s)
 	}
 	contexts_->push(c, s.features, s.taken_action, reward);
 	dirty_[c] = 1;
+	if (mode_ == PolicyMode::enforce && router_->override_slots() &&
+	    policy::harm_guard_observe(harm_[c], harm_cfg_,
+				       {now_ns_, static_cast<uint64_t>(s.features[sim::kQueueDelayFeature] * 1e3),
+					s.features[sim::kQueueBytesFeature], s.aqm_action, s.taken_action, s.queue == 1})) {
+		OverrideRecord withdrawn; // expires_ns 0: void at once, the AQM decides alone
+		withdrawn.seq = ++publish_seq_;
+		router_->override_slots()[c].publish(withdrawn);
+		st.pilot_backoffs++;
+	}
 }
 
 // Submits the queues with new samples, a batch per free pass slot. A
@@ -251,7 +261,7 @@ void PolicyWorker::publish(const Pass &pass, uint64_t now_ns)
 		}
 		last_[c] = probs_[i];
 		has_last_[c] = 1;
-		if (mode_ == PolicyMode::enforce && router_->override_slots()) {
+		if (mode_ == PolicyMode::enforce && router_->override_slots() && !policy::harm_guard_backed_off(harm_[c], now_ns)) {
 			OverrideRecord r;
 			const policy::OverrideProbs o = policy::capped_override(p.data(), cfg_.guard);
 			r.p_drop_q16 = o.p_drop_q16;
@@ -324,9 +334,9 @@ std::string PolicyWorker::summary() const
 	const PolicyMode m = mode();
 	const char *mode = m == PolicyMode::enforce ? "enforce" : m == PolicyMode::shadow ? "shadow" : "off";
 	std::string out = fmt::format("policy {} (backend {}): {} samples ({} lost to full rings), {} decisions in {} "
-				      "passes, {} not finite, {} overrides published\n",
+				      "passes, {} not finite, {} overrides published, {} pilot_backoffs\n",
 				      mode, s.backend, s.samples, s.sample_drops, s.decisions, s.forward_passes,
-				      s.invalid_outputs, s.published);
+				      s.invalid_outputs, s.published, s.pilot_backoffs);
 	if (s.forward_passes)
 		out += fmt::format("policy decision time: {:.1f} us per pass (p50), {:.2f} us per queue (p50), {:.1f} us "
 				   "per pass (p99)\n",

@@ -41,6 +41,7 @@
 #include "dataplane/sample.hpp"
 #include "policy/backend.hpp"
 #include "policy/context.hpp"
+#include "policy/harm_guard.hpp"
 #include "sim/pool.hpp"
 
 namespace dualpilot::dataplane {
@@ -73,6 +74,7 @@ struct PolicyStats {
 	uint64_t decisions = 0;          // queue decisions computed
 	uint64_t invalid_outputs = 0;    // decisions with a non-finite output: not used
 	uint64_t published = 0;          // overrides published (enforce)
+	uint64_t pilot_backoffs = 0;     // queues backed off to the AQM by the harm guard (policy/harm_guard.hpp)
 	// Shadow scoring: [AQM's action][policy's most likely action].
 	std::array<std::array<uint64_t, 3>, 3> confusion{};
 	uint64_t scored = 0;
@@ -159,6 +161,8 @@ private:
 	std::vector<uint8_t> dirty_;
 	std::vector<policy::Probs> last_;
 	std::vector<uint8_t> has_last_;
+	std::vector<policy::HarmGuardQueue> harm_; // per (port, queue), enforce mode
+	policy::HarmGuardConfig harm_cfg_;
 	std::vector<Pass> passes_;      // a ring of the backend's pass slots
 	size_t first_pass_ = 0, passes_in_flight_ = 0;
 	std::vector<policy::Window> windows_;

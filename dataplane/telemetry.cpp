@@ -176,6 +176,7 @@ int cmd_policy(const char *, const char *, rte_tel_data *d)
 		{"decisions", s.decisions},
 		{"invalid_outputs", s.invalid_outputs},
 		{"overrides_published", s.published},
+		{"pilot_backoffs", s.pilot_backoffs},
 		{"pass_p50_ns", s.pass_ns.percentile_ns(0.5)},
 		{"pass_p99_ns", s.pass_ns.percentile_ns(0.99)},
 		{"per_decision_p50_ns", s.per_decision_ns.percentile_ns(0.5)},

@@ -32,6 +32,7 @@ inline constexpr uint32_t kPoolVersion = 2;
 inline constexpr int kFeatureCount = aqm::kStateFeatures;
 inline constexpr std::array<const char *, kFeatureCount> kFeatureNames = aqm::kStateFeatureNames;
 inline constexpr int kQueueDelayFeature = 3;   // current_queue_delay_us
+inline constexpr int kQueueBytesFeature = 5;   // length_in_bytes, after the decision
 inline constexpr int kPacketLengthFeature = 7; // packet_length
 
 enum Action : uint8_t { kEnqueue = 0, kDrop = 1, kMark = 2 };

@@ -141,6 +141,7 @@ std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed,
 				  {"utilisation", in.utilisation},
 				  {"jain", in.jain}};
 	}
+	j["pilot_backoffs"] = r.pilot_backoffs;
 	j["pool_entries"] = r.pool.size();
 	if (auto err = write_text(dir + "/summary.json", j.dump(2) + "\n"); !err.empty())
 		return err;

@@ -215,6 +215,8 @@ int main(int argc, char **argv)
 	app.add_option("--max-prob", guard.max_prob, "guard rail: cap on the policy's drop and mark probabilities")
 		->check(CLI::Range(0.0, 1.0))
 		->capture_default_str();
+	bool no_harm_guard = false;
+	app.add_flag("--no-harm-guard", no_harm_guard, "never back a hurting policy off to the AQM (README \"The harm guard\")");
 	CLI11_PARSE(app, argc, argv);
 	if (sweep_path.empty() && scenario_path.empty()) {
 		fmt::print(stderr, "error: --scenario or --sweep is required\n");
@@ -299,6 +301,7 @@ int main(int argc, char **argv)
 			opt.decision_delay_ns = static_cast<uint64_t>(decision_delay_us * 1e3);
 			opt.override_ttl_ns = static_cast<uint64_t>(override_ttl_us * 1e3);
 			opt.guard = guard;
+			opt.harm_guard.enabled = !no_harm_guard;
 		}
 		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, i + 1, runs};
 		opt.progress = [&bar](double f) { bar(f); };
@@ -306,9 +309,10 @@ int main(int argc, char **argv)
 		if (!quiet)
 			fmt::print("{}\n", sim::summary_table(sc, r, run_seed));
 		if (!quiet && !policy_path.empty())
-			fmt::print("policy: {} calls, {} dequeue verdicts overridden, {} outputs not finite (decision delay "
-				   "{:g} us, a call every {} decisions of a queue)\n",
-				   r.policy_calls, r.overridden, policy.invalid_outputs(), decision_delay_us, inference_interval);
+			fmt::print("policy: {} calls, {} dequeue verdicts overridden, {} outputs not finite, {} pilot_backoffs "
+				   "(decision delay {:g} us, a call every {} decisions of a queue)\n",
+				   r.policy_calls, r.overridden, policy.invalid_outputs(), r.pilot_backoffs, decision_delay_us,
+				   inference_interval);
 		auto p = [&](int q, double quant) { return r.queues[q].delay.percentile_ns(quant) / 1e6; };
 		runs_csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{},{:.6f}\n", run_seed, p(1, 0.5),
 					p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured, r.jain_fairness(),

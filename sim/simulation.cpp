@@ -292,6 +292,10 @@ private:
 	{
 		while (!pending_.empty() && pending_.front().at_ns <= now_) {
 			const PendingOverride &po = pending_.front();
+			if (policy::harm_guard_backed_off(harm_[static_cast<int>(po.queue)], now_)) {
+				pending_.pop_front(); // computed before the back-off: withdrawn with it
+				continue;
+			}
 			ActiveOverride &a = active_[static_cast<int>(po.queue)];
 			a.on = true;
 			a.probs = policy::capped_override(po.probs.p.data(), opt_.guard);
@@ -301,6 +305,9 @@ private:
 		ActiveOverride &a = active_[static_cast<int>(d.queue)];
 		if (a.on && a.expires_ns != 0 && now_ >= a.expires_ns)
 			a.on = false;
+		const uint8_t aqm_action = d.verdict == aqm::Verdict::drop	   ? kDrop
+					   : d.verdict == aqm::Verdict::forward_ce ? kMark
+										   : kEnqueue;
 		if (a.on) {
 			d.verdict = policy::override_verdict(a.probs, rng_.next_u32() >> 16, d, opt_.guard);
 			if (result_.overridden++ == 0)
@@ -313,7 +320,17 @@ private:
 		ActionProbs out;
 		result_.policy_calls++;
 		const uint8_t taken = d.verdict == aqm::Verdict::drop ? kDrop : d.verdict == aqm::Verdict::forward_ce ? kMark : kEnqueue;
-		if (opt_.policy(state_of(d.queue, d.pkt, d.sojourn_ns), d.queue, taken, now_, out))
+		const std::array<float, kFeatureCount> state = state_of(d.queue, d.pkt, d.sojourn_ns);
+		// The harm guard reads the same sampled decisions as the router's.
+		policy::HarmGuardQueue &h = harm_[static_cast<int>(d.queue)];
+		if (policy::harm_guard_observe(h, opt_.harm_guard,
+					       {now_, d.sojourn_ns, state[kQueueBytesFeature], aqm_action, taken, d.queue == aqm::QueueId::l4s})) {
+			a.on = false;
+			if (result_.pilot_backoffs++ == 0)
+				result_.first_backoff_ns = now_;
+		}
+		const bool publish = opt_.policy(state, d.queue, taken, now_, out);
+		if (publish && !policy::harm_guard_backed_off(h, now_))
 			pending_.push_back({now_ + opt_.decision_delay_ns, d.queue, out});
 	}
 
@@ -429,6 +446,7 @@ private:
 	std::deque<PendingOverride> pending_; // in order of at_ns: one delay for all
 	std::array<ActiveOverride, aqm::kQueueCount> active_{};
 	std::array<uint64_t, aqm::kQueueCount> decisions_{};
+	std::array<policy::HarmGuardQueue, aqm::kQueueCount> harm_{};
 	uint64_t now_ = 0;
 	uint64_t end_ns_ = 0;
 	uint64_t busy_measured_ns_ = 0;

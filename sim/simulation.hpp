@@ -13,6 +13,7 @@
 #include "aqm/aqm.hpp"
 #include "aqm/histogram.hpp"
 #include "policy/guard_rails.hpp"
+#include "policy/harm_guard.hpp"
 #include "sim/pool.hpp"
 #include "sim/scenario.hpp"
 
@@ -45,6 +46,7 @@ struct RunOptions {
 	uint64_t decision_delay_ns = 0;
 	uint64_t override_ttl_ns = 0;    // 0: an override holds until replaced
 	policy::GuardRails guard;        // the router's defaults
+	policy::HarmGuardConfig harm_guard; // backs a hurting policy off to the AQM, per queue
 	// Exploration for behaviour data: each dequeue decision (forward, drop,
 	// mark), after the AQM's and any override's, is re-drawn uniformly with
 	// this probability (a mark on a Not-ECT packet becomes a drop, as in
@@ -87,6 +89,8 @@ struct RunResult {
 	uint64_t policy_calls = 0;
 	uint64_t overridden = 0;          // dequeue verdicts the policy decided
 	uint64_t first_override_ns = 0;   // when an override first took effect
+	uint64_t pilot_backoffs = 0;      // the harm guard's back-offs (policy/harm_guard.hpp)
+	uint64_t first_backoff_ns = 0;
 	uint64_t dequeue_decisions = 0;   // verdicts at dequeue (forward, mark, drop)
 	uint64_t explored = 0;            // of them, re-drawn by RunOptions::epsilon
 	Pool pool;

@@ -837,6 +837,44 @@ TEST_F(RouterRing, NonFiniteOutputsAreNeverPublished)
 	EXPECT_EQ(router.port_stats(1).overridden, 0u);
 }
 
+// The harm guard (policy/harm_guard.hpp): a model that marks everything it
+// may, on a queue that never stands (DualPI2 itself marks nothing), is backed
+// off within two guard intervals (200 ms each) of its first override; its
+// override is withdrawn at once, the back-off is counted (pilot_backoffs),
+// and the queue's packets go unmarked for the back-off (1 s).
+TEST_F(RouterRing, AMarkEverythingModelIsBackedOffByTheHarmGuard)
+{
+	ASSERT_EQ(start_toml(policy_toml("enforce", "override_ttl = \"1s\"\nmax_prob = 0.5\n")), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router, leaning_model(2, 20));
+	ASSERT_EQ(policy.mode(), PolicyMode::enforce);
+	const uint64_t step = 10000000; // 10 ms between bursts of 32 L4S frames
+	uint64_t now = 1000000000, first_publish = 0, backed_off_at = 0;
+	for (int i = 0; i < 100 && backed_off_at == 0; i++, now += step) {
+		push_through(router, west, east, ipv4_frame(Ecn::ect1), 32, now);
+		policy.poll(now);
+		if (first_publish == 0 && policy.stats().published > 0)
+			first_publish = now;
+		if (policy.stats().pilot_backoffs > 0)
+			backed_off_at = now;
+	}
+	ASSERT_NE(first_publish, 0u);
+	ASSERT_NE(backed_off_at, 0u) << "never backed off; marked " << router.port_stats(1).marked;
+	EXPECT_LE(backed_off_at - first_publish, 2 * 200000000ull + 2 * step);
+	EXPECT_GT(router.port_stats(1).marked, 0u); // the model did act before
+	const uint64_t published = policy.stats().published;
+	const PortStats before = router.port_stats(1);
+	for (int i = 0; i < 50; i++, now += step) { // 0.5 s: within the back-off
+		push_through(router, west, east, ipv4_frame(Ecn::ect1), 32, now);
+		policy.poll(now);
+	}
+	const PortStats after = router.port_stats(1);
+	EXPECT_EQ(after.marked, before.marked);
+	EXPECT_EQ(policy.stats().published, published);
+	EXPECT_EQ(policy.stats().pilot_backoffs, 1u);
+	EXPECT_NE(policy.summary().find("1 pilot_backoffs"), std::string::npos) << policy.summary();
+}
+
 // Shadow: the policy is scored against DualPI2 and changes nothing. One that
 // always forwards agrees with DualPI2 on an uncongested queue.
 TEST_F(RouterRing, ShadowModeScoresTheAgreementAndActsOnNothing)
