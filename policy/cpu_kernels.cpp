@@ -191,10 +191,9 @@ void softmax(const float *logits, uint32_t n, float *p)
 // W stored transposed: the inner loop runs over the outputs, so it
 // vectorises into multiply-adds across outputs with no horizontal sums,
 // which dominate at the small widths of a student. One dispatch per layer.
-DUALPILOT_AVX2_CLONES void matmul(const float *wt, const int8_t *qt, const float *scale,
-							       const float *bias, uint32_t out, uint32_t in,
-							       const float *x, size_t rows, size_t x_stride, float *y,
-							       size_t y_stride, uint32_t o0, uint32_t o1)
+DUALPILOT_AVX2_CLONES void matmul(const float *wt, const int8_t *qt, const float *scale, const float *bias,
+				  uint32_t out, uint32_t in, const float *x, size_t rows, size_t x_stride, float *y,
+				  size_t y_stride, uint32_t o0, uint32_t o1)
 {
 	if (wt) {
 		size_t r = 0;
@@ -253,10 +252,8 @@ void causal_attention(const float *qkv, uint32_t tokens, uint32_t first_query, u
 	}
 }
 
-DUALPILOT_AVX2_CLONES void cached_attention(const float *q, const float *cache,
-									 const float *key_ok, uint32_t heads,
-									 uint32_t hd, uint32_t L, float *score,
-									 float *out)
+DUALPILOT_AVX2_CLONES void cached_attention(const float *q, const float *cache, const float *key_ok, uint32_t heads,
+					    uint32_t hd, uint32_t L, float *score, float *out)
 {
 	const uint32_t d = heads * hd;
 	const float *K = cache, *V = cache + size_t{d} * L;

@@ -1,10 +1,11 @@
-// The cpu backend's kernels (policy/forward_cpu.cpp calls them in the
-// model's order): fp32 over plain row-major buffers the caller owns, no
-// allocation. matmul, gelu and cached_attention are compiled for AVX2 as well
-// as the baseline and picked at load time; the others stay baseline so that
-// their sums are the same on every machine. Every row is computed alone, in
-// the same order whatever the batch, so a queue's decision does not depend on
-// the batch it is in.
+// The cpu backend's kernels (policy/forward_cpu.cpp calls them in the model's
+// order): fp32 over plain row-major buffers the caller owns, no allocation.
+// matmul, gelu and cached_attention are compiled for AVX2 as well as the
+// baseline and picked at load time (the baseline alone under ThreadSanitizer:
+// policy/cpu_kernels.cpp says why); the others stay baseline so that their
+// sums are the same on every machine. Every row is computed alone, in the
+// same order whatever the batch, so a queue's decision does not depend on the
+// batch it is in.
 #pragma once
 
 #include <cstddef>

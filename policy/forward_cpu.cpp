@@ -324,8 +324,8 @@ void CpuForward::forward_cached_keys(const Window *windows, size_t n, Probs *out
 			const uint32_t count = t + 1 < w.steps ? tps : tps - 1;
 			std::fill(&key_ok_[size_t{s} * tps], &key_ok_[size_t{s} * tps + count], 1.0f);
 		}
-		kernels::cached_attention(&qkv_[i * 3 * d], w.cache, key_ok_.data(), cfg_.heads, cfg_.head_dim(), L, score_.data(),
-				 &att_[i * d]);
+		kernels::cached_attention(&qkv_[i * 3 * d], w.cache, key_ok_.data(), cfg_.heads, cfg_.head_dim(), L,
+					  score_.data(), &att_[i * d]);
 	}
 	block_tail<false>(blocks_[0], 0, static_cast<uint32_t>(n));
 	for (size_t i = 0; i < n; i++)
