@@ -268,6 +268,37 @@ TEST_F(LiveChanges, CodelLeavesItsDroppingStateOnlyForANewInterval)
 	expect_conservation();
 }
 
+// PIE keeps its drop probability and its queue across a change (as
+// sch_pie's pie_change); FIFO, with no controller, its queue.
+TEST_F(LiveChanges, PieAndFifoKeepTheirQueueAndState)
+{
+	std::string toml = kDualPi2Toml;
+	toml.replace(toml.rfind("dualpi2"), 7, "pie");
+	ASSERT_EQ(start(toml), "");
+	ASSERT_NO_FATAL_FAILURE(load(3000));
+	const auto &pie = std::get<aqm::Pie>(router.ports()[1].aqm[0]);
+	const double prob = pie.drop_prob();
+	const uint64_t backlog = pie.backlog_pkts();
+	ASSERT_GT(prob, 0.0);
+	ASSERT_GT(backlog, 0u);
+	const aqm::Setting s[] = {{"target", "5ms"}, {"max_burst", "10ms"}};
+	ASSERT_TRUE(change_aqm(router, "east", s, 0ms).ok);
+	apply_changes(router, router.worker(0));
+	EXPECT_EQ(pie.drop_prob(), prob);
+	EXPECT_EQ(pie.backlog_pkts(), backlog);
+	EXPECT_EQ(pie.params().target_ns, 5000000u);
+	EXPECT_LE(pie.burst_allowance_ns(), 10000000u);
+	ASSERT_NO_FATAL_FAILURE(load(500));
+	expect_conservation();
+
+	const aqm::Setting fifo_limit[] = {{"limit", "50"}};
+	const uint64_t west_before = aqm::backlog_pkts(router.ports()[0].aqm[0]);
+	ASSERT_TRUE(change_aqm(router, "west", fifo_limit, 0ms).ok);
+	apply_changes(router, router.worker(0));
+	EXPECT_EQ(std::get<aqm::Fifo>(router.ports()[0].aqm[0]).params().limit_pkts, 50u);
+	EXPECT_EQ(aqm::backlog_pkts(router.ports()[0].aqm[0]), west_before);
+}
+
 // /dualpilot/policy/set,inference_interval=N: every worker samples every N
 // packets of a queue from its next pass on.
 TEST_F(LiveChanges, TheSamplingIntervalChangesOnTheWorkers)
