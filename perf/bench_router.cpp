@@ -47,9 +47,13 @@ using bench::RouterRate;
 
 namespace {
 
-// The standing-queue rows: the queues' memory (limit = "auto" within it) and
-// the warm-up in which the queues fill and DualPI2's PI settles.
-constexpr const char *kStandingQueueMemory = "1gb";
+// The standing-queue rows: the queues' memory (limit = "auto" within it: 3 GB
+// holds the 4 targets "auto" asks for at up to ~12 Mpps a port, where 1 GB
+// cut the limit to 1.4 targets and the queue overflowed while PI2 settled)
+// and the warm-up in which the queues fill and DualPI2's PI settles. The EAL
+// gets kEalMemoryMb: the pool for those queues and the rest.
+constexpr const char *kStandingQueueMemory = "3gb";
+constexpr unsigned kEalMemoryMb = 4096;
 constexpr double kStandingWarmupS = 1.5;
 // rte_sched's queues hold at most 32768 packets (a power of two in a u16);
 // PIE's target is set so that its standing queue fits in them.
@@ -257,7 +261,7 @@ int main(int argc, char **argv)
 	// worker rows. The main lcore sleeps while they run.
 	const unsigned other = core == 0 ? 1 : 0;
 	const std::string lcores = fmt::format("0@{},1@{},2@{}", core, other, core);
-	std::string err = bench::init_eal("bench-router", core, huge, 2048, lcores);
+	std::string err = bench::init_eal("bench-router", core, huge, kEalMemoryMb, lcores);
 	if (!err.empty()) {
 		fmt::print(stderr, "bench-router: {}\n", err);
 		return 1;
