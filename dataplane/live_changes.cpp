@@ -155,6 +155,14 @@ ChangeResult change_inference_interval(Router &router, uint32_t interval, std::c
 			       "restart it with the policy on";
 		return result;
 	}
+	// All workers or none: each must have applied its last change.
+	for (const Worker &w : router.workers())
+		if (w.changes.applied.load(std::memory_order_acquire) != w.changes.posted.load(std::memory_order_relaxed)) {
+			result.error = fmt::format("the worker on lcore {} has not applied the previous change yet (is the "
+						   "router forwarding?); try again",
+						   w.lcore);
+			return result;
+		}
 	const uint32_t old = router.workers()[0].inference_interval;
 	result.log = fmt::format("policy/set inference_interval {} -> {}", old, interval);
 	bool applied = true;
