@@ -7,6 +7,7 @@
 // size that agrees with it.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -485,6 +486,70 @@ TEST(Training, TooLittleDataIsAnError)
 	EXPECT_EQ(train_policy({p}, opt, m, r),
 		  "not enough data: 0 training and 0 validation episodes of at least 20 steps (the window)");
 	EXPECT_EQ(train_policy({}, opt, m, r), "the pools hold no entries");
+}
+
+// ---- offline RL that beats its data ----
+
+// A task whose best action is known and whose behaviour is deliberately
+// poor: the best action is drop on a long queue (delay feature > 10 ms),
+// forward otherwise, and it earns reward 1 (the others 0, plus noise). The
+// behaviour takes the best action a quarter of the time and each of the two
+// others 3/8: cloning it learns a wrong action everywhere. The test pool is
+// the best action on fresh states (what a good policy would log).
+std::vector<sim::Pool> poor_behaviour_pools(uint64_t seed, int episodes, bool best_only)
+{
+	std::mt19937_64 rng(seed);
+	std::uniform_real_distribution<float> u(0, 1);
+	std::normal_distribution<float> noise(0, 0.3f);
+	std::vector<sim::Pool> pools(static_cast<size_t>(episodes));
+	for (sim::Pool &p : pools) {
+		for (int i = 0; i < 1500; i++) {
+			std::array<float, sim::kFeatureCount> st{};
+			for (float &v : st)
+				v = u(rng);
+			st[3] = u(rng) * 20000; // delay, us
+			const uint8_t best = st[3] > 10000 ? 1 : 0;
+			uint8_t action = best;
+			if (!best_only) {
+				const float r = u(rng);
+				action = r < 0.25f ? best : r < 0.625f ? static_cast<uint8_t>((best + 1) % 3)
+								       : static_cast<uint8_t>((best + 2) % 3);
+			}
+			p.add(st, action, (action == best ? 1.0f : 0.0f) + noise(rng), i == 1499);
+		}
+	}
+	return pools;
+}
+
+// The advantage-weighted method recovers the best action from poor data;
+// plain behaviour cloning, on the same data, net and steps, cannot. Accuracy
+// against the best action on the test pool: by construction cloning reaches
+// about 0 on it (its most likely action is one of the two wrong ones in
+// every state), chance is 1/3; awr must pass 0.7 and beat cloning by 0.4.
+TEST(Training, AdvantageWeightingBeatsBehaviourCloningOnPoorData)
+{
+	const auto pools = poor_behaviour_pools(11, 4, false);
+	const auto test = poor_behaviour_pools(12, 1, true);
+	auto run = [&](Method method) {
+		TrainOptions opt = small_options();
+		opt.method = method;
+		opt.gamma = 0.5; // the reward of an action is its own; a short horizon keeps the return close to it
+		opt.awr_beta = 0.3;
+		opt.class_weights_auto = false;
+		opt.test_pools = &test;
+		Model m;
+		TrainReport r;
+		EXPECT_EQ(train_policy(pools, opt, m, r), "");
+		return r;
+	};
+	const TrainReport bc = run(Method::bc), awr = run(Method::awr), dt = run(Method::dt);
+	EXPECT_GT(awr.test.accuracy, 0.7) << "bc " << bc.test.accuracy;
+	EXPECT_GT(awr.test.accuracy, bc.test.accuracy + 0.4);
+	EXPECT_GT(awr.awr_weight_max, 1.5); // the weights did differ
+	// The decision transformer, side by side (not asserted: with a return
+	// target of the best return seen it may or may not find the best action).
+	std::printf("accuracy against the best action: awr %.3f, dt %.3f, bc %.3f\n", awr.test.accuracy, dt.test.accuracy,
+		    bc.test.accuracy);
 }
 
 } // namespace

@@ -32,6 +32,7 @@ struct Dataset {
 	std::vector<uint8_t> actions;   // action_index() of each entry's
 	std::vector<float> rtg;
 	std::vector<Episode> train, val;
+	std::vector<float> weight;      // awr: each entry's loss weight (empty: all 1)
 	// Every pool's rewards are the objective's (sim/objective.hpp): the
 	// model then computes them so at run time (reward_offset_us 0).
 	bool objective_reward = false;
@@ -48,6 +49,7 @@ struct Batch {
 	torch::Tensor hidden;      // temporal dropout's hidden steps, or undefined
 	torch::Tensor first_slots; // ring-position models: each window's oldest ring slot
 	torch::Tensor scored;      // validation: [B][w] true at the positions scored
+	torch::Tensor sample_weights; // awr: [B][w] each position's loss weight, or undefined
 };
 
 // The pools of one or more lists, in order, as merge_pools reads them.
@@ -223,7 +225,8 @@ std::array<double, 3> loss_weights(const TrainOptions &opt, const std::array<uin
 }
 
 // The window of w steps of episode e from its step `start`.
-void fill_window(const Dataset &d, const Episode &e, size_t start, uint32_t w, float *r, float *s, int64_t *a)
+void fill_window(const Dataset &d, const Episode &e, size_t start, uint32_t w, float *r, float *s, int64_t *a,
+		 float *weight = nullptr)
 {
 	const uint32_t F = d.features;
 	for (uint32_t t = 0; t < w; t++) {
@@ -231,7 +234,104 @@ void fill_window(const Dataset &d, const Episode &e, size_t start, uint32_t w, f
 		r[t] = d.rtg[i];
 		std::copy_n(&d.states[i * F], F, s + t * F);
 		a[t] = d.actions[i];
+		if (weight)
+			weight[t] = d.weight[i];
 	}
+}
+
+// Solves the F+1 normal equations in place (Gaussian elimination with
+// partial pivoting; the ridge keeps the matrix well conditioned).
+std::vector<double> solve(std::vector<double> m, std::vector<double> y, size_t n)
+{
+	for (size_t c = 0; c < n; c++) {
+		size_t p = c;
+		for (size_t r = c + 1; r < n; r++)
+			if (std::fabs(m[r * n + c]) > std::fabs(m[p * n + c]))
+				p = r;
+		for (size_t k = 0; k < n; k++)
+			std::swap(m[c * n + k], m[p * n + k]);
+		std::swap(y[c], y[p]);
+		for (size_t r = c + 1; r < n; r++) {
+			const double f = m[r * n + c] / m[c * n + c];
+			for (size_t k = c; k < n; k++)
+				m[r * n + k] -= f * m[c * n + k];
+			y[r] -= f * y[c];
+		}
+	}
+	std::vector<double> x(n);
+	for (size_t c = n; c-- > 0;) {
+		double s = y[c];
+		for (size_t k = c + 1; k < n; k++)
+			s -= m[c * n + k] * x[k];
+		x[c] = s / m[c * n + c];
+	}
+	return x;
+}
+
+// TrainOptions::Method awr: the value V(s) = theta . [1, normalised s] by
+// ridge regression on the training split's entries, then each entry's
+// weight min(exp((R - V) / beta), cap), scaled to mean 1 over the split.
+std::string fit_advantage_weights(Dataset &d, const Normalisation &norm, const TrainOptions &opt, TrainReport &report)
+{
+	if (opt.dp || opt.emulate_ranks > 1)
+		return "--method awr runs in one process (the value regression is not all-reduced)";
+	const size_t F = d.features, n = F + 1;
+	std::vector<double> xtx(n * n, 0), xty(n, 0), x(n);
+	double count = 0, y_sum = 0, y_sq = 0;
+	auto features = [&](size_t i) {
+		x[0] = 1;
+		for (size_t f = 0; f < F; f++)
+			x[f + 1] = (d.states[i * F + f] - norm.mean[f]) / norm.std[f];
+	};
+	for (const Episode &e : d.train)
+		for (size_t i = e.begin; i < e.end; i++) {
+			features(i);
+			const double y = d.rtg[i];
+			for (size_t a = 0; a < n; a++) {
+				xty[a] += x[a] * y;
+				for (size_t b = 0; b < n; b++)
+					xtx[a * n + b] += x[a] * x[b];
+			}
+			count++;
+			y_sum += y;
+			y_sq += y * y;
+		}
+	if (count < 2)
+		return "--method awr: too few training decisions for a value";
+	for (size_t a = 1; a < n; a++)
+		xtx[a * n + a] += opt.value_ridge * count;
+	const std::vector<double> theta = solve(xtx, xty, n);
+	std::vector<double> adv(d.rtg.size(), 0);
+	double a_sum = 0, a_sq = 0;
+	for (const Episode &e : d.train)
+		for (size_t i = e.begin; i < e.end; i++) {
+			features(i);
+			double v = 0;
+			for (size_t a = 0; a < n; a++)
+				v += theta[a] * x[a];
+			adv[i] = d.rtg[i] - v;
+			a_sum += adv[i];
+			a_sq += adv[i] * adv[i];
+		}
+	const double y_var = y_sq / count - (y_sum / count) * (y_sum / count);
+	const double a_var = std::max(0.0, a_sq / count - (a_sum / count) * (a_sum / count));
+	report.value_r2 = y_var > 0 ? 1 - (a_sq / count) / y_var : 0;
+	const double beta = opt.awr_beta * std::max(std::sqrt(a_var), 1e-12);
+	d.weight.assign(d.rtg.size(), 1.0f);
+	double w_sum = 0;
+	for (const Episode &e : d.train)
+		for (size_t i = e.begin; i < e.end; i++) {
+			d.weight[i] = static_cast<float>(std::min(std::exp(adv[i] / beta), opt.awr_max_weight));
+			w_sum += d.weight[i];
+		}
+	const float scale = static_cast<float>(count / w_sum);
+	report.awr_weight_max = 0;
+	for (const Episode &e : d.train)
+		for (size_t i = e.begin; i < e.end; i++) {
+			d.weight[i] *= scale;
+			report.awr_weight_max = std::max<double>(report.awr_weight_max, d.weight[i]);
+		}
+	return {};
 }
 
 Batch empty_batch(size_t count, uint32_t w, uint32_t F)
@@ -263,13 +363,16 @@ class WindowSampler {
 	{
 		const uint32_t w = cfg_.window, F = d_.features;
 		Batch b = empty_batch(count, w, F);
+		if (!d_.weight.empty())
+			b.sample_weights = torch::empty({static_cast<int64_t>(count), w});
 		float *returns = b.returns.data_ptr<float>(), *states = b.states.data_ptr<float>();
 		int64_t *actions = b.actions.data_ptr<int64_t>();
 		for (size_t k = 0; k < count; k++) {
 			const Episode &e = episodes_[pick_(rng_)];
 			std::uniform_int_distribution<size_t> start(0, e.end - e.begin - w);
 			float *s = states + k * w * F;
-			fill_window(d_, e, start(rng_), w, returns + k * w, s, actions + k * w);
+			fill_window(d_, e, start(rng_), w, returns + k * w, s, actions + k * w,
+				    d_.weight.empty() ? nullptr : b.sample_weights.data_ptr<float>() + k * w);
 			augment(s);
 		}
 		if (cfg_.time_embedding == TimeEmbedding::ring_position) {
@@ -457,7 +560,8 @@ std::string build_net(const TrainOptions &opt, const Dataset &d, const Normalisa
 	cfg.rtg_scale = norm.rtg_scale;
 	if (d.objective_reward)
 		cfg.reward_offset_us = 0;
-	cfg.target_return = 1.0f; // the best return seen, in scaled units (the decision-transformer convention)
+	cfg.target_return = opt.method == Method::bc ? 0.0f : 1.0f; // dt, awr: the best return seen, in scaled units
+	// (the decision-transformer convention); bc: none
 	if (std::string err = check_config(cfg); !err.empty())
 		return err;
 	net = PolicyNet(cfg);
@@ -491,10 +595,19 @@ torch::Tensor batch_loss(PolicyNet &net, PolicyNet &teacher, const Batch &b, con
 	const torch::Tensor target = b.actions.reshape({-1});
 	// Weighted by the logged action, averaged over the positions (not over
 	// the weights): the mean of N ranks' losses is then the global batch's.
-	torch::Tensor loss = torch::nn::functional::cross_entropy(
-				     logits, target,
-				     torch::nn::functional::CrossEntropyFuncOptions().weight(weights).reduction(torch::kSum)) /
-			     static_cast<double>(target.size(0));
+	torch::Tensor loss;
+	if (b.sample_weights.defined()) // awr: each position's advantage weight as well
+		loss = (torch::nn::functional::cross_entropy(
+				logits, target,
+				torch::nn::functional::CrossEntropyFuncOptions().weight(weights).reduction(torch::kNone)) *
+			b.sample_weights.reshape({-1}))
+			       .sum() /
+		       static_cast<double>(target.size(0));
+	else
+		loss = torch::nn::functional::cross_entropy(
+			       logits, target,
+			       torch::nn::functional::CrossEntropyFuncOptions().weight(weights).reduction(torch::kSum)) /
+		       static_cast<double>(target.size(0));
 	if (teacher.is_empty())
 		return loss;
 	torch::Tensor soft;
@@ -552,9 +665,16 @@ std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions
 	const size_t presplit = opt.val_pools ? opt.val_pools->size() : SIZE_MAX;
 	if (std::string err = split_episodes(data, episodes, presplit, opt, w, report); !err.empty())
 		return err;
+	if (opt.method == Method::bc)
+		std::fill(data.rtg.begin(), data.rtg.end(), 0.0f);
 	Normalisation norm;
 	if (std::string err = fit_normalisation(data, opt.dp, norm); !err.empty())
 		return err;
+	if (opt.method == Method::bc)
+		norm.rtg_scale = 1e30f; // a run-time return-to-go reads as 0, as in training
+	if (opt.method == Method::awr)
+		if (std::string err = fit_advantage_weights(data, norm, opt, report); !err.empty())
+			return err;
 	const bool validator = !opt.dp || opt.dp->rank() == 0;
 	const uint32_t ranks = opt.dp ? opt.dp->world() : std::max<uint32_t>(1, opt.emulate_ranks);
 

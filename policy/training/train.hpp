@@ -41,6 +41,20 @@ struct ValidationScore {
 // How checkpoints are ranked.
 enum class Selection : uint8_t { accuracy, macro_recall };
 
+// What the loss asks of the data (README "Offline RL: beating the data"):
+//  dt:  the decision transformer: the logged action, conditioned on the
+//       return-to-go (the paper's L_rl);
+//  bc:  plain behaviour cloning: the same net with every return zeroed
+//       (rtg_scale so large that a run-time return reads as 0 too);
+//  awr: advantage-weighted regression (Peng et al. 2019) on top of dt: each
+//       decision's loss weighted by exp(A / beta), A = R_t - V(s_t), V a
+//       ridge regression of the return-to-go on the normalised state fitted
+//       on the training split, beta = awr_beta x std(A), weights capped at
+//       awr_max_weight and scaled to mean 1: the decisions that did better
+//       than their state's expectation count more, so the policy can improve
+//       on its data instead of copying it.
+enum class Method : uint8_t { dt, bc, awr };
+
 // Where a run stands, after each optimiser step.
 struct TrainProgress {
 	uint32_t step = 0;
@@ -80,6 +94,10 @@ struct TrainOptions {
 	bool class_weights_auto = true;
 	std::array<double, 3> class_weights{1, 1, 1};
 	double dropout = 0.0;         // on attention weights and residual branches, training only
+	Method method = Method::dt;
+	double awr_beta = 1.0;        // temperature, in units of the advantages' standard deviation
+	double awr_max_weight = 20;
+	double value_ridge = 1e-3;    // the value regression's ridge, relative to the entries
 	// Regularisation (the paper's section II-D): stochastic temporal
 	// augmentation and temporal dropout, training batches only.
 	double noise = 0.0;           // relative Gaussian noise on each state value
@@ -137,6 +155,8 @@ struct TrainReport {
 	double first_loss = 0, final_train_loss = 0;
 	ValidationScore val;                      // the exported model's
 	ValidationScore test;                     // on TrainOptions::test_pools, when given
+	double value_r2 = 0;                      // awr: the value regression's R^2 on the training split
+	double awr_weight_max = 0;                // awr: the largest weight after scaling
 	double final_val_loss = 0, val_accuracy = 0;  // = val.loss, val.accuracy
 	std::array<double, 3> val_class_accuracy{};   // = val.recall
 	std::array<uint64_t, 3> val_class_count{};    // = val.count

@@ -184,6 +184,15 @@ int main(int argc, char **argv)
 	app.add_flag("--constant-lr", constant_lr, "keep the peak learning rate after the warm-up (default: cosine decay to a "
 						 "tenth of it at the last step)");
 	app.add_option("--gamma", opt.gamma, "return discount")->capture_default_str();
+	std::string method = "dt";
+	app.add_option("--method", method,
+		       "dt (the decision transformer), bc (plain behaviour cloning, returns zeroed) or awr "
+		       "(advantage-weighted: beats its data; README \"Offline RL: beating the data\")")
+		->check(CLI::IsMember({"dt", "bc", "awr"}))
+		->capture_default_str();
+	app.add_option("--awr-beta", opt.awr_beta, "awr temperature, in standard deviations of the advantage")
+		->check(CLI::Range(1e-3, 1e3))
+		->capture_default_str();
 	app.add_option("--noise", opt.noise, "relative noise on the states (augmentation)")->capture_default_str();
 	app.add_option("--offset-noise", opt.offset_noise, "random offset per window and feature, in stds (augmentation)")
 		->capture_default_str();
@@ -256,6 +265,7 @@ int main(int argc, char **argv)
 	}
 	opt.cosine_decay = !constant_lr;
 	opt.select = select == "macro" ? policy::Selection::macro_recall : policy::Selection::accuracy;
+	opt.method = method == "bc" ? policy::Method::bc : method == "awr" ? policy::Method::awr : policy::Method::dt;
 	if (std::string err = parse_class_weights(class_weights, opt); !err.empty()) {
 		fmt::print(stderr, "error: --class-weights {}: {}\n", class_weights, err);
 		return 1;
@@ -400,6 +410,9 @@ int main(int argc, char **argv)
 		   r.first_loss, r.final_train_loss, r.final_val_loss);
 	fmt::print("exported the checkpoint of step {} (best validation {})\n", r.best_step,
 		   opt.select == policy::Selection::macro_recall ? "macro recall" : "accuracy");
+	if (opt.method == policy::Method::awr)
+		fmt::print("method awr: value R^2 {:.3f} on the training split, beta {:g} std, largest weight {:.2f}\n",
+			   r.value_r2, opt.awr_beta, r.awr_weight_max);
 	fmt::print("class weights: {:.3f}, {:.3f}, {:.3f} ({})\n", r.class_weights[0], r.class_weights[1],
 		   r.class_weights[2],
 		   class_weights == "auto" ? (r.class_weighted ? "auto: inverse frequency, the pool is imbalanced"
