@@ -301,6 +301,7 @@ int main(int argc, char **argv)
 		c.rate = std::to_string(half_bps) + "bit";
 		c.router_keys = fmt::format("queue_memory = \"{}\"", kStandingQueueMemory);
 		c.port_tables = fmt::format("[ports.dualpi2]\ntarget = \"{}\"", standing_target);
+		c.alternate_ecn = true;
 		c.seconds = seconds;
 		c.warmup_s = kStandingWarmupS;
 		standing = bench::measure_router(c, err);

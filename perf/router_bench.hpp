@@ -7,6 +7,8 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_mbuf.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
 #include <rte_mempool.h>
 
 #include <rte_launch.h>
@@ -72,6 +74,7 @@ struct RouterCase {
 	std::string extra;       // appended to the config (tables of its own)
 	std::string router_keys; // more keys of the [router] table
 	std::string port_tables; // sub-tables of each port (e.g. "[ports.dualpi2]\ntarget = \"1ms\"")
+	bool alternate_ecn = false; // each port's frames strictly half ECT(1), half Not-ECT (see alternate_ecn)
 	double seconds = 3;
 	double warmup_s = 0.5;
 	std::vector<unsigned> worker_lcores;
@@ -100,6 +103,34 @@ inline void fill_frame(rte_mempool *, void *, void *obj, unsigned index)
 		sum = (sum & 0xffff) + (sum >> 16);
 	f[24] = static_cast<uint8_t>(~sum >> 8);
 	f[25] = static_cast<uint8_t>(~sum);
+}
+
+// An rx callback that makes each port's frames alternate ECT(1) / Not-ECT,
+// packet by packet. fill_frame gives every second mbuf of the pool ECT(1),
+// but which mbufs a port's rx gets back from the pool depends on what the
+// queues dropped and forwarded: with a standing queue the mix per port
+// drifts (one port of a run saw 91 % ECT(1), its p' pinned at the overload
+// threshold). Rewrites the TOS byte, and the IPv4 header checksum, only
+// where the frame has the other codepoint. next: the port's counter.
+inline uint16_t alternate_ecn(uint16_t, uint16_t, rte_mbuf *pkts[], uint16_t n, uint16_t, void *next)
+{
+	auto &count = *static_cast<uint32_t *>(next);
+	for (uint16_t i = 0; i < n; i++) {
+		uint8_t *f = rte_pktmbuf_mtod(pkts[i], uint8_t *);
+		const auto want = static_cast<uint8_t>(count++ & 1); // ECT(1) = 01, Not-ECT = 00
+		if ((f[15] & 3) == want)
+			continue;
+		f[15] = static_cast<uint8_t>((f[15] & ~3) | want);
+		f[24] = f[25] = 0;
+		uint32_t sum = 0;
+		for (int b = 14; b < 34; b += 2)
+			sum += static_cast<uint32_t>(f[b] << 8 | f[b + 1]);
+		while (sum >> 16)
+			sum = (sum & 0xffff) + (sum >> 16);
+		f[24] = static_cast<uint8_t>(~sum >> 8);
+		f[25] = static_cast<uint8_t>(~sum);
+	}
+	return n;
 }
 
 struct WorkerRun {
@@ -187,6 +218,13 @@ rate = "{2}"
 		return r;
 	r.warnings = router.warnings();
 	rte_mempool_obj_iter(router.mempool(), fill_frame, nullptr);
+	uint32_t ecn_count[2] = {0, 1};
+	const rte_eth_rxtx_callback *ecn_cb[2] = {nullptr, nullptr};
+	for (int p = 0; p < 2 && c.alternate_ecn; p++)
+		if (!(ecn_cb[p] = rte_eth_add_rx_callback(router.ports()[p].port_id, 0, alternate_ecn, &ecn_count[p]))) {
+			error = "cannot add the ECN rx callback (DPDK built without RTE_ETHDEV_RXTX_CALLBACKS?)";
+			return r;
+		}
 	if (started)
 		started(router);
 	const bool on_lcores = !c.worker_lcores.empty();
@@ -216,6 +254,9 @@ rate = "{2}"
 	r.classic_p50_ms = static_cast<double>(classic.percentile_ns(0.5)) / 1e6;
 	if (stopping)
 		stopping(router);
+	for (int p = 0; p < 2; p++)
+		if (ecn_cb[p] && rte_eth_remove_rx_callback(router.ports()[p].port_id, 0, ecn_cb[p]) == 0)
+			rte_free(const_cast<rte_eth_rxtx_callback *>(ecn_cb[p])); // no rx runs now: safe to free
 	router.shutdown();
 	return r;
 }
