@@ -254,7 +254,8 @@ int main(int argc, char **argv)
 	const uint64_t started_ns = router.now_ns(); // the objective's utilisation is over the run
 	router.run(stop_requested, 100000000, service, service_lcore);
 	if (policy_on) {
-		policy.poll(router.now_ns()); // what the workers sampled last
+		while (policy.poll(router.now_ns()) > 0) // what the workers sampled last (a poll takes a bounded share)
+			;
 		policy.flush(router.now_ns());
 	}
 	dataplane::publish_telemetry_changes(nullptr, nullptr, false);

@@ -19,6 +19,11 @@ namespace dualpilot::dataplane {
 namespace {
 
 constexpr unsigned kDrainBurst = 256;
+// At most this many samples of one worker's ring per poll: a ring that the
+// workers refill as fast as it drains must not keep the policy lcore from its
+// passes, its changes (reload, mode) and its other rings. What is left waits
+// for the next poll; a full ring drops and counts new samples (sample_drops).
+constexpr unsigned kDrainPerPoll = 16 * kDrainBurst;
 
 } // namespace
 
@@ -289,12 +294,14 @@ uint32_t PolicyWorker::poll(uint64_t now_ns)
 	for (Worker &w : router_->workers()) {
 		if (!w.samples)
 			continue;
-		unsigned n;
-		while ((n = rte_ring_sc_dequeue_burst_elem(w.samples, buf, sizeof(PacketState), kDrainBurst, nullptr)) > 0) {
+		unsigned n, from_ring = 0;
+		while (from_ring < kDrainPerPoll &&
+		       (n = rte_ring_sc_dequeue_burst_elem(w.samples, buf, sizeof(PacketState), kDrainBurst, nullptr)) > 0) {
 			for (unsigned i = 0; i < n; i++)
 				on_sample(buf[i]);
-			drained += n;
+			from_ring += n;
 		}
+		drained += from_ring;
 	}
 	if ((drained > 0 || passes_in_flight_ > 0) && backend_ && mode_ != PolicyMode::off)
 		infer(now_ns);
