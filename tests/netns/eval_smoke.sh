@@ -29,11 +29,14 @@ report = open(os.path.join(out, "report.md")).read()
 rows = {}
 for line in report.splitlines():
     cols = [c.strip() for c in line.strip("|").split("|")]
-    if len(cols) == 11 and cols[1] in ("bed", "sim"):
+    if len(cols) == 12 and cols[1] in ("bed", "sim"):
         rows[(cols[0], cols[1])] = cols
 for c in ("fifo", "dualpi2", "policy-enforce-10"):
     for s in ("bed", "sim"):
         check(f"report row {c} / {s}", (c, s) in rows)
+for key, cols in sorted(rows.items()):
+    check(f"row {key[0]} / {key[1]}: a score (the objective, by dualpilot-score) {cols[11]}",
+          re.fullmatch(r"[01]\.\d{4}", cols[11]) is not None)
 pngs = sorted(os.path.basename(p) for p in glob.glob(os.path.join(out, "paper_fig1*.png")))
 check(f"six figures written ({len(pngs)})", len(pngs) == 6)
 base = open(os.path.join(out, "bed/paper/dualpi2/rep-1/base.txt")).read()
