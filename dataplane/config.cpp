@@ -14,6 +14,8 @@ namespace dualpilot::dataplane {
 
 namespace {
 
+using common::known_choices;
+using common::parse_choice;
 using common::TomlReader;
 
 bool read_strings(TomlReader &r, const toml::table &t, std::string_view key, std::vector<std::string> &out)
@@ -199,22 +201,21 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 			  "min_delay", "max_prob", "pool_out", "pool_max_entries", "pool_rotate", "pool_rotate_time",
 			  "gpu_device", "gpu_precision", "gpu_graphs", "gpu_fallback"}))
 		return false;
-	std::string mode = "off";
-	std::string max_prob;
-	if (!r.text(t, "mode", mode) || !r.text(t, "backend", p.backend) || !r.text(t, "model", p.model) ||
+	std::string mode = "off", backend = "cpu", precision = "tf32", fallback = "cpu";
+	if (!r.text(t, "mode", mode) || !r.text(t, "backend", backend) || !r.text(t, "model", p.model) ||
 	    !r.integer(t, "inference_interval", p.inference_interval, 0, 1000000) ||
 	    !r.integer(t, "ring_size", p.ring_size, 64, 1 << 20) || !r.integer(t, "batch_max", p.batch_max, 1, 65536) ||
 	    !r.time(t, "override_ttl", p.override_ttl_ns) || !r.time(t, "min_delay", p.guard.min_delay_ns) ||
 	    !r.text(t, "pool_out", p.pool_out) || !r.integer(t, "gpu_device", p.gpu_device, 0, 1023) ||
-	    !r.text(t, "gpu_precision", p.gpu_precision) || !r.text(t, "gpu_fallback", p.gpu_fallback) ||
+	    !r.text(t, "gpu_precision", precision) || !r.text(t, "gpu_fallback", fallback) ||
 	    !r.boolean(t, "gpu_graphs", p.gpu_graphs))
 		return false;
-	if (gpu::Precision prec; !gpu::parse_precision(p.gpu_precision, prec))
+	if (!gpu::parse_precision(precision, p.gpu_precision))
 		return r.fail(*t.get("gpu_precision"), "gpu_precision",
-			      "unknown precision '" + p.gpu_precision + "' (known: fp32 tf32 bf16)");
-	if (p.gpu_fallback != "cpu" && p.gpu_fallback != "none")
+			      "unknown precision '" + precision + "' " + known_choices(gpu::kPrecisionNames));
+	if (!parse_choice(fallback, kGpuFallbackNames, p.gpu_fallback))
 		return r.fail(*t.get("gpu_fallback"), "gpu_fallback",
-			      "unknown fallback '" + p.gpu_fallback + "' (known: cpu none)");
+			      "unknown fallback '" + fallback + "' " + known_choices(kGpuFallbackNames));
 	uint32_t pool_max = 5000000;
 	if (!r.integer(t, "pool_max_entries", pool_max, 1, 100000000))
 		return false;
@@ -227,19 +228,14 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 			return r.fail(*n, "max_prob", "expected a number in (0, 1]");
 		p.guard.max_prob = *v;
 	}
-	if (mode == "off")
-		p.mode = PolicyMode::off;
-	else if (mode == "shadow")
-		p.mode = PolicyMode::shadow;
-	else if (mode == "enforce")
-		p.mode = PolicyMode::enforce;
-	else
-		return r.fail(*t.get("mode"), "mode", "unknown policy mode '" + mode + "' (known: off shadow enforce)");
-	if (p.backend != "cpu" && p.backend != "gpu" && p.backend != "none")
-		return r.fail(*t.get("backend"), "backend", "unknown backend '" + p.backend + "' (known: cpu gpu none)");
+	if (!parse_choice(mode, kPolicyModeNames, p.mode))
+		return r.fail(*t.get("mode"), "mode", "unknown policy mode '" + mode + "' " + known_choices(kPolicyModeNames));
+	if (!parse_choice(backend, kPolicyBackendNames, p.backend))
+		return r.fail(*t.get("backend"), "backend",
+			      "unknown backend '" + backend + "' " + known_choices(kPolicyBackendNames));
 	if ((p.ring_size & (p.ring_size - 1)) != 0)
 		return r.fail(*t.get("ring_size"), "ring_size", "must be a power of two");
-	if (p.mode != PolicyMode::off && p.backend == "none")
+	if (p.mode != PolicyMode::off && p.backend == PolicyBackend::none)
 		return r.fail(t, "backend", "shadow and enforce modes run a model: backend \"none\" only samples");
 	if (p.mode != PolicyMode::off && p.model.empty())
 		return r.fail(t, "model", "missing: shadow and enforce modes need a model file (.dpm)");
@@ -291,12 +287,8 @@ bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 		    !r.time(t, "stats_interval", c.stats_interval_ns) ||
 		    !r.integer(t, "workers", c.workers, 1, 128) || !r.boolean(t, "allow_cross_numa", c.allow_cross_numa))
 			return false;
-		if (mode == "l2-pair")
-			c.mode = RouterMode::l2_pair;
-		else if (mode == "l3")
-			c.mode = RouterMode::l3;
-		else
-			return r.fail(*t.get("mode"), "mode", "unknown mode '" + mode + "' (known: l2-pair l3)");
+		if (!parse_choice(mode, kRouterModeNames, c.mode))
+			return r.fail(*t.get("mode"), "mode", "unknown mode '" + mode + "' " + known_choices(kRouterModeNames));
 	}
 	if (c.name.empty())
 		c.name = host_name();

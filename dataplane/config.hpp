@@ -7,9 +7,12 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aqm/aqm.hpp"
+#include "common/enum_names.hpp"
+#include "gpu/gemm_precision.hpp"
 #include "policy/guard_rails.hpp"
 
 namespace dualpilot::dataplane {
@@ -18,7 +21,9 @@ namespace dualpilot::dataplane {
 // on the fast path (and DPDK's default RTE_MAX_ETHPORTS is 32).
 inline constexpr size_t kMaxPorts = 32;
 
+// Each choice's words in the order of its values (common/enum_names.hpp).
 enum class RouterMode : uint8_t { l2_pair, l3 };
+inline constexpr const char *kRouterModeNames[] = {"l2-pair", "l3"};
 
 struct PortConfig {
 	std::string name;
@@ -48,11 +53,25 @@ struct RouteConfig {
 };
 
 enum class PolicyMode : uint8_t { off, shadow, enforce };
+inline constexpr const char *kPolicyModeNames[] = {"off", "shadow", "enforce"};
+
+// [policy] backend: where the model runs; none samples (and writes pools) only.
+enum class PolicyBackend : uint8_t { cpu, gpu, none };
+inline constexpr const char *kPolicyBackendNames[] = {"cpu", "gpu", "none"};
+
+// [policy] gpu_fallback: what carries on when the GPU is not there or fails.
+enum class GpuFallback : uint8_t { cpu, none };
+inline constexpr const char *kGpuFallbackNames[] = {"cpu", "none"};
+
+inline const char *to_string(RouterMode m) { return kRouterModeNames[static_cast<size_t>(m)]; }
+inline const char *to_string(PolicyMode m) { return kPolicyModeNames[static_cast<size_t>(m)]; }
+inline const char *to_string(PolicyBackend b) { return kPolicyBackendNames[static_cast<size_t>(b)]; }
+inline const char *to_string(GpuFallback f) { return kGpuFallbackNames[static_cast<size_t>(f)]; }
 
 // [policy]: the learned policy beside DualPI2 (README, "The learned policy").
 struct PolicyConfig {
 	PolicyMode mode = PolicyMode::off;
-	std::string backend = "cpu";        // cpu | gpu | none (sampling and pool only)
+	PolicyBackend backend = PolicyBackend::cpu;
 	std::string model;                  // .dpm file
 	uint32_t inference_interval = 10;   // sample every N packets of a queue; 0 = no sampling
 	uint32_t ring_size = 4096;          // samples per worker ring (a power of two)
@@ -72,9 +91,9 @@ struct PolicyConfig {
 	// launched, for comparison), and what carries on when the GPU is not
 	// there or fails: the cpu backend, or none (the AQMs alone).
 	uint32_t gpu_device = 0;
-	std::string gpu_precision = "tf32";
+	gpu::Precision gpu_precision = gpu::Precision::tf32;
 	bool gpu_graphs = true;
-	std::string gpu_fallback = "cpu";
+	GpuFallback gpu_fallback = GpuFallback::cpu;
 
 	bool pool_rotates() const { return pool_rotate_bytes > 0 || pool_rotate_ns > 0; }
 	bool sampling() const { return inference_interval > 0 && (mode != PolicyMode::off || !pool_out.empty()); }
@@ -104,12 +123,12 @@ struct RouterConfig {
 	bool telemetry_allow_changes = false;
 };
 
-std::string load_router_config(const std::string &path, RouterConfig &out);
-std::string parse_router_config(std::string_view text, const std::string &origin, RouterConfig &out);
+[[nodiscard]] std::string load_router_config(const std::string &path, RouterConfig &out);
+[[nodiscard]] std::string parse_router_config(std::string_view text, const std::string &origin, RouterConfig &out);
 
 // "aa:bb:cc:dd:ee:ff" and "10.0.0.0/8", "2001:db8::/32"; error text or empty.
-std::string parse_mac(std::string_view text, std::array<uint8_t, 6> &out);
-std::string parse_prefix(std::string_view text, RouteConfig &out);
+[[nodiscard]] std::string parse_mac(std::string_view text, std::array<uint8_t, 6> &out);
+[[nodiscard]] std::string parse_prefix(std::string_view text, RouteConfig &out);
 
 // The shaper overhead a port gets: its own, or for kOverheadAuto 24 bytes on
 // a PCI device and 0 on a vdev (a device name starting "net_").

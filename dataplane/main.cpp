@@ -227,11 +227,10 @@ int main(int argc, char **argv)
 			   w.egress.size());
 	std::fflush(stdout);
 	if (policy_on)
-		fmt::print("  policy worker on lcore {}: mode {}, backend {}, a sample every {} packets\n",
+		fmt::print("  policy worker on lcore {}: mode {}{}, backend {}, a sample every {} packets\n",
 			   service_lcore == UINT32_MAX ? rte_lcore_id() : service_lcore,
-			   policy.mode() == dataplane::PolicyMode::enforce  ? "enforce"
-			   : policy.mode() == dataplane::PolicyMode::shadow ? "shadow"
-									    : "off (sampling only)",
+			   dataplane::to_string(policy.mode()),
+			   policy.mode() == dataplane::PolicyMode::off ? " (sampling only)" : "",
 			   policy.backend_name(), cfg.policy.inference_interval);
 	std::fflush(stdout);
 	dataplane::Router::ServiceFn service;

@@ -10,15 +10,6 @@
 
 namespace dualpilot::dataplane {
 
-namespace {
-
-const char *mode_name(PolicyMode m)
-{
-	return m == PolicyMode::enforce ? "enforce" : m == PolicyMode::shadow ? "shadow" : "off";
-}
-
-} // namespace
-
 ChangeResult PolicyWorker::request_change(const PolicyChange &change, std::chrono::milliseconds wait)
 {
 	std::unique_lock lock(change_mutex_);
@@ -82,10 +73,10 @@ void PolicyWorker::carry_out_change(uint64_t now_ns)
 		const PolicyMode old = mode_.load(std::memory_order_relaxed);
 		if (std::string err = switch_mode(*change->mode); !err.empty()) {
 			r.ok = false;
-			r.error = fmt::format("mode stays {}: {}", mode_name(old), err);
+			r.error = fmt::format("mode stays {}: {}", to_string(old), err);
 		} else {
-			r.log += fmt::format("{}policy/set mode {} -> {}", r.log.empty() ? "" : "; ", mode_name(old),
-					     mode_name(*change->mode));
+			r.log += fmt::format("{}policy/set mode {} -> {}", r.log.empty() ? "" : "; ", to_string(old),
+					     to_string(*change->mode));
 		}
 	}
 	// Every change carried out or refused goes to the operator's log, with
@@ -106,8 +97,8 @@ void PolicyWorker::carry_out_change(uint64_t now_ns)
 // window); the reward definition stays that of the pools being recorded.
 std::string PolicyWorker::reload_model(const std::string &path, uint64_t now_ns)
 {
-	if (cfg_.backend != "cpu" && cfg_.backend != "gpu")
-		return "backend \"" + cfg_.backend + "\" runs no model (set [policy] backend = \"cpu\" or \"gpu\")";
+	if (cfg_.backend == PolicyBackend::none)
+		return "backend \"none\" runs no model (set [policy] backend = \"cpu\" or \"gpu\")";
 	const size_t queues = router_->ports().size() * aqm::kQueueCount;
 	std::unique_ptr<policy::Backend> next;
 	std::string note;

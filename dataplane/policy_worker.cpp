@@ -33,7 +33,7 @@ std::string make_policy_backend(const PolicyConfig &cfg, const std::string &path
 	policy::Model m;
 	if (std::string err = policy::read_model(path, m); !err.empty())
 		return err;
-	if (cfg.backend == "cpu") {
+	if (cfg.backend == PolicyBackend::cpu) {
 		out = std::make_unique<policy::CpuBackend>(m);
 		return {};
 	}
@@ -41,7 +41,7 @@ std::string make_policy_backend(const PolicyConfig &cfg, const std::string &path
 #if DUALPILOT_GPU
 	gpu::EngineOptions opt;
 	opt.device = static_cast<int>(cfg.gpu_device);
-	gpu::parse_precision(cfg.gpu_precision, opt.precision);
+	opt.precision = cfg.gpu_precision;
 	opt.queues = static_cast<uint32_t>(queues);
 	opt.max_batch = std::min(cfg.batch_max, opt.queues);
 	opt.graphs = cfg.gpu_graphs;
@@ -52,7 +52,7 @@ std::string make_policy_backend(const PolicyConfig &cfg, const std::string &path
 #endif
 	if (out)
 		return {};
-	if (cfg.gpu_fallback != "cpu")
+	if (cfg.gpu_fallback != GpuFallback::cpu)
 		return "backend gpu unavailable (" + why + ")";
 	note = "backend gpu unavailable (" + why + "): the cpu backend runs the policy";
 	out = std::make_unique<policy::CpuBackend>(m);
@@ -62,7 +62,7 @@ std::string make_policy_backend(const PolicyConfig &cfg, const std::string &path
 void PolicyWorker::init(const PolicyConfig &cfg, Router &router)
 {
 	std::unique_ptr<policy::Backend> backend;
-	if (cfg.mode != PolicyMode::off && (cfg.backend == "cpu" || cfg.backend == "gpu")) {
+	if (cfg.mode != PolicyMode::off && cfg.backend != PolicyBackend::none) {
 		std::string note;
 		const size_t queues = router.ports().size() * aqm::kQueueCount;
 		if (std::string err = make_policy_backend(cfg, cfg.model, queues, backend, note); !err.empty())
@@ -233,7 +233,7 @@ void PolicyWorker::backend_failed(const Pass *unsubmitted)
 	if (unsubmitted)
 		for (uint32_t c : unsubmitted->queues)
 			dirty_[c] = 1;
-	std::unique_ptr<policy::Backend> next = cfg_.gpu_fallback == "cpu" ? backend_->fallback() : nullptr;
+	std::unique_ptr<policy::Backend> next = cfg_.gpu_fallback == GpuFallback::cpu ? backend_->fallback() : nullptr;
 	stats_.backend_failures++;
 	if (next) {
 		stats_.backend_failure = fmt::format("backend {} failed ({}): the {} backend carries on", failed, why,
@@ -338,11 +338,9 @@ PolicyStats PolicyWorker::stats() const
 std::string PolicyWorker::summary() const
 {
 	const PolicyStats s = stats();
-	const PolicyMode m = mode();
-	const char *mode = m == PolicyMode::enforce ? "enforce" : m == PolicyMode::shadow ? "shadow" : "off";
 	std::string out = fmt::format("policy {} (backend {}): {} samples ({} lost to full rings), {} decisions in {} "
 				      "passes, {} not finite, {} overrides published, {} pilot_backoffs\n",
-				      mode, s.backend, s.samples, s.sample_drops, s.decisions, s.forward_passes,
+				      to_string(mode()), s.backend, s.samples, s.sample_drops, s.decisions, s.forward_passes,
 				      s.invalid_outputs, s.published, s.pilot_backoffs);
 	if (s.forward_passes)
 		out += fmt::format("policy decision time: {:.1f} us per pass (p50), {:.2f} us per queue (p50), {:.1f} us "

@@ -160,14 +160,12 @@ int cmd_policy(const char *, const char *, rte_tel_data *d)
 		return -ENODEV;
 	rte_tel_data_start_dict(d);
 	if (!telemetry_policy) {
-		rte_tel_data_add_dict_string(d, "mode", "off");
+		rte_tel_data_add_dict_string(d, "mode", to_string(PolicyMode::off));
 		return 0;
 	}
 	const PolicyWorker &p = *telemetry_policy;
 	const PolicyStats s = p.stats();
-	rte_tel_data_add_dict_string(d, "mode", p.mode() == PolicyMode::enforce  ? "enforce"
-						: p.mode() == PolicyMode::shadow ? "shadow"
-										 : "off");
+	rte_tel_data_add_dict_string(d, "mode", to_string(p.mode()));
 	rte_tel_data_add_dict_string(d, "backend", s.backend);
 	const std::pair<const char *, uint64_t> fields[] = {
 		{"samples", s.samples},

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "aqm/units.hpp"
+#include "common/enum_names.hpp"
 #include "dataplane/live_changes.hpp"
 #include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
@@ -104,10 +105,11 @@ int cmd_policy_set(const char *, const char *params, rte_tel_data *d)
 	bool set_interval = false;
 	for (std::string_view item : split(params ? params : "")) {
 		const aqm::Setting s = aqm::parse_setting(item);
-		if (s.key == "mode" && (s.value == "off" || s.value == "shadow" || s.value == "enforce")) {
-			c.mode = s.value == "off" ? PolicyMode::off : s.value == "shadow" ? PolicyMode::shadow : PolicyMode::enforce;
+		PolicyMode mode;
+		if (s.key == "mode" && common::parse_choice(s.value, kPolicyModeNames, mode)) {
+			c.mode = mode;
 		} else if (s.key == "mode") {
-			r.error = "mode: unknown policy mode '" + s.value + "' (known: off shadow enforce)";
+			r.error = "mode: unknown policy mode '" + s.value + "' " + common::known_choices(kPolicyModeNames);
 		} else if (s.key == "inference_interval") {
 			if (std::string err = aqm::parse_u32(s.value, interval); !err.empty())
 				r.error = "inference_interval: " + err;

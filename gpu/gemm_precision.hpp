@@ -2,27 +2,23 @@
 // config names it: "fp32", "tf32" or "bf16".
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <string>
+#include <string_view>
+
+#include "common/enum_names.hpp"
 
 namespace dualpilot::gpu {
 
 enum class Precision : uint8_t { fp32, tf32, bf16 };
+inline constexpr const char *kPrecisionNames[] = {"fp32", "tf32", "bf16"};
 
-inline const char *precision_name(Precision p)
-{
-	return p == Precision::fp32 ? "fp32" : p == Precision::tf32 ? "tf32" : "bf16";
-}
+inline const char *precision_name(Precision p) { return kPrecisionNames[static_cast<size_t>(p)]; }
 
 // False for a name that is none of the three.
-inline bool parse_precision(const std::string &name, Precision &p)
+[[nodiscard]] inline bool parse_precision(std::string_view name, Precision &p)
 {
-	for (Precision c : {Precision::fp32, Precision::tf32, Precision::bf16})
-		if (name == precision_name(c)) {
-			p = c;
-			return true;
-		}
-	return false;
+	return common::parse_choice(name, kPrecisionNames, p);
 }
 
 } // namespace dualpilot::gpu
