@@ -200,8 +200,9 @@ TEST(Shaper, AnIdleBucketAllowsOneBurstAndNoMore)
 
 // The rate a shaper passes over 10 s of virtual time, driven as the router
 // drives it: polls at irregular intervals (1-3 us, every 1000th poll 80 us
-// late), each taking up to 32 frames within byte_budget and charged once.
-double shaped_rate_bps(uint64_t rate_bps, uint32_t frame_bytes, uint32_t overhead)
+// late), each taking up to frames_per_poll frames within byte_budget and
+// charged once.
+double shaped_rate_bps(uint64_t rate_bps, uint32_t frame_bytes, uint32_t overhead, int frames_per_poll = 32)
 {
 	const uint64_t bucket = Shaper::bucket_bytes(rate_bps, 3028, 100000, 1514 + overhead, 1000000);
 	Shaper s = Shaper::make(rate_bps, bucket, overhead);
@@ -211,7 +212,7 @@ double shaped_rate_bps(uint64_t rate_bps, uint32_t frame_bytes, uint32_t overhea
 	for (uint64_t poll = 0; now < end; poll++) {
 		int64_t budget = s.byte_budget(now);
 		uint64_t burst_wire = 0;
-		for (int i = 0; i < 32 && budget > 0; i++) {
+		for (int i = 0; i < frames_per_poll && budget > 0; i++) {
 			budget -= frame_bytes + overhead;
 			burst_wire += frame_bytes + overhead;
 		}
@@ -238,6 +239,10 @@ TEST(Shaper, HoldsItsRateWithinHalfAPercentAt1To100Gbit)
 			EXPECT_NEAR(got, static_cast<double>(rate), static_cast<double>(rate) * 0.005)
 				<< rate << " bit/s, " << frame << "-byte frames";
 		}
+	// 100 Gbit/s of 64-byte frames is 142 Mpps, up to 426 frames a 3 us poll:
+	// a poll that may take 512 (aqm::kMaxBurst) gets the shaper's rate.
+	const double small = shaped_rate_bps(100000000000ull, 64, kEthernetOverheadBytes, 512);
+	EXPECT_NEAR(small, 100e9, 100e9 * 0.005);
 }
 
 TEST(Shaper, ASmallBucketLosesCreditToLatePolls)
