@@ -38,8 +38,9 @@ PortStats Router::port_stats(size_t port) const
 	// The AQM's counters are read after the workers': a worker writes its
 	// changes and failed marks at the end of a burst whose verdicts the AQM
 	// has counted already, so a reading while it runs never takes away more
-	// than it adds (x86-64 and AArch64 keep this thread's loads in order
-	// with the call between them; the figure is exact once the worker stops).
+	// than it adds (x86-64 keeps loads in order; a weaker CPU may read a
+	// burst's worth apart while the worker runs, and the figures are exact
+	// once it stops).
 	const auto c = aqm::counters(p.aqm[0]);
 	constexpr int kForward = static_cast<int>(aqm::Verdict::forward);
 	constexpr int kMark = static_cast<int>(aqm::Verdict::forward_ce);
