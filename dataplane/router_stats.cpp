@@ -39,8 +39,8 @@ PortStats Router::port_stats(size_t port) const
 	// changes and failed marks at the end of a burst whose verdicts the AQM
 	// has counted already, so a reading while it runs never takes away more
 	// than it adds (x86-64 keeps loads in order; a weaker CPU may read a
-	// burst's worth apart while the worker runs, and the figures are exact
-	// once it stops).
+	// burst's worth apart while the worker runs, never below 0, and the
+	// figures are exact once it stops).
 	const auto c = aqm::counters(p.aqm[0]);
 	constexpr int kForward = static_cast<int>(aqm::Verdict::forward);
 	constexpr int kMark = static_cast<int>(aqm::Verdict::forward_ce);
@@ -51,9 +51,10 @@ PortStats Router::port_stats(size_t port) const
 		sum.overflow_drops += q.overflow_drops;
 		sum.marked += q.ce_marks;
 	}
-	sum.aqm_drops = sum.aqm_drops + vc[kForward][kDrop] + vc[kMark][kDrop] - vc[kDrop][kForward] - vc[kDrop][kMark];
-	sum.marked = sum.marked + vc[kForward][kMark] + vc[kDrop][kMark] - vc[kMark][kForward] - vc[kMark][kDrop] -
-		     sum.mark_failed;
+	auto net = [](uint64_t n, uint64_t more, uint64_t fewer) { return n + more > fewer ? n + more - fewer : 0; };
+	sum.aqm_drops = net(sum.aqm_drops, vc[kForward][kDrop] + vc[kMark][kDrop], vc[kDrop][kForward] + vc[kDrop][kMark]);
+	sum.marked = net(sum.marked, vc[kForward][kMark] + vc[kDrop][kMark],
+			 vc[kMark][kForward] + vc[kMark][kDrop] + sum.mark_failed);
 	for (const auto &row : vc)
 		for (uint64_t n : row)
 			sum.overridden += n;
