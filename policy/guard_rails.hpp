@@ -5,6 +5,12 @@
 //    (the policy can never take more than that share of a queue);
 //  - no drop or mark while the packet's sojourn is below min_delay_ns (a
 //    near-empty queue is never punished);
+//  - a mark DualPI2 gives an L4S packet stands: the policy may add L4S
+//    marks, never withhold them. L4S marking is DualPI2's coupling (k p')
+//    and step, which hold the L4S flows to their share beside Classic ones;
+//    a model that sees one queue's state cannot reproduce them, and pilots
+//    that could withhold them let one scalable flow take 85 % of the link
+//    (perf/RESULTS.md, bench-pilot);
 //  - an L4S packet is never dropped by the policy (it is marked instead),
 //    unless the AQM itself dropped it (overload);
 //  - a mark on a Not-ECT packet becomes a drop, as in the AQM.
@@ -45,6 +51,8 @@ inline aqm::Verdict override_verdict(const OverrideProbs &o, uint32_t u16, const
 							      : aqm::Verdict::forward;
 	if (v != aqm::Verdict::forward && d.sojourn_ns < g.min_delay_ns)
 		v = aqm::Verdict::forward;
+	if (v == aqm::Verdict::forward && d.queue == aqm::QueueId::l4s && d.verdict == aqm::Verdict::forward_ce)
+		v = aqm::Verdict::forward_ce; // DualPI2's L4S mark stands
 	if (v == aqm::Verdict::drop && d.queue == aqm::QueueId::l4s && d.verdict != aqm::Verdict::drop)
 		v = aqm::Verdict::forward_ce;
 	if (v == aqm::Verdict::forward_ce && !aqm::is_ect(d.pkt.ecn))
