@@ -562,6 +562,17 @@ std::string build_net(const TrainOptions &opt, const Dataset &d, const Normalisa
 		cfg.reward_offset_us = 0;
 	cfg.target_return = opt.method == Method::bc ? 0.0f : 1.0f; // dt, awr: the best return seen, in scaled units
 	// (the decision-transformer convention); bc: none
+	if (opt.method != Method::bc && opt.target_quantile > 0) {
+		std::vector<float> r;
+		for (const Episode &e : d.train)
+			r.insert(r.end(), d.rtg.begin() + static_cast<std::ptrdiff_t>(e.begin),
+				 d.rtg.begin() + static_cast<std::ptrdiff_t>(e.end));
+		if (!r.empty()) {
+			const size_t k = std::min(r.size() - 1, static_cast<size_t>(opt.target_quantile * static_cast<double>(r.size())));
+			std::nth_element(r.begin(), r.begin() + static_cast<std::ptrdiff_t>(k), r.end());
+			cfg.target_return = r[k] / norm.rtg_scale;
+		}
+	}
 	if (std::string err = check_config(cfg); !err.empty())
 		return err;
 	net = PolicyNet(cfg);

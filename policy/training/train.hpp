@@ -98,6 +98,11 @@ struct TrainOptions {
 	double awr_beta = 1.0;        // temperature, in units of the advantages' standard deviation
 	double awr_max_weight = 20;
 	double value_ridge = 1e-3;    // the value regression's ridge, relative to the entries
+	// The return asked for at run time (dt, awr): 0 the best return-to-go of
+	// the training split (the decision-transformer convention), else this
+	// quantile of the training split's returns-to-go (e.g. 0.9: a return
+	// the data shows often enough not to be out of distribution).
+	double target_quantile = 0;
 	// Regularisation (the paper's section II-D): stochastic temporal
 	// augmentation and temporal dropout, training batches only.
 	double noise = 0.0;           // relative Gaussian noise on each state value

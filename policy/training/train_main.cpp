@@ -190,6 +190,10 @@ int main(int argc, char **argv)
 		       "(advantage-weighted: beats its data; README \"Offline RL: beating the data\")")
 		->check(CLI::IsMember({"dt", "bc", "awr"}))
 		->capture_default_str();
+	app.add_option("--target-quantile", opt.target_quantile,
+		       "dt, awr: ask at run time for this quantile of the training returns-to-go (0: the best seen)")
+		->check(CLI::Range(0.0, 1.0))
+		->capture_default_str();
 	app.add_option("--awr-beta", opt.awr_beta, "awr temperature, in standard deviations of the advantage")
 		->check(CLI::Range(1e-3, 1e3))
 		->capture_default_str();
