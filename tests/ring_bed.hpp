@@ -1,6 +1,7 @@
 // A router in one process between two net_ring ports (rte_eth_from_rings):
-// the test writes frames into west's rx ring and reads east's tx ring. For
-// the tests of live changes and the soak; no root, no hugepages.
+// the test writes frames into west's rx rings and reads east's tx ring. For
+// every router test that runs on net_ring (test_router_*, the live changes,
+// the soak); no root, no hugepages.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,9 +12,13 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <cstring>
 #include <string>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 #include "aqm/random.hpp"
@@ -25,19 +30,25 @@ namespace dualpilot::dataplane::bed {
 inline rte_mempool *test_pool = nullptr;
 
 struct RingPort {
-	std::string ethdev; // net_ring_<name>
-	rte_ring *rx = nullptr; // the test writes frames here; the router reads them
-	rte_ring *tx = nullptr; // the router writes here; the test reads
+	static constexpr unsigned kMaxRxQueues = 2;
+	std::string ethdev;                    // net_ring_<name>
+	rte_ring *rx[kMaxRxQueues] = {};       // the test writes frames here (a ring per rx queue); the router reads them
+	rte_ring *tx = nullptr;                // the router writes here; the test reads
 };
 
-inline RingPort make_ring_port(const std::string &name)
+// A ring port with one or two rx queues.
+inline RingPort make_ring_port(const std::string &name, unsigned rx_queues = 1)
 {
 	RingPort rp;
-	rp.rx = rte_ring_create((name + "_rx").c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	for (unsigned q = 0; q < rx_queues; q++) {
+		rp.rx[q] = rte_ring_create((name + "_rx" + std::to_string(q)).c_str(), 65536, SOCKET_ID_ANY,
+					   RING_F_SP_ENQ | RING_F_SC_DEQ);
+		EXPECT_NE(rp.rx[q], nullptr);
+	}
 	rp.tx = rte_ring_create((name + "_tx").c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	EXPECT_NE(rp.rx, nullptr);
 	EXPECT_NE(rp.tx, nullptr);
-	EXPECT_GE(rte_eth_from_rings(name.c_str(), &rp.rx, 1, &rp.tx, 1, static_cast<unsigned>(rte_socket_id())), 0);
+	EXPECT_GE(rte_eth_from_rings(name.c_str(), rp.rx, rx_queues, &rp.tx, 1, static_cast<unsigned>(rte_socket_id())),
+		  0);
 	rp.ethdev = "net_ring_" + name;
 	return rp;
 }
@@ -72,6 +83,33 @@ inline uint64_t drain_ce(const RingPort &rp, uint64_t &frames)
 	return ce;
 }
 
+// The frames, in order, into the first rx ring.
+inline void inject(const RingPort &rp, const std::vector<std::vector<uint8_t>> &frames)
+{
+	for (const auto &f : frames) {
+		rte_mbuf *m = rte_pktmbuf_alloc(test_pool);
+		ASSERT_NE(m, nullptr);
+		char *d = rte_pktmbuf_append(m, static_cast<uint16_t>(f.size()));
+		if (!f.empty())
+			std::memcpy(d, f.data(), f.size());
+		ASSERT_EQ(rte_ring_enqueue(rp.rx[0], m), 0);
+	}
+}
+
+// Every frame in the tx ring, copied out and freed.
+inline std::vector<std::vector<uint8_t>> collect(const RingPort &rp)
+{
+	std::vector<std::vector<uint8_t>> out;
+	void *obj = nullptr;
+	while (rte_ring_dequeue(rp.tx, &obj) == 0) {
+		auto *m = static_cast<rte_mbuf *>(obj);
+		const auto *d = rte_pktmbuf_mtod(m, const uint8_t *);
+		out.emplace_back(d, d + rte_pktmbuf_data_len(m));
+		rte_pktmbuf_free(m);
+	}
+	return out;
+}
+
 // n (at most 32) frames drawn from templates into an rx ring; adds to taken
 // how many it took (the rest are freed).
 inline void inject_random(rte_ring *rx, const std::vector<std::vector<uint8_t>> &templates, aqm::Rng &rng,
@@ -89,20 +127,123 @@ inline void inject_random(rte_ring *rx, const std::vector<std::vector<uint8_t>> 
 	taken += put;
 }
 
+// Lets the queues drain: `rounds` polls 1 ms apart; what east sent meanwhile.
+inline uint64_t settle(Router &router, const RingPort &east, uint64_t &now, int rounds)
+{
+	uint64_t received = 0;
+	for (int i = 0; i < rounds; i++) {
+		now += 1000000;
+		router.poll(now);
+		received += drain_count(east);
+	}
+	return received;
+}
+
+// West to east, every packet accounted for: rx = tx + every counted drop +
+// still queued, and the router's counts are what the test put in and took out.
+inline void expect_conservation(const Router &router, uint64_t injected, uint64_t received, const char *when = "")
+{
+	const PortStats in = router.port_stats(0), out = router.port_stats(1);
+	EXPECT_EQ(in.rx_pkts, injected) << when;
+	EXPECT_EQ(out.tx_pkts, received) << when;
+	EXPECT_EQ(in.rx_pkts, out.tx_pkts + in.dropped() + out.dropped() + router.queued_pkts()) << when;
+}
+
+inline void close_ethdev(const std::string &name)
+{
+	if (uint16_t id; rte_eth_dev_get_port_by_name(name.c_str(), &id) == 0)
+		rte_eth_dev_close(id);
+}
+
+// Closes the port (the EAL has room for RTE_MAX_ETHPORTS, 32, at once) and
+// frees its rings and every frame still in them.
 inline void free_ring_port(const RingPort &rp)
 {
 	drain_count(rp);
-	if (uint16_t id; rte_eth_dev_get_port_by_name(rp.ethdev.c_str(), &id) == 0)
-		rte_eth_dev_close(id);
-	void *obj;
-	while (rte_ring_dequeue(rp.rx, &obj) == 0)
-		rte_pktmbuf_free(static_cast<rte_mbuf *>(obj));
-	rte_ring_free(rp.rx);
+	close_ethdev(rp.ethdev);
+	for (rte_ring *r : rp.rx) {
+		void *obj;
+		while (r && rte_ring_dequeue(r, &obj) == 0)
+			rte_pktmbuf_free(static_cast<rte_mbuf *>(obj));
+		rte_ring_free(r);
+	}
 	rte_ring_free(rp.tx);
 }
 
+// toml with its placeholders WEST and EAST replaced by the two ports' devices.
+inline std::string with_devices(std::string toml, const RingPort &west, const RingPort &east)
+{
+	for (auto [key, name] : {std::pair{"WEST", west.ethdev}, std::pair{"EAST", east.ethdev}})
+		for (size_t at; (at = toml.find(key)) != std::string::npos;)
+			toml.replace(at, 4, name);
+	return toml;
+}
+
+// A router of its own between two ring ports for each test; west has two
+// rx queues (for the tests that split it between workers).
+class RouterBed : public ::testing::Test {
+protected:
+	void SetUp() override
+	{
+		static int n = 0;
+		west = make_ring_port("w" + std::to_string(n), 2);
+		east = make_ring_port("e" + std::to_string(n));
+		n++;
+	}
+	void TearDown() override
+	{
+		router.shutdown();
+		free_ring_port(west);
+		free_ring_port(east);
+	}
+	// A config of the test's own, its ports' devices named by the
+	// placeholders WEST and EAST; the router's pool 16384 mbufs.
+	std::string start_toml(const std::string &toml, const std::vector<unsigned> &worker_lcores = {})
+	{
+		RouterConfig cfg;
+		if (std::string err = parse_router_config(with_devices(toml, west, east), "test.toml", cfg); !err.empty())
+			return err;
+		cfg.mbufs = 16384;
+		return router.init(cfg, worker_lcores);
+	}
+	// West (a fifo) and east in an l2 pair; east's AQM and rate as given.
+	std::string start(const std::string &aqm_block, const std::string &rate = "line")
+	{
+		return start_toml("[[ports]]\nname = \"west\"\ndevice = \"WEST\"\npeer = \"east\"\naqm = \"fifo\"\n"
+				  "[[ports]]\nname = \"east\"\ndevice = \"EAST\"\npeer = \"west\"\nrate = \"" +
+				  rate + "\"\n" + aqm_block);
+	}
+	Port &west_port() { return router.ports()[0]; }
+	Port &east_port() { return router.ports()[1]; }
+
+	RingPort west, east;
+	Router router;
+};
+
+// A telemetry command's reply on EAL's socket, as dpdk-telemetry.py reads
+// it; empty where there is none.
+inline std::string telemetry_reply(const std::string &command)
+{
+	const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
+	const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	sockaddr_un addr{};
+	addr.sun_family = AF_UNIX;
+	std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+	std::vector<char> buf(65536);
+	std::string reply;
+	// The first read is the greeting: version, pid, max_output_len.
+	if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0 && read(fd, buf.data(), buf.size()) > 0 &&
+	    write(fd, command.data(), command.size()) == static_cast<ssize_t>(command.size())) {
+		const ssize_t n = read(fd, buf.data(), buf.size());
+		if (n > 0)
+			reply.assign(buf.data(), static_cast<size_t>(n));
+	}
+	close(fd);
+	return reply;
+}
+
 // EAL once per process, without hugepages or PCI; 77 (skipped) where it cannot start.
-// telemetry: serve EAL's telemetry socket (the change commands' tests).
+// telemetry: serve EAL's telemetry socket (the telemetry commands' tests).
 inline int run_with_eal(int argc, char **argv, bool telemetry, unsigned pool_mbufs = 32768)
 {
 	::testing::InitGoogleTest(&argc, argv);

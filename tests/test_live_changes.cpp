@@ -3,9 +3,6 @@
 // bad input refused with the config file's messages; the telemetry commands
 // refused unless the config allows them. Also run under ThreadSanitizer
 // (suite 'tsan'): the test that posts from other threads.
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -18,32 +15,13 @@
 #include "dataplane/telemetry_changes.hpp"
 #include "policy/model_file.hpp"
 #include "ring_bed.hpp"
+#include "small_model.hpp"
 
 namespace dualpilot::dataplane {
 namespace {
 
 using namespace std::chrono_literals;
-using bed::RingPort;
 using namespace testing;
-
-// A small model of the sampler's features; bias added to one action's logit.
-policy::Model small_model(int action, float bias)
-{
-	policy::ModelConfig c;
-	c.feature_count = sim::kFeatureCount;
-	c.feature_embed = 4;
-	c.d_model = 16;
-	c.layers = 1;
-	c.heads = 2;
-	c.window = 8;
-	c.mlp_hidden = 32;
-	c.kernels.assign(c.feature_count, 1);
-	c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
-	c.rtg_scale = 1000;
-	policy::Model m = policy::random_model(c, 3);
-	m.find("head.b")->values[static_cast<size_t>(action)] += bias;
-	return m;
-}
 
 // A good model file and one whose weights were damaged after writing (the
 // checksum catches it).
@@ -55,8 +33,8 @@ struct ModelFiles {
 		good = dir + "/live_good.dpm";
 		other = dir + "/live_other.dpm";
 		corrupt = dir + "/live_corrupt.dpm";
-		EXPECT_EQ(policy::write_model(small_model(1, 20), good), "");
-		EXPECT_EQ(policy::write_model(small_model(0, 5), other), "");
+		EXPECT_EQ(policy::write_model(leaning_model(1, 20), good), "");
+		EXPECT_EQ(policy::write_model(leaning_model(0, 5), other), "");
 		std::filesystem::copy_file(good, corrupt, std::filesystem::copy_options::overwrite_existing);
 		std::fstream f(corrupt, std::ios::in | std::ios::out | std::ios::binary);
 		f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(corrupt) / 2));
@@ -71,38 +49,15 @@ const std::vector<std::vector<uint8_t>> &classic_and_l4s()
 	return t;
 }
 
-class LiveChanges : public ::testing::Test {
+class LiveChanges : public bed::RouterBed {
 protected:
-	void SetUp() override
-	{
-		static int n = 0;
-		west = bed::make_ring_port("lw" + std::to_string(n));
-		east = bed::make_ring_port("le" + std::to_string(n));
-		n++;
-	}
-	void TearDown() override
-	{
-		router.shutdown();
-		bed::free_ring_port(west);
-		bed::free_ring_port(east);
-	}
-	std::string start(std::string toml)
-	{
-		for (auto [key, name] : {std::pair{"WEST", west.ethdev}, std::pair{"EAST", east.ethdev}})
-			for (size_t at; (at = toml.find(key)) != std::string::npos;)
-				toml.replace(at, 4, name);
-		RouterConfig cfg;
-		if (std::string err = parse_router_config(toml, "test.toml", cfg); !err.empty())
-			return err;
-		cfg.mbufs = 16384;
-		return router.init(cfg);
-	}
+	std::string start(const std::string &toml) { return start_toml(toml); }
 	// ms milliseconds of 4 frames per ms into west (~4000 pps of 1042-byte
 	// frames: 1.7x a 20 Mbit/s port), polled every ms on the router's clock.
 	void load(int ms, const std::vector<std::vector<uint8_t>> &templates = classic_and_l4s())
 	{
 		for (int i = 0; i < ms; i++) {
-			ASSERT_NO_FATAL_FAILURE(bed::inject_random(west.rx, templates, rng, 4, injected));
+			ASSERT_NO_FATAL_FAILURE(bed::inject_random(west.rx[0], templates, rng, 4, injected));
 			now += 1000000;
 			router.poll(now);
 			received += bed::drain_count(east);
@@ -118,17 +73,9 @@ protected:
 		}
 		return sum / ms;
 	}
-	void expect_conservation()
-	{
-		const PortStats in = router.port_stats(0), out = router.port_stats(1);
-		EXPECT_EQ(in.rx_pkts, injected);
-		EXPECT_EQ(out.tx_pkts, received);
-		EXPECT_EQ(in.rx_pkts, out.tx_pkts + in.dropped() + out.dropped() + router.queued_pkts());
-	}
+	void expect_conservation() { bed::expect_conservation(router, injected, received); }
 	const aqm::DualPi2 &east_dualpi2() { return std::get<aqm::DualPi2>(router.ports()[1].aqm[0]); }
 
-	RingPort west, east;
-	Router router;
 	aqm::Rng rng{7};
 	uint64_t injected = 0, received = 0, now = 1000;
 };
@@ -445,24 +392,10 @@ TEST_F(LiveChanges, APolicyStartedOffCannotBeSwitchedOnWithoutSampleRings)
 	EXPECT_EQ(policy.mode(), PolicyMode::off);
 }
 
-// The telemetry commands answer on EAL's socket, as dpdk-telemetry.py reads them.
+// A telemetry command's answer (the object under the command's name).
 nlohmann::json telemetry(const std::string &command)
 {
-	const std::string path = std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
-	const int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-	sockaddr_un addr{};
-	addr.sun_family = AF_UNIX;
-	std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
-	std::vector<char> buf(65536);
-	std::string reply;
-	if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0 && read(fd, buf.data(), buf.size()) > 0 &&
-	    write(fd, command.data(), command.size()) == static_cast<ssize_t>(command.size())) {
-		const ssize_t n = read(fd, buf.data(), buf.size());
-		if (n > 0)
-			reply.assign(buf.data(), static_cast<size_t>(n));
-	}
-	close(fd);
-	const auto j = nlohmann::json::parse(reply, nullptr, false);
+	const auto j = nlohmann::json::parse(bed::telemetry_reply(command), nullptr, false);
 	const size_t comma = command.find(',');
 	return j.is_discarded() ? nlohmann::json() : j[command.substr(0, comma)];
 }
@@ -521,7 +454,7 @@ TEST_F(LiveChanges, ChangesFromAnotherThreadReachTheWorkersWithoutALock)
 		aqm::Rng r(3);
 		uint64_t in = 0, out = 0;
 		while (!stop.load()) {
-			bed::inject_random(west.rx, classic_and_l4s(), r, 4, in);
+			bed::inject_random(west.rx[0], classic_and_l4s(), r, 4, in);
 			router.poll(clock.fetch_add(1000000) + 1000000);
 			out += bed::drain_count(east);
 			// A worker paced like a port's traffic: the policy thread's

@@ -29,6 +29,7 @@
 #include "dataplane/policy_worker.hpp"
 #include "policy/model_file.hpp"
 #include "ring_bed.hpp"
+#include "small_model.hpp"
 
 namespace dualpilot::dataplane {
 namespace {
@@ -60,22 +61,6 @@ std::vector<std::vector<uint8_t>> traffic()
 	return t;
 }
 
-policy::Model random_policy(uint64_t seed)
-{
-	policy::ModelConfig c;
-	c.feature_count = sim::kFeatureCount;
-	c.feature_embed = 4;
-	c.d_model = 16;
-	c.layers = 1;
-	c.heads = 2;
-	c.window = 8;
-	c.mlp_hidden = 32;
-	c.kernels.assign(c.feature_count, 1);
-	c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
-	c.rtg_scale = 1000;
-	return policy::random_model(c, seed);
-}
-
 // mbufs: the frames come from the test's pool; the router's own is small.
 const char *kPorts = R"(
 [router]
@@ -99,19 +84,17 @@ struct Bed {
 	aqm::Rng rng{2026}; // the same seed on both beds: the same frames
 	uint64_t injected = 0, received = 0;
 
-	std::string start(const std::string &name, std::string toml)
+	std::string start(const std::string &name, const std::string &toml)
 	{
 		west = bed::make_ring_port(name + "w");
 		east = bed::make_ring_port(name + "e");
-		for (auto [key, dev] : {std::pair{"WEST", west.ethdev}, std::pair{"EAST", east.ethdev}})
-			for (size_t at; (at = toml.find(key)) != std::string::npos;)
-				toml.replace(at, 4, dev);
 		RouterConfig cfg;
-		if (std::string err = parse_router_config(toml, name + ".toml", cfg); !err.empty())
+		if (std::string err = parse_router_config(bed::with_devices(toml, west, east), name + ".toml", cfg);
+		    !err.empty())
 			return err;
 		return router.init(cfg);
 	}
-	void inject(const std::vector<std::vector<uint8_t>> &t) { bed::inject_random(west.rx, t, rng, 32, injected); }
+	void inject(const std::vector<std::vector<uint8_t>> &t) { bed::inject_random(west.rx[0], t, rng, 32, injected); }
 	void drain() { received += bed::drain_count(east); }
 	double classic_sojourn_ms(uint64_t now) const
 	{
@@ -120,13 +103,7 @@ struct Bed {
 		       1e6;
 	}
 	// rx = tx + every counted drop + queued, and what the test counted.
-	void expect_conservation(const char *when) const
-	{
-		const PortStats in = router.port_stats(0), out = router.port_stats(1);
-		EXPECT_EQ(in.rx_pkts, injected) << when;
-		EXPECT_EQ(out.tx_pkts, received) << when;
-		EXPECT_EQ(in.rx_pkts, out.tx_pkts + in.dropped() + out.dropped() + router.queued_pkts()) << when;
-	}
+	void expect_conservation(const char *when) const { bed::expect_conservation(router, injected, received, when); }
 	~Bed()
 	{
 		router.shutdown();
@@ -151,7 +128,7 @@ TEST(Soak, ForwardsThroughReloadsParameterChangesStallsAndMalformedFramesLosingN
 {
 	const std::string dir = ::testing::TempDir();
 	const std::string good = dir + "/soak_good.dpm", corrupt = dir + "/soak_corrupt.dpm";
-	ASSERT_EQ(policy::write_model(random_policy(5), good), "");
+	ASSERT_EQ(policy::write_model(small_model(5), good), "");
 	std::filesystem::copy_file(good, corrupt, std::filesystem::copy_options::overwrite_existing);
 	{
 		std::fstream f(corrupt, std::ios::in | std::ios::out | std::ios::binary);
