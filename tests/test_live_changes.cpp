@@ -14,6 +14,7 @@
 #include "dataplane/policy_worker.hpp"
 #include "dataplane/telemetry_changes.hpp"
 #include "policy/model_file.hpp"
+#include "names.hpp"
 #include "ring_bed.hpp"
 #include "small_model.hpp"
 
@@ -158,14 +159,15 @@ TEST_F(LiveChanges, BadAqmParametersAreRefusedWithTheConfigFilesMessage)
 	EXPECT_TRUE(file_err.ends_with(aqm_err)) << file_err << " / " << aqm_err;
 
 	const aqm::Setting unknown[] = {{"nosuch", "1"}};
-	EXPECT_NE(change_aqm(router, "east", unknown, 0ms).error.find("dualpi2: unknown parameter 'nosuch'"),
-		  std::string::npos);
+	EXPECT_TRUE(names(change_aqm(router, "east", unknown, 0ms).error, {"port 'east'", "dualpi2", "'nosuch'"}));
 	const aqm::Setting both[] = {{"max_rtt", "100ms"}, {"target", "5ms"}};
-	EXPECT_NE(change_aqm(router, "east", both, 0ms).error.find("give one or the other"), std::string::npos);
+	EXPECT_TRUE(names(change_aqm(router, "east", both, 0ms).error, {"max_rtt", "target"}));
 	const aqm::Setting huge[] = {{"limit", "1000000"}};
-	EXPECT_NE(change_aqm(router, "east", huge, 0ms).error.find("needs a restart"), std::string::npos);
-	EXPECT_NE(change_aqm(router, "nosuch", unknown, 0ms).error.find("no port named 'nosuch'"), std::string::npos);
-	EXPECT_NE(change_aqm(router, "east", {}, 0ms).error.find("no parameters given"), std::string::npos);
+	EXPECT_TRUE(names(change_aqm(router, "east", huge, 0ms).error, {"port 'east'", "limit"}));
+	EXPECT_TRUE(names(change_aqm(router, "nosuch", unknown, 0ms).error, {"'nosuch'"}));
+	const ChangeResult none = change_aqm(router, "east", {}, 0ms);
+	EXPECT_FALSE(none.ok);
+	EXPECT_FALSE(none.error.empty()); // names no key: there is none
 	EXPECT_FALSE(changes_pending(router));
 	EXPECT_EQ(east_dualpi2().params().target_ns, 15000000u);
 }
@@ -300,8 +302,8 @@ TEST_F(LiveChanges, AReloadedModelIsSwappedInAndABadOneIsRefused)
 	r = policy.change_outcome(&done);
 	EXPECT_EQ(done, 1u);
 	EXPECT_FALSE(r.ok);
-	EXPECT_NE(r.error.find("model not loaded, " + files.good + " runs on"), std::string::npos) << r.error;
-	EXPECT_NE(r.error.find("checksum"), std::string::npos) << r.error;
+	// It names the file refused, what was wrong with it, and the model that runs on.
+	EXPECT_TRUE(names(r.error, {files.corrupt, "checksum", files.good}));
 	EXPECT_EQ(policy.model_path(), files.good);
 	ASSERT_NO_FATAL_FAILURE(load(20));
 	policy.poll(now);
@@ -311,7 +313,8 @@ TEST_F(LiveChanges, AReloadedModelIsSwappedInAndABadOneIsRefused)
 	missing.model = files.good + ".nosuch";
 	policy.request_change(missing, 0ms);
 	policy.poll(now);
-	EXPECT_NE(policy.change_outcome().error.find("cannot open"), std::string::npos);
+	EXPECT_FALSE(policy.change_outcome().ok);
+	EXPECT_TRUE(names(policy.change_outcome().error, {*missing.model}));
 
 	OverrideRecord held;
 	ASSERT_TRUE(router.override_slots()[2].read(held));
@@ -388,7 +391,7 @@ TEST_F(LiveChanges, APolicyStartedOffCannotBeSwitchedOnWithoutSampleRings)
 	policy.poll(now);
 	const ChangeResult r = policy.change_outcome();
 	EXPECT_FALSE(r.ok);
-	EXPECT_NE(r.error.find("mode stays off: the router samples nothing"), std::string::npos) << r.error;
+	EXPECT_TRUE(names(r.error, {"mode"}));
 	EXPECT_EQ(policy.mode(), PolicyMode::off);
 }
 
@@ -415,7 +418,7 @@ TEST_F(LiveChanges, TelemetryChangesAreRefusedUnlessTheConfigAllowsThem)
 	ASSERT_EQ(publish_telemetry_changes(&router, nullptr, router.config().telemetry_allow_changes), "");
 	nlohmann::json j = telemetry("/dualpilot/aqm/set,east,target=5ms");
 	EXPECT_EQ(j["status"], "refused");
-	EXPECT_NE(j["error"].get<std::string>().find("[telemetry] allow_changes = true"), std::string::npos);
+	EXPECT_TRUE(names(j["error"].get<std::string>(), {"[telemetry] allow_changes"}));
 	EXPECT_EQ(telemetry("/dualpilot/policy/reload,/tmp/x.dpm")["status"], "refused");
 	EXPECT_FALSE(changes_pending(router));
 
@@ -430,12 +433,13 @@ TEST_F(LiveChanges, TelemetryChangesAreRefusedUnlessTheConfigAllowsThem)
 	EXPECT_EQ(east_dualpi2().params().step_thresh_ns, 2000000u);
 	j = telemetry("/dualpilot/aqm/set,east,target=never");
 	EXPECT_EQ(j["status"], "refused");
-	EXPECT_NE(j["error"].get<std::string>().find("port 'east': dualpi2: target"), std::string::npos);
+	EXPECT_TRUE(names(j["error"].get<std::string>(), {"port 'east'", "dualpi2", "target"}));
 	EXPECT_EQ(telemetry("/dualpilot/policy/set,mode=fast")["status"], "refused");
-	EXPECT_NE(telemetry("/dualpilot/policy/set,mode=enforce")["error"].get<std::string>().find("no policy worker"),
-		  std::string::npos);
+	j = telemetry("/dualpilot/policy/set,mode=enforce");
+	EXPECT_EQ(j["status"], "refused");
+	EXPECT_TRUE(names(j["error"].get<std::string>(), {"[policy] mode"})); // no policy worker runs
 	publish_telemetry_changes(nullptr, nullptr, false);
-	EXPECT_EQ(telemetry("/dualpilot/aqm/set,east,target=5ms")["error"], "no router is running");
+	EXPECT_EQ(telemetry("/dualpilot/aqm/set,east,target=5ms")["status"], "refused"); // no router runs
 }
 
 // Changes posted from another thread while a worker thread forwards and a
