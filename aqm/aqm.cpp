@@ -22,7 +22,7 @@ AqmOrError build(std::span<const Setting> settings, Params params,
 		result.error = std::move(err);
 		return result;
 	}
-	result.aqm.emplace_back(std::in_place_type<Aqm>, params);
+	result.aqm.emplace(std::in_place_type<Aqm>, params);
 	return result;
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <concepts>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,7 +50,7 @@ struct Setting {
 inline constexpr std::string_view kAqmNames[] = {"fifo", "pie", "codel", "dualpi2"};
 
 struct AqmOrError {
-	std::vector<AnyAqm> aqm; // one element on success, empty on error
+	std::optional<AnyAqm> aqm; // empty on error
 	std::string error;
 };
 

@@ -21,6 +21,15 @@ struct AqmObservation {
 
 AqmObservation observe(const AnyAqm &aqm, QueueId queue);
 
+// The action of one decision, as the experience pools, the model's action
+// tokens and the router's samples number it: one definition for the
+// simulator and the router.
+enum ActionCode : uint8_t { kEnqueue = 0, kDrop = 1, kMark = 2 };
+inline ActionCode action_code(Verdict v)
+{
+	return v == Verdict::drop ? kDrop : v == Verdict::forward_ce ? kMark : kEnqueue;
+}
+
 // The 8 state features of one decision, in the order of the experience
 // pools (sim/pool.hpp names them): queue_type, burst_allowance_us,
 // drop_probability, current_queue_delay_us, accumulated_probability,

@@ -69,15 +69,10 @@ void apply_changes(Router &router, Worker &w)
 				if (const P *next = std::get_if<P>(&c.params))
 					q.change(*next);
 			},
-			p.aqm[0]);
+			*p.aqm);
 	}
-	if (c.inference_interval != WorkerChanges::kUnchanged) {
-		w.inference_interval = c.inference_interval;
-		// A queue's next sample comes within the new interval.
-		for (auto &per_port : w.sample_countdown)
-			for (uint32_t &left : per_port)
-				left = std::min(left, c.inference_interval);
-	}
+	if (c.inference_interval != WorkerChanges::kUnchanged)
+		w.sampler.set_inference_interval(c.inference_interval);
 	c.applied.store(v, std::memory_order_release);
 }
 
@@ -94,7 +89,7 @@ ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<co
 		return result;
 	}
 	Port &p = router.ports()[i];
-	if (!p.has_aqm) {
+	if (!p.aqm) {
 		result.error = fmt::format("port '{}' runs aqm \"none\": no parameters to change", p.cfg.name);
 		return result;
 	}
@@ -113,10 +108,10 @@ ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<co
 		result.error = fmt::format("port '{}': {}", p.cfg.name, built.error);
 		return result;
 	}
-	const AqmParams params = params_of(built.aqm[0]);
-	const uint32_t limit = std::visit([](const auto &a) { return a.params().limit_pkts; }, built.aqm[0]);
+	const AqmParams params = params_of(*built.aqm);
+	const uint32_t limit = std::visit([](const auto &a) { return a.params().limit_pkts; }, *built.aqm);
 	// The capacity was fixed at start-up and never changes: a plain read.
-	const uint32_t capacity = std::visit([](const auto &a) { return a.queue_capacity_pkts(); }, p.aqm[0]);
+	const uint32_t capacity = std::visit([](const auto &a) { return a.queue_capacity_pkts(); }, *p.aqm);
 	if (limit > capacity) {
 		result.error = fmt::format("port '{}': {}: limit {} is above the {} packets this queue was allocated "
 					   "at start-up; a larger limit needs a restart",
@@ -129,7 +124,7 @@ ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<co
 		changed += fmt::format("{}{} {} -> {}", changed.empty() ? "" : ", ", s.key, value_of(current, s.key),
 				       s.value.empty() ? "set" : s.value);
 	result.log = fmt::format("aqm/set port '{}': {} (was: {}; now: {})", p.cfg.name, changed,
-				 before.error.empty() ? aqm::describe(before.aqm[0]) : "?", aqm::describe(built.aqm[0]));
+				 before.error.empty() ? aqm::describe(*before.aqm) : "?", aqm::describe(*built.aqm));
 	Worker &owner = router.workers()[p.owner];
 	if (!post(owner, wait, result, [&](WorkerChanges &c) {
 		    c.port = static_cast<int32_t>(i);
@@ -150,7 +145,7 @@ ChangeResult change_inference_interval(Router &router, uint32_t interval, std::c
 					     : "inference_interval: must be at most 1000000";
 		return result;
 	}
-	if (router.workers().empty() || router.workers()[0].samples == nullptr) {
+	if (!router.sampling()) {
 		result.error = "inference_interval: this router samples nothing ([policy] mode off, no pool_out): "
 			       "restart it with the policy on";
 		return result;
@@ -163,7 +158,7 @@ ChangeResult change_inference_interval(Router &router, uint32_t interval, std::c
 						   w.lcore);
 			return result;
 		}
-	const uint32_t old = router.workers()[0].inference_interval;
+	const uint32_t old = router.workers()[0].sampler.inference_interval();
 	result.log = fmt::format("policy/set inference_interval {} -> {}", old, interval);
 	bool applied = true;
 	for (Worker &w : router.workers()) {

@@ -46,7 +46,7 @@ std::vector<std::string> objective_lines(const dataplane::Router &router, const 
 	for (size_t i = 0; i < router.ports().size(); i++) {
 		const dataplane::Port &p = router.ports()[i];
 		const uint64_t rate = p.cfg.rate_bps ? p.cfg.rate_bps : p.sizing_rate_bps;
-		if (!p.has_aqm || rate == 0 || run_ns == 0)
+		if (!p.aqm || rate == 0 || run_ns == 0)
 			continue;
 		sim::ObjectiveInputs in;
 		for (int q = 0; q < 2; q++) {

@@ -14,11 +14,12 @@
 #include <atomic>
 #include <cstdint>
 
+#include "policy/guard_rails.hpp"
+
 namespace dualpilot::dataplane {
 
 struct OverrideRecord {
-	uint32_t p_drop_q16 = 0;  // probability of dropping, in 1/65536ths (at most 65536)
-	uint32_t p_mark_q16 = 0;  // of CE-marking
+	policy::OverrideProbs probs; // what the guard rails let the policy impose (policy/guard_rails.hpp)
 	uint64_t seq = 0;         // which inference produced it (0: never published)
 	uint64_t expires_ns = 0;  // the router's clock; at or after it the record is void
 
@@ -33,7 +34,7 @@ public:
 		const uint32_t v = version_.load(std::memory_order_relaxed);
 		version_.store(v + 1, std::memory_order_relaxed);
 		std::atomic_thread_fence(std::memory_order_release);
-		probs_.store(uint64_t{r.p_drop_q16} | uint64_t{r.p_mark_q16} << 32, std::memory_order_relaxed);
+		probs_.store(uint64_t{r.probs.p_drop_q16} | uint64_t{r.probs.p_mark_q16} << 32, std::memory_order_relaxed);
 		seq_.store(r.seq, std::memory_order_relaxed);
 		expires_ns_.store(r.expires_ns, std::memory_order_relaxed);
 		version_.store(v + 2, std::memory_order_release);
@@ -52,8 +53,8 @@ public:
 		std::atomic_thread_fence(std::memory_order_acquire);
 		if (version_.load(std::memory_order_relaxed) != v0)
 			return false;
-		out.p_drop_q16 = static_cast<uint32_t>(probs);
-		out.p_mark_q16 = static_cast<uint32_t>(probs >> 32);
+		out.probs.p_drop_q16 = static_cast<uint32_t>(probs);
+		out.probs.p_mark_q16 = static_cast<uint32_t>(probs >> 32);
 		out.seq = seq;
 		out.expires_ns = expires;
 		return true;

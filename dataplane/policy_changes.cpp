@@ -138,7 +138,7 @@ std::string PolicyWorker::switch_mode(PolicyMode mode)
 	if (mode != PolicyMode::off) {
 		if (!backend_)
 			return "no model is loaded (/dualpilot/policy/reload,<path> first)";
-		if (router_->workers().empty() || router_->workers()[0].samples == nullptr)
+		if (!router_->sampling())
 			return "the router samples nothing (it started with [policy] mode off and no pool_out): restart it "
 			       "with mode = \"shadow\"";
 		if (mode == PolicyMode::enforce && router_->override_slots() == nullptr)

@@ -1,8 +1,5 @@
 #include "dataplane/policy_worker.hpp"
 
-#include <rte_ring.h>
-#include <rte_ring_elem.h>
-
 #include <chrono>
 #include <cmath>
 #include <fmt/format.h>
@@ -15,17 +12,6 @@
 #endif
 
 namespace dualpilot::dataplane {
-
-namespace {
-
-constexpr unsigned kDrainBurst = 256;
-// At most this many samples of one worker's ring per poll: a ring that the
-// workers refill as fast as it drains must not keep the policy lcore from its
-// passes, its changes (reload, mode) and its other rings. What is left waits
-// for the next poll; a full ring drops and counts new samples (sample_drops).
-constexpr unsigned kDrainPerPoll = 16 * kDrainBurst;
-
-} // namespace
 
 std::string make_policy_backend(const PolicyConfig &cfg, const std::string &path, size_t queues,
 				std::unique_ptr<policy::Backend> &out, std::string &note)
@@ -268,9 +254,7 @@ void PolicyWorker::publish(const Pass &pass, uint64_t now_ns)
 		has_last_[c] = 1;
 		if (mode_ == PolicyMode::enforce && router_->override_slots() && !policy::harm_guard_backed_off(harm_[c], now_ns)) {
 			OverrideRecord r;
-			const policy::OverrideProbs o = policy::capped_override(p.data(), cfg_.guard);
-			r.p_drop_q16 = o.p_drop_q16;
-			r.p_mark_q16 = o.p_mark_q16;
+			r.probs = policy::capped_override(p.data(), cfg_.guard);
 			r.seq = ++publish_seq_;
 			r.expires_ns = now_ns + cfg_.override_ttl_ns;
 			router_->override_slots()[c].publish(r);
@@ -283,26 +267,14 @@ uint32_t PolicyWorker::poll(uint64_t now_ns)
 {
 	if (!router_)
 		return 0;
-	PacketState buf[kDrainBurst];
-	uint32_t drained = 0;
 	std::lock_guard lock(stats_mutex_);
 	now_ns_ = now_ns;
 	if (change_posted_.load(std::memory_order_acquire)) // a reload or mode switch, between two passes
 		carry_out_change(now_ns);
 	if (rotator_)
 		rotator_->tick(now_ns);
-	for (Worker &w : router_->workers()) {
-		if (!w.samples)
-			continue;
-		unsigned n, from_ring = 0;
-		while (from_ring < kDrainPerPoll &&
-		       (n = rte_ring_sc_dequeue_burst_elem(w.samples, buf, sizeof(PacketState), kDrainBurst, nullptr)) > 0) {
-			for (unsigned i = 0; i < n; i++)
-				on_sample(buf[i]);
-			from_ring += n;
-		}
-		drained += from_ring;
-	}
+	// A bounded share of each worker's ring (Sampler::kDrainPerCall).
+	const uint32_t drained = router_->drain_samples([this](const PacketState &s) { on_sample(s); });
 	if ((drained > 0 || passes_in_flight_ > 0) && backend_ && mode_ != PolicyMode::off)
 		infer(now_ns);
 	return drained;

@@ -1,7 +1,8 @@
 // The router's fast path, in the order a packet meets it: rx (parse, route,
 // classify) -> the egress AQM, directly or over the owner's hand-off ring ->
 // dequeue (AQM -> override -> sample -> mark -> shaper) -> tx. Start-up is in
-// router_setup.cpp, the counters' readers in router_stats.cpp.
+// router_setup.cpp, the counters' readers in router_stats.cpp, sampling for
+// the policy worker in sample.hpp.
 //
 // The queue never touches an mbuf: rx writes what it learnt into the AQM's
 // descriptor (arrival, length, ECN, frame kind and L3 offset in its tag),
@@ -30,13 +31,11 @@ constexpr uint32_t kRxPrefetch = 3; // frames ahead the parser's data is prefetc
 // useless prefetch, never a fault: it is inside the mbuf's buffer).
 constexpr size_t kDefaultIpLine = sizeof(rte_mbuf) + RTE_PKTMBUF_HEADROOM + 14;
 
-// The policy's action for one packet, inside the guard rails: an action
-// drawn from the override's distribution; no drop or mark below min_delay of
-// sojourn; an L4S packet is marked, not dropped, unless the AQM itself
-// dropped it (overload); a mark on a Not-ECT packet is a drop, as in the AQM.
+// The policy's action for one packet: drawn from the override's
+// distribution, inside the guard rails (policy/guard_rails.hpp).
 aqm::Verdict apply_override(const OverrideRecord &ov, const aqm::Dequeued &d, aqm::Rng &rng, const PolicyConfig &pc)
 {
-	return policy::override_verdict({ov.p_drop_q16, ov.p_mark_q16}, rng.next_u32() >> 16, d, pc.guard);
+	return policy::override_verdict(ov.probs, rng.next_u32() >> 16, d, pc.guard);
 }
 
 // A frame the AQM (or, with aqm "none", rx) lets go towards the wire: into
@@ -69,7 +68,7 @@ void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs,
 	PortStats &st = w.stats[egress];
 	rte_mbuf *drops[kMaxBurst];
 	uint32_t nd = 0;
-	if (!out.has_aqm) {
+	if (!out.aqm) {
 		uint32_t delay_drops = 0, tx_failed = 0;
 		for (uint32_t i = 0; i < n; i++)
 			release(out, reinterpret_cast<rte_mbuf *>(descs[i].handle), descs[i].len_bytes, now_ns, drops, nd,
@@ -78,7 +77,7 @@ void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs,
 		st.tx_failed += tx_failed;
 	} else {
 		aqm::EnqueueResult result[kMaxBurst];
-		std::visit([&](auto &q) { aqm::enqueue_burst(q, now_ns, descs, n, result); }, out.aqm[0]);
+		std::visit([&](auto &q) { aqm::enqueue_burst(q, now_ns, descs, n, result); }, *out.aqm);
 		for (uint32_t i = 0; i < n; i++)
 			if (result[i] != aqm::EnqueueResult::accepted)
 				drops[nd++] = reinterpret_cast<rte_mbuf *>(descs[i].handle);
@@ -222,7 +221,7 @@ uint16_t Router::drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns)
 uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 {
 	Port &out = ports_[egress];
-	if (!out.has_aqm)
+	if (!out.aqm)
 		return 0;
 	const uint32_t max = std::min(cfg_.burst, out.tx.room());
 	if (max == 0)
@@ -237,7 +236,7 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 					       kMaxBurst);
 			peeked = aqm::peek_handles(q, next, 2 * cfg_.burst, n_next);
 		},
-		out.aqm[0]);
+		*out.aqm);
 	// The next burst's mbufs: their two header lines (tx reads the first; a
 	// PMD that frees without MBUF_FAST_FREE reads `next` in the second) and
 	// the line their IP header sits in when the PMD left the default headroom
@@ -251,7 +250,7 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	}
 	// Whether the queue still stands: the shaper may then make up for polls
 	// that came late (Shaper::catchup_ns).
-	out.shaper.backlogged = peeked ? n_next > 0 : aqm::backlog_pkts(out.aqm[0]) > 0;
+	out.shaper.backlogged = peeked ? n_next > 0 : aqm::backlog_pkts(*out.aqm) > 0;
 	if (n == 0)
 		return 0;
 	if (!peeked)
@@ -264,7 +263,7 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	if (overrides_)
 		for (int q = 0; q < aqm::kQueueCount; q++)
 			on[q] = overrides_[egress * aqm::kQueueCount + q].read(ov[q]) && ov[q].active(now_ns);
-	const bool sampling = w.samples != nullptr;
+	const bool sampling = w.sampler.on();
 	// The AQM counts its own verdicts; the router counts only what it
 	// changes of them (the policy's overrides, marks it cannot set).
 	rte_mbuf *drops[kMaxBurst];
@@ -280,10 +279,8 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 			verdict = apply_override(ov[qi], di, w.rng, cfg_.policy);
 			changes[static_cast<int>(di.verdict)][static_cast<int>(verdict)] += verdict != di.verdict;
 		}
-		if (sampling && --w.sample_countdown[egress][qi] == 0) {
-			w.sample_countdown[egress][qi] = w.inference_interval;
-			sample(w, egress, di, verdict, now_ns);
-		}
+		if (sampling && w.sampler.due(egress, di.queue))
+			w.sampler.add(*out.aqm, egress, di, verdict, now_ns);
 		if (verdict == aqm::Verdict::drop) {
 			drops[nd++] = m;
 			continue;
@@ -302,11 +299,14 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 		release(out, m, di.pkt.len_bytes, now_ns, drops, nd, delay_drops, tx_failed);
 	}
 	out.shaper.charge_wire(now_ns, wire_bytes);
-	if (sampling)
-		flush_samples(w);
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(drops, nd);
 	PortStats &st = w.stats[egress];
+	if (sampling) {
+		const Sampler::Flushed f = w.sampler.flush();
+		st.samples += f.put;
+		st.sample_drops += f.lost;
+	}
 	st.mark_failed += mark_failed;
 	st.delay_drops += delay_drops;
 	st.tx_failed += tx_failed;
@@ -354,38 +354,6 @@ uint16_t Router::flush_tx(Worker &w, uint16_t egress, uint64_t now_ns)
 	st.tx_pkts += sent_total;
 	st.tx_bytes += bytes;
 	return static_cast<uint16_t>(sent_total);
-}
-
-// Hands the decision to the policy worker (at the end of the burst); a full
-// ring loses the sample, never the packet.
-void Router::sample(Worker &w, uint16_t egress, const aqm::Dequeued &d, aqm::Verdict taken, uint64_t now_ns)
-{
-	auto code = [](aqm::Verdict v) {
-		return v == aqm::Verdict::drop ? kDrop : v == aqm::Verdict::forward_ce ? kMark : kForward;
-	};
-	if (w.sample_count == Worker::kSampleBurst)
-		flush_samples(w);
-	PacketState &ps = w.sample_buf[w.sample_count++];
-	ps.timestamp_ns = now_ns;
-	ps.port = egress;
-	ps.queue = static_cast<uint8_t>(d.queue);
-	ps.aqm_action = code(d.verdict);
-	ps.taken_action = code(taken);
-	const auto f = aqm::state_features(ports_[egress].aqm[0], d.queue, d.sojourn_ns, d.pkt.len_bytes);
-	std::copy(f.begin(), f.end(), ps.features);
-	w.sample_port = egress;
-}
-
-void Router::flush_samples(Worker &w)
-{
-	if (w.sample_count == 0)
-		return;
-	const unsigned put = rte_ring_sp_enqueue_burst_elem(w.samples, w.sample_buf.data(), sizeof(PacketState),
-							    w.sample_count, nullptr);
-	PortStats &st = w.stats[w.sample_port];
-	st.samples += put;
-	st.sample_drops += w.sample_count - put;
-	w.sample_count = 0;
 }
 
 uint32_t Router::poll_worker(Worker &w, uint64_t now_ns)

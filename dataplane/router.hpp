@@ -17,6 +17,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -136,14 +137,13 @@ struct alignas(64) PortInfo {
 	uint16_t port_id = 0;
 	uint16_t egress = 0;        // l2-pair: index of the peer port
 	uint16_t owner = 0;         // the worker that owns the egress side
-	bool has_aqm = true;        // aqm "none": straight through the shaper
 	MacAddress mac{};           // source address of l3 frames leaving here
 	rte_ring *handoff = nullptr;  // HandoffDesc elements from other workers to the owner; null with one worker
 };
 
 struct alignas(64) PortEgress {
 	Shaper shaper;
-	std::vector<aqm::AnyAqm> aqm; // one element
+	std::optional<aqm::AnyAqm> aqm; // none with aqm "none": straight through the shaper
 	DelayLine delay;              // between the shaper and the tx buffer when cfg.delay_ns > 0
 	// Sojourn of forwarded packets per egress queue (Classic, L4S).
 	std::array<aqm::DelayHistogram, aqm::kQueueCount> sojourn;
@@ -168,19 +168,11 @@ struct alignas(64) Worker {
 	std::vector<PortStats> stats;     // its share of each port's counters, by port index
 	uint64_t polls = 0;
 	uint64_t busy_polls = 0;          // polls that moved at least one packet
-	// The policy path: its sample ring (single producer: this worker), the
-	// packets left before the next sample of each (port, queue), and the
-	// generator that draws the override's action.
-	rte_ring *samples = nullptr;
-	std::vector<std::array<uint32_t, aqm::kQueueCount>> sample_countdown;
-	// Samples of the current tx burst, enqueued together at its end: one
-	// ring update (one cache line passed to the policy lcore) per burst.
-	static constexpr uint32_t kSampleBurst = 64;
-	std::array<PacketState, kSampleBurst> sample_buf;
-	uint32_t sample_count = 0;
-	uint16_t sample_port = 0;
+	// The policy path: the decisions it samples for the policy worker (off
+	// unless [policy] samples), and the generator that draws the override's
+	// action.
+	Sampler sampler;
 	aqm::Rng rng{1};
-	uint32_t inference_interval = 0;  // a sample every N packets of a queue ([policy], or /dualpilot/policy/set)
 	WorkerChanges changes;            // posted by the control side, applied between bursts (live_changes.hpp)
 };
 
@@ -218,6 +210,18 @@ public:
 	OverrideSlot *override_slots() { return overrides_.get(); }
 	size_t override_slot_count() const { return overrides_ ? ports_.size() * aqm::kQueueCount : 0; }
 	Worker &worker(size_t i) { return workers_[i]; }
+	// Whether the workers sample decisions for the policy worker.
+	bool sampling() const { return !workers_.empty() && workers_[0].sampler.on(); }
+	// The policy lcore's side of the workers' sample rings: each sample to
+	// on_sample, up to Sampler::kDrainPerCall of each ring. Returns how many.
+	template <typename F>
+	uint32_t drain_samples(F &&on_sample)
+	{
+		uint32_t drained = 0;
+		for (Worker &w : workers_)
+			drained += w.sampler.drain(on_sample);
+		return drained;
+	}
 	rte_mempool *mempool() const { return pool_; }
 	// A port's counters summed over the workers.
 	PortStats port_stats(size_t port) const;
@@ -230,8 +234,6 @@ public:
 
 private:
 	friend int worker_main(void *arg);
-	void sample(Worker &w, uint16_t egress, const aqm::Dequeued &d, aqm::Verdict taken, uint64_t now_ns);
-	void flush_samples(Worker &w);
 	// Start-up (router_setup.cpp).
 	std::string init_ports();
 	std::string size_queues();

@@ -122,6 +122,9 @@ uint64_t packets_in(uint64_t delay_ns, uint64_t rate_bps, uint32_t overhead_byte
 	return static_cast<uint64_t>(std::ceil(pps * static_cast<double>(delay_ns) / 1e9));
 }
 
+// aqm "none": no queue, straight through the shaper (Port::aqm stays empty).
+bool runs_aqm(const PortConfig &pc) { return pc.aqm != "none"; }
+
 bool limit_given(const PortConfig &pc)
 {
 	bool given = false;
@@ -208,13 +211,11 @@ std::string Router::init(const RouterConfig &cfg, const std::vector<unsigned> &w
 	if (cfg.policy.sampling()) {
 		for (size_t i = 0; i < workers_.size(); i++) {
 			Worker &w = workers_[i];
-			const std::string name = fmt::format("dp_samples_{}_{}", pool_name_, i);
-			w.samples = rte_ring_create_elem(name.c_str(), sizeof(PacketState), cfg.policy.ring_size,
-							 static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
-			if (!w.samples)
-				return "cannot create a sample ring: " + std::string(rte_strerror(rte_errno));
-			w.sample_countdown.assign(ports_.size(), {cfg.policy.inference_interval, cfg.policy.inference_interval});
-			w.inference_interval = cfg.policy.inference_interval;
+			if (std::string err = w.sampler.create(fmt::format("dp_samples_{}_{}", pool_name_, i),
+							       cfg.policy.ring_size, ports_.size(), cfg.policy.inference_interval,
+							       static_cast<int>(rte_socket_id()));
+			    !err.empty())
+				return err;
 			w.rng = aqm::Rng(0x9e3779b97f4a7c15ull * (i + 1));
 		}
 	}
@@ -240,8 +241,7 @@ std::string Router::init_ports()
 		rte_ether_addr mac{};
 		rte_eth_macaddr_get(p.port_id, &mac);
 		std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), p.mac.begin());
-		p.has_aqm = p.cfg.aqm != "none";
-		if (!p.has_aqm && p.cfg.rate_bps != 0)
+		if (!runs_aqm(p.cfg) && p.cfg.rate_bps != 0)
 			return "port '" + p.cfg.name + "': aqm \"none\" has no queue to shape; use rate = \"line\"";
 		const uint32_t overhead = effective_overhead_bytes(p.cfg);
 		const uint64_t bucket = Shaper::bucket_bytes(p.cfg.rate_bps, p.cfg.burst_bytes, kShaperPollPeriodNs,
@@ -272,7 +272,7 @@ std::string Router::size_queues()
 	uint64_t auto_total = 0;
 	for (size_t i = 0; i < ports_.size(); i++) {
 		Port &p = ports_[i];
-		if (!p.has_aqm)
+		if (!runs_aqm(p.cfg))
 			continue;
 		p.sizing_rate_bps = sizing_rate_bps(p);
 		aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, p.cfg.aqm_params, i + 1);
@@ -284,7 +284,7 @@ std::string Router::size_queues()
 					target_ns[i] = q.params().target_ns;
 				p.limit_pkts = q.params().limit_pkts;
 			},
-			built.aqm[0]);
+			*built.aqm);
 		if (!limit_given(p.cfg)) {
 			auto_limit[i] = std::max<uint64_t>(
 				kAutoLimitFloor, packets_in(kAutoTargets * target_ns[i], p.sizing_rate_bps, p.shaper.overhead_bytes));
@@ -309,7 +309,7 @@ std::string Router::size_queues()
 	};
 	for (size_t i = 0; i < ports_.size(); i++) {
 		Port &p = ports_[i];
-		if (!p.has_aqm)
+		if (!runs_aqm(p.cfg))
 			continue;
 		std::vector<aqm::Setting> settings = p.cfg.aqm_params;
 		if (auto_limit[i] != 0) {
@@ -333,7 +333,7 @@ std::string Router::size_queues()
 	uint64_t needed = 0;
 	for (const Port &p : ports_) {
 		needed += kRxDesc * p.cfg.rx_queues + kTxDesc + TxBuffer::kSlots + (p.handoff ? kHandoffRing : 0);
-		if (p.has_aqm)
+		if (p.aqm)
 			needed += p.limit_pkts;
 		// The delay line holds delay x rate of frames (counted as 60-byte
 		// frames, the worst case), or its whole ring on an unshaped port.
@@ -394,9 +394,9 @@ void Router::shutdown()
 		return;
 	const uint64_t now = now_ns();
 	for (Port &p : ports_) {
-		if (p.has_aqm && !p.aqm.empty()) {
+		if (p.aqm) {
 			aqm::Dequeued d;
-			while (aqm::dequeue(p.aqm[0], now, d))
+			while (aqm::dequeue(*p.aqm, now, d))
 				rte_pktmbuf_free(reinterpret_cast<rte_mbuf *>(d.pkt.handle));
 		}
 		if (p.handoff) {
@@ -414,10 +414,8 @@ void Router::shutdown()
 		if (pool_)
 			rte_eth_dev_stop(p.port_id);
 	}
-	for (Worker &w : workers_) {
-		rte_ring_free(w.samples);
-		w.samples = nullptr;
-	}
+	for (Worker &w : workers_)
+		w.sampler.free();
 	overrides_.reset();
 	routes_.clear();
 	// The ports are stopped and hold no mbufs: the pool can go.

@@ -12,8 +12,8 @@ uint64_t Router::queued_pkts(size_t port) const
 {
 	const Port &p = ports_[port];
 	uint64_t n = p.tx.count() + p.delay.size() + (p.handoff ? rte_ring_count(p.handoff) : 0);
-	if (p.has_aqm)
-		n += aqm::backlog_pkts(p.aqm[0]);
+	if (p.aqm)
+		n += aqm::backlog_pkts(*p.aqm);
 	return n;
 }
 
@@ -31,7 +31,7 @@ PortStats Router::port_stats(size_t port) const
 	for (const Worker &w : workers_)
 		sum += w.stats[port];
 	const Port &p = ports_[port];
-	if (!p.has_aqm)
+	if (!p.aqm)
 		return sum;
 	// What the AQM decided, then what the policy changed of it: a verdict
 	// moved off drop (mark) is one drop (mark) fewer, moved onto it one more.
@@ -41,7 +41,7 @@ PortStats Router::port_stats(size_t port) const
 	// than it adds (x86-64 keeps loads in order; a weaker CPU may read a
 	// burst's worth apart while the worker runs, never below 0, and the
 	// figures are exact once it stops).
-	const auto c = aqm::counters(p.aqm[0]);
+	const auto c = aqm::counters(*p.aqm);
 	constexpr int kForward = static_cast<int>(aqm::Verdict::forward);
 	constexpr int kMark = static_cast<int>(aqm::Verdict::forward_ce);
 	constexpr int kDrop = static_cast<int>(aqm::Verdict::drop);
@@ -85,10 +85,10 @@ std::string Router::summary() const
 				   s.tx_failed + s.mark_failed + s.handoff_drops + s.delay_drops, queued_pkts(i));
 	}
 	for (const Port &p : ports_) {
-		if (!p.has_aqm)
+		if (!p.aqm)
 			continue;
-		out += fmt::format("{} egress: {}\n{}\n", p.cfg.name, aqm::describe(p.aqm[0]),
-				   aqm::stats_text(p.aqm[0], now_ns()));
+		out += fmt::format("{} egress: {}\n{}\n", p.cfg.name, aqm::describe(*p.aqm),
+				   aqm::stats_text(*p.aqm, now_ns()));
 		for (int q = aqm::kQueueCount - 1; q >= 0; q--) {
 			const aqm::DelayHistogram &h = p.sojourn[q];
 			if (h.count() == 0)

@@ -112,9 +112,9 @@ int cmd_aqm(const char *, const char *params, rte_tel_data *d)
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_string(d, "port", p.cfg.name.c_str());
 	rte_tel_data_add_dict_string(d, "aqm", p.cfg.aqm.c_str());
-	if (!p.has_aqm)
+	if (!p.aqm)
 		return 0;
-	const aqm::AnyAqm &q = p.aqm[0];
+	const aqm::AnyAqm &q = *p.aqm;
 	// tc's one-line rendering; the telemetry string limit cuts very long ones.
 	const std::string desc = aqm::describe(q);
 	rte_tel_data_add_dict_string(d, "config", desc.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());

@@ -112,7 +112,7 @@ A build(const char *name, const char *args)
 		std::fprintf(stderr, "%s\n", built.error.c_str());
 		std::exit(1);
 	}
-	return std::get<A>(std::move(built.aqm[0]));
+	return std::get<A>(std::move(*built.aqm));
 }
 
 void BM_Fifo(benchmark::State &state)

@@ -27,7 +27,7 @@ Timing time_run(const sim::Scenario &sc, bool pool)
 	sim::RunOptions opt;
 	opt.record_pool = pool;
 	const auto t0 = std::chrono::steady_clock::now();
-	const sim::RunResult r = sim::run_scenario(sc, std::move(built.aqm[0]), opt);
+	const sim::RunResult r = sim::run_scenario(sc, std::move(*built.aqm), opt);
 	const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 	return {wall, r.packets, r.events, r.pool.size()};
 }

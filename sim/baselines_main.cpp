@@ -103,7 +103,7 @@ Figures run_mean(const sim::Scenario &sc, const std::vector<aqm::Setting> &setti
 			opt.inference_interval = pilot->inference_interval;
 			opt.override_ttl_ns = 20000000;
 		}
-		f.add(sim::run_scenario(sc, std::move(built.aqm[0]), opt), sc.objective);
+		f.add(sim::run_scenario(sc, std::move(*built.aqm), opt), sc.objective);
 	}
 	return f.mean();
 }

@@ -82,7 +82,7 @@ int run_compare(const sim::Scenario &sc, const std::vector<std::string> &aqms, c
 		opt.seed = seed;
 		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, 1, 1};
 		opt.progress = [&bar](double f) { bar(f); };
-		const sim::RunResult r = sim::run_scenario(sc, std::move(built.aqm[0]), opt);
+		const sim::RunResult r = sim::run_scenario(sc, std::move(*built.aqm), opt);
 		table += sim::compare_row(name, r, sc.objective);
 		if (!out_dir.empty()) {
 			const std::string dir = out_dir + "/" + name + "/seed-" + std::to_string(seed);
@@ -130,7 +130,7 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 		opt.record_pool = !no_pool;
 		opt.objective = c.scenario.objective;
 		opt.epsilon = c.epsilon;
-		const sim::RunResult r = sim::run_scenario(c.scenario, std::move(built.aqm[0]), opt);
+		const sim::RunResult r = sim::run_scenario(c.scenario, std::move(*built.aqm), opt);
 		const std::string dir = out_dir + "/" + c.name;
 		if (std::string err = sim::write_run_dir(c.scenario, r, c.seed, dir, false, !no_pool); !err.empty()) {
 			fmt::print(stderr, "error: {}\n", err);
@@ -305,7 +305,7 @@ int main(int argc, char **argv)
 		}
 		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, i + 1, runs};
 		opt.progress = [&bar](double f) { bar(f); };
-		const sim::RunResult r = sim::run_scenario(sc, std::move(built.aqm[0]), opt);
+		const sim::RunResult r = sim::run_scenario(sc, std::move(*built.aqm), opt);
 		if (!quiet)
 			fmt::print("{}\n", sim::summary_table(sc, r, run_seed));
 		if (!quiet && !policy_path.empty())

@@ -22,7 +22,7 @@ T make(std::string_view name, std::string_view tc_args)
 	EXPECT_EQ(split_err, "");
 	AqmOrError built = make_aqm(name, settings, 42);
 	EXPECT_EQ(built.error, "") << "while building " << name << " " << tc_args;
-	return std::get<T>(std::move(built.aqm.at(0)));
+	return std::get<T>(std::move(built.aqm.value()));
 }
 
 inline std::string build_error(std::string_view name, std::string_view tc_args)

@@ -28,7 +28,7 @@ TEST_P(AqmProperty, RandomOperationsConservePackets)
 		ASSERT_EQ(split_tc_args(c.name, c.args, settings), "");
 		AqmOrError built = make_aqm(c.name, settings, seed);
 		ASSERT_EQ(built.error, "");
-		AnyAqm &aqm = built.aqm[0];
+		AnyAqm &aqm = *built.aqm;
 		Rng rng(seed * 7919);
 		uint64_t now = 0, next_handle = 1;
 		uint64_t offered = 0, overflow = 0, enqueue_drops = 0, forwarded = 0, dequeue_drops = 0;

@@ -136,7 +136,7 @@ rtt = "20ms"
 		opt.inference_interval = 10;
 		opt.decision_delay_ns = 20000;
 		opt.harm_guard.enabled = guard;
-		return sim::run_scenario(sc, std::move(aqm::make_aqm("dualpi2", {}, 3).aqm[0]), opt);
+		return sim::run_scenario(sc, std::move(*aqm::make_aqm("dualpi2", {}, 3).aqm), opt);
 	};
 	const sim::RunResult with = run(true), without = run(false);
 	ASSERT_GT(with.overridden, 0u);

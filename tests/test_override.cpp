@@ -16,8 +16,8 @@ OverrideRecord record_of(uint64_t n)
 {
 	OverrideRecord r;
 	r.seq = n;
-	r.p_drop_q16 = static_cast<uint32_t>(n * 7 % 65537);
-	r.p_mark_q16 = static_cast<uint32_t>(n * 13 % 65537);
+	r.probs.p_drop_q16 = static_cast<uint32_t>(n * 7 % 65537);
+	r.probs.p_mark_q16 = static_cast<uint32_t>(n * 13 % 65537);
 	r.expires_ns = n * 1000 + 17;
 	return r;
 }
@@ -40,8 +40,9 @@ TEST(Override, ReadersNeverSeeATornRecord)
 				}
 				std::atomic_ref<uint64_t>(reads[i]).fetch_add(1, std::memory_order_relaxed);
 				const OverrideRecord want = record_of(r.seq);
-				if (r.seq != 0 && (r.p_drop_q16 != want.p_drop_q16 || r.p_mark_q16 != want.p_mark_q16 ||
-						   r.expires_ns != want.expires_ns))
+				if (r.seq != 0 &&
+				    (r.probs.p_drop_q16 != want.probs.p_drop_q16 || r.probs.p_mark_q16 != want.probs.p_mark_q16 ||
+				     r.expires_ns != want.expires_ns))
 					torn[i]++;
 				if (r.seq < last) // publications are seen in order
 					torn[i]++;

@@ -29,7 +29,7 @@ RunResult run(const Scenario &s, const std::string &aqm_name, const std::string 
 	RunOptions opt;
 	opt.seed = seed;
 	opt.record_pool = pool;
-	return run_scenario(s, std::move(built.aqm.at(0)), opt);
+	return run_scenario(s, std::move(built.aqm.value()), opt);
 }
 
 double ms(uint64_t ns) { return static_cast<double>(ns) / 1e6; }
@@ -259,7 +259,7 @@ TEST(Sim, PolicyOverridesTakeEffectAfterTheDecisionDelay)
 			return true;
 		};
 		auto built = aqm::make_aqm("dualpi2", {});
-		const RunResult r = run_scenario(s, std::move(built.aqm[0]), opt);
+		const RunResult r = run_scenario(s, std::move(*built.aqm), opt);
 		ASSERT_GT(first_call_ns, 0u);
 		EXPECT_GE(r.first_override_ns, first_call_ns + delay_ms * 1000000);
 		// UDP at 5 Mbit/s of 1200 B: a packet every 1.92 ms.
@@ -292,7 +292,7 @@ TEST(Sim, ExpiredOverridesHandTheQueueBackToTheAqm)
 		return first; // one answer, then silence (a stalled policy)
 	};
 	auto built = aqm::make_aqm("dualpi2", {});
-	const RunResult r = run_scenario(s, std::move(built.aqm[0]), opt);
+	const RunResult r = run_scenario(s, std::move(*built.aqm), opt);
 	// 100 ms of drops at one packet per 1.92 ms, then DualPI2 alone (no drops
 	// at half the link rate).
 	EXPECT_NEAR(static_cast<double>(r.queues[0].aqm_drops), 100 / 1.92, 2);
@@ -332,7 +332,7 @@ TEST(Sim, PolicyOverridesStayInsideTheGuardRails)
 	// off (it drops on a queue that never stands); test_harm_guard has that.
 	opt.harm_guard.enabled = false;
 	auto built = aqm::make_aqm("dualpi2", {});
-	RunResult r = run_scenario(s, std::move(built.aqm[0]), opt);
+	RunResult r = run_scenario(s, std::move(*built.aqm), opt);
 	const QueueStats &c = r.queues[0], &l = r.queues[1];
 	// Classic: about a quarter dropped; L4S: none dropped, about a quarter marked.
 	const double c_share = static_cast<double>(c.aqm_drops) / static_cast<double>(c.aqm_drops + c.forwarded);
@@ -342,7 +342,7 @@ TEST(Sim, PolicyOverridesStayInsideTheGuardRails)
 	// 8 of 10 Mbit/s offered: the queues stay far below a 100 ms minimum delay.
 	opt.guard = {100000000, 1.0};
 	built = aqm::make_aqm("dualpi2", {});
-	r = run_scenario(s, std::move(built.aqm[0]), opt);
+	r = run_scenario(s, std::move(*built.aqm), opt);
 	EXPECT_EQ(r.queues[0].aqm_drops, 0u);
 	EXPECT_EQ(r.queues[1].marks, 0u);
 }

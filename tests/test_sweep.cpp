@@ -42,7 +42,7 @@ RunResult run_cell(const SweepCell &c, double epsilon)
 	opt.seed = c.seed;
 	opt.record_pool = true;
 	opt.epsilon = epsilon;
-	return run_scenario(c.scenario, std::move(built.aqm[0]), opt);
+	return run_scenario(c.scenario, std::move(*built.aqm), opt);
 }
 
 std::string pool_bytes(const SweepCell &c) { return encode_pool_binary(run_cell(c, c.epsilon).pool); }
