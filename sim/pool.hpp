@@ -35,7 +35,7 @@ inline constexpr int kQueueDelayFeature = 3;   // current_queue_delay_us
 inline constexpr int kQueueBytesFeature = 5;   // length_in_bytes, after the decision
 inline constexpr int kPacketLengthFeature = 7; // packet_length
 
-enum Action : uint8_t { kEnqueue = 0, kDrop = 1, kMark = 2 };
+using enum aqm::ActionCode; // kEnqueue, kDrop, kMark
 
 struct Pool {
 	std::vector<float> states; // entry_count x kFeatureCount, row-major

@@ -305,9 +305,7 @@ private:
 		ActiveOverride &a = active_[static_cast<int>(d.queue)];
 		if (a.on && a.expires_ns != 0 && now_ >= a.expires_ns)
 			a.on = false;
-		const uint8_t aqm_action = d.verdict == aqm::Verdict::drop	   ? kDrop
-					   : d.verdict == aqm::Verdict::forward_ce ? kMark
-										   : kEnqueue;
+		const uint8_t aqm_action = aqm::action_code(d.verdict);
 		if (a.on) {
 			d.verdict = policy::override_verdict(a.probs, rng_.next_u32() >> 16, d, opt_.guard);
 			if (result_.overridden++ == 0)
@@ -319,7 +317,7 @@ private:
 			return;
 		ActionProbs out;
 		result_.policy_calls++;
-		const uint8_t taken = d.verdict == aqm::Verdict::drop ? kDrop : d.verdict == aqm::Verdict::forward_ce ? kMark : kEnqueue;
+		const uint8_t taken = aqm::action_code(d.verdict);
 		const std::array<float, kFeatureCount> state = state_of(d.queue, d.pkt, d.sojourn_ns);
 		// The harm guard reads the same sampled decisions as the router's.
 		policy::HarmGuardQueue &h = harm_[static_cast<int>(d.queue)];
