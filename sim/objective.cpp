@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 
-#include "common/toml_reader.hpp"
 
 namespace dualpilot::sim {
 
@@ -12,27 +11,6 @@ namespace {
 
 double class_weight(const Objective &o, int q) { return q == 1 ? o.l4s_weight : o.classic_weight; }
 double class_ref_ms(const Objective &o, int q) { return q == 1 ? o.l4s_delay_ref_ms : o.classic_delay_ref_ms; }
-
-// A positive finite number, or (with zero_ok) zero.
-bool read_number(common::TomlReader &r, const toml::table &t, std::string_view key, double &out, bool zero_ok,
-		 double hi = 1e9)
-{
-	const toml::node *n = t.get(key);
-	if (!n)
-		return true;
-	double v = 0;
-	if (n->is_integer())
-		v = static_cast<double>(n->as_integer()->get());
-	else if (n->is_floating_point())
-		v = n->as_floating_point()->get();
-	else
-		return r.fail(*n, key, "expected a number");
-	if (!std::isfinite(v) || v < 0 || (v == 0 && !zero_ok) || v > hi)
-		return r.fail(*n, key, std::string("must be ") + (zero_ok ? "at least 0" : "greater than 0") +
-					       " and at most " + std::to_string(hi));
-	out = v;
-	return true;
-}
 
 } // namespace
 
@@ -77,59 +55,6 @@ std::string reward_definition(const Objective &o)
 		std::snprintf(text, sizeof(text), "objective: w*sent/mtu/(1+delay/ref) L %g/%gms C %g/%gms", o.l4s_weight,
 			      o.l4s_delay_ref_ms, o.classic_weight, o.classic_delay_ref_ms);
 	return std::string(text).substr(0, 63); // the .dpp header's field
-}
-
-std::string read_objective(const toml::table &root, const std::string &origin, Objective &out)
-{
-	const toml::node *node = root.get("objective");
-	if (!node)
-		return {};
-	common::TomlReader r{origin, {}};
-	const toml::table *t = node->as_table();
-	if (!t) {
-		r.fail(*node, "objective", "expected a table [objective]");
-		return r.error;
-	}
-	Objective o;
-	std::string reward = "objective";
-	if (!r.only_keys(*t, "[objective]",
-			 {"l4s_weight", "classic_weight", "l4s_delay_ref_ms", "classic_delay_ref_ms", "p99_weight",
-			  "utilisation_floor", "floor_exponent", "fairness_weight", "reward", "paper_delay_offset_us"}) ||
-	    !read_number(r, *t, "l4s_weight", o.l4s_weight, true) ||
-	    !read_number(r, *t, "classic_weight", o.classic_weight, true) ||
-	    !read_number(r, *t, "l4s_delay_ref_ms", o.l4s_delay_ref_ms, false) ||
-	    !read_number(r, *t, "classic_delay_ref_ms", o.classic_delay_ref_ms, false) ||
-	    !read_number(r, *t, "p99_weight", o.p99_weight, true, 1) ||
-	    !read_number(r, *t, "utilisation_floor", o.utilisation_floor, false, 1) ||
-	    !read_number(r, *t, "floor_exponent", o.floor_exponent, true, 100) ||
-	    !read_number(r, *t, "fairness_weight", o.fairness_weight, true, 100) || !r.text(*t, "reward", reward) ||
-	    !read_number(r, *t, "paper_delay_offset_us", o.paper_delay_offset_us, false))
-		return r.error;
-	if (o.l4s_weight + o.classic_weight == 0) {
-		r.fail(*t, "l4s_weight", "l4s_weight and classic_weight cannot both be 0");
-		return r.error;
-	}
-	if (reward == "objective") {
-		o.reward = RewardKind::objective;
-	} else if (reward == "paper") {
-		o.reward = RewardKind::paper;
-	} else {
-		r.fail(*t->get("reward"), "reward", "expected \"objective\" or \"paper\"");
-		return r.error;
-	}
-	out = o;
-	return {};
-}
-
-std::string load_objective(const std::string &path, Objective &out)
-{
-	std::string text;
-	if (std::string err = common::read_file(path, "objective file", text); !err.empty())
-		return err;
-	toml::table root;
-	if (std::string err = common::parse_toml(text, path, root); !err.empty())
-		return err;
-	return read_objective(root, path, out);
 }
 
 ObjectiveInputs as_printed(const ObjectiveInputs &exact)
