@@ -27,6 +27,8 @@
 
 namespace dualpilot::dataplane::bed {
 
+using namespace testing; // the frames of frame_builders.hpp
+
 inline rte_mempool *test_pool = nullptr;
 
 struct RingPort {
@@ -179,9 +181,28 @@ inline std::string with_devices(std::string toml, const RingPort &west, const Ri
 	return toml;
 }
 
+// West (a fifo) and east in an l2 pair, the devices WEST and EAST (see
+// with_devices); east's rate as given, its AQM in east_block.
+inline std::string l2_pair_toml(const std::string &east_rate, const std::string &east_block)
+{
+	return "[[ports]]\nname = \"west\"\ndevice = \"WEST\"\npeer = \"east\"\naqm = \"fifo\"\n"
+	       "[[ports]]\nname = \"east\"\ndevice = \"EAST\"\npeer = \"west\"\nrate = \"" +
+	       east_rate + "\"\n" + east_block;
+}
+
+// Both ports DualPI2 at rate in an l2 pair on the given devices (net_null
+// ones, say, which make up their own traffic and need no rings).
+inline std::string dualpi2_pair_toml(const std::string &west_device, const std::string &east_device,
+				     const std::string &rate)
+{
+	return "[[ports]]\nname = \"west\"\ndevice = \"" + west_device + "\"\npeer = \"east\"\nrate = \"" + rate +
+	       "\"\naqm = \"dualpi2\"\n[[ports]]\nname = \"east\"\ndevice = \"" + east_device +
+	       "\"\npeer = \"west\"\nrate = \"" + rate + "\"\naqm = \"dualpi2\"\n";
+}
+
 // A router of its own between two ring ports for each test; west has two
 // rx queues (for the tests that split it between workers).
-class RouterBed : public ::testing::Test {
+class RouterRing : public ::testing::Test {
 protected:
 	void SetUp() override
 	{
@@ -197,21 +218,22 @@ protected:
 		free_ring_port(east);
 	}
 	// A config of the test's own, its ports' devices named by the
-	// placeholders WEST and EAST; the router's pool 16384 mbufs.
-	std::string start_toml(const std::string &toml, const std::vector<unsigned> &worker_lcores = {})
+	// placeholders WEST and EAST. mbufs: the router's pool; 0 keeps the
+	// config's own.
+	std::string start_toml(const std::string &toml, const std::vector<unsigned> &worker_lcores = {},
+			       uint32_t mbufs = 16384)
 	{
 		RouterConfig cfg;
 		if (std::string err = parse_router_config(with_devices(toml, west, east), "test.toml", cfg); !err.empty())
 			return err;
-		cfg.mbufs = 16384;
+		if (mbufs != 0)
+			cfg.mbufs = mbufs;
 		return router.init(cfg, worker_lcores);
 	}
-	// West (a fifo) and east in an l2 pair; east's AQM and rate as given.
+	// l2_pair_toml: east's AQM and rate as given.
 	std::string start(const std::string &aqm_block, const std::string &rate = "line")
 	{
-		return start_toml("[[ports]]\nname = \"west\"\ndevice = \"WEST\"\npeer = \"east\"\naqm = \"fifo\"\n"
-				  "[[ports]]\nname = \"east\"\ndevice = \"EAST\"\npeer = \"west\"\nrate = \"" +
-				  rate + "\"\n" + aqm_block);
+		return start_toml(l2_pair_toml(rate, aqm_block));
 	}
 	Port &west_port() { return router.ports()[0]; }
 	Port &east_port() { return router.ports()[1]; }

@@ -5,12 +5,8 @@
 #include "names.hpp"
 #include "ring_bed.hpp"
 
-namespace dualpilot::dataplane {
+namespace dualpilot::dataplane::bed {
 namespace {
-
-using namespace bed;
-using namespace testing;
-using RouterRing = RouterBed;
 
 TEST_F(RouterRing, FramesLandInTheQueueTheirEcnSays)
 {
@@ -18,7 +14,7 @@ TEST_F(RouterRing, FramesLandInTheQueueTheirEcnSays)
 	inject(west, {ipv4_frame(Ecn::not_ect, 0, 0x2e, 1000), ipv4_frame(Ecn::ect0, 0, 0x2e, 1000), ipv4_frame(Ecn::ect1, 0, 0x2e, 1000), ipv4_frame(Ecn::ce, 0, 0x2e, 1000), ipv6_frame(Ecn::ect1, 0, 1000),
 		      ipv6_frame(Ecn::not_ect, 0, 1000), ipv4_frame(Ecn::ect1, 1, 0x2e, 100), arp_frame()});
 	router.poll(1000);
-	const auto c = aqm::counters(*east_port().aqm);
+	const auto c = aqm::counters(east_port().aqm[0]);
 	EXPECT_EQ(c[0].enqueued_pkts, 4u); // Not-ECT v4, ECT(0), Not-ECT v6, ARP
 	EXPECT_EQ(c[1].enqueued_pkts, 4u); // ECT(1) v4, CE, ECT(1) v6, ECT(1) VLAN
 	const auto out = collect(east);
@@ -114,6 +110,7 @@ TEST_F(RouterRing, MalformedFramesAreCountedAndDropped)
 	EXPECT_EQ(s.malformed(), 6u);
 	EXPECT_EQ(collect(east).size(), 1u);
 }
+
 // l3 mode: longest prefix wins, TTL / hop limit go down by one with the IPv4
 // checksum still valid, the Ethernet addresses become the next hop's and the
 // egress port's; no route, TTL 1 and non-IP frames are counted and dropped.
@@ -212,6 +209,7 @@ next_hop_mac = "02:00:00:00:00:09"
 	EXPECT_EQ(out[0][5], 0x09);
 	EXPECT_EQ(router.port_stats(0).no_route, 1u); // IPv6 has no default route here
 }
+
 // Where tx takes its byte counts from. net_null frees every frame on tx and
 // hands the same mbufs out again on rx (64-byte frames on one port, 1000-byte
 // on the other, so a reused mbuf carries another length): the tx byte
@@ -222,10 +220,7 @@ TEST_F(RouterRing, TxBytesAreTheBytesTheAqmReleasedWhenThePmdFreesOnTx)
 	static int n = 0;
 	const std::string a = "net_null" + std::to_string(40 + 2 * n), b = "net_null" + std::to_string(41 + 2 * n);
 	n++;
-	ASSERT_EQ(start_toml("[[ports]]\nname = \"west\"\ndevice = \"" + a + ",size=64\"\npeer = \"east\"\n"
-			     "rate = \"1gbit\"\naqm = \"dualpi2\"\n[[ports]]\nname = \"east\"\ndevice = \"" + b +
-			     ",size=1000\"\npeer = \"west\"\nrate = \"1gbit\"\naqm = \"dualpi2\"\n"),
-		  "");
+	ASSERT_EQ(start_toml(dualpi2_pair_toml(a + ",size=64", b + ",size=1000", "1gbit")), "");
 	uint64_t now = 1000;
 	for (int i = 0; i < 50000; i++) { // 100 ms of virtual time: 12,500 1000-byte frames at 1 Gbit/s
 		now += 2000;
@@ -233,7 +228,7 @@ TEST_F(RouterRing, TxBytesAreTheBytesTheAqmReleasedWhenThePmdFreesOnTx)
 	}
 	for (size_t p = 0; p < 2; p++) {
 		const PortStats s = router.port_stats(p);
-		const auto c = aqm::counters(*router.ports()[p].aqm);
+		const auto c = aqm::counters(router.ports()[p].aqm[0]);
 		EXPECT_GT(s.tx_pkts, 5000u);
 		EXPECT_EQ(s.tx_pkts, c[0].forwarded_pkts + c[1].forwarded_pkts);
 		EXPECT_EQ(s.tx_bytes, c[0].forwarded_bytes + c[1].forwarded_bytes) << "port " << p;
@@ -243,6 +238,7 @@ TEST_F(RouterRing, TxBytesAreTheBytesTheAqmReleasedWhenThePmdFreesOnTx)
 	close_ethdev(a);
 	close_ethdev(b);
 }
+
 TEST_F(RouterRing, BadPortsAreRefusedWithTheirName)
 {
 	RouterConfig cfg;
@@ -255,6 +251,6 @@ TEST_F(RouterRing, BadPortsAreRefusedWithTheirName)
 	EXPECT_TRUE(names(err, {"port 'a'", "device 'net_nosuch0'"}));
 }
 } // namespace
-} // namespace dualpilot::dataplane
+} // namespace dualpilot::dataplane::bed
 
 int main(int argc, char **argv) { return dualpilot::dataplane::bed::run_with_eal(argc, argv, false); }

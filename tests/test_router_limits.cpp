@@ -4,12 +4,8 @@
 #include "names.hpp"
 #include "ring_bed.hpp"
 
-namespace dualpilot::dataplane {
+namespace dualpilot::dataplane::bed {
 namespace {
-
-using namespace bed;
-using namespace testing;
-using RouterRing = RouterBed;
 
 // The router's own pool is never what bounds a queue: with mbufs = "auto"
 // and limit = "auto", net_null's rx (which allocates from the router's pool)
@@ -22,14 +18,7 @@ TEST_F(RouterRing, ThePoolIsNeverTheBoundWhenBothQueuesStandAtTheirLimits)
 	static int n = 0;
 	const std::string a = "net_null" + std::to_string(60 + 2 * n), b = "net_null" + std::to_string(61 + 2 * n);
 	n++;
-	RouterConfig cfg;
-	ASSERT_EQ(parse_router_config("[router]\nmbufs = \"auto\"\n[[ports]]\nname = \"west\"\ndevice = \"" + a +
-					      "\"\npeer = \"east\"\nrate = \"100mbit\"\naqm = \"dualpi2\"\n[[ports]]\n"
-					      "name = \"east\"\ndevice = \"" + b +
-					      "\"\npeer = \"west\"\nrate = \"100mbit\"\naqm = \"dualpi2\"\n",
-				      "test.toml", cfg),
-		  "");
-	ASSERT_EQ(router.init(cfg), "");
+	ASSERT_EQ(start_toml("[router]\nmbufs = \"auto\"\n" + dualpi2_pair_toml(a, b, "100mbit"), {}, 0), "");
 	uint64_t now = 1000;
 	for (int i = 0; i < 50000; i++) { // 32 frames a port every 2 us: 16 Mpps against 195 kpps
 		now += 2000;
@@ -66,14 +55,8 @@ TEST_F(RouterRing, AStandingQueueLeavesAtTheShapedRateThoughPollsComeLate)
 	static int n = 0;
 	const std::string a = "net_null" + std::to_string(80 + 2 * n), b = "net_null" + std::to_string(81 + 2 * n);
 	n++;
-	RouterConfig cfg; // mbufs = "auto": the pool covers both queues' limit = "auto"
-	ASSERT_EQ(parse_router_config("[[ports]]\nname = \"west\"\ndevice = \"" + a +
-					      "\"\npeer = \"east\"\nrate = \"200mbit\"\naqm = \"dualpi2\"\n[[ports]]\n"
-					      "name = \"east\"\ndevice = \"" + b +
-					      "\"\npeer = \"west\"\nrate = \"200mbit\"\naqm = \"dualpi2\"\n",
-				      "test.toml", cfg),
-		  "");
-	ASSERT_EQ(router.init(cfg), "");
+	// mbufs 0: the config's, "auto": the pool covers both queues' limit = "auto".
+	ASSERT_EQ(start_toml(dualpi2_pair_toml(a, b, "200mbit"), {}, 0), "");
 	uint64_t now = 1000;
 	auto run = [&](uint64_t until_ns) {
 		for (uint64_t poll = 0; now < until_ns; poll++) {
@@ -106,41 +89,30 @@ TEST_F(RouterRing, LimitAutoSizesTheQueueForItsRateAndAShortLimitWarns)
 	const std::string ports = "[[ports]]\nname = \"west\"\ndevice = \"WEST\"\npeer = \"east\"\naqm = \"none\"\n"
 				  "[[ports]]\nname = \"east\"\ndevice = \"EAST\"\npeer = \"west\"\nrate = \"500mbit\"\n"
 				  "aqm = \"dualpi2\"\n";
-	RouterConfig cfg;
-	ASSERT_EQ(parse_router_config(ports + "[router]\nmbufs = \"auto\"\n", "test.toml", cfg), "");
-	cfg.ports[0].device = west.ethdev;
-	cfg.ports[1].device = east.ethdev;
-	ASSERT_EQ(router.init(cfg), "");
+	// mbufs 0: the config's own pool size each time.
+	ASSERT_EQ(start_toml(ports + "[router]\nmbufs = \"auto\"\n", {}, 0), "");
 	// 4 x 15 ms x 500 Mbit/s / (64 x 8 bits) = 58,594 packets.
 	EXPECT_EQ(east_port().limit_pkts, 58594u);
-	EXPECT_EQ(std::visit([](const auto &q) { return q.params().limit_pkts; }, *east_port().aqm), 58594u);
+	EXPECT_EQ(std::visit([](const auto &q) { return q.params().limit_pkts; }, east_port().aqm[0]), 58594u);
 	EXPECT_GE(rte_mempool_avail_count(router.mempool()), 58594u);
 	EXPECT_TRUE(router.warnings().empty());
 	router.shutdown();
 
 	// limit 1000 is 1 ms at 500 Mbit/s of 64-byte frames: the router says so.
-	RouterConfig shortq;
-	ASSERT_EQ(parse_router_config(ports + "[ports.dualpi2]\nlimit = 1000\n", "test.toml", shortq), "");
-	shortq.ports[0].device = west.ethdev;
-	shortq.ports[1].device = east.ethdev;
-	ASSERT_EQ(router.init(shortq), "");
+	ASSERT_EQ(start_toml(ports + "[ports.dualpi2]\nlimit = 1000\n", {}, 0), "");
 	EXPECT_EQ(east_port().limit_pkts, 1000u);
 	ASSERT_EQ(router.warnings().size(), 1u);
 	EXPECT_TRUE(names(router.warnings()[0], {"port 'east'", "limit 1000"}));
 	router.shutdown();
 
 	// A queue_memory too small for auto: the limit fits it, and a warning says so.
-	RouterConfig small;
-	ASSERT_EQ(parse_router_config(ports + "[router]\nqueue_memory = \"16mb\"\n", "test.toml", small), "");
-	small.ports[0].device = west.ethdev;
-	small.ports[1].device = east.ethdev;
-	ASSERT_EQ(router.init(small), "");
+	ASSERT_EQ(start_toml(ports + "[router]\nqueue_memory = \"16mb\"\n", {}, 0), "");
 	EXPECT_LT(east_port().limit_pkts, 16u << 20 >> 11); // under 16 MB of 2 kB mbufs
 	ASSERT_EQ(router.warnings().size(), 1u);
 	EXPECT_TRUE(names(router.warnings()[0], {"port 'east'", "[router] queue_memory"}));
 }
 
 } // namespace
-} // namespace dualpilot::dataplane
+} // namespace dualpilot::dataplane::bed
 
 int main(int argc, char **argv) { return dualpilot::dataplane::bed::run_with_eal(argc, argv, false); }

@@ -13,12 +13,8 @@
 #include "sim/pool.hpp"
 #include "small_model.hpp"
 
-namespace dualpilot::dataplane {
+namespace dualpilot::dataplane::bed {
 namespace {
-
-using namespace bed;
-using namespace testing;
-using RouterRing = RouterBed;
 
 // A cpu backend running a small model that leans one way (small_model.hpp).
 std::unique_ptr<policy::Backend> leaning_backend(int action, float bias, bool nan = false)
@@ -29,17 +25,7 @@ std::unique_ptr<policy::Backend> leaning_backend(int action, float bias, bool na
 std::string policy_toml(const std::string &mode, const std::string &extra = "",
 			const std::string &model = "in-memory.dpm")
 {
-	return R"(
-[[ports]]
-name = "west"
-device = "WEST"
-peer = "east"
-aqm = "fifo"
-[[ports]]
-name = "east"
-device = "EAST"
-peer = "west"
-aqm = "dualpi2"
+	return l2_pair_toml("line", "aqm = \"dualpi2\"\n") + R"(
 [policy]
 mode = ")" + mode + R"("
 model = ")" + model + R"("
@@ -336,6 +322,6 @@ TEST_F(RouterRing, ABadModelFileLeavesTheAqmsInCharge)
 	EXPECT_EQ(push_through(router, west, east, ipv4_frame(Ecn::not_ect), 1000, 1000), 1000u);
 }
 } // namespace
-} // namespace dualpilot::dataplane
+} // namespace dualpilot::dataplane::bed
 
 int main(int argc, char **argv) { return dualpilot::dataplane::bed::run_with_eal(argc, argv, false); }

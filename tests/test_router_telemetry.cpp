@@ -5,12 +5,8 @@
 #include "dataplane/telemetry.hpp"
 #include "ring_bed.hpp"
 
-namespace dualpilot::dataplane {
+namespace dualpilot::dataplane::bed {
 namespace {
-
-using namespace bed;
-using namespace testing;
-using RouterRing = RouterBed;
 
 TEST_F(RouterRing, TelemetryReportsPortsAndTheAqm)
 {
@@ -37,6 +33,6 @@ TEST_F(RouterRing, TelemetryReportsPortsAndTheAqm)
 }
 
 } // namespace
-} // namespace dualpilot::dataplane
+} // namespace dualpilot::dataplane::bed
 
 int main(int argc, char **argv) { return dualpilot::dataplane::bed::run_with_eal(argc, argv, true); }
