@@ -6,9 +6,12 @@
 #include <vector>
 
 #include "dataplane/config.hpp"
+#include "names.hpp"
 
 namespace dualpilot::dataplane {
 namespace {
+
+using testing::names;
 
 TEST(RouterConfig, TheExampleConfigParses)
 {
@@ -159,9 +162,11 @@ TEST(RouterConfig, AnUnknownChoiceNamesItsKeyAndTheKnownWords)
 	}
 }
 
+// A mistake and what its error names: where (file, line and key) and the
+// value refused, where the message quotes one; not its wording.
 struct Bad {
 	std::string toml;
-	const char *message;
+	std::initializer_list<std::string_view> names;
 };
 
 TEST(RouterConfig, EachMistakeNamesItsLineAndKey)
@@ -170,76 +175,69 @@ TEST(RouterConfig, EachMistakeNamesItsLineAndKey)
 				"[[ports]]\nname = \"b\"\ndevice = \"net_ring1\"\npeer = \"a\"\n";
 	const std::string base(two_ports);
 	const Bad cases[] = {
-		{"colour = 1\n", "r.toml:1: colour: unknown key in the config"},
-		{"[router]\nmode = \"l4\"\n", "r.toml:2: mode: unknown mode 'l4'"},
-		{"[router]\nburst = 0\n", "r.toml:2: burst: must be between 1 and 512"},
-		{"[router]\nburst = \"32\"\n", "r.toml:2: burst: expected an integer"},
-		{"[router]\nstats_interval = \"5 minutes\"\n", "stats_interval: unknown time unit"},
-		{"[eal]\nargs = \"-l 0\"\n", "r.toml:2: args: expected an array of strings"},
-		{"[router]\n", "ports: missing"},
-		{"[[ports]]\nname = \"a\"\n", "device: missing"},
-		{"[[ports]]\ndevice = \"x\"\n", "name: missing"},
-		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\nrate = \"fast\"\n", "r.toml:4: rate: not a rate: 'fast'"},
-		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\naqm = \"red\"\n", "r.toml:4: aqm: unknown aqm 'red'"},
-		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\nspeed = 1\n", "r.toml:4: speed: unknown key in [[ports]]"},
-		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\ndelay = \"2s\"\n", "r.toml:4: delay: at most 1s"},
-		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\ndelay = \"soon\"\n", "r.toml:4: delay:"},
-		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"a\"\n", "a port cannot be its own peer"},
-		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"zz\"\n", "peer: no port named 'zz'"},
-		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\n", "peer: missing: in l2-pair mode"},
-		{base + "[[ports]]\nname = \"a\"\ndevice = \"y\"\npeer = \"b\"\n", "port name 'a' used twice"},
-		{base + "[ports.dualpi2]\ntarget = \"0ms\"\n", "dualpi2: target must be greater than 0"},
-		{base + "[ports.dualpi2]\ntupdate = \"16 ms\"\n", "tupdate: unknown time unit"},
-		{base + "[ports.pie]\ntarget = \"5ms\"\n", "parameters for pie but this port runs dualpi2"},
+		{"colour = 1\n", {"r.toml:1: colour:"}},
+		{"[router]\nmode = \"l4\"\n", {"r.toml:2: mode:", "'l4'"}},
+		{"[router]\nburst = 0\n", {"r.toml:2: burst:"}},
+		{"[router]\nburst = \"32\"\n", {"r.toml:2: burst:"}},
+		{"[router]\nstats_interval = \"5 minutes\"\n", {"r.toml:2: stats_interval:"}},
+		{"[eal]\nargs = \"-l 0\"\n", {"r.toml:2: args:"}},
+		{"[router]\n", {"ports"}},
+		{"[[ports]]\nname = \"a\"\n", {"device"}},
+		{"[[ports]]\ndevice = \"x\"\n", {"name"}},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\nrate = \"fast\"\n", {"r.toml:4: rate:", "'fast'"}},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\naqm = \"red\"\n", {"r.toml:4: aqm:", "'red'"}},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\nspeed = 1\n", {"r.toml:4: speed:"}},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\ndelay = \"2s\"\n", {"r.toml:4: delay:"}},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\ndelay = \"soon\"\n", {"r.toml:4: delay:"}},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"a\"\n", {"peer:"}},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\npeer = \"zz\"\n", {"peer:", "'zz'"}},
+		{"[[ports]]\nname = \"a\"\ndevice = \"x\"\n", {"peer", "l2-pair"}},
+		{base + "[[ports]]\nname = \"a\"\ndevice = \"y\"\npeer = \"b\"\n", {"name", "'a'"}},
+		{base + "[ports.dualpi2]\ntarget = \"0ms\"\n", {"dualpi2", "target"}},
+		{base + "[ports.dualpi2]\ntupdate = \"16 ms\"\n", {"tupdate:"}},
+		{base + "[ports.pie]\ntarget = \"5ms\"\n", {"pie", "dualpi2"}},
 		{base + "[[routes]]\nprefix = \"10.0.0.0/8\"\nport = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n",
-		 "routes are for l3 mode"},
-		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n", "l3 mode needs at least one [[routes]]"},
+		 {"routes", "l3"}},
+		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n", {"l3", "[[routes]]"}},
 		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.0/33\"\n"
-		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n",
-		 "r.toml:7: prefix: IPv4 prefix length above 32"},
+		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n", {"r.toml:7: prefix:"}},
 		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\n"
-		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:01\"\n",
-		 "r.toml:9: next_hop_mac: not a MAC address"},
+		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:01\"\n", {"r.toml:9: next_hop_mac:"}},
 		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\n"
-		 "port = \"q\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n",
-		 "port: no port named 'q'"},
-		{"[router\n", "r.toml:1:"},
-		{"[router]\nworkers = 0\n", "r.toml:2: workers: must be between 1 and 128"},
-		{"[router]\nallow_cross_numa = \"yes\"\n", "r.toml:2: allow_cross_numa: expected true or false"},
+		 "port = \"q\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n", {"port:", "'q'"}},
+		{"[router\n", {"r.toml:1:"}},
+		{"[router]\nworkers = 0\n", {"r.toml:2: workers:"}},
+		{"[router]\nallow_cross_numa = \"yes\"\n", {"r.toml:2: allow_cross_numa:"}},
 		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.1/8\"\n"
-		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n",
-		 "r.toml:7: prefix: host bits set past the prefix length in '10.0.0.1/8'"},
+		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n", {"r.toml:7: prefix:", "'10.0.0.1/8'"}},
 		{"[router]\nmode = \"l3\"\n[[ports]]\nname = \"a\"\ndevice = \"x\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\n"
 		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:01\"\n[[routes]]\nprefix = \"10.0.0.0/8\"\n"
-		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:02\"\n",
-		 "r.toml:10: prefix: the same prefix is routed twice"},
-		{base + "[policy]\ngpu_precision = \"fp16\"\n", "r.toml:10: gpu_precision: unknown precision 'fp16'"},
-		{base + "[policy]\ngpu_fallback = \"dualpi2\"\n", "r.toml:10: gpu_fallback: unknown fallback 'dualpi2'"},
-		{base + "[policy]\ngpu_graphs = 1\n", "r.toml:10: gpu_graphs: expected true or false"},
-		{base + "[policy]\ngpu_device = -1\n", "r.toml:10: gpu_device: must be between 0 and 1023"},
-		{base + "[policy]\npool_out = \"p\"\npool_rotate = \"10min\"\n", "r.toml:11: pool_rotate: unknown size unit"},
-		{base + "[policy]\npool_out = \"p\"\npool_rotate = \"1kb\"\n", "r.toml:11: pool_rotate: at least 64kb"},
-		{base + "[policy]\npool_out = \"p\"\npool_rotate = 256\n", "r.toml:11: pool_rotate: expected a string"},
+		 "port = \"a\"\nnext_hop_mac = \"02:00:00:00:00:02\"\n", {"r.toml:10: prefix:"}},
+		{base + "[policy]\ngpu_precision = \"fp16\"\n", {"r.toml:10: gpu_precision:", "'fp16'"}},
+		{base + "[policy]\ngpu_fallback = \"dualpi2\"\n", {"r.toml:10: gpu_fallback:", "'dualpi2'"}},
+		{base + "[policy]\ngpu_graphs = 1\n", {"r.toml:10: gpu_graphs:"}},
+		{base + "[policy]\ngpu_device = -1\n", {"r.toml:10: gpu_device:"}},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate = \"10min\"\n", {"r.toml:11: pool_rotate:"}},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate = \"1kb\"\n", {"r.toml:11: pool_rotate:"}},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate = 256\n", {"r.toml:11: pool_rotate:"}},
 		{base + "[policy]\npool_out = \"p\"\npool_rotate_time = \"256MB\"\n",
-		 "r.toml:11: pool_rotate_time: not a time: '256MB'"},
-		{base + "[policy]\npool_out = \"p\"\npool_rotate_time = \"10ms\"\n",
-		 "r.toml:11: pool_rotate_time: between 1s and 366 days"},
+		 {"r.toml:11: pool_rotate_time:", "'256MB'"}},
+		{base + "[policy]\npool_out = \"p\"\npool_rotate_time = \"10ms\"\n", {"r.toml:11: pool_rotate_time:"}},
 		{base + "[policy]\npool_out = \"p\"\npool_rotate_time = \"99999999min\"\n",
-		 "r.toml:11: pool_rotate_time: between 1s and 366 days"},
-		{base + "[policy]\npool_rotate = \"256MB\"\n", "r.toml:10: pool_rotate: rotation needs pool_out"},
-		{base + "[policy]\npool_rotate_time = \"1h\"\n", "r.toml:10: pool_rotate_time: rotation needs pool_out"},
-		{base + "[router]\nname = \"edge/1\"\n", "r.toml:10: name: 'edge/1': 1 to 64 letters"},
-		{base + "[router]\nname = \".hidden\"\n", "r.toml:10: name: '.hidden'"},
-		{base + "[router]\nname = \"\"\n", "r.toml:10: name: '': 1 to 64"},
+		 {"r.toml:11: pool_rotate_time:"}},
+		{base + "[policy]\npool_rotate = \"256MB\"\n", {"r.toml:10: pool_rotate:", "pool_out"}},
+		{base + "[policy]\npool_rotate_time = \"1h\"\n", {"r.toml:10: pool_rotate_time:", "pool_out"}},
+		{base + "[router]\nname = \"edge/1\"\n", {"r.toml:10: name:", "'edge/1'"}},
+		{base + "[router]\nname = \".hidden\"\n", {"r.toml:10: name:", "'.hidden'"}},
+		{base + "[router]\nname = \"\"\n", {"r.toml:10: name:", "''"}},
 	};
 	for (const Bad &b : cases) {
 		RouterConfig c;
 		const std::string err = parse_router_config(b.toml, "r.toml", c);
-		EXPECT_NE(err.find(b.message), std::string::npos) << "config:\n" << b.toml << "\ngave: " << err
-								  << "\nwant: " << b.message;
+		EXPECT_TRUE(names(err, b.names)) << "config:\n" << b.toml;
 	}
 	RouterConfig c;
-	EXPECT_NE(load_router_config("/nonexistent.toml", c).find("cannot open"), std::string::npos);
+	EXPECT_TRUE(names(load_router_config("/nonexistent.toml", c), {"/nonexistent.toml"}));
 }
 
 } // namespace
