@@ -33,9 +33,9 @@ inline rte_mempool *test_pool = nullptr;
 
 struct RingPort {
 	static constexpr unsigned kMaxRxQueues = 2;
-	std::string ethdev;                    // net_ring_<name>
-	rte_ring *rx[kMaxRxQueues] = {};       // the test writes frames here (a ring per rx queue); the router reads them
-	rte_ring *tx = nullptr;                // the router writes here; the test reads
+	std::string ethdev;              // net_ring_<name>
+	rte_ring *rx[kMaxRxQueues] = {}; // a ring per rx queue: the test writes frames here, the router reads them
+	rte_ring *tx = nullptr;          // the router writes here; the test reads
 };
 
 // A ring port with one or two rx queues.
@@ -224,7 +224,8 @@ protected:
 			       uint32_t mbufs = 16384)
 	{
 		RouterConfig cfg;
-		if (std::string err = parse_router_config(with_devices(toml, west, east), "test.toml", cfg); !err.empty())
+		const std::string err = parse_router_config(with_devices(toml, west, east), "test.toml", cfg);
+		if (!err.empty())
 			return err;
 		if (mbufs != 0)
 			cfg.mbufs = mbufs;
@@ -254,7 +255,8 @@ inline std::string telemetry_reply(const std::string &command)
 	std::vector<char> buf(65536);
 	std::string reply;
 	// The first read is the greeting: version, pid, max_output_len.
-	if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0 && read(fd, buf.data(), buf.size()) > 0 &&
+	if (connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) == 0 &&
+	    read(fd, buf.data(), buf.size()) > 0 &&
 	    write(fd, command.data(), command.size()) == static_cast<ssize_t>(command.size())) {
 		const ssize_t n = read(fd, buf.data(), buf.size());
 		if (n > 0)
