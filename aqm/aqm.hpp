@@ -57,11 +57,11 @@ struct AqmOrError {
 // Builds the named AQM from its settings (tc names, later ones win). Any
 // unknown name, unknown key or bad value is an error naming it. seed feeds
 // the AQM's probability rolls unless a "seed" setting overrides it.
-AqmOrError make_aqm(std::string_view name, std::span<const Setting> settings, uint64_t seed = 1);
+[[nodiscard]] AqmOrError make_aqm(std::string_view name, std::span<const Setting> settings, uint64_t seed = 1);
 
 // Splits a tc-style argument string ("limit 1000 target 15ms overflow") into
 // settings, knowing which of the AQM's words are flags. Errors name the word.
-std::string split_tc_args(std::string_view name, std::string_view args, std::vector<Setting> &out);
+[[nodiscard]] std::string split_tc_args(std::string_view name, std::string_view args, std::vector<Setting> &out);
 
 // "name=value" or a bare "flag", as given to --set on command lines.
 Setting parse_setting(std::string_view text);

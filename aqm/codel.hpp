@@ -20,9 +20,9 @@ struct CodelParams {
 	uint32_t mtu_bytes = 1514;        // MAXPACKET: never drop with one packet left
 };
 
-std::string codel_apply(CodelParams &params, std::string_view key, std::string_view value);
+[[nodiscard]] std::string codel_apply(CodelParams &params, std::string_view key, std::string_view value);
 bool codel_is_flag(std::string_view key);
-std::string codel_finalize(CodelParams &params);
+[[nodiscard]] std::string codel_finalize(CodelParams &params);
 
 // What QueueCounters do not already say (tc's drops by the control law are
 // its aqm_drops, ecn_mark its ce_marks, overflows its overflow_drops).

@@ -55,12 +55,12 @@ struct DualPi2Params {
 
 // Applies one tc-style setting ("target" "15ms", "overflow" ""). Returns an
 // error naming the key, empty on success.
-std::string dualpi2_apply(DualPi2Params &params, std::string_view key, std::string_view value);
+[[nodiscard]] std::string dualpi2_apply(DualPi2Params &params, std::string_view key, std::string_view value);
 // Whether a key is a bare tc flag that takes no value.
 bool dualpi2_is_flag(std::string_view key);
 // Derives target, tupdate, alpha and beta from max_rtt / typical_rtt exactly
 // as tc-dualpi2 does; then checks every parameter. Empty string when valid.
-std::string dualpi2_finalize(DualPi2Params &params);
+[[nodiscard]] std::string dualpi2_finalize(DualPi2Params &params);
 
 // The effective alpha/beta in Hz once the kernel's internal scaling has been
 // applied (what `tc qdisc show` prints back).

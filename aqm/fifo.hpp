@@ -19,8 +19,8 @@ struct FifoParams {
 	uint64_t ce_threshold_ns = 0;
 };
 
-std::string fifo_apply(FifoParams &params, std::string_view key, std::string_view value);
-std::string fifo_finalize(FifoParams &params);
+[[nodiscard]] std::string fifo_apply(FifoParams &params, std::string_view key, std::string_view value);
+[[nodiscard]] std::string fifo_finalize(FifoParams &params);
 
 class Fifo {
 public:

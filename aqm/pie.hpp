@@ -29,9 +29,9 @@ struct PieParams {
 	uint64_t seed = 1;
 };
 
-std::string pie_apply(PieParams &params, std::string_view key, std::string_view value);
+[[nodiscard]] std::string pie_apply(PieParams &params, std::string_view key, std::string_view value);
 bool pie_is_flag(std::string_view key);
-std::string pie_finalize(PieParams &params);
+[[nodiscard]] std::string pie_finalize(PieParams &params);
 
 // What QueueCounters do not already say (tc's early_drops are its
 // aqm_drops, ecn_mark its ce_marks, overflows its overflow_drops).

@@ -11,19 +11,19 @@
 
 namespace dualpilot::aqm {
 
-std::string parse_time_ns(std::string_view text, uint64_t &out_ns);
+[[nodiscard]] std::string parse_time_ns(std::string_view text, uint64_t &out_ns);
 // Rates as tc writes them: "8mbit", "1gbit", "500kbit", "100bit", or bytes per
 // second as "1mbps" (decimal prefixes, as tc uses for rates).
-std::string parse_rate_bps(std::string_view text, uint64_t &out_bps);
-std::string parse_size_bytes(std::string_view text, uint64_t &out_bytes);
-std::string parse_packets(std::string_view text, uint32_t &out_pkts);
-std::string parse_u32(std::string_view text, uint32_t &out);
-std::string parse_u64(std::string_view text, uint64_t &out);
-std::string parse_double(std::string_view text, double &out);
-std::string parse_percent(std::string_view text, uint32_t &out_pct);
+[[nodiscard]] std::string parse_rate_bps(std::string_view text, uint64_t &out_bps);
+[[nodiscard]] std::string parse_size_bytes(std::string_view text, uint64_t &out_bytes);
+[[nodiscard]] std::string parse_packets(std::string_view text, uint32_t &out_pkts);
+[[nodiscard]] std::string parse_u32(std::string_view text, uint32_t &out);
+[[nodiscard]] std::string parse_u64(std::string_view text, uint64_t &out);
+[[nodiscard]] std::string parse_double(std::string_view text, double &out);
+[[nodiscard]] std::string parse_percent(std::string_view text, uint32_t &out_pct);
 // "true"/"false"/"yes"/"no"/"on"/"off"/"1"/"0"; an empty value means true,
 // so a bare tc flag ("overflow") reads as set.
-std::string parse_bool(std::string_view text, bool &out);
+[[nodiscard]] std::string parse_bool(std::string_view text, bool &out);
 
 // Renders a nanosecond time the way tc prints one: "15ms", "1.5ms", "500us".
 std::string format_time(uint64_t ns);

@@ -9,7 +9,7 @@
 namespace dualpilot::common {
 
 // False when the file cannot be opened or read.
-inline bool read_file(const std::string &path, std::string &out)
+[[nodiscard]] inline bool read_file(const std::string &path, std::string &out)
 {
 	std::ifstream in(path, std::ios::binary);
 	if (!in)

@@ -29,6 +29,9 @@ struct TomlReader {
 		return origin + ":" + std::to_string(src.begin.line) + ": " + std::string(key) + ": ";
 	}
 
+	// Records the error (the first one stands) in `error`, where the caller
+	// reads it; the false is for `return r.fail(...)`, not a second report,
+	// so it may be dropped.
 	bool fail(const toml::node &node, std::string_view key, const std::string &message)
 	{
 		if (error.empty())
@@ -37,7 +40,8 @@ struct TomlReader {
 	}
 
 	// Rejects keys the table does not know, naming the first.
-	bool only_keys(const toml::table &table, std::string_view context, std::initializer_list<std::string_view> known)
+	[[nodiscard]] bool only_keys(const toml::table &table, std::string_view context,
+				     std::initializer_list<std::string_view> known)
 	{
 		for (const auto &[key, node] : table) {
 			bool ok = false;
@@ -56,7 +60,7 @@ struct TomlReader {
 		return true;
 	}
 
-	bool text(const toml::table &t, std::string_view key, std::string &out)
+	[[nodiscard]] bool text(const toml::table &t, std::string_view key, std::string &out)
 	{
 		const toml::node *n = t.get(key);
 		if (!n)
@@ -68,7 +72,7 @@ struct TomlReader {
 	}
 
 	template <typename Parse, typename T>
-	bool unit(const toml::table &t, std::string_view key, T &out, Parse parse, const char *example)
+	[[nodiscard]] bool unit(const toml::table &t, std::string_view key, T &out, Parse parse, const char *example)
 	{
 		const toml::node *n = t.get(key);
 		if (!n)
@@ -82,12 +86,12 @@ struct TomlReader {
 		return true;
 	}
 
-	bool time(const toml::table &t, std::string_view key, uint64_t &out)
+	[[nodiscard]] bool time(const toml::table &t, std::string_view key, uint64_t &out)
 	{
 		return unit(t, key, out, aqm::parse_time_ns, "20ms");
 	}
 
-	bool integer(const toml::table &t, std::string_view key, uint32_t &out, int64_t lo, int64_t hi)
+	[[nodiscard]] bool integer(const toml::table &t, std::string_view key, uint32_t &out, int64_t lo, int64_t hi)
 	{
 		const toml::node *n = t.get(key);
 		if (!n)
@@ -101,7 +105,7 @@ struct TomlReader {
 		return true;
 	}
 
-	bool boolean(const toml::table &t, std::string_view key, bool &out)
+	[[nodiscard]] bool boolean(const toml::table &t, std::string_view key, bool &out)
 	{
 		const toml::node *n = t.get(key);
 		if (!n)
@@ -115,7 +119,7 @@ struct TomlReader {
 	// A table of one AQM's parameters ([bottleneck.dualpi2], [ports.pie]):
 	// any scalar value, kept as the text tc would read, then checked by
 	// building the AQM so a typo is reported with its line.
-	bool aqm_settings(const toml::node &node, std::string_view name, std::vector<aqm::Setting> &out)
+	[[nodiscard]] bool aqm_settings(const toml::node &node, std::string_view name, std::vector<aqm::Setting> &out)
 	{
 		const toml::table *t = node.as_table();
 		if (!t)
@@ -141,7 +145,7 @@ struct TomlReader {
 };
 
 // Parses a TOML document; a syntax error comes back as "origin:line: what".
-inline std::string parse_toml(std::string_view text, const std::string &origin, toml::table &out)
+[[nodiscard]] inline std::string parse_toml(std::string_view text, const std::string &origin, toml::table &out)
 {
 	try {
 		out = toml::parse(text, origin);
@@ -152,7 +156,7 @@ inline std::string parse_toml(std::string_view text, const std::string &origin, 
 }
 
 // The whole of a file; what names it in the error ("config file").
-inline std::string read_file(const std::string &path, const char *what, std::string &out)
+[[nodiscard]] inline std::string read_file(const std::string &path, const char *what, std::string &out)
 {
 	std::ifstream in(path, std::ios::binary);
 	if (!in)

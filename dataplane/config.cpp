@@ -18,7 +18,8 @@ using common::known_choices;
 using common::parse_choice;
 using common::TomlReader;
 
-bool read_strings(TomlReader &r, const toml::table &t, std::string_view key, std::vector<std::string> &out)
+[[nodiscard]] bool read_strings(TomlReader &r, const toml::table &t, std::string_view key,
+				std::vector<std::string> &out)
 {
 	const toml::node *n = t.get(key);
 	if (!n)
@@ -35,7 +36,7 @@ bool read_strings(TomlReader &r, const toml::table &t, std::string_view key, std
 	return true;
 }
 
-bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
+[[nodiscard]] bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
 {
 	if (!r.only_keys(t, "[[ports]]", {"name", "device", "peer", "rate", "burst", "overhead", "aqm", "rx_queues",
 					  "delay", "fifo", "pie", "codel", "dualpi2"}))
@@ -81,7 +82,7 @@ bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
 }
 
 // mbufs: a count, or "auto" (0): the router sizes the pool to its queues.
-bool read_mbufs(TomlReader &r, const toml::table &t, uint32_t &mbufs)
+[[nodiscard]] bool read_mbufs(TomlReader &r, const toml::table &t, uint32_t &mbufs)
 {
 	const toml::node *n = t.get("mbufs");
 	if (n && n->is_string() && n->as_string()->get() == "auto") {
@@ -91,7 +92,7 @@ bool read_mbufs(TomlReader &r, const toml::table &t, uint32_t &mbufs)
 	return r.integer(t, "mbufs", mbufs, 1024, 1u << 24);
 }
 
-bool read_queue_memory(TomlReader &r, const toml::table &t, uint64_t &bytes)
+[[nodiscard]] bool read_queue_memory(TomlReader &r, const toml::table &t, uint64_t &bytes)
 {
 	std::string text;
 	if (!r.text(t, "queue_memory", text))
@@ -107,7 +108,7 @@ bool read_queue_memory(TomlReader &r, const toml::table &t, uint64_t &bytes)
 
 // pool_rotate: a size ("256MB", any case); pool_rotate_time: a time, tc's
 // units plus "min" and "h" ("10min").
-bool read_pool_rotation(TomlReader &r, const toml::table &t, PolicyConfig &p)
+[[nodiscard]] bool read_pool_rotation(TomlReader &r, const toml::table &t, PolicyConfig &p)
 {
 	std::string size, age;
 	if (!r.text(t, "pool_rotate", size) || !r.text(t, "pool_rotate_time", age))
@@ -151,7 +152,7 @@ bool read_pool_rotation(TomlReader &r, const toml::table &t, PolicyConfig &p)
 
 // [router] name: it begins the pool files' names, so letters, digits, '.',
 // '_' and '-' only, not starting with '.'; the host's name when not given.
-bool read_router_name(TomlReader &r, const toml::table &t, std::string &name)
+[[nodiscard]] bool read_router_name(TomlReader &r, const toml::table &t, std::string &name)
 {
 	if (!r.text(t, "name", name))
 		return false;
@@ -179,7 +180,7 @@ std::string host_name()
 	return name[0] == '.' ? "_" + name : name;
 }
 
-bool read_route(TomlReader &r, const toml::table &t, RouteConfig &route)
+[[nodiscard]] bool read_route(TomlReader &r, const toml::table &t, RouteConfig &route)
 {
 	if (!r.only_keys(t, "[[routes]]", {"prefix", "port", "next_hop_mac"}))
 		return false;
@@ -194,7 +195,7 @@ bool read_route(TomlReader &r, const toml::table &t, RouteConfig &route)
 	return true;
 }
 
-bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
+[[nodiscard]] bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 {
 	if (!r.only_keys(t, "[policy]",
 			 {"mode", "backend", "model", "inference_interval", "ring_size", "batch_max", "override_ttl",
@@ -246,7 +247,7 @@ bool read_policy(TomlReader &r, const toml::table &t, PolicyConfig &p)
 	return true;
 }
 
-bool read_telemetry(TomlReader &r, const toml::table &root, RouterConfig &c)
+[[nodiscard]] bool read_telemetry(TomlReader &r, const toml::table &root, RouterConfig &c)
 {
 	const toml::node *n = root.get("telemetry");
 	if (!n)
@@ -257,7 +258,7 @@ bool read_telemetry(TomlReader &r, const toml::table &root, RouterConfig &c)
 	       r.boolean(*n->as_table(), "allow_changes", c.telemetry_allow_changes);
 }
 
-bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
+[[nodiscard]] bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
 {
 	if (!r.only_keys(root, "the config", {"eal", "router", "ports", "routes", "policy", "telemetry", "objective"}) ||
 	    !read_telemetry(r, root, c))

@@ -30,7 +30,7 @@ public:
 	uint32_t size() const { return tail_ - head_; }
 
 	// False when full: the caller drops the frame and counts it.
-	bool push(void *frame, uint32_t len, uint64_t now_ns)
+	[[nodiscard]] bool push(void *frame, uint32_t len, uint64_t now_ns)
 	{
 		if (tail_ - head_ > mask_)
 			return false;

@@ -21,7 +21,7 @@ inline uint16_t checksum_update16(uint16_t hc, uint16_t old_word, uint16_t new_w
 
 // Sets CE (0b11) on an IP frame parsed as info. Returns false (and leaves the
 // frame alone) when the frame is not ECN-capable: the caller drops it instead.
-inline bool set_ce(uint8_t *frame, const FrameInfo &info)
+[[nodiscard]] inline bool set_ce(uint8_t *frame, const FrameInfo &info)
 {
 	uint8_t *ip = frame + info.l3_offset;
 	if (info.kind == FrameKind::ipv4) {

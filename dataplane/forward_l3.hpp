@@ -19,7 +19,7 @@ using MacAddress = std::array<uint8_t, 6>;
 // false, leaving the frame alone, when the packet has no hop left (TTL 0 or
 // 1): the router drops it and counts it; it sends no ICMP time-exceeded, as it
 // has no control plane of its own.
-inline bool decrement_hop_limit(uint8_t *frame, const FrameInfo &info)
+[[nodiscard]] inline bool decrement_hop_limit(uint8_t *frame, const FrameInfo &info)
 {
 	uint8_t *ip = frame + info.l3_offset;
 	if (info.kind == FrameKind::ipv4) {

@@ -32,7 +32,7 @@ AqmParams params_of(const aqm::AnyAqm &q)
 // it. Refused while an earlier change is still unapplied (a worker that is
 // not running): the block may not be written under the worker.
 template <typename Fill>
-bool post(Worker &w, std::chrono::milliseconds wait, ChangeResult &result, Fill fill)
+[[nodiscard]] bool post(Worker &w, std::chrono::milliseconds wait, ChangeResult &result, Fill fill)
 {
 	WorkerChanges &c = w.changes;
 	const uint64_t v = c.posted.load(std::memory_order_relaxed);

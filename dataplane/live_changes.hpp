@@ -72,12 +72,12 @@ struct ChangeResult {
 // [ports.<aqm>] table (aqm::make_aqm), with the same messages; a limit above
 // the queue's allocated capacity is refused (it needs a restart). Waits up to
 // `wait` for the owning worker to apply it.
-ChangeResult change_aqm(Router &router, std::string_view port, std::span<const aqm::Setting> settings,
-			std::chrono::milliseconds wait);
+[[nodiscard]] ChangeResult change_aqm(Router &router, std::string_view port, std::span<const aqm::Setting> settings,
+				      std::chrono::milliseconds wait);
 
 // A new [policy] inference_interval for every worker (1 .. 1000000, as in
 // the config). Refused where the router samples nothing.
-ChangeResult change_inference_interval(Router &router, uint32_t interval, std::chrono::milliseconds wait);
+[[nodiscard]] ChangeResult change_inference_interval(Router &router, uint32_t interval, std::chrono::milliseconds wait);
 
 // Whether any worker has a change it has not applied yet.
 bool changes_pending(const Router &router);

@@ -88,7 +88,7 @@ int check_host(const dataplane::RouterConfig &cfg, const std::vector<std::string
 
 // Checks the cores the EAL args name against the ports' NUMA nodes, or picks
 // them with hwloc and adds -l to eal_args. Error text or empty.
-std::string place(const dataplane::RouterConfig &cfg, std::vector<std::string> &eal_args)
+[[nodiscard]] std::string place(const dataplane::RouterConfig &cfg, std::vector<std::string> &eal_args)
 {
 	dataplane::PlacementRequest req;
 	req.workers = cfg.workers;
@@ -242,10 +242,12 @@ int main(int argc, char **argv)
 			if (reload_requested.exchange(false, std::memory_order_relaxed)) {
 				dataplane::PolicyChange reload;
 				reload.model = cfg.policy.model;
+				// request_change posts the reload (the next poll loads it), or
+				// refuses it while an earlier change still waits.
 				if (cfg.policy.model.empty())
 					fmt::print(stderr, "SIGHUP: no [policy] model configured: nothing to reload\n");
-				else
-					policy.request_change(reload, std::chrono::milliseconds(0)); // the next poll loads it
+				else if (const auto r = policy.request_change(reload, std::chrono::milliseconds(0)); !r.ok)
+					fmt::print(stderr, "SIGHUP: model not reloaded: {}\n", r.error);
 			}
 			if (policy.poll(now) == 0 && !policy.busy()) // a GPU pass in flight: keep polling for it
 				rte_delay_us_sleep(dataplane::kPolicyIdleNapUs);
@@ -257,8 +259,8 @@ int main(int argc, char **argv)
 			;
 		policy.flush(router.now_ns());
 	}
-	dataplane::publish_telemetry_changes(nullptr, nullptr, false);
-	dataplane::publish_telemetry(nullptr, nullptr);
+	dataplane::publish_telemetry_changes(nullptr);
+	dataplane::publish_telemetry(nullptr);
 	const uint64_t left = router.queued_pkts();
 	fmt::print("\n{}", router.summary());
 	for (const std::string &line : objective_lines(router, objective, router.now_ns() - started_ns))

@@ -42,7 +42,7 @@ public:
 
 	// Any number of readers. False (and out untouched) when a write was in
 	// progress: the caller acts as if there were no override.
-	bool read(OverrideRecord &out) const
+	[[nodiscard]] bool read(OverrideRecord &out) const
 	{
 		const uint32_t v0 = version_.load(std::memory_order_acquire);
 		if (v0 & 1)

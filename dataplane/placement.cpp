@@ -24,7 +24,7 @@ struct Topology {
 	}
 };
 
-std::string open_topology(Topology &t, const char *synthetic)
+[[nodiscard]] std::string open_topology(Topology &t, const char *synthetic)
 {
 	if (hwloc_topology_init(&t.topo) != 0)
 		return "hwloc: cannot initialise a topology";

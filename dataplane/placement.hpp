@@ -43,16 +43,17 @@ struct Placement {
 
 // The CPUs this process may run on, from hwloc; synthetic (for tests) is an
 // hwloc synthetic topology such as "node:2 core:4 pu:2". Error text or empty.
-std::string load_cpus(std::vector<Cpu> &out, const char *synthetic = nullptr);
+[[nodiscard]] std::string load_cpus(std::vector<Cpu> &out, const char *synthetic = nullptr);
 
 Placement plan_placement(const std::vector<Cpu> &cpus, const PlacementRequest &req);
 
 // EAL's core list syntax "0-3,8,10-11"; error text or empty.
-std::string parse_core_list(std::string_view text, std::vector<unsigned> &out);
+[[nodiscard]] std::string parse_core_list(std::string_view text, std::vector<unsigned> &out);
 
 // The cores EAL args name with -l or -c (main first), or nothing when they
 // name none. --lcores maps lcores to CPU sets and is taken as given: it sets
 // unchecked to true.
-std::string eal_cores(const std::vector<std::string> &eal_args, std::vector<unsigned> &out, bool &unchecked);
+[[nodiscard]] std::string eal_cores(const std::vector<std::string> &eal_args, std::vector<unsigned> &out,
+				    bool &unchecked);
 
 } // namespace dualpilot::dataplane

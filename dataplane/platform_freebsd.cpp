@@ -21,7 +21,7 @@ namespace dualpilot::dataplane {
 
 namespace {
 
-bool sysctl_u64(const char *name, uint64_t &out)
+[[nodiscard]] bool sysctl_u64(const char *name, uint64_t &out)
 {
 	uint64_t v = 0;
 	size_t len = sizeof(v);
@@ -31,7 +31,7 @@ bool sysctl_u64(const char *name, uint64_t &out)
 	return true;
 }
 
-bool sysctl_text(const char *name, std::string &out)
+[[nodiscard]] bool sysctl_text(const char *name, std::string &out)
 {
 	size_t len = 0;
 	if (sysctlbyname(name, nullptr, &len, nullptr, 0) != 0)
@@ -67,9 +67,10 @@ std::vector<HostCheck> check_host(const HostNeeds &needs)
 			c.detail = "not loaded: kldload contigmem (hw.contigmem.num_buffers and hw.contigmem.buffer_size in "
 				   "/boot/loader.conf; contigmem_load=\"YES\")";
 		} else {
-			sysctl_u64("hw.contigmem.buffer_size", size);
 			c.ok = buffers > 0;
-			c.detail = fmt::format("{} buffers of {} MB", buffers, size >> 20);
+			c.detail = sysctl_u64("hw.contigmem.buffer_size", size)
+					   ? fmt::format("{} buffers of {} MB", buffers, size >> 20)
+					   : fmt::format("{} buffers (hw.contigmem.buffer_size unreadable)", buffers);
 		}
 		out.push_back(c);
 	}

@@ -53,8 +53,8 @@ class Router;
 // a backend built on it for `queues` queues: cfg.backend, or for a gpu that
 // cannot start, the cpu backend where gpu_fallback = "cpu" (note says so).
 // Error text or empty.
-std::string make_policy_backend(const PolicyConfig &cfg, const std::string &path, size_t queues,
-				std::unique_ptr<policy::Backend> &out, std::string &note);
+[[nodiscard]] std::string make_policy_backend(const PolicyConfig &cfg, const std::string &path, size_t queues,
+					      std::unique_ptr<policy::Backend> &out, std::string &note);
 
 // A change to a running policy worker (/dualpilot/policy/reload and /set,
 // SIGHUP): a model file to load, a mode to switch to, or both (the model
@@ -117,7 +117,7 @@ public:
 	std::string summary() const;
 	// Writes the experience pool, when pool_out is set (rotating: the
 	// remainder, and waits for the writer). Error text or empty.
-	std::string finish();
+	[[nodiscard]] std::string finish();
 
 	// Live changes (policy_changes.cpp), from any thread: the change is
 	// carried out by poll() on the policy lcore before its next pass, and
@@ -126,10 +126,10 @@ public:
 	// as at start-up and swapped in between two passes; a bad one is refused
 	// with the reason and the old model runs on. Overrides already published
 	// stay valid until they expire.
-	ChangeResult request_change(const PolicyChange &change, std::chrono::milliseconds wait);
+	[[nodiscard]] ChangeResult request_change(const PolicyChange &change, std::chrono::milliseconds wait);
 	// The outcome of the last change poll() carried out (ok false with the
 	// reason when refused), and how many it has carried out.
-	ChangeResult change_outcome(uint64_t *carried_out = nullptr) const;
+	[[nodiscard]] ChangeResult change_outcome(uint64_t *carried_out = nullptr) const;
 	// The model file running now (cfg.model, or the last one reloaded).
 	std::string model_path() const;
 
@@ -148,8 +148,8 @@ private:
 	void set_backend(std::unique_ptr<policy::Backend> backend);
 	void start_rotation(const Router &router);
 	void carry_out_change(uint64_t now_ns);
-	std::string reload_model(const std::string &path, uint64_t now_ns);
-	std::string switch_mode(PolicyMode mode);
+	[[nodiscard]] std::string reload_model(const std::string &path, uint64_t now_ns);
+	[[nodiscard]] std::string switch_mode(PolicyMode mode);
 
 	PolicyConfig cfg_;
 	std::atomic<PolicyMode> mode_{PolicyMode::off};

@@ -20,7 +20,7 @@ std::string os_error(const std::string &path, const char *what)
 }
 
 // Writes all of bytes to fd (short writes and EINTR retried).
-bool write_all(int fd, const std::string &bytes)
+[[nodiscard]] bool write_all(int fd, const std::string &bytes)
 {
 	size_t done = 0;
 	while (done < bytes.size()) {

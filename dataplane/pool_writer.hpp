@@ -56,11 +56,13 @@ public:
 	PoolRotator() = default;
 	PoolRotator(const PoolRotator &) = delete;
 	PoolRotator &operator=(const PoolRotator &) = delete;
-	~PoolRotator() { finish(); }
+	// The pools still open are written. Their failures go nowhere from here:
+	// an owner that reports them calls finish() first (it is safe twice).
+	~PoolRotator() { (void)finish(); }
 
 	// Checks (or makes) the directory and starts the writer thread. Error
 	// text naming the directory, or empty.
-	std::string start(const PoolRotation &cfg, size_t ports, const std::string &reward_definition);
+	[[nodiscard]] std::string start(const PoolRotation &cfg, size_t ports, const std::string &reward_definition);
 
 	// Policy lcore. A sample of egress port `port`; now_ns on any monotonic
 	// clock (the router's). False when it was dropped (counted).
@@ -70,7 +72,7 @@ public:
 	void tick(uint64_t now_ns);
 	// At exit: every open pool queued, the queue written, the thread joined.
 	// The writer's failures, if any, as error text. Safe to call twice.
-	std::string finish();
+	[[nodiscard]] std::string finish();
 
 	// Any thread.
 	PoolRotatorStats stats() const;
@@ -92,8 +94,8 @@ private:
 	void close(uint32_t port, bool at_exit = false);
 	void writer_loop();
 	void write_one(Closed &c);
-	std::string write_atomically(const std::string &bytes, uint32_t port, std::time_t first_utc,
-				     std::string &name);
+	[[nodiscard]] std::string write_atomically(const std::string &bytes, uint32_t port, std::time_t first_utc,
+						   std::string &name);
 
 	PoolRotation cfg_;
 	uint64_t max_pool_entries_ = 0; // the smallest of the size's and the count's

@@ -27,7 +27,7 @@ public:
 
 	// Builds the tables from routes (their prefixes already checked); the
 	// next hop stored for a prefix is its index in routes. Error text or empty.
-	std::string build(const std::vector<RouteConfig> &routes, int socket_id);
+	[[nodiscard]] std::string build(const std::vector<RouteConfig> &routes, int socket_id);
 	void clear();
 
 	// The route for the destination of a frame parsed as IPv4 or IPv6, or kNoRoute.

@@ -182,7 +182,7 @@ public:
 	// Sets up the ports of cfg (EAL must be initialised). worker_lcores are
 	// the lcores the workers will run on; empty means one worker, driven by
 	// whoever calls poll() or run(). Error text, or empty.
-	std::string init(const RouterConfig &cfg, const std::vector<unsigned> &worker_lcores = {});
+	[[nodiscard]] std::string init(const RouterConfig &cfg, const std::vector<unsigned> &worker_lcores = {});
 	// One pass of every worker's loop, in turn, on the calling thread.
 	// Returns packets moved.
 	uint32_t poll(uint64_t now_ns);
@@ -235,9 +235,9 @@ public:
 private:
 	friend int worker_main(void *arg);
 	// Start-up (router_setup.cpp).
-	std::string init_ports();
-	std::string size_queues();
-	std::string start_ports();
+	[[nodiscard]] std::string init_ports();
+	[[nodiscard]] std::string size_queues();
+	[[nodiscard]] std::string start_ports();
 	void assign_work(const std::vector<unsigned> &worker_lcores);
 	// The fast path (router.cpp), in the order a packet meets it.
 	uint16_t rx_queue(Worker &w, RxQueue rq, uint64_t now_ns);

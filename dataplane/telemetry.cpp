@@ -221,4 +221,11 @@ std::string publish_telemetry(const Router *router, const PolicyWorker *policy)
 	return {};
 }
 
+void publish_telemetry(std::nullptr_t)
+{
+	std::lock_guard lock(telemetry_mutex);
+	telemetry_router = nullptr;
+	telemetry_policy = nullptr;
+}
+
 } // namespace dualpilot::dataplane

@@ -8,6 +8,7 @@
 // Values are integers: times in ns, probabilities in parts per million.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace dualpilot::dataplane {
@@ -16,8 +17,10 @@ class Router;
 class PolicyWorker;
 
 // Makes router (and its policy worker, if any) the one the commands answer
-// about (nullptr: none; the commands then say so). Registers the commands on
-// first use. Error text or empty.
-std::string publish_telemetry(const Router *router, const PolicyWorker *policy = nullptr);
+// about. Registers the commands on first use. Error text or empty.
+[[nodiscard]] std::string publish_telemetry(const Router *router, const PolicyWorker *policy = nullptr);
+// Withdraws the router (before it is torn down): the commands then say that
+// none is running. Registers nothing, so nothing can fail.
+void publish_telemetry(std::nullptr_t);
 
 } // namespace dualpilot::dataplane

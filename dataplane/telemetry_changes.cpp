@@ -61,7 +61,7 @@ int answer(rte_tel_data *d, const ChangeResult &r)
 }
 
 // Not allowed, or no router: the reason, in the same dict.
-bool refuse(rte_tel_data *d, const char *command)
+[[nodiscard]] bool refuse(rte_tel_data *d, const char *command)
 {
 	ChangeResult r;
 	if (!changes_router)
@@ -178,6 +178,14 @@ std::string publish_telemetry_changes(Router *router, PolicyWorker *policy, bool
 				       "names)") != 0)
 		return "cannot register the /dualpilot change commands";
 	return {};
+}
+
+void publish_telemetry_changes(std::nullptr_t)
+{
+	std::lock_guard lock(changes_mutex);
+	changes_router = nullptr;
+	changes_policy = nullptr;
+	changes_allowed = false;
 }
 
 } // namespace dualpilot::dataplane

@@ -106,7 +106,10 @@ template <typename A>
 A build(const char *name, const char *args)
 {
 	std::vector<Setting> settings;
-	split_tc_args(name, args, settings);
+	if (std::string err = split_tc_args(name, args, settings); !err.empty()) {
+		std::fprintf(stderr, "%s\n", err.c_str());
+		std::exit(1);
+	}
 	auto built = make_aqm(name, settings, 7);
 	if (!built.error.empty()) {
 		std::fprintf(stderr, "%s\n", built.error.c_str());

@@ -31,12 +31,12 @@ public:
 	// was made for; each queue at most once). Their inputs are copied before
 	// it returns: the contexts may change at once. False when the backend
 	// has failed (error() says why); it then does nothing more.
-	virtual bool submit(const Window *windows, size_t n) = 0;
+	[[nodiscard]] virtual bool submit(const Window *windows, size_t n) = 0;
 	// Whether the oldest pass in flight has finished (never blocks).
 	virtual bool done() const { return true; }
 	// The oldest pass's distributions, one per window, in order (blocks
 	// until it has finished). False when the backend has failed.
-	virtual bool collect(Probs *out) = 0;
+	[[nodiscard]] virtual bool collect(Probs *out) = 0;
 	virtual const std::string &error() const { return error_; }
 	// The backend to carry on with when this one fails (the gpu backend's
 	// is the cpu backend of the same model); null where there is none.

@@ -18,13 +18,13 @@ public:
 	const ModelConfig &config() const override { return fwd_.config(); }
 	// At once, on the calling thread.
 	void forward(const Window *windows, size_t n, Probs *out) { fwd_.forward(windows, n, out); }
-	bool submit(const Window *windows, size_t n) override
+	[[nodiscard]] bool submit(const Window *windows, size_t n) override
 	{
 		result_.resize(n);
 		fwd_.forward(windows, n, result_.data());
 		return true;
 	}
-	bool collect(Probs *out) override
+	[[nodiscard]] bool collect(Probs *out) override
 	{
 		std::copy(result_.begin(), result_.end(), out);
 		return true;

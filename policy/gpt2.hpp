@@ -30,6 +30,6 @@ struct Gpt2Backbone {
 // file, else "n_head" in the file's metadata. Refuses, naming the problem, a
 // malformed file, a missing or misshapen GPT-2 tensor, or a head count that
 // does not divide the width. Error text or empty.
-std::string load_gpt2_backbone(const std::string &path, uint32_t heads, Gpt2Backbone &out);
+[[nodiscard]] std::string load_gpt2_backbone(const std::string &path, uint32_t heads, Gpt2Backbone &out);
 
 } // namespace dualpilot::policy

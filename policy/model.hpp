@@ -112,10 +112,10 @@ struct Model {
 std::vector<std::pair<std::string, std::vector<uint32_t>>> expected_tensors(const ModelConfig &c);
 
 // Checks the hyper-parameters for sense and limits. Error text or empty.
-std::string check_config(const ModelConfig &c);
+[[nodiscard]] std::string check_config(const ModelConfig &c);
 // Checks that the tensors are exactly the architecture's, with its shapes,
 // and that i8 ones are 2-D weights with a scale per row. Error text or empty.
-std::string check_tensors(const Model &m);
+[[nodiscard]] std::string check_tensors(const Model &m);
 
 // A model of config c with weights drawn from a fixed-seed generator
 // (Xavier-uniform scale; LayerNorm gains 1, biases 0); normalisation mean 0,
@@ -125,7 +125,7 @@ Model random_model(const ModelConfig &c, uint64_t seed);
 // Where each of the model's features sits in the sampled state
 // (aqm::state_features, the pools' order): index[f] for model feature f.
 // Error text naming a model feature the sampler does not provide, or empty.
-std::string state_feature_index(const ModelConfig &c, std::vector<int> &index);
+[[nodiscard]] std::string state_feature_index(const ModelConfig &c, std::vector<int> &index);
 
 // Quantises every 2-D weight matrix except the embeddings to int8 with one
 // scale per output row (the small-student path).

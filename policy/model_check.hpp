@@ -47,7 +47,8 @@ inline std::vector<float> pool_returns_to_go(const sim::Pool &p, double gamma)
 // in messages (or "pool i" when names is short). Error text, or empty with
 // the report filled: a pool that lacks one of the model's features, no
 // entries at all, no windows asked for.
-std::string check_model(const Model &m, const std::vector<sim::Pool> &pools, const std::vector<std::string> &names,
-			const CheckOptions &opt, CheckReport &report);
+[[nodiscard]] std::string check_model(const Model &m, const std::vector<sim::Pool> &pools,
+				      const std::vector<std::string> &names, const CheckOptions &opt,
+				      CheckReport &report);
 
 } // namespace dualpilot::policy

@@ -43,11 +43,11 @@ namespace dualpilot::policy {
 inline constexpr uint32_t kModelFileVersion = 1;
 inline constexpr uint64_t kMaxModelFileBytes = 4ull << 30;
 
-std::string encode_model(const Model &m, std::string &bytes);
-std::string write_model(const Model &m, const std::string &path);
+[[nodiscard]] std::string encode_model(const Model &m, std::string &bytes);
+[[nodiscard]] std::string write_model(const Model &m, const std::string &path);
 
 // origin names the file in error messages.
-std::string decode_model(std::string_view bytes, const std::string &origin, Model &out);
-std::string read_model(const std::string &path, Model &out);
+[[nodiscard]] std::string decode_model(std::string_view bytes, const std::string &origin, Model &out);
+[[nodiscard]] std::string read_model(const std::string &path, Model &out);
 
 } // namespace dualpilot::policy

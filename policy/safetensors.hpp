@@ -43,9 +43,10 @@ struct SafeTensors {
 };
 
 // Parses a whole file's bytes; `what` names it in messages. Error or empty.
-std::string parse_safetensors(const uint8_t *data, size_t size, const std::string &what, SafeTensors &out);
-std::string read_safetensors(const std::string &path, SafeTensors &out);
+[[nodiscard]] std::string parse_safetensors(const uint8_t *data, size_t size, const std::string &what,
+					    SafeTensors &out);
+[[nodiscard]] std::string read_safetensors(const std::string &path, SafeTensors &out);
 // Writes every tensor as F32 (dtype is ignored), in the order given.
-std::string write_safetensors(const SafeTensors &st, const std::string &path);
+[[nodiscard]] std::string write_safetensors(const SafeTensors &st, const std::string &path);
 
 } // namespace dualpilot::policy

@@ -299,7 +299,7 @@ TEST_F(LiveChanges, AReloadedModelIsSwappedInAndABadOneIsRefused)
 
 	PolicyChange missing;
 	missing.model = files.good + ".nosuch";
-	policy.request_change(missing, 0ms);
+	ASSERT_TRUE(policy.request_change(missing, 0ms).ok); // posted; the next poll carries it out
 	policy.poll(now);
 	EXPECT_FALSE(policy.change_outcome().ok);
 	EXPECT_TRUE(names(policy.change_outcome().error, {*missing.model}));
@@ -308,7 +308,7 @@ TEST_F(LiveChanges, AReloadedModelIsSwappedInAndABadOneIsRefused)
 	ASSERT_TRUE(router.override_slots()[2].read(held));
 	PolicyChange good;
 	good.model = files.other;
-	policy.request_change(good, 0ms);
+	ASSERT_TRUE(policy.request_change(good, 0ms).ok); // posted; the next poll carries it out
 	policy.poll(now);
 	r = policy.change_outcome();
 	ASSERT_TRUE(r.ok) << r.error;
@@ -337,7 +337,7 @@ TEST_F(LiveChanges, TheModeSwitchesAtRunTime)
 	policy.poll(now);
 	PolicyChange shadow;
 	shadow.mode = PolicyMode::shadow;
-	policy.request_change(shadow, 0ms);
+	ASSERT_TRUE(policy.request_change(shadow, 0ms).ok); // posted; the next poll carries it out
 	policy.poll(now);
 	EXPECT_EQ(policy.change_outcome().log, "policy/set mode enforce -> shadow");
 	EXPECT_EQ(policy.mode(), PolicyMode::shadow);
@@ -357,7 +357,7 @@ TEST_F(LiveChanges, TheModeSwitchesAtRunTime)
 
 	PolicyChange enforce;
 	enforce.mode = PolicyMode::enforce;
-	policy.request_change(enforce, 0ms);
+	ASSERT_TRUE(policy.request_change(enforce, 0ms).ok); // posted; the next poll carries it out
 	policy.poll(now);
 	EXPECT_TRUE(policy.change_outcome().ok);
 	ASSERT_NO_FATAL_FAILURE(load(20));
@@ -375,7 +375,7 @@ TEST_F(LiveChanges, APolicyStartedOffCannotBeSwitchedOnWithoutSampleRings)
 	PolicyChange c;
 	c.model = files.good;
 	c.mode = PolicyMode::shadow;
-	policy.request_change(c, 0ms);
+	ASSERT_TRUE(policy.request_change(c, 0ms).ok); // posted; the next poll carries it out
 	policy.poll(now);
 	const ChangeResult r = policy.change_outcome();
 	EXPECT_FALSE(r.ok);
@@ -426,7 +426,7 @@ TEST_F(LiveChanges, TelemetryChangesAreRefusedUnlessTheConfigAllowsThem)
 	j = telemetry("/dualpilot/policy/set,mode=enforce");
 	EXPECT_EQ(j["status"], "refused");
 	EXPECT_TRUE(names(j["error"].get<std::string>(), {"[policy] mode"})); // no policy worker runs
-	publish_telemetry_changes(nullptr, nullptr, false);
+	publish_telemetry_changes(nullptr);
 	EXPECT_EQ(telemetry("/dualpilot/aqm/set,east,target=5ms")["status"], "refused"); // no router runs
 }
 

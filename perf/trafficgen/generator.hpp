@@ -40,7 +40,8 @@ class Generator {
 public:
 	~Generator();
 	// Builds every flow's templates; sends on (port, queue) from pool.
-	std::string init(const TrafficSpec &spec, uint16_t port, uint16_t queue, rte_mempool *pool, const Clock &clock);
+	[[nodiscard]] std::string init(const TrafficSpec &spec, uint16_t port, uint16_t queue, rte_mempool *pool,
+				       const Clock &clock);
 	// Anchors every flow's start, stop and on/off phase at now_tsc.
 	void start(uint64_t now_tsc);
 	// One pass: offers the held burst, or builds and sends what is due.

@@ -21,7 +21,7 @@ namespace {
 using common::TomlReader;
 
 // "max", "10mbit" (tc's rate spellings), "100000pps", "250kpps", "1.5mpps".
-std::string parse_rate(std::string_view text, RateKind &kind, double &rate)
+[[nodiscard]] std::string parse_rate(std::string_view text, RateKind &kind, double &rate)
 {
 	if (text == "max") {
 		kind = RateKind::max;
@@ -61,7 +61,7 @@ int ecn_index(std::string_view name)
 
 // Non-negative weights (integers or fractions) as the smallest integers in
 // the same ratio, each fraction kept to three decimals.
-bool integer_weights(const std::vector<double> &w, std::vector<uint32_t> &out)
+[[nodiscard]] bool integer_weights(const std::vector<double> &w, std::vector<uint32_t> &out)
 {
 	bool whole = true;
 	double sum = 0;
@@ -87,7 +87,7 @@ bool integer_weights(const std::vector<double> &w, std::vector<uint32_t> &out)
 	return true;
 }
 
-bool read_ecn(TomlReader &r, const toml::table &t, FlowSpec &f)
+[[nodiscard]] bool read_ecn(TomlReader &r, const toml::table &t, FlowSpec &f)
 {
 	const toml::node *n = t.get("ecn");
 	if (!n)
@@ -121,7 +121,7 @@ bool read_ecn(TomlReader &r, const toml::table &t, FlowSpec &f)
 	return true;
 }
 
-bool read_sizes(TomlReader &r, const toml::table &t, FlowSpec &f)
+[[nodiscard]] bool read_sizes(TomlReader &r, const toml::table &t, FlowSpec &f)
 {
 	const toml::node *n = t.get("size");
 	auto check = [&](const toml::node &at, int64_t v) {
@@ -179,8 +179,8 @@ bool read_sizes(TomlReader &r, const toml::table &t, FlowSpec &f)
 	return true;
 }
 
-bool read_endpoint(TomlReader &r, const toml::table &t, std::string_view key, bool &ipv6, std::array<uint8_t, 16> &ip,
-		   uint16_t &port)
+[[nodiscard]] bool read_endpoint(TomlReader &r, const toml::table &t, std::string_view key, bool &ipv6,
+				 std::array<uint8_t, 16> &ip, uint16_t &port)
 {
 	std::string text;
 	if (!r.text(t, key, text) || text.empty())
@@ -190,7 +190,7 @@ bool read_endpoint(TomlReader &r, const toml::table &t, std::string_view key, bo
 	return true;
 }
 
-bool read_flow(TomlReader &r, const toml::table &t, size_t index, std::vector<FlowSpec> &out)
+[[nodiscard]] bool read_flow(TomlReader &r, const toml::table &t, size_t index, std::vector<FlowSpec> &out)
 {
 	if (!r.only_keys(t, "[[flows]]", {"name", "src", "dst", "src_mac", "dst_mac", "vlan", "dscp", "size", "size_weights",
 					  "rate", "ecn", "start", "stop", "count", "on", "off", "streams"}))
@@ -255,7 +255,7 @@ bool read_flow(TomlReader &r, const toml::table &t, size_t index, std::vector<Fl
 	return true;
 }
 
-bool read(TomlReader &r, const toml::table &root, TrafficSpec &spec)
+[[nodiscard]] bool read(TomlReader &r, const toml::table &root, TrafficSpec &spec)
 {
 	if (!r.only_keys(root, "the traffic file", {"traffic", "flows"}))
 		return false;

@@ -54,13 +54,14 @@ struct TrafficSpec {
 };
 
 // A TOML traffic file (configs/traffic/*.toml documents every key). Error text or empty.
-std::string load_traffic_spec(const std::string &path, TrafficSpec &out);
-std::string parse_traffic_spec(std::string_view text, const std::string &origin, TrafficSpec &out);
+[[nodiscard]] std::string load_traffic_spec(const std::string &path, TrafficSpec &out);
+[[nodiscard]] std::string parse_traffic_spec(std::string_view text, const std::string &origin, TrafficSpec &out);
 // "key=value,key=value": one [[flows]] table on the command line; appended to out.flows.
-std::string parse_flow_shorthand(std::string_view text, TrafficSpec &out);
+[[nodiscard]] std::string parse_flow_shorthand(std::string_view text, TrafficSpec &out);
 
 // "10.0.0.1:5000", "[2001:db8::1]:5000", or an address alone (port kept).
-std::string parse_endpoint(std::string_view text, bool &ipv6, std::array<uint8_t, 16> &ip, uint16_t &port);
+[[nodiscard]] std::string parse_endpoint(std::string_view text, bool &ipv6, std::array<uint8_t, 16> &ip,
+					 uint16_t &port);
 std::string format_endpoint(bool ipv6, const std::array<uint8_t, 16> &ip, uint16_t port);
 
 // The (size, codepoint) sequence a flow cycles through, each entry
