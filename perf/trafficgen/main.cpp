@@ -25,6 +25,7 @@
 #include <atomic>
 #include <csignal>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "aqm/units.hpp"
@@ -113,37 +114,64 @@ int both_main(void *arg)
 	return 0;
 }
 
-} // namespace
-
-int main(int argc, char **argv)
-{
-	common::CommandLine cmd = common::split_command_line(argc, argv);
-
+// What the command line asks for, checked before the EAL starts.
+struct Options {
 	std::string flows_file, tx_name = "0", rx_name, mode = "both", json_path, duration_text, drain_text = "200ms";
 	std::vector<std::string> flow_shorthands;
 	uint32_t burst = 0, mbufs = 16384;
 	bool per_flow = false, quiet = false;
+	// From the above (read_traffic).
+	TrafficSpec spec;
+	uint64_t drain_ns = 0;
+	bool sending = true, receiving = true;
+};
+
+// The ports and mbuf pools the run uses, on the EAL.
+struct Ports {
+	uint16_t tx = 0, rx = 0;
+	rte_mempool *tx_pool = nullptr, *rx_pool = nullptr;
+	std::vector<uint16_t> started; // stopped and closed at the end
+};
+
+int fail(const std::string &msg)
+{
+	fmt::print(stderr, "dualpilot-trafficgen: {}\n", msg);
+	return 1;
+}
+
+// After rte_eal_init: the EAL is cleaned up as well.
+int fail_on_eal(const std::string &msg)
+{
+	fail(msg);
+	rte_eal_cleanup();
+	return 1;
+}
+
+// The tool's options (CLI11). The exit status where the program ends here
+// (--help, a bad option, EAL arguments before the tool's), else nothing.
+std::optional<int> parse_command_line(const common::CommandLine &cmd, Options &o)
+{
 	CLI::App app{"dualpilot-trafficgen: open-loop DPDK traffic generator and receiver"};
-	app.add_option("--flows", flows_file, "TOML traffic file (configs/traffic/*.toml)");
-	app.add_option("--flow", flow_shorthands,
+	app.add_option("--flows", o.flows_file, "TOML traffic file (configs/traffic/*.toml)");
+	app.add_option("--flow", o.flow_shorthands,
 		       "one flow as key=value,... (the [[flows]] keys; ecn mix as ect1:1/not-ect:1); repeatable");
-	app.add_option("--tx-port", tx_name, "port to send on: id or device name (default 0)");
-	app.add_option("--rx-port", rx_name, "port to receive on (default: port 1 if there is one, else the tx port)");
-	app.add_option("--mode", mode, "both | tx | rx")->check(CLI::IsMember({"both", "tx", "rx"}));
-	app.add_option("--duration", duration_text, "overrides [traffic] duration (\"10s\")");
-	app.add_option("--burst", burst, "overrides [traffic] burst")->check(CLI::Range(1, 512));
-	app.add_option("--drain", drain_text, "receive this long after the generator stops (default 200ms)");
-	app.add_option("--mbufs", mbufs, "mbufs in the tx pool (default 16384)")->check(CLI::Range(1024u, 4u << 20));
-	app.add_option("--json", json_path, "write the results as JSON here (- for stdout)");
-	app.add_flag("--per-flow", per_flow, "a table row per flow as well");
-	app.add_flag("--quiet", quiet, "no progress lines");
+	app.add_option("--tx-port", o.tx_name, "port to send on: id or device name (default 0)");
+	app.add_option("--rx-port", o.rx_name, "port to receive on (default: port 1 if there is one, else the tx port)");
+	app.add_option("--mode", o.mode, "both | tx | rx")->check(CLI::IsMember({"both", "tx", "rx"}));
+	app.add_option("--duration", o.duration_text, "overrides [traffic] duration (\"10s\")");
+	app.add_option("--burst", o.burst, "overrides [traffic] burst")->check(CLI::Range(1, 512));
+	app.add_option("--drain", o.drain_text, "receive this long after the generator stops (default 200ms)");
+	app.add_option("--mbufs", o.mbufs, "mbufs in the tx pool (default 16384)")->check(CLI::Range(1024u, 4u << 20));
+	app.add_option("--json", o.json_path, "write the results as JSON here (- for stdout)");
+	app.add_flag("--per-flow", o.per_flow, "a table row per flow as well");
+	app.add_flag("--quiet", o.quiet, "no progress lines");
 	app.footer("EAL arguments after --, e.g. dualpilot-trafficgen --flow size=64,rate=250kpps -- -l 0-2 --no-huge "
 		   "--vdev net_null0");
 	// The tool once took EAL arguments first: that order is refused, with the
 	// command in this one.
 	std::vector<std::string> own_options;
-	for (const CLI::Option *o : app.get_options())
-		for (const std::string &name : o->get_lnames())
+	for (const CLI::Option *opt : app.get_options())
+		for (const std::string &name : opt->get_lnames())
 			if (name != "help") // the EAL has a --help of its own
 				own_options.push_back("--" + name);
 	if (std::string fixed = common::reordered_command(cmd, own_options); !fixed.empty()) {
@@ -158,190 +186,250 @@ int main(int argc, char **argv)
 	} catch (const CLI::ParseError &e) {
 		return app.exit(e);
 	}
+	return std::nullopt;
+}
 
-	TrafficSpec spec;
-	if (!flows_file.empty())
-		if (std::string err = load_traffic_spec(flows_file, spec); !err.empty()) {
-			fmt::print(stderr, "dualpilot-trafficgen: {}\n", err);
-			return 1;
-		}
-	for (const std::string &f : flow_shorthands)
-		if (std::string err = parse_flow_shorthand(f, spec); !err.empty()) {
-			fmt::print(stderr, "dualpilot-trafficgen: {}\n", err);
-			return 1;
-		}
-	if (spec.flows.empty() && mode != "rx") {
-		fmt::print(stderr, "dualpilot-trafficgen: nothing to send: give --flows FILE or --flow key=value,...\n");
+// The flows (--flows, then each --flow) and the options that override the
+// traffic file's. 0, or the exit status after saying what was wrong.
+int read_traffic(Options &o)
+{
+	o.sending = o.mode != "rx";
+	o.receiving = o.mode != "tx";
+	if (!o.flows_file.empty())
+		if (std::string err = load_traffic_spec(o.flows_file, o.spec); !err.empty())
+			return fail(err);
+	for (const std::string &f : o.flow_shorthands)
+		if (std::string err = parse_flow_shorthand(f, o.spec); !err.empty())
+			return fail(err);
+	if (o.spec.flows.empty() && o.sending) {
+		fail("nothing to send: give --flows FILE or --flow key=value,...");
 		return 2;
 	}
-	if (spec.flows.size() > kMaxFlows) {
-		fmt::print(stderr, "dualpilot-trafficgen: {} flows: at most {}\n", spec.flows.size(), kMaxFlows);
-		return 1;
-	}
-	uint64_t drain_ns = 0;
-	if (!duration_text.empty())
-		if (std::string err = aqm::parse_time_ns(duration_text, spec.duration_ns); !err.empty() || !spec.duration_ns) {
-			fmt::print(stderr, "dualpilot-trafficgen: --duration {}: {}\n", duration_text,
-				   err.empty() ? "must be above 0" : err);
+	if (o.spec.flows.size() > kMaxFlows)
+		return fail(fmt::format("{} flows: at most {}", o.spec.flows.size(), kMaxFlows));
+	if (!o.duration_text.empty())
+		if (std::string err = aqm::parse_time_ns(o.duration_text, o.spec.duration_ns); !err.empty() ||
+											   !o.spec.duration_ns) {
+			fail(fmt::format("--duration {}: {}", o.duration_text, err.empty() ? "must be above 0" : err));
 			return 2;
 		}
-	if (std::string err = aqm::parse_time_ns(drain_text, drain_ns); !err.empty()) {
-		fmt::print(stderr, "dualpilot-trafficgen: --drain {}: {}\n", drain_text, err);
+	if (std::string err = aqm::parse_time_ns(o.drain_text, o.drain_ns); !err.empty()) {
+		fail(fmt::format("--drain {}: {}", o.drain_text, err));
 		return 2;
 	}
-	if (burst)
-		spec.burst = burst;
+	if (o.burst)
+		o.spec.burst = o.burst;
+	return 0;
+}
 
-	std::vector<char *> eal_argv{argv[0]};
-	for (std::string &a : cmd.eal)
+// The EAL, with the arguments after --. False after saying why it failed.
+bool start_eal(char *program, const common::CommandLine &cmd)
+{
+	std::vector<std::string> args = cmd.eal;
+	std::vector<char *> eal_argv{program};
+	for (std::string &a : args)
 		eal_argv.push_back(a.data());
 	if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-		fmt::print(stderr, "dualpilot-trafficgen: EAL initialisation failed ({}); EAL arguments go after --\n",
-			   rte_strerror(rte_errno));
-		return 1;
+		fail(fmt::format("EAL initialisation failed ({}); EAL arguments go after --", rte_strerror(rte_errno)));
+		return false;
 	}
-	std::signal(SIGINT, on_signal);
-	std::signal(SIGTERM, on_signal);
-	auto fail = [](const std::string &msg) {
-		fmt::print(stderr, "dualpilot-trafficgen: {}\n", msg);
-		rte_eal_cleanup();
-		return 1;
-	};
+	return true;
+}
 
-	uint16_t tx_port = 0, rx_port = 0;
-	const bool sending = mode != "rx", receiving = mode != "tx";
+// Finds the ports, makes the pools (the tx pool's mbufs hold the largest
+// frame) and starts the ports the run uses. Error text or empty.
+std::string open_ports(Options &o, Ports &p)
+{
 	if (rte_eth_dev_count_avail() == 0)
-		return fail("no ports: pass vdevs (--vdev net_null0) or NICs to the EAL after --");
-	if (std::string err = find_port(tx_name, tx_port); sending && !err.empty())
-		return fail(err);
-	if (rx_name.empty())
-		rx_name = rte_eth_dev_count_avail() > 1 && mode == "both" ? "1" : tx_name;
-	if (std::string err = find_port(rx_name, rx_port); receiving && !err.empty())
-		return fail(err);
+		return "no ports: pass vdevs (--vdev net_null0) or NICs to the EAL after --";
+	if (std::string err = find_port(o.tx_name, p.tx); o.sending && !err.empty())
+		return err;
+	if (o.rx_name.empty())
+		o.rx_name = rte_eth_dev_count_avail() > 1 && o.mode == "both" ? "1" : o.tx_name;
+	if (std::string err = find_port(o.rx_name, p.rx); o.receiving && !err.empty())
+		return err;
 
 	uint16_t largest = 0;
-	for (const FlowSpec &f : spec.flows)
+	for (const FlowSpec &f : o.spec.flows)
 		for (uint16_t s : f.sizes)
 			largest = std::max(largest, s);
 	const auto room = static_cast<uint16_t>(std::max<int>(RTE_MBUF_DEFAULT_BUF_SIZE, largest + RTE_PKTMBUF_HEADROOM));
-	rte_mempool *tx_pool = nullptr, *rx_pool = nullptr;
-	if (sending && !(tx_pool = rte_pktmbuf_pool_create("tg_tx", mbufs, 256, 0, room, static_cast<int>(rte_socket_id()))))
-		return fail(fmt::format("tx mbuf pool ({} mbufs): {}; try -m with more memory or fewer --mbufs", mbufs,
-					rte_strerror(rte_errno)));
-	if (receiving &&
-	    !(rx_pool = rte_pktmbuf_pool_create("tg_rx", 16384, 256, 0, room, static_cast<int>(rte_socket_id()))))
-		return fail(fmt::format("rx mbuf pool: {}", rte_strerror(rte_errno)));
-	std::vector<uint16_t> started;
-	if (sending) {
-		if (std::string err = start_port(tx_port, receiving && rx_port == tx_port ? rx_pool : nullptr, 10000);
+	const int socket = static_cast<int>(rte_socket_id());
+	if (o.sending && !(p.tx_pool = rte_pktmbuf_pool_create("tg_tx", o.mbufs, 256, 0, room, socket)))
+		return fmt::format("tx mbuf pool ({} mbufs): {}; try -m with more memory or fewer --mbufs", o.mbufs,
+				   rte_strerror(rte_errno));
+	if (o.receiving && !(p.rx_pool = rte_pktmbuf_pool_create("tg_rx", 16384, 256, 0, room, socket)))
+		return fmt::format("rx mbuf pool: {}", rte_strerror(rte_errno));
+	if (o.sending) {
+		if (std::string err = start_port(p.tx, o.receiving && p.rx == p.tx ? p.rx_pool : nullptr, 10000);
 		    !err.empty())
-			return fail(err);
-		started.push_back(tx_port);
+			return err;
+		p.started.push_back(p.tx);
 	}
-	if (receiving && (!sending || rx_port != tx_port)) {
-		if (std::string err = start_port(rx_port, rx_pool, 10000); !err.empty())
-			return fail(err);
-		started.push_back(rx_port);
+	if (o.receiving && (!o.sending || p.rx != p.tx)) {
+		if (std::string err = start_port(p.rx, p.rx_pool, 10000); !err.empty())
+			return err;
+		p.started.push_back(p.rx);
 	}
+	return {};
+}
 
-	const Clock clock = Clock::anchored();
-	Generator gen;
-	Receiver rx;
-	Run run;
-	if (sending) {
-		if (std::string err = gen.init(spec, tx_port, 0, tx_pool, clock); !err.empty())
-			return fail(err);
+void close_ports(const Ports &p)
+{
+	for (uint16_t port : p.started) {
+		rte_eth_dev_stop(port);
+		rte_eth_dev_close(port);
+	}
+}
+
+// The generator and the receiver on their ports, as the run's halves.
+// Error text or empty.
+std::string set_up_halves(const Options &o, const Ports &p, const Clock &clock, Generator &gen, Receiver &rx,
+			  Run &run)
+{
+	if (o.sending) {
+		if (std::string err = gen.init(o.spec, p.tx, 0, p.tx_pool, clock); !err.empty())
+			return err;
 		run.gen = &gen;
 	}
-	if (receiving) {
-		rx.init(rx_port, 0, spec.burst, clock);
+	if (o.receiving) {
+		rx.init(p.rx, 0, o.spec.burst, clock);
 		run.rx = &rx;
 	}
-	run.drain_tsc = clock.tsc_of_ns(drain_ns);
+	run.drain_tsc = clock.tsc_of_ns(o.drain_ns);
+	return {};
+}
 
+void print_plan(const Options &o, const Ports &p)
+{
 	char tx_dev[RTE_ETH_NAME_MAX_LEN] = "-", rx_dev[RTE_ETH_NAME_MAX_LEN] = "-";
-	rte_eth_dev_get_name_by_port(tx_port, tx_dev);
-	rte_eth_dev_get_name_by_port(rx_port, rx_dev);
+	rte_eth_dev_get_name_by_port(p.tx, tx_dev);
+	rte_eth_dev_get_name_by_port(p.rx, rx_dev);
 	fmt::print("dualpilot-trafficgen: {} flows, {:g} s, burst {}; send on {} ({}), receive on {} ({})\n",
-		   spec.flows.size(), static_cast<double>(spec.duration_ns) / 1e9, spec.burst, sending ? tx_dev : "-",
-		   tx_port, receiving ? rx_dev : "-", rx_port);
+		   o.spec.flows.size(), static_cast<double>(o.spec.duration_ns) / 1e9, o.spec.burst,
+		   o.sending ? tx_dev : "-", p.tx, o.receiving ? rx_dev : "-", p.rx);
 	std::fflush(stdout);
+}
 
-	// Lcores: generator on the first worker, receiver on the next; whatever
-	// has no worker of its own runs on the main lcore.
+// While both halves run on workers: one line a second on the main lcore
+// until they have finished.
+void print_progress(const Options &o, const Clock &clock, const std::vector<unsigned> &workers, uint64_t start,
+		    const Generator &gen, const Receiver &rx)
+{
+	uint64_t last_tx = 0, last_rx = 0;
+	uint64_t next = start + clock.tsc_of_ns(1000000000);
+	while (!(rte_eal_get_lcore_state(workers[0]) == WAIT &&
+		 (workers.size() < 2 || rte_eal_get_lcore_state(workers[1]) == WAIT))) {
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		if (o.quiet || rte_rdtsc() < next)
+			continue;
+		// Plain reads of the workers' 64-bit counters: a progress line may be a burst behind.
+		const uint64_t tx_now = o.sending ? gen.counters().pkts : 0;
+		const uint64_t rx_now = o.receiving ? rx.counters().pkts : 0;
+		fmt::print("  {:>5.1f} s  tx {:>8.3f} Mpps  rx {:>8.3f} Mpps\n",
+			   static_cast<double>(next - start) / clock.tsc_hz, (tx_now - last_tx) / 1e6,
+			   (rx_now - last_rx) / 1e6);
+		std::fflush(stdout);
+		last_tx = tx_now;
+		last_rx = rx_now;
+		next += clock.tsc_of_ns(1000000000);
+	}
+}
+
+// Starts the flows 1 ms from now and runs both halves to the end: the
+// generator on the first worker lcore, the receiver on the next, whatever has
+// no worker of its own on the main lcore. Returns the start (TSC).
+uint64_t run_traffic(const Options &o, const Clock &clock, Generator &gen, Receiver &rx, Run &run)
+{
 	std::vector<unsigned> workers;
 	unsigned lc;
 	RTE_LCORE_FOREACH_WORKER(lc)
 	workers.push_back(lc);
 	const uint64_t start = rte_rdtsc() + clock.tsc_of_ns(1000000);
-	if (sending)
+	if (o.sending)
 		gen.start(start);
-	run.rx_deadline_tsc = start + clock.tsc_of_ns(spec.duration_ns) + run.drain_tsc;
+	run.rx_deadline_tsc = start + clock.tsc_of_ns(o.spec.duration_ns) + run.drain_tsc;
 	while (rte_rdtsc() < start) {
 	}
 	enum class Where { none, worker, main };
 	Where gen_at = Where::none, rx_at = Where::none;
 	size_t next_worker = 0;
-	if (sending && next_worker < workers.size()) {
+	if (o.sending && next_worker < workers.size()) {
 		rte_eal_remote_launch(generator_main, &run, workers[next_worker++]);
 		gen_at = Where::worker;
 	}
-	if (receiving && next_worker < workers.size()) {
+	if (o.receiving && next_worker < workers.size()) {
 		rte_eal_remote_launch(receiver_main, &run, workers[next_worker++]);
 		rx_at = Where::worker;
 	}
-	if (sending && gen_at == Where::none && receiving && rx_at == Where::none) {
+	if (o.sending && gen_at == Where::none && o.receiving && rx_at == Where::none)
 		both_main(&run);
-	} else if (sending && gen_at == Where::none) {
+	else if (o.sending && gen_at == Where::none)
 		generator_main(&run);
-	} else if (receiving && rx_at == Where::none) {
-		// The main lcore receives; progress lines would cost it frames.
-		receiver_main(&run);
-	} else {
-		// Both on workers: the main lcore reports progress once a second.
-		uint64_t last_tx = 0, last_rx = 0;
-		uint64_t next = start + clock.tsc_of_ns(1000000000);
-		while (!(rte_eal_get_lcore_state(workers[0]) == WAIT &&
-			 (workers.size() < 2 || rte_eal_get_lcore_state(workers[1]) == WAIT))) {
-			std::this_thread::sleep_for(std::chrono::milliseconds(20));
-			if (quiet || rte_rdtsc() < next)
-				continue;
-			// Plain reads of the workers' 64-bit counters: a progress line may be a burst behind.
-			const uint64_t tx_now = sending ? gen.counters().pkts : 0;
-			const uint64_t rx_now = receiving ? rx.counters().pkts : 0;
-			fmt::print("  {:>5.1f} s  tx {:>8.3f} Mpps  rx {:>8.3f} Mpps\n",
-				   static_cast<double>(next - start) / clock.tsc_hz, (tx_now - last_tx) / 1e6,
-				   (rx_now - last_rx) / 1e6);
-			std::fflush(stdout);
-			last_tx = tx_now;
-			last_rx = rx_now;
-			next += clock.tsc_of_ns(1000000000);
-		}
-	}
+	else if (o.receiving && rx_at == Where::none)
+		receiver_main(&run); // the main lcore receives; progress lines would cost it frames
+	else
+		print_progress(o, clock, workers, start, gen, rx);
 	rte_eal_mp_wait_lcore();
+	return start;
+}
 
-	const uint64_t end = sending ? run.end_tsc : rte_rdtsc();
+// The table (and the generator's rate) on stdout; with --json, the report as
+// JSON as well. Error text or empty.
+std::string report(const Options &o, const Clock &clock, const Generator &gen, const Receiver &rx, const Run &run,
+		   uint64_t start)
+{
+	const uint64_t end = o.sending ? run.end_tsc : rte_rdtsc();
 	const double seconds = static_cast<double>(end - start) / clock.tsc_hz;
-	const Report report = make_report(spec, sending ? &gen : nullptr, receiving ? &rx : nullptr, seconds);
-	fmt::print("\n{}", format_table(report, per_flow));
-	if (sending)
+	const Report r = make_report(o.spec, o.sending ? &gen : nullptr, o.receiving ? &rx : nullptr, seconds);
+	fmt::print("\n{}", format_table(r, o.per_flow));
+	if (o.sending)
 		fmt::print("generator: {} frames in {:.3f} s = {:.3f} Mpps\n", gen.counters().pkts, seconds,
 			   static_cast<double>(gen.counters().pkts) / seconds / 1e6);
-	if (!json_path.empty()) {
-		const std::string text = to_json(report).dump(2) + "\n";
-		if (json_path == "-") {
-			fmt::print("{}", text);
-		} else {
-			std::ofstream out(json_path);
-			out << text;
-			if (!out)
-				return fail("cannot write " + json_path);
-		}
+	if (o.json_path.empty())
+		return {};
+	const std::string text = to_json(r).dump(2) + "\n";
+	if (o.json_path == "-") {
+		fmt::print("{}", text);
+		return {};
 	}
-	for (uint16_t p : started) {
-		rte_eth_dev_stop(p);
-		rte_eth_dev_close(p);
-	}
+	std::ofstream out(o.json_path);
+	out << text;
+	return out ? "" : "cannot write " + o.json_path;
+}
+
+} // namespace
+
+// parse -> set up (EAL, ports, halves) -> run -> report.
+int main(int argc, char **argv)
+{
+	const common::CommandLine cmd = common::split_command_line(argc, argv);
+	Options opt;
+	if (std::optional<int> exit_status = parse_command_line(cmd, opt))
+		return *exit_status;
+	if (int status = read_traffic(opt))
+		return status;
+	if (!start_eal(argv[0], cmd))
+		return 1;
+	std::signal(SIGINT, on_signal);
+	std::signal(SIGTERM, on_signal);
+
+	Ports ports;
+	if (std::string err = open_ports(opt, ports); !err.empty())
+		return fail_on_eal(err);
+	const Clock clock = Clock::anchored();
+	Generator gen;
+	Receiver rx;
+	Run run;
+	if (std::string err = set_up_halves(opt, ports, clock, gen, rx, run); !err.empty())
+		return fail_on_eal(err);
+	print_plan(opt, ports);
+
+	const uint64_t start = run_traffic(opt, clock, gen, rx, run);
+
+	if (std::string err = report(opt, clock, gen, rx, run, start); !err.empty())
+		return fail_on_eal(err);
+	close_ports(ports);
 	rte_eal_cleanup();
 	return interrupted.load() ? 130 : 0;
 }
