@@ -189,160 +189,241 @@ double percentile(std::vector<double> v, double q)
 	return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
 }
 
-int run_sender(const SendOptions &o)
+// One flow's sending state: its socket and window, what it sent and had
+// acknowledged, and the running sums of the report interval in progress.
+struct Flow {
+	int fd = -1;
+	uint32_t id = 0;
+	Cc cc;
+	std::vector<uint8_t> packet; // one datagram, its header written per send
+	uint64_t seq = 0;            // the next sequence number: after the run, packets sent
+	uint64_t next_send_ns = 0;
+	uint64_t acked_bytes = 0, send_errors = 0;
+	std::vector<double> rtts_ms; // every acknowledgement's round trip
+	std::vector<Interval> intervals;
+	uint64_t next_report_ns = 0;
+	uint64_t report_bytes = 0, report_delivered = 0, report_ce = 0, report_rtt_n = 0;
+	double report_rtt_sum = 0;
+};
+
+// A UDP socket connected to the receiver, its datagrams ECT(1) for a
+// scalable flow, ECT(0) for a classic one. False after saying why not.
+bool open_socket(const SendOptions &o, Flow &f)
 {
-	const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	if (fd < 0) {
+	f.fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (f.fd < 0) {
 		fmt::print(stderr, "error: socket: {}\n", std::strerror(errno));
-		return 1;
+		return false;
 	}
 	const int tos = o.response == Response::scalable ? kEct1 : kEct0;
-	if (setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) != 0 ||
-	    connect(fd, reinterpret_cast<const sockaddr *>(&o.to), sizeof(o.to)) != 0) {
+	if (setsockopt(f.fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) != 0 ||
+	    connect(f.fd, reinterpret_cast<const sockaddr *>(&o.to), sizeof(o.to)) != 0) {
 		fmt::print(stderr, "error: socket setup: {}\n", std::strerror(errno));
-		return 1;
+		return false;
 	}
-	std::random_device rd;
-	const uint32_t flow = rd();
+	return true;
+}
+
+// Every acknowledgement waiting on the socket, into the window and the round
+// trips. Returns the time of the last one read (now when none was).
+uint64_t take_acks(Flow &f, std::vector<uint8_t> &rx, uint64_t now)
+{
+	for (;;) {
+		const ssize_t n = recv(f.fd, rx.data(), rx.size(), MSG_DONTWAIT);
+		if (n < 0)
+			return now;
+		Ack a;
+		if (!parse(rx.data(), static_cast<size_t>(n), kAck, a) || a.flow != f.id)
+			continue;
+		now = now_ns();
+		const uint64_t rtt = now > a.send_ns_echo ? now - a.send_ns_echo : 0;
+		f.cc.on_ack({a.packets, a.ce_packets, a.highest_seq}, rtt, now);
+		f.acked_bytes = std::max(f.acked_bytes, a.bytes);
+		f.rtts_ms.push_back(static_cast<double>(rtt) / 1e6);
+		f.report_rtt_sum += static_cast<double>(rtt) / 1e6;
+		f.report_rtt_n++;
+	}
+}
+
+// The packets the window allows and the pacing has made due, with at most a
+// couple of packets' worth of catching up.
+void send_due(Flow &f, const SendOptions &o, uint64_t now)
+{
+	const auto gap = static_cast<uint64_t>(o.packet_bytes * 1e9 / std::max(f.cc.pacing_rate(o.packet_bytes), 1.0));
+	if (f.next_send_ns + 2 * gap < now)
+		f.next_send_ns = now - 2 * gap;
+	while (f.cc.can_send() && f.next_send_ns <= now) {
+		DataHeader h{};
+		h.magic = kMagic;
+		h.kind = kData;
+		h.flow = f.id;
+		h.seq = f.seq;
+		h.send_ns = now;
+		std::memcpy(f.packet.data(), &h, sizeof(h));
+		if (send(f.fd, f.packet.data(), f.packet.size(), MSG_DONTWAIT) < 0) {
+			f.send_errors++; // a full socket buffer: try again on the next turn
+			break;
+		}
+		f.cc.on_send(f.seq++, now);
+		f.next_send_ns += gap;
+	}
+}
+
+// The interval that has ended: kept for the summary, printed unless quiet.
+void report_interval(Flow &f, const SendOptions &o, uint64_t start, uint64_t now)
+{
+	const uint64_t d = f.cc.delivered() - f.report_delivered, m = f.cc.ce() - f.report_ce;
+	Interval iv{static_cast<double>(now - start) / 1e9,
+		    static_cast<double>(f.acked_bytes - f.report_bytes) * 8 / o.interval_s / 1e6,
+		    f.report_rtt_n ? f.report_rtt_sum / static_cast<double>(f.report_rtt_n) : 0,
+		    d ? static_cast<double>(m) / static_cast<double>(d) : 0, f.cc.cwnd(), f.cc.alpha()};
+	f.intervals.push_back(iv);
+	if (!o.quiet) {
+		fmt::print("{:>6.1f} {:>10.2f} {:>9.2f} {:>7.1f}% {:>8.1f} {:>6.3f}\n", iv.t_s, iv.goodput_mbps,
+			   iv.srtt_ms, 100 * iv.marked, iv.cwnd, iv.alpha);
+		std::fflush(stdout);
+	}
+	f.report_bytes = f.acked_bytes;
+	f.report_delivered = f.cc.delivered();
+	f.report_ce = f.cc.ce();
+	f.report_rtt_sum = 0;
+	f.report_rtt_n = 0;
+	f.next_report_ns += static_cast<uint64_t>(o.interval_s * 1e9);
+}
+
+// Sleeps until the next packet is due, an ack arrives, a report or the end.
+void wait_for_next(const Flow &f, uint64_t now, uint64_t end)
+{
+	uint64_t wake = f.next_report_ns;
+	if (f.cc.can_send())
+		wake = std::min(wake, f.next_send_ns);
+	else
+		wake = std::min(wake, now + f.cc.rto_ns());
+	wake = std::min(wake, end);
+	const uint64_t wait = wake > now ? wake - now : 0;
+	pollfd p{f.fd, POLLIN, 0};
+	const timespec ts{static_cast<time_t>(wait / 1000000000ull), static_cast<long>(wait % 1000000000ull)};
+	ppoll(&p, 1, &ts, nullptr);
+}
+
+// Tells the receiver the flow is over (a few times: datagrams get lost) and
+// closes the socket.
+void end_flow(Flow &f)
+{
+	DataHeader h{};
+	h.magic = kMagic;
+	h.kind = kEnd;
+	h.flow = f.id;
+	h.seq = f.seq;
+	for (int i = 0; i < 3; i++)
+		send(f.fd, &h, sizeof(h), MSG_DONTWAIT);
+	close(f.fd);
+}
+
+struct SendSummary {
+	double seconds = 0;
+	double goodput_mbps = 0;
+	double steady_goodput_mbps = 0; // after the first interval (slow start)
+	double marked = 0;              // CE-marked share of the delivered packets
+};
+
+SendSummary summarise(const Flow &f, double seconds)
+{
+	SendSummary s;
+	s.seconds = seconds;
+	s.goodput_mbps = static_cast<double>(f.acked_bytes) * 8 / seconds / 1e6;
+	std::vector<double> steady;
+	for (size_t i = 1; i < f.intervals.size(); i++)
+		steady.push_back(f.intervals[i].goodput_mbps);
+	double steady_mean = 0;
+	for (double g : steady)
+		steady_mean += g;
+	s.steady_goodput_mbps = steady.empty() ? s.goodput_mbps : steady_mean / static_cast<double>(steady.size());
+	s.marked = f.cc.delivered() ? static_cast<double>(f.cc.ce()) / static_cast<double>(f.cc.delivered()) : 0;
+	return s;
+}
+
+void print_summary(const SendOptions &o, const Flow &f, const SendSummary &s)
+{
+	fmt::print("dualpilot-prague {} ({}): {:.2f} Mbit/s ({:.2f} after the first interval), rtt p50 {:.2f} ms p99 "
+		   "{:.2f} ms, marked {:.2f} %, {} packets sent, {} lost, {} loss events, {} timeouts, {} window "
+		   "reductions\n",
+		   o.response == Response::scalable ? "scalable" : "classic",
+		   o.response == Response::scalable ? "ECT(1)" : "ECT(0)", s.goodput_mbps, s.steady_goodput_mbps,
+		   percentile(f.rtts_ms, 0.5), percentile(f.rtts_ms, 0.99), 100 * s.marked, f.seq, f.cc.lost(),
+		   f.cc.losses(), f.cc.timeouts(), f.cc.reductions());
+}
+
+// The summary and the intervals as JSON (--json). False when the file
+// cannot be written.
+[[nodiscard]] bool write_json(const SendOptions &o, const Flow &f, const SendSummary &s)
+{
+	nlohmann::json j;
+	j["response"] = o.response == Response::scalable ? "scalable" : "classic";
+	j["seconds"] = s.seconds;
+	j["goodput_mbps"] = s.goodput_mbps;
+	j["steady_goodput_mbps"] = s.steady_goodput_mbps;
+	j["rtt_p50_ms"] = percentile(f.rtts_ms, 0.5);
+	j["rtt_p99_ms"] = percentile(f.rtts_ms, 0.99);
+	j["marked_fraction"] = s.marked;
+	j["packets_sent"] = f.seq;
+	j["packets_lost"] = f.cc.lost();
+	j["loss_events"] = f.cc.losses();
+	j["timeouts"] = f.cc.timeouts();
+	j["send_errors"] = f.send_errors;
+	for (const Interval &iv : f.intervals)
+		j["intervals"].push_back({{"t_s", iv.t_s},
+					  {"goodput_mbps", iv.goodput_mbps},
+					  {"srtt_ms", iv.srtt_ms},
+					  {"marked_fraction", iv.marked},
+					  {"cwnd", iv.cwnd},
+					  {"alpha", iv.alpha}});
+	std::ofstream out(o.json_path);
+	return static_cast<bool>(out << j.dump(2) << '\n');
+}
+
+CcParams cc_params(const SendOptions &o)
+{
 	CcParams params;
 	params.response = o.response;
 	params.rtt_target_ns = static_cast<uint64_t>(o.rtt_target_ms * 1e6);
-	Cc cc(params);
-	std::vector<uint8_t> packet(std::max<uint32_t>(o.packet_bytes, sizeof(DataHeader)), 0);
+	return params;
+}
+
+// set up (socket, window) -> run (acks, timeouts, paced data, a report per
+// interval, until the duration or a signal) -> end the flow -> report.
+int run_sender(const SendOptions &o)
+{
+	Flow f;
+	if (!open_socket(o, f))
+		return 1;
+	f.id = std::random_device{}();
+	f.cc = Cc(cc_params(o));
+	f.packet.assign(std::max<uint32_t>(o.packet_bytes, sizeof(DataHeader)), 0);
 	std::vector<uint8_t> rx(2048);
-	std::vector<double> rtts_ms;
-	std::vector<Interval> intervals;
 	const uint64_t start = now_ns(), end = start + static_cast<uint64_t>(o.duration_s * 1e9);
-	const auto interval_ns = static_cast<uint64_t>(o.interval_s * 1e9);
-	uint64_t seq = 0, next_send = start, next_report = start + interval_ns;
-	uint64_t acked_bytes = 0, report_bytes = 0, report_delivered = 0, report_ce = 0, send_errors = 0;
-	double report_rtt_sum = 0;
-	uint64_t report_rtt_n = 0;
+	f.next_send_ns = start;
+	f.next_report_ns = start + static_cast<uint64_t>(o.interval_s * 1e9);
 	if (!o.quiet)
 		fmt::print("{:>6} {:>10} {:>9} {:>8} {:>8} {:>6}\n", "t s", "Mbit/s", "srtt ms", "marked", "cwnd", "alpha");
 	while (!g_stop) {
 		uint64_t now = now_ns();
 		if (now >= end)
 			break;
-		// Acknowledgements.
-		for (;;) {
-			const ssize_t n = recv(fd, rx.data(), rx.size(), MSG_DONTWAIT);
-			if (n < 0)
-				break;
-			Ack a;
-			if (!parse(rx.data(), static_cast<size_t>(n), kAck, a) || a.flow != flow)
-				continue;
-			now = now_ns();
-			const uint64_t rtt = now > a.send_ns_echo ? now - a.send_ns_echo : 0;
-			cc.on_ack({a.packets, a.ce_packets, a.highest_seq}, rtt, now);
-			acked_bytes = std::max(acked_bytes, a.bytes);
-			rtts_ms.push_back(static_cast<double>(rtt) / 1e6);
-			report_rtt_sum += static_cast<double>(rtt) / 1e6;
-			report_rtt_n++;
-		}
-		cc.check_timeout(now);
-		// Data, paced: at most a couple of packets' worth of catching up.
-		const uint64_t gap = static_cast<uint64_t>(o.packet_bytes * 1e9 / std::max(cc.pacing_rate(o.packet_bytes), 1.0));
-		if (next_send + 2 * gap < now)
-			next_send = now - 2 * gap;
-		while (cc.can_send() && next_send <= now) {
-			DataHeader h{};
-			h.magic = kMagic;
-			h.kind = kData;
-			h.flow = flow;
-			h.seq = seq;
-			h.send_ns = now;
-			std::memcpy(packet.data(), &h, sizeof(h));
-			if (send(fd, packet.data(), packet.size(), MSG_DONTWAIT) < 0) {
-				send_errors++; // a full socket buffer: try again on the next turn
-				break;
-			}
-			cc.on_send(seq++, now);
-			next_send += gap;
-		}
-		if (now >= next_report) {
-			const uint64_t d = cc.delivered() - report_delivered, m = cc.ce() - report_ce;
-			Interval iv{static_cast<double>(now - start) / 1e9,
-				    static_cast<double>(acked_bytes - report_bytes) * 8 / o.interval_s / 1e6,
-				    report_rtt_n ? report_rtt_sum / static_cast<double>(report_rtt_n) : 0,
-				    d ? static_cast<double>(m) / static_cast<double>(d) : 0, cc.cwnd(), cc.alpha()};
-			intervals.push_back(iv);
-			if (!o.quiet) {
-				fmt::print("{:>6.1f} {:>10.2f} {:>9.2f} {:>7.1f}% {:>8.1f} {:>6.3f}\n", iv.t_s, iv.goodput_mbps,
-					   iv.srtt_ms, 100 * iv.marked, iv.cwnd, iv.alpha);
-				std::fflush(stdout);
-			}
-			report_bytes = acked_bytes;
-			report_delivered = cc.delivered();
-			report_ce = cc.ce();
-			report_rtt_sum = 0;
-			report_rtt_n = 0;
-			next_report += interval_ns;
-		}
-		// Sleep until the next packet is due, an ack arrives, or a report.
-		uint64_t wake = next_report;
-		if (cc.can_send())
-			wake = std::min(wake, next_send);
-		else
-			wake = std::min(wake, now + cc.rto_ns());
-		wake = std::min(wake, end);
-		const uint64_t wait = wake > now ? wake - now : 0;
-		pollfd p{fd, POLLIN, 0};
-		const timespec ts{static_cast<time_t>(wait / 1000000000ull), static_cast<long>(wait % 1000000000ull)};
-		ppoll(&p, 1, &ts, nullptr);
+		now = take_acks(f, rx, now);
+		f.cc.check_timeout(now);
+		send_due(f, o, now);
+		if (now >= f.next_report_ns)
+			report_interval(f, o, start, now);
+		wait_for_next(f, now, end);
 	}
-	// Tell the receiver the flow is over (a few times: datagrams get lost).
-	DataHeader h{};
-	h.magic = kMagic;
-	h.kind = kEnd;
-	h.flow = flow;
-	h.seq = seq;
-	for (int i = 0; i < 3; i++)
-		send(fd, &h, sizeof(h), MSG_DONTWAIT);
-	close(fd);
+	end_flow(f);
 
-	const double secs = static_cast<double>(std::min(now_ns(), end) - start) / 1e9;
-	const double goodput = static_cast<double>(acked_bytes) * 8 / secs / 1e6;
-	std::vector<double> steady; // goodput after the first interval (slow start)
-	for (size_t i = 1; i < intervals.size(); i++)
-		steady.push_back(intervals[i].goodput_mbps);
-	double steady_mean = 0;
-	for (double g : steady)
-		steady_mean += g;
-	steady_mean = steady.empty() ? goodput : steady_mean / static_cast<double>(steady.size());
-	const double marked = cc.delivered() ? static_cast<double>(cc.ce()) / static_cast<double>(cc.delivered()) : 0;
-	fmt::print("dualpilot-prague {} ({}): {:.2f} Mbit/s ({:.2f} after the first interval), rtt p50 {:.2f} ms p99 "
-		   "{:.2f} ms, marked {:.2f} %, {} packets sent, {} lost, {} loss events, {} timeouts, {} window "
-		   "reductions\n",
-		   o.response == Response::scalable ? "scalable" : "classic",
-		   o.response == Response::scalable ? "ECT(1)" : "ECT(0)", goodput, steady_mean, percentile(rtts_ms, 0.5),
-		   percentile(rtts_ms, 0.99), 100 * marked, seq, cc.lost(), cc.losses(), cc.timeouts(), cc.reductions());
-	if (!o.json_path.empty()) {
-		nlohmann::json j;
-		j["response"] = o.response == Response::scalable ? "scalable" : "classic";
-		j["seconds"] = secs;
-		j["goodput_mbps"] = goodput;
-		j["steady_goodput_mbps"] = steady_mean;
-		j["rtt_p50_ms"] = percentile(rtts_ms, 0.5);
-		j["rtt_p99_ms"] = percentile(rtts_ms, 0.99);
-		j["marked_fraction"] = marked;
-		j["packets_sent"] = seq;
-		j["packets_lost"] = cc.lost();
-		j["loss_events"] = cc.losses();
-		j["timeouts"] = cc.timeouts();
-		j["send_errors"] = send_errors;
-		for (const Interval &iv : intervals)
-			j["intervals"].push_back({{"t_s", iv.t_s},
-						  {"goodput_mbps", iv.goodput_mbps},
-						  {"srtt_ms", iv.srtt_ms},
-						  {"marked_fraction", iv.marked},
-						  {"cwnd", iv.cwnd},
-						  {"alpha", iv.alpha}});
-		std::ofstream out(o.json_path);
-		if (!(out << j.dump(2) << '\n')) {
-			fmt::print(stderr, "error: {}: cannot write\n", o.json_path);
-			return 1;
-		}
+	const SendSummary s = summarise(f, static_cast<double>(std::min(now_ns(), end) - start) / 1e9);
+	print_summary(o, f, s);
+	if (!o.json_path.empty() && !write_json(o, f, s)) {
+		fmt::print(stderr, "error: {}: cannot write\n", o.json_path);
+		return 1;
 	}
 	return 0;
 }
