@@ -26,10 +26,13 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "common/enum_names.hpp"
 #include "perf/prague/cc.hpp"
 #include "perf/prague/wire.hpp"
 
@@ -165,6 +168,10 @@ int run_receiver(uint16_t port, bool once)
 }
 
 // ---- sender -----------------------------------------------------------------
+
+// --response's words, in Response's order (common/enum_names.hpp).
+constexpr const char *kResponseNames[] = {"scalable", "classic"};
+const char *to_string(Response r) { return kResponseNames[static_cast<size_t>(r)]; }
 
 struct SendOptions {
 	sockaddr_in to{};
@@ -348,7 +355,7 @@ void print_summary(const SendOptions &o, const Flow &f, const SendSummary &s)
 	fmt::print("dualpilot-prague {} ({}): {:.2f} Mbit/s ({:.2f} after the first interval), rtt p50 {:.2f} ms p99 "
 		   "{:.2f} ms, marked {:.2f} %, {} packets sent, {} lost, {} loss events, {} timeouts, {} window "
 		   "reductions\n",
-		   o.response == Response::scalable ? "scalable" : "classic",
+		   to_string(o.response),
 		   o.response == Response::scalable ? "ECT(1)" : "ECT(0)", s.goodput_mbps, s.steady_goodput_mbps,
 		   percentile(f.rtts_ms, 0.5), percentile(f.rtts_ms, 0.99), 100 * s.marked, f.seq, f.cc.lost(),
 		   f.cc.losses(), f.cc.timeouts(), f.cc.reductions());
@@ -359,7 +366,7 @@ void print_summary(const SendOptions &o, const Flow &f, const SendSummary &s)
 [[nodiscard]] bool write_json(const SendOptions &o, const Flow &f, const SendSummary &s)
 {
 	nlohmann::json j;
-	j["response"] = o.response == Response::scalable ? "scalable" : "classic";
+	j["response"] = to_string(o.response);
 	j["seconds"] = s.seconds;
 	j["goodput_mbps"] = s.goodput_mbps;
 	j["steady_goodput_mbps"] = s.steady_goodput_mbps;
@@ -453,7 +460,7 @@ int main(int argc, char **argv)
 	send_cmd->add_option("--response", response,
 			     "scalable: ECT(1), DCTCP-style response to the marked fraction (L4S); classic: ECT(0), "
 			     "Reno halving on CE or loss")
-		->check(CLI::IsMember({"scalable", "classic"}))
+		->check(CLI::IsMember(std::vector<std::string>(std::begin(kResponseNames), std::end(kResponseNames))))
 		->capture_default_str();
 	send_cmd->add_option("--rtt-target-ms", o.rtt_target_ms,
 			     "scalable: grow the rate as a flow of this round trip would (0: one packet per round trip)")
@@ -470,6 +477,9 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "error: --to {}: expected IPv4:port\n", to);
 		return 2;
 	}
-	o.response = response == "classic" ? Response::classic : Response::scalable;
+	if (!dualpilot::common::parse_choice(response, kResponseNames, o.response)) { // --response's check refused it first
+		fmt::print(stderr, "error: --response {}: {}\n", response, dualpilot::common::known_choices(kResponseNames));
+		return 2;
+	}
 	return run_sender(o);
 }
