@@ -27,10 +27,10 @@ struct Event {
 	EventType type;
 	uint8_t flags;  // packet: ECN codepoint in bits 0-1, bit 2 retransmission; ack: bit 0 ECE
 	uint32_t flow;
-	uint64_t a;     // packet: seq; ack: cumulative ack (next expected seq)
-	uint64_t b;     // packet: send time; ack: echoed send time
-	uint64_t c;     // ack: CE packets received so far (accurate ECN)
-	uint64_t d;     // ack: the packet it selectively acknowledges
+	uint64_t seq;         // packet: its sequence number; ack: the cumulative ack (next sequence expected)
+	uint64_t sent_ns;     // packet: when it was sent; ack: the send time it echoes
+	uint64_t ce_received; // ack: CE packets received so far (accurate ECN)
+	uint64_t sacked_seq;  // ack: the packet it selectively acknowledges
 };
 
 struct EventLater {

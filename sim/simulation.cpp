@@ -105,10 +105,10 @@ public:
 	}
 
 private:
-	void push(uint64_t at, EventType type, uint32_t flow, uint8_t flags = 0, uint64_t a = 0, uint64_t b = 0,
-		  uint64_t c = 0, uint64_t d = 0)
+	void push(uint64_t at, EventType type, uint32_t flow, uint8_t flags = 0, uint64_t seq = 0, uint64_t sent_ns = 0,
+		  uint64_t ce_received = 0, uint64_t sacked_seq = 0)
 	{
-		events_.push(Event{at, 0, type, flags, flow, a, b, c, d});
+		events_.push(Event{at, 0, type, flags, flow, seq, sent_ns, ce_received, sacked_seq});
 	}
 
 	bool measuring() const { return now_ >= sc_.warmup_ns; }
@@ -145,7 +145,7 @@ private:
 			at_receiver(ev);
 			break;
 		case EventType::ack_at_sender:
-			f.sender->on_ack(now_, ev.a, ev.d, ev.b, ev.c, (ev.flags & 1) != 0);
+			f.sender->on_ack(now_, ev.seq, ev.sacked_seq, ev.sent_ns, ev.ce_received, (ev.flags & 1) != 0);
 			send_tcp(ev.flow);
 			break;
 		case EventType::rto:
@@ -221,7 +221,7 @@ private:
 		FlowState &f = flows_[ev.flow];
 		result_.packets++;
 		const auto ecn = static_cast<aqm::Ecn>(ev.flags & 3);
-		const uint64_t slot = slot_for({ev.flow, ev.a, ev.b, (ev.flags & kFlagRetrans) != 0});
+		const uint64_t slot = slot_for({ev.flow, ev.seq, ev.sent_ns, (ev.flags & kFlagRetrans) != 0});
 		const aqm::Packet pkt{now_, slot, wire_bytes(f), ecn, 0};
 		const aqm::EnqueueResult r = aqm::enqueue(aqm_, pkt);
 		if (r != aqm::EnqueueResult::accepted) {
@@ -374,7 +374,7 @@ private:
 		}
 		AckToSend ack;
 		uint64_t delivered = 0;
-		const bool now_ack = f.receiver->on_packet(ev.a, ev.b, ce, ack, delivered);
+		const bool now_ack = f.receiver->on_packet(ev.seq, ev.sent_ns, ce, ack, delivered);
 		if (measuring())
 			f.stats.goodput_bytes += delivered * (sc_.mtu_bytes - kHeaderBytes);
 		if (now_ack) {
