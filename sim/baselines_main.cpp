@@ -143,6 +143,11 @@ int main(int argc, char **argv)
 	app.add_option("--seed", seed, "first seed of the held-out runs")->capture_default_str();
 	app.add_option("--policy", policy_path, "a model file: DualPI2 + this pilot in enforce mode, beside the baselines");
 	app.add_option("--inference-interval", inference_interval, "the pilot's decisions per call")->capture_default_str();
+	std::string pilot_base = "tc";
+	app.add_option("--pilot-base", pilot_base,
+		       "the DualPI2 the pilot overrides: tc (tc's defaults, the router's) or tuned (the tuned default)")
+		->check(CLI::IsMember({"tc", "tuned"}))
+		->capture_default_str();
 	app.add_option("--out", out_dir, "table.md, table.csv and search.csv go here")->capture_default_str();
 	CLI11_PARSE(app, argc, argv);
 
@@ -245,9 +250,10 @@ int main(int argc, char **argv)
 			continue;
 		for (uint64_t delay_ns : {uint64_t{20000}, uint64_t{39000000}}) {
 			const PilotSpec spec{&policy, delay_ns, inference_interval};
-			const Figures p = run_mean(sc, {}, n, seed, &spec);
+			const Figures p = run_mean(sc, pilot_base == "tuned" ? tuned.settings : std::vector<aqm::Setting>{}, n,
+						   seed, &spec);
 			const std::string delay = delay_ns < 1000000 ? "20 us" : "39 ms";
-			md += row_md(sc.name, "DualPI2 + pilot", delay, p);
+			md += row_md(sc.name, pilot_base == "tuned" ? "tuned DualPI2 + pilot" : "DualPI2 + pilot", delay, p);
 			csv += row_csv(sc.name, "pilot", delay, p);
 			if (p.l99 > tf.l99 + 1e-9 || p.util < tf.util - 0.01)
 				goal_misses += fmt::format("  {} at {}: L4S p99 {:.2f} ms (tuned {:.2f}), utilisation {:.1f} % "
