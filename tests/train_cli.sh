@@ -7,7 +7,7 @@
 # kept checkpoint, the class weights, per-action recall and the confusion
 # matrix; the model leaves total_drops out; a hostile pickle and a file with
 # no decisions are refused without running anything; a bad --class-weights
-# is an error.
+# is an error; a held-out scenario's pool is refused by name.
 # usage: train_cli.sh DUALPILOT-POOL DUALPILOT-TRAIN SOURCE_DIR      (77: no numpy)
 set -uo pipefail
 pool_tool=${1:?usage}
@@ -57,4 +57,17 @@ if "$pool_tool" import /etc/hostname --out "$dir/none.dpp" 2>"$dir/none.txt"; th
 grep -q "no pool records found" "$dir/none.txt" || fail "no-records message: $(cat "$dir/none.txt")"
 if "$train" --pools "$dir/pool.dpp" --out "$dir/x.dpm" --class-weights 1,2 2>"$dir/cw.txt"; then fail "bad weights accepted"; fi
 grep -q "three non-negative numbers" "$dir/cw.txt" || fail "class weights message: $(cat "$dir/cw.txt")"
+# Held-out scenarios are never trained on: a pool under a held-out run's
+# directory, or beside a summary.json that names one, is refused by name.
+mkdir -p "$dir/heldout-30m-onoff-dualpi2/seed-1" "$dir/run/seed-1"
+cp "$dir/pool.dpp" "$dir/heldout-30m-onoff-dualpi2/seed-1/pool.dpp"
+if "$train" --pools "$dir/heldout-30m-onoff-dualpi2/seed-1/pool.dpp" --out "$dir/h.dpm" 2>"$dir/h.txt"; then
+	fail "a held-out run's pool was trained on"
+fi
+grep -q "held-out scenario" "$dir/h.txt" || fail "held-out message: $(cat "$dir/h.txt")"
+cp "$dir/pool.dpp" "$dir/run/seed-1/pool.dpp"
+echo '{"scenario": "heldout-12m-mixed-rtt"}' >"$dir/run/seed-1/summary.json"
+if "$train" --pools "$dir/run/seed-1/pool.dpp" --out "$dir/h.dpm" 2>"$dir/h2.txt"; then fail "a pool recorded on a held-out scenario was trained on"; fi
+grep -q "recorded on held-out scenario 'heldout-12m-mixed-rtt'" "$dir/h2.txt" || fail "held-out message: $(cat "$dir/h2.txt")"
+[ ! -e "$dir/h.dpm" ] || fail "a model was written from held-out pools"
 echo "train_cli: ok ($passes validation passes, $(grep heldout_accuracy "$dir/out.txt"))"
