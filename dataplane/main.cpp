@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <optional>
 
 #include "aqm/units.hpp"
 #include "common/eal_args.hpp"
@@ -120,19 +121,28 @@ int check_host(const dataplane::RouterConfig &cfg, const std::vector<std::string
 	return {};
 }
 
-} // namespace
-
-int main(int argc, char **argv)
-{
-	// Everything after "--" belongs to the EAL and replaces [eal] args.
-	common::CommandLine cmd = common::split_command_line(argc, argv);
+// What main's steps share: the command line's choices.
+struct Options {
 	std::string config_path;
 	bool check_only = false;
 	bool check_host_only = false;
+};
+
+// The lcores the router runs on: the first [router] workers worker lcores run
+// the packet path; one more, if there is one, runs the policy worker.
+struct Lcores {
+	std::vector<unsigned> workers;
+	unsigned service = UINT32_MAX; // UINT32_MAX: none; the main lcore serves
+};
+
+// The tool's own arguments (the EAL's come after "--"). An exit status when
+// the process should stop here (--help, a parse error).
+std::optional<int> parse_command_line(common::CommandLine &cmd, Options &o)
+{
 	CLI::App app{"dualpilot-router: a DPDK software router running DualPI2 (RFC 9332) per egress port"};
-	app.add_option("--config", config_path, "router config (TOML); see configs/router.example.toml")->required();
-	app.add_flag("--check", check_only, "check the config and exit");
-	app.add_flag("--check-host", check_host_only,
+	app.add_option("--config", o.config_path, "router config (TOML); see configs/router.example.toml")->required();
+	app.add_flag("--check", o.check_only, "check the config and exit");
+	app.add_flag("--check-host", o.check_host_only,
 		     "check that the host has what the config needs (hugepages, hugetlbfs, NIC drivers; FreeBSD: contigmem, "
 		     "nic_uio), name what is missing, and exit (1 if anything is)");
 	app.footer("EAL arguments after --, e.g. dualpilot-router --config r.toml -- -l 0-1 --no-huge -m 1024");
@@ -141,28 +151,20 @@ int main(int argc, char **argv)
 	} catch (const CLI::ParseError &e) {
 		return app.exit(e);
 	}
+	return std::nullopt;
+}
 
-	dataplane::RouterConfig cfg;
-	if (std::string err = dataplane::load_router_config(config_path, cfg); !err.empty()) {
-		fmt::print(stderr, "error: {}\n", err);
-		return 2;
-	}
-	sim::Objective objective; // [objective]: how the summary scores the run
-	if (std::string err = sim::load_objective(config_path, objective); !err.empty()) {
-		fmt::print(stderr, "error: {}\n", err);
-		return 2;
-	}
-	std::vector<std::string> eal_args = cmd.eal.empty() ? cfg.eal_args : cmd.eal;
-	if (check_host_only)
-		return check_host(cfg, eal_args);
-	if (std::string err = place(cfg, eal_args); !err.empty()) {
-		fmt::print(stderr, "error: placement: {}\n", err);
-		return 2;
-	}
-	if (check_only) {
-		fmt::print("{}: ok, {} ports\n", config_path, cfg.ports.size());
-		return 0;
-	}
+// The router's config and its [objective] (how the summary scores the run).
+// Error text or empty.
+[[nodiscard]] std::string read_config(const std::string &path, dataplane::RouterConfig &cfg, sim::Objective &objective)
+{
+	if (std::string err = dataplane::load_router_config(path, cfg); !err.empty())
+		return err;
+	return sim::load_objective(path, objective);
+}
+
+bool start_eal(std::vector<std::string> eal_args)
+{
 	eal_args.insert(eal_args.begin(), "dualpilot-router");
 	std::vector<char *> eal_argv;
 	for (std::string &a : eal_args)
@@ -171,37 +173,30 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "error: EAL initialisation failed ({}); see the EAL messages above. A second "
 				   "DPDK process needs its own --file-prefix.\n",
 			   rte_errno ? rte_strerror(rte_errno) : "no reason given");
-		return 1;
+		return false;
 	}
-	std::signal(SIGINT, on_signal);
-	std::signal(SIGTERM, on_signal);
-	// Secondary processes (dpdk-dumpcap, dpdk-pdump) capture through it.
-	if (rte_pdump_init() != 0)
-		fmt::print(stderr, "warning: rte_pdump_init failed ({}): dpdk-dumpcap cannot capture\n",
-			   rte_strerror(rte_errno));
+	return true;
+}
 
-	// The first [router] workers worker lcores run the packet path; one more,
-	// if there is one, runs the policy worker.
-	std::vector<unsigned> worker_lcores;
-	unsigned service_lcore = UINT32_MAX;
+Lcores assign_lcores(const dataplane::RouterConfig &cfg)
+{
+	Lcores l;
 	unsigned lcore = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore)
 	{
-		if (worker_lcores.size() < cfg.workers)
-			worker_lcores.push_back(lcore);
-		else if (service_lcore == UINT32_MAX)
-			service_lcore = lcore;
+		if (l.workers.size() < cfg.workers)
+			l.workers.push_back(lcore);
+		else if (l.service == UINT32_MAX)
+			l.service = lcore;
 	}
-	dataplane::Router router;
-	if (std::string err = router.init(cfg, worker_lcores); !err.empty()) {
-		fmt::print(stderr, "error: {}\n", err);
-		router.shutdown();
-		rte_eal_cleanup();
-		return 1;
-	}
-	for (const std::string &w : router.warnings())
-		fmt::print(stderr, "warning: {}\n", w);
-	dataplane::PolicyWorker policy;
+	return l;
+}
+
+// The policy worker (when the config runs a policy or samples) and the
+// telemetry commands. Whether the policy worker runs.
+bool start_policy_and_telemetry(const dataplane::RouterConfig &cfg, dataplane::Router &router,
+				dataplane::PolicyWorker &policy)
+{
 	const bool policy_on = cfg.policy.mode != dataplane::PolicyMode::off || cfg.policy.sampling();
 	if (policy_on) {
 		policy.init(cfg.policy, router);
@@ -214,8 +209,12 @@ int main(int argc, char **argv)
 								   cfg.telemetry_allow_changes);
 	    !err.empty())
 		fmt::print(stderr, "warning: {}\n", err);
-	// SIGHUP: the configured model again, from the policy lcore's loop.
-	std::signal(SIGHUP, policy_on ? on_hangup : SIG_IGN);
+	return policy_on;
+}
+
+void print_plan(const dataplane::RouterConfig &cfg, const dataplane::Router &router,
+		const dataplane::PolicyWorker *policy, unsigned service_lcore)
+{
 	fmt::print("dualpilot-router: {} ports, forwarding (Ctrl-C to stop)\n", router.ports().size());
 	for (const auto &p : router.ports())
 		fmt::print("  {} = {} (port {}), egress {} at {}{}\n", p.cfg.name, p.cfg.device, p.port_id, p.cfg.aqm,
@@ -226,56 +225,133 @@ int main(int argc, char **argv)
 		fmt::print("  worker on lcore {}: {} rx queue(s), egress of {} port(s)\n", w.lcore, w.rx.size(),
 			   w.egress.size());
 	std::fflush(stdout);
-	if (policy_on)
+	if (policy)
 		fmt::print("  policy worker on lcore {}: mode {}{}, backend {}, a sample every {} packets\n",
 			   service_lcore == UINT32_MAX ? rte_lcore_id() : service_lcore,
-			   dataplane::to_string(policy.mode()),
-			   policy.mode() == dataplane::PolicyMode::off ? " (sampling only)" : "",
-			   policy.backend_name(), cfg.policy.inference_interval);
+			   dataplane::to_string(policy->mode()),
+			   policy->mode() == dataplane::PolicyMode::off ? " (sampling only)" : "",
+			   policy->backend_name(), cfg.policy.inference_interval);
 	std::fflush(stdout);
-	dataplane::Router::ServiceFn service;
-	// An idle policy worker naps 50 us: samples wait in the rings that long at
-	// most (a PI update is 16 ms), and the workers' ring cache lines are not
-	// pulled back and forth by a consumer spinning on them.
-	if (policy_on)
-		service = [&policy, &cfg](uint64_t now) {
-			if (reload_requested.exchange(false, std::memory_order_relaxed)) {
-				dataplane::PolicyChange reload;
-				reload.model = cfg.policy.model;
-				// request_change posts the reload (the next poll loads it), or
-				// refuses it while an earlier change still waits.
-				if (cfg.policy.model.empty())
-					fmt::print(stderr, "SIGHUP: no [policy] model configured: nothing to reload\n");
-				else if (const auto r = policy.request_change(reload, std::chrono::milliseconds(0)); !r.ok)
-					fmt::print(stderr, "SIGHUP: model not reloaded: {}\n", r.error);
-			}
-			if (policy.poll(now) == 0 && !policy.busy()) // a GPU pass in flight: keep polling for it
-				rte_delay_us_sleep(dataplane::kPolicyIdleNapUs);
-		};
-	const uint64_t started_ns = router.now_ns(); // the objective's utilisation is over the run
-	router.run(stop_requested, 100000000, service, service_lcore);
-	if (policy_on) {
-		while (policy.poll(router.now_ns()) > 0) // what the workers sampled last (a poll takes a bounded share)
-			;
-		policy.flush(router.now_ns());
-	}
-	dataplane::publish_telemetry_changes(nullptr);
-	dataplane::publish_telemetry(nullptr);
+}
+
+// The policy lcore's loop body: a SIGHUP's reload of the configured model,
+// then a poll. An idle policy worker naps 50 us: samples wait in the rings
+// that long at most (a PI update is 16 ms), and the workers' ring cache lines
+// are not pulled back and forth by a consumer spinning on them.
+dataplane::Router::ServiceFn policy_service(dataplane::PolicyWorker &policy, const dataplane::RouterConfig &cfg)
+{
+	return [&policy, &cfg](uint64_t now) {
+		if (reload_requested.exchange(false, std::memory_order_relaxed)) {
+			dataplane::PolicyChange reload;
+			reload.model = cfg.policy.model;
+			// request_change posts the reload (the next poll loads it), or
+			// refuses it while an earlier change still waits.
+			if (cfg.policy.model.empty())
+				fmt::print(stderr, "SIGHUP: no [policy] model configured: nothing to reload\n");
+			else if (const auto r = policy.request_change(reload, std::chrono::milliseconds(0)); !r.ok)
+				fmt::print(stderr, "SIGHUP: model not reloaded: {}\n", r.error);
+		}
+		if (policy.poll(now) == 0 && !policy.busy()) // a GPU pass in flight: keep polling for it
+			rte_delay_us_sleep(dataplane::kPolicyIdleNapUs);
+	};
+}
+
+// What the workers sampled last (a poll takes a bounded share), then the
+// pool's last writes.
+void drain_policy(dataplane::PolicyWorker &policy, const dataplane::Router &router)
+{
+	while (policy.poll(router.now_ns()) > 0)
+		;
+	policy.flush(router.now_ns());
+}
+
+// The summary, the objective per port, the policy's summary and what was
+// still queued.
+void report(dataplane::Router &router, const sim::Objective &objective, uint64_t run_ns,
+	    dataplane::PolicyWorker *policy)
+{
 	const uint64_t left = router.queued_pkts();
 	fmt::print("\n{}", router.summary());
-	for (const std::string &line : objective_lines(router, objective, router.now_ns() - started_ns))
+	for (const std::string &line : objective_lines(router, objective, run_ns))
 		fmt::print("{}\n", line);
-	if (policy_on) {
-		fmt::print("{}", policy.summary());
-		if (std::string err = policy.finish(); !err.empty())
+	if (policy) {
+		fmt::print("{}", policy->summary());
+		if (std::string err = policy->finish(); !err.empty())
 			fmt::print(stderr, "error: experience pool: {}\n", err);
 	}
 	if (left)
 		fmt::print("{} packets were still queued at exit and were freed\n", left);
+}
+
+void close_router(dataplane::Router &router)
+{
 	router.shutdown();
 	for (const auto &p : router.ports())
 		rte_eth_dev_close(p.port_id);
 	rte_pdump_uninit();
 	rte_eal_cleanup();
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	// Everything after "--" belongs to the EAL and replaces [eal] args.
+	common::CommandLine cmd = common::split_command_line(argc, argv);
+	Options opt;
+	if (std::optional<int> exit_status = parse_command_line(cmd, opt))
+		return *exit_status;
+	dataplane::RouterConfig cfg;
+	sim::Objective objective;
+	if (std::string err = read_config(opt.config_path, cfg, objective); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 2;
+	}
+	std::vector<std::string> eal_args = cmd.eal.empty() ? cfg.eal_args : cmd.eal;
+	if (opt.check_host_only)
+		return check_host(cfg, eal_args);
+	if (std::string err = place(cfg, eal_args); !err.empty()) {
+		fmt::print(stderr, "error: placement: {}\n", err);
+		return 2;
+	}
+	if (opt.check_only) {
+		fmt::print("{}: ok, {} ports\n", opt.config_path, cfg.ports.size());
+		return 0;
+	}
+	if (!start_eal(eal_args))
+		return 1;
+	std::signal(SIGINT, on_signal);
+	std::signal(SIGTERM, on_signal);
+	// Secondary processes (dpdk-dumpcap, dpdk-pdump) capture through it.
+	if (rte_pdump_init() != 0)
+		fmt::print(stderr, "warning: rte_pdump_init failed ({}): dpdk-dumpcap cannot capture\n",
+			   rte_strerror(rte_errno));
+
+	const Lcores lcores = assign_lcores(cfg);
+	dataplane::Router router;
+	if (std::string err = router.init(cfg, lcores.workers); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		router.shutdown();
+		rte_eal_cleanup();
+		return 1;
+	}
+	for (const std::string &w : router.warnings())
+		fmt::print(stderr, "warning: {}\n", w);
+	dataplane::PolicyWorker policy;
+	const bool policy_on = start_policy_and_telemetry(cfg, router, policy);
+	// SIGHUP: the configured model again, from the policy lcore's loop.
+	std::signal(SIGHUP, policy_on ? on_hangup : SIG_IGN);
+	print_plan(cfg, router, policy_on ? &policy : nullptr, lcores.service);
+
+	const uint64_t started_ns = router.now_ns(); // the objective's utilisation is over the run
+	router.run(stop_requested, 100000000, policy_on ? policy_service(policy, cfg) : dataplane::Router::ServiceFn{},
+		   lcores.service);
+	if (policy_on)
+		drain_policy(policy, router);
+	dataplane::publish_telemetry_changes(nullptr);
+	dataplane::publish_telemetry(nullptr);
+
+	report(router, objective, router.now_ns() - started_ns, policy_on ? &policy : nullptr);
+	close_router(router);
 	return 0;
 }
