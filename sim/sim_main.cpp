@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
@@ -159,184 +160,251 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 	return 0;
 }
 
-} // namespace
-
-int main(int argc, char **argv)
-{
+// What main's steps share: the command line's choices.
+struct Options {
 	std::string scenario_path, aqm_name, out_dir, pool_formats = "json,dpp";
 	std::vector<std::string> sets, compare;
 	uint64_t seed = 1;
 	uint32_t runs = 0;
 	double reward_offset_us = 0;
-	bool quiet = false, no_pool = false;
-	CLI::App app{"dualpilot-sim: a packet-level simulator of one bottleneck under an aqm/ AQM"};
+	bool quiet = false, no_pool = false, no_plots = false;
 	std::string sweep_path, heldout_dir = DUALPILOT_SOURCE_DIR "/configs/heldout";
 	uint32_t sweep_cells = 0;
-	app.add_option("--scenario", scenario_path, "scenario TOML (configs/scenarios/*.toml); one with a [sweep] "
-						    "table runs as a sweep of its flows");
-	app.add_option("--sweep", sweep_path, "a sweep file (configs/sweeps/*.toml): pools over a grid of rates, "
-					      "RTTs, mixes and behaviour policies, into --out");
-	app.add_option("--sweep-cells", sweep_cells, "draw this many cells of the sweep's grid (default: its cells)");
-	app.add_option("--heldout-dir", heldout_dir, "the held-out scenarios a sweep must not touch")
-		->capture_default_str();
-	app.add_option("--aqm", aqm_name, "fifo, pie, codel or dualpi2 (default: the scenario's)");
-	app.add_option("--compare", compare, "run each of these AQMs once and print them side by side "
-					     "(e.g. fifo,pie,codel,dualpi2); --out gets one folder per AQM")
-		->delimiter(',');
-	app.add_option("--set", sets, "AQM parameter key=value (tc names), repeatable; later ones win");
-	app.add_option("--seed", seed, "seed of the first run; run i uses seed + i");
-	app.add_option("--runs", runs, "runs (default: the scenario's repetitions)")->check(CLI::Range(1, 1000));
-	app.add_option("--out", out_dir, "directory for the run files, seed-N/ per run (default runs/SCENARIO-AQM)");
-	bool no_plots = false;
-	app.add_flag("--no-plots", no_plots, "do not draw the PNG plots (perf/plot) into OUT/plots");
-	app.add_option("--pool-formats", pool_formats, "experience pool files to write: json, dpp or both");
-	app.add_flag("--no-pool", no_pool, "do not record an experience pool");
-	app.add_option("--reward-offset-us", reward_offset_us,
-		       "pools get the paper's reward, packet_length / (queue_delay_us + this), instead of the "
-		       "objective's (the scenario's [objective] reward)")->check(CLI::Range(1e-9, 1e12));
-	app.add_flag("--quiet,-q", quiet, "no progress bar and no tables");
 	std::string policy_path, policy_mode = "enforce";
 	double decision_delay_us = 20, override_ttl_us = 20000;
 	uint32_t inference_interval = 10;
-	app.add_option("--policy", policy_path, "a model file (.dpm) deciding beside the AQM, in closed loop");
-	app.add_option("--policy-mode", policy_mode, "enforce (the policy's overrides act)")
-		->check(CLI::IsMember({"enforce"}));
-	app.add_option("--decision-delay-us", decision_delay_us, "inference latency modelled, us")
-		->check(CLI::Range(0.0, 1e7));
-	app.add_option("--override-ttl-us", override_ttl_us, "an override not refreshed within this expires, us")
-		->check(CLI::Range(0.0, 1e9));
-	app.add_option("--inference-interval", inference_interval, "decisions of a queue between policy calls")
-		->check(CLI::Range(1, 1000000));
 	policy::GuardRails guard;
-	double min_delay_us = static_cast<double>(guard.min_delay_ns) / 1e3;
+	bool no_harm_guard = false;
+};
+
+// The runs of one scenario under one AQM, as the options and the scenario
+// decide them.
+struct Plan {
+	std::string aqm_name;
+	std::vector<aqm::Setting> settings;
+	bool json = false, dpp = false; // the pool's files
+	uint32_t runs = 0;
+	std::string out_dir;
+};
+
+// An exit status when the process should stop here (--help, a parse error,
+// neither --scenario nor --sweep).
+std::optional<int> parse_command_line(int argc, char **argv, Options &o)
+{
+	CLI::App app{"dualpilot-sim: a packet-level simulator of one bottleneck under an aqm/ AQM"};
+	app.add_option("--scenario", o.scenario_path, "scenario TOML (configs/scenarios/*.toml); one with a [sweep] "
+						      "table runs as a sweep of its flows");
+	app.add_option("--sweep", o.sweep_path, "a sweep file (configs/sweeps/*.toml): pools over a grid of rates, "
+						"RTTs, mixes and behaviour policies, into --out");
+	app.add_option("--sweep-cells", o.sweep_cells, "draw this many cells of the sweep's grid (default: its cells)");
+	app.add_option("--heldout-dir", o.heldout_dir, "the held-out scenarios a sweep must not touch")
+		->capture_default_str();
+	app.add_option("--aqm", o.aqm_name, "fifo, pie, codel or dualpi2 (default: the scenario's)");
+	app.add_option("--compare", o.compare, "run each of these AQMs once and print them side by side "
+					       "(e.g. fifo,pie,codel,dualpi2); --out gets one folder per AQM")
+		->delimiter(',');
+	app.add_option("--set", o.sets, "AQM parameter key=value (tc names), repeatable; later ones win");
+	app.add_option("--seed", o.seed, "seed of the first run; run i uses seed + i");
+	app.add_option("--runs", o.runs, "runs (default: the scenario's repetitions)")->check(CLI::Range(1, 1000));
+	app.add_option("--out", o.out_dir, "directory for the run files, seed-N/ per run (default runs/SCENARIO-AQM)");
+	app.add_flag("--no-plots", o.no_plots, "do not draw the PNG plots (perf/plot) into OUT/plots");
+	app.add_option("--pool-formats", o.pool_formats, "experience pool files to write: json, dpp or both");
+	app.add_flag("--no-pool", o.no_pool, "do not record an experience pool");
+	app.add_option("--reward-offset-us", o.reward_offset_us,
+		       "pools get the paper's reward, packet_length / (queue_delay_us + this), instead of the "
+		       "objective's (the scenario's [objective] reward)")->check(CLI::Range(1e-9, 1e12));
+	app.add_flag("--quiet,-q", o.quiet, "no progress bar and no tables");
+	app.add_option("--policy", o.policy_path, "a model file (.dpm) deciding beside the AQM, in closed loop");
+	app.add_option("--policy-mode", o.policy_mode, "enforce (the policy's overrides act)")
+		->check(CLI::IsMember({"enforce"}));
+	app.add_option("--decision-delay-us", o.decision_delay_us, "inference latency modelled, us")
+		->check(CLI::Range(0.0, 1e7));
+	app.add_option("--override-ttl-us", o.override_ttl_us, "an override not refreshed within this expires, us")
+		->check(CLI::Range(0.0, 1e9));
+	app.add_option("--inference-interval", o.inference_interval, "decisions of a queue between policy calls")
+		->check(CLI::Range(1, 1000000));
+	double min_delay_us = static_cast<double>(o.guard.min_delay_ns) / 1e3;
 	app.add_option("--min-delay-us", min_delay_us, "guard rail: no policy drop or mark below this sojourn, us")
 		->check(CLI::Range(0.0, 1e9))
 		->capture_default_str();
-	app.add_option("--max-prob", guard.max_prob, "guard rail: cap on the policy's drop and mark probabilities")
+	app.add_option("--max-prob", o.guard.max_prob, "guard rail: cap on the policy's drop and mark probabilities")
 		->check(CLI::Range(0.0, 1.0))
 		->capture_default_str();
-	bool no_harm_guard = false;
-	app.add_flag("--no-harm-guard", no_harm_guard, "never back a hurting policy off to the AQM (README \"The harm guard\")");
+	app.add_flag("--no-harm-guard", o.no_harm_guard,
+		     "never back a hurting policy off to the AQM (README \"The harm guard\")");
 	CLI11_PARSE(app, argc, argv);
-	if (sweep_path.empty() && scenario_path.empty()) {
+	if (o.sweep_path.empty() && o.scenario_path.empty()) {
 		fmt::print(stderr, "error: --scenario or --sweep is required\n");
 		return 2;
 	}
-	{
-		// A sweep file, or a scenario with a [sweep] table.
-		const std::string &path = sweep_path.empty() ? scenario_path : sweep_path;
-		sim::Sweep sw;
-		std::string err = sim::load_sweep(path, sw);
-		const bool is_sweep = err.empty();
-		if (!is_sweep && (!sweep_path.empty() || !err.ends_with(": no [sweep] table"))) {
-			fmt::print(stderr, "error: {}\n", err);
-			return 2;
-		}
-		if (is_sweep) {
-			if (!policy_path.empty() || !compare.empty()) {
-				fmt::print(stderr, "error: a sweep runs its own behaviours: no --policy or --compare\n");
-				return 2;
-			}
-			return run_sweep(sw, out_dir.empty() ? "runs/sweep-" + sw.name : out_dir, heldout_dir, sweep_cells,
-					 no_pool, quiet);
-		}
-	}
-	guard.min_delay_ns = static_cast<uint64_t>(min_delay_us * 1e3);
-	sim::SimPolicy policy;
-	if (!policy_path.empty()) {
-		if (!compare.empty()) {
-			fmt::print(stderr, "error: --policy runs with one --aqm, not with --compare\n");
-			return 2;
-		}
-		if (std::string err = policy.load(policy_path); !err.empty()) {
-			fmt::print(stderr, "error: {}\n", err);
-			return 2;
-		}
-	}
+	o.guard.min_delay_ns = static_cast<uint64_t>(min_delay_us * 1e3);
+	return std::nullopt;
+}
 
-	sim::Scenario sc;
-	if (std::string err = sim::load_scenario(scenario_path, sc); !err.empty()) {
+// A sweep file, or a scenario with a [sweep] table, runs as a sweep: its exit
+// status. Nothing when the scenario is not one.
+std::optional<int> run_if_sweep(const Options &o)
+{
+	const std::string &path = o.sweep_path.empty() ? o.scenario_path : o.sweep_path;
+	sim::Sweep sw;
+	std::string err = sim::load_sweep(path, sw);
+	const bool is_sweep = err.empty();
+	if (!is_sweep && (!o.sweep_path.empty() || !err.ends_with(": no [sweep] table"))) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
-	if (!compare.empty())
-		return run_compare(sc, compare, sets, seed, out_dir, quiet);
-	if (aqm_name.empty())
-		aqm_name = sc.aqm;
-	std::vector<aqm::Setting> settings = sc.aqm_params[aqm_name];
-	for (const std::string &s : sets)
-		settings.push_back(aqm::parse_setting(s));
-	if (auto probe = aqm::make_aqm(aqm_name, settings, seed); !probe.error.empty()) {
+	if (!is_sweep)
+		return std::nullopt;
+	if (!o.policy_path.empty() || !o.compare.empty()) {
+		fmt::print(stderr, "error: a sweep runs its own behaviours: no --policy or --compare\n");
+		return 2;
+	}
+	return run_sweep(sw, o.out_dir.empty() ? "runs/sweep-" + sw.name : o.out_dir, o.heldout_dir, o.sweep_cells,
+			 o.no_pool, o.quiet);
+}
+
+// --policy's model, when one is given. Exit status 2 on an error, else 0.
+int load_policy(const Options &o, sim::SimPolicy &policy)
+{
+	if (o.policy_path.empty())
+		return 0;
+	if (!o.compare.empty()) {
+		fmt::print(stderr, "error: --policy runs with one --aqm, not with --compare\n");
+		return 2;
+	}
+	if (std::string err = policy.load(o.policy_path); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 2;
+	}
+	return 0;
+}
+
+// The AQM (checked by building it once), its settings, the pool's files, the
+// number of runs and the output folder. Exit status 2 on an error, else 0.
+int plan_runs(const Options &o, sim::Scenario &sc, Plan &plan)
+{
+	plan.aqm_name = o.aqm_name.empty() ? sc.aqm : o.aqm_name;
+	plan.settings = sc.aqm_params[plan.aqm_name];
+	for (const std::string &s : o.sets)
+		plan.settings.push_back(aqm::parse_setting(s));
+	if (auto probe = aqm::make_aqm(plan.aqm_name, plan.settings, o.seed); !probe.error.empty()) {
 		fmt::print(stderr, "error: {}\n", probe.error);
 		return 2;
 	}
-	const bool json = pool_formats.find("json") != std::string::npos;
-	const bool dpp = pool_formats.find("dpp") != std::string::npos;
-	if (!json && !dpp && !no_pool) {
+	plan.json = o.pool_formats.find("json") != std::string::npos;
+	plan.dpp = o.pool_formats.find("dpp") != std::string::npos;
+	if (!plan.json && !plan.dpp && !o.no_pool) {
 		fmt::print(stderr, "error: --pool-formats: expected json, dpp or json,dpp\n");
 		return 2;
 	}
-	if (runs == 0)
-		runs = sc.repetitions;
-	if (out_dir.empty())
-		out_dir = "runs/" + (sc.name.empty() ? std::string("scenario") : sc.name) + "-" + aqm_name +
-			  (policy_path.empty() ? "" : "-policy");
+	plan.runs = o.runs ? o.runs : sc.repetitions;
+	plan.out_dir = o.out_dir;
+	if (plan.out_dir.empty())
+		plan.out_dir = "runs/" + (sc.name.empty() ? std::string("scenario") : sc.name) + "-" + plan.aqm_name +
+			       (o.policy_path.empty() ? "" : "-policy");
+	return 0;
+}
 
+// One run's options: the seed, the pool and its reward, and the policy beside
+// the AQM when there is one.
+sim::RunOptions run_options(const Options &o, const sim::Scenario &sc, sim::SimPolicy &policy, uint64_t run_seed)
+{
+	sim::RunOptions opt;
+	opt.seed = run_seed;
+	opt.record_pool = !o.no_pool;
+	opt.objective = sc.objective;
+	if (o.reward_offset_us > 0) {
+		opt.objective.reward = sim::RewardKind::paper;
+		opt.objective.paper_delay_offset_us = o.reward_offset_us;
+	}
+	if (!o.policy_path.empty()) {
+		opt.policy = policy.function(opt.objective);
+		opt.inference_interval = o.inference_interval;
+		opt.decision_delay_ns = static_cast<uint64_t>(o.decision_delay_us * 1e3);
+		opt.override_ttl_ns = static_cast<uint64_t>(o.override_ttl_us * 1e3);
+		opt.guard = o.guard;
+		opt.harm_guard.enabled = !o.no_harm_guard;
+	}
+	return opt;
+}
+
+// One run's line of runs.csv.
+std::string runs_csv_row(const sim::Scenario &sc, const sim::RunResult &r, uint64_t run_seed)
+{
+	auto p = [&](int q, double quant) { return r.queues[q].delay.percentile_ns(quant) / 1e6; };
+	return fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{},{:.6f}\n", run_seed, p(1, 0.5), p(1, 0.99),
+			   p(0, 0.5), p(0, 0.99), r.utilisation_measured, r.jain_fairness(), r.pool.size(),
+			   sim::score(sim::as_printed(r.objective_inputs()), sc.objective).score);
+}
+
+// The plan's runs, seed, seed + 1, ...: each one's table (unless --quiet) and
+// run folder, then runs.csv. Exit status 1 when a file cannot be written.
+int run_all(const Options &o, const sim::Scenario &sc, const Plan &plan, sim::SimPolicy &policy)
+{
 	std::string runs_csv =
 		"seed,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,utilisation,jain,pool_entries,score\n";
-	for (uint32_t i = 0; i < runs; i++) {
-		const uint64_t run_seed = seed + i;
-		auto built = aqm::make_aqm(aqm_name, settings, run_seed);
-		sim::RunOptions opt;
-		opt.seed = run_seed;
-		opt.record_pool = !no_pool;
-		opt.objective = sc.objective;
-		if (reward_offset_us > 0) {
-			opt.objective.reward = sim::RewardKind::paper;
-			opt.objective.paper_delay_offset_us = reward_offset_us;
-		}
-		if (!policy_path.empty()) {
-			opt.policy = policy.function(opt.objective);
-			opt.inference_interval = inference_interval;
-			opt.decision_delay_ns = static_cast<uint64_t>(decision_delay_us * 1e3);
-			opt.override_ttl_ns = static_cast<uint64_t>(override_ttl_us * 1e3);
-			opt.guard = guard;
-			opt.harm_guard.enabled = !no_harm_guard;
-		}
-		ProgressBar bar{!quiet && isatty(STDERR_FILENO) != 0, i + 1, runs};
+	for (uint32_t i = 0; i < plan.runs; i++) {
+		const uint64_t run_seed = o.seed + i;
+		auto built = aqm::make_aqm(plan.aqm_name, plan.settings, run_seed);
+		sim::RunOptions opt = run_options(o, sc, policy, run_seed);
+		ProgressBar bar{!o.quiet && isatty(STDERR_FILENO) != 0, i + 1, plan.runs};
 		opt.progress = [&bar](double f) { bar(f); };
 		const sim::RunResult r = sim::run_scenario(sc, std::move(*built.aqm), opt);
-		if (!quiet)
+		if (!o.quiet)
 			fmt::print("{}\n", sim::summary_table(sc, r, run_seed));
-		if (!quiet && !policy_path.empty())
+		if (!o.quiet && !o.policy_path.empty())
 			fmt::print("policy: {} calls, {} dequeue verdicts overridden, {} outputs not finite, {} pilot_backoffs "
 				   "(decision delay {:g} us, a call every {} decisions of a queue)\n",
-				   r.policy_calls, r.overridden, policy.invalid_outputs(), r.pilot_backoffs, decision_delay_us,
-				   inference_interval);
-		auto p = [&](int q, double quant) { return r.queues[q].delay.percentile_ns(quant) / 1e6; };
-		runs_csv += fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{},{:.6f}\n", run_seed, p(1, 0.5),
-					p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured, r.jain_fairness(),
-					r.pool.size(), sim::score(sim::as_printed(r.objective_inputs()), sc.objective).score);
-		{
-			const std::string dir = out_dir + "/seed-" + std::to_string(run_seed);
-			if (std::string err = sim::write_run_dir(sc, r, run_seed, dir, json && opt.record_pool,
-								 dpp && opt.record_pool);
-			    !err.empty()) {
-				fmt::print(stderr, "error: {}\n", err);
-				return 1;
-			}
+				   r.policy_calls, r.overridden, policy.invalid_outputs(), r.pilot_backoffs,
+				   o.decision_delay_us, o.inference_interval);
+		runs_csv += runs_csv_row(sc, r, run_seed);
+		const std::string dir = plan.out_dir + "/seed-" + std::to_string(run_seed);
+		if (std::string err = sim::write_run_dir(sc, r, run_seed, dir, plan.json && opt.record_pool,
+							 plan.dpp && opt.record_pool);
+		    !err.empty()) {
+			fmt::print(stderr, "error: {}\n", err);
+			return 1;
 		}
 	}
-	std::FILE *f = std::fopen((out_dir + "/runs.csv").c_str(), "w");
+	std::FILE *f = std::fopen((plan.out_dir + "/runs.csv").c_str(), "w");
 	if (!f || std::fputs(runs_csv.c_str(), f) < 0) {
-		fmt::print(stderr, "error: {}/runs.csv: cannot write\n", out_dir);
+		fmt::print(stderr, "error: {}/runs.csv: cannot write\n", plan.out_dir);
 		return 1;
 	}
 	std::fclose(f);
-	if (!quiet)
+	return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	Options opt;
+	if (std::optional<int> exit_status = parse_command_line(argc, argv, opt))
+		return *exit_status;
+	if (std::optional<int> exit_status = run_if_sweep(opt))
+		return *exit_status;
+	sim::SimPolicy policy;
+	if (int status = load_policy(opt, policy))
+		return status;
+	sim::Scenario sc;
+	if (std::string err = sim::load_scenario(opt.scenario_path, sc); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 2;
+	}
+	if (!opt.compare.empty())
+		return run_compare(sc, opt.compare, opt.sets, opt.seed, opt.out_dir, opt.quiet);
+	Plan plan;
+	if (int status = plan_runs(opt, sc, plan))
+		return status;
+
+	if (int status = run_all(opt, sc, plan, policy))
+		return status;
+
+	if (!opt.quiet)
 		fmt::print("wrote {} run(s) to {}/ (runs.csv; seed-N/ with summary, delay CDF, utilisation, flows{})\n",
-			   runs, out_dir, opt_pool_text(no_pool, json, dpp));
-	if (!no_plots)
-		draw_plots(out_dir, quiet);
+			   plan.runs, plan.out_dir, opt_pool_text(opt.no_pool, plan.json, plan.dpp));
+	if (!opt.no_plots)
+		draw_plots(plan.out_dir, opt.quiet);
 	return 0;
 }
