@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 
 #include "sim/heldout.hpp"
 #include "sim/objective.hpp"
@@ -120,86 +121,101 @@ std::string row_csv(const std::string &scenario, const std::string &policy, cons
 			   f.score, f.l50, f.l99, f.c50, f.c99, f.util, f.jain, f.backoffs);
 }
 
-} // namespace
-
-int main(int argc, char **argv)
-{
+// What main's steps share: the command line's choices.
+struct Options {
 	std::string sweep_path = DUALPILOT_SOURCE_DIR "/configs/sweeps/train.toml";
 	std::string heldout_dir = DUALPILOT_SOURCE_DIR "/configs/heldout";
 	std::string grid = "full", out_dir = "build/baselines", policy_path;
 	uint32_t train_cells = 40, seeds = 0, inference_interval = 10;
 	uint64_t seed = 101;
+	std::string pilot_base = "tc";
+};
+
+// The baselines' figures on one held-out scenario.
+struct Baselines {
+	Figures tc, tuned, oracle;
+	std::string oracle_label;
+};
+
+// The table as it fills, row by row, and the sums of the ratios printed under it.
+struct Table {
+	std::string md = "| scenario | policy | decision delay | score | L p50 / p99 ms | C p50 / p99 ms | utilisation | Jain |\n"
+			 "|---|---|---|---|---|---|---|---|\n";
+	std::string csv = "scenario,policy,decision_delay,score,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,"
+			  "utilisation,jain,pilot_backoffs\n";
+	double sum_vs_tuned = 0, sum_vs_tc = 0, sum_vs_oracle = 0, worst = 1e9, sum_tuned_vs_tc = 0,
+	       sum_oracle_vs_tuned = 0;
+	std::string worst_name, goal_misses;
+};
+
+// An exit status when the process should stop here (--help, a parse error).
+std::optional<int> parse_command_line(int argc, char **argv, Options &o)
+{
 	CLI::App app{"dualpilot-baselines: tc defaults, the tuned default and the per-scenario oracle on the held-out "
 		     "scenarios, and the pilot beside them"};
-	app.add_option("--train-sweep", sweep_path, "the training sweep whose scenarios the tuned default is searched on")
+	app.add_option("--train-sweep", o.sweep_path, "the training sweep whose scenarios the tuned default is searched on")
 		->capture_default_str();
-	app.add_option("--train-cells", train_cells, "scenarios of the training grid for the search (drawn by its seed)")
+	app.add_option("--train-cells", o.train_cells, "scenarios of the training grid for the search (drawn by its seed)")
 		->capture_default_str();
-	app.add_option("--heldout-dir", heldout_dir, "the held-out scenarios")->capture_default_str();
-	app.add_option("--grid", grid, "the configurations searched: full (60) or small (6, CI)")
+	app.add_option("--heldout-dir", o.heldout_dir, "the held-out scenarios")->capture_default_str();
+	app.add_option("--grid", o.grid, "the configurations searched: full (60) or small (6, CI)")
 		->check(CLI::IsMember({"full", "small"}))
 		->capture_default_str();
-	app.add_option("--seeds", seeds, "runs per held-out scenario (default: each one's repetitions)");
-	app.add_option("--seed", seed, "first seed of the held-out runs")->capture_default_str();
-	app.add_option("--policy", policy_path, "a model file: DualPI2 + this pilot in enforce mode, beside the baselines");
-	app.add_option("--inference-interval", inference_interval, "the pilot's decisions per call")->capture_default_str();
-	std::string pilot_base = "tc";
-	app.add_option("--pilot-base", pilot_base,
+	app.add_option("--seeds", o.seeds, "runs per held-out scenario (default: each one's repetitions)");
+	app.add_option("--seed", o.seed, "first seed of the held-out runs")->capture_default_str();
+	app.add_option("--policy", o.policy_path, "a model file: DualPI2 + this pilot in enforce mode, beside the baselines");
+	app.add_option("--inference-interval", o.inference_interval, "the pilot's decisions per call")->capture_default_str();
+	app.add_option("--pilot-base", o.pilot_base,
 		       "the DualPI2 the pilot overrides: tc (tc's defaults, the router's) or tuned (the tuned default)")
 		->check(CLI::IsMember({"tc", "tuned"}))
 		->capture_default_str();
-	app.add_option("--out", out_dir, "table.md, table.csv and search.csv go here")->capture_default_str();
+	app.add_option("--out", o.out_dir, "table.md, table.csv and search.csv go here")->capture_default_str();
 	CLI11_PARSE(app, argc, argv);
+	return std::nullopt;
+}
 
+// The training grid's scenarios the tuned default is searched on (a sweep
+// that touches a held-out scenario is refused). Error text or empty.
+[[nodiscard]] std::string training_scenarios(const Options &o, std::vector<sim::SweepCell> &cells)
+{
 	sim::Sweep sweep;
-	if (std::string err = sim::load_sweep(sweep_path, sweep); !err.empty()) {
-		fmt::print(stderr, "error: {}\n", err);
-		return 2;
-	}
-	if (std::string err = sim::check_sweep_against_heldout(sweep, heldout_dir); !err.empty()) {
-		fmt::print(stderr, "error: {}\n", err);
-		return 2;
-	}
-	// The training grid's scenarios: one behaviour, no exploration (only the
-	// scenario of each cell is used here).
+	if (std::string err = sim::load_sweep(o.sweep_path, sweep); !err.empty())
+		return err;
+	if (std::string err = sim::check_sweep_against_heldout(sweep, o.heldout_dir); !err.empty())
+		return err;
+	// One behaviour, no exploration (only the scenario of each cell is used here).
 	sweep.behaviours = {"dualpi2"};
 	sweep.epsilons = {0};
 	sweep.seeds = 1;
-	sweep.cells = train_cells;
-	std::vector<sim::SweepCell> cells;
-	if (std::string err = sim::sweep_cells(sweep, cells); !err.empty()) {
-		fmt::print(stderr, "error: {}\n", err);
-		return 2;
-	}
-	std::vector<sim::Scenario> heldout;
+	sweep.cells = o.train_cells;
+	return sim::sweep_cells(sweep, cells);
+}
+
+// The held-out scenarios, in file-name order. Error text or empty.
+[[nodiscard]] std::string read_heldout(const std::string &dir, std::vector<sim::Scenario> &heldout)
+{
 	std::vector<std::filesystem::path> files;
 	std::error_code ec;
-	for (const auto &e : std::filesystem::directory_iterator(heldout_dir, ec))
+	for (const auto &e : std::filesystem::directory_iterator(dir, ec))
 		if (e.path().extension() == ".toml")
 			files.push_back(e.path());
 	std::sort(files.begin(), files.end());
 	for (const auto &p : files) {
 		sim::Scenario sc;
-		if (std::string err = sim::load_scenario(p.string(), sc); !err.empty()) {
-			fmt::print(stderr, "error: {}\n", err);
-			return 2;
-		}
+		if (std::string err = sim::load_scenario(p.string(), sc); !err.empty())
+			return err;
 		heldout.push_back(std::move(sc));
 	}
-	if (heldout.empty()) {
-		fmt::print(stderr, "error: {}: no held-out scenarios{}\n", heldout_dir, ec ? " (" + ec.message() + ")" : "");
-		return 2;
-	}
-	sim::SimPolicy policy;
-	if (!policy_path.empty())
-		if (std::string err = policy.load(policy_path); !err.empty()) {
-			fmt::print(stderr, "error: {}\n", err);
-			return 2;
-		}
-	std::filesystem::create_directories(out_dir, ec);
+	if (heldout.empty())
+		return fmt::format("{}: no held-out scenarios{}", dir, ec ? " (" + ec.message() + ")" : "");
+	return {};
+}
 
-	// (b) The tuned default: the grid's best mean score over the training scenarios.
-	const std::vector<Candidate> grid_configs = candidate_grid(grid);
+// (b) The tuned default: the grid's best mean score over the training
+// scenarios; the search in OUT/search.csv. The best one's index.
+size_t search_tuned_default(const Options &o, const std::vector<Candidate> &grid_configs,
+			    const std::vector<sim::SweepCell> &cells)
+{
 	std::string search_csv = "config,mean_score_over_training_grid\n";
 	size_t best = 0;
 	std::vector<double> means;
@@ -215,78 +231,120 @@ int main(int argc, char **argv)
 			   cells.size());
 	}
 	fmt::print(stderr, "\n");
-	std::ofstream(out_dir + "/search.csv") << search_csv;
-	const Candidate &tuned = grid_configs[best];
+	std::ofstream(o.out_dir + "/search.csv") << search_csv;
 	fmt::print("tuned default (best mean score {:.4f} over {} training scenarios of {} configurations): {}\n",
-		   means[best], cells.size(), grid_configs.size(), tuned.label);
+		   means[best], cells.size(), grid_configs.size(), grid_configs[best].label);
+	return best;
+}
 
-	std::string md = "| scenario | policy | decision delay | score | L p50 / p99 ms | C p50 / p99 ms | utilisation | Jain |\n"
-			 "|---|---|---|---|---|---|---|---|\n";
-	std::string csv = "scenario,policy,decision_delay,score,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,"
-			  "utilisation,jain,pilot_backoffs\n";
-	double sum_vs_tuned = 0, sum_vs_tc = 0, sum_vs_oracle = 0, worst = 1e9, sum_tuned_vs_tc = 0, sum_oracle_vs_tuned = 0;
-	std::string worst_name, goal_misses;
-	for (const sim::Scenario &sc : heldout) {
-		const uint32_t n = seeds ? seeds : sc.repetitions;
-		const Figures tc = run_mean(sc, {}, n, seed, nullptr);
-		const Figures tf = run_mean(sc, tuned.settings, n, seed, nullptr);
-		Figures oracle;
-		std::string oracle_label;
-		for (const Candidate &c : grid_configs) {
-			const Figures f = run_mean(sc, c.settings, n, seed, nullptr);
-			if (oracle_label.empty() || f.score > oracle.score) {
-				oracle = f;
-				oracle_label = c.label;
-			}
+// (a), (b) and (c) on one held-out scenario, n seeds each: their rows.
+Baselines run_baselines(Table &t, const sim::Scenario &sc, uint32_t n, uint64_t seed, const Candidate &tuned,
+			const std::vector<Candidate> &grid_configs)
+{
+	Baselines b;
+	b.tc = run_mean(sc, {}, n, seed, nullptr);
+	b.tuned = run_mean(sc, tuned.settings, n, seed, nullptr);
+	for (const Candidate &c : grid_configs) {
+		const Figures f = run_mean(sc, c.settings, n, seed, nullptr);
+		if (b.oracle_label.empty() || f.score > b.oracle.score) {
+			b.oracle = f;
+			b.oracle_label = c.label;
 		}
-		md += row_md(sc.name, "DualPI2, tc defaults", "-", tc);
-		md += row_md(sc.name, "DualPI2, tuned default", "-", tf);
-		md += row_md(sc.name, "DualPI2, oracle (" + oracle_label + ")", "-", oracle);
-		csv += row_csv(sc.name, "tc-defaults", "-", tc) + row_csv(sc.name, "tuned", "-", tf) +
-		       row_csv(sc.name, "oracle", "-", oracle);
-		sum_tuned_vs_tc += tf.score / tc.score;
-		sum_oracle_vs_tuned += oracle.score / tf.score;
-		if (policy_path.empty())
+	}
+	t.md += row_md(sc.name, "DualPI2, tc defaults", "-", b.tc);
+	t.md += row_md(sc.name, "DualPI2, tuned default", "-", b.tuned);
+	t.md += row_md(sc.name, "DualPI2, oracle (" + b.oracle_label + ")", "-", b.oracle);
+	t.csv += row_csv(sc.name, "tc-defaults", "-", b.tc) + row_csv(sc.name, "tuned", "-", b.tuned) +
+		 row_csv(sc.name, "oracle", "-", b.oracle);
+	t.sum_tuned_vs_tc += b.tuned.score / b.tc.score;
+	t.sum_oracle_vs_tuned += b.oracle.score / b.tuned.score;
+	return b;
+}
+
+// DualPI2 + the pilot on one held-out scenario at 20 us and 39 ms decisions:
+// its rows, where it misses the tuned default's L4S p99 or utilisation, and
+// (at 20 us) its ratios against the baselines.
+void run_pilot(Table &t, const Options &o, const sim::Scenario &sc, uint32_t n, const Baselines &b,
+	       sim::SimPolicy &policy, const Candidate &tuned)
+{
+	const Figures &tf = b.tuned;
+	for (uint64_t delay_ns : {uint64_t{20000}, uint64_t{39000000}}) {
+		const PilotSpec spec{&policy, delay_ns, o.inference_interval};
+		const Figures p = run_mean(sc, o.pilot_base == "tuned" ? tuned.settings : std::vector<aqm::Setting>{}, n,
+					   o.seed, &spec);
+		const std::string delay = delay_ns < 1000000 ? "20 us" : "39 ms";
+		t.md += row_md(sc.name, o.pilot_base == "tuned" ? "tuned DualPI2 + pilot" : "DualPI2 + pilot", delay, p);
+		t.csv += row_csv(sc.name, "pilot", delay, p);
+		if (p.l99 > tf.l99 + 1e-9 || p.util < tf.util - 0.01)
+			t.goal_misses += fmt::format("  {} at {}: L4S p99 {:.2f} ms (tuned {:.2f}), utilisation {:.1f} % "
+						     "(tuned {:.1f} %)\n",
+						     sc.name, delay, p.l99, tf.l99, 100 * p.util, 100 * tf.util);
+		if (delay_ns != 20000)
 			continue;
-		for (uint64_t delay_ns : {uint64_t{20000}, uint64_t{39000000}}) {
-			const PilotSpec spec{&policy, delay_ns, inference_interval};
-			const Figures p = run_mean(sc, pilot_base == "tuned" ? tuned.settings : std::vector<aqm::Setting>{}, n,
-						   seed, &spec);
-			const std::string delay = delay_ns < 1000000 ? "20 us" : "39 ms";
-			md += row_md(sc.name, pilot_base == "tuned" ? "tuned DualPI2 + pilot" : "DualPI2 + pilot", delay, p);
-			csv += row_csv(sc.name, "pilot", delay, p);
-			if (p.l99 > tf.l99 + 1e-9 || p.util < tf.util - 0.01)
-				goal_misses += fmt::format("  {} at {}: L4S p99 {:.2f} ms (tuned {:.2f}), utilisation {:.1f} % "
-							   "(tuned {:.1f} %)\n",
-							   sc.name, delay, p.l99, tf.l99, 100 * p.util, 100 * tf.util);
-			if (delay_ns != 20000)
-				continue;
-			const double ratio = p.score / tf.score;
-			sum_vs_tuned += ratio;
-			sum_vs_tc += p.score / tc.score;
-			sum_vs_oracle += p.score / oracle.score;
-			if (ratio < worst) {
-				worst = ratio;
-				worst_name = sc.name;
-			}
+		const double ratio = p.score / tf.score;
+		t.sum_vs_tuned += ratio;
+		t.sum_vs_tc += p.score / b.tc.score;
+		t.sum_vs_oracle += p.score / b.oracle.score;
+		if (ratio < t.worst) {
+			t.worst = ratio;
+			t.worst_name = sc.name;
 		}
 	}
-	std::ofstream(out_dir + "/table.md") << md;
-	std::ofstream(out_dir + "/table.csv") << csv;
-	fmt::print("\n{}\n", md);
-	const double n = static_cast<double>(heldout.size());
-	fmt::print("means over {} held-out scenarios (score ratios, 20 us decisions for the pilot):\n", heldout.size());
-	fmt::print("tuned_vs_tc_defaults_score: {:.4f}\n", sum_tuned_vs_tc / n);
-	fmt::print("oracle_vs_tuned_score: {:.4f}\n", sum_oracle_vs_tuned / n);
-	if (!policy_path.empty()) {
-		if (!goal_misses.empty())
-			fmt::print("where the pilot's L4S p99 exceeds the tuned default's or its utilisation falls more than 1 "
-				   "point below it:\n{}",
-				   goal_misses);
-		fmt::print("pilot_vs_tc_defaults_score: {:.4f}\n", sum_vs_tc / n);
-		fmt::print("pilot_vs_oracle_score: {:.4f}\n", sum_vs_oracle / n);
-		fmt::print("pilot_worst_vs_tuned: {:.4f} ({})\n", worst, worst_name);
-		fmt::print("pilot_vs_tuned_score: {:.4f}\n", sum_vs_tuned / n);
+}
+
+// OUT/table.md and table.csv, the table, then the mean ratios.
+void report(const Options &o, const Table &t, size_t heldout_count)
+{
+	std::ofstream(o.out_dir + "/table.md") << t.md;
+	std::ofstream(o.out_dir + "/table.csv") << t.csv;
+	fmt::print("\n{}\n", t.md);
+	const double n = static_cast<double>(heldout_count);
+	fmt::print("means over {} held-out scenarios (score ratios, 20 us decisions for the pilot):\n", heldout_count);
+	fmt::print("tuned_vs_tc_defaults_score: {:.4f}\n", t.sum_tuned_vs_tc / n);
+	fmt::print("oracle_vs_tuned_score: {:.4f}\n", t.sum_oracle_vs_tuned / n);
+	if (o.policy_path.empty())
+		return;
+	if (!t.goal_misses.empty())
+		fmt::print("where the pilot's L4S p99 exceeds the tuned default's or its utilisation falls more than 1 "
+			   "point below it:\n{}",
+			   t.goal_misses);
+	fmt::print("pilot_vs_tc_defaults_score: {:.4f}\n", t.sum_vs_tc / n);
+	fmt::print("pilot_vs_oracle_score: {:.4f}\n", t.sum_vs_oracle / n);
+	fmt::print("pilot_worst_vs_tuned: {:.4f} ({})\n", t.worst, t.worst_name);
+	fmt::print("pilot_vs_tuned_score: {:.4f}\n", t.sum_vs_tuned / n);
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	Options opt;
+	if (std::optional<int> exit_status = parse_command_line(argc, argv, opt))
+		return *exit_status;
+	std::vector<sim::SweepCell> cells;
+	std::vector<sim::Scenario> heldout;
+	sim::SimPolicy policy;
+	std::string err = training_scenarios(opt, cells);
+	if (err.empty())
+		err = read_heldout(opt.heldout_dir, heldout);
+	if (err.empty() && !opt.policy_path.empty())
+		err = policy.load(opt.policy_path);
+	if (!err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 2;
 	}
+	std::error_code ec;
+	std::filesystem::create_directories(opt.out_dir, ec);
+
+	const std::vector<Candidate> grid_configs = candidate_grid(opt.grid);
+	const Candidate &tuned = grid_configs[search_tuned_default(opt, grid_configs, cells)];
+	Table table;
+	for (const sim::Scenario &sc : heldout) {
+		const uint32_t n = opt.seeds ? opt.seeds : sc.repetitions;
+		const Baselines b = run_baselines(table, sc, n, opt.seed, tuned, grid_configs);
+		if (!opt.policy_path.empty())
+			run_pilot(table, opt, sc, n, b, policy, tuned);
+	}
+	report(opt, table, heldout.size());
 	return 0;
 }
