@@ -14,7 +14,7 @@ TEST_F(RouterRing, FramesLandInTheQueueTheirEcnSays)
 	inject(west, {ipv4_frame(Ecn::not_ect, 0, 0x2e, 1000), ipv4_frame(Ecn::ect0, 0, 0x2e, 1000), ipv4_frame(Ecn::ect1, 0, 0x2e, 1000), ipv4_frame(Ecn::ce, 0, 0x2e, 1000), ipv6_frame(Ecn::ect1, 0, 1000),
 		      ipv6_frame(Ecn::not_ect, 0, 1000), ipv4_frame(Ecn::ect1, 1, 0x2e, 100), arp_frame()});
 	router.poll(1000);
-	const auto c = aqm::counters(east_port().aqm[0]);
+	const auto c = aqm::counters(*east_port().aqm);
 	EXPECT_EQ(c[0].enqueued_pkts, 4u); // Not-ECT v4, ECT(0), Not-ECT v6, ARP
 	EXPECT_EQ(c[1].enqueued_pkts, 4u); // ECT(1) v4, CE, ECT(1) v6, ECT(1) VLAN
 	const auto out = collect(east);
@@ -228,7 +228,7 @@ TEST_F(RouterRing, TxBytesAreTheBytesTheAqmReleasedWhenThePmdFreesOnTx)
 	}
 	for (size_t p = 0; p < 2; p++) {
 		const PortStats s = router.port_stats(p);
-		const auto c = aqm::counters(router.ports()[p].aqm[0]);
+		const auto c = aqm::counters(*router.ports()[p].aqm);
 		EXPECT_GT(s.tx_pkts, 5000u);
 		EXPECT_EQ(s.tx_pkts, c[0].forwarded_pkts + c[1].forwarded_pkts);
 		EXPECT_EQ(s.tx_bytes, c[0].forwarded_bytes + c[1].forwarded_bytes) << "port " << p;
