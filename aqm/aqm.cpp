@@ -7,6 +7,7 @@ namespace {
 // The per-AQM parameter handling, in one table so make_aqm and split_tc_args
 // agree on names and flags.
 template <typename Params, typename Aqm>
+[[nodiscard]]
 AqmOrError build(std::span<const Setting> settings, Params params,
 		 std::string (*apply)(Params &, std::string_view, std::string_view),
 		 std::string (*finalize)(Params &))

@@ -11,7 +11,7 @@ namespace dualpilot::aqm {
 namespace {
 
 // Splits "15ms" into 15.0 and "ms". The number must be finite and >= 0.
-bool split_number(std::string_view text, double &number, std::string_view &suffix)
+[[nodiscard]] bool split_number(std::string_view text, double &number, std::string_view &suffix)
 {
 	while (!text.empty() && text.front() == ' ')
 		text.remove_prefix(1);

@@ -45,7 +45,7 @@ uint32_t pool_counter = 0;
 
 // A port given by name: an existing ethdev of that name (a ring port made by
 // the caller, an already probed device) or a device to probe now.
-std::string resolve_port(const std::string &device, uint16_t &port_id)
+[[nodiscard]] std::string resolve_port(const std::string &device, uint16_t &port_id)
 {
 	const std::string name = device.substr(0, device.find(','));
 	if (rte_eth_dev_get_port_by_name(name.c_str(), &port_id) == 0)
@@ -61,6 +61,7 @@ std::string resolve_port(const std::string &device, uint16_t &port_id)
 // Configures and starts a port: rx_queues rx queues, spread by RSS where the
 // device offers it, and one tx queue (only the owner worker transmits), with
 // MBUF_FAST_FREE where the device has it (one pool, no shared mbufs).
+[[nodiscard]]
 std::string start_port(uint16_t port_id, uint16_t rx_queues, rte_mempool *pool, std::vector<std::string> &warnings,
 		       const std::string &port_name)
 {

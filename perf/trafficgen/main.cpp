@@ -223,7 +223,7 @@ int read_traffic(Options &o)
 }
 
 // The EAL, with the arguments after --. False after saying why it failed.
-bool start_eal(char *program, const common::CommandLine &cmd)
+[[nodiscard]] bool start_eal(char *program, const common::CommandLine &cmd)
 {
 	std::vector<std::string> args = cmd.eal;
 	std::vector<char *> eal_argv{program};
@@ -238,7 +238,7 @@ bool start_eal(char *program, const common::CommandLine &cmd)
 
 // Finds the ports, makes the pools (the tx pool's mbufs hold the largest
 // frame) and starts the ports the run uses. Error text or empty.
-std::string open_ports(Options &o, Ports &p)
+[[nodiscard]] std::string open_ports(Options &o, Ports &p)
 {
 	if (rte_eth_dev_count_avail() == 0)
 		return "no ports: pass vdevs (--vdev net_null0) or NICs to the EAL after --";
@@ -284,8 +284,8 @@ void close_ports(const Ports &p)
 
 // The generator and the receiver on their ports, as the run's halves.
 // Error text or empty.
-std::string set_up_halves(const Options &o, const Ports &p, const Clock &clock, Generator &gen, Receiver &rx,
-			  Run &run)
+[[nodiscard]] std::string set_up_halves(const Options &o, const Ports &p, const Clock &clock, Generator &gen,
+					Receiver &rx, Run &run)
 {
 	if (o.sending) {
 		if (std::string err = gen.init(o.spec, p.tx, 0, p.tx_pool, clock); !err.empty())
@@ -376,8 +376,8 @@ uint64_t run_traffic(const Options &o, const Clock &clock, Generator &gen, Recei
 
 // The table (and the generator's rate) on stdout; with --json, the report as
 // JSON as well. Error text or empty.
-std::string report(const Options &o, const Clock &clock, const Generator &gen, const Receiver &rx, const Run &run,
-		   uint64_t start)
+[[nodiscard]] std::string report(const Options &o, const Clock &clock, const Generator &gen, const Receiver &rx,
+				 const Run &run, uint64_t start)
 {
 	const uint64_t end = o.sending ? run.end_tsc : rte_rdtsc();
 	const double seconds = static_cast<double>(end - start) / clock.tsc_hz;
