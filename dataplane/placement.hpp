@@ -45,7 +45,7 @@ struct Placement {
 // hwloc synthetic topology such as "node:2 core:4 pu:2". Error text or empty.
 [[nodiscard]] std::string load_cpus(std::vector<Cpu> &out, const char *synthetic = nullptr);
 
-Placement plan_placement(const std::vector<Cpu> &cpus, const PlacementRequest &req);
+[[nodiscard]] Placement plan_placement(const std::vector<Cpu> &cpus, const PlacementRequest &req);
 
 // EAL's core list syntax "0-3,8,10-11"; error text or empty.
 [[nodiscard]] std::string parse_core_list(std::string_view text, std::vector<unsigned> &out);

@@ -32,7 +32,7 @@ struct HostCheck {
 	std::string detail; // what was found, or exactly what is missing and how to provide it
 };
 
-std::vector<HostCheck> check_host(const HostNeeds &needs);
+[[nodiscard]] std::vector<HostCheck> check_host(const HostNeeds &needs);
 
 // The value of key=... in a vdev argument string "net_x0,a=1,iface=eth0".
 std::string vdev_arg(const std::string &device, const std::string &key);
