@@ -56,7 +56,8 @@ inline std::string shell_quoted(std::string_view arg)
 // It is in the other order when an argument after "--" is one of the
 // program's own long options (own_options: "--flows"; "--flows=x" counts),
 // which the EAL has none of.
-inline std::string reordered_command(const CommandLine &cl, const std::vector<std::string> &own_options)
+[[nodiscard]] inline std::string reordered_command(const CommandLine &cl,
+						     const std::vector<std::string> &own_options)
 {
 	bool other_order = false;
 	for (const std::string &a : cl.eal)
