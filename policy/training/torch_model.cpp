@@ -17,8 +17,8 @@ torch::nn::Linear linear(torch::nn::Module &m, const std::string &name, int64_t 
 
 BlockImpl::BlockImpl(uint32_t d, uint32_t heads_, uint32_t mlp) : heads(heads_)
 {
-	ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
-	ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+	ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(kLnEps)));
+	ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(kLnEps)));
 	qkv = linear(*this, "qkv", d, 3 * d);
 	proj = linear(*this, "proj", d, d);
 	fc = linear(*this, "fc", d, mlp);
@@ -97,10 +97,10 @@ PolicyNetImpl::PolicyNetImpl(const ModelConfig &c) : config(c)
 	rtg = linear(*this, "rtg", 1, d);
 	act = register_module("act", torch::nn::Embedding(kActionCount, d));
 	time = register_module("time", torch::nn::Embedding(c.window, d));
-	ln_in = register_module("ln_in", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+	ln_in = register_module("ln_in", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(kLnEps)));
 	for (uint32_t l = 0; l < c.layers; l++)
 		blocks.push_back(register_module(fmt::format("h{}", l), Block(c.d_model, c.heads, c.mlp_hidden)));
-	ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+	ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(kLnEps)));
 	head = linear(*this, "head", d, kActionCount);
 }
 
@@ -119,7 +119,7 @@ torch::Tensor PolicyNetImpl::forward(const torch::Tensor &returns, const torch::
 		// The feature's last k values at each step, zeros before the window.
 		torch::Tensor in = k == 1 ? series.unsqueeze(-1)
 					  : torch::constant_pad_nd(series, {k - 1, 0}).unfold(1, k, 1); // [B][T][k]
-		feats.push_back(torch::leaky_relu(enc[f](in), 0.01));
+		feats.push_back(torch::leaky_relu(enc[f](in), kLeakySlope));
 	}
 	std::vector<torch::Tensor> state_tokens; // each [B][T][d]
 	if (c.state_layout == StateLayout::per_feature)
