@@ -11,10 +11,14 @@
 #include <memory>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
+#include <optional>
+#include <set>
 #include <sstream>
 
 #include "policy/model_file.hpp"
@@ -127,45 +131,44 @@ bool read_pools(const std::vector<std::string> &paths, std::vector<sim::Pool> &p
 	return true;
 }
 
-} // namespace
+// What main's steps share: the command line's choices, parsed into the
+// training options where they have a place there.
+struct Options {
+	std::vector<std::string> pool_paths, test_paths, kernel_specs;
+	std::string out_path, metrics_path, teacher_path;
+	policy::TrainOptions train;
+	bool per_feature = false, ring_time = false, constant_lr = false, distill = false;
+	std::string method = "dt", select = "accuracy", class_weights = "auto", size = "auto";
+	policy::DistributedOptions dist;
+	std::string master = "127.0.0.1:29500";
+	std::set<std::string> given; // the options the command line gave (the small-pool rule keeps them)
+};
 
-int main(int argc, char **argv)
+// The pools, split by what they are for; the training options point into it.
+struct Data {
+	std::vector<sim::Pool> pools, test_pools, val_pools;
+	uint64_t entries = 0, test_entries = 0, all_entries = 0;
+	std::unique_ptr<policy::DataParallel> dp;
+};
+
+// The model's shape and the training's optimiser, method and data-parallel
+// options.
+void add_training_options(CLI::App &app, Options &o)
 {
-	std::vector<std::string> pool_paths;
-	std::string out_path, metrics_path;
-	policy::TrainOptions opt;
+	policy::TrainOptions &opt = o.train;
 	policy::ModelConfig &c = opt.model;
-	c.window = 20;
-	bool per_feature = false;
-	std::vector<std::string> kernel_specs;
-	std::string teacher_path;
-	CLI::App app{"dualpilot-train: train the L4S policy on experience pools (libtorch, CPU)"};
-	CLI::App *distill = app.add_subcommand("distill", "train a small student on a teacher's soft labels");
-	distill->fallthrough();
-	distill->add_option("--teacher", teacher_path, "the teacher model file (.dpm)")->required();
-	distill->add_option("--distill-weight", opt.distill_weight, "weight of the teacher's KL term (the rest: CE)")
-		->capture_default_str();
-	distill->add_option("--temperature", opt.temperature, "softmax temperature of the soft labels")->capture_default_str();
-	app.add_option("--pools", pool_paths, "experience pools (.dpp or .json), directories of them, or glob patterns")
-		->required();
-	app.add_option("--out", out_path, "model file to write (.dpm)")->required();
-	app.add_option("--metrics", metrics_path, "CSV of step, losses and accuracies");
-	std::vector<std::string> test_paths;
-	app.add_option("--test-pools", test_paths,
-		       "pools scored once with the exported model: never trained on, never used to pick the checkpoint");
 	app.add_option("--window", c.window, "context window w, steps")->capture_default_str();
 	app.add_option("--d-model", c.d_model, "model width")->capture_default_str();
 	app.add_option("--layers", c.layers, "transformer blocks")->capture_default_str();
 	app.add_option("--heads", c.heads, "attention heads")->capture_default_str();
 	app.add_option("--embed", c.feature_embed, "per-feature embedding width")->capture_default_str();
 	app.add_option("--mlp", c.mlp_hidden, "MLP hidden width")->capture_default_str();
-	app.add_flag("--per-feature", per_feature, "one token per state feature (the paper's layout)");
+	app.add_flag("--per-feature", o.per_feature, "one token per state feature (the paper's layout)");
 	app.add_flag("--head-residual", c.head_residual, "add the state embedding before the head");
-	bool ring_time = false;
-	app.add_flag("--ring-time", ring_time,
+	app.add_flag("--ring-time", o.ring_time,
 		     "time embedding by ring slot (step index mod w): a one-block model's keys and values are then "
 		     "computed once per step at run time");
-	app.add_option("--kernel", kernel_specs,
+	app.add_option("--kernel", o.kernel_specs,
 		       "NAME=K: a causal Conv1d of odd kernel K over the window for feature NAME (repeatable; e.g. "
 		       "current_queue_delay_us=5; the rest stay scalar Linear encoders)");
 	app.add_option("--backbone", opt.backbone_path, "pretrained GPT-2 checkpoint (.safetensors) as the frozen backbone");
@@ -180,12 +183,10 @@ int main(int argc, char **argv)
 	app.add_option("--lr", opt.lr, "peak learning rate (AdamW)")->capture_default_str();
 	app.add_option("--weight-decay", opt.weight_decay, "AdamW weight decay")->capture_default_str();
 	app.add_option("--warmup", opt.warmup, "learning-rate warm-up steps")->capture_default_str();
-	bool constant_lr = false;
-	app.add_flag("--constant-lr", constant_lr, "keep the peak learning rate after the warm-up (default: cosine decay to a "
-						 "tenth of it at the last step)");
+	app.add_flag("--constant-lr", o.constant_lr, "keep the peak learning rate after the warm-up (default: cosine decay to a "
+						   "tenth of it at the last step)");
 	app.add_option("--gamma", opt.gamma, "return discount")->capture_default_str();
-	std::string method = "dt";
-	app.add_option("--method", method,
+	app.add_option("--method", o.method,
 		       "dt (the decision transformer), bc (plain behaviour cloning, returns zeroed) or awr "
 		       "(advantage-weighted: beats its data; README \"Offline RL: beating the data\")")
 		->check(CLI::IsMember({"dt", "bc", "awr"}))
@@ -207,161 +208,214 @@ int main(int argc, char **argv)
 	app.add_option("--val-windows", opt.val_windows, "at most this many held-out decisions scored per pass (evenly spaced)")
 		->check(CLI::PositiveNumber)
 		->capture_default_str();
-	std::string select = "accuracy", class_weights = "auto", size = "auto";
-	app.add_option("--select", select,
+	app.add_option("--select", o.select,
 		       "which validation score picks the exported checkpoint: accuracy, or macro (the mean of the "
 		       "per-action recalls)")
 		->check(CLI::IsMember({"accuracy", "macro"}))
 		->capture_default_str();
 	app.add_option("--patience", opt.patience, "stop after this many validation passes without a better one (0: never)")
 		->capture_default_str();
-	app.add_option("--class-weights", class_weights,
+	app.add_option("--class-weights", o.class_weights,
 		       "loss weight per action: auto (inverse frequency when the rarest action is under a third as "
 		       "common as the commonest), none, or W0,W1,W2")
 		->capture_default_str();
 	app.add_option("--dropout", opt.dropout, "dropout in the blocks while training")->capture_default_str();
-	app.add_option("--size", size,
+	app.add_option("--size", o.size,
 		       "model and regularisation: auto (small below 20000 decisions, else default), small, default; "
 		       "options given explicitly always win")
 		->check(CLI::IsMember({"auto", "small", "default"}))
 		->capture_default_str();
 	app.add_option("--seed", opt.seed, "seed")->capture_default_str();
 	app.add_option("--threads", opt.threads, "torch and OpenBLAS threads (0: all cores)")->capture_default_str();
-	policy::DistributedOptions dist;
-	std::string master = "127.0.0.1:29500";
-	app.add_option("--world-size", dist.world_size, "data-parallel: ranks in all (c10d, Gloo)")
+	app.add_option("--world-size", o.dist.world_size, "data-parallel: ranks in all (c10d, Gloo)")
 		->check(CLI::Range(1u, 4096u))
 		->capture_default_str();
-	app.add_option("--rank", dist.rank, "data-parallel: this process's rank, 0 to world-size - 1")->capture_default_str();
-	app.add_option("--master", master, "data-parallel: HOST:PORT where rank 0 serves the rendezvous store")
+	app.add_option("--rank", o.dist.rank, "data-parallel: this process's rank, 0 to world-size - 1")->capture_default_str();
+	app.add_option("--master", o.master, "data-parallel: HOST:PORT where rank 0 serves the rendezvous store")
 		->capture_default_str();
-	app.add_option("--dist-timeout", dist.timeout_s, "data-parallel: seconds to wait for a rank to join or answer")
+	app.add_option("--dist-timeout", o.dist.timeout_s, "data-parallel: seconds to wait for a rank to join or answer")
 		->check(CLI::Range(1.0, 86400.0))
 		->capture_default_str();
 	app.add_option("--emulate-ranks", opt.emulate_ranks,
 		       "one process, the global batch of N ranks (the reference a data-parallel run is checked against)")
 		->capture_default_str();
+}
+
+// An exit status when the process should stop here (--help, a parse error).
+std::optional<int> parse_command_line(int argc, char **argv, Options &o)
+{
+	policy::TrainOptions &opt = o.train;
+	opt.model.window = 20;
+	CLI::App app{"dualpilot-train: train the L4S policy on experience pools (libtorch, CPU)"};
+	CLI::App *distill = app.add_subcommand("distill", "train a small student on a teacher's soft labels");
+	distill->fallthrough();
+	distill->add_option("--teacher", o.teacher_path, "the teacher model file (.dpm)")->required();
+	distill->add_option("--distill-weight", opt.distill_weight, "weight of the teacher's KL term (the rest: CE)")
+		->capture_default_str();
+	distill->add_option("--temperature", opt.temperature, "softmax temperature of the soft labels")->capture_default_str();
+	app.add_option("--pools", o.pool_paths, "experience pools (.dpp or .json), directories of them, or glob patterns")
+		->required();
+	app.add_option("--out", o.out_path, "model file to write (.dpm)")->required();
+	app.add_option("--metrics", o.metrics_path, "CSV of step, losses and accuracies");
+	app.add_option("--test-pools", o.test_paths,
+		       "pools scored once with the exported model: never trained on, never used to pick the checkpoint");
+	add_training_options(app, o);
 	opt.max_seconds = 600;
 	CLI11_PARSE(app, argc, argv);
-	// Directories and glob patterns name their pools (sorted).
-	for (std::vector<std::string> *paths : {&pool_paths, &test_paths}) {
+	o.distill = distill->parsed();
+	for (const CLI::Option *option : app.get_options())
+		if (option->count() > 0)
+			for (const std::string &name : option->get_lnames())
+				o.given.insert("--" + name);
+	return std::nullopt;
+}
+
+// Directories and glob patterns name their pools (sorted). Training and
+// checkpoint selection never see a held-out scenario (configs/heldout/);
+// --test-pools only report. Error text or empty.
+[[nodiscard]] std::string find_pools(Options &o)
+{
+	for (std::vector<std::string> *paths : {&o.pool_paths, &o.test_paths}) {
 		std::vector<std::string> expanded;
-		if (std::string err = sim::expand_pool_paths(*paths, expanded); !err.empty()) {
-			fmt::print(stderr, "error: {}\n", err);
-			return 1;
-		}
+		if (std::string err = sim::expand_pool_paths(*paths, expanded); !err.empty())
+			return err;
 		*paths = std::move(expanded);
 	}
-	// Training and checkpoint selection never see a held-out scenario
-	// (configs/heldout/); --test-pools only report.
-	for (const std::string &p : pool_paths)
-		if (std::string why = sim::heldout_pool_refusal(p); !why.empty()) {
-			fmt::print(stderr, "error: --pools {}\n", why);
-			return 1;
-		}
-	if (std::string err = parse_master(master, dist); !err.empty()) {
-		fmt::print(stderr, "error: --master {}: {}\n", master, err);
-		return 1;
-	}
-	if (dist.rank >= dist.world_size) {
-		fmt::print(stderr, "error: --rank {} is not below --world-size {}\n", dist.rank, dist.world_size);
-		return 1;
-	}
-	opt.cosine_decay = !constant_lr;
-	opt.select = select == "macro" ? policy::Selection::macro_recall : policy::Selection::accuracy;
-	opt.method = method == "bc" ? policy::Method::bc : method == "awr" ? policy::Method::awr : policy::Method::dt;
-	if (std::string err = parse_class_weights(class_weights, opt); !err.empty()) {
-		fmt::print(stderr, "error: --class-weights {}: {}\n", class_weights, err);
-		return 1;
-	}
-	if (per_feature)
-		c.state_layout = policy::StateLayout::per_feature;
-	if (ring_time)
-		c.time_embedding = policy::TimeEmbedding::ring_position;
+	for (const std::string &p : o.pool_paths)
+		if (std::string why = sim::heldout_pool_refusal(p); !why.empty())
+			return "--pools " + why;
+	return {};
+}
+
+// --kernel NAME=K for each feature named. Error text or empty.
+[[nodiscard]] std::string parse_kernels(const std::vector<std::string> &specs, policy::ModelConfig &c)
+{
 	c.kernels.assign(sim::kFeatureCount, 1);
-	for (const std::string &spec : kernel_specs) {
+	for (const std::string &spec : specs) {
 		const size_t eq = spec.find('=');
 		const std::string name = spec.substr(0, eq);
 		const auto it = std::find(sim::kFeatureNames.begin(), sim::kFeatureNames.end(), name);
 		unsigned long k = 0;
 		if (eq != std::string::npos)
 			k = std::strtoul(spec.c_str() + eq + 1, nullptr, 10);
-		if (it == sim::kFeatureNames.end() || k == 0 || k % 2 == 0) {
-			fmt::print(stderr, "error: --kernel {}: expected FEATURE=K with an odd K and one of the pools' features\n",
-				   spec);
-			return 1;
-		}
+		if (it == sim::kFeatureNames.end() || k == 0 || k % 2 == 0)
+			return fmt::format("--kernel {}: expected FEATURE=K with an odd K and one of the pools' features", spec);
 		c.kernels[static_cast<size_t>(it - sim::kFeatureNames.begin())] = static_cast<uint32_t>(k);
 	}
-	policy::Model teacher;
-	if (distill->parsed()) {
-		if (std::string err = policy::read_model(teacher_path, teacher); !err.empty()) {
-			fmt::print(stderr, "error: {}\n", err);
-			return 1;
-		}
-		opt.teacher = &teacher;
-	}
+	return {};
+}
 
-	std::vector<sim::Pool> pools, test_pools, val_pools;
-	uint64_t entries = 0, test_entries = 0, all_entries = 0;
-	std::unique_ptr<policy::DataParallel> dp;
-	const bool distributed = dist.world_size > 1;
-	const bool lead = dist.rank == 0; // writes the model, the metrics and the report
-	if (distributed) {
-		policy::Shard shard;
-		if (std::string err = policy::load_shard(pool_paths, dist.world_size, dist.rank, opt.val_fraction, shard);
-		    !err.empty()) {
-			fmt::print(stderr, "error: rank {}: {}\n", dist.rank, err);
-			return 1;
-		}
-		for (const std::string &warning : shard.warnings)
-			fmt::print(stderr, "warning: {}\n", warning);
-		all_entries = shard.entries; // the small-pool rule must choose the same model on every rank
-		pools = std::move(shard.train);
-		val_pools = std::move(shard.val);
-		for (const sim::Pool &p : pools)
-			entries += p.size();
-		fmt::print("rank {} of {}: {} of {} training episodes ({} entries){}\n", dist.rank, dist.world_size, pools.size(),
-			   shard.train_episodes, entries,
-			   lead ? fmt::format(", and the {} validation episodes", shard.val_episodes) : "");
-		if (std::string err = policy::DataParallel::join(dist, dp); !err.empty()) {
-			fmt::print(stderr, "error: {}\n", err);
-			return 1;
-		}
-		opt.dp = dp.get();
-		opt.val_pools = &val_pools;
-		if (!lead)
-			metrics_path.clear();
-	} else if (!read_pools(pool_paths, pools, entries)) {
-		return 1;
-	} else {
-		all_entries = entries;
+// The choices given as words into the training options: the data-parallel
+// master and rank, the schedule, selection, method, class weights and the
+// model's layout and kernels. Error text or empty.
+[[nodiscard]] std::string apply_choices(Options &o)
+{
+	policy::TrainOptions &opt = o.train;
+	if (std::string err = parse_master(o.master, o.dist); !err.empty())
+		return fmt::format("--master {}: {}", o.master, err);
+	if (o.dist.rank >= o.dist.world_size)
+		return fmt::format("--rank {} is not below --world-size {}", o.dist.rank, o.dist.world_size);
+	opt.cosine_decay = !o.constant_lr;
+	opt.select = o.select == "macro" ? policy::Selection::macro_recall : policy::Selection::accuracy;
+	opt.method = o.method == "bc" ? policy::Method::bc : o.method == "awr" ? policy::Method::awr : policy::Method::dt;
+	if (std::string err = parse_class_weights(o.class_weights, opt); !err.empty())
+		return fmt::format("--class-weights {}: {}", o.class_weights, err);
+	if (o.per_feature)
+		opt.model.state_layout = policy::StateLayout::per_feature;
+	if (o.ring_time)
+		opt.model.time_embedding = policy::TimeEmbedding::ring_position;
+	return parse_kernels(o.kernel_specs, opt.model);
+}
+
+// A data-parallel rank's shard of the pools (training episodes, and the
+// validation ones on rank 0), then the rendezvous with the other ranks.
+// False after an error, which it prints.
+bool read_shard(Options &o, Data &d)
+{
+	policy::TrainOptions &opt = o.train;
+	const bool lead = o.dist.rank == 0;
+	policy::Shard shard;
+	if (std::string err = policy::load_shard(o.pool_paths, o.dist.world_size, o.dist.rank, opt.val_fraction, shard);
+	    !err.empty()) {
+		fmt::print(stderr, "error: rank {}: {}\n", o.dist.rank, err);
+		return false;
 	}
-	if (lead && !read_pools(test_paths, test_pools, test_entries))
-		return 1;
-	if (!test_paths.empty())
-		opt.test_pools = &test_pools;
-	fmt::print("dualpilot-train: {} pools, {} entries\n", pools.size(), entries);
-	if (size == "small" || (size == "auto" && all_entries < kSmallPoolDecisions)) {
-		const std::vector<std::string> set = apply_small_pool_rule(opt, [&](const char *flag) { return app.count(flag) > 0; });
+	for (const std::string &warning : shard.warnings)
+		fmt::print(stderr, "warning: {}\n", warning);
+	d.all_entries = shard.entries; // the small-pool rule must choose the same model on every rank
+	d.pools = std::move(shard.train);
+	d.val_pools = std::move(shard.val);
+	for (const sim::Pool &p : d.pools)
+		d.entries += p.size();
+	fmt::print("rank {} of {}: {} of {} training episodes ({} entries){}\n", o.dist.rank, o.dist.world_size,
+		   d.pools.size(), shard.train_episodes, d.entries,
+		   lead ? fmt::format(", and the {} validation episodes", shard.val_episodes) : "");
+	if (std::string err = policy::DataParallel::join(o.dist, d.dp); !err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return false;
+	}
+	opt.dp = d.dp.get();
+	opt.val_pools = &d.val_pools;
+	if (!lead)
+		o.metrics_path.clear();
+	return true;
+}
+
+// The training pools (this rank's shard when data-parallel) and, on rank 0,
+// the test pools. False after an error, which it prints.
+bool read_data(Options &o, Data &d)
+{
+	if (o.dist.world_size > 1) {
+		if (!read_shard(o, d))
+			return false;
+	} else if (!read_pools(o.pool_paths, d.pools, d.entries)) {
+		return false;
+	} else {
+		d.all_entries = d.entries;
+	}
+	if (o.dist.rank == 0 && !read_pools(o.test_paths, d.test_pools, d.test_entries))
+		return false;
+	if (!o.test_paths.empty())
+		o.train.test_pools = &d.test_pools;
+	return true;
+}
+
+// --size small, or auto on a small pool: the small-pool rule, and what it set.
+void choose_size(Options &o, uint64_t all_entries)
+{
+	if (o.size == "small" || (o.size == "auto" && all_entries < kSmallPoolDecisions)) {
+		const std::vector<std::string> set =
+			apply_small_pool_rule(o.train, [&](const char *flag) { return o.given.contains(flag); });
 		fmt::print("small pool (under {} decisions): {}\n", kSmallPoolDecisions,
 			   set.empty() ? std::string("every setting given explicitly") : join(set, ", "));
 	}
-	std::ofstream metrics;
-	if (!metrics_path.empty()) {
-		metrics.open(metrics_path);
-		if (!metrics) {
-			fmt::print(stderr, "error: {}: cannot open for writing\n", metrics_path);
-			return 1;
-		}
-		metrics << "step,epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_recall,val_recall_enqueue,"
-			   "val_recall_drop,val_recall_mark,best_step\n";
+}
+
+// --metrics: the CSV, its header written. False (and said) when it cannot be opened.
+bool open_metrics(const std::string &path, std::ofstream &metrics)
+{
+	if (path.empty())
+		return true;
+	metrics.open(path);
+	if (!metrics) {
+		fmt::print(stderr, "error: {}: cannot open for writing\n", path);
+		return false;
 	}
-	// On a terminal, a progress bar redrawn in place; otherwise (a log file,
-	// a pipe) one line per validation pass.
-	const bool terminal = isatty(STDERR_FILENO);
+	metrics << "step,epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_recall,val_recall_enqueue,"
+		   "val_recall_drop,val_recall_mark,best_step\n";
+	return true;
+}
+
+// Rank 0's progress: on a terminal, a progress bar redrawn in place;
+// otherwise (a log file, a pipe) one line per validation pass; each pass a
+// line of the metrics CSV.
+std::function<void(const policy::TrainProgress &)> progress_printer(const Options &o, bool terminal,
+								    std::ofstream &metrics)
+{
+	const bool lead = o.dist.rank == 0;
+	const uint32_t steps = o.train.steps;
 	auto last_print = std::chrono::steady_clock::now();
-	opt.on_progress = [&](const policy::TrainProgress &p) {
+	return [lead, steps, terminal, last_print, &metrics](const policy::TrainProgress &p) mutable {
 		if (!lead)
 			return;
 		const auto now = std::chrono::steady_clock::now();
@@ -369,12 +423,12 @@ int main(int argc, char **argv)
 		const std::string figures = fmt::format(
 			"step {}/{}  epoch {:.2f}  loss {:.4f}  acc {:.2f} %  val loss {:.4f}  val acc {:.2f} %  macro {:.2f} % "
 			"(enqueue {:.1f} drop {:.1f} mark {:.1f})  best @{}  {:.0f} windows/s",
-			p.step, opt.steps, p.epoch, p.train_loss, 100 * p.train_accuracy, v.loss, 100 * v.accuracy,
+			p.step, steps, p.epoch, p.train_loss, 100 * p.train_accuracy, v.loss, 100 * v.accuracy,
 			100 * v.macro_recall, 100 * v.recall[0], 100 * v.recall[1], 100 * v.recall[2], p.best_step,
 			p.windows_per_second);
 		if (terminal && (p.validated || now - last_print > std::chrono::milliseconds(500))) {
 			last_print = now;
-			const int filled = static_cast<int>(24.0 * p.step / opt.steps);
+			const int filled = static_cast<int>(24.0 * p.step / steps);
 			fmt::print(stderr, "\r[{:<24}] {} ", std::string(static_cast<size_t>(filled), '#'), figures);
 		} else if (!terminal && p.validated) {
 			fmt::print(stderr, "{}{}\n", figures, p.improved ? "  (kept)" : "");
@@ -384,28 +438,13 @@ int main(int argc, char **argv)
 					       p.epoch, p.train_loss, p.train_accuracy, v.loss, v.accuracy, v.macro_recall,
 					       v.recall[0], v.recall[1], v.recall[2], p.best_step);
 	};
-	policy::Model model;
-	policy::TrainReport r;
-	if (std::string err = policy::train_policy(pools, opt, model, r); !err.empty()) {
-		fmt::print(stderr, "{}error: {}\n", terminal ? "\n" : "", err);
-		if (distributed) { // the process group's threads may wait on a lost peer: do not wait for them
-			std::fflush(stdout);
-			std::fflush(stderr);
-			std::_Exit(1);
-		}
-		return 1;
-	}
-	if (distributed)
-		fmt::print("rank {}: {} steps in {:.1f} s, {:.1f} s of it in all-reduces ({:.2f} ms a step)\n", dist.rank,
-			   r.steps_done, r.seconds, r.allreduce_seconds, r.steps_done ? 1000 * r.allreduce_seconds / r.steps_done : 0.0);
-	if (!lead)
-		return 0;
-	if (terminal)
-		fmt::print(stderr, "\n");
-	if (std::string err = policy::write_model(model, out_path); !err.empty()) {
-		fmt::print(stderr, "error: {}\n", err);
-		return 1;
-	}
+}
+
+// The run: episodes, features, size, losses, the checkpoint kept, and what
+// the method, the class weights, a backbone or a teacher add.
+void print_training(const Options &o, const policy::TrainReport &r)
+{
+	const policy::TrainOptions &opt = o.train;
 	fmt::print("episodes: {} ({} training, {} validation, {} shorter than the window left out)\n", r.episodes,
 		   r.train_episodes, r.val_episodes, r.skipped_episodes);
 	fmt::print("features: {}\n", join(r.features, ", "));
@@ -419,9 +458,9 @@ int main(int argc, char **argv)
 			   r.value_r2, opt.awr_beta, r.awr_weight_max);
 	fmt::print("class weights: {:.3f}, {:.3f}, {:.3f} ({})\n", r.class_weights[0], r.class_weights[1],
 		   r.class_weights[2],
-		   class_weights == "auto" ? (r.class_weighted ? "auto: inverse frequency, the pool is imbalanced"
-							 : "auto: equal, the pool is balanced enough")
-					   : "as given");
+		   o.class_weights == "auto" ? (r.class_weighted ? "auto: inverse frequency, the pool is imbalanced"
+								 : "auto: equal, the pool is balanced enough")
+					     : "as given");
 	if (!opt.backbone_path.empty())
 		fmt::print("parameters while training: {} in all ({} in the frozen backbone), {} trainable ({:.2f} %: "
 			   "LoRA adapters of rank {}, encoders, embeddings, head); adapters merged for export\n",
@@ -434,6 +473,12 @@ int main(int argc, char **argv)
 		fmt::print("agreement with the teacher on validation: {:.2f} % (the teacher's own accuracy {:.2f} %)\n",
 			   100 * r.teacher_agreement, 100 * r.teacher_accuracy);
 	}
+}
+
+// The exported model's scores: validation (accuracy, recalls, confusion) and
+// the test pools'.
+void print_scores(const policy::TrainReport &r, bool test_pools)
+{
 	const policy::ValidationScore &v = r.val;
 	fmt::print("validation accuracy {:.2f} % over {} held-out decisions (always the majority action: {:.2f} %); "
 		   "macro recall {:.2f} %; recall per action: enqueue {:.2f} % of {}, drop {:.2f} % of {}, mark {:.2f} % "
@@ -444,18 +489,82 @@ int main(int argc, char **argv)
 	static const char *names[3] = {"enqueue", "drop", "mark"};
 	for (size_t a = 0; a < 3; a++)
 		fmt::print("  {:<8} {:>8} {:>8} {:>8}\n", names[a], v.confusion[a][0], v.confusion[a][1], v.confusion[a][2]);
-	if (opt.test_pools)
+	if (test_pools)
 		fmt::print("test pools ({} decisions, never trained on nor used for selection): accuracy {:.2f} %, macro "
 			   "recall {:.2f} % (enqueue {:.2f}, drop {:.2f}, mark {:.2f})\n",
 			   r.test.decisions, 100 * r.test.accuracy, 100 * r.test.macro_recall, 100 * r.test.recall[0],
 			   100 * r.test.recall[1], 100 * r.test.recall[2]);
-	fmt::print("wrote {}\n", out_path);
-	if (opt.test_pools) {
+}
+
+// The closing `name: value` lines scripts read.
+void print_figures(const policy::TrainReport &r, bool test_pools)
+{
+	if (test_pools) {
 		fmt::print("test_accuracy: {:.4f}\n", r.test.accuracy);
 		fmt::print("test_macro_recall: {:.4f}\n", r.test.macro_recall);
 	}
 	fmt::print("best_step: {}\n", r.best_step);
-	fmt::print("heldout_macro_recall: {:.4f}\n", v.macro_recall);
-	fmt::print("heldout_accuracy: {:.4f}\n", v.accuracy);
+	fmt::print("heldout_macro_recall: {:.4f}\n", r.val.macro_recall);
+	fmt::print("heldout_accuracy: {:.4f}\n", r.val.accuracy);
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	Options o;
+	if (std::optional<int> exit_status = parse_command_line(argc, argv, o))
+		return *exit_status;
+	std::string err = find_pools(o);
+	if (err.empty())
+		err = apply_choices(o);
+	policy::Model teacher;
+	if (err.empty() && o.distill) {
+		err = policy::read_model(o.teacher_path, teacher);
+		o.train.teacher = &teacher;
+	}
+	if (!err.empty()) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+
+	Data data;
+	if (!read_data(o, data))
+		return 1;
+	fmt::print("dualpilot-train: {} pools, {} entries\n", data.pools.size(), data.entries);
+	choose_size(o, data.all_entries);
+	std::ofstream metrics;
+	if (!open_metrics(o.metrics_path, metrics))
+		return 1;
+	const bool terminal = isatty(STDERR_FILENO);
+	o.train.on_progress = progress_printer(o, terminal, metrics);
+
+	const bool distributed = o.dist.world_size > 1;
+	policy::Model model;
+	policy::TrainReport r;
+	if (std::string train_err = policy::train_policy(data.pools, o.train, model, r); !train_err.empty()) {
+		fmt::print(stderr, "{}error: {}\n", terminal ? "\n" : "", train_err);
+		if (distributed) { // the process group's threads may wait on a lost peer: do not wait for them
+			std::fflush(stdout);
+			std::fflush(stderr);
+			std::_Exit(1);
+		}
+		return 1;
+	}
+	if (distributed)
+		fmt::print("rank {}: {} steps in {:.1f} s, {:.1f} s of it in all-reduces ({:.2f} ms a step)\n", o.dist.rank,
+			   r.steps_done, r.seconds, r.allreduce_seconds, r.steps_done ? 1000 * r.allreduce_seconds / r.steps_done : 0.0);
+	if (o.dist.rank != 0) // rank 0 writes the model, the metrics and the report
+		return 0;
+	if (terminal)
+		fmt::print(stderr, "\n");
+	if (std::string write_err = policy::write_model(model, o.out_path); !write_err.empty()) {
+		fmt::print(stderr, "error: {}\n", write_err);
+		return 1;
+	}
+	print_training(o, r);
+	print_scores(r, o.train.test_pools != nullptr);
+	fmt::print("wrote {}\n", o.out_path);
+	print_figures(r, o.train.test_pools != nullptr);
 	return 0;
 }
