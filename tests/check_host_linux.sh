@@ -25,7 +25,14 @@ ports "0000:ff:1f.7" "net_af_packet0,iface=nosuch0" >"$work/missing.toml"
 rc=$?
 expect "a PCI address with no device" "MISSING  port 0000:ff:1f.7: no such PCI device (lspci -D lists them)" "$work/out"
 expect "an iface= with no interface" "MISSING  interface nosuch0: no such kernel interface" "$work/out"
-expect "the count" "2 missing: the router would not start" "$work/out"
+# The two ports are missing on any host; hugepages and their hugetlbfs mount
+# may be too (this test needs neither): the count is of every MISSING line.
+missing=$(grep -c "^MISSING" "$work/out")
+expect "the count" "$missing missing: the router would not start" "$work/out"
+[ "$missing" -ge 2 ] && echo "ok:   at least the two ports missing" || {
+	echo "FAIL: $missing MISSING lines, not at least 2"
+	fails=$((fails + 1))
+}
 expect "the hugepages looked at" "hugepages: " "$work/out"
 expect "the hugetlbfs mount looked at" "hugetlbfs: " "$work/out"
 [ "$rc" -eq 1 ] && echo "ok:   exit 1" || { echo "FAIL: exit $rc, not 1"; fails=$((fails + 1)); }
