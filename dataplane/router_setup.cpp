@@ -34,10 +34,11 @@ constexpr uint64_t kShaperMaxFramesNs = 1000000;
 constexpr uint32_t kShaperFrameBytes = 1514;
 // limit = "auto": queues hold at least this many targets of delay at the
 // port's rate in the smallest frames (64 bytes plus the port's overhead), and
-// never fewer packets than the fixed default of before.
+// never fewer packets than the AQM's own default limit (tc's: DualPI2 10,000,
+// PIE, CoDel and fifo 1,000), so a slow port's fifo is the tail-drop queue a
+// user knows, not one of seconds.
 constexpr uint64_t kAutoTargets = 4;
 constexpr uint32_t kMinFrameBytes = 64;
-constexpr uint32_t kAutoLimitFloor = 10000;
 constexpr uint64_t kDefaultTargetNs = 15000000; // for AQMs without a target (fifo): DualPI2's
 constexpr uint64_t kUnknownLinkBps = 10000000000ull; // a link that does not say its speed
 
@@ -269,6 +270,7 @@ std::string Router::size_queues()
 {
 	const uint64_t per_mbuf = mbuf_bytes();
 	std::vector<uint64_t> auto_limit(ports_.size(), 0);
+	std::vector<uint64_t> floor_limit(ports_.size(), 0); // the AQM's own default limit
 	std::vector<uint64_t> target_ns(ports_.size(), kDefaultTargetNs);
 	uint64_t auto_total = 0;
 	for (size_t i = 0; i < ports_.size(); i++) {
@@ -287,26 +289,27 @@ std::string Router::size_queues()
 			},
 			*built.aqm);
 		if (!limit_given(p.cfg)) {
+			floor_limit[i] = p.limit_pkts;
 			auto_limit[i] = std::max<uint64_t>(
-				kAutoLimitFloor, packets_in(kAutoTargets * target_ns[i], p.sizing_rate_bps, p.shaper.overhead_bytes));
+				floor_limit[i], packets_in(kAutoTargets * target_ns[i], p.sizing_rate_bps, p.shaper.overhead_bytes));
 			auto_total += auto_limit[i];
 		}
 	}
-	// Within the memory budget: every auto limit keeps the floor (the fixed
-	// default of before) and what each wants past it is scaled down alike, so
+	// Within the memory budget: every auto limit keeps its floor (the AQM's
+	// default limit) and what each wants past it is scaled down alike, so
 	// that a fast port's share never squeezes a slow port's queue below what
 	// it always had; a budget too small for the floors scales all alike.
 	const uint64_t budget_pkts = cfg_.queue_memory_bytes / per_mbuf;
 	uint64_t floors = 0;
-	for (uint64_t want : auto_limit)
-		floors += want ? kAutoLimitFloor : 0;
-	auto sized = [&](uint64_t want) -> uint64_t {
+	for (uint64_t f : floor_limit)
+		floors += f;
+	auto sized = [&](uint64_t want, uint64_t floor_pkts) -> uint64_t {
 		if (auto_total <= budget_pkts)
 			return want;
 		if (budget_pkts < floors)
 			return std::max<uint64_t>(1, want * budget_pkts / auto_total);
 		const double share = static_cast<double>(budget_pkts - floors) / static_cast<double>(auto_total - floors);
-		return kAutoLimitFloor + static_cast<uint64_t>(std::floor(static_cast<double>(want - kAutoLimitFloor) * share));
+		return floor_pkts + static_cast<uint64_t>(std::floor(static_cast<double>(want - floor_pkts) * share));
 	};
 	for (size_t i = 0; i < ports_.size(); i++) {
 		Port &p = ports_[i];
@@ -314,7 +317,7 @@ std::string Router::size_queues()
 			continue;
 		std::vector<aqm::Setting> settings = p.cfg.aqm_params;
 		if (auto_limit[i] != 0) {
-			p.limit_pkts = static_cast<uint32_t>(std::min<uint64_t>(sized(auto_limit[i]), UINT32_MAX));
+			p.limit_pkts = static_cast<uint32_t>(std::min<uint64_t>(sized(auto_limit[i], floor_limit[i]), UINT32_MAX));
 			settings.push_back({"limit", std::to_string(p.limit_pkts)});
 		}
 		aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, settings, i + 1);

@@ -110,6 +110,20 @@ TEST_F(RouterRing, LimitAutoSizesTheQueueForItsRateAndAShortLimitWarns)
 	EXPECT_LT(east_port().limit_pkts, 16u << 20 >> 11); // under 16 MB of 2 kB mbufs
 	ASSERT_EQ(router.warnings().size(), 1u);
 	EXPECT_TRUE(names(router.warnings()[0], {"port 'east'", "[router] queue_memory"}));
+	router.shutdown();
+
+	// A slow port never gets less than its AQM's own default limit, and no
+	// more than 4 targets ask for: 4 x 15 ms x 8 Mbit/s / (64 x 8) = 938
+	// packets, under fifo's 1,000 and DualPI2's 10,000.
+	std::string slow = ports;
+	slow.replace(slow.find("500mbit"), 7, "8mbit");
+	ASSERT_EQ(start_toml(slow, {}, 0), "");
+	EXPECT_EQ(east_port().limit_pkts, 10000u);
+	router.shutdown();
+	slow.replace(slow.rfind("dualpi2"), 7, "fifo");
+	ASSERT_EQ(start_toml(slow, {}, 0), "");
+	EXPECT_EQ(east_port().limit_pkts, 1000u);
+	EXPECT_EQ(std::visit([](const auto &q) { return q.params().limit_pkts; }, *east_port().aqm), 1000u);
 }
 
 } // namespace
