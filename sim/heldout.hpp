@@ -16,6 +16,6 @@ inline bool is_heldout_name(std::string_view scenario_name) { return scenario_na
 // Empty when the pool at `path` may be trained on; otherwise why not: a
 // component of its path names a held-out scenario, or the summary.json the
 // simulator wrote beside it does.
-std::string heldout_pool_refusal(const std::string &path);
+[[nodiscard]] std::string heldout_pool_refusal(const std::string &path);
 
 } // namespace dualpilot::sim

@@ -86,8 +86,8 @@ std::string reward_definition(const Objective &o);
 // The [objective] table of a TOML file (every key checked, named with file
 // and line on error); other tables are left alone, and a file without one
 // leaves `out` at the defaults. Error text or empty.
-std::string read_objective(const toml::table &root, const std::string &origin, Objective &out);
-std::string load_objective(const std::string &path, Objective &out);
+[[nodiscard]] std::string read_objective(const toml::table &root, const std::string &origin, Objective &out);
+[[nodiscard]] std::string load_objective(const std::string &path, Objective &out);
 
 // The score and its inputs on one line, as every reporter prints it:
 // "objective: score S (L p50 A p99 B ms, C p50 C p99 D ms, utilisation U %, Jain J)".

@@ -68,7 +68,7 @@ struct Document {
 };
 
 // Reads a whole pickle. Error text (with the byte offset and opcode) or empty.
-std::string load(std::string_view data, Document &out);
+[[nodiscard]] std::string load(std::string_view data, Document &out);
 
 // True when the bytes look like a pickle of protocol 2 or later (0x80 N).
 bool looks_like_pickle(std::string_view data);

@@ -60,8 +60,8 @@ struct Pool {
 };
 
 // Each returns an error naming the file and what is wrong; empty on success.
-std::string write_pool_json(const Pool &pool, const std::string &path);
-std::string write_pool_binary(const Pool &pool, const std::string &path);
+[[nodiscard]] std::string write_pool_json(const Pool &pool, const std::string &path);
+[[nodiscard]] std::string write_pool_binary(const Pool &pool, const std::string &path);
 // The .dpp bytes of a pool (what write_pool_binary writes), and their length
 // for a pool of `entries` entries.
 std::string encode_pool_binary(const Pool &pool);
@@ -82,13 +82,14 @@ struct PoolReadReport {
 	// What to tell the user: each problem kept, then the count, if any.
 	std::vector<std::string> warnings(const std::string &path) const;
 };
-std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
-std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
+[[nodiscard]] std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
+[[nodiscard]] std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 // The same from text already read; `path` names it in messages.
+[[nodiscard]]
 std::string parse_pool_json(std::string_view text, const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 // By extension: .json or .dpp.
-std::string read_pool(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
-std::string write_pool(const Pool &pool, const std::string &path);
+[[nodiscard]] std::string read_pool(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
+[[nodiscard]] std::string write_pool(const Pool &pool, const std::string &path);
 
 // The reward a model's contexts and a pool's entries carry, as a model file
 // names it (its reward_offset_us): an offset > 0 is the paper's reward; 0 is

@@ -42,11 +42,13 @@ void import_kernel_log(const std::string &text, const std::string &origin, const
 // states a list of arrays (or lists) of 7 or 8 numbers or one 2-D array;
 // the rest lists or 1-D arrays of numbers. Rewards are kept as recorded
 // unless reward is given. Error text (the file and the byte) or empty.
+[[nodiscard]]
 std::string import_pickle(std::string_view bytes, const std::string &origin, const RewardSpec *reward, Pool &pool,
 			  ImportReport &report, size_t max_errors = 100);
 
 // JSON: the pool format itself (with its schema), or the paper's arrays
 // without a schema, 7 or 8 features.
+[[nodiscard]]
 std::string import_json(std::string_view text, const std::string &origin, const RewardSpec *reward, Pool &pool,
 			ImportReport &report, size_t max_errors = 100);
 
@@ -55,6 +57,7 @@ std::string import_json(std::string_view text, const std::string &origin, const 
 // found is an error naming the formats looked for. recompute_reward: the
 // reward from each state with `reward` instead of the recorded one (logs
 // always compute it).
+[[nodiscard]]
 std::string import_file(const std::string &path, const RewardSpec &reward, bool recompute_reward, Pool &pool,
 			ImportReport &report, size_t max_errors = 100);
 

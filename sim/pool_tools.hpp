@@ -17,13 +17,13 @@ size_t count_episodes(const Pool &p);
 // last entry of `in` ends an episode. A reward definition unlike out's
 // (out already holding entries) is returned as a warning and the merged
 // pool's becomes "mixed: ...".
-std::string append_episodes(Pool &out, const Pool &in);
+[[nodiscard]] std::string append_episodes(Pool &out, const Pool &in);
 
 // Deals the episodes of `pools`, counted across them in order, to n shards:
 // episode i goes to shard i mod n. Every shard gets the union of the pools'
 // absent features and the first pool's reward definition, so that models
 // trained on any shard see the same features. Error text when there are
 // fewer episodes than shards (a shard would be empty) or n is 0.
-std::string shard_episodes(const std::vector<Pool> &pools, size_t n, std::vector<Pool> &shards);
+[[nodiscard]] std::string shard_episodes(const std::vector<Pool> &pools, size_t n, std::vector<Pool> &shards);
 
 } // namespace dualpilot::sim

@@ -14,6 +14,7 @@ std::string summary_table(const Scenario &scenario, const RunResult &r, uint64_t
 std::string compare_header();
 std::string compare_row(const std::string &aqm_name, const RunResult &r, const Objective &objective);
 // Writes the run's files into dir (created if missing). Error text, or empty.
+[[nodiscard]]
 std::string write_run_dir(const Scenario &scenario, const RunResult &r, uint64_t seed, const std::string &dir,
 			  bool write_pool_json, bool write_pool_dpp);
 

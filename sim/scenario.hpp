@@ -45,9 +45,9 @@ struct Scenario {
 
 // Reads a scenario file. Returns an error message naming file, line and key;
 // empty on success.
-std::string load_scenario(const std::string &path, Scenario &out);
+[[nodiscard]] std::string load_scenario(const std::string &path, Scenario &out);
 // The same from text (tests, embedded scenarios); origin names it in errors.
-std::string parse_scenario(std::string_view text, const std::string &origin, Scenario &out);
+[[nodiscard]] std::string parse_scenario(std::string_view text, const std::string &origin, Scenario &out);
 
 const char *cc_name(CcKind cc);
 

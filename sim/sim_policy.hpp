@@ -18,7 +18,7 @@ namespace dualpilot::sim {
 class SimPolicy {
 public:
 	// Error text or empty.
-	std::string load(const std::string &model_path);
+	[[nodiscard]] std::string load(const std::string &model_path);
 	// The PolicyFn for RunOptions; fresh contexts for each run. A model
 	// trained on the objective's rewards (reward_offset_us 0) sees the
 	// rewards of `objective` in its contexts, one trained on the paper's reward the paper's.

@@ -71,17 +71,17 @@ struct SweepCell {
 // Reads the [sweep] and [[mix]] tables of a file (every key checked; a
 // scenario file's own flows are the mix when it has no [[mix]]). Error text
 // naming file, line and key, or empty.
-std::string load_sweep(const std::string &path, Sweep &out);
-std::string parse_sweep(std::string_view text, const std::string &origin, Sweep &out);
+[[nodiscard]] std::string load_sweep(const std::string &path, Sweep &out);
+[[nodiscard]] std::string parse_sweep(std::string_view text, const std::string &origin, Sweep &out);
 
 // The cells in order (rate, rtt, mix, behaviour, epsilon, seed), or the
 // `cells` of them drawn without replacement by the sweep's seed. Error text
 // (a cell's scenario that does not parse, a behaviour not known) or empty.
-std::string sweep_cells(const Sweep &sweep, std::vector<SweepCell> &out);
+[[nodiscard]] std::string sweep_cells(const Sweep &sweep, std::vector<SweepCell> &out);
 
 // The held-out family's rates and RTTs (configs/heldout/*.toml): a sweep
 // that would train on one of them, or on a mix or sweep named held-out, is
 // refused. Error text or empty.
-std::string check_sweep_against_heldout(const Sweep &sweep, const std::string &heldout_dir);
+[[nodiscard]] std::string check_sweep_against_heldout(const Sweep &sweep, const std::string &heldout_dir);
 
 } // namespace dualpilot::sim

@@ -48,14 +48,14 @@ class DataParallel {
 	uint32_t world() const { return opt_.world_size; }
 
 	// Element-wise sum (or maximum) across the ranks, in place.
-	std::string sum(std::vector<double> &values);
-	std::string max(std::vector<double> &values);
+	[[nodiscard]] std::string sum(std::vector<double> &values);
+	[[nodiscard]] std::string max(std::vector<double> &values);
 	// Rank 0's tensors to every rank (the initial weights).
-	std::string broadcast(std::vector<torch::Tensor> &tensors);
+	[[nodiscard]] std::string broadcast(std::vector<torch::Tensor> &tensors);
 	// The gradients of `params` averaged across the ranks, in buckets of at
 	// most kBucketFloats; `stop` goes in as this rank's vote and comes out
 	// true when any rank voted to stop (it rides in the last bucket).
-	std::string average_gradients(const std::vector<torch::Tensor> &params, bool &stop);
+	[[nodiscard]] std::string average_gradients(const std::vector<torch::Tensor> &params, bool &stop);
 	// Seconds spent in all-reduces so far (gradients and flags).
 	double allreduce_seconds() const { return allreduce_seconds_; }
 
@@ -63,7 +63,7 @@ class DataParallel {
 
     private:
 	DataParallel() = default;
-	std::string run(const char *what, const std::function<void()> &collective);
+	[[nodiscard]] std::string run(const char *what, const std::function<void()> &collective);
 	std::string lost_ranks();
 
 	DistributedOptions opt_;

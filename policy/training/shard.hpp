@@ -31,6 +31,7 @@ struct Shard {
 inline uint32_t shard_owner(uint64_t k, uint32_t world) { return static_cast<uint32_t>(k % world); }
 
 // Error text or empty.
+[[nodiscard]]
 std::string load_shard(const std::vector<std::string> &paths, uint32_t world, uint32_t rank, double val_fraction,
 		       Shard &out);
 

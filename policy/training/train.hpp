@@ -183,6 +183,7 @@ struct TrainReport {
 // returns the model: the best checkpoint by opt.select. A feature some pool
 // lacks (sim::Pool::absent_features) is left out of the model. Error text or
 // empty.
+[[nodiscard]]
 std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report);
 
 } // namespace dualpilot::policy
