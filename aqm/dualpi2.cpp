@@ -174,17 +174,22 @@ std::string dualpi2_finalize(DualPi2Params &p)
 }
 
 DualPi2::DualPi2(const DualPi2Params &params)
-	: params_(params), alpha_int_(scale_alpha_beta(params.alpha_256)),
-	  beta_int_(scale_alpha_beta(params.beta_256)),
-	  memlimit_bytes_(params.memlimit_bytes ? params.memlimit_bytes
-						: (uint64_t)params.limit_pkts * 2 * params.mtu_bytes),
-	  // Negative initial credit: after a reset the L queue goes first.
-	  credit_init_((int64_t)params.mtu_bytes *
-		       ((int64_t)params.classic_protection_pct - (100 - (int64_t)params.classic_protection_pct))),
-	  weight_c_(params.classic_protection_pct), weight_l_(100 - params.classic_protection_pct),
-	  queue_{PacketFifo(params.limit_pkts), PacketFifo(params.limit_pkts)},
-	  credit_(credit_init_), rng_(params.seed)
+	: params_(params), queue_{PacketFifo(params.limit_pkts), PacketFifo(params.limit_pkts)}, rng_(params.seed)
 {
+	derive_constants(params);
+	credit_ = credit_init_;
+}
+
+// What the parameters fix for the queue's life, or until change().
+void DualPi2::derive_constants(const DualPi2Params &p)
+{
+	alpha_int_ = scale_alpha_beta(p.alpha_256);
+	beta_int_ = scale_alpha_beta(p.beta_256);
+	memlimit_bytes_ = p.memlimit_bytes ? p.memlimit_bytes : (uint64_t)p.limit_pkts * 2 * p.mtu_bytes;
+	// Negative initial credit: after a reset the L queue goes first.
+	credit_init_ = (int64_t)p.mtu_bytes * ((int64_t)p.classic_protection_pct - (100 - (int64_t)p.classic_protection_pct));
+	weight_c_ = p.classic_protection_pct;
+	weight_l_ = 100 - p.classic_protection_pct;
 }
 
 // The slow half of tick(): an update is due (or the clock has not started).
@@ -445,13 +450,7 @@ void DualPi2::change(const DualPi2Params &params)
 {
 	const bool reseed = params.seed != params_.seed;
 	params_ = params;
-	alpha_int_ = scale_alpha_beta(params.alpha_256);
-	beta_int_ = scale_alpha_beta(params.beta_256);
-	memlimit_bytes_ = params.memlimit_bytes ? params.memlimit_bytes : (uint64_t)params.limit_pkts * 2 * params.mtu_bytes;
-	credit_init_ = (int64_t)params.mtu_bytes *
-		       ((int64_t)params.classic_protection_pct - (100 - (int64_t)params.classic_protection_pct));
-	weight_c_ = params.classic_protection_pct;
-	weight_l_ = 100 - params.classic_protection_pct;
+	derive_constants(params);
 	if (reseed)
 		rng_ = Rng(params.seed);
 }

@@ -160,6 +160,7 @@ private:
 	EnqueueResult enqueue_one(const Packet &pkt);
 	bool dequeue_one(Dequeued &out);
 	void tick_due();
+	void derive_constants(const DualPi2Params &p);
 	Decision decide(QueueId q, Ecn ecn, uint64_t backlog_bytes);
 	bool roll(uint64_t prob) { return rng_.next_u32() < prob; }
 	void pi_update(uint64_t at_ns);
