@@ -81,14 +81,12 @@ ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<co
 {
 	std::lock_guard lock(control_mutex);
 	ChangeResult result;
-	size_t i = 0;
-	while (i < router.ports().size() && router.ports()[i].cfg.name != port_name)
-		i++;
-	if (i == router.ports().size()) {
+	const int i = router.port_index(port_name);
+	if (i < 0) {
 		result.error = fmt::format("no port named '{}' (/dualpilot/ports lists them)", port_name);
 		return result;
 	}
-	Port &p = router.ports()[i];
+	Port &p = router.ports()[static_cast<size_t>(i)];
 	if (!p.aqm) {
 		result.error = fmt::format("port '{}' runs aqm \"none\": no parameters to change", p.cfg.name);
 		return result;

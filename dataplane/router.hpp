@@ -201,6 +201,14 @@ public:
 	uint64_t now_ns() const;
 	const RouterConfig &config() const { return cfg_; }
 	const std::vector<Port> &ports() const { return ports_; }
+	// The index of the port named `name` ([[ports]] name), or -1.
+	int port_index(std::string_view name) const
+	{
+		for (size_t i = 0; i < ports_.size(); i++)
+			if (ports_[i].cfg.name == name)
+				return static_cast<int>(i);
+		return -1;
+	}
 	std::vector<Port> &ports() { return ports_; }
 	const std::vector<Worker> &workers() const { return workers_; }
 	std::vector<Worker> &workers() { return workers_; }

@@ -25,14 +25,6 @@ bool registered = false;
 
 uint64_t ppm(double p) { return static_cast<uint64_t>(std::llround(std::clamp(p, 0.0, 1.0) * 1e6)); }
 
-int find_port(const Router &r, std::string_view name)
-{
-	for (size_t i = 0; i < r.ports().size(); i++)
-		if (r.ports()[i].cfg.name == name)
-			return static_cast<int>(i);
-	return -1;
-}
-
 int cmd_ports(const char *, const char *, rte_tel_data *d)
 {
 	std::lock_guard lock(telemetry_mutex);
@@ -105,7 +97,7 @@ int cmd_aqm(const char *, const char *params, rte_tel_data *d)
 	if (!telemetry_router)
 		return -ENODEV;
 	const Router &r = *telemetry_router;
-	const int i = params ? find_port(r, params) : -1;
+	const int i = params ? r.port_index(params) : -1;
 	if (i < 0)
 		return -EINVAL; // dpdk-telemetry.py prints null: /dualpilot/ports lists the names
 	const Port &p = r.ports()[static_cast<size_t>(i)];
