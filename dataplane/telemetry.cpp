@@ -21,7 +21,6 @@ namespace {
 std::mutex telemetry_mutex;
 const Router *telemetry_router = nullptr;
 const PolicyWorker *telemetry_policy = nullptr;
-bool registered = false;
 
 uint64_t ppm(double p) { return static_cast<uint64_t>(std::llround(std::clamp(p, 0.0, 1.0) * 1e6)); }
 
@@ -196,20 +195,27 @@ std::string publish_telemetry(const Router *router, const PolicyWorker *policy)
 	std::lock_guard lock(telemetry_mutex);
 	telemetry_router = router;
 	telemetry_policy = policy;
-	if (registered || !router)
-		return {};
-	registered = true;
-	if (rte_telemetry_register_cmd("/dualpilot/ports", cmd_ports, "The router's port names. Takes no parameters") != 0 ||
-	    rte_telemetry_register_cmd("/dualpilot/stats", cmd_stats,
-				       "Per port: packets, bytes, marks, drops by cause, queued, sojourn percentiles (ns). "
-				       "Takes no parameters") != 0 ||
-	    rte_telemetry_register_cmd("/dualpilot/aqm", cmd_aqm,
-				       "One port's AQM: config, per-queue counters and controller state. Parameters: "
-				       "port name") != 0 ||
-	    rte_telemetry_register_cmd("/dualpilot/policy", cmd_policy,
-				       "The policy worker: mode, samples, decisions, decision time, overrides, agreement "
-				       "with the AQM. Takes no parameters") != 0)
-		return "cannot register the /dualpilot telemetry commands";
+	static TelemetryCommand commands[] = {
+		{"/dualpilot/ports", cmd_ports, "The router's port names. Takes no parameters"},
+		{"/dualpilot/stats", cmd_stats,
+		 "Per port: packets, bytes, marks, drops by cause, queued, sojourn percentiles (ns). Takes no parameters"},
+		{"/dualpilot/aqm", cmd_aqm, "One port's AQM: config, per-queue counters and controller state. Parameters: port name"},
+		{"/dualpilot/policy", cmd_policy,
+		 "The policy worker: mode, samples, decisions, decision time, overrides, agreement with the AQM. Takes no "
+		 "parameters"},
+	};
+	return router ? register_telemetry_commands(commands) : std::string{};
+}
+
+std::string register_telemetry_commands(std::span<TelemetryCommand> commands)
+{
+	for (TelemetryCommand &c : commands) {
+		if (c.registered)
+			continue;
+		if (rte_telemetry_register_cmd(c.name, c.fn, c.help) != 0)
+			return fmt::format("cannot register the telemetry command {}", c.name);
+		c.registered = true;
+	}
 	return {};
 }
 

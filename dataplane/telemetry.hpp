@@ -9,12 +9,27 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
+
+struct rte_tel_data;
 
 namespace dualpilot::dataplane {
 
 class Router;
 class PolicyWorker;
+
+// One rte_telemetry command and whether it is registered yet.
+struct TelemetryCommand {
+	const char *name;
+	int (*fn)(const char *cmd, const char *params, rte_tel_data *d);
+	const char *help;
+	bool registered = false;
+};
+// Registers the commands not yet registered, each once: after a failure the
+// next call retries only the ones that failed. Error text naming the first
+// that failed, or empty.
+[[nodiscard]] std::string register_telemetry_commands(std::span<TelemetryCommand> commands);
 
 // Makes router (and its policy worker, if any) the one the commands answer
 // about. Registers the commands on first use. Error text or empty.

@@ -24,6 +24,7 @@
 #include "dataplane/live_changes.hpp"
 #include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
+#include "dataplane/telemetry.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -37,7 +38,6 @@ std::mutex changes_mutex; // the router and policy worker stay while a command r
 Router *changes_router = nullptr;
 PolicyWorker *changes_policy = nullptr;
 bool changes_allowed = false;
-bool changes_registered = false;
 
 std::vector<std::string_view> split(std::string_view text)
 {
@@ -165,19 +165,15 @@ std::string publish_telemetry_changes(Router *router, PolicyWorker *policy, bool
 	changes_router = router;
 	changes_policy = policy;
 	changes_allowed = allow_changes;
-	if (changes_registered || !router)
-		return {};
-	changes_registered = true;
-	if (rte_telemetry_register_cmd("/dualpilot/policy/reload", cmd_policy_reload,
-				       "Loads a model, checks it, swaps it in. Parameters: [path] (default: the running "
-				       "model's)") != 0 ||
-	    rte_telemetry_register_cmd("/dualpilot/policy/set", cmd_policy_set,
-				       "Switches the policy. Parameters: mode=off|shadow|enforce,inference_interval=N") != 0 ||
-	    rte_telemetry_register_cmd("/dualpilot/aqm/set", cmd_aqm_set,
-				       "Changes a port's AQM parameters, queue kept. Parameters: port,key=value,... (tc "
-				       "names)") != 0)
-		return "cannot register the /dualpilot change commands";
-	return {};
+	static TelemetryCommand commands[] = {
+		{"/dualpilot/policy/reload", cmd_policy_reload,
+		 "Loads a model, checks it, swaps it in. Parameters: [path] (default: the running model's)"},
+		{"/dualpilot/policy/set", cmd_policy_set,
+		 "Switches the policy. Parameters: mode=off|shadow|enforce,inference_interval=N"},
+		{"/dualpilot/aqm/set", cmd_aqm_set,
+		 "Changes a port's AQM parameters, queue kept. Parameters: port,key=value,... (tc names)"},
+	};
+	return router ? register_telemetry_commands(commands) : std::string{};
 }
 
 void publish_telemetry_changes(std::nullptr_t)
