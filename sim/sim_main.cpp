@@ -117,6 +117,7 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
+	std::vector<double> scores;
 	std::string csv = "cell,rate_bps,rtt_us,mix,behaviour,epsilon,seed,aqm,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,"
 			  "classic_p99_ms,utilisation,jain,score,pool_entries\n";
 	for (size_t i = 0; i < cells.size(); i++) {
@@ -138,10 +139,11 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 			return 1;
 		}
 		const sim::ObjectiveInputs in = sim::as_printed(r.objective_inputs());
+		scores.push_back(sim::score(in, c.scenario.objective).score);
 		csv += fmt::format("{},{},{},{},{},{:g},{},\"{}\",{:.4f},{:.4f},{:.4f},{:.4f},{:.6f},{:.4f},{:.6f},{}\n", c.name,
 				   c.scenario.rate_bps, c.rtt_ns / 1000, c.mix, c.behaviour, c.epsilon, c.seed, r.aqm_description,
 				   in.queue[1].p50_ms, in.queue[1].p99_ms, in.queue[0].p50_ms, in.queue[0].p99_ms, in.utilisation,
-				   in.jain, sim::score(in, c.scenario.objective).score, r.pool.size());
+				   in.jain, scores.back(), r.pool.size());
 		if (!quiet)
 			fmt::print(stderr, "\r  sweep {}: cell {}/{} {:<60}", sw.name, i + 1, cells.size(), c.name);
 	}
@@ -155,8 +157,22 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 		return 1;
 	}
 	std::fclose(f);
+	// best.txt: the pool of each scenario's best-scoring cell, one path a
+	// line, for filtered behaviour cloning (scripts/train-pilot).
+	std::string best;
+	if (!no_pool)
+		for (size_t i : sim::best_cell_per_scenario(cells, scores))
+			best += out_dir + "/" + cells[i].name + "/pool.dpp\n";
+	if (!(f = std::fopen((out_dir + "/best.txt").c_str(), "w")) || std::fputs(best.c_str(), f) < 0) {
+		fmt::print(stderr, "error: {}/best.txt: cannot write\n", out_dir);
+		if (f)
+			std::fclose(f);
+		return 1;
+	}
+	std::fclose(f);
 	if (!quiet)
-		fmt::print("sweep {}: {} runs into {}/ (CELL/seed-N/ with pool.dpp; sweep.csv)\n", sw.name, cells.size(), out_dir);
+		fmt::print("sweep {}: {} runs into {}/ (CELL/ with pool.dpp; sweep.csv; best.txt: each scenario's best pool)\n",
+			   sw.name, cells.size(), out_dir);
 	return 0;
 }
 

@@ -1,12 +1,15 @@
 #include "sim/sweep.hpp"
 
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <sstream>
+#include <tuple>
 
 #include "aqm/random.hpp"
 #include "aqm/units.hpp"
@@ -257,13 +260,10 @@ std::string sweep_cells(const Sweep &sw, std::vector<SweepCell> &out)
 							std::vector<aqm::Setting> random = random_dualpi2(rng);
 							if (behaviour == "dualpi2-random")
 								c.settings = random;
-							char head[256];
-							std::snprintf(head, sizeof(head),
-								      "name = \"%s\"\nduration = \"%lluus\"\nwarmup = \"%lluus\"\n"
-								      "[bottleneck]\nrate = \"%llubit\"\n",
-								      c.name.c_str(), static_cast<unsigned long long>(sw.duration_ns / 1000),
-								      static_cast<unsigned long long>(sw.warmup_ns / 1000),
-								      static_cast<unsigned long long>(rate));
+							// A string, not a fixed buffer: a long mix name must not be cut.
+							const std::string head = fmt::format(
+								"name = \"{}\"\nduration = \"{}us\"\nwarmup = \"{}us\"\n[bottleneck]\nrate = \"{}bit\"\n",
+								c.name, sw.duration_ns / 1000, sw.warmup_ns / 1000, rate);
 							const std::string text = head + with_rtt(mix.flows_toml, rtt);
 							if (std::string err = parse_scenario(text, "sweep cell " + c.name, c.scenario);
 							    !err.empty())
@@ -287,6 +287,21 @@ std::string sweep_cells(const Sweep &sw, std::vector<SweepCell> &out)
 	}
 	out = std::move(cells);
 	return {};
+}
+
+std::vector<size_t> best_cell_per_scenario(const std::vector<SweepCell> &cells, const std::vector<double> &scores)
+{
+	std::vector<size_t> best;
+	std::map<std::tuple<uint64_t, uint64_t, std::string>, size_t> slot_of; // scenario -> its place in best
+	for (size_t i = 0; i < cells.size() && i < scores.size(); i++) {
+		const auto key = std::make_tuple(cells[i].scenario.rate_bps, cells[i].rtt_ns, cells[i].mix);
+		const auto [it, fresh] = slot_of.try_emplace(key, best.size());
+		if (fresh)
+			best.push_back(i);
+		else if (scores[i] > scores[best[it->second]])
+			best[it->second] = i;
+	}
+	return best;
 }
 
 std::string check_sweep_against_heldout(const Sweep &sw, const std::string &heldout_dir)

@@ -79,6 +79,12 @@ struct SweepCell {
 // (a cell's scenario that does not parse, a behaviour not known) or empty.
 [[nodiscard]] std::string sweep_cells(const Sweep &sweep, std::vector<SweepCell> &out);
 
+// Filtered behaviour cloning's choice (scripts/train-pilot): for each
+// scenario of the grid (rate, RTT and mix), the index of the cell whose run
+// scored best by the objective, whatever its behaviour, exploration or seed;
+// in the order the scenarios first appear. scores[i] is cells[i]'s.
+std::vector<size_t> best_cell_per_scenario(const std::vector<SweepCell> &cells, const std::vector<double> &scores);
+
 // The held-out family's rates and RTTs (configs/heldout/*.toml): a sweep
 // that would train on one of them, or on a mix or sweep named held-out, is
 // refused. Error text or empty.

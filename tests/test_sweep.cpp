@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <set>
+#include <tuple>
 #include <cmath>
 
 #include "sim/pool.hpp"
@@ -160,4 +162,29 @@ TEST(Sweep, HeldoutRatesRttsAndNamesAreRefused)
 	bad = sw;
 	bad.mixes.push_back({"heldout-30m-onoff", ""});
 	EXPECT_NE(check_sweep_against_heldout(bad, dir), "");
+}
+
+// Filtered cloning keeps, per scenario (rate, RTT, mix), the one cell that
+// scored best, whichever behaviour ran it; every scenario keeps one.
+TEST(Sweep, BestCellPerScenarioIsTheHighestScoringBehaviourOfEachScenario)
+{
+	Sweep sw;
+	ASSERT_EQ(parse_sweep(kSweep, "t.toml", sw), "");
+	std::vector<SweepCell> cells;
+	ASSERT_EQ(sweep_cells(sw, cells), "");
+	// Score each cell by a value that makes the best of each scenario known:
+	// the dualpi2-random cell with exploration 0.1.
+	std::vector<double> scores;
+	for (const SweepCell &c : cells)
+		scores.push_back(c.behaviour == "dualpi2-random" && c.epsilon > 0 ? 0.9 : 0.1 * c.epsilon + 0.2);
+	const std::vector<size_t> best = best_cell_per_scenario(cells, scores);
+	ASSERT_EQ(best.size(), 2u * 2 * 2);
+	std::set<std::tuple<uint64_t, uint64_t, std::string>> seen;
+	for (size_t i : best) {
+		EXPECT_EQ(cells[i].behaviour, "dualpi2-random");
+		EXPECT_GT(cells[i].epsilon, 0);
+		EXPECT_TRUE(seen.emplace(cells[i].scenario.rate_bps, cells[i].rtt_ns, cells[i].mix).second);
+	}
+	// Fewer scores than cells: the cells without one are not candidates.
+	EXPECT_EQ(best_cell_per_scenario(cells, {0.5}).size(), 1u);
 }
