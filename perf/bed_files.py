@@ -31,7 +31,7 @@ def load_json(path):
 
 def router_figures(path, port):
     """Per-queue sojourn percentiles and the port's counters from the router's summary."""
-    fig = {"C": (None, None), "L": (None, None), "marked": 0, "drops": 0, "objective": None}
+    fig = {"C": (None, None), "L": (None, None), "marked": 0, "drops": 0, "objective": None, "score": None}
     try:
         text = open(path).read()
     except OSError:
@@ -43,6 +43,9 @@ def router_figures(path, port):
     m = re.search(rf"^{port} (objective: .*)$", text, re.M)
     if m:
         fig["objective"] = objective_line_inputs(m.group(1))
+        # The score the router printed, under its own [objective] weights.
+        printed = re.match(r"objective: score ([\d.]+)", m.group(1))
+        fig["score"] = float(printed.group(1)) if printed else None
     m = re.search(rf"^{port}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", text, re.M)
     if m:
         fig["marked"] = int(m.group(3))

@@ -83,7 +83,7 @@ with tempfile.TemporaryDirectory() as tmp:
         got = bed_files.score([fig["objective"]], score_exe)[0]
         if got != want:
             fail(f"router line scored {got} by the bed's reports, the simulator {want}: {line}")
-        out = subprocess.run([sys.executable, os.path.join(src, "perf", "bed_report"), bed, "--score-exe", score_exe],
+        out = subprocess.run([sys.executable, os.path.join(src, "perf", "bed_report"), bed],
                              capture_output=True, text=True)
         if f"{want:.4f}" not in out.stdout:
             fail(f"perf/bed_report does not print {want:.4f}: {out.stdout} {out.stderr}")
