@@ -92,9 +92,10 @@ void PolicyWorker::carry_out_change(uint64_t now_ns)
 
 // The new model gets the start-up checks (make_policy_backend, then its
 // features against the sampler's); only then are the old model's passes in
-// flight published and the backend and the context windows replaced. The
-// windows start afresh (the new model may see other features or a longer
-// window); the reward definition stays that of the pools being recorded.
+// flight published and the model installed as at start-up (install_model:
+// fresh windows, as the new model may see other features or a longer
+// window, and a fresh harm guard); the reward definition stays that of the
+// pools being recorded.
 std::string PolicyWorker::reload_model(const std::string &path, uint64_t now_ns)
 {
 	if (cfg_.backend == PolicyBackend::none)
@@ -111,14 +112,7 @@ std::string PolicyWorker::reload_model(const std::string &path, uint64_t now_ns)
 		fmt::print(stderr, "policy: {}\n", note);
 	collect_finished(now_ns, true);
 	const bool had_model = backend_ != nullptr;
-	const size_t batch = std::min<size_t>(cfg_.batch_max, queues);
-	contexts_ = std::make_unique<policy::ContextSet>(*next, queues, batch, feature_of);
-	feature_of_ = std::move(feature_of);
-	windows_.assign(batch, policy::Window{});
-	probs_.assign(batch, policy::Probs{});
-	dirty_.assign(queues, 0);
-	has_last_.assign(queues, 0);
-	set_backend(std::move(next));
+	install_model(std::move(next), std::move(feature_of));
 	cfg_.model = path;
 	// A policy that was off for want of a usable model takes up the mode
 	// it was configured with.

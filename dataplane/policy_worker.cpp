@@ -64,30 +64,39 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 	cfg_ = cfg;
 	router_ = &router;
 	mode_ = backend ? cfg.mode : PolicyMode::off;
-	const size_t queues = router.ports().size() * aqm::kQueueCount;
+	std::vector<int> feature_of;
 	if (backend) {
 		// The model names its features; each must be one the router samples.
-		if (std::string err = policy::state_feature_index(backend->config(), feature_of_); !err.empty()) {
+		if (std::string err = policy::state_feature_index(backend->config(), feature_of); !err.empty()) {
 			error_ = "policy off, the AQMs decide alone: " + err;
 			backend.reset();
 			mode_ = PolicyMode::off;
 		}
 	}
-	if (backend) {
-		const size_t batch = std::min<size_t>(cfg.batch_max, queues);
-		contexts_ = std::make_unique<policy::ContextSet>(*backend, queues, batch, feature_of_);
-		windows_.resize(batch);
-		probs_.resize(batch);
-	}
 	reward_.delay_offset_us = backend ? backend->config().reward_offset_us : 1.0;
-	set_backend(std::move(backend));
+	install_model(std::move(backend), std::move(feature_of));
 	pool_.reward_definition = reward_.definition();
 	if (cfg.pool_rotates())
 		start_rotation(router);
+}
+
+// What a model needs per queue, fresh for each model (at start-up and on a
+// reload): context windows for its features and window, room for a batch,
+// no outputs of its own yet, and a clean harm guard (back-offs judged the
+// model before; the pilot_backoffs count stays in the stats).
+void PolicyWorker::install_model(std::unique_ptr<policy::Backend> backend, std::vector<int> feature_of)
+{
+	const size_t queues = router_->ports().size() * aqm::kQueueCount;
+	const size_t batch = backend ? std::min<size_t>(cfg_.batch_max, queues) : 0;
+	contexts_ = backend ? std::make_unique<policy::ContextSet>(*backend, queues, batch, feature_of) : nullptr;
+	feature_of_ = std::move(feature_of);
+	windows_.assign(batch, policy::Window{});
+	probs_.assign(batch, policy::Probs{});
 	dirty_.assign(queues, 0);
 	last_.assign(queues, {});
 	has_last_.assign(queues, 0);
 	harm_.assign(queues, {});
+	set_backend(std::move(backend));
 }
 
 // A pool directory that cannot be used is reported like a model that cannot

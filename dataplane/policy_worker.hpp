@@ -145,6 +145,7 @@ private:
 	void collect_finished(uint64_t now_ns, bool wait);
 	void publish(const Pass &pass, uint64_t now_ns);
 	void backend_failed(const Pass *unsubmitted);
+	void install_model(std::unique_ptr<policy::Backend> backend, std::vector<int> feature_of);
 	void set_backend(std::unique_ptr<policy::Backend> backend);
 	void start_rotation(const Router &router);
 	void carry_out_change(uint64_t now_ns);

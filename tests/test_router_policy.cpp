@@ -2,6 +2,7 @@
 // enforced overrides within their guard rails and TTL, the harm guard, the
 // gpu backend's fallback, and a model that cannot be used.
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 
@@ -146,6 +147,38 @@ TEST_F(RouterRing, AMarkEverythingModelIsBackedOffByTheHarmGuard)
 	EXPECT_EQ(policy.stats().published, published);
 	EXPECT_EQ(policy.stats().pilot_backoffs, 1u);
 	EXPECT_NE(policy.summary().find("1 pilot_backoffs"), std::string::npos) << policy.summary();
+}
+
+// A model reloaded while the harm guard holds the old one off is judged
+// afresh: its overrides are published at once, not after the old model's
+// back-off runs out (the back-off stays counted).
+TEST_F(RouterRing, AReloadedModelStartsWithACleanHarmGuard)
+{
+	ASSERT_EQ(start_toml(policy_toml("enforce", "override_ttl = \"1s\"\nmax_prob = 0.5\n")), "");
+	PolicyWorker policy;
+	policy.init(router.config().policy, router, leaning_backend(2, 20));
+	const uint64_t step = 10000000;
+	uint64_t now = 1000000000;
+	for (int i = 0; i < 100 && policy.stats().pilot_backoffs == 0; i++, now += step) {
+		push_through(router, west, east, ipv4_frame(Ecn::ect1), 32, now);
+		policy.poll(now);
+	}
+	ASSERT_EQ(policy.stats().pilot_backoffs, 1u);
+	const std::string path = ::testing::TempDir() + "/router_forwarding_model.dpm";
+	ASSERT_EQ(policy::write_model(leaning_model(0, 20), path), "");
+	PolicyChange reload;
+	reload.model = path;
+	ASSERT_TRUE(policy.request_change(reload, std::chrono::milliseconds(0)).ok);
+	policy.poll(now);
+	ASSERT_TRUE(policy.change_outcome().ok) << policy.change_outcome().error;
+	const uint64_t published = policy.stats().published;
+	for (int i = 0; i < 10; i++, now += step) { // 0.1 s: well within the old model's 1 s back-off
+		push_through(router, west, east, ipv4_frame(Ecn::ect1), 32, now);
+		policy.poll(now);
+	}
+	EXPECT_GT(policy.stats().published, published);
+	EXPECT_EQ(policy.stats().pilot_backoffs, 1u);
+	std::filesystem::remove(path);
 }
 
 // Shadow: the policy is scored against DualPI2 and changes nothing. One that
