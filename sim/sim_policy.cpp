@@ -12,8 +12,15 @@ std::string SimPolicy::load(const std::string &model_path)
 	policy::Model m;
 	if (std::string err = policy::read_model(model_path, m); !err.empty())
 		return err;
-	if (std::string err = policy::state_feature_index(m.config, feature_of_); !err.empty())
+	if (std::string err = load(m); !err.empty())
 		return model_path + ": " + err;
+	return {};
+}
+
+std::string SimPolicy::load(const policy::Model &m)
+{
+	if (std::string err = policy::state_feature_index(m.config, feature_of_); !err.empty())
+		return err;
 	backend_ = std::make_unique<policy::CpuBackend>(m);
 	return {};
 }

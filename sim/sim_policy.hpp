@@ -11,6 +11,7 @@
 
 #include "policy/cpu_backend.hpp"
 #include "policy/context.hpp"
+#include "policy/model.hpp"
 #include "sim/simulation.hpp"
 
 namespace dualpilot::sim {
@@ -19,6 +20,8 @@ class SimPolicy {
 public:
 	// Error text or empty.
 	[[nodiscard]] std::string load(const std::string &model_path);
+	// The same from a model in memory (dualpilot-finetune's candidates).
+	[[nodiscard]] std::string load(const policy::Model &model);
 	// The PolicyFn for RunOptions; fresh contexts for each run. A model
 	// trained on the objective's rewards (reward_offset_us 0) sees the
 	// rewards of `objective` in its contexts, one trained on the paper's reward the paper's.

@@ -1,0 +1,322 @@
+#include "sim/finetune.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <thread>
+
+#include "aqm/random.hpp"
+#include "sim/heldout.hpp"
+#include "sim/sim_policy.hpp"
+#include "sim/simulation.hpp"
+#include "sim/sweep.hpp"
+
+namespace dualpilot::sim {
+
+namespace {
+
+// One run's score: the base DualPI2 alone, or with the pilot as every
+// closed loop of this project runs it (the router's guard rails and harm
+// guard, perf/bench-pilot's decision delay, interval and override hold).
+double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint64_t seed, SimPolicy *policy)
+{
+	auto built = aqm::make_aqm("dualpi2", base, seed);
+	RunOptions opt;
+	opt.seed = seed;
+	opt.objective = sc.objective;
+	if (policy) {
+		opt.policy = policy->function(sc.objective);
+		opt.decision_delay_ns = 20000;
+		opt.inference_interval = 10;
+		opt.override_ttl_ns = 20000000;
+	}
+	const RunResult r = run_scenario(sc, std::move(*built.aqm), opt);
+	return score(as_printed(r.objective_inputs()), sc.objective).score;
+}
+
+double clipped_log_ratio(double s, double base)
+{
+	return std::clamp(std::log(std::max(s, 1e-4) / std::max(base, 1e-4)), kMinLogRatio, kMaxLogRatio);
+}
+
+// The weights the search moves: every f32 tensor but the input
+// normalisation (statistics of the pools, not something to learn here).
+std::vector<float *> search_weights(policy::Model &m)
+{
+	std::vector<float *> w;
+	for (policy::Tensor &t : m.tensors)
+		if (t.dtype == policy::DType::f32 && !t.name.starts_with("norm."))
+			for (float &v : t.values)
+				w.push_back(&v);
+	return w;
+}
+
+policy::Model with_weights(const policy::Model &start, const std::vector<float> &theta)
+{
+	policy::Model m = start;
+	std::vector<float *> w = search_weights(m);
+	for (size_t i = 0; i < w.size(); i++)
+		*w[i] = theta[i];
+	return m;
+}
+
+// Centred ranks in [-0.5, 0.5] (Salimans et al. section 2.2).
+std::vector<double> centred_ranks(const std::vector<double> &x)
+{
+	std::vector<size_t> order(x.size());
+	std::iota(order.begin(), order.end(), 0);
+	std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return x[a] < x[b]; });
+	std::vector<double> r(x.size());
+	for (size_t i = 0; i < order.size(); i++)
+		r[order[i]] = x.size() > 1 ? static_cast<double>(i) / static_cast<double>(x.size() - 1) - 0.5 : 0;
+	return r;
+}
+
+// One candidate's evaluation: its weights, and the mean clipped log ratio.
+struct Job {
+	std::vector<float> theta;
+	double fitness = 0;
+	std::string error;
+};
+
+class Search {
+public:
+	Search(const policy::Model &start, const std::vector<Scenario> &train, const std::vector<Scenario> &val,
+	       const FinetuneConfig &c)
+		: start_(start), train_(train), val_(val), c_(c)
+	{
+	}
+
+	std::string run(FinetuneResult &out);
+
+private:
+	double fitness(const std::vector<float> &theta, const std::vector<size_t> &batch, uint64_t seed,
+		       const std::vector<double> &base_scores, std::string &error) const;
+	double validation(const std::vector<float> &theta, std::string &error) const;
+	void run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, uint64_t seed,
+		      const std::vector<double> &base_scores) const;
+	template <typename... Args> void log(fmt::format_string<Args...> f, Args &&...args) const
+	{
+		if (!c_.log)
+			return;
+		fmt::print(c_.log, f, std::forward<Args>(args)...);
+		std::fflush(c_.log);
+	}
+
+	const policy::Model &start_;
+	const std::vector<Scenario> &train_, &val_;
+	const FinetuneConfig &c_;
+	std::vector<double> val_base_; // the base alone on each validation scenario
+};
+
+double Search::fitness(const std::vector<float> &theta, const std::vector<size_t> &batch, uint64_t seed,
+		       const std::vector<double> &base_scores, std::string &error) const
+{
+	SimPolicy policy;
+	if (std::string err = policy.load(with_weights(start_, theta)); !err.empty()) {
+		error = err;
+		return 0;
+	}
+	double sum = 0;
+	for (size_t k = 0; k < batch.size(); k++)
+		sum += clipped_log_ratio(run_score(train_[batch[k]], c_.base, seed, &policy), base_scores[k]);
+	return sum / static_cast<double>(batch.size());
+}
+
+double Search::validation(const std::vector<float> &theta, std::string &error) const
+{
+	SimPolicy policy;
+	if (std::string err = policy.load(with_weights(start_, theta)); !err.empty()) {
+		error = err;
+		return 0;
+	}
+	double sum = 0;
+	for (size_t k = 0; k < val_.size(); k++) {
+		double s = 0;
+		for (uint64_t seed : kValidationSeeds)
+			s += run_score(val_[k], c_.base, seed, &policy) / static_cast<double>(std::size(kValidationSeeds));
+		sum += clipped_log_ratio(s, val_base_[k]);
+	}
+	return std::exp(sum / static_cast<double>(val_.size()));
+}
+
+void Search::run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, uint64_t seed,
+		      const std::vector<double> &base_scores) const
+{
+	// Each job is a pure function of its weights and the generation's batch
+	// and seed, so the thread count changes nothing but the time taken.
+	std::atomic<size_t> next{0};
+	auto work = [&] {
+		for (size_t j; (j = next.fetch_add(1)) < jobs.size();)
+			jobs[j].fitness = fitness(jobs[j].theta, batch, seed, base_scores, jobs[j].error);
+	};
+	std::vector<std::thread> pool;
+	for (uint32_t t = 1; t < c_.threads; t++)
+		pool.emplace_back(work);
+	work();
+	for (std::thread &t : pool)
+		t.join();
+}
+
+std::string Search::run(FinetuneResult &out)
+{
+	policy::Model m = start_;
+	std::vector<float> theta;
+	for (float *v : search_weights(m))
+		theta.push_back(*v);
+	const size_t n = theta.size(), half = std::max<uint32_t>(1, c_.population / 2);
+	std::vector<double> adam_m(n), adam_v(n);
+	aqm::Rng rng(c_.seed * 0x9e3779b97f4a7c15ull + 11);
+	auto gaussian = [&] {
+		const double u1 = std::max(rng.next_double(), 1e-300), u2 = rng.next_double();
+		return std::sqrt(-2 * std::log(u1)) * std::cos(2 * M_PI * u2);
+	};
+
+	for (const Scenario &sc : val_) {
+		double b = 0;
+		for (uint64_t seed : kValidationSeeds)
+			b += run_score(sc, c_.base, seed, nullptr) / static_cast<double>(std::size(kValidationSeeds));
+		val_base_.push_back(b);
+	}
+	std::string error;
+	out.start_validation = out.best_validation = validation(theta, error);
+	if (!error.empty())
+		return error;
+	std::vector<float> best = theta;
+	out.best_generation = 0;
+	log("validation: the starting model scores {:.4f} of the base alone (geometric mean)\n", out.start_validation);
+
+	for (uint32_t g = 1; g <= c_.generations; g++) {
+		// The generation's minibatch and seed, the same for every direction.
+		std::vector<size_t> batch(train_.size());
+		std::iota(batch.begin(), batch.end(), 0);
+		for (size_t i = 0; i + 1 < batch.size(); i++)
+			std::swap(batch[i], batch[i + rng.next_u64() % (batch.size() - i)]);
+		batch.resize(std::min<size_t>(c_.per_generation, batch.size()));
+		const uint64_t seed = 1000 + g;
+		std::vector<double> base_scores;
+		for (size_t s : batch)
+			base_scores.push_back(run_score(train_[s], c_.base, seed, nullptr));
+
+		std::vector<std::vector<float>> dirs(half, std::vector<float>(n));
+		std::vector<Job> jobs(2 * half);
+		for (size_t i = 0; i < half; i++) {
+			for (float &e : dirs[i])
+				e = static_cast<float>(gaussian());
+			for (size_t side = 0; side < 2; side++) {
+				Job &j = jobs[2 * i + side];
+				const float step = static_cast<float>(side == 0 ? c_.sigma : -c_.sigma);
+				j.theta = theta;
+				for (size_t k = 0; k < n; k++)
+					j.theta[k] += step * dirs[i][k];
+			}
+		}
+		run_jobs(jobs, batch, seed, base_scores);
+		std::vector<double> f;
+		for (const Job &j : jobs) {
+			if (!j.error.empty())
+				return j.error;
+			f.push_back(j.fitness);
+		}
+		const std::vector<double> r = centred_ranks(f);
+		// Adam (Kingma and Ba 2015) on the ascent direction.
+		constexpr double b1 = 0.9, b2 = 0.999;
+		for (size_t k = 0; k < n; k++) {
+			double grad = 0;
+			for (size_t i = 0; i < half; i++)
+				grad += (r[2 * i] - r[2 * i + 1]) * dirs[i][k];
+			grad /= static_cast<double>(half) * c_.sigma;
+			adam_m[k] = b1 * adam_m[k] + (1 - b1) * grad;
+			adam_v[k] = b2 * adam_v[k] + (1 - b2) * grad * grad;
+			const double mh = adam_m[k] / (1 - std::pow(b1, g)), vh = adam_v[k] / (1 - std::pow(b2, g));
+			theta[k] += static_cast<float>(c_.lr * mh / (std::sqrt(vh) + 1e-8));
+		}
+		log("generation {}: mean log(score / base) {:+.4f}, best direction {:+.4f}\n", g,
+		    std::accumulate(f.begin(), f.end(), 0.0) / static_cast<double>(f.size()),
+		    *std::max_element(f.begin(), f.end()));
+		if (g % c_.eval_every != 0 && g != c_.generations)
+			continue;
+		const double v = validation(theta, error);
+		if (!error.empty())
+			return error;
+		log("generation {}: validation {:.4f} of the base{}\n", g, v, v > out.best_validation ? ", the best so far" : "");
+		if (v > out.best_validation) {
+			out.best_validation = v;
+			out.best_generation = g;
+			best = theta;
+		}
+	}
+	out.model = with_weights(start_, best);
+	return {};
+}
+
+} // namespace
+
+std::string finetune(const policy::Model &start, const std::vector<Scenario> &train,
+		     const std::vector<Scenario> &validation, const FinetuneConfig &c, FinetuneResult &out)
+{
+	if (train.empty() || validation.empty())
+		return "fine-tuning needs training and validation scenarios";
+	if (c.population < 2 || c.per_generation < 1 || c.generations < 1 || c.eval_every < 1 || c.threads < 1 ||
+	    !(c.sigma > 0) || !(c.lr > 0))
+		return "fine-tuning needs population >= 2, per_generation, generations, eval_every and threads >= 1, "
+		       "sigma and lr > 0";
+	if (auto built = aqm::make_aqm("dualpi2", c.base); !built.error.empty())
+		return "the base DualPI2: " + built.error;
+	for (const std::vector<Scenario> *set : {&train, &validation})
+		for (const Scenario &sc : *set)
+			if (is_heldout_name(sc.name))
+				return sc.name + ": a held-out scenario is never trained on or used for selection";
+	return Search(start, train, validation, c).run(out);
+}
+
+std::string sweep_scenarios(const std::string &sweep_path, const std::string &heldout_dir, uint32_t count,
+			    uint64_t seed, std::vector<Scenario> &out)
+{
+	Sweep sw;
+	if (std::string err = load_sweep(sweep_path, sw); !err.empty())
+		return err;
+	if (std::string err = check_sweep_against_heldout(sw, heldout_dir); !err.empty())
+		return err;
+	sw.cells = 0;
+	std::vector<SweepCell> cells;
+	if (std::string err = sweep_cells(sw, cells); !err.empty())
+		return err;
+	// Every score equal: each scenario's first cell.
+	for (size_t i : best_cell_per_scenario(cells, std::vector<double>(cells.size(), 0)))
+		out.push_back(cells[i].scenario);
+	if (count > 0 && count < out.size()) {
+		aqm::Rng rng(seed * 0xd1b54a32d192ed03ull + 5);
+		for (size_t i = 0; i < count; i++)
+			std::swap(out[i], out[i + rng.next_u64() % (out.size() - i)]);
+		out.resize(count);
+	}
+	return out.empty() ? sweep_path + ": no scenarios" : std::string{};
+}
+
+std::string directory_scenarios(const std::string &dir, std::vector<Scenario> &out)
+{
+	std::vector<std::string> paths;
+	std::error_code ec;
+	for (const auto &e : std::filesystem::directory_iterator(dir, ec))
+		if (e.path().extension() == ".toml")
+			paths.push_back(e.path().string());
+	if (ec)
+		return dir + ": " + ec.message();
+	std::sort(paths.begin(), paths.end());
+	for (const std::string &p : paths) {
+		Scenario sc;
+		if (std::string err = load_scenario(p, sc); !err.empty())
+			return err;
+		if (is_heldout_name(sc.name))
+			return p + ": a held-out scenario is never used for selection";
+		out.push_back(std::move(sc));
+	}
+	return out.empty() ? dir + ": no scenario files" : std::string{};
+}
+
+} // namespace dualpilot::sim
