@@ -21,8 +21,9 @@ namespace {
 
 // One run's score: the base DualPI2 alone, or with the pilot as every
 // closed loop of this project runs it (the router's guard rails and harm
-// guard, perf/bench-pilot's decision delay, interval and override hold).
-double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint64_t seed, SimPolicy *policy)
+// guard, perf/bench-pilot's interval and override hold) at a decision delay.
+double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint64_t seed, SimPolicy *policy,
+		 uint64_t decision_delay_ns = 0)
 {
 	auto built = aqm::make_aqm("dualpi2", base, seed);
 	RunOptions opt;
@@ -30,7 +31,7 @@ double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint
 	opt.objective = sc.objective;
 	if (policy) {
 		opt.policy = policy->function(sc.objective);
-		opt.decision_delay_ns = 20000;
+		opt.decision_delay_ns = decision_delay_ns;
 		opt.inference_interval = 10;
 		opt.override_ttl_ns = 20000000;
 	}
@@ -95,9 +96,9 @@ public:
 
 private:
 	double fitness(const std::vector<float> &theta, const std::vector<size_t> &batch, uint64_t seed,
-		       const std::vector<double> &base_scores, std::string &error) const;
+		       uint64_t delay_ns, const std::vector<double> &base_scores, std::string &error) const;
 	double validation(const std::vector<float> &theta, std::string &error) const;
-	void run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, uint64_t seed,
+	void run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, uint64_t seed, uint64_t delay_ns,
 		      const std::vector<double> &base_scores) const;
 	template <typename... Args> void log(fmt::format_string<Args...> f, Args &&...args) const
 	{
@@ -114,7 +115,7 @@ private:
 };
 
 double Search::fitness(const std::vector<float> &theta, const std::vector<size_t> &batch, uint64_t seed,
-		       const std::vector<double> &base_scores, std::string &error) const
+		       uint64_t delay_ns, const std::vector<double> &base_scores, std::string &error) const
 {
 	SimPolicy policy;
 	if (std::string err = policy.load(with_weights(start_, theta)); !err.empty()) {
@@ -123,7 +124,7 @@ double Search::fitness(const std::vector<float> &theta, const std::vector<size_t
 	}
 	double sum = 0;
 	for (size_t k = 0; k < batch.size(); k++)
-		sum += clipped_log_ratio(run_score(train_[batch[k]], c_.base, seed, &policy), base_scores[k]);
+		sum += clipped_log_ratio(run_score(train_[batch[k]], c_.base, seed, &policy, delay_ns), base_scores[k]);
 	return sum / static_cast<double>(batch.size());
 }
 
@@ -135,16 +136,18 @@ double Search::validation(const std::vector<float> &theta, std::string &error) c
 		return 0;
 	}
 	double sum = 0;
-	for (size_t k = 0; k < val_.size(); k++) {
-		double s = 0;
-		for (uint64_t seed : kValidationSeeds)
-			s += run_score(val_[k], c_.base, seed, &policy) / static_cast<double>(std::size(kValidationSeeds));
-		sum += clipped_log_ratio(s, val_base_[k]);
-	}
-	return std::exp(sum / static_cast<double>(val_.size()));
+	for (uint64_t delay_ns : c_.decision_delays_ns)
+		for (size_t k = 0; k < val_.size(); k++) {
+			double s = 0;
+			for (uint64_t seed : kValidationSeeds)
+				s += run_score(val_[k], c_.base, seed, &policy, delay_ns) /
+				     static_cast<double>(std::size(kValidationSeeds));
+			sum += clipped_log_ratio(s, val_base_[k]);
+		}
+	return std::exp(sum / static_cast<double>(val_.size() * c_.decision_delays_ns.size()));
 }
 
-void Search::run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, uint64_t seed,
+void Search::run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, uint64_t seed, uint64_t delay_ns,
 		      const std::vector<double> &base_scores) const
 {
 	// Each job is a pure function of its weights and the generation's batch
@@ -152,7 +155,7 @@ void Search::run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, 
 	std::atomic<size_t> next{0};
 	auto work = [&] {
 		for (size_t j; (j = next.fetch_add(1)) < jobs.size();)
-			jobs[j].fitness = fitness(jobs[j].theta, batch, seed, base_scores, jobs[j].error);
+			jobs[j].fitness = fitness(jobs[j].theta, batch, seed, delay_ns, base_scores, jobs[j].error);
 	};
 	std::vector<std::thread> pool;
 	for (uint32_t t = 1; t < c_.threads; t++)
@@ -198,6 +201,7 @@ std::string Search::run(FinetuneResult &out)
 			std::swap(batch[i], batch[i + rng.next_u64() % (batch.size() - i)]);
 		batch.resize(std::min<size_t>(c_.per_generation, batch.size()));
 		const uint64_t seed = 1000 + g;
+		const uint64_t delay_ns = c_.decision_delays_ns[g % c_.decision_delays_ns.size()];
 		std::vector<double> base_scores;
 		for (size_t s : batch)
 			base_scores.push_back(run_score(train_[s], c_.base, seed, nullptr));
@@ -215,7 +219,7 @@ std::string Search::run(FinetuneResult &out)
 					j.theta[k] += step * dirs[i][k];
 			}
 		}
-		run_jobs(jobs, batch, seed, base_scores);
+		run_jobs(jobs, batch, seed, delay_ns, base_scores);
 		std::vector<double> f;
 		for (const Job &j : jobs) {
 			if (!j.error.empty())
@@ -235,7 +239,8 @@ std::string Search::run(FinetuneResult &out)
 			const double mh = adam_m[k] / (1 - std::pow(b1, g)), vh = adam_v[k] / (1 - std::pow(b2, g));
 			theta[k] += static_cast<float>(c_.lr * mh / (std::sqrt(vh) + 1e-8));
 		}
-		log("generation {}: mean log(score / base) {:+.4f}, best direction {:+.4f}\n", g,
+		log("generation {} ({} us decisions): mean log(score / base) {:+.4f}, best direction {:+.4f}\n", g,
+		    delay_ns / 1000,
 		    std::accumulate(f.begin(), f.end(), 0.0) / static_cast<double>(f.size()),
 		    *std::max_element(f.begin(), f.end()));
 		if (g % c_.eval_every != 0 && g != c_.generations)
@@ -262,9 +267,9 @@ std::string finetune(const policy::Model &start, const std::vector<Scenario> &tr
 	if (train.empty() || validation.empty())
 		return "fine-tuning needs training and validation scenarios";
 	if (c.population < 2 || c.per_generation < 1 || c.generations < 1 || c.eval_every < 1 || c.threads < 1 ||
-	    !(c.sigma > 0) || !(c.lr > 0))
+	    !(c.sigma > 0) || !(c.lr > 0) || c.decision_delays_ns.empty())
 		return "fine-tuning needs population >= 2, per_generation, generations, eval_every and threads >= 1, "
-		       "sigma and lr > 0";
+		       "sigma and lr > 0, and a decision delay";
 	if (auto built = aqm::make_aqm("dualpi2", c.base); !built.error.empty())
 		return "the base DualPI2: " + built.error;
 	for (const std::vector<Scenario> *set : {&train, &validation})

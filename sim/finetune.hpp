@@ -8,7 +8,10 @@
 //    model at theta + sigma e and theta - sigma e as the pilot (enforce mode,
 //    the router's guard rails and harm guard, 20 us decisions, a call every
 //    10 decisions of a queue, overrides held 20 ms) over the base DualPI2 on
-//    a minibatch of training scenarios, all with the generation's seed;
+//    a minibatch of training scenarios, all with the generation's seed and
+//    decision delay (the delays taken in turn, generation by generation:
+//    by default 20 us, a CPU pass beside the router, and 39 ms, the paper's
+//    LLM inference, so that the pilot must hold up at both);
 //  - a run's fitness is the mean over the minibatch of
 //    log(score(pilot) / score(base alone)), the base run with the same seed,
 //    each log clipped to [kMinLogRatio, kMaxLogRatio]: a gain counts at
@@ -18,8 +21,9 @@
 //    fitnesses are replaced by centred ranks;
 //  - theta moves along sum_i (rank+_i - rank-_i) e_i / (n sigma), with Adam;
 //  - every eval_every generations the model is scored on the validation
-//    scenarios (the geometric mean over them of score(pilot) / score(base
-//    alone), each the mean of three seeds, logs clipped as in training),
+//    scenarios at every decision delay (the geometric mean over scenarios
+//    and delays of score(pilot) / score(base alone), each the mean of three
+//    seeds, logs clipped as in training),
 //    and the best model so far by that closed-loop figure is the result
 //    (the starting model included): checkpoints are selected by closed
 //    loop, not by the training fitness.
@@ -48,6 +52,7 @@ struct FinetuneConfig {
 	uint32_t generations = 40;
 	uint32_t eval_every = 5;
 	uint32_t threads = 2;
+	std::vector<uint64_t> decision_delays_ns{20000, 39000000};
 	double sigma = 0.02; // the directions' scale
 	double lr = 0.01;    // Adam's step
 	uint64_t seed = 1;

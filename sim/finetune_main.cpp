@@ -25,6 +25,7 @@ struct Options {
 	std::string validation_dir = DUALPILOT_SOURCE_DIR "/configs/validation";
 	std::vector<std::string> base_sets{"target=5ms", "step_thresh=2ms", "coupling_factor=3"};
 	uint32_t scenarios = 0;
+	std::vector<double> delays_us{20, 39000};
 	sim::FinetuneConfig c;
 	bool quiet = false;
 };
@@ -50,6 +51,9 @@ std::optional<int> parse_options(int argc, char **argv, Options &o)
 	app.add_option("--eval-every", o.c.eval_every, "generations between validation scores")->capture_default_str();
 	app.add_option("--sigma", o.c.sigma, "the directions' scale")->capture_default_str();
 	app.add_option("--lr", o.c.lr, "Adam's step")->capture_default_str();
+	app.add_option("--decision-delays-us", o.delays_us,
+		       "the pilot's decision delays, taken in turn by the generations and all in validation")
+		->capture_default_str();
 	app.add_option("--threads", o.c.threads, "simulations at once")->check(CLI::Range(1, 256))->capture_default_str();
 	app.add_option("--seed", o.c.seed, "the search's seed")->capture_default_str();
 	app.add_flag("-q,--quiet", o.quiet, "only the result");
@@ -61,6 +65,14 @@ std::optional<int> parse_options(int argc, char **argv, Options &o)
 			return 2;
 		}
 		o.c.base.push_back({s.substr(0, eq), s.substr(eq + 1)});
+	}
+	o.c.decision_delays_ns.clear();
+	for (double us : o.delays_us) {
+		if (!(us >= 0 && us <= 1e7)) {
+			fmt::print(stderr, "error: --decision-delays-us {}: expected 0 to 10000000\n", us);
+			return 2;
+		}
+		o.c.decision_delays_ns.push_back(static_cast<uint64_t>(us * 1000));
 	}
 	o.c.log = o.quiet ? nullptr : stdout;
 	return std::nullopt;

@@ -42,6 +42,7 @@ sim::FinetuneConfig config(uint32_t threads)
 	c.lr = 0.05;
 	c.threads = threads;
 	c.seed = 7;
+	c.decision_delays_ns = {20000}; // one delay: the test is of the search, not of the delays' mix
 	return c;
 }
 
