@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # perf/eval end to end, briefly: the paper setting (8 Mbit/s, 10 ms each
-# way) for FIFO, DualPI2 and DualPI2 with the shipped student enforcing at an
-# inference interval of 10, one 10-second repetition each on the bed and on
-# the simulator. Checks that the report and its six figures are written, the
+# way) for FIFO, DualPI2, and the tuned default with the shipped pilot
+# enforcing at an inference interval of 10 (the base it was trained over,
+# given to the router as a [ports.dualpi2] table), one 10-second repetition
+# each on the bed and on the simulator. Checks that the report and its six figures are written, the
 # delay line gives the 20 ms base RTT, FIFO bloats where DualPI2 does not,
 # and DualPI2's L queue stays below its Classic queue.
 # usage: eval_smoke.sh BUILD_DIR. Exits 77 where namespaces cannot be made.
@@ -11,7 +12,7 @@ build=${1:?usage: eval_smoke.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$here/perf/eval" --build "$build" --out "$out" --settings paper --configs fifo,dualpi2,policy-enforce-10 \
+"$here/perf/eval" --build "$build" --out "$out" --settings paper --configs fifo,dualpi2,tuned-policy-enforce-10 \
 	--reps 1 --duration 10 >"$out/eval.log" 2>&1
 rc=$?
 cat "$out/eval.log"
@@ -31,7 +32,7 @@ for line in report.splitlines():
     cols = [c.strip() for c in line.strip("|").split("|")]
     if len(cols) == 12 and cols[1] in ("bed", "sim"):
         rows[(cols[0], cols[1])] = cols
-for c in ("fifo", "dualpi2", "policy-enforce-10"):
+for c in ("fifo", "dualpi2", "tuned-policy-enforce-10"):
     for s in ("bed", "sim"):
         check(f"report row {c} / {s}", (c, s) in rows)
 for key, cols in sorted(rows.items()):
