@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <optional>
 
+#include "common/toml_reader.hpp"
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
 #include "sim/sim_policy.hpp"
@@ -261,16 +262,22 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 // status. Nothing when the scenario is not one.
 std::optional<int> run_if_sweep(const Options &o)
 {
-	const std::string &path = o.sweep_path.empty() ? o.scenario_path : o.sweep_path;
-	sim::Sweep sw;
-	std::string err = sim::load_sweep(path, sw);
-	const bool is_sweep = err.empty();
-	if (!is_sweep && (!o.sweep_path.empty() || !err.ends_with(": no [sweep] table"))) {
+	const bool given_as_sweep = !o.sweep_path.empty();
+	const std::string &path = given_as_sweep ? o.sweep_path : o.scenario_path;
+	std::string text;
+	if (std::string err = common::read_file(path, given_as_sweep ? "sweep file" : "scenario file", text);
+	    !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
-	if (!is_sweep)
-		return std::nullopt;
+	sim::Sweep sw;
+	bool plain_scenario = false;
+	if (std::string err = sim::parse_sweep(text, path, sw, &plain_scenario); !err.empty()) {
+		if (plain_scenario && !given_as_sweep)
+			return std::nullopt; // --scenario without a [sweep] table: one scenario, read next
+		fmt::print(stderr, "error: {}\n", err);
+		return 2;
+	}
 	if (!o.policy_path.empty() || !o.compare.empty()) {
 		fmt::print(stderr, "error: a sweep runs its own behaviours: no --policy or --compare\n");
 		return 2;

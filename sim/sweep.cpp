@@ -177,16 +177,21 @@ std::vector<aqm::Setting> random_dualpi2(aqm::Rng &rng)
 
 } // namespace
 
-std::string parse_sweep(std::string_view text, const std::string &origin, Sweep &out)
+std::string parse_sweep(std::string_view text, const std::string &origin, Sweep &out, bool *no_sweep_table)
 {
+	if (no_sweep_table)
+		*no_sweep_table = false;
 	toml::table root;
 	if (std::string err = common::parse_toml(text, origin, root); !err.empty())
 		return err;
 	TomlReader r{origin, {}};
 	Sweep s;
 	const toml::table *t = root["sweep"].as_table();
-	if (!t)
+	if (!t) {
+		if (no_sweep_table)
+			*no_sweep_table = true;
 		return origin + ": no [sweep] table";
+	}
 	if (!read_sweep_table(r, *t, s))
 		return r.error;
 	if (const toml::node *mixes = root.get("mix")) {
@@ -226,12 +231,14 @@ std::string parse_sweep(std::string_view text, const std::string &origin, Sweep 
 	return {};
 }
 
-std::string load_sweep(const std::string &path, Sweep &out)
+std::string load_sweep(const std::string &path, Sweep &out, bool *no_sweep_table)
 {
+	if (no_sweep_table)
+		*no_sweep_table = false;
 	std::string text;
 	if (std::string err = common::read_file(path, "sweep file", text); !err.empty())
 		return err;
-	return parse_sweep(text, path, out);
+	return parse_sweep(text, path, out, no_sweep_table);
 }
 
 std::string sweep_cells(const Sweep &sw, std::vector<SweepCell> &out)

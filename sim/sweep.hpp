@@ -71,8 +71,12 @@ struct SweepCell {
 // Reads the [sweep] and [[mix]] tables of a file (every key checked; a
 // scenario file's own flows are the mix when it has no [[mix]]). Error text
 // naming file, line and key, or empty.
-[[nodiscard]] std::string load_sweep(const std::string &path, Sweep &out);
-[[nodiscard]] std::string parse_sweep(std::string_view text, const std::string &origin, Sweep &out);
+// no_sweep_table, when given, is set when the file parsed but has no
+// [sweep] table (a plain scenario file): the caller can tell that from
+// every other error without reading the message.
+[[nodiscard]] std::string load_sweep(const std::string &path, Sweep &out, bool *no_sweep_table = nullptr);
+[[nodiscard]] std::string parse_sweep(std::string_view text, const std::string &origin, Sweep &out,
+				      bool *no_sweep_table = nullptr);
 
 // The cells in order (rate, rtt, mix, behaviour, epsilon, seed), or the
 // `cells` of them drawn without replacement by the sweep's seed. Error text
