@@ -194,21 +194,9 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 // The held-out scenarios, in file-name order. Error text or empty.
 [[nodiscard]] std::string read_heldout(const std::string &dir, std::vector<sim::Scenario> &heldout)
 {
-	std::vector<std::filesystem::path> files;
-	std::error_code ec;
-	for (const auto &e : std::filesystem::directory_iterator(dir, ec))
-		if (e.path().extension() == ".toml")
-			files.push_back(e.path());
-	std::sort(files.begin(), files.end());
-	for (const auto &p : files) {
-		sim::Scenario sc;
-		if (std::string err = sim::load_scenario(p.string(), sc); !err.empty())
-			return err;
-		heldout.push_back(std::move(sc));
-	}
-	if (heldout.empty())
-		return fmt::format("{}: no held-out scenarios{}", dir, ec ? " (" + ec.message() + ")" : "");
-	return {};
+	if (std::string err = sim::load_scenario_dir(dir, heldout); !err.empty())
+		return err;
+	return heldout.empty() ? dir + ": no held-out scenarios" : std::string{};
 }
 
 // (b) The tuned default: the grid's best mean score over the training

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <filesystem>
 #include <numeric>
 #include <thread>
 
@@ -305,22 +304,11 @@ std::string sweep_scenarios(const std::string &sweep_path, const std::string &he
 
 std::string directory_scenarios(const std::string &dir, std::vector<Scenario> &out)
 {
-	std::vector<std::string> paths;
-	std::error_code ec;
-	for (const auto &e : std::filesystem::directory_iterator(dir, ec))
-		if (e.path().extension() == ".toml")
-			paths.push_back(e.path().string());
-	if (ec)
-		return dir + ": " + ec.message();
-	std::sort(paths.begin(), paths.end());
-	for (const std::string &p : paths) {
-		Scenario sc;
-		if (std::string err = load_scenario(p, sc); !err.empty())
-			return err;
+	if (std::string err = load_scenario_dir(dir, out); !err.empty())
+		return err;
+	for (const Scenario &sc : out)
 		if (is_heldout_name(sc.name))
-			return p + ": a held-out scenario is never used for selection";
-		out.push_back(std::move(sc));
-	}
+			return dir + ": " + sc.name + ": a held-out scenario is never used for selection";
 	return out.empty() ? dir + ": no scenario files" : std::string{};
 }
 

@@ -2,6 +2,9 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "aqm/units.hpp"
 #include "common/toml_reader.hpp"
 
@@ -150,6 +153,25 @@ std::string load_scenario(const std::string &path, Scenario &out)
 	if (std::string err = common::read_file(path, "scenario file", text); !err.empty())
 		return err;
 	return parse_scenario(text, path, out);
+}
+
+std::string load_scenario_dir(const std::string &dir, std::vector<Scenario> &out)
+{
+	std::vector<std::string> paths;
+	std::error_code ec;
+	for (const auto &e : std::filesystem::directory_iterator(dir, ec))
+		if (e.path().extension() == ".toml")
+			paths.push_back(e.path().string());
+	if (ec)
+		return dir + ": " + ec.message();
+	std::sort(paths.begin(), paths.end());
+	for (const std::string &p : paths) {
+		Scenario sc;
+		if (std::string err = load_scenario(p, sc); !err.empty())
+			return err;
+		out.push_back(std::move(sc));
+	}
+	return {};
 }
 
 } // namespace dualpilot::sim

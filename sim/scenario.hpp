@@ -48,6 +48,11 @@ struct Scenario {
 [[nodiscard]] std::string load_scenario(const std::string &path, Scenario &out);
 // The same from text (tests, embedded scenarios); origin names it in errors.
 [[nodiscard]] std::string parse_scenario(std::string_view text, const std::string &origin, Scenario &out);
+// Every *.toml of a directory (configs/heldout/, configs/validation/), in
+// name order, appended to out; the first file that does not parse, or a
+// directory that cannot be read, is the error. An empty directory is not
+// an error: the caller says whether it may be.
+[[nodiscard]] std::string load_scenario_dir(const std::string &dir, std::vector<Scenario> &out);
 
 const char *cc_name(CcKind cc);
 

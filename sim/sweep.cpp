@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <map>
 #include <sstream>
 #include <tuple>
@@ -318,13 +317,10 @@ std::string check_sweep_against_heldout(const Sweep &sw, const std::string &held
 	for (const SweepMix &m : sw.mixes)
 		if (is_heldout_name(m.name))
 			return "mix '" + m.name + "': held-out scenarios are never swept for training";
-	std::error_code ec;
-	for (const auto &e : std::filesystem::directory_iterator(heldout_dir, ec)) {
-		if (e.path().extension() != ".toml")
-			continue;
-		Scenario h;
-		if (std::string err = load_scenario(e.path().string(), h); !err.empty())
-			return err;
+	std::vector<Scenario> heldout;
+	if (std::string err = load_scenario_dir(heldout_dir, heldout); !err.empty())
+		return err;
+	for (const Scenario &h : heldout) {
 		for (uint64_t rate : sw.rates_bps)
 			if (rate == h.rate_bps)
 				return "rate " + rate_name(rate) + "bit is held-out scenario " + h.name +
@@ -335,8 +331,6 @@ std::string check_sweep_against_heldout(const Sweep &sw, const std::string &held
 					return "RTT " + aqm::format_time(rtt) + " is held-out scenario " + h.name +
 					       "'s: training never sees a held-out RTT";
 	}
-	if (ec)
-		return heldout_dir + ": " + ec.message();
 	return {};
 }
 
