@@ -5,6 +5,9 @@
 #pragma once
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "policy/model.hpp"
 #include "sim/pool.hpp"
@@ -38,6 +41,17 @@ inline policy::Model leaning_model(int action, float bias, bool nan = false)
 	if (nan)
 		m.find("head.w")->values[5] = std::nanf("");
 	return m;
+}
+
+// A copy of the model file `good` at `damaged` with one byte overwritten at
+// `fraction` of its length: a file whose checksum no longer holds, for the
+// reload tests' refused models.
+inline void write_damaged_copy(const std::string &good, const std::string &damaged, double fraction, char byte)
+{
+	std::filesystem::copy_file(good, damaged, std::filesystem::copy_options::overwrite_existing);
+	std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
+	f.seekp(static_cast<std::streamoff>(static_cast<double>(std::filesystem::file_size(damaged)) * fraction));
+	f.put(byte);
 }
 
 } // namespace dualpilot::dataplane::testing

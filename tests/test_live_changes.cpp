@@ -36,10 +36,7 @@ struct ModelFiles {
 		corrupt = dir + "/live_corrupt.dpm";
 		EXPECT_EQ(policy::write_model(leaning_model(1, 20), good), "");
 		EXPECT_EQ(policy::write_model(leaning_model(0, 5), other), "");
-		std::filesystem::copy_file(good, corrupt, std::filesystem::copy_options::overwrite_existing);
-		std::fstream f(corrupt, std::ios::in | std::ios::out | std::ios::binary);
-		f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(corrupt) / 2));
-		f.put('\x5a');
+		write_damaged_copy(good, corrupt, 0.5, '\x5a');
 	}
 };
 

@@ -129,12 +129,7 @@ TEST(Soak, ForwardsThroughReloadsParameterChangesStallsAndMalformedFramesLosingN
 	const std::string dir = ::testing::TempDir();
 	const std::string good = dir + "/soak_good.dpm", corrupt = dir + "/soak_corrupt.dpm";
 	ASSERT_EQ(policy::write_model(small_model(5), good), "");
-	std::filesystem::copy_file(good, corrupt, std::filesystem::copy_options::overwrite_existing);
-	{
-		std::fstream f(corrupt, std::ios::in | std::ios::out | std::ios::binary);
-		f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(corrupt) / 3));
-		f.put('\x7f');
-	}
+	write_damaged_copy(good, corrupt, 1.0 / 3, '\x7f');
 	Bed soak, twin;
 	ASSERT_EQ(soak.start("soak", std::string(kPorts) + "[policy]\nmode = \"enforce\"\nmodel = \"" + good +
 					     "\"\ninference_interval = 10\noverride_ttl = \"20ms\"\nmax_prob = 0.1\n"),
