@@ -108,21 +108,27 @@ std::vector<std::string> PoolReadReport::warnings(const std::string &path) const
 	return out;
 }
 
-float RewardSpec::of_state(const float *state, uint8_t action) const
+Objective RewardSpec::objective() const
 {
-	if (delay_offset_us > 0)
-		return static_cast<float>(of(state[kPacketLengthFeature], state[kQueueDelayFeature]));
-	return static_cast<float>(
-		decision_reward(Objective{}, state[0] > 0.5f, state[kPacketLengthFeature], state[kQueueDelayFeature], action));
+	Objective o;
+	if (delay_offset_us > 0) {
+		o.reward = RewardKind::paper;
+		o.paper_delay_offset_us = delay_offset_us;
+	}
+	return o;
 }
 
-std::string RewardSpec::definition() const
+double RewardSpec::of(double packet_bytes, double delay_us) const
 {
-	if (delay_offset_us <= 0)
-		return reward_definition(Objective{});
-	char offset[32];
-	std::snprintf(offset, sizeof(offset), "%g", delay_offset_us);
-	return std::string("packet_length / (current_queue_delay_us + ").append(offset).append(")");
+	return decision_reward(objective(), false, packet_bytes, delay_us, kEnqueue);
+}
+
+std::string RewardSpec::definition() const { return reward_definition(objective()); }
+
+float RewardSpec::of_state(const float *state, uint8_t action) const
+{
+	return static_cast<float>(decision_reward(objective(), state[0] > 0.5f, state[kPacketLengthFeature],
+						  state[kQueueDelayFeature], action));
 }
 
 void Pool::append(const Pool &other)

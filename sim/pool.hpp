@@ -91,6 +91,8 @@ std::string parse_pool_json(std::string_view text, const std::string &path, Pool
 [[nodiscard]] std::string read_pool(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 [[nodiscard]] std::string write_pool(const Pool &pool, const std::string &path);
 
+struct Objective; // sim/objective.hpp
+
 // The reward a model's contexts and a pool's entries carry, as a model file
 // names it (its reward_offset_us): an offset > 0 is the paper's reward; 0 is
 // the objective's per-decision reward with the default weights
@@ -98,8 +100,11 @@ std::string parse_pool_json(std::string_view text, const std::string &path, Pool
 struct RewardSpec {
 	double delay_offset_us = 1; // reward = packet_length / (delay_us + offset); 0: the objective's
 
-	// The paper's reward for one decision: bytes per unit of queue delay.
-	double of(double packet_bytes, double delay_us) const { return packet_bytes / (delay_us + delay_offset_us); }
+	// The objective whose per-decision reward this names; decision_reward()
+	// and reward_definition() (sim/objective.hpp) are the one formula.
+	Objective objective() const;
+	// The reward of one forwarded packet of packet_bytes after delay_us.
+	double of(double packet_bytes, double delay_us) const;
 	// The reward of a decision from its state in the pools' feature order.
 	float of_state(const float *state, uint8_t action = kEnqueue) const;
 	// As the pools record it: "packet_length / (current_queue_delay_us + 1)".
