@@ -19,6 +19,7 @@
 
 #include "aqm/units.hpp"
 #include "common/eal_args.hpp"
+#include "common/toml_reader.hpp"
 #include "dataplane/config.hpp"
 #include "dataplane/placement.hpp"
 #include "dataplane/policy_worker.hpp"
@@ -154,13 +155,16 @@ std::optional<int> parse_command_line(common::CommandLine &cmd, Options &o)
 	return std::nullopt;
 }
 
-// The router's config and its [objective] (how the summary scores the run).
-// Error text or empty.
+// The router's config and its [objective] (how the summary scores the run),
+// both from one reading of the file. Error text or empty.
 [[nodiscard]] std::string read_config(const std::string &path, dataplane::RouterConfig &cfg, sim::Objective &objective)
 {
-	if (std::string err = dataplane::load_router_config(path, cfg); !err.empty())
+	std::string text;
+	if (std::string err = common::read_file(path, "config file", text); !err.empty())
 		return err;
-	return sim::load_objective(path, objective);
+	if (std::string err = dataplane::parse_router_config(text, path, cfg); !err.empty())
+		return err;
+	return sim::parse_objective(text, path, objective);
 }
 
 bool start_eal(std::vector<std::string> eal_args)

@@ -88,6 +88,8 @@ std::string reward_definition(const Objective &o);
 // leaves `out` at the defaults. Error text or empty.
 [[nodiscard]] std::string read_objective(const toml::table &root, const std::string &origin, Objective &out);
 [[nodiscard]] std::string load_objective(const std::string &path, Objective &out);
+// The same from a file's text already read (the router's config).
+[[nodiscard]] std::string parse_objective(std::string_view text, const std::string &origin, Objective &out);
 
 // The score and its inputs on one line, as every reporter prints it:
 // "objective: score S (L p50 A p99 B ms, C p50 C p99 D ms, utilisation U %, Jain J)".

@@ -77,15 +77,20 @@ std::string read_objective(const toml::table &root, const std::string &origin, O
 	return {};
 }
 
+std::string parse_objective(std::string_view text, const std::string &origin, Objective &out)
+{
+	toml::table root;
+	if (std::string err = common::parse_toml(text, origin, root); !err.empty())
+		return err;
+	return read_objective(root, origin, out);
+}
+
 std::string load_objective(const std::string &path, Objective &out)
 {
 	std::string text;
 	if (std::string err = common::read_file(path, "objective file", text); !err.empty())
 		return err;
-	toml::table root;
-	if (std::string err = common::parse_toml(text, path, root); !err.empty())
-		return err;
-	return read_objective(root, path, out);
+	return parse_objective(text, path, out);
 }
 
 } // namespace dualpilot::sim
