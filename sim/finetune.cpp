@@ -76,6 +76,37 @@ std::vector<double> centred_ranks(const std::vector<double> &x)
 	return r;
 }
 
+// The ascent direction of one generation (Salimans et al. equation 2 with
+// antithetic pairs): sum_i (rank+_i - rank-_i) e_i / (n sigma).
+std::vector<double> es_gradient(const std::vector<double> &ranks, const std::vector<std::vector<float>> &dirs,
+				double sigma)
+{
+	std::vector<double> grad(dirs.empty() ? 0 : dirs[0].size());
+	for (size_t i = 0; i < dirs.size(); i++)
+		for (size_t k = 0; k < grad.size(); k++)
+			grad[k] += (ranks[2 * i] - ranks[2 * i + 1]) * dirs[i][k];
+	for (double &g : grad)
+		g /= static_cast<double>(dirs.size()) * sigma;
+	return grad;
+}
+
+// Adam (Kingma and Ba 2015), ascending.
+struct Adam {
+	std::vector<double> m, v;
+	void step(std::vector<float> &theta, const std::vector<double> &grad, uint32_t t, double lr)
+	{
+		constexpr double b1 = 0.9, b2 = 0.999;
+		m.resize(theta.size());
+		v.resize(theta.size());
+		for (size_t k = 0; k < theta.size(); k++) {
+			m[k] = b1 * m[k] + (1 - b1) * grad[k];
+			v[k] = b2 * v[k] + (1 - b2) * grad[k] * grad[k];
+			const double mh = m[k] / (1 - std::pow(b1, t)), vh = v[k] / (1 - std::pow(b2, t));
+			theta[k] += static_cast<float>(lr * mh / (std::sqrt(vh) + 1e-8));
+		}
+	}
+};
+
 // One candidate's evaluation: its weights, and the mean clipped log ratio.
 struct Job {
 	std::vector<float> theta;
@@ -94,6 +125,10 @@ public:
 	std::string run(FinetuneResult &out);
 
 private:
+	// The generation's training scenarios: a seeded partial shuffle.
+	std::vector<size_t> draw_batch(aqm::Rng &rng) const;
+	// theta + sigma e and theta - sigma e for each direction, in that order.
+	std::vector<Job> antithetic_jobs(const std::vector<float> &theta, const std::vector<std::vector<float>> &dirs) const;
 	double fitness(const std::vector<float> &theta, const std::vector<size_t> &batch, uint64_t seed,
 		       uint64_t delay_ns, const std::vector<double> &base_scores, std::string &error) const;
 	double validation(const std::vector<float> &theta, std::string &error) const;
@@ -164,6 +199,31 @@ void Search::run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, 
 		t.join();
 }
 
+std::vector<size_t> Search::draw_batch(aqm::Rng &rng) const
+{
+	std::vector<size_t> batch(train_.size());
+	std::iota(batch.begin(), batch.end(), 0);
+	for (size_t i = 0; i + 1 < batch.size(); i++)
+		std::swap(batch[i], batch[i + rng.next_u64() % (batch.size() - i)]);
+	batch.resize(std::min<size_t>(c_.per_generation, batch.size()));
+	return batch;
+}
+
+std::vector<Job> Search::antithetic_jobs(const std::vector<float> &theta,
+					 const std::vector<std::vector<float>> &dirs) const
+{
+	std::vector<Job> jobs(2 * dirs.size());
+	for (size_t i = 0; i < dirs.size(); i++)
+		for (size_t side = 0; side < 2; side++) {
+			const float step = static_cast<float>(side == 0 ? c_.sigma : -c_.sigma);
+			Job &j = jobs[2 * i + side];
+			j.theta = theta;
+			for (size_t k = 0; k < theta.size(); k++)
+				j.theta[k] += step * dirs[i][k];
+		}
+	return jobs;
+}
+
 std::string Search::run(FinetuneResult &out)
 {
 	policy::Model m = start_;
@@ -171,7 +231,7 @@ std::string Search::run(FinetuneResult &out)
 	for (float *v : search_weights(m))
 		theta.push_back(*v);
 	const size_t n = theta.size(), half = std::max<uint32_t>(1, c_.population / 2);
-	std::vector<double> adam_m(n), adam_v(n);
+	Adam adam;
 	aqm::Rng rng(c_.seed * 0x9e3779b97f4a7c15ull + 11);
 	auto gaussian = [&] {
 		const double u1 = std::max(rng.next_double(), 1e-300), u2 = rng.next_double();
@@ -193,12 +253,8 @@ std::string Search::run(FinetuneResult &out)
 	log("validation: the starting model scores {:.4f} of the base alone (geometric mean)\n", out.start_validation);
 
 	for (uint32_t g = 1; g <= c_.generations; g++) {
-		// The generation's minibatch and seed, the same for every direction.
-		std::vector<size_t> batch(train_.size());
-		std::iota(batch.begin(), batch.end(), 0);
-		for (size_t i = 0; i + 1 < batch.size(); i++)
-			std::swap(batch[i], batch[i + rng.next_u64() % (batch.size() - i)]);
-		batch.resize(std::min<size_t>(c_.per_generation, batch.size()));
+		// The generation's minibatch, seed and delay, the same for every direction.
+		const std::vector<size_t> batch = draw_batch(rng);
 		const uint64_t seed = 1000 + g;
 		const uint64_t delay_ns = c_.decision_delays_ns[g % c_.decision_delays_ns.size()];
 		std::vector<double> base_scores;
@@ -206,18 +262,10 @@ std::string Search::run(FinetuneResult &out)
 			base_scores.push_back(run_score(train_[s], c_.base, seed, nullptr));
 
 		std::vector<std::vector<float>> dirs(half, std::vector<float>(n));
-		std::vector<Job> jobs(2 * half);
-		for (size_t i = 0; i < half; i++) {
-			for (float &e : dirs[i])
+		for (std::vector<float> &d : dirs)
+			for (float &e : d)
 				e = static_cast<float>(gaussian());
-			for (size_t side = 0; side < 2; side++) {
-				Job &j = jobs[2 * i + side];
-				const float step = static_cast<float>(side == 0 ? c_.sigma : -c_.sigma);
-				j.theta = theta;
-				for (size_t k = 0; k < n; k++)
-					j.theta[k] += step * dirs[i][k];
-			}
-		}
+		std::vector<Job> jobs = antithetic_jobs(theta, dirs);
 		run_jobs(jobs, batch, seed, delay_ns, base_scores);
 		std::vector<double> f;
 		for (const Job &j : jobs) {
@@ -225,19 +273,7 @@ std::string Search::run(FinetuneResult &out)
 				return j.error;
 			f.push_back(j.fitness);
 		}
-		const std::vector<double> r = centred_ranks(f);
-		// Adam (Kingma and Ba 2015) on the ascent direction.
-		constexpr double b1 = 0.9, b2 = 0.999;
-		for (size_t k = 0; k < n; k++) {
-			double grad = 0;
-			for (size_t i = 0; i < half; i++)
-				grad += (r[2 * i] - r[2 * i + 1]) * dirs[i][k];
-			grad /= static_cast<double>(half) * c_.sigma;
-			adam_m[k] = b1 * adam_m[k] + (1 - b1) * grad;
-			adam_v[k] = b2 * adam_v[k] + (1 - b2) * grad * grad;
-			const double mh = adam_m[k] / (1 - std::pow(b1, g)), vh = adam_v[k] / (1 - std::pow(b2, g));
-			theta[k] += static_cast<float>(c_.lr * mh / (std::sqrt(vh) + 1e-8));
-		}
+		adam.step(theta, es_gradient(centred_ranks(f), dirs, c_.sigma), g, c_.lr);
 		log("generation {} ({} us decisions): mean log(score / base) {:+.4f}, best direction {:+.4f}\n", g,
 		    delay_ns / 1000,
 		    std::accumulate(f.begin(), f.end(), 0.0) / static_cast<double>(f.size()),
