@@ -56,19 +56,22 @@ def router_figures(path, port):
 def objective_line_inputs(text):
     """The inputs of an `objective: score ...` line (sim/objective.cpp's objective_line), or None."""
     m = re.search(r"objective: score [\d.]+ \(L (?:p50 ([\d.]+) p99 ([\d.]+) ms|-), "
-                  r"C (?:p50 ([\d.]+) p99 ([\d.]+) ms|-), utilisation ([\d.]+) %, Jain ([\d.]+|-)\)", text)
+                  r"C (?:p50 ([\d.]+) p99 ([\d.]+) ms|-), utilisation ([\d.]+) %, Jain ([\d.]+|-), "
+                  r"balance ([\d.]+|-)\)", text)
     if not m:
         return None
     g = m.groups()
     cls = lambda a, b: None if a is None else {"p50_ms": float(a), "p99_ms": float(b)}
+    known = lambda v: None if v == "-" else float(v)
     return {"l4s": cls(g[0], g[1]), "classic": cls(g[2], g[3]), "utilisation": float(g[4]) / 100,
-            "jain": None if g[5] == "-" else float(g[5])}
+            "jain": known(g[5]), "balance": known(g[6])}
 
 
 def score(inputs, score_exe, objective=None):
     """The objective (README "The objective") of each input, by dualpilot-score: the one implementation.
 
-    inputs: [{"l4s": {"p50_ms", "p99_ms"} or None, "classic": the same, "utilisation": 0..1, "jain": or None}]
+    inputs: [{"l4s": {"p50_ms", "p99_ms"} or None, "classic": the same, "utilisation": 0..1, "jain": or None,
+              "balance": the L4S flows' mean rate over the Classic flows' or None}]
     Returns the scores in order; raises RuntimeError with the tool's message when it refuses an input."""
     import subprocess
     if not inputs:

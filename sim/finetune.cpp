@@ -338,13 +338,12 @@ std::string sweep_scenarios(const std::string &sweep_path, const std::string &he
 	return out.empty() ? sweep_path + ": no scenarios" : std::string{};
 }
 
-std::string directory_scenarios(const std::string &dir, std::vector<Scenario> &out)
+std::string directory_scenarios(const std::string &dir, const std::string &heldout_dir, std::vector<Scenario> &out)
 {
 	if (std::string err = load_scenario_dir(dir, out); !err.empty())
 		return err;
-	for (const Scenario &sc : out)
-		if (is_heldout_name(sc.name))
-			return dir + ": " + sc.name + ": a held-out scenario is never used for selection";
+	if (std::string err = check_against_heldout(out, heldout_dir); !err.empty())
+		return dir + ": " + err;
 	return out.empty() ? dir + ": no scenario files" : std::string{};
 }
 

@@ -74,8 +74,10 @@ struct FinetuneResult {
 // refused, as dualpilot-sim refuses it. Error text or empty.
 [[nodiscard]] std::string sweep_scenarios(const std::string &sweep_path, const std::string &heldout_dir, uint32_t count,
 					  uint64_t seed, std::vector<Scenario> &out);
-// The scenario files of a directory, in name order; a held-out one is
-// refused. Error text or empty.
-[[nodiscard]] std::string directory_scenarios(const std::string &dir, std::vector<Scenario> &out);
+// The scenario files of a directory, in name order; a held-out one, or a
+// near twin of one of heldout_dir's (sim/heldout.hpp), is refused. Error
+// text or empty.
+[[nodiscard]] std::string directory_scenarios(const std::string &dir, const std::string &heldout_dir,
+					      std::vector<Scenario> &out);
 
 } // namespace dualpilot::sim

@@ -96,7 +96,7 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
-	if (std::string err = sim::directory_scenarios(o.validation_dir, val); !err.empty()) {
+	if (std::string err = sim::directory_scenarios(o.validation_dir, o.heldout_dir, val); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}

@@ -30,8 +30,18 @@ ObjectiveScore score(const ObjectiveInputs &in, const Objective &o)
 		weights += class_weight(o, q);
 	}
 	s.fairness_term = in.jain < 0 ? 1.0 : std::pow(std::clamp(in.jain, 0.0, 1.0), o.fairness_weight);
-	s.score = weights > 0 ? sum / weights * s.fairness_term : 0;
+	if (in.rate_balance > 0)
+		s.balance_term = std::pow(std::min(in.rate_balance, 1 / in.rate_balance), o.balance_weight);
+	else if (in.rate_balance == 0) // one class's long flows got nothing
+		s.balance_term = o.balance_weight > 0 ? 0 : 1;
+	s.score = weights > 0 ? sum / weights * s.fairness_term * s.balance_term : 0;
 	return s;
+}
+
+Objective without_floor(Objective o)
+{
+	o.utilisation_floor = 0; // u >= 0 always: U = u
+	return o;
 }
 
 double decision_reward(const Objective &o, bool l4s, double len_bytes, double delay_us, uint8_t action,
@@ -68,6 +78,8 @@ ObjectiveInputs as_printed(const ObjectiveInputs &exact)
 	in.utilisation = round_to(in.utilisation, 1e-6);
 	if (in.jain >= 0)
 		in.jain = round_to(in.jain, 1e-4);
+	if (in.rate_balance >= 0)
+		in.rate_balance = round_to(in.rate_balance, 1e-4);
 	return in;
 }
 
@@ -85,14 +97,18 @@ std::string objective_line(const ObjectiveInputs &exact, const Objective &o)
 			std::snprintf(t, sizeof(t), "%s p50 %.4f p99 %.4f ms", name, in.queue[q].p50_ms, in.queue[q].p99_ms);
 		return std::string(t);
 	};
-	char jain[32];
-	if (in.jain < 0)
-		std::snprintf(jain, sizeof(jain), "-");
-	else
-		std::snprintf(jain, sizeof(jain), "%.4f", in.jain);
-	char head[64], tail[96];
+	auto known = [](double v) {
+		char t[32];
+		if (v < 0)
+			std::snprintf(t, sizeof(t), "-");
+		else
+			std::snprintf(t, sizeof(t), "%.4f", v);
+		return std::string(t);
+	};
+	char head[64], tail[128];
 	std::snprintf(head, sizeof(head), "objective: score %.4f (", s.score);
-	std::snprintf(tail, sizeof(tail), ", utilisation %.4f %%, Jain %s)", 100 * in.utilisation, jain);
+	std::snprintf(tail, sizeof(tail), ", utilisation %.4f %%, Jain %s, balance %s)", 100 * in.utilisation,
+		      known(in.jain).c_str(), known(in.rate_balance).c_str());
 	return head + cls(1, "L") + ", " + cls(0, "C") + tail;
 }
 

@@ -50,7 +50,8 @@ std::string read_objective(const toml::table &root, const std::string &origin, O
 	std::string reward = "objective";
 	if (!r.only_keys(*t, "[objective]",
 			 {"l4s_weight", "classic_weight", "l4s_delay_ref_ms", "classic_delay_ref_ms", "p99_weight",
-			  "utilisation_floor", "floor_exponent", "fairness_weight", "reward", "paper_delay_offset_us"}) ||
+			  "utilisation_floor", "floor_exponent", "fairness_weight", "drop_penalty_ms", "balance_weight", "reward",
+			  "paper_delay_offset_us"}) ||
 	    !read_number(r, *t, "l4s_weight", o.l4s_weight, true) ||
 	    !read_number(r, *t, "classic_weight", o.classic_weight, true) ||
 	    !read_number(r, *t, "l4s_delay_ref_ms", o.l4s_delay_ref_ms, false) ||
@@ -58,7 +59,9 @@ std::string read_objective(const toml::table &root, const std::string &origin, O
 	    !read_number(r, *t, "p99_weight", o.p99_weight, true, 1) ||
 	    !read_number(r, *t, "utilisation_floor", o.utilisation_floor, false, 1) ||
 	    !read_number(r, *t, "floor_exponent", o.floor_exponent, true, 100) ||
-	    !read_number(r, *t, "fairness_weight", o.fairness_weight, true, 100) || !r.text(*t, "reward", reward) ||
+	    !read_number(r, *t, "fairness_weight", o.fairness_weight, true, 100) ||
+	    !read_number(r, *t, "drop_penalty_ms", o.drop_penalty_ms, true, 10000) ||
+	    !read_number(r, *t, "balance_weight", o.balance_weight, true, 100) || !r.text(*t, "reward", reward) ||
 	    !read_number(r, *t, "paper_delay_offset_us", o.paper_delay_offset_us, false))
 		return r.error;
 	if (o.l4s_weight + o.classic_weight == 0) {

@@ -139,7 +139,8 @@ std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed,
 				  {"l4s", {{"present", in.queue[1].present}, {"p50_ms", in.queue[1].p50_ms}, {"p99_ms", in.queue[1].p99_ms}}},
 				  {"classic", {{"present", in.queue[0].present}, {"p50_ms", in.queue[0].p50_ms}, {"p99_ms", in.queue[0].p99_ms}}},
 				  {"utilisation", in.utilisation},
-				  {"jain", in.jain}};
+				  {"jain", in.jain < 0 ? nlohmann::json(nullptr) : nlohmann::json(in.jain)},
+				  {"balance", in.rate_balance < 0 ? nlohmann::json(nullptr) : nlohmann::json(in.rate_balance)}};
 	}
 	j["pilot_backoffs"] = r.pilot_backoffs;
 	j["pool_entries"] = r.pool.size();

@@ -1,5 +1,6 @@
 #include "sim/scenario.hpp"
 
+#include <fmt/format.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -14,9 +15,72 @@ namespace {
 
 using common::TomlReader;
 
+// A number (integer or float) within [lo, hi]; absent leaves out alone.
+bool number(TomlReader &r, const toml::table &t, std::string_view key, double &out, double lo, double hi)
+{
+	const toml::node *n = t.get(key);
+	if (!n)
+		return true;
+	double v = 0;
+	if (n->is_integer())
+		v = static_cast<double>(n->as_integer()->get());
+	else if (n->is_floating_point())
+		v = n->as_floating_point()->get();
+	else
+		return r.fail(*n, key, "expected a number");
+	if (!(v >= lo && v <= hi))
+		return r.fail(*n, key, "must be between " + fmt::format("{:g}", lo) + " and " + fmt::format("{:g}", hi));
+	out = v;
+	return true;
+}
+
+// Web-like short flows: the arrival process and object sizes.
+bool read_web(TomlReader &r, const toml::table &t, FlowSpec &f)
+{
+	if (!number(r, t, "arrival_rate", f.arrival_rate_per_s, 0, 10000) ||
+	    !r.integer(t, "mean_packets", f.mean_packets, 1, 1000000) ||
+	    !number(r, t, "pareto_shape", f.pareto_shape, 1.05, 10))
+		return false;
+	const bool sized = t.get("mean_packets") || t.get("pareto_shape");
+	if (f.arrival_rate_per_s == 0 && sized)
+		return r.fail(t, "arrival_rate", "mean_packets and pareto_shape need arrival_rate (connections per second)");
+	if (f.arrival_rate_per_s > 0 && f.cc == CcKind::udp)
+		return r.fail(t, "arrival_rate", "short flows are TCP: reno, cubic or scalable");
+	if (f.arrival_rate_per_s > 0 && f.count != 1)
+		return r.fail(t, "count", "a short-flow group is one arrival process: raise arrival_rate instead");
+	return true;
+}
+
+// [bottleneck] changes = [{at = "8s", rate = "10mbit"}, ...], in time order.
+bool read_rate_changes(TomlReader &r, const toml::table &b, Scenario &s)
+{
+	const toml::node *n = b.get("changes");
+	if (!n)
+		return true;
+	const toml::array *a = n->as_array();
+	if (!a)
+		return r.fail(*n, "changes", "expected an array such as [{at = \"8s\", rate = \"10mbit\"}]");
+	for (const toml::node &e : *a) {
+		const toml::table *t = e.as_table();
+		if (!t)
+			return r.fail(e, "changes", "expected {at = \"8s\", rate = \"10mbit\"}");
+		RateChange c;
+		if (!r.only_keys(*t, "a rate change", {"at", "rate"}) || !r.time(*t, "at", c.at_ns) ||
+		    !r.unit(*t, "rate", c.rate_bps, aqm::parse_rate_bps, "10mbit"))
+			return false;
+		if (!t->get("at") || c.rate_bps == 0)
+			return r.fail(e, "changes", "each change needs at and a rate greater than 0");
+		if (!s.rate_changes.empty() && c.at_ns <= s.rate_changes.back().at_ns)
+			return r.fail(e, "changes", "changes must be in time order");
+		s.rate_changes.push_back(c);
+	}
+	return true;
+}
+
 bool read_flow(TomlReader &r, const toml::table &t, FlowSpec &f)
 {
-	if (!r.only_keys(t, "[[flows]]", {"name", "cc", "ecn", "count", "rtt", "start", "stop", "rate", "size", "delayed_ack"}))
+	if (!r.only_keys(t, "[[flows]]", {"name", "cc", "ecn", "count", "rtt", "start", "stop", "rate", "size", "delayed_ack",
+					   "arrival_rate", "mean_packets", "pareto_shape"}))
 		return false;
 	std::string cc = "reno";
 	if (!r.text(t, "name", f.name) || !r.text(t, "cc", cc))
@@ -58,6 +122,8 @@ bool read_flow(TomlReader &r, const toml::table &t, FlowSpec &f)
 		return false;
 	if (f.rtt_ns < 4)
 		return r.fail(t, "rtt", "must be at least 4ns");
+	if (!read_web(r, t, f))
+		return false;
 	if (f.cc == CcKind::udp && f.udp_rate_bps == 0)
 		return r.fail(t, "rate", "a udp flow needs a rate, e.g. rate = \"10mbit\"");
 	if (f.stop_ns != 0 && f.stop_ns <= f.start_ns)
@@ -87,7 +153,8 @@ bool read(TomlReader &r, const toml::table &root, Scenario &s)
 	const toml::table *b = root["bottleneck"].as_table();
 	if (!b)
 		return r.fail(root, "bottleneck", "missing [bottleneck] table with at least rate = \"...\"");
-	if (!r.only_keys(*b, "[bottleneck]", {"rate", "mtu", "aqm", "fifo", "pie", "codel", "dualpi2"}) ||
+	if (!r.only_keys(*b, "[bottleneck]", {"rate", "changes", "mtu", "aqm", "fifo", "pie", "codel", "dualpi2"}) ||
+	    !read_rate_changes(r, *b, s) ||
 	    !r.unit(*b, "rate", s.rate_bps, aqm::parse_rate_bps, "8mbit") || !r.text(*b, "aqm", s.aqm) ||
 	    !r.integer(*b, "mtu", s.mtu_bytes, 128, 9000))
 		return false;
@@ -130,6 +197,32 @@ const char *cc_name(CcKind cc)
 		return "udp";
 	}
 	return "?";
+}
+
+uint64_t rate_at(const Scenario &s, uint64_t t_ns)
+{
+	uint64_t rate = s.rate_bps;
+	for (const RateChange &c : s.rate_changes)
+		if (c.at_ns <= t_ns)
+			rate = c.rate_bps;
+	return rate;
+}
+
+double capacity_bits(const Scenario &s, uint64_t from_ns, uint64_t to_ns)
+{
+	double bits = 0;
+	uint64_t t = from_ns;
+	while (t < to_ns) {
+		uint64_t next = to_ns; // the next change after t, or the end
+		for (const RateChange &c : s.rate_changes)
+			if (c.at_ns > t) {
+				next = std::min(next, c.at_ns);
+				break;
+			}
+		bits += static_cast<double>(rate_at(s, t)) * static_cast<double>(next - t) / 1e9;
+		t = next;
+	}
+	return bits;
 }
 
 std::string parse_scenario(std::string_view text, const std::string &origin, Scenario &out)

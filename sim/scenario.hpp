@@ -26,6 +26,22 @@ struct FlowSpec {
 	uint64_t udp_rate_bps = 0;   // udp only
 	uint32_t udp_size_bytes = 1200;
 	bool delayed_ack = true;
+	// Web-like short flows (reno/cubic/scalable only): connections arrive as
+	// a Poisson process of this many per second from start to stop, each
+	// carrying one object of a Pareto-distributed number of packets (mean
+	// mean_packets, tail index pareto_shape: heavy-tailed like web objects,
+	// Crovella and Bestavros 1997) and ending when it is acknowledged.
+	// 0: one long flow per count.
+	double arrival_rate_per_s = 0;
+	uint32_t mean_packets = 20;
+	double pareto_shape = 1.3;
+};
+
+// The bottleneck's rate from at_ns on (a radio link whose rate drops, then
+// recovers): [bottleneck] changes = [{at = "8s", rate = "10mbit"}, ...].
+struct RateChange {
+	uint64_t at_ns = 0;
+	uint64_t rate_bps = 0;
 };
 
 struct Scenario {
@@ -34,7 +50,8 @@ struct Scenario {
 	uint64_t duration_ns = 60000000000ull;
 	uint64_t warmup_ns = 5000000000ull; // left out of delay and goodput statistics
 	uint32_t repetitions = 1;           // runs, with seeds seed, seed + 1, ...
-	uint64_t rate_bps = 0;
+	uint64_t rate_bps = 0;                // from the start, until the first change
+	std::vector<RateChange> rate_changes; // in time order
 	uint32_t mtu_bytes = 1500;          // every TCP packet is one MTU on the wire
 	std::string aqm = "dualpi2";        // used when the command line names none
 	std::map<std::string, std::vector<aqm::Setting>> aqm_params; // [bottleneck.dualpi2] etc.
@@ -55,5 +72,9 @@ struct Scenario {
 [[nodiscard]] std::string load_scenario_dir(const std::string &dir, std::vector<Scenario> &out);
 
 const char *cc_name(CcKind cc);
+
+// The bottleneck's rate at t_ns, and the bits it can carry in [from, to).
+uint64_t rate_at(const Scenario &s, uint64_t t_ns);
+double capacity_bits(const Scenario &s, uint64_t from_ns, uint64_t to_ns);
 
 } // namespace dualpilot::sim

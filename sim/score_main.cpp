@@ -2,13 +2,15 @@
 // elsewhere, so that the bed's Python reports score runs with the same code
 // as the simulator and the router.
 //
-//   dualpilot-score [--objective FILE] --l4s P50,P99 --classic P50,P99 --utilisation U [--jain J]
+//   dualpilot-score [--objective FILE] --l4s P50,P99 --classic P50,P99 --utilisation U [--jain J] [--balance R]
 //   dualpilot-score [--objective FILE] --json < inputs.json
 //
 // --json reads an array of {"l4s": {"p50_ms", "p99_ms"} or null, "classic":
-// the same, "utilisation": 0..1, "jain": 0..1 or null} and prints an array
-// of {"score", "line"} in the same order. Delays are in ms; a class given as
-// null (or left out) carried no packets.
+// the same, "utilisation": 0..1, "jain": 0..1 or null, "balance": the L4S
+// long flows' mean rate over the Classic ones' or null} and prints an array
+// of {"score", "line"} in the same order. Delays are each queue's per-packet
+// sojourn in ms; a class given as null (or left out) was offered no packets;
+// utilisation is goodput over capacity.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
@@ -61,6 +63,13 @@ std::string read_inputs(const nlohmann::json &j, size_t index, sim::ObjectiveInp
 		if (!std::isfinite(in.jain) || in.jain < 0 || in.jain > 1 + 1e-9)
 			return fmt::format("input {}: jain {} is not in 0..1", index, in.jain);
 	}
+	if (j.contains("balance") && !j["balance"].is_null()) {
+		if (!j["balance"].is_number())
+			return fmt::format("input {}: balance: expected a number or null", index);
+		in.rate_balance = j["balance"].get<double>();
+		if (!std::isfinite(in.rate_balance) || in.rate_balance < 0)
+			return fmt::format("input {}: balance {} is not a ratio of rates (0 or more)", index, in.rate_balance);
+	}
 	return {};
 }
 
@@ -80,7 +89,7 @@ bool parse_pair(const std::string &text, sim::ClassFigures &out)
 int main(int argc, char **argv)
 {
 	std::string objective_path, l4s, classic;
-	double utilisation = -1, jain = -1;
+	double utilisation = -1, jain = -1, balance = -1;
 	bool json_mode = false;
 	CLI::App app{"dualpilot-score: the objective (README \"The objective\") for measured figures"};
 	app.add_option("--objective", objective_path, "a TOML file whose [objective] table sets the weights");
@@ -88,6 +97,8 @@ int main(int argc, char **argv)
 	app.add_option("--classic", classic, "the Classic queue's delay p50,p99 in ms (leave out: no Classic packets)");
 	app.add_option("--utilisation", utilisation, "link utilisation 0..1")->check(CLI::Range(0.0, 1.5));
 	app.add_option("--jain", jain, "Jain's index over the flows 0..1 (leave out: unknown)")->check(CLI::Range(0.0, 1.0));
+	app.add_option("--balance", balance, "the L4S long flows' mean rate over the Classic ones' (leave out: unknown)")
+		->check(CLI::Range(0.0, 1e6));
 	app.add_flag("--json", json_mode, "read an array of inputs on stdin, print an array of scores");
 	CLI11_PARSE(app, argc, argv);
 
@@ -128,6 +139,7 @@ int main(int argc, char **argv)
 	}
 	in.utilisation = utilisation;
 	in.jain = jain;
+	in.rate_balance = balance;
 	fmt::print("{}\n", sim::objective_line(in, objective));
 	return 0;
 }

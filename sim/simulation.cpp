@@ -4,6 +4,7 @@
 #include <cmath>
 #include <deque>
 #include <memory>
+#include <span>
 
 #include "aqm/observe.hpp"
 #include "aqm/random.hpp"
@@ -16,6 +17,7 @@ namespace {
 
 constexpr uint64_t kDelayedAckNs = 40000000; // 40 ms, as Linux's maximum
 constexpr uint32_t kHeaderBytes = 52;        // IPv4 + TCP with timestamps
+constexpr uint32_t kUdpHeaderBytes = 28;     // IPv4 + UDP
 constexpr uint8_t kFlagRetrans = 1u << 2;
 constexpr uint64_t kProgressEvery = 1u << 16;
 
@@ -57,30 +59,33 @@ class Simulation {
 public:
 	Simulation(const Scenario &s, aqm::AnyAqm aqm, const RunOptions &o)
 		: sc_(s), opt_(o), aqm_(std::move(aqm)), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1),
-		  explore_rng_(o.seed * 0xd1b54a32d192ed03ull + 3)
+		  explore_rng_(o.seed * 0xd1b54a32d192ed03ull + 3), traffic_rng_(o.seed * 0xbf58476d1ce4e5b9ull + 5)
 	{
 		opt_.inference_interval = std::max(1u, opt_.inference_interval);
 		end_ns_ = s.duration_ns;
+		// The traffic comes from its own stream, drawn here before the
+		// first event: a seed gives every policy the same flows, start
+		// times and objects (paired comparisons, README "The held-out
+		// benchmark").
 		for (const FlowSpec &spec : s.flows) {
+			if (spec.arrival_rate_per_s > 0) {
+				add_short_flows(spec);
+				continue;
+			}
 			for (uint32_t i = 0; i < spec.count; i++) {
-				FlowState f;
-				f.spec = spec;
-				f.stats.name = spec.count > 1 ? spec.name + "." + std::to_string(i + 1) : spec.name;
-				f.stats.cc = spec.cc;
-				if (spec.cc != CcKind::udp) {
-					f.sender = std::make_unique<TcpSender>(TcpConfig{spec.cc, spec.ecn});
-					f.receiver = std::make_unique<TcpReceiver>(spec.delayed_ack);
-					f.stats.ecn = f.sender->ecn();
-				} else {
-					f.stats.ecn = spec.udp_ecn;
-				}
 				// Parallel flows start a few ms apart (seeded), as real
 				// connections do; the first starts on time.
-				const uint64_t jitter = i == 0 ? 0 : rng_.next_u64() % 10000000;
-				f.start_ns = spec.start_ns + jitter;
-				f.stop_ns = spec.stop_ns ? spec.stop_ns : end_ns_;
-				flows_.push_back(std::move(f));
+				const uint64_t jitter = i == 0 ? 0 : traffic_rng_.next_u64() % 10000000;
+				add_flow(spec, spec.count > 1 ? spec.name + "." + std::to_string(i + 1) : spec.name,
+					 spec.start_ns + jitter, spec.stop_ns ? spec.stop_ns : end_ns_, 0);
 			}
+		}
+		result_.measured.flows.resize(flows_.size());
+		if (opt_.segment_ns > 0) {
+			const uint64_t measured = end_ns_ - std::min(end_ns_, sc_.warmup_ns);
+			result_.segments.resize(std::max<uint64_t>(1, (measured + opt_.segment_ns - 1) / opt_.segment_ns));
+			for (Tally &t : result_.segments)
+				t.flows.resize(flows_.size());
 		}
 		result_.utilisation.assign((end_ns_ + s.sample_interval_ns - 1) / s.sample_interval_ns, 0.0);
 		if (opt_.record_pool)
@@ -105,6 +110,47 @@ public:
 	}
 
 private:
+	void add_flow(const FlowSpec &spec, std::string name, uint64_t start_ns, uint64_t stop_ns, uint64_t object_packets)
+	{
+		FlowState f;
+		f.spec = spec;
+		f.stats.name = std::move(name);
+		f.stats.cc = spec.cc;
+		f.stats.object_packets = object_packets;
+		if (spec.cc != CcKind::udp) {
+			TcpConfig cfg{spec.cc, spec.ecn};
+			cfg.app_limit_packets = object_packets;
+			f.sender = std::make_unique<TcpSender>(cfg);
+			f.receiver = std::make_unique<TcpReceiver>(spec.delayed_ack);
+			f.stats.ecn = f.sender->ecn();
+		} else {
+			f.stats.ecn = spec.udp_ecn;
+		}
+		f.start_ns = f.stats.start_ns = start_ns;
+		f.stop_ns = stop_ns;
+		flows_.push_back(std::move(f));
+	}
+
+	// Web-like traffic: Poisson arrivals, one Pareto-sized object each
+	// (FlowSpec::arrival_rate_per_s). The Pareto scale x_m = mean (a - 1) / a
+	// gives the configured mean; objects are capped at 1000 means so that one
+	// draw from the far tail cannot outlast the run on its own.
+	void add_short_flows(const FlowSpec &spec)
+	{
+		const double a = spec.pareto_shape;
+		const double xm = spec.mean_packets * (a - 1) / a;
+		const uint64_t stop = spec.stop_ns ? spec.stop_ns : end_ns_;
+		double t = static_cast<double>(spec.start_ns);
+		for (uint32_t k = 1;; k++) {
+			t += -std::log(1 - traffic_rng_.next_double()) / spec.arrival_rate_per_s * 1e9;
+			if (t >= static_cast<double>(stop))
+				break;
+			const double size = xm / std::pow(1 - traffic_rng_.next_double(), 1 / a);
+			const auto packets = static_cast<uint64_t>(std::clamp(std::ceil(size), 1.0, 1000.0 * spec.mean_packets));
+			add_flow(spec, spec.name + ".c" + std::to_string(k), static_cast<uint64_t>(t), end_ns_, packets);
+		}
+	}
+
 	void push(uint64_t at, EventType type, uint32_t flow, uint8_t flags = 0, uint64_t seq = 0, uint64_t sent_ns = 0,
 		  uint64_t ce_received = 0, uint64_t sacked_seq = 0)
 	{
@@ -229,7 +275,9 @@ private:
 			QueueStats &qs = result_.queues[static_cast<int>(q)];
 			(r == aqm::EnqueueResult::dropped_overflow ? qs.overflow_drops : qs.aqm_drops)++;
 			f.stats.drops++;
-			record(q, pkt, head_delay(q), kDrop);
+			const uint64_t waited = head_delay(q);
+			record(q, pkt, waited, kDrop);
+			score_drop(q, waited);
 			free_slots_.push_back(slot);
 		}
 		if (!link_busy_)
@@ -265,6 +313,7 @@ private:
 				qs.aqm_drops++;
 				f.stats.drops++;
 				record(d.queue, d.pkt, d.sojourn_ns, kDrop);
+				score_drop(d.queue, d.sojourn_ns);
 				continue;
 			}
 			const bool ce = d.verdict == aqm::Verdict::forward_ce;
@@ -273,8 +322,10 @@ private:
 				qs.delay.add(d.sojourn_ns);
 				qs.forwarded++;
 				qs.marks += ce;
+				for (Tally *t : tallies())
+					t->scored_delay[static_cast<int>(d.queue)].add(d.sojourn_ns);
 			}
-			const uint64_t tx_ns = d.pkt.len_bytes * 8ull * 1000000000ull / sc_.rate_bps;
+			const uint64_t tx_ns = d.pkt.len_bytes * 8ull * 1000000000ull / rate_at(sc_, now_);
 			account_busy(now_, tx_ns);
 			link_busy_ = true;
 			push(now_ + tx_ns, EventType::link_free, 0);
@@ -343,6 +394,31 @@ private:
 			d.verdict = aqm::Verdict::drop;
 	}
 
+	// The tallies now_ counts in: the whole measured run and its segment.
+	std::array<Tally *, 2> tallies_buf_{};
+	std::span<Tally *> tallies()
+	{
+		size_t n = 0;
+		tallies_buf_[n++] = &result_.measured;
+		if (!result_.segments.empty()) {
+			const uint64_t i = (now_ - sc_.warmup_ns) / opt_.segment_ns;
+			tallies_buf_[n++] = &result_.segments[std::min<uint64_t>(i, result_.segments.size() - 1)];
+		}
+		return {tallies_buf_.data(), n};
+	}
+
+	// A drop enters its class's scored delays at what it had waited plus
+	// the penalty (Objective::drop_penalty_ms): never below its sojourn, so
+	// dropping old packets cannot trim a percentile.
+	void score_drop(aqm::QueueId q, uint64_t waited_ns)
+	{
+		if (!measuring())
+			return;
+		const auto penalty_ns = static_cast<uint64_t>(opt_.objective.drop_penalty_ms * 1e6);
+		for (Tally *t : tallies())
+			t->scored_delay[static_cast<int>(q)].add(waited_ns + penalty_ns);
+	}
+
 	// Spreads a transmission over the utilisation samples it covers.
 	void account_busy(uint64_t from, uint64_t len)
 	{
@@ -353,10 +429,6 @@ private:
 			const uint64_t bin_end = std::min((bin + 1) * sc_.sample_interval_ns, end);
 			if (bin < result_.utilisation.size())
 				result_.utilisation[bin] += static_cast<double>(bin_end - t);
-			if (t >= sc_.warmup_ns)
-				busy_measured_ns_ += bin_end - t;
-			else if (bin_end > sc_.warmup_ns)
-				busy_measured_ns_ += bin_end - sc_.warmup_ns;
 			t = bin_end;
 		}
 	}
@@ -368,20 +440,31 @@ private:
 		if (ce && measuring())
 			f.stats.marks++;
 		if (f.spec.cc == CcKind::udp) {
-			if (measuring())
-				f.stats.goodput_bytes += f.spec.udp_size_bytes;
+			deliver(ev.flow, f.spec.udp_size_bytes - std::min(f.spec.udp_size_bytes, kUdpHeaderBytes));
 			return;
 		}
 		AckToSend ack;
 		uint64_t delivered = 0;
 		const bool now_ack = f.receiver->on_packet(ev.seq, ev.sent_ns, ce, ack, delivered);
-		if (measuring())
-			f.stats.goodput_bytes += delivered * (sc_.mtu_bytes - kHeaderBytes);
+		deliver(ev.flow, delivered * (sc_.mtu_bytes - kHeaderBytes));
 		if (now_ack) {
 			send_ack(ev.flow, ack);
 		} else if (!f.dack_pending) {
 			f.dack_pending = true;
 			push(now_ + kDelayedAckNs, EventType::delayed_ack, ev.flow);
+		}
+	}
+
+	// Payload delivered in order to a receiver: goodput, the numerator of
+	// the objective's utilisation (retransmitted copies deliver nothing new).
+	void deliver(uint32_t flow, uint64_t payload_bytes)
+	{
+		if (!measuring() || payload_bytes == 0)
+			return;
+		flows_[flow].stats.goodput_bytes += payload_bytes;
+		for (Tally *t : tallies()) {
+			t->payload_bytes += payload_bytes;
+			t->flows[flow].goodput_bytes += payload_bytes;
 		}
 	}
 
@@ -408,6 +491,15 @@ private:
 		result_.pool.add(state_of(q, pkt, delay_ns), action, static_cast<float>(reward), false);
 	}
 
+	// A flow's kind and its time on within [from, to).
+	static void tally_flow(FlowTally &t, const FlowState &f, uint64_t from, uint64_t to)
+	{
+		t.long_flow = f.spec.cc != CcKind::udp && f.stats.object_packets == 0;
+		t.l4s = f.spec.cc == CcKind::scalable;
+		const uint64_t a = std::max(f.start_ns, from), b = std::min(f.stop_ns, to);
+		t.active_ns = b > a ? b - a : 0;
+	}
+
 	void finish()
 	{
 		now_ = end_ns_;
@@ -416,8 +508,17 @@ private:
 		for (double &u : result_.utilisation)
 			u /= static_cast<double>(sc_.sample_interval_ns);
 		result_.measured_ns = end_ns_ - sc_.warmup_ns;
-		result_.utilisation_measured = static_cast<double>(busy_measured_ns_) / static_cast<double>(result_.measured_ns);
-		for (FlowState &f : flows_) {
+		result_.measured.capacity_bits = capacity_bits(sc_, sc_.warmup_ns, end_ns_);
+		for (size_t i = 0; i < result_.segments.size(); i++) {
+			const uint64_t from = sc_.warmup_ns + i * opt_.segment_ns;
+			const uint64_t to = i + 1 == result_.segments.size() ? end_ns_ : from + opt_.segment_ns;
+			result_.segments[i].capacity_bits = capacity_bits(sc_, from, to);
+			for (size_t k = 0; k < flows_.size(); k++)
+				tally_flow(result_.segments[i].flows[k], flows_[k], from, to);
+		}
+		for (size_t k = 0; k < flows_.size(); k++) {
+			FlowState &f = flows_[k];
+			tally_flow(result_.measured.flows[k], f, sc_.warmup_ns, end_ns_);
 			const uint64_t from = std::max(f.start_ns, sc_.warmup_ns);
 			const uint64_t to = std::min(f.stop_ns, end_ns_);
 			f.stats.active_ns = to > from ? to - from : 0;
@@ -427,6 +528,7 @@ private:
 			}
 			result_.flows.push_back(f.stats);
 		}
+		result_.utilisation_measured = tally_inputs(result_.measured).utilisation;
 		if (!result_.pool.dones.empty())
 			result_.pool.dones.back() = 1; // one run, one episode
 		result_.aqm_description = aqm::describe(aqm_);
@@ -437,6 +539,7 @@ private:
 	aqm::AnyAqm aqm_;
 	aqm::Rng rng_;
 	aqm::Rng explore_rng_;
+	aqm::Rng traffic_rng_; // flows' start jitter and short flows' arrivals and sizes only
 	EventQueue events_;
 	std::vector<FlowState> flows_;
 	std::vector<InFlight> slots_;
@@ -447,7 +550,6 @@ private:
 	std::array<policy::HarmGuardQueue, aqm::kQueueCount> harm_{};
 	uint64_t now_ = 0;
 	uint64_t end_ns_ = 0;
-	uint64_t busy_measured_ns_ = 0;
 	bool link_busy_ = false;
 	RunResult result_;
 };
@@ -459,34 +561,9 @@ double RunResult::goodput_bps(const FlowStats &f) const
 	return f.active_ns ? static_cast<double>(f.goodput_bytes) * 8e9 / static_cast<double>(f.active_ns) : 0;
 }
 
-double RunResult::jain_fairness() const
-{
-	double sum = 0, sum_sq = 0;
-	int n = 0;
-	for (const FlowStats &f : flows) {
-		if (f.cc == CcKind::udp)
-			continue;
-		const double x = goodput_bps(f);
-		sum += x;
-		sum_sq += x * x;
-		n++;
-	}
-	return n == 0 || sum_sq == 0 ? 0 : sum * sum / (n * sum_sq);
-}
+double RunResult::jain_fairness() const { return tally_inputs(measured).jain; }
 
-ObjectiveInputs RunResult::objective_inputs() const
-{
-	ObjectiveInputs in;
-	for (int q = 0; q < 2; q++) {
-		const QueueStats &s = queues[q];
-		in.queue[q].present = s.delay.count() > 0;
-		in.queue[q].p50_ms = static_cast<double>(s.delay.percentile_ns(0.5)) / 1e6;
-		in.queue[q].p99_ms = static_cast<double>(s.delay.percentile_ns(0.99)) / 1e6;
-	}
-	in.utilisation = utilisation_measured;
-	in.jain = jain_fairness();
-	return in;
-}
+ObjectiveInputs RunResult::objective_inputs() const { return tally_inputs(measured); }
 
 RunResult run_scenario(const Scenario &scenario, aqm::AnyAqm aqm, const RunOptions &options)
 {

@@ -16,6 +16,7 @@
 #include "policy/harm_guard.hpp"
 #include "sim/pool.hpp"
 #include "sim/scenario.hpp"
+#include "sim/tally.hpp"
 
 namespace dualpilot::sim {
 
@@ -52,12 +53,15 @@ struct RunOptions {
 	// this probability (a mark on a Not-ECT packet becomes a drop, as in
 	// the AQMs), from its own seeded stream. 0: off.
 	double epsilon = 0;
+	// The piecewise oracle's segments: a tally per segment_ns after warm-up
+	// (RunResult::segments; the last one may be shorter). 0: none.
+	uint64_t segment_ns = 0;
 	// Called now and then with the fraction of simulated time done.
 	std::function<void(double)> progress;
 };
 
 struct QueueStats {
-	aqm::DelayHistogram delay; // sojourn of forwarded packets, after warm-up
+	aqm::DelayHistogram delay; // sojourn of forwarded packets, after warm-up (the scored delays: RunResult::measured)
 	uint64_t forwarded = 0;
 	uint64_t marks = 0;
 	uint64_t aqm_drops = 0;
@@ -75,14 +79,20 @@ struct FlowStats {
 	uint64_t drops = 0;
 	uint64_t marks = 0;
 	uint64_t active_ns = 0;     // time the flow was on, after warm-up
+	// The traffic a seed fixes, whatever the policy: when the flow starts
+	// and, for a short flow, the packets of its object (0: a long flow).
+	uint64_t start_ns = 0;
+	uint64_t object_packets = 0;
 };
 
 struct RunResult {
 	std::string aqm_description;
 	std::array<QueueStats, aqm::kQueueCount> queues;
 	std::vector<FlowStats> flows;
-	std::vector<double> utilisation; // per sample interval, whole run
-	double utilisation_measured = 0; // after warm-up
+	std::vector<double> utilisation; // link busy time per sample interval, whole run (retransmissions too)
+	double utilisation_measured = 0; // goodput after warm-up: payload delivered / capacity
+	Tally measured;                  // what the objective reads, after warm-up
+	std::vector<Tally> segments;     // the same per RunOptions::segment_ns
 	uint64_t measured_ns = 0;
 	uint64_t events = 0;
 	uint64_t packets = 0;             // data packets offered to the bottleneck
@@ -96,7 +106,7 @@ struct RunResult {
 	Pool pool;
 
 	double goodput_bps(const FlowStats &f) const;
-	// Jain's index over the TCP flows' goodputs (1 = perfectly even).
+	// Jain's index over the long TCP flows' goodputs (1 = perfectly even; -1 none).
 	double jain_fairness() const;
 	// What the objective (sim/objective.hpp) reads off the run.
 	ObjectiveInputs objective_inputs() const;

@@ -320,6 +320,18 @@ std::string check_sweep_against_heldout(const Sweep &sw, const std::string &held
 	std::vector<Scenario> heldout;
 	if (std::string err = load_scenario_dir(heldout_dir, heldout); !err.empty())
 		return err;
+	// Every scenario of the whole grid (whatever cells a run draws), once.
+	Sweep grid = sw;
+	grid.behaviours = {"dualpi2"};
+	grid.epsilons = {0};
+	grid.seeds = 1;
+	grid.cells = 0;
+	std::vector<SweepCell> cells;
+	if (std::string err = sweep_cells(grid, cells); !err.empty())
+		return err;
+	for (const SweepCell &c : cells)
+		if (std::string why = heldout_refusal(c.scenario, heldout); !why.empty())
+			return "sweep '" + sw.name + "': cell " + why;
 	for (const Scenario &h : heldout) {
 		for (uint64_t rate : sw.rates_bps)
 			if (rate == h.rate_bps)

@@ -49,6 +49,8 @@ bool TcpSender::next_send(SendRequest &out)
 		out = {retransmit_scan_++, true};
 		return true;
 	}
+	if (cfg_.app_limit_packets != 0 && high_sent_ >= cfg_.app_limit_packets)
+		return false; // the object is all sent: only repairs from here on
 	board_.push_back(kOut);
 	out = {high_sent_++, false};
 	return true;

@@ -27,6 +27,7 @@ struct TcpConfig {
 	bool ecn = false;         // reno/cubic: ECT(0) and respond to ECE; scalable: always ECT(1)
 	uint32_t init_cwnd = 10;  // RFC 6928
 	uint64_t min_rto_ns = 200000000; // Linux's 200 ms floor
+	uint64_t app_limit_packets = 0;  // a finite object (a web transfer): no new data past it; 0: a bulk flow
 };
 
 // What the sender wants done after handling an event.
@@ -58,6 +59,8 @@ public:
 	uint64_t retransmits() const { return retransmits_; }
 	uint64_t timeouts() const { return timeouts_; }
 	uint64_t srtt_ns() const { return static_cast<uint64_t>(srtt_ns_); }
+	// A finite object all acknowledged.
+	bool done() const { return cfg_.app_limit_packets != 0 && snd_una_ >= cfg_.app_limit_packets; }
 	// Packets in flight by RFC 6675's reckoning: sent, not SACKed, not lost.
 	uint64_t pipe() const { return high_sent_ - snd_una_ - sacked_ - lost_; }
 

@@ -58,9 +58,13 @@ TEST(Finetune, ImprovesAPilotThatDropsTooMuch)
 	const policy::Model bad = dataplane::testing::leaning_model(1, 3.0f);
 	sim::FinetuneResult r;
 	ASSERT_EQ(sim::finetune(bad, training(), validation(), config(2), r), "");
-	EXPECT_LT(r.start_validation, 0.3); // measured 0.077 of DualPI2 alone
+	EXPECT_LT(r.start_validation, 0.3); // measured 0.050 of DualPI2 alone
 	EXPECT_GT(r.best_generation, 0u);
-	EXPECT_GT(r.best_validation, 2 * r.start_validation); // measured 0.62 after 8 generations
+	// Measured 0.070 after 8 generations under issue 26's objective, where
+	// each drop also counts as a delay (0.62 when drops only cut
+	// utilisation): a third more is beyond what noise gives over 8
+	// generations of a fixed seed.
+	EXPECT_GT(r.best_validation, 1.3 * r.start_validation);
 	EXPECT_EQ(r.model.parameter_count(), bad.parameter_count());
 }
 
@@ -116,8 +120,8 @@ TEST(Finetune, SweepScenariosAreTheDistinctScenariosOfATrainingSweep)
 		  "");
 	EXPECT_EQ(s.size(), 12u);
 	std::vector<sim::Scenario> v;
-	ASSERT_EQ(sim::directory_scenarios(DUALPILOT_SOURCE_DIR "/configs/validation", v), "");
+	ASSERT_EQ(sim::directory_scenarios(DUALPILOT_SOURCE_DIR "/configs/validation", DUALPILOT_SOURCE_DIR "/configs/heldout", v), "");
 	EXPECT_GE(v.size(), 3u);
 	std::vector<sim::Scenario> h;
-	EXPECT_NE(sim::directory_scenarios(DUALPILOT_SOURCE_DIR "/configs/heldout", h), "");
+	EXPECT_NE(sim::directory_scenarios(DUALPILOT_SOURCE_DIR "/configs/heldout", DUALPILOT_SOURCE_DIR "/configs/heldout", h), "");
 }

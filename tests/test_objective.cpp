@@ -5,6 +5,10 @@
 #include "sim/heldout.hpp"
 #include "sim/objective.hpp"
 #include "sim/scenario.hpp"
+#include "sim/sweep.hpp"
+#include "sim/tally.hpp"
+
+#include <algorithm>
 
 #include <filesystem>
 
@@ -117,21 +121,178 @@ TEST(Objective, TableSetsWeightsAndRefusesUnknownKeysWithTheirLine)
 		  std::string::npos);
 }
 
-// configs/heldout/: every scenario parses and is known as held out by its
-// name; a pool under a held-out run's directory is refused.
-TEST(Heldout, EveryHeldoutScenarioIsNamedSoAndItsPoolsAreRefused)
+// configs/heldout/: the generated family (>= 30 scenarios), each parsed and
+// known as held out by its name; a pool under a held-out run's directory is
+// refused.
+TEST(Heldout, TheFamilyHasThirtyNamedScenariosAndTheirPoolsAreRefused)
 {
-	int n = 0;
-	for (const auto &e : std::filesystem::directory_iterator(DUALPILOT_SOURCE_DIR "/configs/heldout")) {
-		if (e.path().extension() != ".toml")
-			continue;
-		Scenario sc;
-		ASSERT_EQ(load_scenario(e.path().string(), sc), "");
-		EXPECT_TRUE(is_heldout_name(sc.name)) << e.path();
-		EXPECT_EQ(e.path().stem().string(), sc.name) << "file and scenario names differ";
-		n++;
-	}
-	EXPECT_GE(n, 5);
-	EXPECT_NE(heldout_pool_refusal("runs/heldout-30m-onoff-dualpi2/seed-1/pool.dpp"), "");
+	std::vector<Scenario> family;
+	ASSERT_EQ(load_scenario_dir(DUALPILOT_SOURCE_DIR "/configs/heldout", family), "");
+	EXPECT_GE(family.size(), 30u);
+	for (const Scenario &sc : family)
+		EXPECT_TRUE(is_heldout_name(sc.name)) << sc.name;
+	for (const auto &e : std::filesystem::directory_iterator(DUALPILOT_SOURCE_DIR "/configs/heldout"))
+		if (e.path().extension() == ".toml") {
+			Scenario sc;
+			ASSERT_EQ(load_scenario(e.path().string(), sc), "");
+			EXPECT_EQ(e.path().stem().string(), sc.name) << "file and scenario names differ";
+		}
+	EXPECT_NE(heldout_pool_refusal("runs/heldout-01-140m-42ms-cubic-vs-scalable-dualpi2/seed-1/pool.dpp"), "");
 	EXPECT_EQ(heldout_pool_refusal("runs/paper-testbed-dualpi2/seed-1/pool.dpp"), "");
+}
+
+namespace {
+
+Scenario parsed(const std::string &text)
+{
+	Scenario sc;
+	EXPECT_EQ(parse_scenario(text, "test.toml", sc), "");
+	return sc;
+}
+
+std::string two_flow_scenario(const std::string &name, const std::string &rate, const std::string &rtt)
+{
+	return "name = \"" + name + "\"\n[bottleneck]\nrate = \"" + rate + "\"\n[[flows]]\ncc = \"cubic\"\nrtt = \"" + rtt +
+	       "\"\n[[flows]]\ncc = \"cubic\"\nstart = \"8s\"\nrtt = \"" + rtt + "\"\n[[flows]]\ncc = \"scalable\"\nrtt = \"" +
+	       rtt + "\"\n[[flows]]\ncc = \"scalable\"\nstart = \"8s\"\nrtt = \"" + rtt + "\"\n";
+}
+
+} // namespace
+
+// The validation set of issue 16 held 150 Mbit/s, 120 ms of the mix the
+// held-out 300 Mbit/s, 150 ms scenario ran: a near twin, refused by name.
+// The same mix at 30 Mbit/s, or another mix at the same rate and RTT, is not.
+TEST(Heldout, ANearTwinIsRefusedByNameAndADistantCellAccepted)
+{
+	const std::vector<Scenario> heldout{parsed(two_flow_scenario("heldout-x", "300mbit", "150ms"))};
+	const std::string why = heldout_refusal(parsed(two_flow_scenario("val-twin", "150mbit", "120ms")), heldout);
+	EXPECT_NE(why.find("near twin of held-out scenario heldout-x"), std::string::npos) << why;
+	EXPECT_EQ(heldout_refusal(parsed(two_flow_scenario("val-far", "140mbit", "150ms")), heldout), "")
+		<< "300 / 140 is more than 2x";
+	EXPECT_EQ(heldout_refusal(parsed(two_flow_scenario("val-far-rtt", "300mbit", "70ms")), heldout), "");
+	Scenario other_mix = parsed(two_flow_scenario("val-other", "300mbit", "150ms"));
+	other_mix.flows[1].start_ns = 0; // a Cubic that no longer joins: another mix
+	EXPECT_EQ(heldout_refusal(other_mix, heldout), "");
+	EXPECT_NE(heldout_refusal(parsed(two_flow_scenario("heldout-y", "10mbit", "1ms")), heldout), "")
+		<< "a held-out name is refused whatever it holds";
+}
+
+// Validation (>= 12 scenarios) and the development set hold no held-out
+// scenario and no near twin of one; the training sweeps pass the guard.
+TEST(Heldout, ValidationDevelopmentAndSweepsKeepClearOfTheFamily)
+{
+	for (const char *dir : {DUALPILOT_SOURCE_DIR "/configs/validation", DUALPILOT_SOURCE_DIR "/configs/dev"}) {
+		std::vector<Scenario> set;
+		ASSERT_EQ(load_scenario_dir(dir, set), "");
+		EXPECT_EQ(check_against_heldout(set, DUALPILOT_SOURCE_DIR "/configs/heldout"), "") << dir;
+		if (std::string(dir).ends_with("validation"))
+			EXPECT_GE(set.size(), 12u);
+	}
+	for (const char *sweep : {"train", "train-filtered", "train-data"}) {
+		Sweep sw;
+		ASSERT_EQ(load_sweep(std::string(DUALPILOT_SOURCE_DIR "/configs/sweeps/") + sweep + ".toml", sw), "");
+		EXPECT_EQ(check_sweep_against_heldout(sw, DUALPILOT_SOURCE_DIR "/configs/heldout"), "") << sweep;
+	}
+}
+
+namespace {
+
+// A constructed run: per class a sojourn distribution (one packet per
+// value), every forwarded packet delivering one MTU of payload, two long
+// flows per class at the given rates.
+struct Constructed {
+	std::array<std::vector<uint64_t>, 2> sojourn_ns;
+	std::array<uint64_t, 2> dropped{0, 0}; // the highest-sojourn packets of each class, dropped
+	std::array<double, 2> flow_bps{10e6, 10e6};
+};
+
+Tally tally_of(const Constructed &c, const Objective &o)
+{
+	Tally t;
+	uint64_t forwarded = 0;
+	for (int q = 0; q < 2; q++) {
+		std::vector<uint64_t> v = c.sojourn_ns[q];
+		std::sort(v.begin(), v.end());
+		for (size_t i = 0; i < v.size(); i++) {
+			const bool drop = i >= v.size() - c.dropped[q];
+			t.scored_delay[q].add(drop ? v[i] + static_cast<uint64_t>(o.drop_penalty_ms * 1e6) : v[i]);
+			forwarded += !drop;
+		}
+	}
+	t.payload_bytes = forwarded * 1500;
+	t.capacity_bits = 1.0 * 1500 * 8 * 1000; // 1000 packets' worth
+	for (int q = 0; q < 2; q++)
+		for (int k = 0; k < 2; k++)
+			t.flows.push_back({true, q == 1, static_cast<uint64_t>(c.flow_bps[q] / 8), 1000000000});
+	return t;
+}
+
+} // namespace
+
+// Dropping the oldest packets must not buy a class a better term: each drop
+// enters the class's delays at its sojourn + the penalty, and delivers
+// nothing. Checked for 0-20 % of either class's highest-sojourn packets.
+TEST(Objective, DroppingTheHighestSojournPacketsNeverRaisesTheirClassesTerm)
+{
+	const Objective o;
+	Constructed c;
+	for (uint64_t i = 0; i < 500; i++) {
+		c.sojourn_ns[0].push_back(100000 + i * i * 120); // Classic: up to 30 ms, a long tail
+		c.sojourn_ns[1].push_back(20000 + i * i * 8);    // L4S: up to 2 ms
+	}
+	for (int q = 0; q < 2; q++) {
+		double before = 0;
+		for (uint64_t k = 0; k <= 100; k += 5) {
+			c.dropped = {0, 0};
+			c.dropped[q] = k;
+			const ObjectiveScore s = score(tally_inputs(tally_of(c, o)), o);
+			const double term = s.utilisation_term / s.delay_factor[q];
+			if (k > 0)
+				EXPECT_LE(term, before + 1e-12) << "queue " << q << ", " << k << " dropped";
+			before = term;
+		}
+	}
+}
+
+// Rate moved from the L4S flows to the Classic flows, the total unchanged,
+// never raises the score: starting from equal rates (what DualPI2's k = 2
+// intends) and from L4S flows already below the Classic ones.
+TEST(Objective, MovingRateFromL4sToClassicFlowsNeverRaisesTheScore)
+{
+	const Objective o;
+	Constructed c;
+	for (uint64_t i = 0; i < 200; i++) {
+		c.sojourn_ns[0].push_back(5000000);
+		c.sojourn_ns[1].push_back(500000);
+	}
+	for (double start_l4s : {10e6, 7e6}) {
+		double before = 1e9;
+		for (double moved = 0; moved <= 6e6; moved += 0.5e6) {
+			c.flow_bps = {20e6 - start_l4s + moved, start_l4s - moved};
+			const double s = score(tally_inputs(tally_of(c, o)), o).score;
+			EXPECT_LE(s, before + 1e-12) << moved / 1e6 << " Mbit/s moved per flow";
+			before = s;
+		}
+	}
+	// The balance term alone: a 1.6x imbalance costs 1 - 1/1.6.
+	ObjectiveInputs in = both(0, 0, 0, 0, 1, 1);
+	in.rate_balance = 1.6;
+	EXPECT_NEAR(score(in, o).balance_term, 1 / 1.6, 1e-12);
+	in.rate_balance = 1 / 1.6;
+	EXPECT_NEAR(score(in, o).balance_term, 1 / 1.6, 1e-12);
+}
+
+// A class starved of service still counts: its drops are its delays.
+TEST(Objective, AClassWhosePacketsWereAllDroppedIsNotLeftOut)
+{
+	const Objective o;
+	Constructed c;
+	for (uint64_t i = 0; i < 100; i++) {
+		c.sojourn_ns[0].push_back(1000000);
+		c.sojourn_ns[1].push_back(100000);
+	}
+	c.dropped[1] = 100;
+	const ObjectiveInputs in = tally_inputs(tally_of(c, o));
+	EXPECT_TRUE(in.queue[1].present);
+	EXPECT_GE(in.queue[1].p50_ms, o.drop_penalty_ms);
 }

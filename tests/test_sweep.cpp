@@ -146,7 +146,8 @@ TEST(Sweep, BadKeysAreNamedWithTheirLine)
 }
 
 // Training never sees the held-out family's rates or RTTs, nor a mix named
-// held-out; the training sweep itself passes.
+// held-out, nor a near twin of a held-out scenario; the training sweep
+// itself passes.
 TEST(Sweep, HeldoutRatesRttsAndNamesAreRefused)
 {
 	const std::string dir = DUALPILOT_SOURCE_DIR "/configs/heldout";
@@ -154,14 +155,20 @@ TEST(Sweep, HeldoutRatesRttsAndNamesAreRefused)
 	ASSERT_EQ(load_sweep(DUALPILOT_SOURCE_DIR "/configs/sweeps/train.toml", sw), "");
 	EXPECT_EQ(check_sweep_against_heldout(sw, dir), "");
 	Sweep bad = sw;
-	bad.rates_bps.push_back(30000000);
-	EXPECT_NE(check_sweep_against_heldout(bad, dir).find("rate 30mbit is held-out scenario"), std::string::npos);
+	bad.rates_bps.push_back(140000000); // heldout-01's
+	EXPECT_NE(check_sweep_against_heldout(bad, dir).find("rate 140mbit is held-out scenario"), std::string::npos);
 	bad = sw;
-	bad.rtts_ns.push_back(35000000);
+	bad.rtts_ns.push_back(42000000);
 	EXPECT_NE(check_sweep_against_heldout(bad, dir).find("held-out RTT"), std::string::npos);
 	bad = sw;
-	bad.mixes.push_back({"heldout-30m-onoff", ""});
+	bad.mixes.push_back({"heldout-01-140m-42ms-cubic-vs-scalable", ""});
 	EXPECT_NE(check_sweep_against_heldout(bad, dir), "");
+	// heldout-01's mix (one Cubic, one scalable) at training rates and RTTs
+	// within 2x of its 140 Mbit/s and 42 ms: a near twin, named.
+	bad = sw;
+	bad.mixes.push_back({"one-each", "[[flows]]\ncc = \"cubic\"\n[[flows]]\ncc = \"scalable\"\n"});
+	const std::string why = check_sweep_against_heldout(bad, dir);
+	EXPECT_NE(why.find("near twin of held-out scenario heldout-01-140m-42ms-cubic-vs-scalable"), std::string::npos) << why;
 }
 
 // Filtered cloning keeps, per scenario (rate, RTT, mix), the one cell that
