@@ -79,4 +79,22 @@ inline std::string shell_quoted(std::string_view arg)
 	return cmd;
 }
 
+// The EAL option that keeps one process's runtime files apart from any
+// other DPDK process's, for the tests and benchmarks that start their own
+// EAL beside a router. Linux: --file-prefix=TAG. The FreeBSD EAL refuses
+// --file-prefix (its eal_parse_args() takes only the common options and
+// says "Option file-prefix is not supported on FreeBSD",
+// lib/eal/freebsd/eal.c) and allows one primary process per host anyway
+// (the contigmem lock): there the process gets --no-shconf, which both
+// EALs take, and no secondary process can attach to it.
+inline std::string eal_private_files_arg(const std::string &tag)
+{
+#if defined(__FreeBSD__)
+	(void)tag;
+	return "--no-shconf";
+#else
+	return "--file-prefix=" + tag;
+#endif
+}
+
 } // namespace dualpilot::common

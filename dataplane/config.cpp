@@ -12,6 +12,15 @@
 
 namespace dualpilot::dataplane {
 
+// The example a missing device is answered with: a kernel interface through
+// the PMD each system has for it (net_af_packet is Linux's; FreeBSD reaches
+// an interface through net_pcap, docs/freebsd.md).
+#if defined(__linux__)
+constexpr const char *kInterfaceVdev = "\"net_af_packet0,iface=veth0\"";
+#else
+constexpr const char *kInterfaceVdev = "\"net_pcap0,iface=em0\"";
+#endif
+
 namespace {
 
 using common::known_choices;
@@ -59,7 +68,7 @@ using common::TomlReader;
 	if (p.name.empty())
 		return r.fail(t, "name", "missing: every port needs a name");
 	if (p.device.empty())
-		return r.fail(t, "device", "missing: a PCI address or a vdev such as \"net_af_packet0,iface=veth0\"");
+		return r.fail(t, "device", std::string("missing: a PCI address or a vdev such as ") + kInterfaceVdev);
 	if (rate != "line") {
 		if (std::string err = aqm::parse_rate_bps(rate, p.rate_bps); !err.empty())
 			return r.fail(*t.get("rate"), "rate", err + " (or \"line\")");

@@ -174,9 +174,8 @@ bool start_eal(std::vector<std::string> eal_args)
 	for (std::string &a : eal_args)
 		eal_argv.push_back(a.data());
 	if (rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) < 0) {
-		fmt::print(stderr, "error: EAL initialisation failed ({}); see the EAL messages above. A second "
-				   "DPDK process needs its own --file-prefix.\n",
-			   rte_errno ? rte_strerror(rte_errno) : "no reason given");
+		fmt::print(stderr, "error: EAL initialisation failed ({}); see the EAL messages above. {}\n",
+			   rte_errno ? rte_strerror(rte_errno) : "no reason given", dataplane::second_process_hint());
 		return false;
 	}
 	return true;

@@ -11,7 +11,8 @@ namespace {
 
 // The NUMA node hwloc places a PCI device or kernel interface on: found is
 // false where hwloc has no such I/O object (built without PCI discovery, a
-// vdev), so that the platform's own source is asked instead.
+// vdev) or places it below several nodes, so that the platform's own source
+// is asked instead.
 int hwloc_device_node(const std::string &device, bool &found)
 {
 	found = false;
@@ -27,13 +28,19 @@ int hwloc_device_node(const std::string &device, bool &found)
 		for (hwloc_obj_t os = nullptr; !obj && !iface.empty() && (os = hwloc_get_next_osdev(topo, os));)
 			if (os->name && iface == os->name)
 				obj = os;
-		if (obj) {
+		const int nodes = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
+		const hwloc_obj_t cpuside = obj ? hwloc_get_non_io_ancestor_obj(topo, obj) : nullptr;
+		if (obj && nodes <= 1) {
+			found = true; // one node: no locality to speak of (-1, as the kernel says it)
+		} else if (cpuside && cpuside->nodeset && hwloc_bitmap_weight(cpuside->nodeset) == 1) {
 			found = true;
-			const hwloc_obj_t cpuside = hwloc_get_non_io_ancestor_obj(topo, obj);
-			// One node: no locality to speak of (-1, as the kernel says it).
-			if (cpuside && cpuside->nodeset && hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE) > 1)
-				node = hwloc_bitmap_first(cpuside->nodeset);
+			node = hwloc_bitmap_first(cpuside->nodeset);
 		}
+		// Otherwise the device hangs below an object that spans several
+		// nodes: hwloc does not know its locality. Its FreeBSD backend
+		// attaches every PCI device to the machine root, whose nodeset is
+		// all nodes; node 0 taken from it would be a guess. The platform's
+		// own source is asked instead (FreeBSD: the %domain sysctl).
 	}
 	hwloc_topology_destroy(topo);
 	return node;

@@ -1,6 +1,8 @@
-// The FreeBSD half of the platform boundary: sysctl, as DPDK's FreeBSD EAL
-// reads contigmem and nic_uio (RTE_EXEC_ENV_FREEBSD). docs/freebsd.md says
-// how to load and tune both.
+// The FreeBSD half of the platform boundary: the real readers behind
+// platform_bsd.cpp's logic (sysctlbyname(3), kenv(2), access(2), flock(2),
+// if_nametoindex(3)), as DPDK's FreeBSD EAL and BSD PCI bus read the same
+// facts (RTE_EXEC_ENV_FREEBSD). docs/freebsd.md says how to load and tune
+// contigmem and nic_uio.
 #if __has_include(<rte_config.h>)
 #include <rte_config.h>
 #endif
@@ -8,96 +10,108 @@
 #if defined(RTE_EXEC_ENV_FREEBSD) || (!defined(RTE_EXEC_ENV_LINUX) && defined(__FreeBSD__))
 
 #include "dataplane/platform.hpp"
+#include "dataplane/platform_bsd.hpp"
 
 #include <sys/types.h>
+#include <sys/file.h>
 #include <sys/sysctl.h>
+#include <kenv.h>
 #include <net/if.h>
 
-#include <cstdio>
-
-#include <fmt/format.h>
+#include <cerrno>
+#include <cstdint>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace dualpilot::dataplane {
 
 namespace {
 
-[[nodiscard]] bool sysctl_u64(const char *name, uint64_t &out)
+// hw.contigmem.num_buffers is an int, hw.contigmem.buffer_size an int64_t,
+// %domain an int: the length the kernel returns says which.
+bool read_sysctl_int(const std::string &name, int64_t &value)
 {
-	uint64_t v = 0;
+	union {
+		int32_t i32;
+		int64_t i64;
+	} v{};
 	size_t len = sizeof(v);
-	if (sysctlbyname(name, &v, &len, nullptr, 0) != 0)
+	if (sysctlbyname(name.c_str(), &v, &len, nullptr, 0) != 0)
 		return false;
-	out = len == sizeof(uint32_t) ? static_cast<uint32_t>(v) : v;
+	if (len == sizeof(int32_t))
+		value = v.i32;
+	else if (len == sizeof(int64_t))
+		value = v.i64;
+	else
+		return false;
 	return true;
 }
 
-[[nodiscard]] bool sysctl_text(const char *name, std::string &out)
+bool read_sysctl_text(const std::string &name, std::string &value)
 {
 	size_t len = 0;
-	if (sysctlbyname(name, nullptr, &len, nullptr, 0) != 0)
+	if (sysctlbyname(name.c_str(), nullptr, &len, nullptr, 0) != 0)
 		return false;
-	out.assign(len, '\0');
-	if (sysctlbyname(name, out.data(), &len, nullptr, 0) != 0)
+	value.assign(len, '\0');
+	if (sysctlbyname(name.c_str(), value.data(), &len, nullptr, 0) != 0)
 		return false;
-	out.resize(len && out[len - 1] == '\0' ? len - 1 : len);
+	value.resize(len && value[len - 1] == '\0' ? len - 1 : len);
 	return true;
 }
 
-// "0000:3b:00.0" as nic_uio's hw.nic_uio.bdfs writes it: "59:0:0".
-std::string bdf_of(const std::string &addr)
+// kenv(2): the value's length with its terminating NUL, or -1.
+bool read_kenv(const std::string &name, std::string &value)
 {
-	unsigned domain = 0, bus = 0, dev = 0, fn = 0;
-	if (std::sscanf(addr.c_str(), "%x:%x:%x.%x", &domain, &bus, &dev, &fn) != 4)
-		return {};
-	return fmt::format("{}:{}:{}", bus, dev, fn);
+	char buf[KENV_MVALLEN + 1] = {};
+	const int len = kenv(KENV_GET, name.c_str(), buf, sizeof(buf));
+	if (len < 0)
+		return false;
+	value = buf;
+	return true;
+}
+
+int device_access(const std::string &path) { return access(path.c_str(), R_OK | W_OK) == 0 ? 0 : errno; }
+
+// What eal_hugepage_info_init() will meet: open read-write, then
+// flock(LOCK_EX | LOCK_NB). The lock is dropped again at once (close).
+ContigmemLock probe_contigmem_lock()
+{
+	const int fd = open("/dev/contigmem", O_RDWR);
+	if (fd < 0)
+		return errno == ENOENT ? ContigmemLock::no_device : ContigmemLock::no_access;
+	const bool locked = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return locked ? ContigmemLock::held : ContigmemLock::free;
+}
+
+const FreebsdHost &this_host()
+{
+	static const FreebsdHost host{
+		read_sysctl_int,
+		read_sysctl_text,
+		read_kenv,
+		device_access,
+		probe_contigmem_lock,
+		[](const std::string &iface) { return if_nametoindex(iface.c_str()) != 0; },
+	};
+	return host;
 }
 
 } // namespace
 
-// No sysfs: hwloc's PCI locality is the only source (platform.cpp).
-int platform_device_numa_node(const std::string &) { return -1; }
+// hwloc's FreeBSD backend attaches PCI devices to the machine root, so on
+// FreeBSD the locality comes from here (platform.cpp asks when hwloc's
+// answer spans more than one node).
+int platform_device_numa_node(const std::string &device) { return freebsd_device_numa_node(device, this_host()); }
 
-std::vector<HostCheck> check_host(const HostNeeds &needs)
+std::vector<HostCheck> check_host(const HostNeeds &needs) { return freebsd_check_host(needs, this_host()); }
+
+// The FreeBSD EAL locks /dev/contigmem exclusively
+// (lib/eal/freebsd/eal_hugepage_info.c) and refuses --file-prefix.
+const char *second_process_hint()
 {
-	std::vector<HostCheck> out;
-	if (needs.hugepages) {
-		HostCheck c{"contigmem", false, {}};
-		uint64_t buffers = 0, size = 0;
-		if (!sysctl_u64("hw.contigmem.num_buffers", buffers)) {
-			c.detail = "not loaded: kldload contigmem (hw.contigmem.num_buffers and hw.contigmem.buffer_size in "
-				   "/boot/loader.conf; contigmem_load=\"YES\")";
-		} else {
-			c.ok = buffers > 0;
-			c.detail = sysctl_u64("hw.contigmem.buffer_size", size)
-					   ? fmt::format("{} buffers of {} MB", buffers, size >> 20)
-					   : fmt::format("{} buffers (hw.contigmem.buffer_size unreadable)", buffers);
-		}
-		out.push_back(c);
-	}
-	std::string bdfs;
-	const bool nic_uio = sysctl_text("hw.nic_uio.bdfs", bdfs);
-	for (const std::string &addr : needs.pci_devices) {
-		HostCheck c{"port " + addr, false, {}};
-		const std::string bdf = bdf_of(addr);
-		if (!nic_uio)
-			c.detail = fmt::format("nic_uio not loaded: hw.nic_uio.bdfs=\"{}\" and nic_uio_load=\"YES\" in "
-					       "/boot/loader.conf, or kenv hw.nic_uio.bdfs={} && kldload nic_uio",
-					       bdf, bdf);
-		else if (bdf.empty() || (","+ bdfs + ",").find("," + bdf + ",") == std::string::npos)
-			c.detail = fmt::format("not given to nic_uio (hw.nic_uio.bdfs = \"{}\"): add {} and reload nic_uio",
-					       bdfs, bdf);
-		else {
-			c.ok = true;
-			c.detail = "given to nic_uio";
-		}
-		out.push_back(c);
-	}
-	for (const std::string &iface : needs.interfaces) {
-		HostCheck c{"interface " + iface, if_nametoindex(iface.c_str()) != 0, {}};
-		c.detail = c.ok ? "present" : "no such interface (ifconfig -l lists them)";
-		out.push_back(c);
-	}
-	return out;
+	return "On FreeBSD one primary DPDK process per host holds contigmem (\"could not lock memory\"): stop the "
+	       "other one, or give this one --no-huge.";
 }
 
 } // namespace dualpilot::dataplane

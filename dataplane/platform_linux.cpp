@@ -158,6 +158,10 @@ std::vector<HostCheck> check_host(const HostNeeds &needs)
 	return out;
 }
 
+// Each primary DPDK process on Linux keeps its runtime files under its own
+// --file-prefix (/var/run/dpdk/<prefix>); two with the same one collide.
+const char *second_process_hint() { return "A second DPDK process needs its own --file-prefix."; }
+
 } // namespace dualpilot::dataplane
 
 #endif // RTE_EXEC_ENV_LINUX

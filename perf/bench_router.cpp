@@ -36,6 +36,7 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "common/eal_args.hpp"
 #include "dataplane/config.hpp"
 #include "dataplane/router.hpp"
 #include "router_bench.hpp"
@@ -66,9 +67,10 @@ RouterRate run_testpmd(const std::string &exe, unsigned core, double seconds, bo
 {
 	const std::string cmd = fmt::format(
 		"timeout -s INT {} {} -l 0,{} --main-lcore 0 {} --no-pci --vdev net_null0 --vdev net_null1 "
-		"--file-prefix dp_bench_tp_{} --log-level=lib.eal:error -- --forward-mode=io --nb-cores=1 "
+		"{} --log-level=lib.eal:error -- --forward-mode=io --nb-cores=1 "
 		"--stats-period 1 </dev/null 2>&1",
-		static_cast<int>(seconds) + 5, exe, core == 0 ? 1 : core, huge ? "" : "--no-huge -m 1024", getpid());
+		static_cast<int>(seconds) + 5, exe, core == 0 ? 1 : core, huge ? "" : "--no-huge -m 1024",
+		common::eal_private_files_arg(fmt::format("dp_bench_tp_{}", getpid())));
 	const std::vector<double> sums = bench::testpmd_tx_rates(cmd, exe, 2, error);
 	if (!error.empty())
 		return {};

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "common/eal_args.hpp"
 #include "perf/trafficgen/generator.hpp"
 #include "perf/trafficgen/port.hpp"
 #include "perf/testpmd_rates.hpp"
@@ -38,9 +39,10 @@ double run_testpmd(const std::string &exe, unsigned core, double seconds, std::s
 {
 	const std::string cmd = fmt::format(
 		"timeout -s INT {} {} -l 0,{} --main-lcore 0 --no-huge -m 1024 --no-pci --vdev net_null0 "
-		"--file-prefix dp_bench_tg_tp_{} --log-level=lib.eal:error -- --forward-mode=txonly --nb-cores=1 "
+		"{} --log-level=lib.eal:error -- --forward-mode=txonly --nb-cores=1 "
 		"--port-topology=chained --txpkts=64 --burst=32 --stats-period 1 </dev/null 2>&1",
-		static_cast<int>(seconds) + 3, exe, core == 0 ? 1 : core, getpid());
+		static_cast<int>(seconds) + 3, exe, core == 0 ? 1 : core,
+		dualpilot::common::eal_private_files_arg(fmt::format("dp_bench_tg_tp_{}", getpid())));
 	const std::vector<double> rates = bench::testpmd_tx_rates(cmd, exe, 1, error);
 	return error.empty() ? bench::median(rates) / 1e6 : 0;
 }
@@ -102,7 +104,7 @@ int main(int argc, char **argv)
 	CLI11_PARSE(app, argc, argv);
 
 	const std::string core_arg = std::to_string(core);
-	const std::string prefix = fmt::format("--file-prefix=dp_bench_tg_{}", getpid());
+	const std::string prefix = dualpilot::common::eal_private_files_arg(fmt::format("dp_bench_tg_{}", getpid()));
 	const char *eal[] = {"bench-trafficgen", "-l", core_arg.c_str(), "--no-huge", "-m", "1024", "--no-pci",
 			     "--vdev", "net_null0", "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str()};
 	if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char **>(eal)) < 0) {

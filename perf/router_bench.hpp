@@ -21,6 +21,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "common/eal_args.hpp"
 #include "dataplane/config.hpp"
 #include "dataplane/router.hpp"
 
@@ -36,7 +37,7 @@ inline std::string init_eal(const char *program, unsigned core, bool huge, unsig
 			    const std::string &lcores = {})
 {
 	const std::string core_arg = lcores.empty() ? std::to_string(core) : lcores;
-	const std::string prefix = fmt::format("--file-prefix=dp_{}_{}", program, getpid());
+	const std::string prefix = common::eal_private_files_arg(fmt::format("dp_{}_{}", program, getpid()));
 	const std::string mem = std::to_string(memory_mb);
 	std::vector<const char *> eal = {program, lcores.empty() ? "-l" : "--lcores", core_arg.c_str(), "--no-pci",
 					 "--log-level=lib.eal:error", "--no-telemetry", prefix.c_str()};

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Writes a small pool shaped like the paper's own pool files, for
 perf/bench-train's small-pool figures and for trying dualpilot-train on one:
 a pickled ExperiencePool of one episode (done always 0), 7 features in the

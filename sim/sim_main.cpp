@@ -51,7 +51,7 @@ std::string opt_pool_text(bool no_pool, bool json, bool dpp)
 // still gets every data file, and a warning.
 void draw_plots(const std::string &out_dir, bool quiet)
 {
-	const std::string cmd = "/usr/bin/python3 '" DUALPILOT_SOURCE_DIR "/perf/plot' '" + out_dir + "' --out '" +
+	const std::string cmd = "'" DUALPILOT_SOURCE_DIR "/scripts/python3' '" DUALPILOT_SOURCE_DIR "/perf/plot' '" + out_dir + "' --out '" +
 				out_dir + "/plots'" + (quiet ? " >/dev/null" : "");
 	if (std::system(cmd.c_str()) != 0)
 		fmt::print(stderr, "warning: plots not drawn ({} failed); the data files are written\n", cmd);

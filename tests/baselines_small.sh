@@ -16,7 +16,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 n=$(ls "$src"/configs/heldout/*.toml | wc -l)
 rows=$(grep -c '^| heldout-' "$dir/table.md")
 [ "$rows" -eq $((5 * n)) ] || fail "expected $((5 * n)) rows for $n held-out scenarios, got $rows"
-/usr/bin/python3 - "$dir/table.csv" <<'PY' || exit 1
+"$src/scripts/python3" - "$dir/table.csv" <<'PY' || exit 1
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 by = {}

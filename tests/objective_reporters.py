@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """One run's score, read by every reporter: the simulator (summary.json,
 summary.txt, runs.csv), perf/eval_report (its sim rows, through
 dualpilot-score), and the router's summary line as perf/bed_report and

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/eal_args.hpp"
 #include "aqm/random.hpp"
 #include "dataplane/router.hpp"
 #include "frame_builders.hpp"
@@ -271,7 +272,7 @@ inline std::string telemetry_reply(const std::string &command)
 inline int run_with_eal(int argc, char **argv, bool telemetry, unsigned pool_mbufs = 32768)
 {
 	::testing::InitGoogleTest(&argc, argv);
-	const std::string prefix = "--file-prefix=dualpilot_bed_" + std::to_string(getpid());
+	const std::string prefix = common::eal_private_files_arg("dualpilot_bed_" + std::to_string(getpid()));
 	std::vector<const char *> eal = {"test", "--no-huge", "-m", "512", "--no-pci", "-l", "0",
 					 "--log-level=lib.eal:error", prefix.c_str()};
 	if (!telemetry)

@@ -108,8 +108,8 @@ TEST(Placement, ReadsTheEalCoreList)
 TEST(Placement, UnknownDevicesHaveNoNode)
 {
 	EXPECT_EQ(device_numa_node("net_ring0"), -1);
-	EXPECT_EQ(device_numa_node("net_af_packet0,iface=nosuch0"), -1);
-	EXPECT_EQ(device_numa_node("net_af_packet0,iface=../../etc"), -1);
+	EXPECT_EQ(device_numa_node("net_pcap0,iface=nosuch0"), -1);
+	EXPECT_EQ(device_numa_node("net_pcap0,iface=../../etc"), -1);
 }
 
 } // namespace

@@ -32,12 +32,13 @@ struct TempDir {
 	std::string operator/(const std::string &name) const { return (path / name).string(); }
 };
 
-// Python with numpy (Debian's, where pyenv's python3 lacks it); empty if none.
+// Python with numpy (scripts/python3 finds it: Debian's, where pyenv's
+// python3 lacks it; FreeBSD's under /usr/local); empty if none has it.
 std::string python()
 {
-	for (const char *py : {"/usr/bin/python3", "python3"})
-		if (std::system((std::string(py) + " -c 'import numpy' >/dev/null 2>&1").c_str()) == 0)
-			return py;
+	const std::string py = "'" DUALPILOT_SOURCE_DIR "/scripts/python3'";
+	if (std::system((py + " -c 'import numpy' >/dev/null 2>&1").c_str()) == 0)
+		return py;
 	return {};
 }
 

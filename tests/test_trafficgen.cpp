@@ -264,10 +264,10 @@ TEST(TrafficgenCommandLine, TheToolsOptionsComeBeforeTheDashesAndTheEalsAfter)
 // The order the tool once took: EAL arguments first, its own after "--".
 TEST(TrafficgenCommandLine, TheOldOrderIsRecognisedAndRewrittenInTheNewOne)
 {
-	std::vector<std::string> words = {"tg", "-l", "0", "--vdev", "net_memif0,socket=/tmp/a b.sock", "--",
+	std::vector<std::string> words = {"tg", "-l", "0", "--vdev", "net_pcap0,rx_pcap=/tmp/a b.pcap", "--",
 					  "--flow", "size=64,rate=1kpps", "--duration=1s"};
 	EXPECT_EQ(common::reordered_command(split(words), kOwnOptions),
-		  "tg --flow size=64,rate=1kpps --duration=1s -- -l 0 --vdev 'net_memif0,socket=/tmp/a b.sock'");
+		  "tg --flow size=64,rate=1kpps --duration=1s -- -l 0 --vdev 'net_pcap0,rx_pcap=/tmp/a b.pcap'");
 
 	std::vector<std::string> no_eal = {"tg", "--", "--flows", "it's.toml"};
 	EXPECT_EQ(common::reordered_command(split(no_eal), kOwnOptions), "tg --flows 'it'\\''s.toml'");

@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include "common/eal_args.hpp"
 #include "dataplane/router.hpp"
 #include "perf/trafficgen/generator.hpp"
 #include "perf/trafficgen/port.hpp"
@@ -239,7 +240,8 @@ TEST(TrafficgenThroughRouter, LossIsEstimatedFromSequenceNumbersWithoutTheSender
 int main(int argc, char **argv)
 {
 	::testing::InitGoogleTest(&argc, argv);
-	const std::string prefix = "--file-prefix=dualpilot_test_tg_" + std::to_string(getpid());
+	const std::string prefix =
+		dualpilot::common::eal_private_files_arg("dualpilot_test_tg_" + std::to_string(getpid()));
 	const char *eal[] = {"test", "--no-huge", "-m", "512", "--no-pci", "-l", "0", "--log-level=lib.eal:error",
 			     "--no-telemetry", prefix.c_str()};
 	if (rte_eal_init(static_cast<int>(std::size(eal)), const_cast<char **>(eal)) < 0) {

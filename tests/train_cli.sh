@@ -13,9 +13,8 @@ set -uo pipefail
 pool_tool=${1:?usage}
 train=${2:?usage}
 src=${3:?usage}
-py=""
-for p in /usr/bin/python3 python3; do "$p" -c 'import numpy' 2>/dev/null && { py=$p; break; }; done
-[ -n "$py" ] || { echo "skipped: no python3 with numpy to write the pool"; exit 77; }
+py="$src/scripts/python3"
+"$py" -c 'import numpy' 2>/dev/null || { echo "skipped: no python3 with numpy to write the pool"; exit 77; }
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }

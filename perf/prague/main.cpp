@@ -74,6 +74,16 @@ struct FlowCounts {
 	std::string peer;
 };
 
+// The control message that carries a datagram's TOS byte once IP_RECVTOS is
+// on: Linux names it IP_TOS (net/ipv4/ip_sockglue.c, ip_cmsg_recv_tos);
+// FreeBSD names it IP_RECVTOS (sys/netinet/ip_input.c, ip_savecontrol).
+// Both carry one byte.
+#if defined(__FreeBSD__)
+constexpr int kTosMessage = IP_RECVTOS;
+#else
+constexpr int kTosMessage = IP_TOS;
+#endif
+
 int run_receiver(uint16_t port, bool once)
 {
 	const int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -82,7 +92,10 @@ int run_receiver(uint16_t port, bool once)
 		return 1;
 	}
 	const int on = 1;
-	setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof(on));
+	if (setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof(on)) != 0) {
+		fmt::print(stderr, "error: IP_RECVTOS: {} (without it no CE mark is seen)\n", std::strerror(errno));
+		return 1;
+	}
 	sockaddr_in addr{};
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons(port);
@@ -121,7 +134,7 @@ int run_receiver(uint16_t port, bool once)
 		}
 		uint8_t tos = 0;
 		for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TOS && c->cmsg_len >= CMSG_LEN(1))
+			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == kTosMessage && c->cmsg_len >= CMSG_LEN(1))
 				tos = *CMSG_DATA(c);
 		FlowCounts &f = flows[h.flow];
 		if (f.peer.empty()) {

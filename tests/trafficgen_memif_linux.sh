@@ -7,11 +7,11 @@
 # router's counted drops; the router saw exactly what was sent; L4S frames
 # arrive CE-marked, Not-ECT frames never do; the received rate is the
 # bottleneck's.
-# usage: trafficgen_memif.sh PATH/TO/dualpilot-router PATH/TO/dualpilot-trafficgen
+# usage: trafficgen_memif_linux.sh PATH/TO/dualpilot-router PATH/TO/dualpilot-trafficgen
 # Exits 77 (skipped) where the EAL cannot start or net_memif is missing.
 set -uo pipefail
-router=${1:?usage: trafficgen_memif.sh ROUTER TRAFFICGEN}
-tg=${2:?usage: trafficgen_memif.sh ROUTER TRAFFICGEN}
+router=${1:?usage: trafficgen_memif_linux.sh ROUTER TRAFFICGEN}
+tg=${2:?usage: trafficgen_memif_linux.sh ROUTER TRAFFICGEN}
 work=$(mktemp -d)
 router_pid=
 cleanup() {

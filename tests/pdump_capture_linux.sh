@@ -9,14 +9,14 @@
 # the router forwarded it (the captured codepoints are a contiguous run of the
 # tx record's). Then SIGHUP: the router reloads its configured model
 # (checked, swapped in) and says so; SIGINT stops it cleanly.
-# usage: pdump_capture.sh ROUTER PCAP_ECN MODEL
+# usage: pdump_capture_linux.sh ROUTER PCAP_ECN MODEL
 # Root only (a secondary process needs hugepages; the test reserves 256 2 MB
 # pages and mounts a hugetlbfs of its own, both undone at exit); exits 77
 # (skipped) elsewhere, or where dpdk-dumpcap is missing.
 set -uo pipefail
-router=${1:?usage: pdump_capture.sh ROUTER PCAP_ECN MODEL}
-pcap_ecn=${2:?usage: pdump_capture.sh ROUTER PCAP_ECN MODEL}
-model=${3:?usage: pdump_capture.sh ROUTER PCAP_ECN MODEL}
+router=${1:?usage: pdump_capture_linux.sh ROUTER PCAP_ECN MODEL}
+pcap_ecn=${2:?usage: pdump_capture_linux.sh ROUTER PCAP_ECN MODEL}
+model=${3:?usage: pdump_capture_linux.sh ROUTER PCAP_ECN MODEL}
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "skipped: root is needed to reserve hugepages for a secondary process"
