@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The held-out table at CI size: dualpilot-baselines --grid small with the
-# shipped pilot. Checks: every held-out scenario has its five rows (tc
-# defaults, tuned default, oracle, the pilot at 20 us and 39 ms), the oracle
-# scores at least the tuned default on each (it is the best of a grid that
-# holds it), and the ratio lines are printed, the last pilot_vs_tuned_score.
+# The held-out benchmark at CI size (perf/bench-pilot --quick's arguments):
+# dualpilot-baselines --grid small on every 8th held-out scenario, 2 report
+# seeds, with the shipped pilot. Checks the outputs' shape, not their
+# figures: each scenario has every policy on every report seed in
+# per_seed.csv, scores lie in 0..1, each bootstrap interval holds its
+# geometric mean, and every name: value line of issue 26 is printed.
 # usage: baselines_small.sh DUALPILOT-BASELINES SOURCE_DIR
 set -uo pipefail
 exe=${1:?usage}
@@ -11,26 +12,39 @@ src=${2:?usage}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-"$exe" --grid small --train-cells 4 --seeds 1 --policy "$src/configs/models/pilot-student.dpm" --out "$dir" \
+"$exe" --grid small --train-cells 4 --report-seeds 2 --selection-seeds 1 --every 8 --threads 2 \
+	--heldout-dir "$src/configs/heldout" --policy "$src/configs/models/pilot-student.dpm" --out "$dir" \
 	>"$dir/out.txt" 2>"$dir/err.txt" || fail "dualpilot-baselines: $(tail -3 "$dir/err.txt")"
 n=$(ls "$src"/configs/heldout/*.toml | wc -l)
-rows=$(grep -c '^| heldout-' "$dir/table.md")
-[ "$rows" -eq $((5 * n)) ] || fail "expected $((5 * n)) rows for $n held-out scenarios, got $rows"
-"$src/scripts/python3" - "$dir/table.csv" <<'PY' || exit 1
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
+want=$(((n + 7) / 8))
+grep -q "^heldout_scenarios: $want$" "$dir/out.txt" || fail "expected heldout_scenarios: $want"
+grep -q "^heldout_seeds: 2$" "$dir/out.txt" || fail "expected heldout_seeds: 2"
+"$src/scripts/python3" - "$dir" "$want" <<'PY' || exit 1
+import csv, os, sys
+d, want = sys.argv[1], int(sys.argv[2])
+rows = list(csv.DictReader(open(os.path.join(d, "per_seed.csv"))))
+policies = {"tc", "tuned", "oracle", "piecewise", "pilot-20us", "pilot-39ms"}
 by = {}
 for r in rows:
-    by.setdefault(r["scenario"], {})[(r["policy"], r["decision_delay"])] = float(r["score"])
-for s, p in by.items():
-    if p[("oracle", "-")] < p[("tuned", "-")] - 1e-9:
-        sys.exit(f"FAIL: {s}: oracle {p[('oracle', '-')]} below the tuned default {p[('tuned', '-')]}")
-    if not all(0 <= v <= 1 for v in p.values()):
-        sys.exit(f"FAIL: {s}: a score outside 0..1: {p}")
+    by.setdefault(r["scenario"], set()).add((r["policy"], r["seed"]))
+    if not 0 <= float(r["score"]) <= 1 or not 0 <= float(r["score_nofloor"]) <= 1:
+        sys.exit(f"FAIL: a score outside 0..1: {r}")
+if len(by) != want:
+    sys.exit(f"FAIL: {len(by)} scenarios in per_seed.csv, expected {want}")
+for s, got in by.items():
+    if {p for p, _ in got} != policies or len(got) != 2 * len(policies):
+        sys.exit(f"FAIL: {s}: policies and seeds {sorted(got)}")
 PY
-for k in tuned_vs_tc_defaults_score oracle_vs_tuned_score pilot_vs_tc_defaults_score pilot_vs_oracle_score \
-	pilot_worst_vs_tuned; do
-	grep -q "^$k: [0-9.]*" "$dir/out.txt" || fail "no $k line"
+for k in pilot_vs_tuned_geomean_20us pilot_vs_tuned_ci_low_20us pilot_vs_tuned_ci_high_20us pilot_vs_tuned_median_20us \
+	pilot_worst_vs_tuned_20us pilot_win_share_20us pilot_vs_tuned_geomean_nofloor_20us pilot_vs_tuned_geomean_39ms \
+	pilot_vs_tuned_ci_low_39ms pilot_vs_tuned_ci_high_39ms pilot_vs_tuned_median_39ms pilot_worst_vs_tuned_39ms \
+	pilot_win_share_39ms pilot_vs_tuned_geomean_nofloor_39ms oracle_vs_tuned_geomean piecewise_oracle_vs_tuned_geomean; do
+	grep -q "^$k: [0-9.]*$" "$dir/out.txt" || fail "no $k line"
 done
-tail -1 "$dir/out.txt" | grep -q '^pilot_vs_tuned_score: [0-9.]*$' || fail "last line: $(tail -1 "$dir/out.txt")"
-echo "ok: $rows rows; $(tail -1 "$dir/out.txt")"
+for d in 20us 39ms; do
+	awk -v d="$d" '$1 == "pilot_vs_tuned_geomean_" d ":" { g = $2 } $1 == "pilot_vs_tuned_ci_low_" d ":" { lo = $2 }
+		$1 == "pilot_vs_tuned_ci_high_" d ":" { hi = $2 }
+		END { exit !(lo <= g && g <= hi) }' "$dir/out.txt" || fail "the $d interval does not hold its geometric mean"
+done
+[ -s "$dir/table.md" ] && [ -s "$dir/ratios.csv" ] && [ -s "$dir/search.csv" ] || fail "missing table.md, ratios.csv or search.csv"
+echo "ok: $want scenarios x 6 policies x 2 seeds, every figure line printed"

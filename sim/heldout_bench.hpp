@@ -1,0 +1,66 @@
+// The held-out benchmark's runs (issue 26; README "The held-out
+// benchmark"): every policy on every scenario of a family with the same
+// report seeds (a seed fixes the traffic whatever the policy), the search
+// for the tuned default on training cells, the static oracle chosen on
+// selection seeds that are not report seeds, the piecewise oracle chosen per
+// segment with hindsight, and the pilot over a base DualPI2 at its decision
+// delays. Runs go to `threads` workers; the figures do not depend on how
+// many.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sim/bench_grid.hpp"
+#include "sim/objective.hpp"
+#include "sim/scenario.hpp"
+#include "sim/simulation.hpp"
+
+namespace dualpilot::sim {
+
+// One run's figures, the score with the utilisation floor and without it.
+struct RunFigures {
+	double score = 0, score_nofloor = 0;
+	double l50 = 0, l99 = 0, c50 = 0, c99 = 0; // ms, scored sojourn (drops at their penalty)
+	double util = 0, jain = -1, balance = -1;
+};
+RunFigures figures_of(const ObjectiveInputs &exact, const Objective &o);
+
+struct BenchConfig {
+	std::vector<Candidate> grid;             // [0]: tc's defaults
+	std::vector<uint64_t> report_seeds;      // every policy, every scenario
+	std::vector<uint64_t> selection_seeds;   // the static oracle's choice only
+	uint64_t segment_ns = 2000000000;        // the piecewise oracle's segments
+	std::string model_path;                  // the pilot; empty: none
+	bool pilot_over_tuned = true;            // else over tc's defaults
+	std::vector<uint64_t> decision_delays_ns{20000, 39000000};
+	uint32_t inference_interval = 10;
+	uint64_t override_ttl_ns = 20000000;
+	uint32_t threads = 2;
+};
+
+// The tuned default's search on training scenarios: each candidate's mean
+// score, whether it keeps the L4S promise on kL4sPromiseShare of them, and
+// the best that does.
+struct SearchResult {
+	std::vector<double> mean_score;
+	std::vector<bool> admissible;
+	size_t best = 0;
+};
+[[nodiscard]] std::string search_tuned(const BenchConfig &c, const std::vector<Scenario> &training,
+				       const std::vector<uint64_t> &training_seeds, SearchResult &out);
+
+// Everything measured on one held-out scenario. Policies by index:
+enum BenchPolicy : int { kTc, kTuned, kOracle, kPiecewise, kPilotFirst };
+struct ScenarioResult {
+	std::string name;
+	size_t oracle = 0;                          // the static oracle's candidate
+	std::vector<std::vector<RunFigures>> runs;  // [policy][report seed]; pilots from kPilotFirst per delay
+	std::vector<std::vector<size_t>> piecewise_choice; // [report seed][segment]: the candidate chosen
+};
+[[nodiscard]] std::string run_family(const BenchConfig &c, const std::vector<Scenario> &family, size_t tuned,
+				     std::vector<ScenarioResult> &out, void (*progress)(size_t done, size_t total) = nullptr);
+
+} // namespace dualpilot::sim
