@@ -4,7 +4,9 @@ summary.txt, runs.csv), perf/eval_report (its sim rows, through
 dualpilot-score), and the router's summary line as perf/bed_report and
 perf/eval_report read it (bed_files.router_figures, then dualpilot-score).
 They must agree exactly: there is one implementation (sim/objective.cpp), and
-every line and file carries the inputs as they were scored.
+every line and file carries the inputs as they were scored. The bed's score
+reads the router's per-packet sojourn of each queue, as the simulator's
+reads its own, and the flows' L4S/Classic rate balance.
 
 usage: objective_reporters.py BUILD_DIR SOURCE_DIR"""
 import csv
@@ -87,4 +89,25 @@ with tempfile.TemporaryDirectory() as tmp:
                              capture_output=True, text=True)
         if f"{want:.4f}" not in out.stdout:
             fail(f"perf/bed_report does not print {want:.4f}: {out.stdout} {out.stderr}")
+    # perf/eval_report's bed rows score each queue's per-packet sojourn as
+    # the router printed it (the figure the simulator scores), never the
+    # pings: a bed repetition whose ECT(1) ping says 0.2 ms while the L
+    # queue's packets waited 5.4 ms at p99 is scored on 5.4.
+    rep = os.path.join(tmp, "rep-1")
+    os.makedirs(rep, exist_ok=True)
+    with open(os.path.join(rep, "router.log"), "w") as f:
+        f.write("b Classic queue sojourn: p50 12.5000 ms p90 20.0000 ms p99 31.0000 ms\n"
+                "b L4S queue sojourn: p50 0.7000 ms p90 2.0000 ms p99 5.4000 ms\n")
+    with open(os.path.join(rep, "ping-l4s.txt"), "w") as f:
+        f.writelines(f"[{100 + i}.000000] 64 bytes from 10.0.0.2: icmp_seq={i} ttl=64 time=0.200 ms\n" for i in range(50))
+    with open(os.path.join(rep, "prague-1.json"), "w") as f:
+        json.dump({"goodput_mbps": 14.2, "intervals": [{"t_s": t + 1.0, "goodput_mbps": 14.2} for t in range(5)]}, f)
+    with open(os.path.join(rep, "iperf-cubic.json"), "w") as f:
+        json.dump({"end": {"streams": [{"receiver": {"bits_per_second": 19.7e6}}]},
+                   "intervals": [{"sum": {"start": float(t), "bits_per_second": 19.7e6}} for t in range(5)]}, f)
+    inputs = report.bed_run(rep, 100e6)["score_inputs"]
+    if inputs["l4s"] != {"p50_ms": 0.7, "p99_ms": 5.4} or inputs["classic"] != {"p50_ms": 12.5, "p99_ms": 31.0}:
+        fail(f"perf/eval_report's bed score reads {inputs['l4s']} / {inputs['classic']}, not the router's sojourn")
+    if abs(inputs["balance"] - 14.2 / 19.7) > 1e-9:
+        fail(f"perf/eval_report's bed rate balance {inputs['balance']}, expected {14.2 / 19.7}")
     print(f"ok: scores {sim_scores} identical in the simulator, perf/eval_report, the router line and perf/bed_report")
