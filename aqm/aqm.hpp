@@ -67,9 +67,10 @@ struct AqmOrError {
 Setting parse_setting(std::string_view text);
 
 // The burst API for any AQM (the router's packet path, inside one std::visit
-// per burst): an AQM with its own burst members (DualPi2) runs those, one
-// call and one tick per burst; the others are driven packet by packet with
-// the same semantics (see DualPi2::enqueue_burst / dequeue_burst).
+// per burst): every AQM here has its own burst members, one call and one
+// tick per burst with the per-packet work inlined; an AQM without them would
+// be driven packet by packet with the same semantics (see
+// DualPi2::enqueue_burst / dequeue_burst).
 template <typename A>
 inline void enqueue_burst(A &q, uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result)
 {
@@ -116,6 +117,22 @@ inline bool peek_handles(A &q, uint64_t *out, uint32_t max, uint32_t &n)
 		n = 0;
 		return false;
 	}
+}
+
+// The empty-queue bypass (DualPi2::pass_through): true when the AQM took the
+// burst straight through, out[] holding each packet forwarded with a sojourn
+// of 0 in the order dequeue_burst with the same budget would have handed it
+// back; false, and the caller enqueues as usual, where it does not apply or
+// the AQM has no bypass (PIE and CoDel: their controllers act on what
+// arrives and on their own clocks).
+template <typename A>
+inline bool pass_through(A &q, uint64_t now_ns, const Packet *pkts, uint32_t n, int64_t byte_budget,
+			 uint32_t overhead_bytes, uint32_t max_forward, Dequeued *out)
+{
+	if constexpr (requires { q.pass_through(now_ns, pkts, n, byte_budget, overhead_bytes, max_forward, out); })
+		return q.pass_through(now_ns, pkts, n, byte_budget, overhead_bytes, max_forward, out);
+	else
+		return false;
 }
 
 // Thin dispatchers for code that holds an AnyAqm off the packet path.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "aqm/burst.hpp"
 #include "aqm/units.hpp"
 
 namespace dualpilot::aqm {
@@ -50,20 +51,36 @@ std::string codel_finalize(CodelParams &p)
 	return {};
 }
 
-EnqueueResult Codel::enqueue(Packet pkt)
+// The one-packet work, inlined into the per-packet and the burst entry
+// points alike (as DualPi2's): the burst's gain is one call per burst.
+#define CODEL_INLINE [[gnu::always_inline]] inline
+
+CODEL_INLINE EnqueueResult Codel::enqueue_one(const Packet &pkt)
 {
-	clock_ns_ = std::max(clock_ns_, pkt.arrival_ns);
-	pkt.arrival_ns = clock_ns_;
-	pkt.aqm_flags = 0;
 	counters_.arrived_bytes += pkt.len_bytes; // arrived_pkts is the sum of the fates: counters()
 	if (queue_.size() >= params_.limit_pkts) {
 		counters_.overflow_drops++;
 		return EnqueueResult::dropped_overflow;
 	}
-	queue_.push(pkt);
+	queue_.push(clock_ns_, pkt.handle, pkt.len_bytes, pkt.ecn, 0, pkt.tag);
 	counters_.enqueued_pkts++;
-	stats_.maxq = std::max<uint64_t>(stats_.maxq, queue_.size());
 	return EnqueueResult::accepted;
+}
+
+EnqueueResult Codel::enqueue(Packet pkt)
+{
+	clock_ns_ = std::max(clock_ns_, pkt.arrival_ns);
+	const EnqueueResult r = enqueue_one(pkt);
+	stats_.maxq = std::max<uint64_t>(stats_.maxq, queue_.size());
+	return r;
+}
+
+void Codel::enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result)
+{
+	clock_ns_ = std::max(clock_ns_, now_ns);
+	for (uint32_t i = 0; i < n; i++)
+		result[i] = enqueue_one(pkts[i]);
+	stats_.maxq = std::max<uint64_t>(stats_.maxq, queue_.size()); // the peak of a burst is where it ends
 }
 
 uint64_t Codel::control_law(uint64_t t_ns) const
@@ -108,11 +125,10 @@ void Codel::emit(const Packet &pkt, uint64_t now_ns, Verdict verdict, Dequeued &
 	counters_.ce_marks += verdict == Verdict::forward_ce;
 }
 
-// RFC 8289 dequeue(), one packet per call (drops included).
-bool Codel::dequeue(uint64_t now_ns, Dequeued &out)
+// RFC 8289 dequeue(), one packet per call (drops included), at the clock.
+CODEL_INLINE bool Codel::dequeue_one(Dequeued &out)
 {
-	clock_ns_ = std::max(clock_ns_, now_ns);
-	now_ns = clock_ns_;
+	const uint64_t now_ns = clock_ns_;
 	Packet pkt;
 	bool ok_to_drop = false;
 	if (!do_dequeue(now_ns, pkt, ok_to_drop)) {
@@ -165,6 +181,20 @@ bool Codel::dequeue(uint64_t now_ns, Dequeued &out)
 	}
 	emit(pkt, now_ns, Verdict::forward, out);
 	return true;
+}
+
+bool Codel::dequeue(uint64_t now_ns, Dequeued &out)
+{
+	clock_ns_ = std::max(clock_ns_, now_ns);
+	return dequeue_one(out);
+}
+
+uint32_t Codel::dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, uint32_t max_forward,
+			      Dequeued *out, uint32_t out_cap)
+{
+	clock_ns_ = std::max(clock_ns_, now_ns);
+	return dequeue_within_budget([this](Dequeued &d) { return dequeue_one(d); }, byte_budget, overhead_bytes,
+				     max_forward, out, out_cap);
 }
 
 std::string Codel::describe() const

@@ -38,6 +38,11 @@ public:
 	EnqueueResult enqueue(Packet pkt);
 	bool dequeue(uint64_t now_ns, Dequeued &out);
 	void tick(uint64_t) {}
+	// The burst API (aqm.hpp, semantics as DualPi2's): one call per burst.
+	void enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result);
+	uint32_t dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, uint32_t max_forward,
+			       Dequeued *out, uint32_t out_cap);
+	uint32_t peek_handles(uint64_t *out, uint32_t max) { return queue_.peek_handles(out, max); }
 
 	const CodelParams &params() const { return params_; }
 	const CodelStats &stats() const { return stats_; }
@@ -71,6 +76,8 @@ public:
 	uint32_t queue_capacity_pkts() const { return queue_.capacity(); }
 
 private:
+	EnqueueResult enqueue_one(const Packet &pkt);
+	bool dequeue_one(Dequeued &out);
 	bool do_dequeue(uint64_t now_ns, Packet &pkt, bool &ok_to_drop);
 	uint64_t control_law(uint64_t t_ns) const;
 	void emit(const Packet &pkt, uint64_t now_ns, Verdict verdict, Dequeued &out);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "aqm/burst.hpp"
 #include "aqm/units.hpp"
 
 namespace dualpilot::aqm {
@@ -297,7 +298,8 @@ DUALPI2_INLINE EnqueueResult DualPi2::enqueue_one(const Packet &pkt)
 	QueueCounters &qc = counters_[qi];
 	qc.arrived_bytes += pkt.len_bytes; // arrived_pkts is the sum of the fates: counters()
 
-	if (backlog_pkts() >= params_.limit_pkts || memory_used_ + pkt.len_bytes > memlimit_bytes_) {
+	const uint64_t memory_used = backlog_bytes();
+	if (backlog_pkts() >= params_.limit_pkts || memory_used + pkt.len_bytes > memlimit_bytes_) {
 		qc.overflow_drops++;
 		return EnqueueResult::dropped_overflow;
 	}
@@ -305,7 +307,7 @@ DUALPI2_INLINE EnqueueResult DualPi2::enqueue_one(const Packet &pkt)
 	if (q == QueueId::l4s && queue_[qi].size() >= params_.min_qlen_step)
 		flags |= kFlagStepEligible;
 	if (params_.drop_enqueue) {
-		const Decision d = decide(q, pkt.ecn, memory_used_);
+		const Decision d = decide(q, pkt.ecn, memory_used);
 		if (d == Decision::drop || d == Decision::drop_overload) {
 			qc.aqm_drops++;
 			stats_.overload_drops += d == Decision::drop_overload;
@@ -315,10 +317,7 @@ DUALPI2_INLINE EnqueueResult DualPi2::enqueue_one(const Packet &pkt)
 			flags |= kFlagCeAtEnqueue;
 	}
 	queue_[qi].push(arrival_ns, pkt.handle, pkt.len_bytes, pkt.ecn, flags, pkt.tag);
-	memory_used_ += pkt.len_bytes;
 	qc.enqueued_pkts++;
-	stats_.maxq = std::max(stats_.maxq, backlog_pkts());
-	stats_.max_memory_used = std::max(stats_.max_memory_used, memory_used_);
 	return EnqueueResult::accepted;
 }
 
@@ -345,8 +344,6 @@ DUALPI2_INLINE bool DualPi2::dequeue_one(Dequeued &out)
 	const int qi = index_of(q);
 	queue_[qi].pop_into(out.pkt);
 	const Packet &pkt = out.pkt;
-	peeked_[qi] -= peeked_[qi] != 0;
-	memory_used_ -= pkt.len_bytes;
 	if (!queue_[1 - qi].empty())
 		credit_ += q == QueueId::l4s ? (int64_t)weight_c_ * pkt.len_bytes
 					     : -(int64_t)weight_l_ * pkt.len_bytes;
@@ -357,7 +354,7 @@ DUALPI2_INLINE bool DualPi2::dequeue_one(Dequeued &out)
 
 	bool ce = (pkt.aqm_flags & kFlagCeAtEnqueue) != 0;
 	if (!params_.drop_enqueue) {
-		const Decision d = decide(q, pkt.ecn, memory_used_);
+		const Decision d = decide(q, pkt.ecn, backlog_bytes());
 		if (d == Decision::drop || d == Decision::drop_overload) {
 			qc.aqm_drops++;
 			stats_.overload_drops += d == Decision::drop_overload;
@@ -387,7 +384,9 @@ DUALPI2_INLINE bool DualPi2::dequeue_one(Dequeued &out)
 EnqueueResult DualPi2::enqueue(Packet pkt)
 {
 	tick(pkt.arrival_ns);
-	return enqueue_one(pkt);
+	const EnqueueResult r = enqueue_one(pkt);
+	note_peaks();
+	return r;
 }
 
 bool DualPi2::dequeue(uint64_t now_ns, Dequeued &out)
@@ -401,38 +400,87 @@ void DualPi2::enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, Enq
 	tick(now_ns);
 	for (uint32_t i = 0; i < n; i++)
 		result[i] = enqueue_one(pkts[i]);
+	note_peaks();
 }
 
 uint32_t DualPi2::dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, uint32_t max_forward,
 				Dequeued *out, uint32_t out_cap)
 {
 	tick(now_ns);
-	uint32_t n = 0, forwarded = 0;
-	while (forwarded < max_forward && n < out_cap && byte_budget > 0) {
-		// dequeue_one on an empty queue resets the WRR credit, as a
-		// per-packet caller's last dequeue would.
-		if (!dequeue_one(out[n]))
-			break;
-		if (out[n].verdict != Verdict::drop) {
-			byte_budget -= static_cast<int64_t>(out[n].pkt.len_bytes + overhead_bytes);
-			forwarded++;
-		}
-		n++;
+	// dequeue_one on an empty queue resets the WRR credit, as a per-packet
+	// caller's last dequeue would.
+	return dequeue_within_budget([this](Dequeued &d) { return dequeue_one(d); }, byte_budget, overhead_bytes,
+				     max_forward, out, out_cap);
+}
+
+bool DualPi2::pass_through(uint64_t now_ns, const Packet *pkts, uint32_t n, int64_t byte_budget,
+			   uint32_t overhead_bytes, uint32_t max_forward, Dequeued *out)
+{
+	tick(now_ns);
+	if (n == 0 || backlog_pkts() != 0 || prob_ != 0 || params_.step_in_packets || n > params_.limit_pkts ||
+	    n > max_forward || n > kMaxBurst)
+		return false;
+	// The order the WRR would dequeue the burst in (each class in arrival
+	// order), with the credit it would leave: L while the credit is <= 0 or
+	// no C is left, as pick_queue().
+	uint16_t of_class[kQueueCount][kMaxBurst];
+	uint32_t in_class[kQueueCount] = {0, 0};
+	uint64_t bytes = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const int qi = index_of(classify(pkts[i].ecn));
+		of_class[qi][in_class[qi]++] = static_cast<uint16_t>(i);
+		bytes += pkts[i].len_bytes;
 	}
-	return n;
+	if (bytes > memlimit_bytes_)
+		return false;
+	const int l = index_of(QueueId::l4s), c = index_of(QueueId::classic);
+	uint32_t taken[kQueueCount] = {0, 0};
+	int64_t credit = credit_, budget = byte_budget;
+	for (uint32_t k = 0; k < n; k++) {
+		// A packet starts while budget is left: the last may overrun it.
+		if (budget <= 0)
+			return false;
+		const bool l_left = taken[l] < in_class[l], c_left = taken[c] < in_class[c];
+		const int qi = !l_left ? c : (!c_left || credit <= 0) ? l : c;
+		const Packet &p = pkts[of_class[qi][taken[qi]++]];
+		if (l_left && c_left)
+			credit += qi == l ? (int64_t)weight_c_ * p.len_bytes : -(int64_t)weight_l_ * p.len_bytes;
+		budget -= static_cast<int64_t>(p.len_bytes + overhead_bytes);
+		Dequeued &d = out[k];
+		d.pkt.arrival_ns = clock_ns_;
+		d.pkt.handle = p.handle;
+		d.pkt.len_bytes = p.len_bytes;
+		d.pkt.ecn = p.ecn;
+		d.pkt.aqm_flags = 0;
+		d.pkt.tag = p.tag;
+		d.sojourn_ns = 0;
+		d.verdict = Verdict::forward;
+		d.queue = static_cast<QueueId>(qi);
+	}
+	// What enqueue_one and dequeue_one would have counted, per class.
+	for (int qi = 0; qi < kQueueCount; qi++) {
+		uint64_t class_bytes = 0;
+		for (uint32_t j = 0; j < in_class[qi]; j++)
+			class_bytes += pkts[of_class[qi][j]].len_bytes;
+		QueueCounters &qc = counters_[qi];
+		qc.arrived_bytes += class_bytes;
+		qc.enqueued_pkts += in_class[qi];
+		qc.forwarded_pkts += in_class[qi];
+		qc.forwarded_bytes += class_bytes;
+	}
+	stats_.maxq = std::max<uint64_t>(stats_.maxq, n);
+	stats_.max_memory_used = std::max(stats_.max_memory_used, bytes);
+	// dequeue_burst goes on to an empty queue, and resets the credit there,
+	// where neither its forward count nor its budget stopped it.
+	credit_ = n < max_forward && budget > 0 ? credit_init_ : credit;
+	return true;
 }
 
 uint32_t DualPi2::peek_handles(uint64_t *out, uint32_t max)
 {
 	// Half from each queue: which one the next burst drains is the WRR's call.
-	uint32_t n = 0;
-	for (int qi = 0; qi < kQueueCount; qi++) {
-		const uint32_t upto = std::min(queue_[qi].size(), max / kQueueCount);
-		for (uint32_t i = peeked_[qi]; i < upto; i++)
-			out[n++] = queue_[qi].at(i).handle;
-		peeked_[qi] = std::max(peeked_[qi], upto);
-	}
-	return n;
+	const uint32_t n = queue_[0].peek_handles(out, max / kQueueCount);
+	return n + queue_[1].peek_handles(out + n, max / kQueueCount);
 }
 
 std::array<QueueCounters, kQueueCount> DualPi2::counters() const
@@ -492,7 +540,7 @@ std::string DualPi2::stats_text(uint64_t now_ns) const
 		      (unsigned long long)c.enqueued_pkts, (unsigned long long)l.enqueued_pkts,
 		      (unsigned long long)stats_.maxq, (unsigned long long)ecn_mark,
 		      (unsigned long long)stats_.step_marks, (long long)credit_, credit_ > 0 ? 'C' : 'L',
-		      queue_[0].size(), queue_[1].size(), (unsigned long long)memory_used_,
+		      queue_[0].size(), queue_[1].size(), (unsigned long long)backlog_bytes(),
 		      (unsigned long long)stats_.max_memory_used, (unsigned long long)memlimit_bytes_,
 		      (unsigned long long)c.aqm_drops, (unsigned long long)l.aqm_drops,
 		      (unsigned long long)stats_.overload_drops, (unsigned long long)overflows);

@@ -120,13 +120,28 @@ public:
 	// prefetch what they refer to: of the first max / 2 of each queue, those
 	// no earlier call handed out, so each packet is handed out once.
 	uint32_t peek_handles(uint64_t *out, uint32_t max);
+	// The empty-queue bypass: a burst that arrives at an empty DualPI2 whose
+	// p' is 0, and that dequeue_burst(now_ns, byte_budget, overhead_bytes,
+	// max_forward) would take whole in the same pass, leaves with a sojourn
+	// of 0 and no mark or drop (decide() passes at p' = 0, and a time step
+	// cannot fire on a sojourn of 0). So it is handed straight back in out[],
+	// in the order the WRR would have dequeued it, with the credit, the
+	// counters and the peaks the full path would leave, charged in bulk.
+	// Taken only where that holds: both queues empty, p' 0 after the PI
+	// updates due by now_ns, the burst within limit, memlimit, max_forward
+	// and the budget (its last packet may start while budget is left), and
+	// the step threshold in time (in packets, the burst's own L packets
+	// could step-mark each other). Returns false, changing nothing but the
+	// PI clock, otherwise; the caller then enqueues as usual.
+	bool pass_through(uint64_t now_ns, const Packet *pkts, uint32_t n, int64_t byte_budget, uint32_t overhead_bytes,
+			  uint32_t max_forward, Dequeued *out);
 
 	const DualPi2Params &params() const { return params_; }
 	const DualPi2Stats &stats() const { return stats_; }
 	// Counters per queue, backlog filled in from the queues.
 	std::array<QueueCounters, kQueueCount> counters() const;
 	uint64_t backlog_pkts() const { return queue_[0].size() + queue_[1].size(); }
-	uint64_t backlog_bytes() const { return memory_used_; }
+	uint64_t backlog_bytes() const { return queue_[0].bytes() + queue_[1].bytes(); }
 
 	// The base probability p' (fixed point) and its last PI inputs.
 	uint32_t prob_q32() const { return prob_; }
@@ -158,6 +173,13 @@ private:
 	enum class Decision : uint8_t { pass, mark, drop, drop_overload };
 
 	EnqueueResult enqueue_one(const Packet &pkt);
+	// maxq and max_memory_used: the queues only grow during an enqueue burst,
+	// so its peak is where it ends; charged once per burst, not per packet.
+	void note_peaks()
+	{
+		stats_.maxq = std::max(stats_.maxq, backlog_pkts());
+		stats_.max_memory_used = std::max(stats_.max_memory_used, backlog_bytes());
+	}
 	bool dequeue_one(Dequeued &out);
 	void tick_due();
 	void derive_constants(const DualPi2Params &p);
@@ -177,13 +199,11 @@ private:
 	uint32_t weight_l_;
 
 	// State.
-	std::array<PacketFifo, kQueueCount> queue_;
-	std::array<uint32_t, kQueueCount> peeked_{}; // head packets peek_handles has handed out
+	std::array<PacketFifo, kQueueCount> queue_; // each counts its own bytes: backlog_bytes() adds them
 	uint32_t prob_ = 0;           // p'
 	uint64_t last_qdelay_ns_ = 0; // qdelay at the previous PI update
 	uint64_t next_update_ns_ = 0; // 0 until the first packet starts the clock
 	uint64_t clock_ns_ = 0;       // latest time seen; time never runs back
-	uint64_t memory_used_ = 0;
 	int64_t credit_;              // WRR credit: > 0 favours C, <= 0 favours L
 	Rng rng_;
 

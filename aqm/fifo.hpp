@@ -30,6 +30,18 @@ public:
 	EnqueueResult enqueue(Packet pkt);
 	bool dequeue(uint64_t now_ns, Dequeued &out);
 	void tick(uint64_t) {}
+	// The burst API (aqm.hpp, semantics as DualPi2's): one call per burst.
+	void enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result);
+	uint32_t dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, uint32_t max_forward,
+			       Dequeued *out, uint32_t out_cap);
+	uint32_t peek_handles(uint64_t *out, uint32_t max) { return queue_.peek_handles(out, max); }
+	// The empty-queue bypass (as DualPi2::pass_through): a burst into an
+	// empty FIFO that the dequeue would take whole leaves in the same pass,
+	// in arrival order, with a sojourn of 0, which no ce_threshold marks;
+	// charged in bulk. False, changing nothing, where the queue holds
+	// packets or the burst exceeds a limit, max_forward or the budget.
+	bool pass_through(uint64_t now_ns, const Packet *pkts, uint32_t n, int64_t byte_budget, uint32_t overhead_bytes,
+			  uint32_t max_forward, Dequeued *out);
 
 	const FifoParams &params() const { return params_; }
 	uint64_t step_marks() const { return step_marks_; }
@@ -47,6 +59,9 @@ public:
 	uint32_t queue_capacity_pkts() const { return queue_.capacity(); }
 
 private:
+	EnqueueResult enqueue_one(const Packet &pkt);
+	bool dequeue_one(Dequeued &out);
+
 	FifoParams params_;
 	PacketFifo queue_;
 	uint64_t clock_ns_ = 0;

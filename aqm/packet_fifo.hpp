@@ -58,6 +58,7 @@ public:
 	void pop_into(Packet &dst)
 	{
 		__builtin_prefetch(&slots_[(head_ + kPrefetchSlots) & mask_]);
+		peeked_ -= peeked_ != 0;
 		const Packet &src = slots_[head_++ & mask_];
 		dst.arrival_ns = src.arrival_ns;
 		dst.handle = src.handle;
@@ -72,6 +73,7 @@ public:
 	Packet pop()
 	{
 		__builtin_prefetch(&slots_[(head_ + kPrefetchSlots) & mask_]);
+		peeked_ -= peeked_ != 0;
 		const Packet pkt = slots_[head_++ & mask_];
 		bytes_ -= pkt.len_bytes;
 		rewind_if_empty();
@@ -80,8 +82,22 @@ public:
 
 	void clear()
 	{
-		head_ = tail_ = 0;
+		head_ = tail_ = peeked_ = 0;
 		bytes_ = 0;
+	}
+
+	// Handles of the first `upto` queued packets that no earlier call handed
+	// out, into out; returns how many. For the caller to prefetch what they
+	// refer to a burst ahead, each packet once (a packet dequeued no longer
+	// counts as handed out).
+	uint32_t peek_handles(uint64_t *out, uint32_t upto)
+	{
+		upto = upto < size() ? upto : size();
+		uint32_t n = 0;
+		for (uint32_t i = peeked_; i < upto; i++)
+			out[n++] = at(i).handle;
+		peeked_ = peeked_ > upto ? peeked_ : upto;
+		return n;
 	}
 
 private:
@@ -92,7 +108,7 @@ private:
 	void rewind_if_empty()
 	{
 		if (head_ == tail_)
-			head_ = tail_ = 0;
+			head_ = tail_ = peeked_ = 0;
 	}
 
 	static constexpr uint32_t kPrefetchSlots = 16; // 6 cache lines of 24-byte slots ahead
@@ -100,7 +116,8 @@ private:
 	uint32_t mask_;
 	uint32_t head_ = 0; // free-running; unsigned wrap keeps size() right
 	uint32_t tail_ = 0;
-	uint64_t bytes_ = 0;
+	uint32_t peeked_ = 0; // head packets peek_handles has handed out
+	uint64_t bytes_ = 0;  // the one count of the bytes queued (an AQM's backlog_bytes reads it)
 };
 
 // The counters of an AQM with one queue: its own tally with the backlog read

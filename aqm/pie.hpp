@@ -51,6 +51,11 @@ public:
 	EnqueueResult enqueue(Packet pkt);
 	bool dequeue(uint64_t now_ns, Dequeued &out);
 	void tick(uint64_t now_ns);
+	// The burst API (aqm.hpp, semantics as DualPi2's): one call per burst.
+	void enqueue_burst(uint64_t now_ns, const Packet *pkts, uint32_t n, EnqueueResult *result);
+	uint32_t dequeue_burst(uint64_t now_ns, int64_t byte_budget, uint32_t overhead_bytes, uint32_t max_forward,
+			       Dequeued *out, uint32_t out_cap);
+	uint32_t peek_handles(uint64_t *out, uint32_t max) { return queue_.peek_handles(out, max); }
 
 	const PieParams &params() const { return params_; }
 	const PieStats &stats() const { return stats_; }
@@ -84,6 +89,8 @@ public:
 	uint32_t queue_capacity_pkts() const { return queue_.capacity(); }
 
 private:
+	EnqueueResult enqueue_one(const Packet &pkt);
+	bool dequeue_one(Dequeued &out);
 	bool drop_early();
 	void calculate_drop_prob(uint64_t at_ns);
 

@@ -291,11 +291,12 @@ std::string host_name()
 		std::string mode = "l2-pair";
 		if (!r.only_keys(t, "[router]",
 				 {"name", "mode", "burst", "mbufs", "queue_memory", "stats_interval", "workers",
-				  "allow_cross_numa"}) ||
+				  "allow_cross_numa", "empty_queue_bypass"}) ||
 		    !read_router_name(r, t, c.name) || !r.text(t, "mode", mode) || !r.integer(t, "burst", c.burst, 1, 512) ||
 		    !read_mbufs(r, t, c.mbufs) || !read_queue_memory(r, t, c.queue_memory_bytes) ||
 		    !r.time(t, "stats_interval", c.stats_interval_ns) ||
-		    !r.integer(t, "workers", c.workers, 1, 128) || !r.boolean(t, "allow_cross_numa", c.allow_cross_numa))
+		    !r.integer(t, "workers", c.workers, 1, 128) || !r.boolean(t, "allow_cross_numa", c.allow_cross_numa) ||
+		    !r.boolean(t, "empty_queue_bypass", c.empty_queue_bypass))
 			return false;
 		if (!parse_choice(mode, kRouterModeNames, c.mode))
 			return r.fail(*t.get("mode"), "mode", "unknown mode '" + mode + "' " + known_choices(kRouterModeNames));

@@ -114,6 +114,11 @@ struct RouterConfig {
 	uint64_t stats_interval_ns = 0;     // one-line stats every so often; 0 = off
 	uint32_t workers = 1;               // worker lcores; placed by hwloc unless the EAL args name cores
 	bool allow_cross_numa = false;      // run even where a worker is not on its ports' NUMA node
+	// A burst that meets an empty queue with nothing to decide (DualPI2 at
+	// p' = 0, a FIFO) goes straight to tx, with the counters the full path
+	// would have kept (Router::pass_through). false: every packet is queued
+	// and dequeued (for comparing the two).
+	bool empty_queue_bypass = true;
 	std::vector<PortConfig> ports;
 	std::vector<RouteConfig> routes;    // l3 mode
 	PolicyConfig policy;

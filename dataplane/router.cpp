@@ -30,6 +30,21 @@ constexpr uint32_t kRxPrefetch = 3; // frames ahead the parser's data is prefetc
 // prefetch that needs no read of the mbuf itself (a wrong guess costs one
 // useless prefetch, never a fault: it is inside the mbuf's buffer).
 constexpr size_t kDefaultIpLine = sizeof(rte_mbuf) + RTE_PKTMBUF_HEADROOM + 14;
+// The mbufs a dequeue names for the next burst: one per packet it dequeued,
+// and at least this many when it dequeued none (no budget this pass).
+constexpr uint32_t kMinPeek = 8;
+
+// A queued mbuf, a burst before tx needs it: its two header lines (tx reads
+// the first; a PMD that frees without MBUF_FAST_FREE reads `next` in the
+// second) and the line its IP header sits in when the PMD left the default
+// headroom (the CE mark).
+inline void prefetch_mbuf(uint64_t handle)
+{
+	char *m = reinterpret_cast<char *>(handle);
+	rte_prefetch0(m);
+	rte_prefetch0(m + RTE_CACHE_LINE_SIZE);
+	rte_prefetch0(m + kDefaultIpLine);
+}
 
 // The policy's action for one packet: drawn from the override's
 // distribution, inside the guard rails (policy/guard_rails.hpp).
@@ -76,6 +91,8 @@ void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs,
 		st.delay_drops += delay_drops;
 		st.tx_failed += tx_failed;
 	} else {
+		if (cfg_.empty_queue_bypass && pass_through(w, egress, descs, n, now_ns))
+			return;
 		aqm::EnqueueResult result[kMaxBurst];
 		std::visit([&](auto &q) { aqm::enqueue_burst(q, now_ns, descs, n, result); }, *out.aqm);
 		for (uint32_t i = 0; i < n; i++)
@@ -84,6 +101,87 @@ void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs,
 	}
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(drops, nd);
+}
+
+// Whether the policy has an override in force on either of the port's
+// queues (it changes verdicts the bypass does not look at).
+bool Router::override_active(uint16_t egress, uint64_t now_ns) const
+{
+	if (!overrides_)
+		return false;
+	OverrideRecord ov;
+	for (int q = 0; q < aqm::kQueueCount; q++)
+		if (overrides_[egress * aqm::kQueueCount + q].read(ov) && ov.active(now_ns))
+			return true;
+	return false;
+}
+
+// The samples a burst buffered go to the policy worker's ring; the burst's
+// port counts what the ring took and lost.
+void Router::note_samples(Worker &w, PortStats &st)
+{
+	const Sampler::Flushed f = w.sampler.flush();
+	st.samples += f.put;
+	st.sample_drops += f.lost;
+}
+
+// The empty-queue bypass. Unshaped, or shaped with budget to spare, a burst
+// that meets an empty queue is dequeued in the same pass, at the same now,
+// with a sojourn of 0: where the AQM has nothing to decide then (DualPI2 at
+// p' = 0, a FIFO: aqm::pass_through says), the burst goes straight to tx in
+// the order the dequeue would have released it, and every count the full
+// path keeps is kept in bulk: the AQM's counters and peaks, the sojourn
+// histogram (n samples of 0), the shaper's charge, the samples for the
+// policy worker. Taken only where the full path would forward the whole
+// burst in this pass (the AQM checks the dequeue's burst, the tx buffer's
+// room and the shaper's budget) and no policy override is in force. Two
+// differences, neither in a verdict or a count: the samples see the queue
+// as the bypass leaves it (empty), not the rest of the burst behind each
+// packet; and where two bursts reach one egress in one pass (two rx queues,
+// or a hand-off and an rx queue), each is judged alone, where the full path
+// would dequeue at most one burst's worth of both in this pass.
+bool Router::pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns)
+{
+	Port &out = ports_[egress];
+	if (override_active(egress, now_ns))
+		return false;
+	// The dequeue's own limits: its burst, the tx buffer's room, the budget.
+	const uint32_t max = std::min(cfg_.burst, out.tx.room());
+	aqm::Dequeued d[kMaxBurst];
+	if (!std::visit(
+		    [&](auto &q) {
+			    return aqm::pass_through(q, now_ns, descs, n, out.shaper.byte_budget(now_ns),
+						     out.shaper.overhead_bytes, max, d);
+		    },
+		    *out.aqm))
+		return false;
+	uint64_t wire_bytes = 0;
+	const bool sampling = w.sampler.on();
+	rte_mbuf *drops[kMaxBurst];
+	uint32_t nd = 0, delay_drops = 0, tx_failed = 0;
+	uint64_t per_queue[aqm::kQueueCount] = {};
+	for (uint32_t i = 0; i < n; i++) {
+		per_queue[static_cast<int>(d[i].queue)]++;
+		wire_bytes += d[i].pkt.len_bytes + out.shaper.overhead_bytes;
+		if (sampling && w.sampler.due(egress, d[i].queue))
+			w.sampler.add(*out.aqm, egress, d[i], aqm::Verdict::forward, now_ns);
+		release(out, reinterpret_cast<rte_mbuf *>(d[i].pkt.handle), d[i].pkt.len_bytes, now_ns, drops, nd,
+			delay_drops, tx_failed);
+	}
+	for (int q = 0; q < aqm::kQueueCount; q++)
+		if (per_queue[q] != 0)
+			out.sojourn[q].add(0, per_queue[q]);
+	out.shaper.backlogged = false;
+	out.shaper.charge_wire(now_ns, wire_bytes);
+	if (nd > 0)
+		rte_pktmbuf_free_bulk(drops, nd);
+	PortStats &st = w.stats[egress];
+	if (sampling)
+		note_samples(w, st);
+	st.delay_drops += delay_drops;
+	st.tx_failed += tx_failed;
+	st.bypassed_pkts += n;
+	return true;
 }
 
 // rx -> parse -> (l3: route, TTL, addresses) -> a descriptor beside the burst
@@ -203,21 +301,28 @@ uint16_t Router::drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns)
 							  nullptr);
 	if (n == 0)
 		return 0;
+	// The handed-off mbufs' first lines, which tx (and the bypass, at once)
+	// will read: the rx worker wrote them on another core.
 	aqm::Packet desc[kMaxBurst];
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
+		rte_prefetch0(h[i].m);
 		desc[i] = aqm::Packet{now_ns, reinterpret_cast<uint64_t>(h[i].m), h[i].len_bytes, h[i].ecn, 0,
 				      frame_tag(h[i].kind, h[i].l3_offset)};
+	}
 	enqueue_local(w, egress, desc, n, now_ns);
 	return static_cast<uint16_t>(n);
 }
 
 // Dequeue in two phases. First the AQM decides a whole burst on its
 // descriptors (a burst of packets to forward, as much as the shaper's budget
-// allows, plus whatever it drops on the way), while the mbuf headers
-// of this burst (and, for CE, their IP headers) and of the next are
-// prefetched; then each packet is overridden, sampled, marked and released
-// to the delay line or the tx buffer, the shaper charged once, the drops
-// freed in bulk and the counters written once.
+// allows, plus whatever it drops on the way) and names the mbufs the next
+// burst will take (peek_handles: one per packet of this burst, each handed
+// out once); then each packet is overridden, sampled, marked and released
+// to the delay line or the tx buffer, and beside each one next burst's mbuf
+// is prefetched: a burst ahead, three lines a packet, so the prefetches in
+// flight stay within what a core's miss buffers hold (a whole burst's at
+// once, 96 to 192 lines, would mostly be dropped or stall). Then the shaper
+// is charged once, the drops freed in bulk and the counters written once.
 uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 {
 	Port &out = ports_[egress];
@@ -227,35 +332,23 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	if (max == 0)
 		return 0;
 	aqm::Dequeued d[kMaxBurst];
-	uint64_t next[2 * kMaxBurst];
+	uint64_t next[kMaxBurst];
 	uint32_t n = 0, n_next = 0;
-	bool peeked = false;
 	std::visit(
 		[&](auto &q) {
 			n = aqm::dequeue_burst(q, now_ns, out.shaper.byte_budget(now_ns), out.shaper.overhead_bytes, max, d,
 					       kMaxBurst);
-			peeked = aqm::peek_handles(q, next, 2 * cfg_.burst, n_next);
+			aqm::peek_handles(q, next, std::max(n, kMinPeek), n_next);
+			// Whether the queue still stands: the shaper may then make up
+			// for polls that came late (Shaper::catchup_ns).
+			out.shaper.backlogged = q.backlog_pkts() > 0;
 		},
 		*out.aqm);
-	// The next burst's mbufs: their two header lines (tx reads the first; a
-	// PMD that frees without MBUF_FAST_FREE reads `next` in the second) and
-	// the line their IP header sits in when the PMD left the default headroom
-	// (the CE mark), each prefetched once, a burst ahead. Where the AQM cannot
-	// say what comes next, this burst's first header lines instead.
-	for (uint32_t i = 0; i < n_next; i++) {
-		char *m = reinterpret_cast<char *>(next[i]);
-		rte_prefetch0(m);
-		rte_prefetch0(m + RTE_CACHE_LINE_SIZE);
-		rte_prefetch0(m + kDefaultIpLine);
-	}
-	// Whether the queue still stands: the shaper may then make up for polls
-	// that came late (Shaper::catchup_ns).
-	out.shaper.backlogged = peeked ? n_next > 0 : aqm::backlog_pkts(*out.aqm) > 0;
-	if (n == 0)
+	if (n == 0) {
+		for (uint32_t i = 0; i < n_next; i++) // a budget-less pass: the few the next one starts with
+			prefetch_mbuf(next[i]);
 		return 0;
-	if (!peeked)
-		for (uint32_t i = 0; i < n; i++)
-			rte_prefetch0(reinterpret_cast<void *>(d[i].pkt.handle));
+	}
 
 	// The policy's overrides for this port's queues: read once per burst.
 	OverrideRecord ov[aqm::kQueueCount];
@@ -271,6 +364,8 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	uint32_t changes[3][3] = {};
 	uint64_t wire_bytes = 0;
 	for (uint32_t i = 0; i < n; i++) {
+		if (i < n_next)
+			prefetch_mbuf(next[i]);
 		const aqm::Dequeued &di = d[i];
 		rte_mbuf *m = reinterpret_cast<rte_mbuf *>(di.pkt.handle);
 		const int qi = static_cast<int>(di.queue);
@@ -291,9 +386,10 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 			continue;
 		}
 		// Each forwarded packet's own sojourn (a few ns: one bucket index and
-		// an increment in a 4 KiB table): a burst after a late poll holds
-		// packets that waited very different times, and the oldest's figure
-		// for all of them would overstate the tail the operator reads.
+		// an increment in a line the queue's sojourns keep hot): a burst
+		// after a late poll holds packets that waited very different times,
+		// and the oldest's figure for all of them would overstate the tail
+		// the operator reads.
 		out.sojourn[qi].add(di.sojourn_ns);
 		wire_bytes += di.pkt.len_bytes + out.shaper.overhead_bytes;
 		release(out, m, di.pkt.len_bytes, now_ns, drops, nd, delay_drops, tx_failed);
@@ -302,11 +398,8 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(drops, nd);
 	PortStats &st = w.stats[egress];
-	if (sampling) {
-		const Sampler::Flushed f = w.sampler.flush();
-		st.samples += f.put;
-		st.sample_drops += f.lost;
-	}
+	if (sampling)
+		note_samples(w, st);
 	st.mark_failed += mark_failed;
 	st.delay_drops += delay_drops;
 	st.tx_failed += tx_failed;

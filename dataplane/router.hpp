@@ -63,6 +63,7 @@ struct alignas(64) PortStats {
 	uint64_t mark_failed = 0;       // a CE verdict on a frame the marker could not mark: dropped
 	uint64_t handoff_drops = 0;     // the owner worker's hand-off ring was full
 	uint64_t delay_drops = 0;       // the egress delay line was full
+	uint64_t bypassed_pkts = 0;     // forwarded by the empty-queue bypass (Router::pass_through), in tx_pkts too
 	// the policy path (egress side)
 	uint64_t samples = 0;           // decisions handed to the policy worker
 	uint64_t sample_drops = 0;      // samples lost to a full ring (the packet is not affected)
@@ -145,7 +146,8 @@ struct alignas(64) PortEgress {
 	Shaper shaper;
 	std::optional<aqm::AnyAqm> aqm; // none with aqm "none": straight through the shaper
 	DelayLine delay;              // between the shaper and the tx buffer when cfg.delay_ns > 0
-	// Sojourn of forwarded packets per egress queue (Classic, L4S).
+	// Sojourn of forwarded packets per egress queue (Classic, L4S); the
+	// empty-queue bypass adds its sojourns of 0 in bulk.
 	std::array<aqm::DelayHistogram, aqm::kQueueCount> sojourn;
 	TxBuffer tx;                  // released, not yet accepted by the NIC
 };
@@ -250,6 +252,9 @@ private:
 	// The fast path (router.cpp), in the order a packet meets it.
 	uint16_t rx_queue(Worker &w, RxQueue rq, uint64_t now_ns);
 	void enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
+	bool pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
+	bool override_active(uint16_t egress, uint64_t now_ns) const;
+	void note_samples(Worker &w, PortStats &st);
 	void hand_off(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n);
 	uint16_t drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns);
 	uint16_t dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns);

@@ -166,6 +166,7 @@ PortStats &PortStats::operator+=(const PortStats &o)
 	mark_failed += o.mark_failed;
 	handoff_drops += o.handoff_drops;
 	delay_drops += o.delay_drops;
+	bypassed_pkts += o.bypassed_pkts;
 	samples += o.samples;
 	sample_drops += o.sample_drops;
 	return *this;

@@ -62,6 +62,7 @@ int cmd_stats(const char *, const char *, rte_tel_data *d)
 			{"tx_failed", s.tx_failed},
 			{"mark_failed", s.mark_failed},
 			{"handoff_drops", s.handoff_drops},
+			{"bypassed_pkts", s.bypassed_pkts},
 			{"queued_pkts", r.queued_pkts(i)},
 			{"shaper_rate_bps", p.cfg.rate_bps},
 			{"classic_sojourn_p50_ns", p.sojourn[0].percentile_ns(0.5)},
