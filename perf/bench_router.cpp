@@ -1,22 +1,32 @@
-// bench-router: the router's forwarding rate against DPDK's own floor and
-// DPDK's own QoS framework, on the same net_null vdevs (64-byte IPv4/UDP
-// frames, half ECT(1) and half Not-ECT; rx allocates and tx frees, so only
-// the per-packet software path is measured). One run measures, in turn:
-//   testpmd io-fwd                       a child process, one forwarding core
-//   router, aqm none / fifo / dualpi2    shaper off: parse, classify, AQM, tx
-//   router, dualpi2, standing queue      both ports shaped at half the
-//                                        unshaped load, limit = "auto": the
-//                                        queue stands at DualPI2's target
-//   rte_sched + PIE, standing queue      one subport, one pipe, one traffic
-//                                        class, PIE congestion management, the
-//                                        same shaped rate
-//   router, dualpi2, one / two workers   two ports, each worker on its own
-//                                        core, the main lcore asleep
-// Mpps are packets per second over both directions; cycles per packet are
-// the polling cores' TSC cycles per packet received (each is forwarded or
-// dropped: the work is per packet received) and, for the shaped rows, per
-// packet forwarded too. The figures end with the four ratios; the last line
-// is router_vs_iofwd_ratio.
+// bench-router: the router's fast path in TSC cycles per forwarded packet,
+// on net_null vdevs (64-byte IPv4/UDP frames; rx allocates and tx frees, so
+// only the per-packet software path is measured). Every router row and the
+// rte_sched rows run the same rx callback that makes each port's frames
+// alternate ECT(1) / Not-ECT (a branch, a checksum rewrite, a dirty line a
+// frame), so the rows differ only in what they measure. One run measures:
+//   testpmd io-fwd                      a child process, one core; touches no
+//                                       frame data (information only)
+//   the stages, unshaped:               aqm none -> fifo -> dualpi2 (the
+//                                       empty-queue bypass on, the default;
+//                                       and off) -> + sampling every 10
+//                                       packets, the policy in shadow -> +
+//                                       enforce (the policy worker on the
+//                                       other CPU); each stage's marginal cost
+//   router, dualpi2, standing queue     both ports shaped at half the
+//                                       unshaped load, limit = "auto": the
+//                                       queue stands at DualPI2's target; L4S
+//                                       and Classic sojourn p50 / p99
+//   rte_sched + PIE, standing queue     one subport, one traffic class, PIE,
+//                                       the same shaped rate: one pipe (its
+//                                       worst case) and 64 pipes (frames
+//                                       spread over them in turn)
+//   router, dualpi2, one / two workers  two ports, each worker on its own
+//                                       core, the main lcore asleep
+//   hand-off                            two workers, two rx queues a port:
+//                                       half the frames cross to the worker
+//                                       that owns their egress
+// The figures end with `name: value` lines: the cycle goals, then the
+// ratios; router_vs_iofwd_ratio is information, no longer a goal.
 //
 // usage: bench-router [--seconds S] [--core N] [--testpmd PATH] [--huge] [--only CASE] [--standing-target T]
 #include <rte_cycles.h>
@@ -31,14 +41,23 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <pthread.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <thread>
 #include <unistd.h>
 
 #include "common/eal_args.hpp"
 #include "dataplane/config.hpp"
+#include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
+#include "policy/cpu_backend.hpp"
+#include "model_shapes.hpp"
 #include "router_bench.hpp"
 #include "testpmd_rates.hpp"
 
@@ -59,6 +78,8 @@ constexpr double kStandingWarmupS = 1.5;
 // rte_sched's queues hold at most 32768 packets (a power of two in a u16);
 // PIE's target is set so that its standing queue fits in them.
 constexpr uint16_t kSchedQueue = 32768;
+constexpr uint16_t kSchedQueueManyPipes = 1024;
+constexpr uint32_t kSchedManyPipes = 64;
 constexpr uint16_t kSchedPieTargetMs = 2;
 
 // Runs testpmd for seconds+2 s and takes the median of its per-second Tx-pps
@@ -80,11 +101,15 @@ RouterRate run_testpmd(const std::string &exe, unsigned core, double seconds, bo
 	return r;
 }
 
-// rte_sched on one egress port: one subport, one pipe, traffic class 0 (one
-// queue), PIE, shaped to rate_bps with no framing overhead (a vdev, as the
-// router's default there). Null with the reason in error.
-rte_sched_port *make_sched(const std::string &name, uint64_t rate_bps, std::string &error)
+// rte_sched on one egress port: one subport of `pipes` pipes (a power of
+// two), traffic class 0 (one queue a pipe), PIE, shaped to rate_bps with no
+// framing overhead (a vdev, as the router's default there); each pipe may
+// take the whole rate. Null with the reason in error.
+rte_sched_port *make_sched(const std::string &name, uint64_t rate_bps, uint32_t pipes, std::string &error)
 {
+	// One pipe holds the whole standing queue; 64 pipes share it (and
+	// rte_sched allocates every pipe's 16 queues of qsize each).
+	const uint16_t qsize = pipes == 1 ? kSchedQueue : kSchedQueueManyPipes;
 	const uint64_t bytes_per_s = rate_bps / 8;
 	rte_sched_subport_profile_params subport_profile{};
 	subport_profile.tb_rate = bytes_per_s;
@@ -101,7 +126,7 @@ rte_sched_port *make_sched(const std::string &name, uint64_t rate_bps, std::stri
 	port.subport_profiles = &subport_profile;
 	port.n_subport_profiles = 1;
 	port.n_max_subport_profiles = 1;
-	port.n_pipes_per_subport = 1;
+	port.n_pipes_per_subport = pipes;
 	rte_sched_port *sched = rte_sched_port_config(&port);
 	if (!sched) {
 		error = "rte_sched_port_config failed";
@@ -117,17 +142,17 @@ rte_sched_port *make_sched(const std::string &name, uint64_t rate_bps, std::stri
 	rte_sched_cman_params cman{};
 	cman.cman_mode = RTE_SCHED_CMAN_PIE;
 	for (rte_pie_params &pie : cman.pie_params)
-		pie = rte_pie_params{kSchedPieTargetMs, 15, 150, kSchedQueue};
+		pie = rte_pie_params{kSchedPieTargetMs, 15, 150, qsize};
 	rte_sched_subport_params subport{};
-	subport.n_pipes_per_subport_enabled = 1;
-	std::fill(std::begin(subport.qsize), std::end(subport.qsize), kSchedQueue);
+	subport.n_pipes_per_subport_enabled = pipes;
+	std::fill(std::begin(subport.qsize), std::end(subport.qsize), qsize);
 	subport.pipe_profiles = &pipe;
 	subport.n_pipe_profiles = 1;
 	subport.n_max_pipe_profiles = 1;
 	subport.cman_params = &cman;
 	int rc = rte_sched_subport_config(sched, 0, &subport, 0);
-	if (rc == 0)
-		rc = rte_sched_pipe_config(sched, 0, 0, 0);
+	for (uint32_t pipe = 0; pipe < pipes && rc == 0; pipe++)
+		rc = rte_sched_pipe_config(sched, 0, pipe, 0);
 	if (rc != 0) {
 		error = fmt::format("rte_sched subport/pipe config: {}", rc);
 		rte_sched_port_free(sched);
@@ -149,14 +174,15 @@ std::string start_null_port(const std::string &name, rte_mempool *pool, uint16_t
 	return {};
 }
 
-// The l2 pair of the router's rows through rte_sched instead: rx a burst,
-// classify it into the one queue, enqueue, dequeue a burst, tx, on this lcore.
-RouterRate run_rte_sched(uint64_t rate_bps, double seconds, std::string &error)
+// The l2 pair of the router's rows through rte_sched instead: rx a burst
+// (through the same ECN callback as the router's rows), classify each frame
+// into a pipe in turn, enqueue, dequeue a burst, tx, on this lcore.
+RouterRate run_rte_sched(uint64_t rate_bps, uint32_t pipes, double seconds, std::string &error)
 {
 	RouterRate r;
 	static int n = 0;
 	const int id = 900 + 2 * n++;
-	rte_mempool *pool = rte_pktmbuf_pool_create(fmt::format("sched_pool_{}", id).c_str(), 2 * kSchedQueue + 8192, 256,
+	rte_mempool *pool = rte_pktmbuf_pool_create(fmt::format("sched_pool_{}", id).c_str(), 4 * kSchedQueue + 8192, 256,
 						    0, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
 	if (!pool) {
 		error = "cannot create the rte_sched row's pool";
@@ -165,21 +191,27 @@ RouterRate run_rte_sched(uint64_t rate_bps, double seconds, std::string &error)
 	rte_mempool_obj_iter(pool, bench::fill_frame, nullptr);
 	uint16_t port[2];
 	rte_sched_port *sched[2] = {nullptr, nullptr};
+	uint32_t ecn_count[2] = {0, 1};
+	const rte_eth_rxtx_callback *ecn_cb[2] = {nullptr, nullptr};
 	for (int i = 0; i < 2 && error.empty(); i++) {
 		error = start_null_port(fmt::format("net_null{}", id + i), pool, port[i]);
 		if (error.empty())
-			sched[i] = make_sched(fmt::format("sched_{}", id + i), rate_bps, error);
+			sched[i] = make_sched(fmt::format("sched_{}", id + i), rate_bps, pipes, error);
+		if (error.empty() && !(ecn_cb[i] = rte_eth_add_rx_callback(port[i], 0, bench::alternate_ecn, &ecn_count[i])))
+			error = "cannot add the ECN rx callback";
 	}
 	if (!error.empty())
 		return r;
 	uint64_t rx = 0, tx = 0;
+	uint32_t next_pipe = 0;
 	auto poll = [&](bool count) {
 		for (int in = 0; in < 2; in++) {
 			const int out = 1 - in;
 			rte_mbuf *pkts[32];
 			const uint16_t got = rte_eth_rx_burst(port[in], 0, pkts, 32);
 			for (uint16_t i = 0; i < got; i++)
-				rte_sched_port_pkt_write(sched[out], pkts[i], 0, 0, 0, 0, RTE_COLOR_GREEN);
+				rte_sched_port_pkt_write(sched[out], pkts[i], 0, next_pipe++ & (pipes - 1), 0, 0,
+							 RTE_COLOR_GREEN);
 			if (got > 0)
 				rte_sched_port_enqueue(sched[out], pkts, got); // drops are freed inside
 			const int deq = rte_sched_port_dequeue(sched[out], pkts, 32);
@@ -221,6 +253,8 @@ RouterRate run_rte_sched(uint64_t rate_bps, double seconds, std::string &error)
 	r.aqm_drop_share = dropped ? static_cast<double>(cman) / static_cast<double>(dropped) : 0; // PIE's share of drops
 	for (int i = 0; i < 2; i++) {
 		rte_eth_dev_stop(port[i]);
+		if (rte_eth_remove_rx_callback(port[i], 0, ecn_cb[i]) == 0)
+			rte_free(const_cast<rte_eth_rxtx_callback *>(ecn_cb[i]));
 		// What rte_sched still holds goes back before the pool does.
 		rte_mbuf *pkts[32];
 		while (const int deq = rte_sched_port_dequeue(sched[i], pkts, 32))
@@ -234,10 +268,40 @@ RouterRate run_rte_sched(uint64_t rate_bps, double seconds, std::string &error)
 
 void row(const std::string &name, const RouterRate &r)
 {
-	fmt::print("{:<44} {:>9.2f} {:>9.2f} {:>12.1f} {:>12.1f}\n", name, r.mpps, r.rx_mpps, r.cycles_per_rx,
-		   r.cycles_per_pkt);
+	fmt::print("{:<52} {:>9.2f} {:>9.2f} {:>12.1f} {:>12.1f} {:>9.1f}\n", name, r.mpps, r.rx_mpps, r.cycles_per_rx,
+		   r.cycles_per_pkt, 100 * r.bypass_share);
 	std::fflush(stdout);
 }
+
+// The policy worker beside a measured router (as dualpilot-router runs it
+// on its service lcore): a random student over the router's samples, on
+// `cpu`, started after init and stopped before shutdown.
+struct PolicyBeside {
+	unsigned cpu = 0;
+	std::atomic<bool> stop{false};
+	std::thread thread;
+	dataplane::PolicyWorker policy;
+
+	void start(dataplane::Router &router)
+	{
+		policy.init(router.config().policy, router,
+			    std::make_unique<policy::CpuBackend>(policy::random_model(bench::student(10), 1)));
+		thread = std::thread([this, &router] {
+			while (!stop.load(std::memory_order_relaxed))
+				if (policy.poll(router.now_ns()) == 0)
+					std::this_thread::sleep_for(std::chrono::microseconds(dataplane::kPolicyIdleNapUs));
+		});
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(cpu, &set);
+		pthread_setaffinity_np(thread.native_handle(), sizeof(set), &set);
+	}
+	void join()
+	{
+		stop = true;
+		thread.join();
+	}
+};
 
 } // namespace
 
@@ -249,14 +313,18 @@ int main(int argc, char **argv)
 	bool huge = false;
 	std::string only;
 	std::string standing_target = "15ms";
-	CLI::App app{"bench-router: dualpilot-router against dpdk-testpmd io-fwd and rte_sched on net_null vdevs"};
+	CLI::App app{"bench-router: dualpilot-router's fast path in cycles, against dpdk-testpmd io-fwd and rte_sched "
+		     "on net_null vdevs"};
 	app.add_option("--seconds", seconds, "measuring time per case")->check(CLI::Range(0.5, 600.0));
-	app.add_option("--core", core, "the CPU the one-core rows run on (default 1; the two-worker row uses 0 and 1)");
+	app.add_option("--core", core, "the CPU the one-core rows run on (default 1; the two-worker rows use 0 and 1)");
 	app.add_option("--testpmd", testpmd, "dpdk-testpmd to compare with");
 	app.add_flag("--huge", huge, "hugepages instead of --no-huge (reserve them first: /proc/sys/vm/nr_hugepages)");
-	app.add_option("--only", only, "one case, for profiling: iofwd none fifo dualpi2 standing rte_sched workers");
+	app.add_option("--only", only,
+		       "one case, for profiling: iofwd none fifo dualpi2 nobypass sampling enforce standing rte_sched "
+		       "workers handoff");
 	app.add_option("--standing-target", standing_target,
 		       "DualPI2's target in the standing rows (default 15ms; shorter: a queue of fewer, less cold mbufs)");
+	app.footer("example: echo 2048 > /proc/sys/vm/nr_hugepages && build/perf/bench-router --seconds 3 --huge");
 	CLI11_PARSE(app, argc, argv);
 
 	// lcore 0 (main) on `core`; lcores 1 and 2 on CPUs 0 and 1 for the
@@ -273,28 +341,63 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "bench-router: {}: {}\n", what, err);
 		return 1;
 	};
-	fmt::print("bench-router: 64-byte frames on net_null vdevs, CPU {}, {:g} s per case, TSC {:.0f} MHz, {}\n", core,
-		   seconds, static_cast<double>(rte_get_tsc_hz()) / 1e6, huge ? "hugepages" : "--no-huge (4 kB pages)");
-	fmt::print("{:<44} {:>9} {:>9} {:>12} {:>12}\n", "case", "fwd Mpps", "rx Mpps", "cycles/rx", "cycles/fwd");
-	RouterRate tp, dualpi2, standing, sched, one, two;
+	fmt::print("bench-router: 64-byte frames on net_null vdevs, ECN alternated in every row, CPU {}, {:g} s per "
+		   "case, TSC {:.0f} MHz, {}\n",
+		   core, seconds, static_cast<double>(rte_get_tsc_hz()) / 1e6,
+		   huge ? "hugepages" : "--no-huge (4 kB pages)");
+	fmt::print("{:<52} {:>9} {:>9} {:>12} {:>12} {:>9}\n", "case", "fwd Mpps", "rx Mpps", "cycles/rx", "cycles/fwd",
+		   "bypass %");
+	RouterRate tp, none, fifo, dualpi2, nobypass, sampling, enforce, standing, sched_one, sched_many, one, two, handoff;
 	if (want("iofwd")) {
 		tp = run_testpmd(testpmd, core, seconds, huge, err);
 		if (!err.empty())
 			return fail("testpmd");
-		row("dpdk-testpmd io-fwd", tp);
+		row("dpdk-testpmd io-fwd (touches no frame data)", tp);
 	}
-	for (const char *aqm : {"none", "fifo", "dualpi2"}) {
-		if (!want(aqm) && !(std::string_view(aqm) == "dualpi2" && (want("standing") || want("rte_sched"))))
+	// The stages, unshaped: each row adds one to the last.
+	struct Stage {
+		const char *name;
+		const char *aqm;
+		const char *router_keys;
+		const char *policy; // [policy] table, or empty
+		RouterRate *out;
+	};
+	const Stage stages[] = {
+		{"none", "none", "", "", &none},
+		{"fifo", "fifo", "", "", &fifo},
+		{"dualpi2", "dualpi2", "", "", &dualpi2},
+		{"nobypass", "dualpi2", "empty_queue_bypass = false", "", &nobypass},
+		{"sampling", "dualpi2", "",
+		 "[policy]\nmode = \"shadow\"\nmodel = \"in-memory\"\ninference_interval = 10\n", &sampling},
+		{"enforce", "dualpi2", "",
+		 "[policy]\nmode = \"enforce\"\nmodel = \"in-memory\"\ninference_interval = 10\n", &enforce},
+	};
+	const std::map<std::string, std::string> labels = {
+		{"none", "router, aqm none, shaper off"},
+		{"fifo", "router, fifo, shaper off"},
+		{"dualpi2", "router, dualpi2, shaper off"},
+		{"nobypass", "router, dualpi2, shaper off, bypass off"},
+		{"sampling", "  + sampling every 10, policy in shadow"},
+		{"enforce", "  + policy enforcing"},
+	};
+	const bool need_dualpi2 = want("standing") || want("rte_sched");
+	for (const Stage &st : stages) {
+		if (!want(st.name) && !(std::string_view(st.name) == "dualpi2" && need_dualpi2))
 			continue;
 		RouterCase c;
-		c.aqm = aqm;
+		c.aqm = st.aqm;
 		c.seconds = seconds;
-		const RouterRate r = bench::measure_router(c, err);
+		c.router_keys = st.router_keys;
+		c.extra = st.policy;
+		PolicyBeside policy;
+		policy.cpu = other;
+		const bool with_policy = *st.policy != '\0';
+		*st.out = bench::measure_router(
+			c, err, [&](dataplane::Router &r) { if (with_policy) policy.start(r); },
+			[&](dataplane::Router &) { if (with_policy) policy.join(); });
 		if (!err.empty())
-			return fail(fmt::format("router with aqm {}", aqm));
-		row(fmt::format("router {}, shaper off", aqm), r);
-		if (std::string_view(aqm) == "dualpi2")
-			dualpi2 = r;
+			return fail(fmt::format("router, {}", st.name));
+		row(labels.at(st.name), *st.out);
 	}
 	// Half the unshaped load, in bits of 64-byte frames, on each port.
 	const auto half_bps = static_cast<uint64_t>(dualpi2.rx_mpps / 2 / 2 * 1e6 * 64 * 8);
@@ -303,54 +406,97 @@ int main(int argc, char **argv)
 		c.rate = std::to_string(half_bps) + "bit";
 		c.router_keys = fmt::format("queue_memory = \"{}\"", kStandingQueueMemory);
 		c.port_tables = fmt::format("[ports.dualpi2]\ntarget = \"{}\"", standing_target);
-		c.alternate_ecn = true;
 		c.seconds = seconds;
 		c.warmup_s = kStandingWarmupS;
 		standing = bench::measure_router(c, err);
 		if (!err.empty())
 			return fail("standing queue");
-		row(fmt::format("router dualpi2, standing queue ({:.0f} Mbit/s)", half_bps / 1e6), standing);
+		row(fmt::format("router, dualpi2, standing queue ({:.0f} Mbit/s)", half_bps / 1e6), standing);
 		// Both ports at half_bps, 64-byte frames, no overhead (vdevs): what
 		// the shapers allow, against what went out.
 		const double allowed_mpps = 2.0 * static_cast<double>(half_bps) / (64 * 8) / 1e6;
-		fmt::print("  standing queue: Classic sojourn p50 {:.2f} ms (target {}), AQM drops {:.1f} %, "
-			   "overflow {:.2f} % of rx; forwarded {:.1f} % of the {:.2f} Mpps the shapers allow\n",
-			   standing.classic_p50_ms, standing_target, 100 * standing.aqm_drop_share,
-			   100 * standing.overflow_share, 100 * standing.mpps / allowed_mpps, allowed_mpps);
+		fmt::print("  standing queue: sojourn L4S p50 {:.3f} / p99 {:.3f} ms, Classic p50 {:.2f} / p99 {:.2f} ms "
+			   "(target {}); AQM drops {:.1f} %, overflow {:.2f} % of rx; forwarded {:.1f} % of the {:.2f} "
+			   "Mpps the shapers allow\n",
+			   standing.l4s_p50_ms, standing.l4s_p99_ms, standing.classic_p50_ms, standing.classic_p99_ms,
+			   standing_target, 100 * standing.aqm_drop_share, 100 * standing.overflow_share,
+			   100 * standing.mpps / allowed_mpps, allowed_mpps);
 		for (const std::string &w : standing.warnings)
 			fmt::print("  router: {}\n", w);
 	}
 	if (want("rte_sched")) {
-		sched = run_rte_sched(half_bps, seconds, err);
+		sched_one = run_rte_sched(half_bps, 1, seconds, err);
 		if (!err.empty())
-			return fail("rte_sched");
-		row(fmt::format("rte_sched + PIE, standing queue ({:.0f} Mbit/s)", half_bps / 1e6), sched);
-		fmt::print("  rte_sched: PIE (target {} ms, queue {} packets) made {:.1f} % of its drops\n", kSchedPieTargetMs,
-			   kSchedQueue, 100 * sched.aqm_drop_share);
+			return fail("rte_sched, one pipe");
+		row(fmt::format("rte_sched + PIE, standing queue, one pipe ({:.0f} Mbit/s)", half_bps / 1e6), sched_one);
+		sched_many = run_rte_sched(half_bps, kSchedManyPipes, seconds, err);
+		if (!err.empty())
+			return fail("rte_sched, many pipes");
+		row(fmt::format("rte_sched + PIE, standing queue, {} pipes", kSchedManyPipes), sched_many);
+		fmt::print("  rte_sched: PIE (target {} ms; a pipe's queue {} packets with one pipe, {} with {}) made "
+			   "{:.1f} % / {:.1f} % of the drops\n",
+			   kSchedPieTargetMs, kSchedQueue, kSchedQueueManyPipes, kSchedManyPipes,
+			   100 * sched_one.aqm_drop_share, 100 * sched_many.aqm_drop_share);
 	}
-	if (want("workers")) {
-		for (const std::vector<unsigned> &lc : {std::vector<unsigned>{2}, std::vector<unsigned>{1, 2}}) {
+	if (want("workers") || want("handoff")) {
+		struct Workers {
+			const char *name;
+			std::vector<unsigned> lcores;
+			unsigned rx_queues;
+			RouterRate *out;
+		};
+		const Workers cases[] = {
+			{"workers", {2}, 1, &one},
+			{"workers", {1, 2}, 1, &two},
+			{"handoff", {1, 2}, 2, &handoff},
+		};
+		for (const Workers &wc : cases) {
+			if (!want(wc.name) && !(want("handoff") && wc.out == &two))
+				continue;
 			RouterCase c;
 			c.seconds = seconds;
-			c.worker_lcores = lc;
-			c.router_keys = fmt::format("workers = {}", lc.size());
-			const RouterRate r = bench::measure_router(c, err);
+			c.worker_lcores = wc.lcores;
+			c.rx_queues = wc.rx_queues;
+			c.router_keys = fmt::format("workers = {}", wc.lcores.size());
+			*wc.out = bench::measure_router(c, err);
 			if (!err.empty())
-				return fail("workers");
-			row(fmt::format("router dualpi2, {} worker{} (CPU {})", lc.size(), lc.size() > 1 ? "s" : "",
-					lc.size() > 1 ? fmt::format("{},{}", other, core) : std::to_string(core)),
-			    r);
-			(lc.size() == 1 ? one : two) = r;
+				return fail(wc.name);
+			const std::string cpus =
+				wc.lcores.size() > 1 ? fmt::format("{},{}", other, core) : std::to_string(core);
+			row(wc.rx_queues > 1
+				    ? fmt::format("router, dualpi2, hand-off: 2 workers, 2 rx queues (CPU {})", cpus)
+				    : fmt::format("router, dualpi2, {} worker{} (CPU {})", wc.lcores.size(),
+						  wc.lcores.size() > 1 ? "s" : "", cpus),
+			    *wc.out);
 		}
 	}
 	rte_eal_cleanup();
+
 	auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-	if (want("standing"))
+	fmt::print("\n");
+	if (want("none") && want("dualpi2"))
+		fmt::print("dualpi2_marginal_cycles: {:.1f}\n", dualpi2.cycles_per_pkt - none.cycles_per_pkt);
+	if (want("none") && want("fifo"))
+		fmt::print("fifo_marginal_cycles: {:.1f}\n", fifo.cycles_per_pkt - none.cycles_per_pkt);
+	if (want("nobypass") && want("none"))
+		fmt::print("dualpi2_nobypass_marginal_cycles: {:.1f}\n", nobypass.cycles_per_pkt - none.cycles_per_pkt);
+	if (want("sampling") && want("dualpi2"))
+		fmt::print("sampling10_marginal_cycles: {:.1f}\n", sampling.cycles_per_pkt - dualpi2.cycles_per_pkt);
+	if (want("enforce") && want("sampling"))
+		fmt::print("enforce_marginal_cycles: {:.1f}\n", enforce.cycles_per_pkt - sampling.cycles_per_pkt);
+	if (want("standing")) {
+		fmt::print("standing_cycles_per_pkt: {:.1f}\n", standing.cycles_per_pkt);
+		fmt::print("standing_vs_unshaped_cycles: {:.3f}\n", ratio(standing.cycles_per_pkt, dualpi2.cycles_per_pkt));
 		fmt::print("standing_vs_unshaped_ratio: {:.3f}\n", ratio(standing.rx_mpps, dualpi2.rx_mpps));
-	if (want("rte_sched") && want("standing"))
-		fmt::print("dualpi2_vs_rte_sched_ratio: {:.3f}\n", ratio(standing.rx_mpps, sched.rx_mpps));
+	}
+	if (want("rte_sched") && want("standing")) {
+		fmt::print("dualpi2_vs_rte_sched_ratio: {:.3f}\n", ratio(standing.rx_mpps, sched_one.rx_mpps));
+		fmt::print("dualpi2_vs_rte_sched_many_pipes_ratio: {:.3f}\n", ratio(standing.rx_mpps, sched_many.rx_mpps));
+	}
 	if (want("workers"))
 		fmt::print("two_workers_vs_one_ratio: {:.3f}\n", ratio(two.rx_mpps, one.rx_mpps));
+	if (want("handoff"))
+		fmt::print("handoff_vs_local_ratio: {:.3f}\n", ratio(handoff.rx_mpps, two.rx_mpps));
 	if (want("iofwd") && want("dualpi2"))
 		fmt::print("router_vs_iofwd_ratio: {:.3f}\n", ratio(dualpi2.mpps, tp.mpps));
 	return 0;

@@ -60,8 +60,12 @@ struct RouterRate {
 	double cycles_per_pkt = 0;   // the worker cores' TSC cycles per packet forwarded
 	double cycles_per_rx = 0;    // ... per packet received (forwarded or dropped)
 	double classic_p50_ms = 0;   // the Classic queue's sojourn p50 over the measured time
+	double classic_p99_ms = 0;
+	double l4s_p50_ms = 0;       // ... and the L4S queue's
+	double l4s_p99_ms = 0;
 	double aqm_drop_share = 0;   // of the packets received, the share the AQMs dropped
 	double overflow_share = 0;   // ... and the share their limits refused
+	double bypass_share = 0;     // of the packets forwarded, the share the empty-queue bypass took
 	std::vector<std::string> warnings; // the router's start-up warnings
 };
 
@@ -75,10 +79,17 @@ struct RouterCase {
 	std::string extra;       // appended to the config (tables of its own)
 	std::string router_keys; // more keys of the [router] table
 	std::string port_tables; // sub-tables of each port (e.g. "[ports.dualpi2]\ntarget = \"1ms\"")
-	bool alternate_ecn = false; // each port's frames strictly half ECT(1), half Not-ECT (see alternate_ecn)
+	// Each port's frames strictly half ECT(1), half Not-ECT (see
+	// alternate_ecn): on in every row, so that every row pays for the same
+	// rx callback.
+	bool alternate_ecn = true;
 	double seconds = 3;
 	double warmup_s = 0.5;
 	std::vector<unsigned> worker_lcores;
+	// Rx queues a port: with two workers and 2, each port's second queue is
+	// polled by the worker that does not own its egress, so half the frames
+	// cross to the owner over its hand-off ring (as RSS spreads them).
+	unsigned rx_queues = 1;
 };
 
 // 64-byte IPv4/UDP frames, half of them ECT(1) and half Not-ECT, written
@@ -198,6 +209,7 @@ device = "net_null{0}"
 peer = "b"
 aqm = "{1}"
 rate = "{2}"
+rx_queues = {7}
 {6}
 [[ports]]
 name = "b"
@@ -205,10 +217,11 @@ device = "net_null{3}"
 peer = "a"
 aqm = "{1}"
 rate = "{2}"
+rx_queues = {7}
 {6}
 {4}
 )",
-					     2 * n, c.aqm, c.rate, 2 * n + 1, c.extra, c.router_keys, c.port_tables);
+					     2 * n, c.aqm, c.rate, 2 * n + 1, c.extra, c.router_keys, c.port_tables, c.rx_queues);
 	n++;
 	RouterRate r;
 	dataplane::RouterConfig cfg;
@@ -219,13 +232,16 @@ rate = "{2}"
 		return r;
 	r.warnings = router.warnings();
 	rte_mempool_obj_iter(router.mempool(), fill_frame, nullptr);
-	uint32_t ecn_count[2] = {0, 1};
-	const rte_eth_rxtx_callback *ecn_cb[2] = {nullptr, nullptr};
+	// One counter per rx queue (a queue's callback runs on its own worker).
+	uint32_t ecn_count[2][2] = {{0, 1}, {0, 1}};
+	const rte_eth_rxtx_callback *ecn_cb[2][2] = {};
 	for (int p = 0; p < 2 && c.alternate_ecn; p++)
-		if (!(ecn_cb[p] = rte_eth_add_rx_callback(router.ports()[p].port_id, 0, alternate_ecn, &ecn_count[p]))) {
-			error = "cannot add the ECN rx callback (DPDK built without RTE_ETHDEV_RXTX_CALLBACKS?)";
-			return r;
-		}
+		for (unsigned q = 0; q < c.rx_queues && q < 2; q++)
+			if (!(ecn_cb[p][q] = rte_eth_add_rx_callback(router.ports()[p].port_id, static_cast<uint16_t>(q),
+								     alternate_ecn, &ecn_count[p][q]))) {
+				error = "cannot add the ECN rx callback (DPDK built without RTE_ETHDEV_RXTX_CALLBACKS?)";
+				return r;
+			}
 	if (started)
 		started(router);
 	const bool on_lcores = !c.worker_lcores.empty();
@@ -248,16 +264,25 @@ rate = "{2}"
 	r.cycles_per_pkt = static_cast<double>(cycles) / tx;
 	r.cycles_per_rx = static_cast<double>(cycles) / rx;
 	r.aqm_drop_share = drops / rx;
+	r.bypass_share = static_cast<double>(after_a.bypassed_pkts - before_a.bypassed_pkts + after_b.bypassed_pkts -
+					     before_b.bypassed_pkts) /
+			 tx;
 	r.overflow_share = overflows / rx;
-	aqm::DelayHistogram classic;
-	for (const dataplane::Port &p : router.ports())
+	aqm::DelayHistogram classic, l4s;
+	for (const dataplane::Port &p : router.ports()) {
 		classic.merge(p.sojourn[0]);
+		l4s.merge(p.sojourn[1]);
+	}
 	r.classic_p50_ms = static_cast<double>(classic.percentile_ns(0.5)) / 1e6;
+	r.classic_p99_ms = static_cast<double>(classic.percentile_ns(0.99)) / 1e6;
+	r.l4s_p50_ms = static_cast<double>(l4s.percentile_ns(0.5)) / 1e6;
+	r.l4s_p99_ms = static_cast<double>(l4s.percentile_ns(0.99)) / 1e6;
 	if (stopping)
 		stopping(router);
 	for (int p = 0; p < 2; p++)
-		if (ecn_cb[p] && rte_eth_remove_rx_callback(router.ports()[p].port_id, 0, ecn_cb[p]) == 0)
-			rte_free(const_cast<rte_eth_rxtx_callback *>(ecn_cb[p])); // no rx runs now: safe to free
+		for (uint16_t q = 0; q < 2; q++)
+			if (ecn_cb[p][q] && rte_eth_remove_rx_callback(router.ports()[p].port_id, q, ecn_cb[p][q]) == 0)
+				rte_free(const_cast<rte_eth_rxtx_callback *>(ecn_cb[p][q])); // no rx runs now: safe to free
 	router.shutdown();
 	return r;
 }
