@@ -42,6 +42,8 @@ cleanup() {
 		echo "$pages_before" >/proc/sys/vm/nr_hugepages
 	fi
 	rm -rf "$work"
+	# The router's EAL runtime directory (--file-prefix): nothing left behind.
+	[ -n "${prefix:-}" ] && rm -rf "/var/run/dpdk/$prefix"
 }
 trap cleanup EXIT
 fails=0

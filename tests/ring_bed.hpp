@@ -16,6 +16,7 @@
 #include <sys/un.h>
 
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <unistd.h>
 #include <utility>
@@ -267,6 +268,19 @@ inline std::string telemetry_reply(const std::string &command)
 	return reply;
 }
 
+// rte_eal_cleanup(), and then the EAL's runtime directory goes too
+// (/var/run/dpdk/<file prefix> as root): a test suite on a router's own host
+// leaves nothing behind (the EAL keeps the directory for secondary
+// processes; a test has none once it ends).
+inline void remove_runtime_dir_on_cleanup()
+{
+	const std::string dir = rte_eal_get_runtime_dir();
+	rte_eal_cleanup();
+	std::error_code ec;
+	if (dir.find("dualpilot") != std::string::npos) // ours, by its prefix: never a shared one
+		std::filesystem::remove_all(dir, ec);
+}
+
 // EAL once per process, without hugepages or PCI; 77 (skipped) where it cannot start.
 // telemetry: serve EAL's telemetry socket (the telemetry commands' tests).
 inline int run_with_eal(int argc, char **argv, bool telemetry, unsigned pool_mbufs = 32768)
@@ -288,7 +302,7 @@ inline int run_with_eal(int argc, char **argv, bool telemetry, unsigned pool_mbu
 		return 77;
 	}
 	const int rc = RUN_ALL_TESTS();
-	rte_eal_cleanup();
+	remove_runtime_dir_on_cleanup();
 	return rc;
 }
 

@@ -13,6 +13,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <filesystem>
 #include <unistd.h>
 
 #include "common/eal_args.hpp"
@@ -258,6 +259,11 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	const int rc = RUN_ALL_TESTS();
+	// The EAL's runtime directory goes with it: nothing left behind.
+	const std::string dir = rte_eal_get_runtime_dir();
 	rte_eal_cleanup();
+	std::error_code ec;
+	if (dir.find("dualpilot") != std::string::npos)
+		std::filesystem::remove_all(dir, ec);
 	return rc;
 }

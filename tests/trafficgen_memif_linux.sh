@@ -17,6 +17,8 @@ router_pid=
 cleanup() {
 	[ -n "$router_pid" ] && kill "$router_pid" 2>/dev/null && wait "$router_pid" 2>/dev/null
 	rm -rf "$work"
+	# Both EALs' runtime directories (--file-prefix): nothing left behind.
+	[ -n "${tag:-}" ] && rm -rf "/var/run/dpdk/${tag}_r" "/var/run/dpdk/${tag}_t"
 }
 trap cleanup EXIT
 fails=0

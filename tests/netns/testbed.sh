@@ -46,6 +46,8 @@ bed_cleanup() {
 	ip netns del "$bed_ns_a" 2>/dev/null
 	ip netns del "$bed_ns_b" 2>/dev/null
 	[ -n "$bed_work" ] && rm -rf "$bed_work"
+	# The routers' EAL runtime directory (--file-prefix=$bed_tag): nothing left behind.
+	rm -rf "/var/run/dpdk/$bed_tag"
 	return 0
 }
 
