@@ -425,12 +425,13 @@ bool DualPi2::pass_through(uint64_t now_ns, const Packet *pkts, uint32_t n, int6
 	// no C is left, as pick_queue().
 	uint16_t of_class[kQueueCount][kMaxBurst];
 	uint32_t in_class[kQueueCount] = {0, 0};
-	uint64_t bytes = 0;
+	uint64_t class_bytes[kQueueCount] = {0, 0};
 	for (uint32_t i = 0; i < n; i++) {
 		const int qi = index_of(classify(pkts[i].ecn));
 		of_class[qi][in_class[qi]++] = static_cast<uint16_t>(i);
-		bytes += pkts[i].len_bytes;
+		class_bytes[qi] += pkts[i].len_bytes;
 	}
+	const uint64_t bytes = class_bytes[0] + class_bytes[1];
 	if (bytes > memlimit_bytes_)
 		return false;
 	const int l = index_of(QueueId::l4s), c = index_of(QueueId::classic);
@@ -459,14 +460,11 @@ bool DualPi2::pass_through(uint64_t now_ns, const Packet *pkts, uint32_t n, int6
 	}
 	// What enqueue_one and dequeue_one would have counted, per class.
 	for (int qi = 0; qi < kQueueCount; qi++) {
-		uint64_t class_bytes = 0;
-		for (uint32_t j = 0; j < in_class[qi]; j++)
-			class_bytes += pkts[of_class[qi][j]].len_bytes;
 		QueueCounters &qc = counters_[qi];
-		qc.arrived_bytes += class_bytes;
+		qc.arrived_bytes += class_bytes[qi];
 		qc.enqueued_pkts += in_class[qi];
 		qc.forwarded_pkts += in_class[qi];
-		qc.forwarded_bytes += class_bytes;
+		qc.forwarded_bytes += class_bytes[qi];
 	}
 	stats_.maxq = std::max<uint64_t>(stats_.maxq, n);
 	stats_.max_memory_used = std::max(stats_.max_memory_used, bytes);

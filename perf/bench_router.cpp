@@ -303,201 +303,245 @@ struct PolicyBeside {
 	}
 };
 
-} // namespace
+// What one run measured, row by row (zero where a row did not run).
+struct Figures {
+	RouterRate iofwd, none, fifo, dualpi2, nobypass, sampling, enforce;
+	RouterRate standing, sched_one, sched_many, one, two, handoff;
+};
 
-int main(int argc, char **argv)
-{
+// The command line's choices.
+struct Options {
 	double seconds = 3;
 	unsigned core = 1;
+	unsigned other = 0; // the second CPU: the two-worker rows and the policy worker
 	std::string testpmd = "dpdk-testpmd";
 	bool huge = false;
 	std::string only;
 	std::string standing_target = "15ms";
+	bool want(const char *c) const { return only.empty() || only == c; }
+};
+
+// The stages, unshaped: none -> fifo -> dualpi2 (bypass on, then off) ->
+// + sampling with the policy in shadow -> + enforce. Error text or empty.
+std::string measure_stages(const Options &o, Figures &f)
+{
+	struct Stage {
+		const char *name;
+		const char *label;
+		const char *aqm;
+		const char *router_keys;
+		const char *policy; // a [policy] table, or empty
+		RouterRate *out;
+	};
+	const Stage stages[] = {
+		{"none", "router, aqm none, shaper off", "none", "", "", &f.none},
+		{"fifo", "router, fifo, shaper off", "fifo", "", "", &f.fifo},
+		{"dualpi2", "router, dualpi2, shaper off", "dualpi2", "", "", &f.dualpi2},
+		{"nobypass", "router, dualpi2, shaper off, bypass off", "dualpi2", "empty_queue_bypass = false", "",
+		 &f.nobypass},
+		{"sampling", "  + sampling every 10, policy in shadow", "dualpi2", "",
+		 "[policy]\nmode = \"shadow\"\nmodel = \"in-memory\"\ninference_interval = 10\n", &f.sampling},
+		{"enforce", "  + policy enforcing", "dualpi2", "",
+		 "[policy]\nmode = \"enforce\"\nmodel = \"in-memory\"\ninference_interval = 10\n", &f.enforce},
+	};
+	// The standing and rte_sched rows are shaped at half the dualpi2 row's rate.
+	const bool need_dualpi2 = o.want("standing") || o.want("rte_sched");
+	for (const Stage &st : stages) {
+		if (!o.want(st.name) && !(std::string_view(st.name) == "dualpi2" && need_dualpi2))
+			continue;
+		RouterCase c;
+		c.aqm = st.aqm;
+		c.seconds = o.seconds;
+		c.router_keys = st.router_keys;
+		c.extra = st.policy;
+		PolicyBeside policy;
+		policy.cpu = o.other;
+		const bool with_policy = *st.policy != '\0';
+		std::string err;
+		*st.out = bench::measure_router(
+			c, err, [&](dataplane::Router &r) { if (with_policy) policy.start(r); },
+			[&](dataplane::Router &) { if (with_policy) policy.join(); });
+		if (!err.empty())
+			return fmt::format("router, {}: {}", st.name, err);
+		row(st.label, *st.out);
+	}
+	return {};
+}
+
+// Both ports shaped at half_bps: DualPI2 with a standing queue. Error text or empty.
+std::string measure_standing(const Options &o, uint64_t half_bps, Figures &f)
+{
+	RouterCase c;
+	c.rate = std::to_string(half_bps) + "bit";
+	c.router_keys = fmt::format("queue_memory = \"{}\"", kStandingQueueMemory);
+	c.port_tables = fmt::format("[ports.dualpi2]\ntarget = \"{}\"", o.standing_target);
+	c.seconds = o.seconds;
+	c.warmup_s = kStandingWarmupS;
+	std::string err;
+	f.standing = bench::measure_router(c, err);
+	if (!err.empty())
+		return "standing queue: " + err;
+	const RouterRate &r = f.standing;
+	row(fmt::format("router, dualpi2, standing queue ({:.0f} Mbit/s)", half_bps / 1e6), r);
+	// Both ports at half_bps, 64-byte frames, no overhead (vdevs): what the
+	// shapers allow, against what went out.
+	const double allowed_mpps = 2.0 * static_cast<double>(half_bps) / (64 * 8) / 1e6;
+	fmt::print("  standing queue: sojourn L4S p50 {:.3f} / p99 {:.3f} ms, Classic p50 {:.2f} / p99 {:.2f} ms "
+		   "(target {}); AQM drops {:.1f} %, overflow {:.2f} % of rx; forwarded {:.1f} % of the {:.2f} Mpps "
+		   "the shapers allow\n",
+		   r.l4s_p50_ms, r.l4s_p99_ms, r.classic_p50_ms, r.classic_p99_ms, o.standing_target,
+		   100 * r.aqm_drop_share, 100 * r.overflow_share, 100 * r.mpps / allowed_mpps, allowed_mpps);
+	for (const std::string &w : r.warnings)
+		fmt::print("  router: {}\n", w);
+	return {};
+}
+
+// rte_sched + PIE at half_bps, one pipe and many. Error text or empty.
+std::string measure_rte_sched(const Options &o, uint64_t half_bps, Figures &f)
+{
+	std::string err;
+	f.sched_one = run_rte_sched(half_bps, 1, o.seconds, err);
+	if (!err.empty())
+		return "rte_sched, one pipe: " + err;
+	row(fmt::format("rte_sched + PIE, standing queue, one pipe ({:.0f} Mbit/s)", half_bps / 1e6), f.sched_one);
+	f.sched_many = run_rte_sched(half_bps, kSchedManyPipes, o.seconds, err);
+	if (!err.empty())
+		return "rte_sched, many pipes: " + err;
+	row(fmt::format("rte_sched + PIE, standing queue, {} pipes", kSchedManyPipes), f.sched_many);
+	fmt::print("  rte_sched: PIE (target {} ms; a pipe's queue {} packets with one pipe, {} with {}) made {:.1f} % / "
+		   "{:.1f} % of the drops\n",
+		   kSchedPieTargetMs, kSchedQueue, kSchedQueueManyPipes, kSchedManyPipes, 100 * f.sched_one.aqm_drop_share,
+		   100 * f.sched_many.aqm_drop_share);
+	return {};
+}
+
+// One worker, two workers, and two workers with the frames crossing
+// between them. Error text or empty.
+std::string measure_workers(const Options &o, Figures &f)
+{
+	struct Workers {
+		const char *name;
+		std::vector<unsigned> lcores;
+		unsigned rx_queues;
+		RouterRate *out;
+	};
+	const Workers cases[] = {
+		{"workers", {2}, 1, &f.one},
+		{"workers", {1, 2}, 1, &f.two},
+		{"handoff", {1, 2}, 2, &f.handoff},
+	};
+	for (const Workers &wc : cases) {
+		// The hand-off row is judged against the two-worker row.
+		if (!o.want(wc.name) && !(o.want("handoff") && wc.out == &f.two))
+			continue;
+		RouterCase c;
+		c.seconds = o.seconds;
+		c.worker_lcores = wc.lcores;
+		c.rx_queues = wc.rx_queues;
+		c.router_keys = fmt::format("workers = {}", wc.lcores.size());
+		std::string err;
+		*wc.out = bench::measure_router(c, err);
+		if (!err.empty())
+			return fmt::format("{}: {}", wc.name, err);
+		const std::string cpus = wc.lcores.size() > 1 ? fmt::format("{},{}", o.other, o.core) : std::to_string(o.core);
+		row(wc.rx_queues > 1 ? fmt::format("router, dualpi2, hand-off: 2 workers, 2 rx queues (CPU {})", cpus)
+				     : fmt::format("router, dualpi2, {} worker{} (CPU {})", wc.lcores.size(),
+						   wc.lcores.size() > 1 ? "s" : "", cpus),
+		    *wc.out);
+	}
+	return {};
+}
+
+// The goal lines, in cycles and ratios, for the rows that ran.
+void print_figures(const Options &o, const Figures &f)
+{
+	auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+	auto cycles = [](const char *name, double v) { fmt::print("{}: {:.1f}\n", name, v); };
+	fmt::print("\n");
+	if (o.want("none") && o.want("dualpi2"))
+		cycles("dualpi2_marginal_cycles", f.dualpi2.cycles_per_pkt - f.none.cycles_per_pkt);
+	if (o.want("none") && o.want("fifo"))
+		cycles("fifo_marginal_cycles", f.fifo.cycles_per_pkt - f.none.cycles_per_pkt);
+	if (o.want("none") && o.want("nobypass"))
+		cycles("dualpi2_nobypass_marginal_cycles", f.nobypass.cycles_per_pkt - f.none.cycles_per_pkt);
+	if (o.want("dualpi2") && o.want("sampling"))
+		cycles("sampling10_marginal_cycles", f.sampling.cycles_per_pkt - f.dualpi2.cycles_per_pkt);
+	if (o.want("sampling") && o.want("enforce"))
+		cycles("enforce_marginal_cycles", f.enforce.cycles_per_pkt - f.sampling.cycles_per_pkt);
+	if (o.want("standing")) {
+		cycles("standing_cycles_per_pkt", f.standing.cycles_per_pkt);
+		fmt::print("standing_vs_unshaped_cycles: {:.3f}\n", ratio(f.standing.cycles_per_pkt, f.dualpi2.cycles_per_pkt));
+		fmt::print("standing_vs_unshaped_ratio: {:.3f}\n", ratio(f.standing.rx_mpps, f.dualpi2.rx_mpps));
+	}
+	if (o.want("standing") && o.want("rte_sched")) {
+		fmt::print("dualpi2_vs_rte_sched_ratio: {:.3f}\n", ratio(f.standing.rx_mpps, f.sched_one.rx_mpps));
+		fmt::print("dualpi2_vs_rte_sched_many_pipes_ratio: {:.3f}\n", ratio(f.standing.rx_mpps, f.sched_many.rx_mpps));
+	}
+	if (o.want("workers"))
+		fmt::print("two_workers_vs_one_ratio: {:.3f}\n", ratio(f.two.rx_mpps, f.one.rx_mpps));
+	if (o.want("handoff"))
+		fmt::print("handoff_vs_local_ratio: {:.3f}\n", ratio(f.handoff.rx_mpps, f.two.rx_mpps));
+	if (o.want("iofwd") && o.want("dualpi2"))
+		fmt::print("router_vs_iofwd_ratio: {:.3f}\n", ratio(f.dualpi2.mpps, f.iofwd.mpps));
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	Options o;
 	CLI::App app{"bench-router: dualpilot-router's fast path in cycles, against dpdk-testpmd io-fwd and rte_sched "
 		     "on net_null vdevs"};
-	app.add_option("--seconds", seconds, "measuring time per case")->check(CLI::Range(0.5, 600.0));
-	app.add_option("--core", core, "the CPU the one-core rows run on (default 1; the two-worker rows use 0 and 1)");
-	app.add_option("--testpmd", testpmd, "dpdk-testpmd to compare with");
-	app.add_flag("--huge", huge, "hugepages instead of --no-huge (reserve them first: /proc/sys/vm/nr_hugepages)");
-	app.add_option("--only", only,
+	app.add_option("--seconds", o.seconds, "measuring time per case")->check(CLI::Range(0.5, 600.0));
+	app.add_option("--core", o.core, "the CPU the one-core rows run on (default 1; the two-worker rows use 0 and 1)");
+	app.add_option("--testpmd", o.testpmd, "dpdk-testpmd to compare with");
+	app.add_flag("--huge", o.huge, "hugepages instead of --no-huge (reserve them first: /proc/sys/vm/nr_hugepages)");
+	app.add_option("--only", o.only,
 		       "one case, for profiling: iofwd none fifo dualpi2 nobypass sampling enforce standing rte_sched "
 		       "workers handoff");
-	app.add_option("--standing-target", standing_target,
+	app.add_option("--standing-target", o.standing_target,
 		       "DualPI2's target in the standing rows (default 15ms; shorter: a queue of fewer, less cold mbufs)");
 	app.footer("example: echo 2048 > /proc/sys/vm/nr_hugepages && build/perf/bench-router --seconds 3 --huge");
 	CLI11_PARSE(app, argc, argv);
 
 	// lcore 0 (main) on `core`; lcores 1 and 2 on CPUs 0 and 1 for the
 	// worker rows. The main lcore sleeps while they run.
-	const unsigned other = core == 0 ? 1 : 0;
-	const std::string lcores = fmt::format("0@{},1@{},2@{}", core, other, core);
-	std::string err = bench::init_eal("bench-router", core, huge, kEalMemoryMb, lcores);
+	o.other = o.core == 0 ? 1 : 0;
+	const std::string lcores = fmt::format("0@{},1@{},2@{}", o.core, o.other, o.core);
+	if (std::string err = bench::init_eal("bench-router", o.core, o.huge, kEalMemoryMb, lcores); !err.empty()) {
+		fmt::print(stderr, "bench-router: {}\n", err);
+		return 1;
+	}
+	fmt::print("bench-router: 64-byte frames on net_null vdevs, ECN alternated in every row, CPU {}, {:g} s per "
+		   "case, TSC {:.0f} MHz, {}\n",
+		   o.core, o.seconds, static_cast<double>(rte_get_tsc_hz()) / 1e6,
+		   o.huge ? "hugepages" : "--no-huge (4 kB pages)");
+	fmt::print("{:<52} {:>9} {:>9} {:>12} {:>12} {:>9}\n", "case", "fwd Mpps", "rx Mpps", "cycles/rx", "cycles/fwd",
+		   "bypass %");
+	Figures f;
+	std::string err;
+	if (o.want("iofwd")) {
+		f.iofwd = run_testpmd(o.testpmd, o.core, o.seconds, o.huge, err);
+		if (err.empty())
+			row("dpdk-testpmd io-fwd (touches no frame data)", f.iofwd);
+		else
+			err = "testpmd: " + err;
+	}
+	// Half the unshaped load, in bits of 64-byte frames, on each port.
+	auto half_bps = [&] { return static_cast<uint64_t>(f.dualpi2.rx_mpps / 2 / 2 * 1e6 * 64 * 8); };
+	if (err.empty())
+		err = measure_stages(o, f);
+	if (err.empty() && o.want("standing"))
+		err = measure_standing(o, half_bps(), f);
+	if (err.empty() && o.want("rte_sched"))
+		err = measure_rte_sched(o, half_bps(), f);
+	if (err.empty() && (o.want("workers") || o.want("handoff")))
+		err = measure_workers(o, f);
+	rte_eal_cleanup();
 	if (!err.empty()) {
 		fmt::print(stderr, "bench-router: {}\n", err);
 		return 1;
 	}
-	auto want = [&](const char *c) { return only.empty() || only == c; };
-	auto fail = [&](const std::string &what) {
-		fmt::print(stderr, "bench-router: {}: {}\n", what, err);
-		return 1;
-	};
-	fmt::print("bench-router: 64-byte frames on net_null vdevs, ECN alternated in every row, CPU {}, {:g} s per "
-		   "case, TSC {:.0f} MHz, {}\n",
-		   core, seconds, static_cast<double>(rte_get_tsc_hz()) / 1e6,
-		   huge ? "hugepages" : "--no-huge (4 kB pages)");
-	fmt::print("{:<52} {:>9} {:>9} {:>12} {:>12} {:>9}\n", "case", "fwd Mpps", "rx Mpps", "cycles/rx", "cycles/fwd",
-		   "bypass %");
-	RouterRate tp, none, fifo, dualpi2, nobypass, sampling, enforce, standing, sched_one, sched_many, one, two, handoff;
-	if (want("iofwd")) {
-		tp = run_testpmd(testpmd, core, seconds, huge, err);
-		if (!err.empty())
-			return fail("testpmd");
-		row("dpdk-testpmd io-fwd (touches no frame data)", tp);
-	}
-	// The stages, unshaped: each row adds one to the last.
-	struct Stage {
-		const char *name;
-		const char *aqm;
-		const char *router_keys;
-		const char *policy; // [policy] table, or empty
-		RouterRate *out;
-	};
-	const Stage stages[] = {
-		{"none", "none", "", "", &none},
-		{"fifo", "fifo", "", "", &fifo},
-		{"dualpi2", "dualpi2", "", "", &dualpi2},
-		{"nobypass", "dualpi2", "empty_queue_bypass = false", "", &nobypass},
-		{"sampling", "dualpi2", "",
-		 "[policy]\nmode = \"shadow\"\nmodel = \"in-memory\"\ninference_interval = 10\n", &sampling},
-		{"enforce", "dualpi2", "",
-		 "[policy]\nmode = \"enforce\"\nmodel = \"in-memory\"\ninference_interval = 10\n", &enforce},
-	};
-	const std::map<std::string, std::string> labels = {
-		{"none", "router, aqm none, shaper off"},
-		{"fifo", "router, fifo, shaper off"},
-		{"dualpi2", "router, dualpi2, shaper off"},
-		{"nobypass", "router, dualpi2, shaper off, bypass off"},
-		{"sampling", "  + sampling every 10, policy in shadow"},
-		{"enforce", "  + policy enforcing"},
-	};
-	const bool need_dualpi2 = want("standing") || want("rte_sched");
-	for (const Stage &st : stages) {
-		if (!want(st.name) && !(std::string_view(st.name) == "dualpi2" && need_dualpi2))
-			continue;
-		RouterCase c;
-		c.aqm = st.aqm;
-		c.seconds = seconds;
-		c.router_keys = st.router_keys;
-		c.extra = st.policy;
-		PolicyBeside policy;
-		policy.cpu = other;
-		const bool with_policy = *st.policy != '\0';
-		*st.out = bench::measure_router(
-			c, err, [&](dataplane::Router &r) { if (with_policy) policy.start(r); },
-			[&](dataplane::Router &) { if (with_policy) policy.join(); });
-		if (!err.empty())
-			return fail(fmt::format("router, {}", st.name));
-		row(labels.at(st.name), *st.out);
-	}
-	// Half the unshaped load, in bits of 64-byte frames, on each port.
-	const auto half_bps = static_cast<uint64_t>(dualpi2.rx_mpps / 2 / 2 * 1e6 * 64 * 8);
-	if (want("standing")) {
-		RouterCase c;
-		c.rate = std::to_string(half_bps) + "bit";
-		c.router_keys = fmt::format("queue_memory = \"{}\"", kStandingQueueMemory);
-		c.port_tables = fmt::format("[ports.dualpi2]\ntarget = \"{}\"", standing_target);
-		c.seconds = seconds;
-		c.warmup_s = kStandingWarmupS;
-		standing = bench::measure_router(c, err);
-		if (!err.empty())
-			return fail("standing queue");
-		row(fmt::format("router, dualpi2, standing queue ({:.0f} Mbit/s)", half_bps / 1e6), standing);
-		// Both ports at half_bps, 64-byte frames, no overhead (vdevs): what
-		// the shapers allow, against what went out.
-		const double allowed_mpps = 2.0 * static_cast<double>(half_bps) / (64 * 8) / 1e6;
-		fmt::print("  standing queue: sojourn L4S p50 {:.3f} / p99 {:.3f} ms, Classic p50 {:.2f} / p99 {:.2f} ms "
-			   "(target {}); AQM drops {:.1f} %, overflow {:.2f} % of rx; forwarded {:.1f} % of the {:.2f} "
-			   "Mpps the shapers allow\n",
-			   standing.l4s_p50_ms, standing.l4s_p99_ms, standing.classic_p50_ms, standing.classic_p99_ms,
-			   standing_target, 100 * standing.aqm_drop_share, 100 * standing.overflow_share,
-			   100 * standing.mpps / allowed_mpps, allowed_mpps);
-		for (const std::string &w : standing.warnings)
-			fmt::print("  router: {}\n", w);
-	}
-	if (want("rte_sched")) {
-		sched_one = run_rte_sched(half_bps, 1, seconds, err);
-		if (!err.empty())
-			return fail("rte_sched, one pipe");
-		row(fmt::format("rte_sched + PIE, standing queue, one pipe ({:.0f} Mbit/s)", half_bps / 1e6), sched_one);
-		sched_many = run_rte_sched(half_bps, kSchedManyPipes, seconds, err);
-		if (!err.empty())
-			return fail("rte_sched, many pipes");
-		row(fmt::format("rte_sched + PIE, standing queue, {} pipes", kSchedManyPipes), sched_many);
-		fmt::print("  rte_sched: PIE (target {} ms; a pipe's queue {} packets with one pipe, {} with {}) made "
-			   "{:.1f} % / {:.1f} % of the drops\n",
-			   kSchedPieTargetMs, kSchedQueue, kSchedQueueManyPipes, kSchedManyPipes,
-			   100 * sched_one.aqm_drop_share, 100 * sched_many.aqm_drop_share);
-	}
-	if (want("workers") || want("handoff")) {
-		struct Workers {
-			const char *name;
-			std::vector<unsigned> lcores;
-			unsigned rx_queues;
-			RouterRate *out;
-		};
-		const Workers cases[] = {
-			{"workers", {2}, 1, &one},
-			{"workers", {1, 2}, 1, &two},
-			{"handoff", {1, 2}, 2, &handoff},
-		};
-		for (const Workers &wc : cases) {
-			if (!want(wc.name) && !(want("handoff") && wc.out == &two))
-				continue;
-			RouterCase c;
-			c.seconds = seconds;
-			c.worker_lcores = wc.lcores;
-			c.rx_queues = wc.rx_queues;
-			c.router_keys = fmt::format("workers = {}", wc.lcores.size());
-			*wc.out = bench::measure_router(c, err);
-			if (!err.empty())
-				return fail(wc.name);
-			const std::string cpus =
-				wc.lcores.size() > 1 ? fmt::format("{},{}", other, core) : std::to_string(core);
-			row(wc.rx_queues > 1
-				    ? fmt::format("router, dualpi2, hand-off: 2 workers, 2 rx queues (CPU {})", cpus)
-				    : fmt::format("router, dualpi2, {} worker{} (CPU {})", wc.lcores.size(),
-						  wc.lcores.size() > 1 ? "s" : "", cpus),
-			    *wc.out);
-		}
-	}
-	rte_eal_cleanup();
-
-	auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-	fmt::print("\n");
-	if (want("none") && want("dualpi2"))
-		fmt::print("dualpi2_marginal_cycles: {:.1f}\n", dualpi2.cycles_per_pkt - none.cycles_per_pkt);
-	if (want("none") && want("fifo"))
-		fmt::print("fifo_marginal_cycles: {:.1f}\n", fifo.cycles_per_pkt - none.cycles_per_pkt);
-	if (want("nobypass") && want("none"))
-		fmt::print("dualpi2_nobypass_marginal_cycles: {:.1f}\n", nobypass.cycles_per_pkt - none.cycles_per_pkt);
-	if (want("sampling") && want("dualpi2"))
-		fmt::print("sampling10_marginal_cycles: {:.1f}\n", sampling.cycles_per_pkt - dualpi2.cycles_per_pkt);
-	if (want("enforce") && want("sampling"))
-		fmt::print("enforce_marginal_cycles: {:.1f}\n", enforce.cycles_per_pkt - sampling.cycles_per_pkt);
-	if (want("standing")) {
-		fmt::print("standing_cycles_per_pkt: {:.1f}\n", standing.cycles_per_pkt);
-		fmt::print("standing_vs_unshaped_cycles: {:.3f}\n", ratio(standing.cycles_per_pkt, dualpi2.cycles_per_pkt));
-		fmt::print("standing_vs_unshaped_ratio: {:.3f}\n", ratio(standing.rx_mpps, dualpi2.rx_mpps));
-	}
-	if (want("rte_sched") && want("standing")) {
-		fmt::print("dualpi2_vs_rte_sched_ratio: {:.3f}\n", ratio(standing.rx_mpps, sched_one.rx_mpps));
-		fmt::print("dualpi2_vs_rte_sched_many_pipes_ratio: {:.3f}\n", ratio(standing.rx_mpps, sched_many.rx_mpps));
-	}
-	if (want("workers"))
-		fmt::print("two_workers_vs_one_ratio: {:.3f}\n", ratio(two.rx_mpps, one.rx_mpps));
-	if (want("handoff"))
-		fmt::print("handoff_vs_local_ratio: {:.3f}\n", ratio(handoff.rx_mpps, two.rx_mpps));
-	if (want("iofwd") && want("dualpi2"))
-		fmt::print("router_vs_iofwd_ratio: {:.3f}\n", ratio(dualpi2.mpps, tp.mpps));
+	print_figures(o, f);
 	return 0;
 }
