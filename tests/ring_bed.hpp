@@ -268,8 +268,8 @@ inline std::string telemetry_reply(const std::string &command)
 	return reply;
 }
 
-// rte_eal_cleanup(), and then the EAL's runtime directory goes too
-// (/var/run/dpdk/<file prefix> as root): a test suite on a router's own host
+// rte_eal_cleanup(), and then the EAL's runtime directory goes too (the
+// one named for the file prefix): a test suite on a router's own host
 // leaves nothing behind (the EAL keeps the directory for secondary
 // processes; a test has none once it ends).
 inline void remove_runtime_dir_on_cleanup()
