@@ -29,48 +29,79 @@ AqmOrError build(std::span<const Setting> settings, Params params,
 
 bool fifo_is_flag(std::string_view) { return false; }
 
-bool known_name(std::string_view name)
+// The registry: each AQM's name, its bare tc flags and how it is built from
+// settings, in the order of kAqmNames. make_aqm and split_tc_args look the
+// name up here and nowhere else.
+struct AqmKind {
+	std::string_view name;
+	bool (*is_flag)(std::string_view key);
+	AqmOrError (*make)(std::span<const Setting> settings, uint64_t seed);
+};
+
+constexpr AqmKind kAqmKinds[] = {
+	{"fifo", fifo_is_flag,
+	 [](std::span<const Setting> s, uint64_t) {
+		 return build<FifoParams, Fifo>(s, FifoParams{}, fifo_apply, fifo_finalize);
+	 }},
+	{"pie", pie_is_flag,
+	 [](std::span<const Setting> s, uint64_t seed) {
+		 PieParams p;
+		 p.seed = seed;
+		 return build<PieParams, Pie>(s, p, pie_apply, pie_finalize);
+	 }},
+	{"codel", codel_is_flag,
+	 [](std::span<const Setting> s, uint64_t) {
+		 return build<CodelParams, Codel>(s, CodelParams{}, codel_apply, codel_finalize);
+	 }},
+	{"dualpi2", dualpi2_is_flag,
+	 [](std::span<const Setting> s, uint64_t seed) {
+		 DualPi2Params p;
+		 p.seed = seed;
+		 return build<DualPi2Params, DualPi2>(s, p, dualpi2_apply, dualpi2_finalize);
+	 }},
+};
+
+constexpr bool registry_matches_names()
 {
-	for (std::string_view n : kAqmNames)
-		if (n == name)
-			return true;
-	return false;
+	if (std::size(kAqmKinds) != std::size(kAqmNames))
+		return false;
+	for (size_t i = 0; i < std::size(kAqmKinds); i++)
+		if (kAqmKinds[i].name != kAqmNames[i])
+			return false;
+	return true;
+}
+static_assert(registry_matches_names(), "kAqmKinds and kAqmNames name the same AQMs in the same order");
+
+const AqmKind *find_kind(std::string_view name)
+{
+	for (const AqmKind &k : kAqmKinds)
+		if (k.name == name)
+			return &k;
+	return nullptr;
 }
 
 std::string unknown_aqm(std::string_view name)
 {
-	return "unknown aqm '" + std::string(name) + "' (known: fifo pie codel dualpi2)";
+	std::string known;
+	for (std::string_view n : kAqmNames)
+		known += (known.empty() ? "" : " ") + std::string(n);
+	return "unknown aqm '" + std::string(name) + "' (known: " + known + ")";
 }
 
 } // namespace
 
 AqmOrError make_aqm(std::string_view name, std::span<const Setting> settings, uint64_t seed)
 {
-	if (name == "fifo")
-		return build<FifoParams, Fifo>(settings, FifoParams{}, fifo_apply, fifo_finalize);
-	if (name == "pie") {
-		PieParams p;
-		p.seed = seed;
-		return build<PieParams, Pie>(settings, p, pie_apply, pie_finalize);
-	}
-	if (name == "codel")
-		return build<CodelParams, Codel>(settings, CodelParams{}, codel_apply, codel_finalize);
-	if (name == "dualpi2") {
-		DualPi2Params p;
-		p.seed = seed;
-		return build<DualPi2Params, DualPi2>(settings, p, dualpi2_apply, dualpi2_finalize);
-	}
-	return {{}, unknown_aqm(name)};
+	const AqmKind *kind = find_kind(name);
+	return kind ? kind->make(settings, seed) : AqmOrError{{}, unknown_aqm(name)};
 }
 
 std::string split_tc_args(std::string_view name, std::string_view args, std::vector<Setting> &out)
 {
-	if (!known_name(name))
+	const AqmKind *kind = find_kind(name);
+	if (!kind)
 		return unknown_aqm(name);
-	bool (*is_flag)(std::string_view) = name == "dualpi2" ? dualpi2_is_flag
-					    : name == "pie"   ? pie_is_flag
-					    : name == "codel" ? codel_is_flag
-							      : fifo_is_flag;
+	bool (*is_flag)(std::string_view) = kind->is_flag;
 	std::vector<std::string_view> words;
 	size_t pos = 0;
 	while (pos < args.size()) {

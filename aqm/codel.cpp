@@ -36,18 +36,16 @@ std::string codel_apply(CodelParams &p, std::string_view key, std::string_view v
 
 std::string codel_finalize(CodelParams &p)
 {
-	if (p.limit_pkts == 0)
-		return "codel: limit must be at least 1 packet";
-	if (p.limit_pkts > (1u << 26))
-		return "codel: limit above 67108864 packets";
+	if (std::string err = limit_error("codel", p.limit_pkts); !err.empty())
+		return err;
 	if (p.interval_ns == 0)
 		return "codel: interval must be greater than 0";
 	if (p.target_ns == 0)
 		return "codel: target must be greater than 0";
 	if (p.target_ns >= p.interval_ns)
 		return "codel: target must be below interval";
-	if (p.mtu_bytes < 68 || p.mtu_bytes > 65535)
-		return "codel: mtu must be between 68 and 65535 bytes";
+	if (std::string err = mtu_error("codel", p.mtu_bytes); !err.empty())
+		return err;
 	return {};
 }
 

@@ -151,10 +151,8 @@ std::string dualpi2_finalize(DualPi2Params &p)
 		p.alpha_256 = static_cast<uint32_t>(alpha_hz * 256);
 		p.beta_256 = static_cast<uint32_t>(beta_hz * 256);
 	}
-	if (p.limit_pkts == 0)
-		return "dualpi2: limit must be at least 1 packet";
-	if (p.limit_pkts > (1u << 26))
-		return "dualpi2: limit above 67108864 packets";
+	if (std::string err = limit_error("dualpi2", p.limit_pkts); !err.empty())
+		return err;
 	if (p.tupdate_ns == 0)
 		return "dualpi2: tupdate must be greater than 0";
 	if (p.tupdate_ns > 10 * kNsPerSec || p.target_ns > 10 * kNsPerSec)
@@ -167,8 +165,8 @@ std::string dualpi2_finalize(DualPi2Params &p)
 		return "dualpi2: coupling_factor must be between 1 and 255";
 	if (p.classic_protection_pct > 100)
 		return "dualpi2: classic_protection must be a percentage 0..100";
-	if (p.mtu_bytes < 68 || p.mtu_bytes > 65535)
-		return "dualpi2: mtu must be between 68 and 65535 bytes";
+	if (std::string err = mtu_error("dualpi2", p.mtu_bytes); !err.empty())
+		return err;
 	if (p.memlimit_bytes == 0)
 		p.memlimit_bytes = (uint64_t)p.limit_pkts * 2 * p.mtu_bytes;
 	return {};

@@ -24,10 +24,8 @@ std::string fifo_apply(FifoParams &p, std::string_view key, std::string_view val
 
 std::string fifo_finalize(FifoParams &p)
 {
-	if (p.limit_pkts == 0)
-		return "fifo: limit must be at least 1 packet";
-	if (p.limit_pkts > (1u << 26))
-		return "fifo: limit above 67108864 packets";
+	if (std::string err = limit_error("fifo", p.limit_pkts); !err.empty())
+		return err;
 	return {};
 }
 

@@ -56,10 +56,8 @@ std::string pie_apply(PieParams &p, std::string_view key, std::string_view value
 
 std::string pie_finalize(PieParams &p)
 {
-	if (p.limit_pkts == 0)
-		return "pie: limit must be at least 1 packet";
-	if (p.limit_pkts > (1u << 26))
-		return "pie: limit above 67108864 packets";
+	if (std::string err = limit_error("pie", p.limit_pkts); !err.empty())
+		return err;
 	if (p.tupdate_ns == 0)
 		return "pie: tupdate must be greater than 0";
 	if (p.target_ns == 0)
@@ -68,8 +66,8 @@ std::string pie_finalize(PieParams &p)
 		return "pie: alpha and beta must be greater than 0";
 	if (p.mark_ecn_th < 0 || p.mark_ecn_th > 1)
 		return "pie: mark_ecn_th must be between 0 and 1";
-	if (p.mtu_bytes < 68 || p.mtu_bytes > 65535)
-		return "pie: mtu must be between 68 and 65535 bytes";
+	if (std::string err = mtu_error("pie", p.mtu_bytes); !err.empty())
+		return err;
 	return {};
 }
 

@@ -207,4 +207,20 @@ std::string format_time(uint64_t ns)
 	return buf;
 }
 
+std::string limit_error(std::string_view aqm, uint32_t limit_pkts)
+{
+	if (limit_pkts == 0)
+		return std::string(aqm) + ": limit must be at least 1 packet";
+	if (limit_pkts > kMaxLimitPkts)
+		return std::string(aqm) + ": limit above " + std::to_string(kMaxLimitPkts) + " packets";
+	return {};
+}
+
+std::string mtu_error(std::string_view aqm, uint32_t mtu_bytes)
+{
+	if (mtu_bytes < 68 || mtu_bytes > 65535)
+		return std::string(aqm) + ": mtu must be between 68 and 65535 bytes";
+	return {};
+}
+
 } // namespace dualpilot::aqm

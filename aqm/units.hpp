@@ -28,4 +28,11 @@ namespace dualpilot::aqm {
 // Renders a nanosecond time the way tc prints one: "15ms", "1.5ms", "500us".
 std::string format_time(uint64_t ns);
 
+// The checks every AQM's finalize makes of its queue limit (1 packet to
+// 2^26, where the queue is allocated once) and of its MTU (68, IPv4's
+// minimum, to 65535), written once: "aqm: ..." or empty.
+inline constexpr uint32_t kMaxLimitPkts = 1u << 26;
+[[nodiscard]] std::string limit_error(std::string_view aqm, uint32_t limit_pkts);
+[[nodiscard]] std::string mtu_error(std::string_view aqm, uint32_t mtu_bytes);
+
 } // namespace dualpilot::aqm

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <initializer_list>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -43,17 +44,30 @@ struct TomlReader {
 	[[nodiscard]] bool only_keys(const toml::table &table, std::string_view context,
 				     std::initializer_list<std::string_view> known)
 	{
+		return only_keys(table, context, known, {});
+	}
+	// The same, where the table also holds one sub-table per AQM, named as
+	// aqm::kAqmNames names them ([ports.dualpi2], [bottleneck.pie], ...).
+	[[nodiscard]] bool only_keys_and_aqm_tables(const toml::table &table, std::string_view context,
+						    std::initializer_list<std::string_view> known)
+	{
+		return only_keys(table, context, known, aqm::kAqmNames);
+	}
+	[[nodiscard]] bool only_keys(const toml::table &table, std::string_view context,
+				     std::initializer_list<std::string_view> known, std::span<const std::string_view> more)
+	{
 		for (const auto &[key, node] : table) {
 			bool ok = false;
 			for (std::string_view k : known)
 				ok = ok || k == key.str();
+			for (std::string_view k : more)
+				ok = ok || k == key.str();
 			if (!ok) {
 				std::string list;
-				for (std::string_view k : known) {
-					if (!list.empty())
-						list += ' ';
-					list += k;
-				}
+				for (std::string_view k : known)
+					list += (list.empty() ? "" : " ") + std::string(k);
+				for (std::string_view k : more)
+					list += (list.empty() ? "" : " ") + std::string(k);
 				return fail(node, key.str(), "unknown key in " + std::string(context) + " (known: " + list + ")");
 			}
 		}

@@ -47,8 +47,8 @@ using common::TomlReader;
 
 [[nodiscard]] bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
 {
-	if (!r.only_keys(t, "[[ports]]", {"name", "device", "peer", "rate", "burst", "overhead", "aqm", "rx_queues",
-					  "delay", "fifo", "pie", "codel", "dualpi2"}))
+	if (!r.only_keys_and_aqm_tables(t, "[[ports]]", {"name", "device", "peer", "rate", "burst", "overhead", "aqm",
+							 "rx_queues", "delay"}))
 		return false;
 	if (const toml::node *n = t.get("overhead"); n && !(n->is_string() && n->as_string()->get() == "auto")) {
 		uint32_t overhead = 0;

@@ -153,7 +153,7 @@ bool read(TomlReader &r, const toml::table &root, Scenario &s)
 	const toml::table *b = root["bottleneck"].as_table();
 	if (!b)
 		return r.fail(root, "bottleneck", "missing [bottleneck] table with at least rate = \"...\"");
-	if (!r.only_keys(*b, "[bottleneck]", {"rate", "changes", "mtu", "aqm", "fifo", "pie", "codel", "dualpi2"}) ||
+	if (!r.only_keys_and_aqm_tables(*b, "[bottleneck]", {"rate", "changes", "mtu", "aqm"}) ||
 	    !read_rate_changes(r, *b, s) ||
 	    !r.unit(*b, "rate", s.rate_bps, aqm::parse_rate_bps, "8mbit") || !r.text(*b, "aqm", s.aqm) ||
 	    !r.integer(*b, "mtu", s.mtu_bytes, 128, 9000))
