@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -52,7 +54,8 @@ HostCheck check_contigmem(const FreebsdHost &host)
 		c.detail = reserved + ": none reserved; set hw.contigmem.num_buffers in /boot/loader.conf";
 		return c;
 	}
-	switch (host.contigmem_lock()) {
+	const ContigmemProbe probe = host.contigmem_lock();
+	switch (probe.state) {
 	case ContigmemLock::free:
 		c.ok = true;
 		c.detail = reserved;
@@ -68,11 +71,28 @@ HostCheck check_contigmem(const FreebsdHost &host)
 	case ContigmemLock::no_device:
 		c.detail = reserved + ", but /dev/contigmem is missing: kldunload contigmem && kldload contigmem";
 		break;
+	case ContigmemLock::error:
+		c.detail = reserved + ", but /dev/contigmem: " + std::strerror(probe.error);
+		break;
 	}
 	return c;
 }
 
-HostCheck check_pci_port(const std::string &addr, const FreebsdHost &host)
+// The hw.nic_uio.bdfs that gives nic_uio every PCI port of the config: the
+// kernel environment's list as it stands, and each port it lacks (so that
+// following the advice for one port does not undo it for another).
+std::string bdfs_for_all(const std::vector<std::string> &ports, const std::string &current)
+{
+	std::string list = current;
+	for (const std::string &addr : ports) {
+		PciAddress a;
+		if (parse_pci_address(addr, a) && a.domain == 0 && !bdfs_lists(list, a))
+			list += (list.empty() ? "" : ",") + bdf_text(a);
+	}
+	return list;
+}
+
+HostCheck check_pci_port(const std::string &addr, const std::vector<std::string> &all_ports, const FreebsdHost &host)
 {
 	HostCheck c{"port " + addr, false, {}};
 	PciAddress a;
@@ -101,15 +121,20 @@ HostCheck check_pci_port(const std::string &addr, const FreebsdHost &host)
 		return c;
 	}
 	std::string bdfs;
-	if (!host.kenv("hw.nic_uio.bdfs", bdfs))
+	if (!host.kenv("hw.nic_uio.bdfs", bdfs)) {
+		const std::string all = bdfs_for_all(all_ports, "");
 		c.detail = fmt::format("not given to nic_uio: no {}, and hw.nic_uio.bdfs is not in the kernel environment; "
 				       "put hw.nic_uio.bdfs=\"{}\" and nic_uio_load=\"YES\" in /boot/loader.conf (or "
 				       "kenv hw.nic_uio.bdfs={} && kldload nic_uio)",
-				       node, bdf, bdf);
-	else if (!bdfs_lists(bdfs, a))
-		c.detail = fmt::format("not given to nic_uio: hw.nic_uio.bdfs is \"{}\"; add {} and reload nic_uio", bdfs,
-				       bdf);
-	else
+				       node, all, all);
+	} else if (!bdfs_lists(bdfs, a)) {
+		// kenv(2) hands back at most kKenvValueMax bytes; nic_uio reads more.
+		const bool cut = bdfs.size() + 1 >= kKenvValueMax;
+		c.detail = fmt::format("not given to nic_uio: hw.nic_uio.bdfs is \"{}\"{}; set it to \"{}\" (every port of "
+				       "this config) and reload nic_uio",
+				       bdfs, cut ? " (as far as kenv(2) shows it: 128 bytes)" : "",
+				       bdfs_for_all(all_ports, bdfs));
+	} else
 		c.detail = fmt::format("listed in hw.nic_uio.bdfs (\"{}\") but {} is missing: nic_uio is not loaded "
 				       "(kldload nic_uio), or the kernel driver claimed the device first (pciconf -l)",
 				       bdfs, node);
@@ -153,7 +178,7 @@ std::vector<HostCheck> freebsd_check_host(const HostNeeds &needs, const FreebsdH
 	if (needs.hugepages)
 		out.push_back(check_contigmem(host));
 	for (const std::string &addr : needs.pci_devices)
-		out.push_back(check_pci_port(addr, host));
+		out.push_back(check_pci_port(addr, needs.pci_devices, host));
 	for (const std::string &iface : needs.interfaces) {
 		HostCheck c{"interface " + iface, host.interface_exists(iface), {}};
 		c.detail = c.ok ? "present" : "no such interface (ifconfig -l lists them)";

@@ -37,9 +37,18 @@ namespace dualpilot::dataplane {
 enum class ContigmemLock : uint8_t {
 	free,       // the EAL would get it
 	held,       // another primary DPDK process holds it
-	no_access,  // /dev/contigmem cannot be opened read-write (not root)
+	no_access,  // /dev/contigmem cannot be opened read-write (EACCES, EPERM: not root)
 	no_device,  // no /dev/contigmem (module not loaded)
+	error,      // open(2) or flock(2) failed otherwise: errno says how
 };
+struct ContigmemProbe {
+	ContigmemLock state = ContigmemLock::free;
+	int error = 0; // the errno, for ContigmemLock::error
+};
+
+// kenv(2) returns at most this many bytes of a value (KENV_MVALLEN,
+// sys/sys/kenv.h), while nic_uio reads up to 255 of hw.nic_uio.bdfs.
+inline constexpr size_t kKenvValueMax = 128;
 
 struct FreebsdHost {
 	// sysctlbyname() of an integer (int or int64_t); false when absent.
@@ -50,7 +59,7 @@ struct FreebsdHost {
 	std::function<bool(const std::string &name, std::string &value)> kenv;
 	// access(path, R_OK | W_OK): 0, or the errno (ENOENT, EACCES).
 	std::function<int(const std::string &path)> device_access;
-	std::function<ContigmemLock()> contigmem_lock;
+	std::function<ContigmemProbe()> contigmem_lock;
 	std::function<bool(const std::string &iface)> interface_exists;
 };
 

@@ -74,14 +74,23 @@ int device_access(const std::string &path) { return access(path.c_str(), R_OK | 
 
 // What eal_hugepage_info_init() will meet: open read-write, then
 // flock(LOCK_EX | LOCK_NB). The lock is dropped again at once (close).
-ContigmemLock probe_contigmem_lock()
+ContigmemProbe probe_contigmem_lock()
 {
 	const int fd = open("/dev/contigmem", O_RDWR);
-	if (fd < 0)
-		return errno == ENOENT ? ContigmemLock::no_device : ContigmemLock::no_access;
-	const bool locked = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+	if (fd < 0) {
+		const int err = errno;
+		if (err == ENOENT)
+			return {ContigmemLock::no_device, err};
+		if (err == EACCES || err == EPERM)
+			return {ContigmemLock::no_access, err};
+		return {ContigmemLock::error, err};
+	}
+	ContigmemProbe probe;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0)
+		probe = errno == EWOULDBLOCK ? ContigmemProbe{ContigmemLock::held, EWOULDBLOCK}
+					     : ContigmemProbe{ContigmemLock::error, errno};
 	close(fd);
-	return locked ? ContigmemLock::held : ContigmemLock::free;
+	return probe;
 }
 
 const FreebsdHost &this_host()

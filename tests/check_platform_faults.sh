@@ -61,6 +61,8 @@ clean_tree; printf "fuzz = custom_target('f', command: ['/usr/bin/clang++', '@IN
 expect interpreter "a hard-coded /usr/bin/clang++"
 clean_tree; printf '#!/usr/bin/env python3\nprint(1)\n' >"$work/t/tests/report"
 expect ok "an env python3 shebang"
+clean_tree; printf 'import subprocess\nsubprocess.run(["/usr/bin/python3", "plot"])\n' >"$work/t/tests/helper.py"
+expect interpreter "/usr/bin/python3 in a Python module without a shebang"
 
 # bash (and git) missing from the guide's pkg line
 clean_tree; printf '# FreeBSD\n\n```sh\npkg install dpdk meson ninja python3\n```\n' >"$work/t/docs/freebsd.md"
@@ -76,6 +78,10 @@ clean_tree; printf '#if defined(__linux__)\nconst char *a = "--file-prefix=x";\n
 expect ok "--file-prefix under a __linux__ guard"
 clean_tree; printf '#!/usr/bin/env bash\nrouter -- --huge-dir /mnt/huge\n' >"$work/t/tests/run.sh"
 expect eal-option "--huge-dir in a script FreeBSD runs"
+clean_tree; printf '#ifdef __linux__\nconst char *a = "x";\n#else\nconst char *a = "--file-prefix=x";\n#endif\n' >"$work/t/tests/bed.cpp"
+expect eal-option "--file-prefix in the #else of a __linux__ guard (FreeBSD's branch)"
+clean_tree; printf "test('bed', exe, args: ['--file-prefix=x'])\n" >>"$work/t/meson.build"
+expect eal-option "--file-prefix in a meson test's arguments"
 
 # socket-name
 clean_tree; printf 'bool f(cmsghdr *c) { return c->cmsg_type == IP_TOS; }\n' >"$work/t/aqm/rx.cpp"
@@ -84,10 +90,16 @@ clean_tree; printf '#ifdef __FreeBSD__\nint t = IP_RECVTOS;\n#else\nbool f(cmsgh
 expect ok "the TOS message under a platform guard"
 clean_tree; printf 'void f(int fd) { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "e", 1); }\n' >"$work/t/aqm/bind.cpp"
 expect socket-name "a Linux-only socket option"
+clean_tree; printf 'int f(cmsghdr *c) { switch (c->cmsg_type) { case IP_TOS: return 1; } return 0; }\n' >"$work/t/aqm/rx.cpp"
+expect socket-name "IP_TOS as a case label of the received message"
+clean_tree; printf 'bool f(cmsghdr *c) { return IP_TTL == c->cmsg_type; }\n' >"$work/t/aqm/rx.cpp"
+expect socket-name "IP_TTL compared the other way round"
 
 # linux-pmd
 clean_tree; printf '#!/usr/bin/env bash\nrouter -- --vdev net_memif0,role=server\n' >"$work/t/tests/memif.sh"
 expect linux-pmd "net_memif in a script FreeBSD runs"
+clean_tree; printf '#if defined(__FreeBSD__)\nconst char *d = "net_memif0";\n#endif\n' >"$work/t/aqm/dev.cpp"
+expect linux-pmd "net_memif inside a __FreeBSD__ branch"
 clean_tree; printf '#!/usr/bin/env bash\nrouter -- --vdev net_af_packet0,iface=veth0\n' >"$work/t/tests/netns/bed.sh"
 expect ok "net_af_packet in a netns bed"
 

@@ -32,7 +32,7 @@ while IFS= read -r f; do
 		echo "FAIL: $f has a FreeBSD branch but is not compiled here; add it to tests/freebsd_compile.sh"
 		missing=1
 	fi
-done < <(git ls-files -- '*.cpp' '*.hpp' '*.h' | xargs grep -l -E '^\s*#\s*(if|ifdef|elif).*(RTE_EXEC_ENV_FREEBSD|__FreeBSD__)' |
+done < <(git ls-files -- '*.cpp' '*.hpp' '*.h' | xargs grep -l -E '^\s*#\s*(if|ifdef|ifndef|elif).*(RTE_EXEC_ENV_FREEBSD|__FreeBSD__|RTE_EXEC_ENV_LINUX|__linux__)' |
 	grep -v '^tests/freebsd/')
 
 # The host's libstdc++ directories, as its g++ searches them.

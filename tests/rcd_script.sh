@@ -52,7 +52,7 @@ case $line in
 *) fail "daemon(8) got options it should not have, or lost its own: $line" ;;
 esac
 case $line in
-*"/usr/local/bin/dualpilot-router --config /usr/local/etc/dualpilot/router.toml --quiet -- -l 2-5") ;;
+*'/usr/local/bin/dualpilot-router --config "/usr/local/etc/dualpilot/router.toml" --quiet -- -l 2-5') ;; # rc.subr evals it
 *) fail "the router's flags and EAL flags are not the router's: $line" ;;
 esac
 line=$(run print dualpilot_router_restart_delay=9)

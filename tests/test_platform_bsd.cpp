@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -25,7 +26,7 @@ struct FakeHost {
 	std::map<std::string, std::string> texts;
 	std::map<std::string, std::string> kenv;
 	std::map<std::string, int> devices; // path -> access(2) result (0 or errno)
-	ContigmemLock lock = ContigmemLock::free;
+	ContigmemProbe lock;
 	std::set<std::string> interfaces;
 
 	FreebsdHost readers() const
@@ -107,13 +108,30 @@ TEST(PlatformBsd, APortNotInTheKernelEnvironmentIsToldTheLoaderConfLines)
 	EXPECT_TRUE(says(c, "nic_uio_load=\"YES\"")) << c.detail;
 }
 
-TEST(PlatformBsd, APortMissingFromTheBdfListIsToldToAddIt)
+TEST(PlatformBsd, APortMissingFromTheBdfListIsToldTheListWithIt)
 {
 	FakeHost h;
 	h.kenv["hw.nic_uio.bdfs"] = "59:0:0";
 	const HostCheck c = port_check(h, "0000:3b:00.1");
 	EXPECT_FALSE(c.ok);
-	EXPECT_TRUE(says(c, "add 59:0:1")) << c.detail;
+	EXPECT_TRUE(says(c, "set it to \"59:0:0,59:0:1\"")) << c.detail;
+}
+
+// Two ports missing: each is told the one list that gives nic_uio both,
+// so following the advice for one does not undo the other.
+TEST(PlatformBsd, EveryMissingPortIsToldOneListWithThemAll)
+{
+	FakeHost h;
+	HostNeeds needs;
+	needs.hugepages = false;
+	needs.pci_devices = {"0000:3b:00.0", "0000:af:00.1"};
+	const auto none = freebsd_check_host(needs, h.readers());
+	ASSERT_EQ(none.size(), 2u);
+	for (const HostCheck &c : none)
+		EXPECT_TRUE(says(c, "hw.nic_uio.bdfs=\"59:0:0,175:0:1\"")) << c.detail;
+	h.kenv["hw.nic_uio.bdfs"] = "10:0:0";
+	for (const HostCheck &c : freebsd_check_host(needs, h.readers()))
+		EXPECT_TRUE(says(c, "set it to \"10:0:0,59:0:0,175:0:1\"")) << c.detail;
 }
 
 TEST(PlatformBsd, AListedPortWithoutItsNodeMeansNicUioIsNotLoadedOrLostTheRace)
@@ -171,7 +189,7 @@ TEST(PlatformBsd, ContigmemNotLoadedIsToldHowToLoadIt)
 TEST(PlatformBsd, ContigmemLockedByAnotherProcessMeansOnePrimaryPerHost)
 {
 	FakeHost h = with_contigmem();
-	h.lock = ContigmemLock::held;
+	h.lock = {ContigmemLock::held, 0};
 	const HostCheck c = contigmem_check(h);
 	EXPECT_FALSE(c.ok);
 	EXPECT_TRUE(says(c, "one primary DPDK process per host")) << c.detail;
@@ -180,9 +198,11 @@ TEST(PlatformBsd, ContigmemLockedByAnotherProcessMeansOnePrimaryPerHost)
 TEST(PlatformBsd, ContigmemWithoutAccessOrBuffersIsMissing)
 {
 	FakeHost h = with_contigmem();
-	h.lock = ContigmemLock::no_access;
+	h.lock = {ContigmemLock::no_access, EACCES};
 	EXPECT_TRUE(says(contigmem_check(h), "as root"));
-	h.lock = ContigmemLock::free;
+	h.lock = {ContigmemLock::error, ENXIO}; // any other errno is named as it is
+	EXPECT_TRUE(says(contigmem_check(h), std::strerror(ENXIO)));
+	h.lock = {};
 	h.ints["hw.contigmem.num_buffers"] = 0;
 	EXPECT_FALSE(contigmem_check(h).ok);
 }
@@ -242,8 +262,8 @@ TEST(PlatformBsd, OneDomainMeansNoLocality)
 // hwloc, from an XML topology: two nodes, a NIC below node 1's package and
 // one attached to the machine itself, as hwloc's FreeBSD backend attaches
 // every PCI device. The second has no locality hwloc knows: it must not
-// come back as node 0 (the platform's own source is asked; on this Linux
-// host sysfs has no such device, so -1).
+// come back as node 0 (the platform's own source is asked; PCI domain 0x7777
+// exists on no host, so sysfs has no such device: -1).
 constexpr const char *kTwoNodeXml = R"(<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE topology SYSTEM "hwloc2.dtd">
 <topology version="2.0">
@@ -257,12 +277,12 @@ constexpr const char *kTwoNodeXml = R"(<?xml version="1.0" encoding="UTF-8"?>
    <object type="NUMANode" os_index="1" cpuset="0x0000000c" complete_cpuset="0x0000000c" nodeset="0x00000002" complete_nodeset="0x00000002" gp_index="7" local_memory="1073741824"/>
    <object type="PU" os_index="2" cpuset="0x00000004" complete_cpuset="0x00000004" nodeset="0x00000002" complete_nodeset="0x00000002" gp_index="8"/>
    <object type="PU" os_index="3" cpuset="0x00000008" complete_cpuset="0x00000008" nodeset="0x00000002" complete_nodeset="0x00000002" gp_index="9"/>
-   <object type="Bridge" gp_index="10" bridge_type="0-1" depth="0" bridge_pci="0000:[af-af]">
-    <object type="PCIDev" gp_index="11" pci_busid="0000:af:00.0" pci_type="0200 [8086:1572] [8086:0000] 01" pci_link_speed="0.000000"/>
+   <object type="Bridge" gp_index="10" bridge_type="0-1" depth="0" bridge_pci="7777:[af-af]">
+    <object type="PCIDev" gp_index="11" pci_busid="7777:af:00.0" pci_type="0200 [8086:1572] [8086:0000] 01" pci_link_speed="0.000000"/>
    </object>
   </object>
-  <object type="Bridge" gp_index="12" bridge_type="0-1" depth="0" bridge_pci="0000:[3b-3b]">
-   <object type="PCIDev" gp_index="13" pci_busid="0000:3b:00.0" pci_type="0200 [8086:1572] [8086:0000] 01" pci_link_speed="0.000000"/>
+  <object type="Bridge" gp_index="12" bridge_type="0-1" depth="0" bridge_pci="7777:[3b-3b]">
+   <object type="PCIDev" gp_index="13" pci_busid="7777:3b:00.0" pci_type="0200 [8086:1572] [8086:0000] 01" pci_link_speed="0.000000"/>
   </object>
  </object>
 </topology>
@@ -274,8 +294,8 @@ TEST(PlatformBsd, HwlocsRootAttachedDeviceIsNotTakenAsNodeZero)
 		(std::filesystem::temp_directory_path() / ("dualpilot_topo_" + std::to_string(getpid()) + ".xml")).string();
 	std::ofstream(path) << kTwoNodeXml;
 	ASSERT_EQ(setenv("HWLOC_XMLFILE", path.c_str(), 1), 0);
-	const int local = device_numa_node("0000:af:00.0");
-	const int root = device_numa_node("0000:3b:00.0");
+	const int local = device_numa_node("7777:af:00.0");
+	const int root = device_numa_node("7777:3b:00.0");
 	unsetenv("HWLOC_XMLFILE");
 	std::filesystem::remove(path);
 	EXPECT_EQ(local, 1) << "hwloc did not read the XML topology";
