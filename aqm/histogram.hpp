@@ -50,6 +50,15 @@ public:
 		return max_ns_;
 	}
 
+	// Each bucket that holds samples: f(the bucket's largest value, its count).
+	template <typename F>
+	void each_bucket(F &&f) const
+	{
+		for (int i = 0; i < kBuckets; i++)
+			if (counts_[i] != 0)
+				f(upper_bound(i), counts_[i]);
+	}
+
 	void merge(const DelayHistogram &other)
 	{
 		for (int i = 0; i < kBuckets; i++)

@@ -39,22 +39,32 @@ std::atomic<bool> reload_requested{false};
 void on_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
 
 // The objective (sim/objective.hpp) of each shaped AQM port over the run:
-// its queues' sojourn percentiles and its utilisation, tx bytes over the
+// its queues' delays as the objective scores them (each forwarded packet's
+// sojourn, each drop at its wait plus drop_penalty_ms, as the simulator
+// scores them), one line a queue, and its utilisation, tx bytes over the
 // shaper's rate for the run's time. The router sees no flows: no Jain term.
 std::vector<std::string> objective_lines(const dataplane::Router &router, const sim::Objective &objective,
 					 uint64_t run_ns)
 {
 	std::vector<std::string> lines;
+	const auto penalty_ns = static_cast<uint64_t>(objective.drop_penalty_ms * 1e6);
 	for (size_t i = 0; i < router.ports().size(); i++) {
 		const dataplane::Port &p = router.ports()[i];
 		const uint64_t rate = p.cfg.rate_bps ? p.cfg.rate_bps : p.sizing_rate_bps;
 		if (!p.aqm || rate == 0 || run_ns == 0)
 			continue;
 		sim::ObjectiveInputs in;
-		for (int q = 0; q < 2; q++) {
-			in.queue[q].present = p.sojourn[q].count() > 0;
-			in.queue[q].p50_ms = p.sojourn[q].percentile_ns(0.5) / 1e6;
-			in.queue[q].p99_ms = p.sojourn[q].percentile_ns(0.99) / 1e6;
+		for (int q = 1; q >= 0; q--) {
+			const aqm::DelayHistogram scored = router.scored_delay(i, q, penalty_ns);
+			in.queue[q].present = scored.count() > 0;
+			in.queue[q].p50_ms = scored.percentile_ns(0.5) / 1e6;
+			in.queue[q].p99_ms = scored.percentile_ns(0.99) / 1e6;
+			if (in.queue[q].present)
+				lines.push_back(fmt::format("{} {} queue scored delay: p50 {:.3f} ms p99 {:.3f} ms ({} drops at their "
+							    "wait + {:g} ms)",
+							    p.cfg.name, q == 1 ? "L4S" : "Classic", in.queue[q].p50_ms,
+							    in.queue[q].p99_ms, scored.count() - p.sojourn[q].count(),
+							    objective.drop_penalty_ms));
 		}
 		in.utilisation = std::min(1.0, router.port_stats(i).tx_bytes * 8e9 / (static_cast<double>(rate) * run_ns));
 		lines.push_back(p.cfg.name + " " + sim::objective_line(in, objective));
@@ -197,11 +207,12 @@ Lcores assign_lcores(const dataplane::RouterConfig &cfg)
 
 // The policy worker (when the config runs a policy or samples) and the
 // telemetry commands. Whether the policy worker runs.
-bool start_policy_and_telemetry(const dataplane::RouterConfig &cfg, dataplane::Router &router,
-				dataplane::PolicyWorker &policy)
+bool start_policy_and_telemetry(const dataplane::RouterConfig &cfg, const sim::Objective &objective,
+				dataplane::Router &router, dataplane::PolicyWorker &policy)
 {
 	const bool policy_on = cfg.policy.mode != dataplane::PolicyMode::off || cfg.policy.sampling();
 	if (policy_on) {
+		policy.set_objective(objective);
 		policy.init(cfg.policy, router);
 		if (!policy.error().empty())
 			fmt::print(stderr, "warning: {}\n", policy.error());
@@ -341,7 +352,7 @@ int main(int argc, char **argv)
 	for (const std::string &w : router.warnings())
 		fmt::print(stderr, "warning: {}\n", w);
 	dataplane::PolicyWorker policy;
-	const bool policy_on = start_policy_and_telemetry(cfg, router, policy);
+	const bool policy_on = start_policy_and_telemetry(cfg, objective, router, policy);
 	// SIGHUP: the configured model again, from the policy lcore's loop.
 	std::signal(SIGHUP, policy_on ? on_hangup : SIG_IGN);
 	print_plan(cfg, router, policy_on ? &policy : nullptr, lcores.service);

@@ -97,6 +97,10 @@ public:
 	// The router must be initialised with the same policy config. A model
 	// that cannot be loaded is not an error here: error() says why, mode()
 	// is then off, and the AQMs decide alone.
+	// The router's [objective]: the pools' rewards are its per-decision
+	// share (where the model's reward is the objective's), so that a
+	// router's pools and its own score use the same weights. Before init.
+	void set_objective(const sim::Objective &objective) { reward_.base = objective; }
 	void init(const PolicyConfig &cfg, Router &router);
 	// Uses this backend instead of loading cfg.model (tests, the gpu path).
 	void init(const PolicyConfig &cfg, Router &router, std::unique_ptr<policy::Backend> backend);

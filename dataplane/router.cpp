@@ -376,11 +376,15 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 		}
 		if (sampling && w.sampler.due(egress, di.queue))
 			w.sampler.add(*out.aqm, egress, di, verdict, now_ns);
+		if (di.verdict == aqm::Verdict::drop) // the AQM's drop, whatever the policy made of it
+			out.aqm_dequeue_drops[qi]++;
 		if (verdict == aqm::Verdict::drop) {
+			out.dropped_waits[qi].add(di.sojourn_ns);
 			drops[nd++] = m;
 			continue;
 		}
 		if (verdict == aqm::Verdict::forward_ce && !set_ce(rte_pktmbuf_mtod(m, uint8_t *), tag_frame(di.pkt))) {
+			out.dropped_waits[qi].add(di.sojourn_ns);
 			mark_failed++;
 			drops[nd++] = m;
 			continue;

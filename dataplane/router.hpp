@@ -149,6 +149,13 @@ struct alignas(64) PortEgress {
 	// Sojourn of forwarded packets per egress queue (Classic, L4S); the
 	// empty-queue bypass adds its sojourns of 0 in bulk.
 	std::array<aqm::DelayHistogram, aqm::kQueueCount> sojourn;
+	// What the packets dropped at dequeue had waited (the AQM's drops, the
+	// policy's, marks that could not be set), and how many dequeue drops the
+	// AQM decided (the policy may have kept some): the objective scores a
+	// drop at its wait plus a penalty (Router::scored_delay), so that
+	// dropping the oldest packets never flatters a class's delay figure.
+	std::array<aqm::DelayHistogram, aqm::kQueueCount> dropped_waits;
+	std::array<uint64_t, aqm::kQueueCount> aqm_dequeue_drops{};
 	TxBuffer tx;                  // released, not yet accepted by the NIC
 };
 
@@ -235,6 +242,10 @@ public:
 	rte_mempool *mempool() const { return pool_; }
 	// A port's counters summed over the workers.
 	PortStats port_stats(size_t port) const;
+	// A queue's delays as the objective scores them: each forwarded packet's
+	// sojourn, and each drop (at dequeue: its wait; at enqueue, overflow or
+	// the AQM's: 0) plus penalty_ns (sim::Objective::drop_penalty_ms).
+	aqm::DelayHistogram scored_delay(size_t port, int queue, uint64_t penalty_ns) const;
 	uint64_t queued_pkts(size_t port) const;
 	uint64_t queued_pkts() const;
 	std::string stats_line() const;

@@ -25,6 +25,24 @@ uint64_t Router::queued_pkts() const
 	return n;
 }
 
+aqm::DelayHistogram Router::scored_delay(size_t port, int queue, uint64_t penalty_ns) const
+{
+	const Port &p = ports_[port];
+	aqm::DelayHistogram scored = p.sojourn[queue];
+	p.dropped_waits[queue].each_bucket([&](uint64_t waited_ns, uint64_t n) { scored.add(waited_ns + penalty_ns, n); });
+	if (p.aqm) {
+		// Drops at enqueue waited nothing: the queue's overflows, and the
+		// AQM's drops less those it made at dequeue.
+		const aqm::QueueCounters c = aqm::counters(*p.aqm)[queue];
+		const uint64_t at_enqueue = c.overflow_drops + (c.aqm_drops > p.aqm_dequeue_drops[queue]
+									? c.aqm_drops - p.aqm_dequeue_drops[queue]
+									: 0);
+		if (at_enqueue != 0)
+			scored.add(penalty_ns, at_enqueue);
+	}
+	return scored;
+}
+
 PortStats Router::port_stats(size_t port) const
 {
 	PortStats sum;

@@ -37,7 +37,11 @@ def router_figures(path, port):
     except OSError:
         return fig
     for q, name in (("C", "Classic"), ("L", "L4S")):
-        m = re.search(rf"^{port} {name} queue sojourn: p50 ([\d.]+) ms p90 [\d.]+ ms p99 ([\d.]+) ms", text, re.M)
+        # The objective's figure where the router printed it (drops counted at
+        # their wait plus the penalty, as the simulator scores them), else the
+        # forwarded packets' sojourn (a router from before the scored lines).
+        m = re.search(rf"^{port} {name} queue scored delay: p50 ([\d.]+) ms p99 ([\d.]+) ms", text, re.M) or \
+            re.search(rf"^{port} {name} queue sojourn: p50 ([\d.]+) ms p90 [\d.]+ ms p99 ([\d.]+) ms", text, re.M)
         if m:
             fig[q] = (float(m.group(1)), float(m.group(2)))
     m = re.search(rf"^{port} (objective: .*)$", text, re.M)

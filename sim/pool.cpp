@@ -110,10 +110,12 @@ std::vector<std::string> PoolReadReport::warnings(const std::string &path) const
 
 Objective RewardSpec::objective() const
 {
-	Objective o;
+	Objective o = base;
 	if (delay_offset_us > 0) {
 		o.reward = RewardKind::paper;
 		o.paper_delay_offset_us = delay_offset_us;
+	} else {
+		o.reward = RewardKind::objective;
 	}
 	return o;
 }

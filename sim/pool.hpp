@@ -25,6 +25,7 @@
 
 #include "aqm/observe.hpp"
 #include "common/checksum.hpp"
+#include "sim/objective.hpp"
 
 namespace dualpilot::sim {
 
@@ -91,7 +92,6 @@ std::string parse_pool_json(std::string_view text, const std::string &path, Pool
 [[nodiscard]] std::string read_pool(const std::string &path, Pool &out, PoolReadReport *report = nullptr);
 [[nodiscard]] std::string write_pool(const Pool &pool, const std::string &path);
 
-struct Objective; // sim/objective.hpp
 
 // The reward a model's contexts and a pool's entries carry, as a model file
 // names it (its reward_offset_us): an offset > 0 is the paper's reward; 0 is
@@ -99,6 +99,10 @@ struct Objective; // sim/objective.hpp
 // (sim/objective.hpp), which needs the action taken.
 struct RewardSpec {
 	double delay_offset_us = 1; // reward = packet_length / (delay_us + offset); 0: the objective's
+	// The objective whose per-decision share the reward is when
+	// delay_offset_us is 0: its class weights and delay references (the
+	// router's or the scenario's [objective]; the defaults otherwise).
+	Objective base;
 
 	// The objective whose per-decision reward this names; decision_reward()
 	// and reward_definition() (sim/objective.hpp) are the one formula.

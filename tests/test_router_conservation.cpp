@@ -146,6 +146,43 @@ TEST_F(RouterRing, AHundredMillionPacketsThroughAStandingQueueAreAllAccountedFor
 	EXPECT_EQ(rte_mempool_in_use_count(test_pool), 0u);
 }
 
+// The objective's delay figure counts every packet the port took in: the
+// forwarded at their sojourn, every drop (the AQM's at dequeue, its
+// overflows at enqueue) at its wait plus the penalty, so that no drop can
+// lower a class's figure below what forwarding would have shown.
+TEST_F(RouterRing, EveryDropCountsInTheScoredDelayAtItsWaitPlusThePenalty)
+{
+	ASSERT_EQ(start("aqm = \"dualpi2\"\n[ports.dualpi2]\nlimit = 300\ntarget = \"50us\"\ntupdate = \"100us\"\n",
+			"200mbit"),
+		  "");
+	const std::vector<std::vector<uint8_t>> templates = {ipv4_frame(Ecn::not_ect, 0, 0x2e, 1000),
+							     ipv4_frame(Ecn::ect1, 0, 0x2e, 1000)};
+	aqm::Rng rng(3);
+	uint64_t injected = 0, now = 1000;
+	for (int round = 0; round < 20000; round++) {
+		ASSERT_NO_FATAL_FAILURE(inject_random(west.rx[0], templates, rng, 32, injected));
+		now += 1000; // 32 kB a microsecond into 200 Mbit/s: far over
+		router.poll(now);
+		drain_count(east);
+	}
+	settle(router, east, now, 200);
+	const PortStats out = router.port_stats(1);
+	ASSERT_GT(out.aqm_drops, 0u);
+	ASSERT_GT(out.overflow_drops, 0u);
+	constexpr uint64_t kPenaltyNs = 50000000;
+	uint64_t scored_total = 0;
+	for (int q = 0; q < aqm::kQueueCount; q++) {
+		const aqm::DelayHistogram scored = router.scored_delay(1, q, kPenaltyNs);
+		const aqm::DelayHistogram &forwarded = east_port().sojourn[q];
+		scored_total += scored.count();
+		for (double p : {0.5, 0.9, 0.99})
+			EXPECT_GE(scored.percentile_ns(p), forwarded.percentile_ns(p)) << "queue " << q << " p" << p;
+		if (scored.count() > forwarded.count())
+			EXPECT_GE(scored.max_ns(), kPenaltyNs) << "queue " << q;
+	}
+	EXPECT_EQ(scored_total, out.tx_pkts + out.aqm_drops + out.overflow_drops);
+}
+
 } // namespace
 } // namespace dualpilot::dataplane::bed
 

@@ -212,6 +212,48 @@ TEST_F(RouterRing, ShadowModeScoresTheAgreementAndActsOnNothing)
 	EXPECT_EQ(back.states[100 * sim::kFeatureCount], 1.0f); // an L4S one
 }
 
+// The router's [objective] reaches the rewards its pools hold: with a model
+// whose reward is the objective's (reward_offset_us 0), an L4S weight of 3
+// instead of 1 raises every L4S decision's reward and lowers every Classic
+// one's (w_c / (w_L + w_C) of the delivered share), so the pools and the
+// router's own score speak of the same objective.
+TEST_F(RouterRing, TheRoutersObjectiveWeighsThePoolsRewards)
+{
+	auto pool_with = [&](const sim::Objective &objective, const std::string &path) {
+		PolicyWorker policy;
+		policy.set_objective(objective);
+		policy::Model m = leaning_model(0, 20);
+		m.config.reward_offset_us = 0;
+		policy.init(router.config().policy, router, std::make_unique<policy::CpuBackend>(std::move(m)));
+		uint64_t now = 1000;
+		for (int round = 0; round < 4; round++) {
+			push_through(router, west, east, ipv4_frame(round % 2 ? Ecn::ect1 : Ecn::not_ect), 100, now);
+			policy.poll(now);
+			now += 100000;
+		}
+		EXPECT_EQ(policy.finish(), "");
+		sim::Pool pool;
+		EXPECT_EQ(sim::read_pool(path, pool), "");
+		return pool;
+	};
+	const std::string dir = ::testing::TempDir();
+	ASSERT_EQ(start_toml(policy_toml("shadow", "pool_out = \"" + dir + "/objective_default.dpp\"\n")), "");
+	const sim::Pool plain = pool_with(sim::Objective{}, dir + "/objective_default.dpp");
+	router.shutdown();
+	ASSERT_EQ(start_toml(policy_toml("shadow", "pool_out = \"" + dir + "/objective_l4s3.dpp\"\n")), "");
+	sim::Objective heavy;
+	heavy.l4s_weight = 3;
+	const sim::Pool weighted = pool_with(heavy, dir + "/objective_l4s3.dpp");
+	ASSERT_EQ(plain.size(), 400u);
+	ASSERT_EQ(weighted.size(), plain.size());
+	for (size_t i = 0; i < plain.size(); i++) {
+		const bool l4s = plain.states[i * sim::kFeatureCount] > 0.5f;
+		ASSERT_GT(plain.rewards[i], 0.0f) << i;
+		// Weights 1:1 give each class half the share; 3:1 give L4S three quarters.
+		EXPECT_NEAR(weighted.rewards[i] / plain.rewards[i], l4s ? 1.5f : 0.5f, 0.05f) << i << (l4s ? " L4S" : " Classic");
+	}
+}
+
 // pool_rotate: the policy worker keeps a pool per egress port and writes
 // each full one into the pool_out directory while it runs (64kb: 1715
 // entries), the rest at exit; names say the router, the port and the time.
