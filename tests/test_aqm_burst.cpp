@@ -37,15 +37,23 @@ void expect_same_counters(const A &a, const A &b, int round)
 	}
 }
 
+// What a replay saw: the AQM's verdicts, counted.
+struct Decided {
+	uint64_t dropped = 0, marked = 0;
+};
+
 // Offered above what is dequeued, with short targets, so that the
 // controllers act: bursts of 1 to 32 at one instant, up to 16 forwarded
 // within 12,000 bytes a pass. The per-packet side stops where the burst
-// side's rules stop (max_forward, budget).
+// side's rules stop (max_forward, budget): the same packets forwarded,
+// marked and dropped, in the same order, with the same sojourns, and the
+// same counters and state.
 template <typename A>
-void burst_decides_as_per_packet(A per_packet, A burst)
+void burst_decides_as_per_packet(A per_packet, A burst, Decided &seen)
 {
 	Rng rng(3);
-	uint64_t now = 1000, handle = 1, dropped = 0, marked = 0, forwarded = 0;
+	uint64_t now = 1000, handle = 1, forwarded = 0;
+	uint64_t &dropped = seen.dropped, &marked = seen.marked;
 	for (int round = 0; round < 20000; round++) {
 		now += 20 * kUs;
 		Packet pkts[32];
@@ -83,32 +91,43 @@ void burst_decides_as_per_packet(A per_packet, A burst)
 	EXPECT_GT(forwarded, 100000u);
 	expect_same_counters(per_packet, burst, -1);
 	EXPECT_EQ(per_packet.stats_text(now), burst.stats_text(now)); // maxq, the controller's state
+	if constexpr (requires { per_packet.prob_q32(); }) {
+		EXPECT_EQ(per_packet.prob_q32(), burst.prob_q32()); // p' to the last bit, not as printed
+	}
 	// Each AQM here acts on this load: it drops or marks, or (fifo) overflows.
 	EXPECT_GT(dropped + marked + per_packet.counters()[0].overflow_drops, 1000u);
 }
 
+template <typename A>
+void burst_decides_as_per_packet(std::string_view name, std::string_view args)
+{
+	Decided seen;
+	burst_decides_as_per_packet(make<A>(name, args), make<A>(name, args), seen);
+}
+
 TEST(AqmBurst, FifoBurstsDecideAsItsPerPacketCallsDo)
 {
-	burst_decides_as_per_packet(make<Fifo>("fifo", "limit 300 ce_threshold 1ms"),
-				    make<Fifo>("fifo", "limit 300 ce_threshold 1ms"));
+	burst_decides_as_per_packet<Fifo>("fifo", "limit 300 ce_threshold 1ms");
 }
 
 TEST(AqmBurst, PieBurstsDecideAsItsPerPacketCallsDo)
 {
-	burst_decides_as_per_packet(make<Pie>("pie", "limit 300 target 1ms tupdate 1ms ecn"),
-				    make<Pie>("pie", "limit 300 target 1ms tupdate 1ms ecn"));
+	burst_decides_as_per_packet<Pie>("pie", "limit 300 target 1ms tupdate 1ms ecn");
 }
 
 TEST(AqmBurst, CodelBurstsDecideAsItsPerPacketCallsDo)
 {
-	burst_decides_as_per_packet(make<Codel>("codel", "limit 300 target 1ms interval 10ms ecn"),
-				    make<Codel>("codel", "limit 300 target 1ms interval 10ms ecn"));
+	burst_decides_as_per_packet<Codel>("codel", "limit 300 target 1ms interval 10ms ecn");
 }
 
+// DualPI2 both drops and marks on this load, in both queues' turn.
 TEST(AqmBurst, Dualpi2BurstsDecideAsItsPerPacketCallsDo)
 {
+	Decided seen;
 	burst_decides_as_per_packet(make<DualPi2>("dualpi2", "target 1ms tupdate 1ms"),
-				    make<DualPi2>("dualpi2", "target 1ms tupdate 1ms"));
+				    make<DualPi2>("dualpi2", "target 1ms tupdate 1ms"), seen);
+	EXPECT_GT(seen.dropped, 1000u);
+	EXPECT_GT(seen.marked, 1000u);
 }
 
 // Replays one trace twice: through pass_through where it takes a burst (and

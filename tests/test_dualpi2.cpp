@@ -488,66 +488,8 @@ TEST(Dualpi2, AFarClockJumpDoesNotReplayEveryMissedUpdate)
 	ASSERT_TRUE(p.dequeue(UINT64_MAX / 2, d));
 }
 
-// The router's burst API (one call and one tick per burst) must decide
-// exactly as the per-packet calls do: the same packets forwarded, marked and
-// dropped, in the same order, with the same sojourns, and the same counters.
-// Offered above what is dequeued, with a short target, so that p' climbs and
-// both queues see drops and marks; bursts of 1 to 32 at one instant each.
-TEST(Dualpi2, TheBurstApiDecidesAsThePerPacketCallsDo)
-{
-	auto per_packet = make<DualPi2>("dualpi2", "target 1ms tupdate 1ms");
-	auto burst = make<DualPi2>("dualpi2", "target 1ms tupdate 1ms");
-	Rng rng(3);
-	const Ecn ecns[] = {Ecn::not_ect, Ecn::ect0, Ecn::ect1, Ecn::ce};
-	uint64_t now = 1000, handle = 1, dropped = 0, marked = 0;
-	for (int round = 0; round < 20000; round++) {
-		now += 20 * kUs;
-		Packet pkts[32];
-		const uint32_t n = 1 + rng.next_u32() % 32;
-		for (uint32_t i = 0; i < n; i++)
-			pkts[i] = Packet{now, handle++, 64 + rng.next_u32() % 1400, ecns[rng.next_u32() % 4], 0, 0};
-		EnqueueResult got[32];
-		burst.enqueue_burst(now, pkts, n, got);
-		for (uint32_t i = 0; i < n; i++)
-			ASSERT_EQ(per_packet.enqueue(pkts[i]), got[i]) << "round " << round << " packet " << i;
-
-		// Both sides: up to 16 forwarded within 12,000 bytes of budget.
-		const int64_t budget = 12000;
-		const uint32_t overhead = 24, max_forward = 16;
-		Dequeued out[kMaxBurst];
-		const uint32_t m = burst.dequeue_burst(now, budget, overhead, max_forward, out, kMaxBurst);
-		int64_t left = budget;
-		uint32_t forwarded = 0, k = 0;
-		Dequeued d;
-		while (forwarded < max_forward && left > 0 && per_packet.dequeue(now, d)) {
-			ASSERT_LT(k, m) << "round " << round;
-			EXPECT_EQ(d.pkt.handle, out[k].pkt.handle);
-			EXPECT_EQ(d.verdict, out[k].verdict);
-			EXPECT_EQ(d.queue, out[k].queue);
-			EXPECT_EQ(d.sojourn_ns, out[k].sojourn_ns);
-			if (d.verdict != Verdict::drop) {
-				left -= d.pkt.len_bytes + overhead;
-				forwarded++;
-			}
-			dropped += d.verdict == Verdict::drop;
-			marked += d.verdict == Verdict::forward_ce;
-			k++;
-		}
-		ASSERT_EQ(k, m) << "round " << round;
-	}
-	EXPECT_GT(dropped, 1000u);
-	EXPECT_GT(marked, 1000u);
-	EXPECT_EQ(per_packet.prob_q32(), burst.prob_q32());
-	for (int q = 0; q < kQueueCount; q++) {
-		const QueueCounters a = per_packet.counters()[q], b = burst.counters()[q];
-		EXPECT_EQ(a.arrived_pkts, b.arrived_pkts);
-		EXPECT_EQ(a.forwarded_pkts, b.forwarded_pkts);
-		EXPECT_EQ(a.ce_marks, b.ce_marks);
-		EXPECT_EQ(a.aqm_drops, b.aqm_drops);
-		EXPECT_EQ(a.overflow_drops, b.overflow_drops);
-		EXPECT_EQ(a.backlog_pkts, b.backlog_pkts);
-	}
-}
+// That the burst API decides exactly as the per-packet calls do, for DualPI2
+// as for every AQM: tests/test_aqm_burst.cpp.
 
 // dequeue_burst's budget: a packet may start while budget is left, so the
 // last one overruns it (as a shaper lets a frame start at its bucket's
