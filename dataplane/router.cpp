@@ -116,13 +116,25 @@ bool Router::override_active(uint16_t egress, uint64_t now_ns) const
 	return false;
 }
 
-// The samples a burst buffered go to the policy worker's ring; the burst's
-// port counts what the ring took and lost.
-void Router::note_samples(Worker &w, PortStats &st)
+// The end of a burst's release, for the bypass and the dequeue alike: the
+// frames nothing took freed in bulk, the samples it buffered handed to the
+// policy worker's ring (the port counts what the ring took and lost), the
+// release's failures counted. Returns the port's counters for the caller's
+// own.
+PortStats &Router::end_release(Worker &w, uint16_t egress, rte_mbuf **drops, uint32_t nd, uint32_t delay_drops,
+			       uint32_t tx_failed, bool sampling)
 {
-	const Sampler::Flushed f = w.sampler.flush();
-	st.samples += f.put;
-	st.sample_drops += f.lost;
+	if (nd > 0)
+		rte_pktmbuf_free_bulk(drops, nd);
+	PortStats &st = w.stats[egress];
+	if (sampling) {
+		const Sampler::Flushed f = w.sampler.flush();
+		st.samples += f.put;
+		st.sample_drops += f.lost;
+	}
+	st.delay_drops += delay_drops;
+	st.tx_failed += tx_failed;
+	return st;
 }
 
 // The empty-queue bypass. Unshaped, or shaped with budget to spare, a burst
@@ -173,14 +185,7 @@ bool Router::pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, 
 			out.sojourn[q].add(0, per_queue[q]);
 	out.shaper.backlogged = false;
 	out.shaper.charge_wire(now_ns, wire_bytes);
-	if (nd > 0)
-		rte_pktmbuf_free_bulk(drops, nd);
-	PortStats &st = w.stats[egress];
-	if (sampling)
-		note_samples(w, st);
-	st.delay_drops += delay_drops;
-	st.tx_failed += tx_failed;
-	st.bypassed_pkts += n;
+	end_release(w, egress, drops, nd, delay_drops, tx_failed, sampling).bypassed_pkts += n;
 	return true;
 }
 
@@ -399,14 +404,8 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 		release(out, m, di.pkt.len_bytes, now_ns, drops, nd, delay_drops, tx_failed);
 	}
 	out.shaper.charge_wire(now_ns, wire_bytes);
-	if (nd > 0)
-		rte_pktmbuf_free_bulk(drops, nd);
-	PortStats &st = w.stats[egress];
-	if (sampling)
-		note_samples(w, st);
+	PortStats &st = end_release(w, egress, drops, nd, delay_drops, tx_failed, sampling);
 	st.mark_failed += mark_failed;
-	st.delay_drops += delay_drops;
-	st.tx_failed += tx_failed;
 	if (overrides_)
 		for (int a = 0; a < 3; a++)
 			for (int t = 0; t < 3; t++)

@@ -265,7 +265,8 @@ private:
 	void enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
 	bool pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
 	bool override_active(uint16_t egress, uint64_t now_ns) const;
-	void note_samples(Worker &w, PortStats &st);
+	PortStats &end_release(Worker &w, uint16_t egress, rte_mbuf **drops, uint32_t nd, uint32_t delay_drops,
+			       uint32_t tx_failed, bool sampling);
 	void hand_off(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n);
 	uint16_t drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns);
 	uint16_t dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns);

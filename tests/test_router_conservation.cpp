@@ -177,8 +177,9 @@ TEST_F(RouterRing, EveryDropCountsInTheScoredDelayAtItsWaitPlusThePenalty)
 		scored_total += scored.count();
 		for (double p : {0.5, 0.9, 0.99})
 			EXPECT_GE(scored.percentile_ns(p), forwarded.percentile_ns(p)) << "queue " << q << " p" << p;
-		if (scored.count() > forwarded.count())
+		if (scored.count() > forwarded.count()) {
 			EXPECT_GE(scored.max_ns(), kPenaltyNs) << "queue " << q;
+		}
 	}
 	EXPECT_EQ(scored_total, out.tx_pkts + out.aqm_drops + out.overflow_drops);
 }
