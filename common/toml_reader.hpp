@@ -119,6 +119,23 @@ struct TomlReader {
 		return true;
 	}
 
+	// A number, integer or float, as a double: at names the node it came
+	// from, null when the key is absent (out untouched). Range checks are
+	// the caller's, with at for their error.
+	[[nodiscard]] bool number(const toml::table &t, std::string_view key, double &out, const toml::node *&at)
+	{
+		at = t.get(key);
+		if (!at)
+			return true;
+		if (at->is_integer())
+			out = static_cast<double>(at->as_integer()->get());
+		else if (at->is_floating_point())
+			out = at->as_floating_point()->get();
+		else
+			return fail(*at, key, "expected a number");
+		return true;
+	}
+
 	[[nodiscard]] bool boolean(const toml::table &t, std::string_view key, bool &out)
 	{
 		const toml::node *n = t.get(key);

@@ -16,16 +16,12 @@ namespace {
 bool read_number(common::TomlReader &r, const toml::table &t, std::string_view key, double &out, bool zero_ok,
 		 double hi = 1e9)
 {
-	const toml::node *n = t.get(key);
-	if (!n)
-		return true;
+	const toml::node *n = nullptr;
 	double v = 0;
-	if (n->is_integer())
-		v = static_cast<double>(n->as_integer()->get());
-	else if (n->is_floating_point())
-		v = n->as_floating_point()->get();
-	else
-		return r.fail(*n, key, "expected a number");
+	if (!r.number(t, key, v, n))
+		return false;
+	if (!n)
+		return true; // absent: out keeps its default
 	if (!std::isfinite(v) || v < 0 || (v == 0 && !zero_ok) || v > hi)
 		return r.fail(*n, key, std::string("must be ") + (zero_ok ? "at least 0" : "greater than 0") +
 					       " and at most " + std::to_string(hi));

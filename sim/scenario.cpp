@@ -18,16 +18,12 @@ using common::TomlReader;
 // A number (integer or float) within [lo, hi]; absent leaves out alone.
 bool number(TomlReader &r, const toml::table &t, std::string_view key, double &out, double lo, double hi)
 {
-	const toml::node *n = t.get(key);
-	if (!n)
-		return true;
+	const toml::node *n = nullptr;
 	double v = 0;
-	if (n->is_integer())
-		v = static_cast<double>(n->as_integer()->get());
-	else if (n->is_floating_point())
-		v = n->as_floating_point()->get();
-	else
-		return r.fail(*n, key, "expected a number");
+	if (!r.number(t, key, v, n))
+		return false;
+	if (!n)
+		return true; // absent: out keeps its default
 	if (!(v >= lo && v <= hi))
 		return r.fail(*n, key, "must be between " + fmt::format("{:g}", lo) + " and " + fmt::format("{:g}", hi));
 	out = v;
