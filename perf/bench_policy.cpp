@@ -13,15 +13,12 @@
 // Last line: sampling10_vs_off_ratio.
 //
 // usage: bench-policy [--seconds S] [--core N] [--policy-core N]
-#include <pthread.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 
 #include <CLI/CLI.hpp>
-#include <atomic>
 #include <chrono>
 #include <fmt/core.h>
-#include <thread>
 #include <unistd.h>
 
 #include "aqm/random.hpp"
@@ -30,6 +27,7 @@
 #include "policy/forward_cpu.hpp"
 #include "policy/model_file.hpp"
 #include "model_shapes.hpp"
+#include "policy_beside.hpp"
 #include "router_bench.hpp"
 #include "sim/pool.hpp"
 
@@ -87,14 +85,6 @@ double pass_us(policy::CpuForward &fwd, uint32_t batch, double seconds, bool cac
 	return times[times.size() / 2];
 }
 
-void pin(std::thread &t, unsigned cpu)
-{
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	pthread_setaffinity_np(t.native_handle(), sizeof(set), &set);
-}
-
 } // namespace
 
 int main(int argc, char **argv)
@@ -142,9 +132,8 @@ int main(int argc, char **argv)
 	double off = 0, every10 = 0;
 	for (const uint32_t interval : {0u, 100u, 10u, 1u}) {
 		std::string err;
-		std::atomic<bool> stop{false};
-		std::thread thread;
-		dataplane::PolicyWorker policy;
+		bench::PolicyBeside policy;
+		policy.cpu = policy_core;
 		uint64_t lost = 0;
 		const std::string extra =
 			interval == 0 ? ""
@@ -153,24 +142,14 @@ int main(int argc, char **argv)
 		const bench::RouterRate r = bench::measure_router(
 			"dualpi2", "line", extra, seconds, err,
 			[&](dataplane::Router &router) {
-				if (interval == 0)
-					return;
-				policy.init(router.config().policy, router,
-					    std::make_unique<policy::CpuBackend>(policy::random_model(student(10), 1)));
-				thread = std::thread([&] { // the router's service loop, as dualpilot-router runs it
-					while (!stop.load(std::memory_order_relaxed))
-						if (policy.poll(router.now_ns()) == 0)
-							std::this_thread::sleep_for(
-								std::chrono::microseconds(dataplane::kPolicyIdleNapUs));
-				});
-				pin(thread, policy_core);
+				if (interval != 0)
+					policy.start(router);
 			},
 			[&](dataplane::Router &) {
 				if (interval == 0)
 					return;
-				stop = true;
-				thread.join();
-				lost = policy.stats().sample_drops;
+				policy.join();
+				lost = policy.policy.stats().sample_drops;
 			});
 		if (!err.empty()) {
 			fmt::print(stderr, "bench-policy: {}\n", err);

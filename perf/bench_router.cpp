@@ -41,23 +41,15 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include <pthread.h>
-
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <map>
-#include <thread>
 #include <unistd.h>
 
 #include "common/eal_args.hpp"
 #include "dataplane/config.hpp"
-#include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
-#include "policy/cpu_backend.hpp"
-#include "model_shapes.hpp"
+#include "policy_beside.hpp"
 #include "router_bench.hpp"
 #include "testpmd_rates.hpp"
 
@@ -273,36 +265,6 @@ void row(const std::string &name, const RouterRate &r)
 	std::fflush(stdout);
 }
 
-// The policy worker beside a measured router (as dualpilot-router runs it
-// on its service lcore): a random student over the router's samples, on
-// `cpu`, started after init and stopped before shutdown.
-struct PolicyBeside {
-	unsigned cpu = 0;
-	std::atomic<bool> stop{false};
-	std::thread thread;
-	dataplane::PolicyWorker policy;
-
-	void start(dataplane::Router &router)
-	{
-		policy.init(router.config().policy, router,
-			    std::make_unique<policy::CpuBackend>(policy::random_model(bench::student(10), 1)));
-		thread = std::thread([this, &router] {
-			while (!stop.load(std::memory_order_relaxed))
-				if (policy.poll(router.now_ns()) == 0)
-					std::this_thread::sleep_for(std::chrono::microseconds(dataplane::kPolicyIdleNapUs));
-		});
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		pthread_setaffinity_np(thread.native_handle(), sizeof(set), &set);
-	}
-	void join()
-	{
-		stop = true;
-		thread.join();
-	}
-};
-
 // What one run measured, row by row (zero where a row did not run).
 struct Figures {
 	RouterRate iofwd, none, fifo, dualpi2, nobypass, sampling, enforce;
@@ -354,7 +316,7 @@ std::string measure_stages(const Options &o, Figures &f)
 		c.seconds = o.seconds;
 		c.router_keys = st.router_keys;
 		c.extra = st.policy;
-		PolicyBeside policy;
+		bench::PolicyBeside policy;
 		policy.cpu = o.other;
 		const bool with_policy = *st.policy != '\0';
 		std::string err;
