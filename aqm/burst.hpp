@@ -30,4 +30,20 @@ template <typename DequeueOne>
 	return n;
 }
 
+// A packet the empty-queue bypass (pass_through) hands straight back: as
+// dequeue would have, arrived at the AQM's clock, forwarded unmarked after
+// a sojourn of 0, in queue q; written field by field, as PacketFifo does.
+[[gnu::always_inline]] inline void forward_unqueued(Dequeued &d, const Packet &p, uint64_t clock_ns, QueueId q)
+{
+	d.pkt.arrival_ns = clock_ns;
+	d.pkt.handle = p.handle;
+	d.pkt.len_bytes = p.len_bytes;
+	d.pkt.ecn = p.ecn;
+	d.pkt.aqm_flags = 0;
+	d.pkt.tag = p.tag;
+	d.sojourn_ns = 0;
+	d.verdict = Verdict::forward;
+	d.queue = q;
+}
+
 } // namespace dualpilot::aqm

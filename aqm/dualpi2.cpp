@@ -445,16 +445,7 @@ bool DualPi2::pass_through(uint64_t now_ns, const Packet *pkts, uint32_t n, int6
 		if (l_left && c_left)
 			credit += qi == l ? (int64_t)weight_c_ * p.len_bytes : -(int64_t)weight_l_ * p.len_bytes;
 		budget -= static_cast<int64_t>(p.len_bytes + overhead_bytes);
-		Dequeued &d = out[k];
-		d.pkt.arrival_ns = clock_ns_;
-		d.pkt.handle = p.handle;
-		d.pkt.len_bytes = p.len_bytes;
-		d.pkt.ecn = p.ecn;
-		d.pkt.aqm_flags = 0;
-		d.pkt.tag = p.tag;
-		d.sojourn_ns = 0;
-		d.verdict = Verdict::forward;
-		d.queue = static_cast<QueueId>(qi);
+		forward_unqueued(out[k], p, clock_ns_, static_cast<QueueId>(qi));
 	}
 	// What enqueue_one and dequeue_one would have counted, per class.
 	for (int qi = 0; qi < kQueueCount; qi++) {

@@ -109,18 +109,8 @@ bool Fifo::pass_through(uint64_t now_ns, const Packet *pkts, uint32_t n, int64_t
 	}
 	if (params_.memlimit_bytes != 0 && bytes > params_.memlimit_bytes)
 		return false;
-	for (uint32_t i = 0; i < n; i++) {
-		Dequeued &d = out[i];
-		d.pkt.arrival_ns = clock_ns_;
-		d.pkt.handle = pkts[i].handle;
-		d.pkt.len_bytes = pkts[i].len_bytes;
-		d.pkt.ecn = pkts[i].ecn;
-		d.pkt.aqm_flags = 0;
-		d.pkt.tag = pkts[i].tag;
-		d.sojourn_ns = 0;
-		d.verdict = Verdict::forward;
-		d.queue = QueueId::classic;
-	}
+	for (uint32_t i = 0; i < n; i++)
+		forward_unqueued(out[i], pkts[i], clock_ns_, QueueId::classic);
 	counters_.arrived_bytes += bytes;
 	counters_.enqueued_pkts += n;
 	counters_.forwarded_pkts += n;
