@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The policy path on real traffic: dualpilot-router with DualPI2 at 20 Mbit/s
-# on the netns test bed (tests/netns/testbed.sh), two Cubic flows, the
+# on the netns test bed (perf/bed/testbed.sh), two Cubic flows, the
 # ECT(1) UDP stream and the pings for 8 s, with a learned policy beside it:
 #   shadow:  the router reports how often the policy agrees with DualPI2, and
 #            DualPI2's figures hold (Classic ping within base + 25 ms);
@@ -16,7 +16,8 @@ set -uo pipefail
 bed_router_exe=${1:?usage: policy_bed.sh ROUTER MODEL_TOOL [MODEL]}
 model_tool=${2:?usage: policy_bed.sh ROUTER MODEL_TOOL [MODEL]}
 trained=${3:-}
-. "$(dirname "$0")/testbed.sh"
+. "$(dirname "$0")/../../perf/bed/testbed.sh"
+. "$(dirname "$0")/checks.sh"
 bed_init || { rc=$?; [ $rc -eq 77 ] && echo "skipped: see the reason above"; exit $rc; }
 out=$(mktemp -d)
 trap 'bed_cleanup; rm -rf "$out"' EXIT

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # dualpilot-prague through dualpilot-router with DualPI2 at 20 Mbit/s on the
-# netns test bed (tests/netns/testbed.sh):
+# netns test bed (perf/bed/testbed.sh):
 #   alone:       one scalable (ECT(1)) flow for 12 s fills at least 90 % of
 #                the link (18 Mbit/s of UDP payload) while the router's own
 #                L4S-queue sojourn p99 stays within 2 ms;
@@ -18,7 +18,8 @@
 set -uo pipefail
 bed_router_exe=${1:?usage: prague_bed.sh ROUTER PRAGUE}
 prague=${2:?usage: prague_bed.sh ROUTER PRAGUE}
-. "$(dirname "$0")/testbed.sh"
+. "$(dirname "$0")/../../perf/bed/testbed.sh"
+. "$(dirname "$0")/checks.sh"
 bed_init || { rc=$?; [ $rc -eq 77 ] && echo "skipped: see the reason above"; exit $rc; }
 [ -x "$prague" ] || { echo "skipped: no dualpilot-prague at '$prague'"; exit 77; }
 out=$(mktemp -d)

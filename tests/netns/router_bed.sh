@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The real-traffic test: dualpilot-router between two network namespaces
-# (tests/netns/testbed.sh) on PMD ports (af_packet or af_xdp) over veth
+# (perf/bed/testbed.sh) on PMD ports (af_packet or af_xdp) over veth
 # pairs, the egress shaped to 20 Mbit/s. Two Cubic iperf3 flows run for 12 s
 # beside a Not-ECT ping, an ECT(1) ping and a 2 Mbit/s ECT(1) UDP stream,
 # first through a deep FIFO, then through DualPI2. It checks that
@@ -14,7 +14,8 @@
 set -uo pipefail
 bed_router_exe=${1:?usage: router_bed.sh PATH/TO/dualpilot-router [af_packet|af_xdp]}
 pmd=${2:-af_packet}
-. "$(dirname "$0")/testbed.sh"
+. "$(dirname "$0")/../../perf/bed/testbed.sh"
+. "$(dirname "$0")/checks.sh"
 bed_init || { rc=$?; [ $rc -eq 77 ] && echo "skipped: see the reason above"; exit $rc; }
 out=$(mktemp -d)
 trap 'bed_cleanup; rm -rf "$out"' EXIT

@@ -1,5 +1,5 @@
-# The real-traffic test bed, sourced by tests/netns/router_bed.sh (the test)
-# and scripts/demo: two network namespaces, A (10.199.0.1) and B
+# The real-traffic test bed, sourced by the netns tests (tests/netns/*_bed.sh),
+# scripts/demo and perf/eval: two network namespaces, A (10.199.0.1) and B
 # (10.199.0.2), each joined by a veth pair to a port of dualpilot-router, so
 # every frame between them crosses the router, whose egress shapers are the
 # bottleneck. Checksum offload and GRO are off on the veths, so the router
@@ -12,6 +12,7 @@
 #   bed_stop_router DIR      SIGINT, waits for the summary in DIR/router.log
 #   bed_cleanup              everything above undone (installed as an EXIT trap by bed_init)
 # Results in DIR: base.txt ping.txt ping-l.txt (ping -D), iperf.json udp.json, router.log.
+# The tests' checks on those results are tests/netns/checks.sh's.
 
 bed_tag=dp$$
 bed_ns_a=${bed_tag}a bed_ns_b=${bed_tag}b bed_if_a=${bed_tag}ra bed_if_b=${bed_tag}rb
@@ -20,20 +21,6 @@ bed_router_pid=
 bed_router_exe=${bed_router_exe:-}
 
 bed_say() { echo "testbed: $*" >&2; }
-
-# For the tests: a named check (a Python boolean expression), counted in
-# bed_failures; the median of numbers on stdin; the RTTs of a ping log.
-bed_failures=0
-check() {
-	if python3 -c "import sys; sys.exit(0 if ($2) else 1)"; then
-		echo "ok: $1"
-	else
-		echo "FAIL: $1"
-		bed_failures=$((bed_failures + 1))
-	fi
-}
-median() { python3 -c 'import sys,statistics; v=[float(x) for x in sys.stdin.read().split()]; print(statistics.median(v) if v else 1e9)'; }
-rtts() { grep -o 'time=[0-9.]*' "$1" | cut -d= -f2; }
 
 bed_cleanup() {
 	if [ -n "$bed_router_pid" ]; then
