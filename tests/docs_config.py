@@ -4,7 +4,8 @@
   docs_config.py keys SOURCE_DIR
       The keys each parser accepts, read from the parsers' own source (the
       lists they give TomlReader::only_keys, the `key == "..."` tests of each
-      AQM's *_apply and *_is_flag, perf/eval's `known` set), against the keys
+      AQM's *_apply and *_is_flag, perf/eval's and scripts/pilot-profile's
+      `known` keys), against the keys
       docs/configuration.md documents: each documented table follows a
       comment `<!-- keys: FILE CONTEXT -->` naming the parser's file and the
       table as the parser names it. Fails naming every key missing from
@@ -27,7 +28,7 @@ import sys
 import tempfile
 import tomllib
 
-SKIP_DIRS = {".git", "tests", "dist", "docs", "configs", "scripts", "subprojects", "shared"}
+SKIP_DIRS = {".git", "tests", "dist", "docs", "configs", "subprojects", "shared"}
 ROUTER_FILE = "config.cpp"
 ROUTER_TABLES = {  # a section of the router's example -> the parser's table
     "": (ROUTER_FILE, "the config"),
@@ -108,6 +109,16 @@ def parsers(src):
                 body = text[m.end():text.find("\n}\n", m.end())]
                 keys = set(re.findall(r'key == "([^"]+)"', body))
                 found.setdefault((name, m.group(1) + "_apply"), set()).update(keys)
+        elif path.endswith(os.path.join("scripts", "pilot-profile")):
+            text = open(path, encoding="utf-8").read()
+            tables = re.search(r"if table not in \(([^)]*)\)", text)
+            known = re.search(r"^\s*known = \(([^)]*)\)", text, re.M)
+            if not tables or not known:
+                fail("scripts/pilot-profile: its tables (if table not in (...)) or its [closed_loop] keys "
+                     "(known = (...)) not found")
+            else:
+                found[("pilot-profile", "the profile")] = set(re.findall(r'"([^"]+)"', tables.group(1)))
+                found[("pilot-profile", "[closed_loop]")] = set(re.findall(r'"([^"]+)"', known.group(1)))
         elif path.endswith(os.path.join("perf", "eval")):
             text = open(path, encoding="utf-8").read()
             m = re.search(r"^known = \{([^}]*)\}", text, re.M)
