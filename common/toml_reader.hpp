@@ -169,8 +169,18 @@ struct TomlReader {
 				return fail(value, key.str(), "expected a string, number or boolean");
 			out.push_back({std::string(key.str()), text});
 		}
-		if (auto built = aqm::make_aqm(name, out); !built.error.empty())
-			return fail(node, name, built.error);
+		// make_aqm's errors name the AQM and the key themselves ("dualpi2:
+		// target: not a time ..."): reported once, at the key's line where
+		// they name one, with no second "dualpi2: " before them.
+		if (auto built = aqm::make_aqm(name, out); !built.error.empty()) {
+			const toml::node *at = &node;
+			for (const auto &[key, value] : *t)
+				if (built.error.starts_with(std::string(name) + ": " + std::string(key.str()) + ":"))
+					at = &value;
+			if (error.empty())
+				error = origin + ":" + std::to_string(at->source().begin.line) + ": " + built.error;
+			return false;
+		}
 		return true;
 	}
 };

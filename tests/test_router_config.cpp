@@ -169,6 +169,32 @@ struct Bad {
 	std::initializer_list<std::string_view> names;
 };
 
+// An AQM's own message names the AQM and the key ("dualpi2: target: ..."):
+// the reader puts the file and the key's line before it and nothing else (it
+// once read "r.toml:9: dualpi2: dualpi2: target: not a time").
+TEST(RouterConfig, ABadAqmParameterNamesTheAqmOnceAtItsLine)
+{
+	const std::string base = "[[ports]]\nname = \"a\"\ndevice = \"net_ring0\"\npeer = \"b\"\n"
+				 "[[ports]]\nname = \"b\"\ndevice = \"net_ring1\"\npeer = \"a\"\n"
+				 "[ports.dualpi2]\nlimit = 100\n";
+	const auto count = [](const std::string &text, const std::string &what) {
+		size_t n = 0;
+		for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+			n++;
+		return n;
+	};
+	RouterConfig c;
+	std::string err = parse_router_config(base + "target = \"xyz\"\n", "r.toml", c);
+	EXPECT_TRUE(err.starts_with("r.toml:11: dualpi2: target: ")) << err;
+	EXPECT_EQ(count(err, "dualpi2:"), 1u) << err;
+	// A check over the finished parameters names no key of its own: the table's line.
+	err = parse_router_config(base + "target = \"0ms\"\n", "r.toml", c);
+	EXPECT_TRUE(err.starts_with("r.toml:9: dualpi2: target must be")) << err;
+	EXPECT_EQ(count(err, "dualpi2:"), 1u) << err;
+	err = parse_router_config(base + "colour = 1\n", "r.toml", c);
+	EXPECT_TRUE(err.starts_with("r.toml:9: dualpi2: unknown parameter 'colour'")) << err;
+}
+
 TEST(RouterConfig, EachMistakeNamesItsLineAndKey)
 {
 	const char *two_ports = "[[ports]]\nname = \"a\"\ndevice = \"net_ring0\"\npeer = \"b\"\n"
