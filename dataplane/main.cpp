@@ -18,6 +18,7 @@
 #include <optional>
 
 #include "aqm/units.hpp"
+#include "common/cli.hpp"
 #include "common/eal_args.hpp"
 #include "common/toml_reader.hpp"
 #include "dataplane/config.hpp"
@@ -156,7 +157,9 @@ std::optional<int> parse_command_line(common::CommandLine &cmd, Options &o)
 	app.add_flag("--check-host", o.check_host_only,
 		     "check that the host has what the config needs (hugepages, hugetlbfs, NIC drivers; FreeBSD: contigmem, "
 		     "nic_uio), name what is missing, and exit (1 if anything is)");
-	app.footer("EAL arguments after --, e.g. dualpilot-router --config r.toml -- -l 0-1 --no-huge -m 1024");
+	app.footer("EAL arguments go after --.\n" +
+		   common::example({"dualpilot-router --config configs/router.example.toml --check",
+				    "dualpilot-router --config r.toml -- -l 0-1 --no-huge -m 1024"}));
 	try {
 		app.parse(static_cast<int>(cmd.own.size()), cmd.own.data());
 	} catch (const CLI::ParseError &e) {

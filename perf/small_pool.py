@@ -19,7 +19,7 @@ model can learn but only from the history and through noise:
   - the accumulator is *recorded* with Gaussian noise (sd 0.02), so near the
     thresholds the current state alone is ambiguous; the true value is the
     sum of p since the queue's last drop or mark, which the window shows.
-usage: perf/small_pool.py OUT.pkl [--decisions 2500] [--seed 1]
+usage: perf/small_pool.py -o OUT.pkl [--decisions 2500] [--seed 1]
 """
 import argparse
 import pickle
@@ -85,11 +85,16 @@ def make(decisions, seed):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("out")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="Example:\n  perf/small_pool.py -o pool.pkl --decisions 5000 --seed 2")
+    ap.add_argument("-o", "--out", help="the pickled pool to write")
+    ap.add_argument("out_given", nargs="?", metavar="OUT", help=argparse.SUPPRESS)  # the old spelling
     ap.add_argument("--decisions", type=int, default=2500)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
+    args.out = args.out or args.out_given
+    if not args.out:
+        ap.error("-o/--out is required")
     pool = make(args.decisions, args.seed)
     with open(args.out, "wb") as f:
         pickle.dump(pool, f)

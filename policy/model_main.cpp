@@ -1,8 +1,8 @@
 // dualpilot-model: look into and make model files (.dpm).
 //   dualpilot-model info FILE                 hyper-parameters, features, tensors, size
-//   dualpilot-model random --out FILE [...]   a model of chosen size with seeded random weights
-//   dualpilot-model quantize IN OUT           int8 weights (one scale per row)
-//   dualpilot-model check FILE --pools POOL...  the cpu backend against the double-precision
+//   dualpilot-model random -o FILE [...]      a model of chosen size with seeded random weights
+//   dualpilot-model quantize IN -o OUT        int8 weights (one scale per row)
+//   dualpilot-model check FILE POOL...        the cpu backend against the double-precision
 //                                             reference on windows from the pools (exit 1 beyond
 //                                             the tolerance)
 // A random model exercises the policy path end to end (shadow mode, the
@@ -11,6 +11,7 @@
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
+#include "common/cli.hpp"
 #include "policy/model_check.hpp"
 #include "policy/model_file.hpp"
 #include "aqm/observe.hpp"
@@ -68,16 +69,19 @@ int check(const std::string &path, const std::vector<std::string> &pool_args, co
 int main(int argc, char **argv)
 {
 	CLI::App app{"dualpilot-model: inspect and make dualpilot model files (.dpm)"};
+	using common::example;
 	app.require_subcommand(1);
 	std::string in, out;
+	app.footer(example({"dualpilot-model info configs/models/paper-student.dpm"}));
 	auto *info = app.add_subcommand("info", "print a model file's hyper-parameters, features and tensors");
 	info->add_option("file", in, "model file")->required();
 	policy::ModelConfig c;
+	info->footer(example({"dualpilot-model info configs/models/paper-student.dpm"}));
 	uint64_t seed = 1;
 	bool int8 = false;
 	float bias_drop = 0, bias_mark = 0;
 	auto *random = app.add_subcommand("random", "write a model with seeded random weights (not a policy)");
-	random->add_option("--out", out, "model file to write")->required();
+	random->add_option("-o,--out", out, "model file to write")->required();
 	random->add_option("--d-model", c.d_model, "model width")->capture_default_str();
 	random->add_option("--layers", c.layers, "transformer blocks")->capture_default_str();
 	random->add_option("--heads", c.heads, "attention heads")->capture_default_str();
@@ -93,14 +97,16 @@ int main(int argc, char **argv)
 	bool ring_time = false;
 	random->add_flag("--ring-time", ring_time, "time embedding by ring slot (keys and values cached in one block)");
 	auto *quant = app.add_subcommand("quantize", "int8 weights, one scale per output row");
+	random->footer(example({"dualpilot-model random -o random.dpm --d-model 16 --layers 1 --heads 2 --seed 7"}));
 	quant->add_option("in", in, "model file")->required();
-	quant->add_option("out", out, "model file to write")->required();
+	quant->add_option("-o,--out", out, "model file to write")->required();
+	quant->footer(example({"dualpilot-model quantize teacher.dpm -o teacher-int8.dpm"}));
 	std::vector<std::string> check_pools;
 	policy::CheckOptions check_opt;
 	auto *chk = app.add_subcommand("check", "the cpu backend against the double-precision reference on windows "
 						 "from experience pools (exit 1 beyond the tolerance)");
 	chk->add_option("file", in, "model file")->required();
-	chk->add_option("--pools", check_pools, "pool files, directories or glob patterns")->required();
+	chk->add_option("pools,--pools", check_pools, "pool files, directories or glob patterns")->required();
 	chk->add_option("--windows", check_opt.windows, "windows checked, evenly spaced over the pools' decisions")
 		->capture_default_str()
 		->check(CLI::Range(size_t{1}, size_t{100000000}));
@@ -109,6 +115,7 @@ int main(int argc, char **argv)
 		->capture_default_str()
 		->check(CLI::Range(0.0, 1.0));
 	CLI11_PARSE(app, argc, argv);
+	chk->footer(example({"dualpilot-model check student-int8.dpm runs/dualpi2/ --windows 500"}));
 	if (*chk)
 		return check(in, check_pools, check_opt);
 

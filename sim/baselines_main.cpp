@@ -23,6 +23,7 @@
 #include <fstream>
 #include <optional>
 
+#include "common/cli.hpp"
 #include "sim/heldout.hpp"
 #include "sim/heldout_bench.hpp"
 #include "sim/stats.hpp"
@@ -71,7 +72,10 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 	app.add_option("--pilot-base", o.pilot_base, "the DualPI2 the pilot overrides: tuned (the tuned default) or tc")
 		->check(CLI::IsMember({"tc", "tuned"}))
 		->capture_default_str();
-	app.add_option("--out", o.out_dir, "table.md, per_seed.csv, ratios.csv and search.csv go here")->capture_default_str();
+	app.add_option("-o,--out", o.out_dir, "table.md, per_seed.csv, ratios.csv and search.csv go here")
+		->capture_default_str();
+	app.footer(common::example({"dualpilot-baselines --grid small --every 4 --policy configs/models/paper-student.dpm "
+				    "-o build/baselines"}));
 	CLI11_PARSE(app, argc, argv);
 	return std::nullopt;
 }
@@ -334,12 +338,18 @@ int main(int argc, char **argv)
 			   search.mean_score[search.best], training.size(), c.grid.size(),
 			   std::count(search.admissible.begin(), search.admissible.end(), true), c.grid[search.best].label);
 		std::vector<sim::ScenarioResult> res;
+		// Redrawn in place on a terminal; into a log, a line each tenth of the runs.
 		err = sim::run_family(c, family, search.best, res, [](size_t done, size_t total) {
-			if (done % 50 == 0 || done == total)
-				fmt::print(stderr, "\r  runs: {}/{}", done, total);
+			if (common::stderr_is_terminal()) {
+				if (done % 50 == 0 || done == total)
+					fmt::print(stderr, "\r  runs: {}/{}", done, total);
+			} else if (done % std::max<size_t>(1, total / 10) == 0 || done == total) {
+				fmt::print(stderr, "  runs: {}/{}\n", done, total);
+			}
 		});
 		if (err.empty()) {
-			fmt::print(stderr, "\n");
+			if (common::stderr_is_terminal())
+				fmt::print(stderr, "\n");
 			report(opt, res, c.grid, c.report_seeds);
 		}
 	}

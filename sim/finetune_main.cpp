@@ -4,13 +4,14 @@
 // selected by its validation score). Training scenarios are the distinct
 // scenarios of a sweep file (default configs/sweeps/train-filtered.toml);
 // selection is on configs/validation/; held-out scenarios are refused.
-//   dualpilot-finetune --model start.dpm --out tuned.dpm [--generations N] ...
+//   dualpilot-finetune start.dpm -o tuned.dpm [--generations N] ...
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <fmt/ranges.h>
 
 #include <optional>
 
+#include "common/cli.hpp"
 #include "policy/model_file.hpp"
 #include "sim/finetune.hpp"
 
@@ -34,8 +35,9 @@ std::optional<int> parse_options(int argc, char **argv, Options &o)
 {
 	CLI::App app{"dualpilot-finetune: closed-loop fine-tuning of a pilot in the simulator (evolution strategies), "
 		     "the checkpoint selected by its validation score"};
-	app.add_option("--model", o.model_path, "the model to start from (.dpm)")->required();
-	app.add_option("--out", o.out_path, "the fine-tuned model (.dpm)")->required();
+	app.add_option("model,--model", o.model_path, "the model to start from (.dpm)")->required();
+	app.add_option("-o,--out", o.out_path, "the fine-tuned model (.dpm)")->required();
+	app.footer(common::example({"dualpilot-finetune configs/models/paper-student.dpm -o tuned.dpm --generations 20"}));
 	app.add_option("--sweep", o.sweep_path, "training scenarios: the distinct scenarios of this sweep file")
 		->capture_default_str();
 	app.add_option("--heldout-dir", o.heldout_dir, "the held-out scenarios the sweep must not touch")

@@ -19,6 +19,7 @@
 #include <iostream>
 #include <iterator>
 
+#include "common/cli.hpp"
 #include "sim/objective.hpp"
 
 using namespace dualpilot;
@@ -100,6 +101,7 @@ int main(int argc, char **argv)
 	app.add_option("--balance", balance, "the L4S long flows' mean rate over the Classic ones' (leave out: unknown)")
 		->check(CLI::Range(0.0, 1e6));
 	app.add_flag("--json", json_mode, "read an array of inputs on stdin, print an array of scores");
+	app.footer(dualpilot::common::example({"dualpilot-score --l4s 0.4,1.2 --classic 15,31 --utilisation 0.95 --jain 0.98"}));
 	CLI11_PARSE(app, argc, argv);
 
 	sim::Objective objective;

@@ -5,10 +5,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 
+#include "common/cli.hpp"
 #include "common/toml_reader.hpp"
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
@@ -120,6 +122,7 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 	}
 	std::vector<double> scores;
 	std::string csv = "cell,rate_bps,rtt_us,mix,behaviour,epsilon,seed,aqm,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,"
+	const bool terminal = common::stderr_is_terminal();
 			  "classic_p99_ms,utilisation,jain,score,pool_entries\n";
 	for (size_t i = 0; i < cells.size(); i++) {
 		const sim::SweepCell &c = cells[i];
@@ -145,10 +148,13 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 				   c.scenario.rate_bps, c.rtt_ns / 1000, c.mix, c.behaviour, c.epsilon, c.seed, r.aqm_description,
 				   in.queue[1].p50_ms, in.queue[1].p99_ms, in.queue[0].p50_ms, in.queue[0].p99_ms, in.utilisation,
 				   in.jain, scores.back(), r.pool.size());
-		if (!quiet)
+		// Redrawn in place on a terminal; into a log, a line each tenth of the grid.
+		if (!quiet && terminal)
 			fmt::print(stderr, "\r  sweep {}: cell {}/{} {:<60}", sw.name, i + 1, cells.size(), c.name);
 	}
-	if (!quiet)
+		else if (!quiet && ((i + 1) % std::max<size_t>(1, cells.size() / 10) == 0 || i + 1 == cells.size()))
+			fmt::print(stderr, "  sweep {}: cell {}/{}\n", sw.name, i + 1, cells.size());
+	if (!quiet && terminal)
 		fmt::print(stderr, "\n");
 	std::FILE *f = std::fopen((out_dir + "/sweep.csv").c_str(), "w");
 	if (!f || std::fputs(csv.c_str(), f) < 0) {
@@ -223,7 +229,7 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 	app.add_option("--set", o.sets, "AQM parameter key=value (tc names), repeatable; later ones win");
 	app.add_option("--seed", o.seed, "seed of the first run; run i uses seed + i");
 	app.add_option("--runs", o.runs, "runs (default: the scenario's repetitions)")->check(CLI::Range(1, 1000));
-	app.add_option("--out", o.out_dir, "directory for the run files, seed-N/ per run (default runs/SCENARIO-AQM)");
+	app.add_option("-o,--out", o.out_dir, "directory for the run files, seed-N/ per run (default runs/SCENARIO-AQM)");
 	app.add_flag("--no-plots", o.no_plots, "do not draw the PNG plots (perf/plot) into OUT/plots");
 	app.add_option("--pool-formats", o.pool_formats, "experience pool files to write: json, dpp or both");
 	app.add_flag("--no-pool", o.no_pool, "do not record an experience pool");
@@ -252,6 +258,8 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 	CLI11_PARSE(app, argc, argv);
 	if (o.sweep_path.empty() && o.scenario_path.empty()) {
 		fmt::print(stderr, "error: --scenario or --sweep is required\n");
+	app.footer(common::example({"dualpilot-sim --scenario configs/scenarios/paper-testbed.toml --compare fifo,dualpi2",
+				    "dualpilot-sim --sweep configs/sweeps/train.toml --sweep-cells 8 -o runs/sweep"}));
 		return 2;
 	}
 	o.guard.min_delay_ns = static_cast<uint64_t>(min_delay_us * 1e3);

@@ -4,7 +4,8 @@
 # seeds, with the shipped pilot. Checks the outputs' shape, not their
 # figures: each scenario has every policy on every report seed in
 # per_seed.csv, scores lie in 0..1, each bootstrap interval holds its
-# geometric mean, and every name: value line of issue 26 is printed.
+# geometric mean, and every name: value line of issue 26 is printed; the
+# progress, written to a file, comes as lines without carriage returns.
 # usage: baselines_small.sh DUALPILOT-BASELINES SOURCE_DIR
 set -uo pipefail
 exe=${1:?usage}
@@ -17,6 +18,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 	>"$dir/out.txt" 2>"$dir/err.txt" || fail "dualpilot-baselines: $(tail -3 "$dir/err.txt")"
 n=$(ls "$src"/configs/heldout/*.toml | wc -l)
 want=$(((n + 7) / 8))
+if grep -q $'\r' "$dir/err.txt"; then fail "carriage returns in progress written to a file, not a terminal"; fi
+grep -q "runs: .*/" "$dir/err.txt" || fail "no progress lines in the log: $(tail -3 "$dir/err.txt")"
 grep -q "^heldout_scenarios: $want$" "$dir/out.txt" || fail "expected heldout_scenarios: $want"
 grep -q "^heldout_seeds: 2$" "$dir/out.txt" || fail "expected heldout_seeds: 2"
 "$src/scripts/python3" - "$dir" "$want" <<'PY' || exit 1

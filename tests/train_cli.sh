@@ -19,12 +19,12 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-"$py" "$src/perf/small_pool.py" "$dir/pool.pkl" --decisions 1200 --seed 4 || fail "small_pool.py"
-"$pool_tool" import "$dir/pool.pkl" --out "$dir/pool.dpp" >"$dir/import.txt" || fail "import: $(cat "$dir/import.txt")"
+"$py" "$src/perf/small_pool.py" -o "$dir/pool.pkl" --decisions 1200 --seed 4 || fail "small_pool.py"
+"$pool_tool" import "$dir/pool.pkl" -o "$dir/pool.dpp" >"$dir/import.txt" || fail "import: $(cat "$dir/import.txt")"
 grep -q "7 features (the paper's; total_drops absent)" "$dir/import.txt" || fail "import note: $(cat "$dir/import.txt")"
 "$pool_tool" info "$dir/pool.dpp" | grep -q "total_drops .*absent" || fail "info does not show total_drops absent"
 
-"$train" --pools "$dir/pool.dpp" --out "$dir/m.dpm" --val-fraction 0.2 --steps 200 --eval-every 50 \
+"$train" "$dir/pool.dpp" -o "$dir/m.dpm" --val-fraction 0.2 --steps 200 --eval-every 50 \
 	--metrics "$dir/m.csv" >"$dir/out.txt" 2>"$dir/log.txt" || fail "train: $(tail -3 "$dir/log.txt")"
 if grep -q $'\r' "$dir/log.txt"; then fail "carriage returns in a log that is not a terminal"; fi
 passes=$(grep -c '^step .* val acc' "$dir/log.txt")

@@ -2,7 +2,7 @@
 // over UDP, for the test bed: the kernel here has no Prague or DCTCP, so
 // ECT(1) traffic that answers marks as a scalable flow must come from here.
 //   dualpilot-prague recv --port 5300 [--once]
-//   dualpilot-prague send --to 10.199.0.2:5300 --duration 10 [--response scalable|classic] [--json out.json]
+//   dualpilot-prague send --to 10.199.0.2:5300 --duration 10 [--response scalable|classic] [-o out.json]
 // The receiver reads each datagram's ECN field (IP_RECVTOS) and acknowledges
 // every packet with the flow's running counts (packets, bytes, CE-marked
 // packets and bytes, highest sequence number). The sender runs the window of
@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli.hpp"
 #include "common/enum_names.hpp"
 #include "perf/prague/cc.hpp"
 #include "perf/prague/wire.hpp"
@@ -452,13 +453,16 @@ int run_sender(const SendOptions &o)
 
 int main(int argc, char **argv)
 {
+	using dualpilot::common::example;
 	CLI::App app{"dualpilot-prague: a userspace L4S (Prague-style) sender and its receiver, over UDP"};
 	app.require_subcommand(1);
+	app.footer(example({"dualpilot-prague recv --once &", "dualpilot-prague send --to 127.0.0.1:5300 --duration 5"}));
 	uint16_t port = 5300;
 	bool once = false;
 	auto *recv_cmd = app.add_subcommand("recv", "receive, acknowledge every packet with its flow's ECN counts");
 	recv_cmd->add_option("--port", port, "UDP port")->capture_default_str();
 	recv_cmd->add_flag("--once", once, "exit when the first flow ends");
+	recv_cmd->footer(example({"dualpilot-prague recv --port 5300 --once"}));
 	SendOptions o;
 	std::string to, response = "scalable";
 	auto *send_cmd = app.add_subcommand("send", "send one paced flow, reacting to CE marks and losses");
@@ -479,8 +483,9 @@ int main(int argc, char **argv)
 			     "scalable: grow the rate as a flow of this round trip would (0: one packet per round trip)")
 		->check(CLI::Range(0.0, 1000.0))
 		->capture_default_str();
-	send_cmd->add_option("--json", o.json_path, "write the summary and the intervals as JSON");
+	send_cmd->add_option("-o,--out,--json", o.json_path, "write the summary and the intervals as JSON");
 	send_cmd->add_flag("--quiet,-q", o.quiet, "no interval lines");
+	send_cmd->footer(example({"dualpilot-prague send --to 10.199.0.2:5300 --duration 10 --response classic -o flow.json"}));
 	CLI11_PARSE(app, argc, argv);
 	std::signal(SIGINT, on_signal);
 	std::signal(SIGTERM, on_signal);

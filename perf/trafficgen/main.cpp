@@ -3,7 +3,7 @@
 // "--", as for dualpilot-router (common/eal_args.hpp):
 //
 //   dualpilot-trafficgen --flows configs/traffic/l4s-mix.toml --tx-port net_memif0 --rx-port net_memif1
-//       --json out.json -- -l 0,1,2 --no-huge -m 1024 --no-pci
+//       -o out.json -- -l 0,1,2 --no-huge -m 1024 --no-pci
 //       --vdev net_memif0,role=client,socket=/tmp/west.sock
 //       --vdev net_memif1,role=client,socket=/tmp/east.sock
 //
@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "aqm/units.hpp"
+#include "common/cli.hpp"
 #include "common/eal_args.hpp"
 #include "perf/trafficgen/generator.hpp"
 #include "perf/trafficgen/port.hpp"
@@ -162,11 +163,12 @@ std::optional<int> parse_command_line(const common::CommandLine &cmd, Options &o
 	app.add_option("--burst", o.burst, "overrides [traffic] burst")->check(CLI::Range(1, 512));
 	app.add_option("--drain", o.drain_text, "receive this long after the generator stops (default 200ms)");
 	app.add_option("--mbufs", o.mbufs, "mbufs in the tx pool (default 16384)")->check(CLI::Range(1024u, 4u << 20));
-	app.add_option("--json", o.json_path, "write the results as JSON here (- for stdout)");
+	app.add_option("-o,--out,--json", o.json_path, "write the results as JSON here (- for stdout)");
 	app.add_flag("--per-flow", o.per_flow, "a table row per flow as well");
-	app.add_flag("--quiet", o.quiet, "no progress lines");
-	app.footer("EAL arguments after --, e.g. dualpilot-trafficgen --flow size=64,rate=250kpps -- -l 0-2 --no-huge "
-		   "--vdev net_null0");
+	app.add_flag("-q,--quiet", o.quiet, "no progress lines");
+	app.footer("EAL arguments go after --.\n" +
+		   common::example({"dualpilot-trafficgen --flow size=64,rate=250kpps -o out.json -- -l 0-2 --no-huge "
+				    "--vdev net_null0"}));
 	// The tool once took EAL arguments first: that order is refused, with the
 	// command in this one.
 	std::vector<std::string> own_options;

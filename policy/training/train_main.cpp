@@ -1,8 +1,9 @@
 // dualpilot-train: trains the policy on experience pools and writes a model
 // file the router's backends run.
-//   dualpilot-train --pools runs/paper/seed-1/pool.dpp ... --out policy.dpm [options]
-//   dualpilot-train --pools ... --out p.dpm --backbone gpt2/model.safetensors --lora-rank 8
-//   dualpilot-train distill --teacher teacher.dpm --pools ... --out student.dpm [options]
+//   dualpilot-train runs/paper/seed-1/pool.dpp ... -o policy.dpm [options]
+//   dualpilot-train POOL... -o p.dpm --backbone gpt2/model.safetensors --lora-rank 8
+//   dualpilot-train distill --teacher teacher.dpm POOL... -o student.dpm [options]
+// The pools are positional (or --pools, as before), the model -o/--out (common/cli.hpp).
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -21,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/cli.hpp"
 #include "policy/model_file.hpp"
 #include "policy/training/distributed.hpp"
 #include "policy/training/shard.hpp"
@@ -253,15 +255,23 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 	distill->add_option("--distill-weight", opt.distill_weight, "weight of the teacher's KL term (the rest: CE)")
 		->capture_default_str();
 	distill->add_option("--temperature", opt.temperature, "softmax temperature of the soft labels")->capture_default_str();
-	app.add_option("--pools", o.pool_paths, "experience pools (.dpp or .json), directories of them, or glob patterns")
-		->required();
-	app.add_option("--out", o.out_path, "model file to write (.dpm)")->required();
+	distill->footer(common::example({"dualpilot-train distill --teacher teacher.dpm runs/sweep/ -o student.dpm --d-model 16"}));
+	// Required, but checked after the parse: a required positional on the
+	// app sends `distill --help` to the app's help (CLI11 2.1).
+	app.add_option("pools,--pools", o.pool_paths,
+		       "experience pools (.dpp or .json), directories of them, or glob patterns (required)");
+	app.add_option("-o,--out", o.out_path, "model file to write (.dpm)")->required();
+	app.footer(common::example({"dualpilot-train runs/paper/ -o policy.dpm --steps 4000 --metrics train.csv"}));
 	app.add_option("--metrics", o.metrics_path, "CSV of step, losses and accuracies");
 	app.add_option("--test-pools", o.test_paths,
 		       "pools scored once with the exported model: never trained on, never used to pick the checkpoint");
 	add_training_options(app, o);
 	opt.max_seconds = 600;
 	CLI11_PARSE(app, argc, argv);
+	if (o.pool_paths.empty()) {
+		fmt::print(stderr, "error: no pools: name them (files, directories or glob patterns) before -o\n");
+		return 2;
+	}
 	o.distill = distill->parsed();
 	for (const CLI::Option *option : app.get_options())
 		if (option->count() > 0)

@@ -39,7 +39,7 @@ bed_router dualpi2 af_packet 20mbit || exit 1
 ip netns exec "$bed_ns_b" "$prague" recv --port 5300 --once >"$dir/recv.txt" 2>&1 &
 recv_pid=$!
 sleep 0.3
-ip netns exec "$bed_ns_a" "$prague" send --to 10.199.0.2:5300 --duration 12 --json "$dir/prague.json" \
+ip netns exec "$bed_ns_a" "$prague" send --to 10.199.0.2:5300 --duration 12 -o "$dir/prague.json" \
 	>"$dir/prague.txt" 2>&1
 wait "$recv_pid"
 bed_stop_router "$dir"
@@ -58,7 +58,7 @@ ip netns exec "$bed_ns_b" "$prague" recv --port 5300 --once >"$dir/recv.txt" 2>&
 recv_pid=$!
 ip netns exec "$bed_ns_b" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
 sleep 0.5
-ip netns exec "$bed_ns_a" "$prague" send --to 10.199.0.2:5300 --duration 20 --json "$dir/prague.json" -q \
+ip netns exec "$bed_ns_a" "$prague" send --to 10.199.0.2:5300 --duration 20 -o "$dir/prague.json" -q \
 	>"$dir/prague.txt" 2>&1 &
 send_pid=$!
 timeout 40 ip netns exec "$bed_ns_a" iperf3 -c 10.199.0.2 -p 5201 -t 20 -C cubic -J >"$dir/iperf.json" 2>&1
