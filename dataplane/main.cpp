@@ -157,7 +157,7 @@ std::optional<int> parse_command_line(common::CommandLine &cmd, Options &o)
 	app.add_flag("--check-host", o.check_host_only,
 		     "check that the host has what the config needs (hugepages, hugetlbfs, NIC drivers; FreeBSD: contigmem, "
 		     "nic_uio), name what is missing, and exit (1 if anything is)");
-	app.footer("EAL arguments go after --.\n" +
+	app.footer("EAL arguments after --, the tool's own before it.\n" +
 		   common::example({"dualpilot-router --config configs/router.example.toml --check",
 				    "dualpilot-router --config r.toml -- -l 0-1 --no-huge -m 1024"}));
 	try {

@@ -68,15 +68,15 @@ int check(const std::string &path, const std::vector<std::string> &pool_args, co
 
 int main(int argc, char **argv)
 {
-	CLI::App app{"dualpilot-model: inspect and make dualpilot model files (.dpm)"};
 	using common::example;
+	CLI::App app{"dualpilot-model: inspect and make dualpilot model files (.dpm)"};
 	app.require_subcommand(1);
-	std::string in, out;
 	app.footer(example({"dualpilot-model info configs/models/paper-student.dpm"}));
+	std::string in, out;
 	auto *info = app.add_subcommand("info", "print a model file's hyper-parameters, features and tensors");
 	info->add_option("file", in, "model file")->required();
-	policy::ModelConfig c;
 	info->footer(example({"dualpilot-model info configs/models/paper-student.dpm"}));
+	policy::ModelConfig c;
 	uint64_t seed = 1;
 	bool int8 = false;
 	float bias_drop = 0, bias_mark = 0;
@@ -96,8 +96,8 @@ int main(int argc, char **argv)
 	random->add_flag("--per-feature", per_feature, "one token per state feature (the paper's layout)");
 	bool ring_time = false;
 	random->add_flag("--ring-time", ring_time, "time embedding by ring slot (keys and values cached in one block)");
-	auto *quant = app.add_subcommand("quantize", "int8 weights, one scale per output row");
 	random->footer(example({"dualpilot-model random -o random.dpm --d-model 16 --layers 1 --heads 2 --seed 7"}));
+	auto *quant = app.add_subcommand("quantize", "int8 weights, one scale per output row");
 	quant->add_option("in", in, "model file")->required();
 	quant->add_option("-o,--out", out, "model file to write")->required();
 	quant->footer(example({"dualpilot-model quantize teacher.dpm -o teacher-int8.dpm"}));
@@ -114,8 +114,8 @@ int main(int argc, char **argv)
 			"largest |p_cpu - p_ref| allowed (int8 models: against the reference on their dequantised weights)")
 		->capture_default_str()
 		->check(CLI::Range(0.0, 1.0));
-	CLI11_PARSE(app, argc, argv);
 	chk->footer(example({"dualpilot-model check student-int8.dpm runs/dualpi2/ --windows 500"}));
+	CLI11_PARSE(app, argc, argv);
 	if (*chk)
 		return check(in, check_pools, check_opt);
 

@@ -229,11 +229,11 @@ int cmd_ceiling(const std::vector<std::string> &args, double step_us)
 
 int main(int argc, char **argv)
 {
-	CLI::App app{"dualpilot-pool: experience pool tools"};
 	using dualpilot::common::example;
+	CLI::App app{"dualpilot-pool: experience pool tools"};
 	app.require_subcommand(1);
-	std::vector<std::string> logs;
 	app.footer(example({"dualpilot-pool import paper-pool.pkl -o pool.dpp", "dualpilot-pool info runs/"}));
+	std::vector<std::string> logs;
 	std::string out, conv_in, conv_out;
 	double offset = 1;
 	size_t max_errors = 100;
@@ -249,12 +249,12 @@ int main(int argc, char **argv)
 	imp->add_option("--reward-offset-us", offset, "reward = packet_length / (delay_us + this)")
 		->check(CLI::Range(1e-9, 1e12));
 	imp->add_option("--max-errors", max_errors, "malformed lines listed one by one (the rest are counted)");
-	std::vector<std::string> info_paths;
 	imp->footer(example({"dualpilot-pool import kernel.log paper-pool.pkl -o pool.dpp"}));
+	std::vector<std::string> info_paths;
 	auto *info = app.add_subcommand("info", "summarise pools");
 	info->add_option("pools", info_paths, "pool files, directories or glob patterns")->required();
-	auto *conv = app.add_subcommand("convert", "convert between .json and .dpp");
 	info->footer(example({"dualpilot-pool info runs/dualpi2/seed-1/pool.dpp 'pools/*.json'"}));
+	auto *conv = app.add_subcommand("convert", "convert between .json and .dpp");
 	conv->add_option("in", conv_in, "input pool")->required();
 	conv->add_option("-o,--out", conv_out, "output pool (its extension picks the encoding)")->required();
 	conv->footer(example({"dualpilot-pool convert pool.json -o pool.dpp"}));
@@ -264,23 +264,23 @@ int main(int argc, char **argv)
 	ceiling->add_option("pools", ceiling_paths, "pool files, directories or glob patterns (DualPI2-labelled)")
 		->required();
 	ceiling->add_option("--step-us", step_us, "DualPI2's L4S step threshold, us")->capture_default_str();
-	std::vector<std::string> merge_in;
 	ceiling->footer(example({"dualpilot-pool ceiling runs/dualpi2/"}));
+	std::vector<std::string> merge_in;
 	std::string merge_out;
 	auto *merge = app.add_subcommand("merge", "concatenate pools (each input's last entry ends an episode)");
 	merge->add_option("pools", merge_in, "pool files, directories or glob patterns, in order")->required();
-	size_t shard_n = 0;
 	merge->add_option("-o,--out", merge_out, "pool file to write, .json or .dpp")->required();
 	merge->footer(example({"dualpilot-pool merge day1.dpp day2.dpp -o week.dpp"}));
+	size_t shard_n = 0;
 	std::vector<std::string> shard_in;
 	std::string shard_dir;
 	auto *shard = app.add_subcommand("shard", "deal the pools' episodes to N pools: episode i to shard i mod N");
 	shard->add_option("n", shard_n, "number of shards")->required()->check(CLI::Range(size_t{1}, size_t{1} << 20));
 	shard->add_option("pools", shard_in, "pool files, directories or glob patterns, in order")->required();
-	CLI11_PARSE(app, argc, argv);
 	shard->add_option("-o,--out,--out-dir", shard_dir, "directory for shard-K-of-N.dpp (made if missing)")
 		->required();
 	shard->footer(example({"dualpilot-pool shard 8 collected/ -o shards   # shards/shard-0-of-8.dpp ..."}));
+	CLI11_PARSE(app, argc, argv);
 	if (*merge)
 		return cmd_merge(merge_in, merge_out);
 	if (*shard)

@@ -121,8 +121,8 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 		return 2;
 	}
 	std::vector<double> scores;
-	std::string csv = "cell,rate_bps,rtt_us,mix,behaviour,epsilon,seed,aqm,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,"
 	const bool terminal = common::stderr_is_terminal();
+	std::string csv = "cell,rate_bps,rtt_us,mix,behaviour,epsilon,seed,aqm,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,"
 			  "classic_p99_ms,utilisation,jain,score,pool_entries\n";
 	for (size_t i = 0; i < cells.size(); i++) {
 		const sim::SweepCell &c = cells[i];
@@ -151,9 +151,9 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 		// Redrawn in place on a terminal; into a log, a line each tenth of the grid.
 		if (!quiet && terminal)
 			fmt::print(stderr, "\r  sweep {}: cell {}/{} {:<60}", sw.name, i + 1, cells.size(), c.name);
-	}
 		else if (!quiet && ((i + 1) % std::max<size_t>(1, cells.size() / 10) == 0 || i + 1 == cells.size()))
 			fmt::print(stderr, "  sweep {}: cell {}/{}\n", sw.name, i + 1, cells.size());
+	}
 	if (!quiet && terminal)
 		fmt::print(stderr, "\n");
 	std::FILE *f = std::fopen((out_dir + "/sweep.csv").c_str(), "w");
@@ -255,11 +255,11 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 		->capture_default_str();
 	app.add_flag("--no-harm-guard", o.no_harm_guard,
 		     "never back a hurting policy off to the AQM (README \"The harm guard\")");
+	app.footer(common::example({"dualpilot-sim --scenario configs/scenarios/paper-testbed.toml --compare fifo,dualpi2",
+				    "dualpilot-sim --sweep configs/sweeps/train.toml --sweep-cells 8 -o runs/sweep"}));
 	CLI11_PARSE(app, argc, argv);
 	if (o.sweep_path.empty() && o.scenario_path.empty()) {
 		fmt::print(stderr, "error: --scenario or --sweep is required\n");
-	app.footer(common::example({"dualpilot-sim --scenario configs/scenarios/paper-testbed.toml --compare fifo,dualpi2",
-				    "dualpilot-sim --sweep configs/sweeps/train.toml --sweep-cells 8 -o runs/sweep"}));
 		return 2;
 	}
 	o.guard.min_delay_ns = static_cast<uint64_t>(min_delay_us * 1e3);

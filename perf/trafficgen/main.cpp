@@ -136,7 +136,7 @@ struct Ports {
 
 int fail(const std::string &msg)
 {
-	fmt::print(stderr, "dualpilot-trafficgen: {}\n", msg);
+	fmt::print(stderr, "error: {}\n", msg);
 	return 1;
 }
 
@@ -166,7 +166,7 @@ std::optional<int> parse_command_line(const common::CommandLine &cmd, Options &o
 	app.add_option("-o,--out,--json", o.json_path, "write the results as JSON here (- for stdout)");
 	app.add_flag("--per-flow", o.per_flow, "a table row per flow as well");
 	app.add_flag("-q,--quiet", o.quiet, "no progress lines");
-	app.footer("EAL arguments go after --.\n" +
+	app.footer("EAL arguments after --, the tool's own before it.\n" +
 		   common::example({"dualpilot-trafficgen --flow size=64,rate=250kpps -o out.json -- -l 0-2 --no-huge "
 				    "--vdev net_null0"}));
 	// The tool once took EAL arguments first: that order is refused, with the
