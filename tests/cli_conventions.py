@@ -6,7 +6,8 @@
 Each NAME=PATH is a built tool (dualpilot-pool=build/sim/dualpilot-pool, ...).
 Checks:
   - every tool's --help, and every subcommand's, ends with an example that
-    runs the tool: "Example:" and indented command lines naming it;
+    runs the tool: "Example:" and indented command lines naming it; so do
+    the --help of the scripts in perf/ and scripts/ that take one;
   - dualpilot-pool reads its inputs as positionals and writes with -o/--out:
     import, convert, merge and shard, each result read back by info; the
     old `convert IN OUT` is refused, not a second spelling;
@@ -67,6 +68,23 @@ def check_help(tools):
             h = run([path, sub, "--help"])
             check(f"{name} {sub} --help ends with an example", h.returncode == 0 and ends_with_example(h.stdout, name),
                   h.stdout[-300:])
+
+
+SCRIPTS = ["perf/eval", "perf/bed_report", "perf/eval_report", "perf/plot", "perf/plot_training",
+           "perf/small_pool.py", "scripts/check-platform"]
+
+
+def check_scripts(source_dir):
+    for script in SCRIPTS:
+        path = os.path.join(source_dir, script)
+        python = open(path).readline().rstrip().endswith("python3")
+        args = [os.path.join(source_dir, "scripts", "python3"), path] if python else [path]
+        h = run(args + ["--help"])
+        if h.returncode != 0 and "ModuleNotFoundError" in h.stderr:
+            print(f"skip: {script} --help (a Python module it needs is missing)")
+            continue
+        check(f"{script} --help ends with an example", h.returncode == 0 and ends_with_example(h.stdout, script),
+              h.stdout[-300:] + h.stderr[-300:])
 
 
 def check_pool(pool, d):
@@ -137,6 +155,7 @@ def main():
     tools = dict(a.split("=", 1) for a in sys.argv[2:])
     with tempfile.TemporaryDirectory() as d:
         check_help(tools)
+        check_scripts(source_dir)
         if "dualpilot-pool" in tools:
             check_pool(tools["dualpilot-pool"], d)
         check_prefixes(tools, d, source_dir)
