@@ -14,6 +14,7 @@
 #include "common/enum_names.hpp"
 #include "gpu/gemm_precision.hpp"
 #include "policy/guard_rails.hpp"
+#include "policy/pilot_profile.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -73,10 +74,12 @@ struct PolicyConfig {
 	PolicyMode mode = PolicyMode::off;
 	PolicyBackend backend = PolicyBackend::cpu;
 	std::string model;                  // .dpm file
-	uint32_t inference_interval = 10;   // sample every N packets of a queue; 0 = no sampling
+	// Sample every N packets of a queue; 0 = no sampling. This default and
+	// override_ttl's are the pilot profile's (configs/pilot/profile.toml).
+	uint32_t inference_interval = policy::pilot_profile::kInferenceInterval;
 	uint32_t ring_size = 4096;          // samples per worker ring (a power of two)
 	uint32_t batch_max = 256;           // queues per forward pass
-	uint64_t override_ttl_ns = 20000000;// an override not refreshed within this expires
+	uint64_t override_ttl_ns = policy::pilot_profile::kOverrideTtlNs; // an override not refreshed within this expires
 	policy::GuardRails guard;           // enforce: min_delay and max_prob (policy/guard_rails.hpp)
 	std::string pool_out;               // write the sampled states here as an experience pool at exit
 	uint64_t pool_max_entries = 5000000;

@@ -10,12 +10,17 @@
 //  piecewise the best grid setting per 2 s segment, chosen with hindsight:
 //           an upper bound for a pilot that only changes DualPI2's settings;
 //  pilot    with --policy, DualPI2 + the pilot in enforce mode over the
-//           tuned default (or tc's, --pilot-base tc) at 20 us and 39 ms.
+//           tuned default (or tc's, --pilot-base tc, or the pilot profile's
+//           base, --pilot-base profile) at the pilot profile's decision
+//           delays (configs/pilot/profile.toml). Where this search's tuned
+//           default is another DualPI2 than the profile's base (the one the
+//           pilot was trained over), a line says so.
 // Every comparison is against the tuned default through sim/stats.hpp, with
 // the utilisation floor and without it. Prints the tables and name: value
 // lines; writes OUT/table.md, per_seed.csv, ratios.csv, search.csv.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -24,20 +29,25 @@
 #include <optional>
 
 #include "common/cli.hpp"
+#include "policy/pilot_profile.hpp"
 #include "sim/heldout.hpp"
 #include "sim/heldout_bench.hpp"
 #include "sim/stats.hpp"
 #include "sim/sweep.hpp"
 
 using namespace dualpilot;
+namespace profile = dualpilot::policy::pilot_profile;
 
 namespace {
+
+constexpr size_t kDelays = profile::kDecisionDelaysNs.size();
 
 struct Options {
 	std::string sweep_path = DUALPILOT_SOURCE_DIR "/configs/sweeps/train.toml";
 	std::string heldout_dir = DUALPILOT_SOURCE_DIR "/configs/heldout";
 	std::string grid = "full", out_dir = "build/baselines", policy_path, pilot_base = "tuned";
-	uint32_t train_cells = 40, report_seeds = 5, selection_seeds = 2, every = 1, threads = 2, inference_interval = 10;
+	uint32_t train_cells = 40, report_seeds = 5, selection_seeds = 2, every = 1, threads = 2,
+		 inference_interval = profile::kInferenceInterval;
 	uint64_t seed = 1001;
 };
 
@@ -69,8 +79,10 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 		->capture_default_str();
 	app.add_option("--policy", o.policy_path, "a model file: DualPI2 + this pilot in enforce mode");
 	app.add_option("--inference-interval", o.inference_interval, "the pilot's decisions per call")->capture_default_str();
-	app.add_option("--pilot-base", o.pilot_base, "the DualPI2 the pilot overrides: tuned (the tuned default) or tc")
-		->check(CLI::IsMember({"tc", "tuned"}))
+	app.add_option("--pilot-base", o.pilot_base,
+		       "the DualPI2 the pilot overrides: tuned (this search's tuned default), tc, or profile (the pilot "
+		       "profile's base, configs/pilot/profile.toml)")
+		->check(CLI::IsMember({"tc", "tuned", "profile"}))
 		->capture_default_str();
 	app.add_option("-o,--out", o.out_dir, "table.md, per_seed.csv, ratios.csv and search.csv go here")
 		->capture_default_str();
@@ -124,7 +136,10 @@ std::vector<Comparison> comparisons(bool with_pilot)
 {
 	std::vector<Comparison> c;
 	if (with_pilot)
-		c = {{"pilot_20us", "pilot at 20 us", sim::kPilotFirst}, {"pilot_39ms", "pilot at 39 ms", sim::kPilotFirst + 1}};
+		for (size_t d = 0; d < kDelays; d++)
+			c.push_back({fmt::format("pilot_{}", profile::kDecisionDelayNames[d]),
+				     fmt::format("pilot at {}", profile::kDecisionDelayWords[d]),
+				     sim::kPilotFirst + static_cast<int>(d)});
 	c.push_back({"oracle", "static oracle", sim::kOracle});
 	c.push_back({"piecewise", "piecewise oracle", sim::kPiecewise});
 	c.push_back({"tc", "tc defaults", sim::kTc});
@@ -163,7 +178,9 @@ double mean_score(const std::vector<sim::RunFigures> &runs, bool floor = true)
 void write_per_seed(const Options &o, const std::vector<sim::ScenarioResult> &res, const std::vector<uint64_t> &seeds,
 		    bool with_pilot)
 {
-	static const char *names[] = {"tc", "tuned", "oracle", "piecewise", "pilot-20us", "pilot-39ms"};
+	std::vector<std::string> names{"tc", "tuned", "oracle", "piecewise"};
+	for (const char *delay : profile::kDecisionDelayNames)
+		names.push_back(fmt::format("pilot-{}", delay));
 	std::string csv = "scenario,policy,seed,score,score_nofloor,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,"
 			  "utilisation,jain,balance\n";
 	for (const auto &r : res)
@@ -183,9 +200,15 @@ void write_per_seed(const Options &o, const std::vector<sim::ScenarioResult> &re
 std::string scenario_table(const std::vector<sim::ScenarioResult> &res, const std::vector<sim::Candidate> &grid,
 			   bool with_pilot, bool floor)
 {
-	std::string md = "| scenario | tc | tuned | oracle (setting) | piecewise | " +
-			 std::string(with_pilot ? "pilot 20 us | pilot 39 ms | pilot/tuned 20 us [95 % CI] | pilot/tuned 39 ms [95 % CI] | " : "") +
-			 "piecewise/tuned | chaotic |\n|---|---|---|---|---|" + (with_pilot ? "---|---|---|---|" : "") + "---|---|\n";
+	std::string pilot_head, pilot_rule;
+	for (size_t d = 0; with_pilot && d < kDelays; d++) {
+		pilot_head += fmt::format("pilot {} | ", profile::kDecisionDelayWords[d]);
+		pilot_rule += "---|---|";
+	}
+	for (size_t d = 0; with_pilot && d < kDelays; d++)
+		pilot_head += fmt::format("pilot/tuned {} [95 % CI] | ", profile::kDecisionDelayWords[d]);
+	std::string md = "| scenario | tc | tuned | oracle (setting) | piecewise | " + pilot_head +
+			 "piecewise/tuned | chaotic |\n|---|---|---|---|---|" + pilot_rule + "---|---|\n";
 	for (const auto &r : res) {
 		auto ci = [&](int p) {
 			const sim::MeanCi c = sim::mean_ci95(log_ratios(r, p, floor));
@@ -194,10 +217,10 @@ std::string scenario_table(const std::vector<sim::ScenarioResult> &res, const st
 		md += fmt::format("| {} | {:.4f} | {:.4f} | {:.4f} ({}) | {:.4f} | ", r.name, mean_score(r.runs[sim::kTc], floor),
 				  mean_score(r.runs[sim::kTuned], floor), mean_score(r.runs[sim::kOracle], floor),
 				  grid[r.oracle].label, mean_score(r.runs[sim::kPiecewise], floor));
-		if (with_pilot)
-			md += fmt::format("{:.4f} | {:.4f} | {} | {} | ", mean_score(r.runs[sim::kPilotFirst], floor),
-					  mean_score(r.runs[sim::kPilotFirst + 1], floor), ci(sim::kPilotFirst),
-					  ci(sim::kPilotFirst + 1));
+		for (size_t d = 0; with_pilot && d < kDelays; d++)
+			md += fmt::format("{:.4f} | ", mean_score(r.runs[sim::kPilotFirst + d], floor));
+		for (size_t d = 0; with_pilot && d < kDelays; d++)
+			md += fmt::format("{} | ", ci(sim::kPilotFirst + static_cast<int>(d)));
 		md += fmt::format("{} | {} |\n", ci(sim::kPiecewise), chaotic(r) ? "yes" : "");
 	}
 	return md;
@@ -252,7 +275,9 @@ void print_figures(const Subset &all, bool with_pilot, size_t seeds)
 {
 	fmt::print("heldout_scenarios: {}\nheldout_seeds: {}\n", all.members.size(), seeds);
 	if (with_pilot)
-		for (const auto &[policy, delay] : {std::pair{int{sim::kPilotFirst}, "20us"}, std::pair{sim::kPilotFirst + 1, "39ms"}}) {
+		for (size_t d = 0; d < kDelays; d++) {
+			const int policy = sim::kPilotFirst + static_cast<int>(d);
+			const char *delay = profile::kDecisionDelayNames[d];
 			const sim::RatioSummary s = summary_of(all, policy, true);
 			fmt::print("pilot_vs_tuned_geomean_{0}: {1:.4f}\npilot_vs_tuned_ci_low_{0}: {2:.4f}\n"
 				   "pilot_vs_tuned_ci_high_{0}: {3:.4f}\npilot_vs_tuned_median_{0}: {4:.4f}\n"
@@ -298,6 +323,24 @@ void report(const Options &o, const std::vector<sim::ScenarioResult> &res, const
 	print_figures(all, with_pilot, seeds.size());
 }
 
+// The pilot profile's base (what the pilot was trained over) against this
+// search's tuned default: the same DualPI2 where make_aqm describes them
+// alike, whatever the keys that set them; a line on stdout where they are not.
+void say_if_not_the_profile(const sim::Candidate &tuned, const std::string &pilot_base)
+{
+	auto described = [](const std::vector<aqm::Setting> &s) {
+		aqm::AqmOrError built = aqm::make_aqm("dualpi2", s);
+		return built.aqm ? aqm::describe(*built.aqm) : built.error;
+	};
+	if (described(profile::base_settings()) == described(tuned.settings))
+		return;
+	fmt::print("pilot profile ({}): its base, {}, is not this search's tuned default, {}; the pilot runs over {}\n",
+		   profile::kFile, fmt::join(profile::base_sets(), " "), tuned.label,
+		   pilot_base == "profile" ? "the profile's (--pilot-base profile)"
+		   : pilot_base == "tc"    ? "tc's defaults (--pilot-base tc)"
+					   : "the search's (--pilot-base profile for the profile's)");
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -312,7 +355,10 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < opt.selection_seeds; i++)
 		c.selection_seeds.push_back(opt.seed + opt.report_seeds + i);
 	c.model_path = opt.policy_path;
-	c.pilot_over_tuned = opt.pilot_base == "tuned";
+	c.pilot_base = opt.pilot_base == "tuned" ? sim::PilotBase::tuned
+		       : opt.pilot_base == "tc"  ? sim::PilotBase::tc
+						 : sim::PilotBase::settings;
+	c.pilot_base_settings = profile::base_settings();
 	c.inference_interval = opt.inference_interval;
 	c.threads = opt.threads;
 
@@ -337,6 +383,7 @@ int main(int argc, char **argv)
 			   "the L4S promise): {}\n",
 			   search.mean_score[search.best], training.size(), c.grid.size(),
 			   std::count(search.admissible.begin(), search.admissible.end(), true), c.grid[search.best].label);
+		say_if_not_the_profile(c.grid[search.best], opt.pilot_base);
 		std::vector<sim::ScenarioResult> res;
 		// Redrawn in place on a terminal; into a log, a line each tenth of the runs.
 		err = sim::run_family(c, family, search.best, res, [](size_t done, size_t total) {

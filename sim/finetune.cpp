@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "aqm/random.hpp"
+#include "policy/pilot_profile.hpp"
 #include "sim/heldout.hpp"
 #include "sim/sim_policy.hpp"
 #include "sim/simulation.hpp"
@@ -20,7 +21,7 @@ namespace {
 
 // One run's score: the base DualPI2 alone, or with the pilot as every
 // closed loop of this project runs it (the router's guard rails and harm
-// guard, perf/bench-pilot's interval and override hold) at a decision delay.
+// guard, the pilot profile's interval and override hold) at a decision delay.
 double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint64_t seed, SimPolicy *policy,
 		 uint64_t decision_delay_ns = 0)
 {
@@ -31,8 +32,8 @@ double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint
 	if (policy) {
 		opt.policy = policy->function(sc.objective);
 		opt.decision_delay_ns = decision_delay_ns;
-		opt.inference_interval = 10;
-		opt.override_ttl_ns = 20000000;
+		opt.inference_interval = policy::pilot_profile::kInferenceInterval;
+		opt.override_ttl_ns = policy::pilot_profile::kOverrideTtlNs;
 	}
 	const RunResult r = run_scenario(sc, std::move(*built.aqm), opt);
 	return score(as_printed(r.objective_inputs()), sc.objective).score;

@@ -6,12 +6,12 @@
 //  - each generation draws population / 2 Gaussian directions e over the
 //    model's weights (all of them but the input normalisation) and runs the
 //    model at theta + sigma e and theta - sigma e as the pilot (enforce mode,
-//    the router's guard rails and harm guard, 20 us decisions, a call every
-//    10 decisions of a queue, overrides held 20 ms) over the base DualPI2 on
-//    a minibatch of training scenarios, all with the generation's seed and
-//    decision delay (the delays taken in turn, generation by generation:
-//    by default 20 us, a CPU pass beside the router, and 39 ms, the paper's
-//    LLM inference, so that the pilot must hold up at both);
+//    the router's guard rails and harm guard, the pilot profile's decision
+//    interval and override hold: configs/pilot/profile.toml) over the base
+//    DualPI2 on a minibatch of training scenarios, all with the generation's
+//    seed and decision delay (the delays taken in turn, generation by
+//    generation: by default the profile's, a CPU pass beside the router and
+//    the paper's LLM inference, so that the pilot must hold up at both);
 //  - a run's fitness is the mean over the minibatch of
 //    log(score(pilot) / score(base alone)), the base run with the same seed,
 //    each log clipped to [kMinLogRatio, kMaxLogRatio]: a gain counts at
@@ -37,6 +37,7 @@
 
 #include "aqm/aqm.hpp"
 #include "policy/model.hpp"
+#include "policy/pilot_profile.hpp"
 #include "sim/scenario.hpp"
 
 namespace dualpilot::sim {
@@ -46,13 +47,14 @@ inline constexpr double kMinLogRatio = -3;
 inline constexpr uint64_t kValidationSeeds[] = {201, 202, 203};
 
 struct FinetuneConfig {
-	std::vector<aqm::Setting> base; // the DualPI2 the pilot overrides
+	std::vector<aqm::Setting> base = policy::pilot_profile::base_settings(); // the DualPI2 the pilot overrides
 	uint32_t per_generation = 8;    // training scenarios per generation
 	uint32_t population = 16;       // runs per generation, in antithetic pairs
 	uint32_t generations = 40;
 	uint32_t eval_every = 5;
 	uint32_t threads = 2;
-	std::vector<uint64_t> decision_delays_ns{20000, 39000000};
+	std::vector<uint64_t> decision_delays_ns{policy::pilot_profile::kDecisionDelaysNs.begin(),
+						 policy::pilot_profile::kDecisionDelaysNs.end()};
 	double sigma = 0.02; // the directions' scale
 	double lr = 0.01;    // Adam's step
 	uint64_t seed = 1;

@@ -13,20 +13,29 @@
 
 #include "common/cli.hpp"
 #include "policy/model_file.hpp"
+#include "policy/pilot_profile.hpp"
 #include "sim/finetune.hpp"
 
 using namespace dualpilot;
 
 namespace {
 
+std::vector<double> profile_delays_us()
+{
+	std::vector<double> us;
+	for (uint64_t ns : policy::pilot_profile::kDecisionDelaysNs)
+		us.push_back(static_cast<double>(ns) / 1000);
+	return us;
+}
+
 struct Options {
 	std::string model_path, out_path;
 	std::string sweep_path = DUALPILOT_SOURCE_DIR "/configs/sweeps/train-filtered.toml";
 	std::string heldout_dir = DUALPILOT_SOURCE_DIR "/configs/heldout";
 	std::string validation_dir = DUALPILOT_SOURCE_DIR "/configs/validation";
-	std::vector<std::string> base_sets{"target=5ms", "step_thresh=2ms", "coupling_factor=3"};
+	std::vector<std::string> base_sets = policy::pilot_profile::base_sets();
 	uint32_t scenarios = 0;
-	std::vector<double> delays_us{20, 39000};
+	std::vector<double> delays_us = profile_delays_us();
 	sim::FinetuneConfig c;
 	bool quiet = false;
 };
@@ -45,7 +54,8 @@ std::optional<int> parse_options(int argc, char **argv, Options &o)
 	app.add_option("--validation-dir", o.validation_dir, "the scenarios that select the checkpoint")
 		->capture_default_str();
 	app.add_option("--scenarios", o.scenarios, "draw this many of the sweep's scenarios (default: all)");
-	app.add_option("--set", o.base_sets, "the base DualPI2's parameters, key=value (default: the tuned default)")
+	app.add_option("--set", o.base_sets,
+		       "the base DualPI2's parameters, key=value (default: the pilot profile's, configs/pilot/profile.toml)")
 		->capture_default_str();
 	app.add_option("--per-generation", o.c.per_generation, "training scenarios per generation")->capture_default_str();
 	app.add_option("--population", o.c.population, "runs per generation (pairs of directions)")->capture_default_str();
@@ -54,12 +64,14 @@ std::optional<int> parse_options(int argc, char **argv, Options &o)
 	app.add_option("--sigma", o.c.sigma, "the directions' scale")->capture_default_str();
 	app.add_option("--lr", o.c.lr, "Adam's step")->capture_default_str();
 	app.add_option("--decision-delays-us", o.delays_us,
-		       "the pilot's decision delays, taken in turn by the generations and all in validation")
+		       "the pilot's decision delays, taken in turn by the generations and all in validation (default: the "
+		       "pilot profile's)")
 		->capture_default_str();
 	app.add_option("--threads", o.c.threads, "simulations at once")->check(CLI::Range(1, 256))->capture_default_str();
 	app.add_option("--seed", o.c.seed, "the search's seed")->capture_default_str();
 	app.add_flag("-q,--quiet", o.quiet, "only the result");
 	CLI11_PARSE(app, argc, argv);
+	o.c.base.clear();
 	for (const std::string &s : o.base_sets) {
 		const size_t eq = s.find('=');
 		if (eq == std::string::npos || eq == 0) {

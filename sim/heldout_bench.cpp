@@ -24,7 +24,8 @@ struct RunSpec {
 RunResult run_once(const BenchConfig &c, const Scenario &sc, const std::vector<aqm::Setting> &settings, uint64_t seed,
 		   const RunSpec &spec)
 {
-	// The grid was checked by validate_grid(): make_aqm cannot fail here.
+	// The grid and the pilot's base were checked by validate_grid(): make_aqm
+	// cannot fail here.
 	auto built = aqm::make_aqm("dualpi2", settings, seed);
 	RunOptions opt;
 	opt.seed = seed;
@@ -62,6 +63,9 @@ std::string validate_grid(const BenchConfig &c)
 	for (const Candidate &k : c.grid)
 		if (auto built = aqm::make_aqm("dualpi2", k.settings); !built.error.empty())
 			return "grid setting '" + k.label + "': " + built.error;
+	if (c.pilot_base == PilotBase::settings)
+		if (auto built = aqm::make_aqm("dualpi2", c.pilot_base_settings); !built.error.empty())
+			return "the pilot's base: " + built.error;
 	if (c.report_seeds.empty() || c.selection_seeds.empty())
 		return "the benchmark needs report seeds and selection seeds";
 	for (uint64_t s : c.selection_seeds)
@@ -219,7 +223,9 @@ std::string run_family(const BenchConfig &c, const std::vector<Scenario> &family
 		} else {
 			const size_t d = (j - nr - ns) / nr, k = (j - nr - ns) % nr;
 			const RunSpec spec{0, pilots[worker].get(), c.decision_delays_ns[d]};
-			const auto &base = c.pilot_over_tuned ? c.grid[tuned].settings : c.grid[0].settings;
+			const auto &base = c.pilot_base == PilotBase::settings ? c.pilot_base_settings
+					   : c.pilot_base == PilotBase::tuned  ? c.grid[tuned].settings
+									       : c.grid[0].settings;
 			pilot[s][d][k] = figures_of(run_once(c, sc, base, c.report_seeds[k], spec).objective_inputs(), sc.objective);
 			tick(1);
 		}

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/pilot_profile.hpp"
 #include "sim/bench_grid.hpp"
 #include "sim/objective.hpp"
 #include "sim/scenario.hpp"
@@ -28,16 +29,23 @@ struct RunFigures {
 };
 RunFigures figures_of(const ObjectiveInputs &exact, const Objective &o);
 
+// The DualPI2 the pilot overrides: the searched tuned default, tc's
+// defaults, or BenchConfig::pilot_base_settings (the pilot profile's base).
+enum class PilotBase { tuned, tc, settings };
+
 struct BenchConfig {
 	std::vector<Candidate> grid;             // [0]: tc's defaults
 	std::vector<uint64_t> report_seeds;      // every policy, every scenario
 	std::vector<uint64_t> selection_seeds;   // the static oracle's choice only
 	uint64_t segment_ns = 2000000000;        // the piecewise oracle's segments
 	std::string model_path;                  // the pilot; empty: none
-	bool pilot_over_tuned = true;            // else over tc's defaults
-	std::vector<uint64_t> decision_delays_ns{20000, 39000000};
-	uint32_t inference_interval = 10;
-	uint64_t override_ttl_ns = 20000000;
+	PilotBase pilot_base = PilotBase::tuned;
+	std::vector<aqm::Setting> pilot_base_settings; // PilotBase::settings
+	// The pilot's closed loop: the pilot profile's (configs/pilot/profile.toml).
+	std::vector<uint64_t> decision_delays_ns{policy::pilot_profile::kDecisionDelaysNs.begin(),
+						 policy::pilot_profile::kDecisionDelaysNs.end()};
+	uint32_t inference_interval = policy::pilot_profile::kInferenceInterval;
+	uint64_t override_ttl_ns = policy::pilot_profile::kOverrideTtlNs;
 	uint32_t threads = 2;
 };
 

@@ -12,6 +12,7 @@
 
 #include "common/cli.hpp"
 #include "common/toml_reader.hpp"
+#include "policy/pilot_profile.hpp"
 #include "sim/report.hpp"
 #include "sim/scenario.hpp"
 #include "sim/sim_policy.hpp"
@@ -194,8 +195,10 @@ struct Options {
 	std::string sweep_path, heldout_dir = DUALPILOT_SOURCE_DIR "/configs/heldout";
 	uint32_t sweep_cells = 0;
 	std::string policy_path, policy_mode = "enforce";
-	double decision_delay_us = 20, override_ttl_us = 20000;
-	uint32_t inference_interval = 10;
+	// The closed loop's defaults: the pilot profile's (configs/pilot/profile.toml).
+	double decision_delay_us = static_cast<double>(policy::pilot_profile::kDecisionDelaysNs[0]) / 1e3;
+	double override_ttl_us = static_cast<double>(policy::pilot_profile::kOverrideTtlNs) / 1e3;
+	uint32_t inference_interval = policy::pilot_profile::kInferenceInterval;
 	policy::GuardRails guard;
 	bool no_harm_guard = false;
 };

@@ -14,6 +14,7 @@
 #include "aqm/histogram.hpp"
 #include "policy/guard_rails.hpp"
 #include "policy/harm_guard.hpp"
+#include "policy/pilot_profile.hpp"
 #include "sim/pool.hpp"
 #include "sim/scenario.hpp"
 #include "sim/tally.hpp"
@@ -43,9 +44,11 @@ struct RunOptions {
 	bool record_pool = false;
 	Objective objective;             // the pool's per-decision reward derives from it
 	PolicyFn policy;                 // empty: the AQM decides alone
-	uint32_t inference_interval = 1; // decisions per queue between policy calls
-	uint64_t decision_delay_ns = 0;
-	uint64_t override_ttl_ns = 0;    // 0: an override holds until replaced
+	// The closed loop's defaults are the pilot profile's
+	// (configs/pilot/profile.toml), as every tool of this project runs it.
+	uint32_t inference_interval = policy::pilot_profile::kInferenceInterval; // decisions per queue between calls
+	uint64_t decision_delay_ns = policy::pilot_profile::kDecisionDelaysNs[0];
+	uint64_t override_ttl_ns = policy::pilot_profile::kOverrideTtlNs; // 0: an override holds until replaced
 	policy::GuardRails guard;        // the router's defaults
 	policy::HarmGuardConfig harm_guard; // backs a hurting policy off to the AQM, per queue
 	// Exploration for behaviour data: each dequeue decision (forward, drop,

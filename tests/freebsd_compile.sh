@@ -46,6 +46,13 @@ multiarch=$(c++ -print-multiarch 2>/dev/null)
 flags=(--target=x86_64-unknown-freebsd14 -std=c++20 -fsyntax-only -D_GNU_SOURCE -Wall -Wextra -Werror
 	-nostdinc++ "${stdcxx[@]}" -isystem tests/freebsd/include -I.)
 [ -n "$multiarch" ] && flags+=(-idirafter "/usr/include/$multiarch")
+# policy/pilot_profile.hpp is what the build writes from configs/pilot/profile.toml
+# (policy/meson.build): written here the same way.
+generated=$(mktemp -d)
+trap 'rm -rf "$generated"' EXIT
+mkdir -p "$generated/policy"
+scripts/pilot-profile header "$generated/policy/pilot_profile.hpp" || exit 1
+flags+=(-I"$generated")
 failed=$missing
 for f in "${files[@]}"; do
 	if out=$("$clangxx" "${flags[@]}" "$f" 2>&1); then

@@ -135,6 +135,7 @@ rtt = "20ms"
 		};
 		opt.inference_interval = 10;
 		opt.decision_delay_ns = 20000;
+		opt.override_ttl_ns = 0; // held until replaced: the policy's harm in full
 		opt.harm_guard.enabled = guard;
 		return sim::run_scenario(sc, std::move(*aqm::make_aqm("dualpi2", {}, 3).aqm), opt);
 	};
