@@ -53,20 +53,4 @@ struct Observer {
 
 AqmObservation observe(const AnyAqm &aqm, QueueId queue) { return std::visit(Observer{queue}, aqm); }
 
-std::array<float, kStateFeatures> state_features(const AnyAqm &aqm, QueueId queue, uint64_t sojourn_ns,
-						 uint32_t packet_bytes)
-{
-	const AqmObservation o = observe(aqm, queue);
-	return {
-		static_cast<float>(queue == QueueId::l4s ? 1 : 0),
-		static_cast<float>(o.burst_allowance_us),
-		static_cast<float>(o.drop_probability),
-		static_cast<float>(static_cast<double>(sojourn_ns) / 1e3),
-		static_cast<float>(o.accumulated_probability),
-		static_cast<float>(o.backlog_bytes),
-		static_cast<float>(o.total_drops),
-		static_cast<float>(packet_bytes),
-	};
-}
-
 } // namespace dualpilot::aqm

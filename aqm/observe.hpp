@@ -1,7 +1,7 @@
 // What an AQM's state looks like to a learned policy at one decision: the
 // features of the L4S-LLM paper's Table III(a), read off whichever AQM runs.
-// Off the packet path: the simulator and the router's sampler call it at the
-// sampled decisions only.
+// Off the packet path: experience/features.hpp turns it into the state
+// features a policy sees, at the sampled decisions only.
 #pragma once
 
 #include <array>
@@ -29,24 +29,5 @@ inline ActionCode action_code(Verdict v)
 {
 	return v == Verdict::drop ? kDrop : v == Verdict::forward_ce ? kMark : kEnqueue;
 }
-
-// The 8 state features of one decision, in the order of the experience
-// pools (sim/pool.hpp names them): queue_type, burst_allowance_us,
-// drop_probability, current_queue_delay_us, accumulated_probability,
-// length_in_bytes, total_drops, packet_length. One definition for the
-// simulator and the router, so a policy sees the same state in both.
-inline constexpr int kStateFeatures = 8;
-inline constexpr std::array<const char *, kStateFeatures> kStateFeatureNames = {
-	"queue_type",              // 0 Classic, 1 L4S
-	"burst_allowance_us",      // PIE's burst allowance; 0 for AQMs without one
-	"drop_probability",        // the probability this packet's queue faces, 0..1
-	"current_queue_delay_us",  // this packet's sojourn (head delay for enqueue drops)
-	"accumulated_probability", // PIE: de-randomisation sum; DualPI2: p'
-	"length_in_bytes",         // the packet's queue, bytes, after the decision
-	"total_drops",             // the packet's queue, drops so far
-	"packet_length",           // bytes
-};
-std::array<float, kStateFeatures> state_features(const AnyAqm &aqm, QueueId queue, uint64_t sojourn_ns,
-						 uint32_t packet_bytes);
 
 } // namespace dualpilot::aqm

@@ -26,7 +26,7 @@
 #include "dataplane/policy_worker.hpp"
 #include "dataplane/router.hpp"
 #include "dataplane/telemetry.hpp"
-#include "sim/objective.hpp"
+#include "experience/objective.hpp"
 #include "dataplane/telemetry_changes.hpp"
 
 using namespace dualpilot;
@@ -44,7 +44,7 @@ void on_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
 // sojourn, each drop at its wait plus drop_penalty_ms, as the simulator
 // scores them), one line a queue, and its utilisation, tx bytes over the
 // shaper's rate for the run's time. The router sees no flows: no Jain term.
-std::vector<std::string> objective_lines(const dataplane::Router &router, const sim::Objective &objective,
+std::vector<std::string> objective_lines(const dataplane::Router &router, const experience::Objective &objective,
 					 uint64_t run_ns)
 {
 	std::vector<std::string> lines;
@@ -54,7 +54,7 @@ std::vector<std::string> objective_lines(const dataplane::Router &router, const 
 		const uint64_t rate = p.cfg.rate_bps ? p.cfg.rate_bps : p.sizing_rate_bps;
 		if (!p.aqm || rate == 0 || run_ns == 0)
 			continue;
-		sim::ObjectiveInputs in;
+		experience::ObjectiveInputs in;
 		for (int q = 1; q >= 0; q--) {
 			const aqm::DelayHistogram scored = router.scored_delay(i, q, penalty_ns);
 			in.queue[q].present = scored.count() > 0;
@@ -68,7 +68,7 @@ std::vector<std::string> objective_lines(const dataplane::Router &router, const 
 							    objective.drop_penalty_ms));
 		}
 		in.utilisation = std::min(1.0, router.port_stats(i).tx_bytes * 8e9 / (static_cast<double>(rate) * run_ns));
-		lines.push_back(p.cfg.name + " " + sim::objective_line(in, objective));
+		lines.push_back(p.cfg.name + " " + experience::objective_line(in, objective));
 	}
 	return lines;
 }
@@ -170,14 +170,14 @@ std::optional<int> parse_command_line(common::CommandLine &cmd, Options &o)
 
 // The router's config and its [objective] (how the summary scores the run),
 // both from one reading of the file. Error text or empty.
-[[nodiscard]] std::string read_config(const std::string &path, dataplane::RouterConfig &cfg, sim::Objective &objective)
+[[nodiscard]] std::string read_config(const std::string &path, dataplane::RouterConfig &cfg, experience::Objective &objective)
 {
 	std::string text;
 	if (std::string err = common::read_file(path, "config file", text); !err.empty())
 		return err;
 	if (std::string err = dataplane::parse_router_config(text, path, cfg); !err.empty())
 		return err;
-	return sim::parse_objective(text, path, objective);
+	return experience::parse_objective(text, path, objective);
 }
 
 bool start_eal(std::vector<std::string> eal_args)
@@ -210,7 +210,7 @@ Lcores assign_lcores(const dataplane::RouterConfig &cfg)
 
 // The policy worker (when the config runs a policy or samples) and the
 // telemetry commands. Whether the policy worker runs.
-bool start_policy_and_telemetry(const dataplane::RouterConfig &cfg, const sim::Objective &objective,
+bool start_policy_and_telemetry(const dataplane::RouterConfig &cfg, const experience::Objective &objective,
 				dataplane::Router &router, dataplane::PolicyWorker &policy)
 {
 	const bool policy_on = cfg.policy.mode != dataplane::PolicyMode::off || cfg.policy.sampling();
@@ -284,7 +284,7 @@ void drain_policy(dataplane::PolicyWorker &policy, const dataplane::Router &rout
 
 // The summary, the objective per port, the policy's summary and what was
 // still queued.
-void report(dataplane::Router &router, const sim::Objective &objective, uint64_t run_ns,
+void report(dataplane::Router &router, const experience::Objective &objective, uint64_t run_ns,
 	    dataplane::PolicyWorker *policy)
 {
 	const uint64_t left = router.queued_pkts();
@@ -319,7 +319,7 @@ int main(int argc, char **argv)
 	if (std::optional<int> exit_status = parse_command_line(cmd, opt))
 		return *exit_status;
 	dataplane::RouterConfig cfg;
-	sim::Objective objective;
+	experience::Objective objective;
 	if (std::string err = read_config(opt.config_path, cfg, objective); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;

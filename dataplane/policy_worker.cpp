@@ -134,7 +134,7 @@ void PolicyWorker::on_sample(const PacketState &s)
 	PolicyStats &st = stats_;
 	st.samples++;
 	if (cfg_.pool_rotates()) {
-		std::array<float, sim::kFeatureCount> state;
+		std::array<float, experience::kFeatureCount> state;
 		std::copy(std::begin(s.features), std::end(s.features), state.begin());
 		if (!rotator_)
 			st.pool_dropped++;
@@ -142,7 +142,7 @@ void PolicyWorker::on_sample(const PacketState &s)
 			rotator_->add(s.port, state, s.taken_action, reward, now_ns_);
 	} else if (!cfg_.pool_out.empty()) {
 		if (pool_.size() < cfg_.pool_max_entries) {
-			std::array<float, sim::kFeatureCount> state;
+			std::array<float, experience::kFeatureCount> state;
 			std::copy(std::begin(s.features), std::end(s.features), state.begin());
 			pool_.add(state, s.taken_action, reward, false);
 		} else {
@@ -164,8 +164,8 @@ void PolicyWorker::on_sample(const PacketState &s)
 	dirty_[c] = 1;
 	if (mode_ == PolicyMode::enforce && router_->override_slots() &&
 	    policy::harm_guard_observe(harm_[c], harm_cfg_,
-				       {now_ns_, static_cast<uint64_t>(s.features[sim::kQueueDelayFeature] * 1e3),
-					s.features[sim::kQueueBytesFeature], s.aqm_action, s.taken_action, s.queue == 1})) {
+				       {now_ns_, static_cast<uint64_t>(s.features[experience::kQueueDelayFeature] * 1e3),
+					s.features[experience::kQueueBytesFeature], s.aqm_action, s.taken_action, s.queue == 1})) {
 		OverrideRecord withdrawn; // expires_ns 0: void at once, the AQM decides alone
 		withdrawn.seq = ++publish_seq_;
 		router_->override_slots()[c].publish(withdrawn);
@@ -359,7 +359,7 @@ std::string PolicyWorker::finish()
 	std::lock_guard lock(stats_mutex_);
 	if (cfg_.pool_rotates())
 		return rotator_ ? rotator_->finish() : std::string();
-	return sim::write_pool(pool_, cfg_.pool_out);
+	return experience::write_pool(pool_, cfg_.pool_out);
 }
 
 } // namespace dualpilot::dataplane

@@ -42,7 +42,7 @@
 #include "policy/backend.hpp"
 #include "policy/context.hpp"
 #include "policy/harm_guard.hpp"
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -100,7 +100,7 @@ public:
 	// The router's [objective]: the pools' rewards are its per-decision
 	// share (where the model's reward is the objective's), so that a
 	// router's pools and its own score use the same weights. Before init.
-	void set_objective(const sim::Objective &objective) { reward_.base = objective; }
+	void set_objective(const experience::Objective &objective) { reward_.base = objective; }
 	void init(const PolicyConfig &cfg, Router &router);
 	// Uses this backend instead of loading cfg.model (tests, the gpu path).
 	void init(const PolicyConfig &cfg, Router &router, std::unique_ptr<policy::Backend> backend);
@@ -173,8 +173,8 @@ private:
 	std::vector<policy::Window> windows_;
 	std::vector<policy::Probs> probs_;
 	uint64_t publish_seq_ = 0;
-	sim::RewardSpec reward_;
-	sim::Pool pool_;
+	experience::RewardSpec reward_;
+	experience::Pool pool_;
 	std::unique_ptr<PoolRotator> rotator_; // pool_rotate / pool_rotate_time
 	uint64_t now_ns_ = 0;                  // the current poll's time
 

@@ -76,7 +76,7 @@ std::string PoolRotator::start(const PoolRotation &cfg, size_t ports, const std:
 		return os_error(cfg.dir, "cannot write into the pool directory");
 	cfg_ = cfg;
 	reward_definition_ = reward_definition;
-	const uint64_t header = sim::pool_binary_bytes(0), per_entry = sim::pool_binary_bytes(1) - header;
+	const uint64_t header = experience::pool_binary_bytes(0), per_entry = experience::pool_binary_bytes(1) - header;
 	max_pool_entries_ = std::max<uint64_t>(cfg.max_entries, 1);
 	if (cfg.max_bytes)
 		max_pool_entries_ = std::min(max_pool_entries_,
@@ -89,7 +89,7 @@ std::string PoolRotator::start(const PoolRotation &cfg, size_t ports, const std:
 	return {};
 }
 
-bool PoolRotator::add(uint32_t port, const std::array<float, sim::kFeatureCount> &state, uint8_t action,
+bool PoolRotator::add(uint32_t port, const std::array<float, experience::kFeatureCount> &state, uint8_t action,
 		      float reward, uint64_t now_ns)
 {
 	if (port >= open_.size()) {
@@ -124,9 +124,9 @@ void PoolRotator::reset(Open &o) const
 {
 	constexpr uint64_t kReserveEntries = 1u << 20; // 38 MB of address space
 	const size_t n = static_cast<size_t>(std::min(max_pool_entries_, kReserveEntries));
-	o.pool = sim::Pool{};
+	o.pool = experience::Pool{};
 	o.pool.reward_definition = reward_definition_;
-	o.pool.states.reserve(n * sim::kFeatureCount);
+	o.pool.states.reserve(n * experience::kFeatureCount);
 	o.pool.actions.reserve(n);
 	o.pool.rewards.reserve(n);
 	o.pool.dones.reserve(n);
@@ -141,7 +141,7 @@ void PoolRotator::close(uint32_t port, bool at_exit)
 	Open &o = open_[port];
 	Closed c{port, o.first_utc, std::move(o.pool)};
 	if (at_exit)
-		o.pool = sim::Pool{};
+		o.pool = experience::Pool{};
 	else
 		reset(o);
 	if (c.pool.size() == 0)
@@ -178,7 +178,7 @@ void PoolRotator::write_one(Closed &c)
 {
 	const uint64_t n = c.pool.size();
 	std::string name;
-	const std::string err = write_atomically(sim::encode_pool_binary(c.pool), c.port, c.first_utc, name);
+	const std::string err = write_atomically(experience::encode_pool_binary(c.pool), c.port, c.first_utc, name);
 	queued_entries_.fetch_sub(n, std::memory_order_relaxed);
 	std::lock_guard lock(mutex_);
 	if (err.empty()) {

@@ -25,7 +25,7 @@
 #include <thread>
 #include <vector>
 
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -66,7 +66,7 @@ public:
 
 	// Policy lcore. A sample of egress port `port`; now_ns on any monotonic
 	// clock (the router's). False when it was dropped (counted).
-	bool add(uint32_t port, const std::array<float, sim::kFeatureCount> &state, uint8_t action, float reward,
+	bool add(uint32_t port, const std::array<float, experience::kFeatureCount> &state, uint8_t action, float reward,
 		 uint64_t now_ns);
 	// Closes the pools older than max_age_ns (call it every pass or so).
 	void tick(uint64_t now_ns);
@@ -80,14 +80,14 @@ public:
 
 private:
 	struct Open {
-		sim::Pool pool;
+		experience::Pool pool;
 		uint64_t first_ns = 0;
 		std::time_t first_utc = 0;
 	};
 	struct Closed {
 		uint32_t port;
 		std::time_t first_utc;
-		sim::Pool pool;
+		experience::Pool pool;
 	};
 
 	void reset(Open &o) const;

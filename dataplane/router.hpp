@@ -244,7 +244,7 @@ public:
 	PortStats port_stats(size_t port) const;
 	// A queue's delays as the objective scores them: each forwarded packet's
 	// sojourn, and each drop (at dequeue: its wait; at enqueue, overflow or
-	// the AQM's: 0) plus penalty_ns (sim::Objective::drop_penalty_ms).
+	// the AQM's: 0) plus penalty_ns (experience::Objective::drop_penalty_ms).
 	aqm::DelayHistogram scored_delay(size_t port, int queue, uint64_t penalty_ns) const;
 	uint64_t queued_pkts(size_t port) const;
 	uint64_t queued_pkts() const;

@@ -19,6 +19,7 @@
 
 #include "aqm/aqm.hpp"
 #include "aqm/observe.hpp"
+#include "experience/features.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -30,7 +31,7 @@ struct PacketState {
 	uint8_t aqm_action;     // what the AQM decided (aqm::ActionCode)
 	uint8_t taken_action;   // what was done (the override's choice in enforce mode)
 	uint8_t reserved[3];
-	float features[aqm::kStateFeatures]; // aqm::state_features order
+	float features[experience::kFeatureCount]; // experience::state_features order
 };
 static_assert(sizeof(PacketState) == 48, "a ring element is 48 bytes");
 
@@ -82,7 +83,7 @@ public:
 		ps.queue = static_cast<uint8_t>(d.queue);
 		ps.aqm_action = aqm::action_code(d.verdict);
 		ps.taken_action = aqm::action_code(taken);
-		const auto f = aqm::state_features(aqm, d.queue, d.sojourn_ns, d.pkt.len_bytes);
+		const auto f = experience::state_features(aqm, d.queue, d.sojourn_ns, d.pkt.len_bytes);
 		std::copy(f.begin(), f.end(), ps.features);
 	}
 	// Worker, at the end of a burst: the buffered samples go to the ring.

@@ -29,7 +29,7 @@
 #include "model_shapes.hpp"
 #include "policy_beside.hpp"
 #include "router_bench.hpp"
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
 using namespace dualpilot;
 

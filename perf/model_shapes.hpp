@@ -5,6 +5,7 @@
 #pragma once
 
 #include "aqm/observe.hpp"
+#include "experience/features.hpp"
 #include "policy/model.hpp"
 
 namespace dualpilot::bench {
@@ -13,7 +14,7 @@ inline policy::ModelConfig sized(uint32_t d, uint32_t layers, uint32_t heads, ui
 				 uint32_t window)
 {
 	policy::ModelConfig c;
-	c.feature_count = aqm::kStateFeatures;
+	c.feature_count = experience::kFeatureCount;
 	c.d_model = d;
 	c.layers = layers;
 	c.heads = heads;
@@ -21,7 +22,7 @@ inline policy::ModelConfig sized(uint32_t d, uint32_t layers, uint32_t heads, ui
 	c.mlp_hidden = mlp;
 	c.window = window;
 	c.kernels.assign(c.feature_count, 1);
-	c.feature_names.assign(aqm::kStateFeatureNames.begin(), aqm::kStateFeatureNames.end());
+	c.feature_names.assign(experience::kFeatureNames.begin(), experience::kFeatureNames.end());
 	return c;
 }
 

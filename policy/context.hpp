@@ -97,7 +97,7 @@ private:
 
 // Every queue's context, as the router's policy worker and the simulator's
 // closed-loop policy both keep them: sampled states (the sampler's feature
-// order, aqm::state_features) mapped to the model's features, each step's
+// order, experience::state_features) mapped to the model's features, each step's
 // cache filled once on arrival by the backend, and windows laid out for a
 // batch of up to batch_max queues.
 class ContextSet {

@@ -6,6 +6,7 @@
 #include <fmt/ranges.h>
 
 #include "aqm/observe.hpp"
+#include "experience/features.hpp"
 #include "aqm/random.hpp"
 
 namespace dualpilot::policy {
@@ -170,11 +171,11 @@ std::string state_feature_index(const ModelConfig &c, std::vector<int> &index)
 {
 	index.clear();
 	for (const std::string &name : c.feature_names) {
-		const auto *it = std::find(aqm::kStateFeatureNames.begin(), aqm::kStateFeatureNames.end(), name);
-		if (it == aqm::kStateFeatureNames.end())
+		const auto *it = std::find(experience::kFeatureNames.begin(), experience::kFeatureNames.end(), name);
+		if (it == experience::kFeatureNames.end())
 			return fmt::format("the model's feature '{}' is not one of the sampled state's ({})", name,
-					   fmt::join(aqm::kStateFeatureNames, " "));
-		index.push_back(static_cast<int>(it - aqm::kStateFeatureNames.begin()));
+					   fmt::join(experience::kFeatureNames, " "));
+		index.push_back(static_cast<int>(it - experience::kFeatureNames.begin()));
 	}
 	return {};
 }

@@ -123,7 +123,7 @@ std::vector<std::pair<std::string, std::vector<uint32_t>>> expected_tensors(cons
 Model random_model(const ModelConfig &c, uint64_t seed);
 
 // Where each of the model's features sits in the sampled state
-// (aqm::state_features, the pools' order): index[f] for model feature f.
+// (experience::state_features, the pools' order): index[f] for model feature f.
 // Error text naming a model feature the sampler does not provide, or empty.
 [[nodiscard]] std::string state_feature_index(const ModelConfig &c, std::vector<int> &index);
 

@@ -32,7 +32,7 @@ std::string pool_name(const std::vector<std::string> &names, size_t i)
 
 // Every decision of every pool is the last step of one window (of up to w
 // steps, within its episode); n of them, evenly spaced, are checked.
-std::vector<Pick> pick_windows(const std::vector<sim::Pool> &pools, uint32_t w, size_t n, CheckReport &report)
+std::vector<Pick> pick_windows(const std::vector<experience::Pool> &pools, uint32_t w, size_t n, CheckReport &report)
 {
 	std::vector<Pick> all;
 	for (size_t p = 0; p < pools.size(); p++) {
@@ -61,14 +61,14 @@ struct WindowData {
 	std::vector<uint8_t> actions;
 };
 
-WindowData fill(const sim::Pool &p, const std::vector<float> &rtg, const std::vector<int> &feature_of, const Pick &k)
+WindowData fill(const experience::Pool &p, const std::vector<float> &rtg, const std::vector<int> &feature_of, const Pick &k)
 {
 	const size_t F = feature_of.size(), first = k.last + 1 - k.steps;
 	WindowData d;
 	for (size_t i = first; i <= k.last; i++) {
 		d.returns.push_back(rtg[i]);
 		for (size_t f = 0; f < F; f++)
-			d.states.push_back(p.states[i * sim::kFeatureCount + static_cast<size_t>(feature_of[f])]);
+			d.states.push_back(p.states[i * experience::kFeatureCount + static_cast<size_t>(feature_of[f])]);
 		d.actions.push_back(p.actions[i]);
 	}
 	return d;
@@ -76,7 +76,7 @@ WindowData fill(const sim::Pool &p, const std::vector<float> &rtg, const std::ve
 
 } // namespace
 
-std::string check_model(const Model &m, const std::vector<sim::Pool> &pools, const std::vector<std::string> &names,
+std::string check_model(const Model &m, const std::vector<experience::Pool> &pools, const std::vector<std::string> &names,
 			const CheckOptions &opt, CheckReport &report)
 {
 	report = CheckReport{};
@@ -91,7 +91,7 @@ std::string check_model(const Model &m, const std::vector<sim::Pool> &pools, con
 			if (!pools[p].has_feature(feature_of[f]))
 				return pool_name(names, p) + ": does not record " + c.feature_names[f] + ", one of the model's features";
 	std::vector<std::vector<float>> rtg;
-	for (const sim::Pool &p : pools)
+	for (const experience::Pool &p : pools)
 		rtg.push_back(pool_returns_to_go(p, c.gamma));
 	const std::vector<Pick> picks = pick_windows(pools, c.window, opt.windows, report);
 	if (picks.empty())

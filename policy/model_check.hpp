@@ -13,7 +13,7 @@
 
 #include "policy/model.hpp"
 #include "policy/returns.hpp"
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
 namespace dualpilot::policy {
 
@@ -38,7 +38,7 @@ struct CheckReport {
 // Returns-to-go of a pool (policy/returns.hpp): r_i + gamma r_{i+1} + ...,
 // restarting after each done flag and at the pool's end, as dualpilot-train
 // computes them.
-inline std::vector<float> pool_returns_to_go(const sim::Pool &p, double gamma)
+inline std::vector<float> pool_returns_to_go(const experience::Pool &p, double gamma)
 {
 	return returns_to_go(p.rewards, p.dones, gamma);
 }
@@ -47,7 +47,7 @@ inline std::vector<float> pool_returns_to_go(const sim::Pool &p, double gamma)
 // in messages (or "pool i" when names is short). Error text, or empty with
 // the report filled: a pool that lacks one of the model's features, no
 // entries at all, no windows asked for.
-[[nodiscard]] std::string check_model(const Model &m, const std::vector<sim::Pool> &pools,
+[[nodiscard]] std::string check_model(const Model &m, const std::vector<experience::Pool> &pools,
 				      const std::vector<std::string> &names, const CheckOptions &opt,
 				      CheckReport &report);
 

@@ -15,7 +15,8 @@
 #include "policy/model_check.hpp"
 #include "policy/model_file.hpp"
 #include "aqm/observe.hpp"
-#include "sim/pool_paths.hpp"
+#include "experience/features.hpp"
+#include "experience/pool_paths.hpp"
 
 using namespace dualpilot;
 
@@ -29,14 +30,14 @@ int check(const std::string &path, const std::vector<std::string> &pool_args, co
 		return 1;
 	}
 	std::vector<std::string> paths;
-	if (std::string err = sim::expand_pool_paths(pool_args, paths); !err.empty()) {
+	if (std::string err = experience::expand_pool_paths(pool_args, paths); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 1;
 	}
-	std::vector<sim::Pool> pools(paths.size());
+	std::vector<experience::Pool> pools(paths.size());
 	for (size_t i = 0; i < paths.size(); i++) {
-		sim::PoolReadReport read;
-		if (std::string err = sim::read_pool(paths[i], pools[i], &read); !err.empty()) {
+		experience::PoolReadReport read;
+		if (std::string err = experience::read_pool(paths[i], pools[i], &read); !err.empty()) {
 			fmt::print(stderr, "error: {}\n", err);
 			return 1;
 		}
@@ -143,9 +144,9 @@ int main(int argc, char **argv)
 	}
 	policy::Model m;
 	if (*random) {
-		c.feature_count = aqm::kStateFeatures;
+		c.feature_count = experience::kFeatureCount;
 		c.kernels.assign(c.feature_count, 1);
-		c.feature_names.assign(aqm::kStateFeatureNames.begin(), aqm::kStateFeatureNames.end());
+		c.feature_names.assign(experience::kFeatureNames.begin(), experience::kFeatureNames.end());
 		c.target_return = 1;
 		if (per_feature)
 			c.state_layout = policy::StateLayout::per_feature;
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
 		}
 		m = policy::random_model(c, seed);
 		// Typical magnitudes of the router's features, so they arrive near unit scale.
-		const float scale[aqm::kStateFeatures] = {1, 1000, 0.1f, 10000, 0.1f, 100000, 1000, 1000};
+		const float scale[experience::kFeatureCount] = {1, 1000, 0.1f, 10000, 0.1f, 100000, 1000, 1000};
 		for (uint32_t f = 0; f < c.feature_count; f++)
 			m.find("norm.std")->values[f] = scale[f];
 		m.find("head.b")->values[1] += bias_drop;

@@ -36,7 +36,7 @@ double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint
 		opt.override_ttl_ns = policy::pilot_profile::kOverrideTtlNs;
 	}
 	const RunResult r = run_scenario(sc, std::move(*built.aqm), opt);
-	return score(as_printed(r.objective_inputs()), sc.objective).score;
+	return score(experience::as_printed(r.objective_inputs()), sc.objective).score;
 }
 
 double clipped_log_ratio(double s, double base)
@@ -310,7 +310,7 @@ std::string finetune(const policy::Model &start, const std::vector<Scenario> &tr
 		return "the base DualPI2: " + built.error;
 	for (const std::vector<Scenario> *set : {&train, &validation})
 		for (const Scenario &sc : *set)
-			if (is_heldout_name(sc.name))
+			if (experience::is_heldout_name(sc.name))
 				return sc.name + ": a held-out scenario is never trained on or used for selection";
 	return Search(start, train, validation, c).run(out);
 }

@@ -11,25 +11,6 @@
 
 namespace dualpilot::sim {
 
-std::string heldout_pool_refusal(const std::string &path)
-{
-	const std::filesystem::path p(path);
-	for (const auto &part : p)
-		if (part.string().find(kHeldoutPrefix) != std::string::npos)
-			return path + ": names a held-out scenario (" + part.string() +
-			       "): held-out scenarios are never trained on (configs/heldout/)";
-	// A run directory: seed-N/pool.dpp beside seed-N/summary.json.
-	std::string text;
-	if (!common::read_file((p.parent_path() / "summary.json").string(), text))
-		return {};
-	const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-	if (j.is_object() && j.contains("scenario") && j["scenario"].is_string() &&
-	    is_heldout_name(j["scenario"].get<std::string>()))
-		return path + ": recorded on held-out scenario '" + j["scenario"].get<std::string>() +
-		       "' (its summary.json): held-out scenarios are never trained on";
-	return {};
-}
-
 namespace {
 
 // One flow group's kind; min_rtt_ns: the scenario's shortest TCP RTT, so
@@ -98,7 +79,7 @@ bool near_twins(const Scenario &a, const Scenario &b)
 
 std::string heldout_refusal(const Scenario &s, const std::vector<Scenario> &heldout)
 {
-	if (is_heldout_name(s.name))
+	if (experience::is_heldout_name(s.name))
 		return s.name + ": a held-out scenario is never trained on or used for selection";
 	for (const Scenario &h : heldout)
 		if (near_twins(s, h))

@@ -1,7 +1,6 @@
-// The held-out scenarios (configs/heldout/): never trained on, never used to
-// pick a model. They are known by name: every one begins with "heldout-".
-// The trainer, the sweeps and the closed-loop selection ask here before they
-// read a scenario or a pool.
+// The held-out scenarios (configs/heldout/) at the level of scenarios: the
+// name guard (experience/heldout.hpp) and their near twins. The sweeps and
+// the closed-loop selection ask here before they run a scenario.
 //
 // A scenario may also not be a held-out one's near twin: the same mix (the
 // same kinds of flows in the same numbers, joining and leaving alike, over
@@ -15,19 +14,13 @@
 #include <string_view>
 #include <vector>
 
+#include "experience/heldout.hpp"
 #include "sim/scenario.hpp"
 
 namespace dualpilot::sim {
 
-inline constexpr std::string_view kHeldoutPrefix = "heldout-";
 inline constexpr double kNearTwinFactor = 2;
 
-inline bool is_heldout_name(std::string_view scenario_name) { return scenario_name.starts_with(kHeldoutPrefix); }
-
-// Empty when the pool at `path` may be trained on; otherwise why not: a
-// component of its path names a held-out scenario, or the summary.json the
-// simulator wrote beside it does.
-[[nodiscard]] std::string heldout_pool_refusal(const std::string &path);
 
 // What kinds of flows a scenario runs, rate and RTT aside: each flow group
 // as cc[+ecn] (udp-CODEPOINT, web-CC for short flows), +join when it starts

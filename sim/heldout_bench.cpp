@@ -96,7 +96,7 @@ struct Piecewise {
 	std::vector<double> best_score;
 	std::vector<size_t> choice;
 
-	void offer(size_t candidate, const RunResult &r, const Objective &o)
+	void offer(size_t candidate, const RunResult &r, const experience::Objective &o)
 	{
 		if (best.empty()) {
 			best.resize(r.segments.size());
@@ -112,7 +112,7 @@ struct Piecewise {
 			}
 		}
 	}
-	ObjectiveInputs inputs() const
+	experience::ObjectiveInputs inputs() const
 	{
 		Tally all;
 		for (const Tally &t : best)
@@ -123,12 +123,12 @@ struct Piecewise {
 
 } // namespace
 
-RunFigures figures_of(const ObjectiveInputs &exact, const Objective &o)
+RunFigures figures_of(const experience::ObjectiveInputs &exact, const experience::Objective &o)
 {
-	const ObjectiveInputs in = as_printed(exact);
+	const experience::ObjectiveInputs in = experience::as_printed(exact);
 	RunFigures f;
 	f.score = score(in, o).score;
-	f.score_nofloor = score(in, without_floor(o)).score;
+	f.score_nofloor = score(in, experience::without_floor(o)).score;
 	f.l50 = in.queue[1].p50_ms;
 	f.l99 = in.queue[1].p99_ms;
 	f.c50 = in.queue[0].p50_ms;

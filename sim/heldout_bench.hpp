@@ -15,7 +15,7 @@
 
 #include "policy/pilot_profile.hpp"
 #include "sim/bench_grid.hpp"
-#include "sim/objective.hpp"
+#include "experience/objective.hpp"
 #include "sim/scenario.hpp"
 #include "sim/simulation.hpp"
 
@@ -27,7 +27,7 @@ struct RunFigures {
 	double l50 = 0, l99 = 0, c50 = 0, c99 = 0; // ms, scored sojourn (drops at their penalty)
 	double util = 0, jain = -1, balance = -1;
 };
-RunFigures figures_of(const ObjectiveInputs &exact, const Objective &o);
+RunFigures figures_of(const experience::ObjectiveInputs &exact, const experience::Objective &o);
 
 // The DualPI2 the pilot overrides: the searched tuned default, tc's
 // defaults, or BenchConfig::pilot_base_settings (the pilot profile's base).

@@ -60,8 +60,8 @@ bool parse_record(std::string_view body, std::array<int64_t, kLogFields> &v, std
 
 } // namespace
 
-void import_kernel_log(const std::string &text, const std::string &origin, const RewardSpec &reward,
-		       Pool &pool, ImportReport &report, size_t max_errors)
+void import_kernel_log(const std::string &text, const std::string &origin, const experience::RewardSpec &reward,
+		       experience::Pool &pool, ImportReport &report, size_t max_errors)
 {
 	static constexpr std::string_view kStart = "l4s_ecn_marking-start,";
 	static constexpr std::string_view kEnd = ",end";
@@ -108,7 +108,7 @@ void import_kernel_log(const std::string &text, const std::string &origin, const
 			continue;
 		}
 		const auto delay_us = static_cast<double>(v[10]);
-		const std::array<float, kFeatureCount> state = {
+		const std::array<float, experience::kFeatureCount> state = {
 			static_cast<float>(v[0]),
 			static_cast<float>(v[8]),
 			static_cast<float>(static_cast<double>(v[9]) / kLogProbScale),
@@ -141,7 +141,7 @@ struct SourceRows {
 
 // The paper's 7 features in the pool's order: pool feature k reads source
 // column kPaperColumn[k], -1 where the paper has none (total_drops).
-constexpr int kPaperColumn[kFeatureCount] = {0, 1, 2, 3, 4, 5, -1, 6};
+constexpr int kPaperColumn[experience::kFeatureCount] = {0, 1, 2, 3, 4, 5, -1, 6};
 constexpr int kDropProbability = 2, kAccumulatedProbability = 4;
 
 void note_skip(ImportReport &report, size_t max_errors, const std::string &origin, size_t entry, const std::string &what)
@@ -154,14 +154,14 @@ void note_skip(ImportReport &report, size_t max_errors, const std::string &origi
 // Appends the rows to the pool: features mapped, probabilities rescaled when
 // the source is on the kernel's fixed-point scale, corrupt rows skipped and
 // reported, the last entry ending the episode.
-std::string add_rows(const SourceRows &src, const std::string &origin, const RewardSpec *reward, Pool &pool,
+std::string add_rows(const SourceRows &src, const std::string &origin, const experience::RewardSpec *reward, experience::Pool &pool,
 		     ImportReport &report, size_t max_errors)
 {
 	const size_t n = src.rows();
 	report.records += n;
 	if (n == 0)
 		return origin + ": the pool holds no decisions";
-	if (src.width != 7 && src.width != static_cast<size_t>(kFeatureCount))
+	if (src.width != 7 && src.width != static_cast<size_t>(experience::kFeatureCount))
 		return origin + ": states have " + std::to_string(src.width) +
 		       " features; expected 7 (the paper's: queue_type, burst_allowance, drop_probability, "
 		       "current_queue_delay, accumulated_probability, length_in_bytes, packet_length) or 8 (the pool's)";
@@ -191,9 +191,9 @@ std::string add_rows(const SourceRows &src, const std::string &origin, const Rew
 			note_skip(report, max_errors, origin, i, src.row_defect[i]);
 			continue;
 		}
-		std::array<float, kFeatureCount> state{};
+		std::array<float, experience::kFeatureCount> state{};
 		bool finite = true;
-		for (int k = 0; k < kFeatureCount; k++) {
+		for (int k = 0; k < experience::kFeatureCount; k++) {
 			const int col = paper ? kPaperColumn[k] : k;
 			double v = col < 0 ? 0.0 : src.states[i * src.width + static_cast<size_t>(col)];
 			if (col == kDropProbability || col == kAccumulatedProbability)
@@ -313,7 +313,7 @@ bool ends_with(const std::string &s, const char *suffix)
 
 } // namespace
 
-std::string import_pickle(std::string_view bytes, const std::string &origin, const RewardSpec *reward, Pool &pool,
+std::string import_pickle(std::string_view bytes, const std::string &origin, const experience::RewardSpec *reward, experience::Pool &pool,
 			  ImportReport &report, size_t max_errors)
 {
 	pickle::Document doc;
@@ -339,7 +339,7 @@ std::string import_pickle(std::string_view bytes, const std::string &origin, con
 	return add_rows(src, origin, reward, pool, report, max_errors);
 }
 
-std::string import_json(std::string_view text, const std::string &origin, const RewardSpec *reward, Pool &pool,
+std::string import_json(std::string_view text, const std::string &origin, const experience::RewardSpec *reward, experience::Pool &pool,
 			ImportReport &report, size_t max_errors)
 {
 	nlohmann::json j;
@@ -351,9 +351,9 @@ std::string import_json(std::string_view text, const std::string &origin, const 
 	if (!j.is_object())
 		return origin + ": expected an object with states, actions, rewards and dones";
 	if (j.contains("schema")) { // the pool format itself
-		Pool p;
-		PoolReadReport rr;
-		if (std::string err = parse_pool_json(text, origin, p, &rr); !err.empty())
+		experience::Pool p;
+		experience::PoolReadReport rr;
+		if (std::string err = experience::parse_pool_json(text, origin, p, &rr); !err.empty())
 			return err;
 		report.records += rr.entries;
 		report.imported += p.size();
@@ -364,7 +364,7 @@ std::string import_json(std::string_view text, const std::string &origin, const 
 		report.notes.push_back(origin + ": a dualpilot pool");
 		if (reward)
 			for (size_t i = 0; i < p.size(); i++)
-				p.rewards[i] = reward->of_state(&p.states[i * kFeatureCount]);
+				p.rewards[i] = reward->of_state(&p.states[i * experience::kFeatureCount]);
 		pool.append(p);
 		return {};
 	}
@@ -397,13 +397,13 @@ std::string import_json(std::string_view text, const std::string &origin, const 
 	return add_rows(src, origin, reward, pool, report, max_errors);
 }
 
-std::string import_file(const std::string &path, const RewardSpec &reward, bool recompute_reward, Pool &pool,
+std::string import_file(const std::string &path, const experience::RewardSpec &reward, bool recompute_reward, experience::Pool &pool,
 			ImportReport &report, size_t max_errors)
 {
 	std::string data;
 	if (!common::read_file(path, data))
 		return path + ": cannot open";
-	const RewardSpec *recompute = recompute_reward ? &reward : nullptr;
+	const experience::RewardSpec *recompute = recompute_reward ? &reward : nullptr;
 	if (pickle::looks_like_pickle(data) || ends_with(path, ".pkl") || ends_with(path, ".pickle"))
 		return import_pickle(data, path, recompute, pool, report, max_errors);
 	const size_t first = data.find_first_not_of(" \t\r\n");

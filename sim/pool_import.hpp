@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
 namespace dualpilot::sim {
 
@@ -35,21 +35,21 @@ struct ImportReport {
 // and are passed over; records that are malformed are reported by line
 // number, skipped and counted; the rest become pool entries (done set on the
 // last entry of each log).
-void import_kernel_log(const std::string &text, const std::string &origin, const RewardSpec &reward,
-		       Pool &pool, ImportReport &report, size_t max_errors = 100);
+void import_kernel_log(const std::string &text, const std::string &origin, const experience::RewardSpec &reward,
+		       experience::Pool &pool, ImportReport &report, size_t max_errors = 100);
 
 // A pickled ExperiencePool (or a dict of states, actions, rewards, dones):
 // states a list of arrays (or lists) of 7 or 8 numbers or one 2-D array;
 // the rest lists or 1-D arrays of numbers. Rewards are kept as recorded
 // unless reward is given. Error text (the file and the byte) or empty.
 [[nodiscard]]
-std::string import_pickle(std::string_view bytes, const std::string &origin, const RewardSpec *reward, Pool &pool,
+std::string import_pickle(std::string_view bytes, const std::string &origin, const experience::RewardSpec *reward, experience::Pool &pool,
 			  ImportReport &report, size_t max_errors = 100);
 
 // JSON: the pool format itself (with its schema), or the paper's arrays
 // without a schema, 7 or 8 features.
 [[nodiscard]]
-std::string import_json(std::string_view text, const std::string &origin, const RewardSpec *reward, Pool &pool,
+std::string import_json(std::string_view text, const std::string &origin, const experience::RewardSpec *reward, experience::Pool &pool,
 			ImportReport &report, size_t max_errors = 100);
 
 // Any of the above, by content (a ".pkl" or ".pickle" name also selects the
@@ -58,7 +58,7 @@ std::string import_json(std::string_view text, const std::string &origin, const 
 // reward from each state with `reward` instead of the recorded one (logs
 // always compute it).
 [[nodiscard]]
-std::string import_file(const std::string &path, const RewardSpec &reward, bool recompute_reward, Pool &pool,
+std::string import_file(const std::string &path, const experience::RewardSpec &reward, bool recompute_reward, experience::Pool &pool,
 			ImportReport &report, size_t max_errors = 100);
 
 } // namespace dualpilot::sim

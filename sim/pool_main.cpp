@@ -17,21 +17,22 @@
 
 #include <filesystem>
 
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 #include "sim/pool_import.hpp"
-#include "sim/pool_paths.hpp"
+#include "experience/pool_paths.hpp"
 #include "sim/pool_tools.hpp"
 #include "common/cli.hpp"
 
 using namespace dualpilot::sim;
+namespace experience = dualpilot::experience;
 
 namespace {
 
 int cmd_import(const std::vector<std::string> &sources, const std::string &out, double offset, bool recompute,
 	       size_t max_errors)
 {
-	Pool pool;
-	const RewardSpec reward{offset};
+	experience::Pool pool;
+	const experience::RewardSpec reward{offset};
 	pool.reward_definition = reward.definition();
 	ImportReport total;
 	for (const std::string &path : sources) {
@@ -47,7 +48,7 @@ int cmd_import(const std::vector<std::string> &sources, const std::string &out, 
 	if (total.malformed > total.errors.size())
 		fmt::print(stderr, "... and {} more malformed records\n", total.malformed - total.errors.size());
 	fmt::print("{} records, {} imported, {} malformed (skipped)\n", total.records, total.imported, total.malformed);
-	if (std::string err = write_pool(pool, out); !err.empty()) {
+	if (std::string err = experience::write_pool(pool, out); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 1;
 	}
@@ -56,10 +57,10 @@ int cmd_import(const std::vector<std::string> &sources, const std::string &out, 
 }
 
 // Reads a pool, reporting its corrupt entries (skipped) on stderr.
-bool read_reporting(const std::string &path, Pool &pool)
+bool read_reporting(const std::string &path, experience::Pool &pool)
 {
-	PoolReadReport report;
-	if (std::string err = read_pool(path, pool, &report); !err.empty()) {
+	experience::PoolReadReport report;
+	if (std::string err = experience::read_pool(path, pool, &report); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return false;
 	}
@@ -71,7 +72,7 @@ bool read_reporting(const std::string &path, Pool &pool)
 // The pool files the arguments name; false (said on stderr) on an error.
 bool expand(const std::vector<std::string> &args, std::vector<std::string> &paths)
 {
-	if (std::string err = expand_pool_paths(args, paths); !err.empty()) {
+	if (std::string err = experience::expand_pool_paths(args, paths); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return false;
 	}
@@ -83,9 +84,9 @@ int cmd_merge(const std::vector<std::string> &args, const std::string &out)
 	std::vector<std::string> paths;
 	if (!expand(args, paths))
 		return 1;
-	Pool merged;
+	experience::Pool merged;
 	for (const std::string &path : paths) {
-		Pool pool;
+		experience::Pool pool;
 		if (!read_reporting(path, pool))
 			return 1;
 		if (pool.size() == 0)
@@ -97,7 +98,7 @@ int cmd_merge(const std::vector<std::string> &args, const std::string &out)
 		fmt::print(stderr, "error: the pools hold no entries; nothing written\n");
 		return 1;
 	}
-	if (std::string err = write_pool(merged, out); !err.empty()) {
+	if (std::string err = experience::write_pool(merged, out); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 1;
 	}
@@ -111,7 +112,7 @@ int cmd_shard(size_t n, const std::vector<std::string> &args, const std::string 
 	std::vector<std::string> paths;
 	if (!expand(args, paths))
 		return 1;
-	std::vector<Pool> pools(paths.size());
+	std::vector<experience::Pool> pools(paths.size());
 	for (size_t i = 0; i < paths.size(); i++) {
 		if (!read_reporting(paths[i], pools[i]))
 			return 1;
@@ -119,7 +120,7 @@ int cmd_shard(size_t n, const std::vector<std::string> &args, const std::string 
 			fmt::print(stderr, "warning: {}: reward '{}' differs from {}'s '{}' (the shards say the first's)\n",
 				   paths[i], pools[i].reward_definition, paths[0], pools[0].reward_definition);
 	}
-	std::vector<Pool> shards;
+	std::vector<experience::Pool> shards;
 	if (std::string err = shard_episodes(pools, n, shards); !err.empty()) {
 		fmt::print(stderr, "error: {}; nothing written\n", err);
 		return 1;
@@ -132,7 +133,7 @@ int cmd_shard(size_t n, const std::vector<std::string> &args, const std::string 
 	}
 	for (size_t k = 0; k < n; k++) {
 		const std::string path = fmt::format("{}/shard-{}-of-{}.dpp", dir, k, n);
-		if (std::string err = write_pool(shards[k], path); !err.empty()) {
+		if (std::string err = experience::write_pool(shards[k], path); !err.empty()) {
 			fmt::print(stderr, "error: {}\n", err);
 			return 1;
 		}
@@ -144,7 +145,7 @@ int cmd_shard(size_t n, const std::vector<std::string> &args, const std::string 
 
 int cmd_info(const std::string &path)
 {
-	Pool pool;
+	experience::Pool pool;
 	if (!read_reporting(path, pool))
 		return 1;
 	const size_t n = pool.size();
@@ -156,20 +157,20 @@ int cmd_info(const std::string &path)
 	for (int a = 0; a < 3; a++)
 		fmt::print("  action {} ({:<8}) {:>10} ({:.2f} %)\n", a, a == 0 ? "enqueue" : a == 1 ? "drop" : "ecn_mark",
 			   counts[a], n ? 100.0 * counts[a] / n : 0.0);
-	for (int k = 0; k < kFeatureCount; k++) {
+	for (int k = 0; k < experience::kFeatureCount; k++) {
 		if (!pool.has_feature(k)) {
-			fmt::print("  {:<24} absent (not recorded by the source; training leaves it out)\n", kFeatureNames[k]);
+			fmt::print("  {:<24} absent (not recorded by the source; training leaves it out)\n", experience::kFeatureNames[k]);
 			continue;
 		}
 		float lo = 0, hi = 0;
 		double sum = 0;
 		for (size_t i = 0; i < n; i++) {
-			const float v = pool.states[i * kFeatureCount + k];
+			const float v = pool.states[i * experience::kFeatureCount + k];
 			lo = i == 0 ? v : std::min(lo, v);
 			hi = i == 0 ? v : std::max(hi, v);
 			sum += v;
 		}
-		fmt::print("  {:<24} min {:>12.4g} max {:>12.4g} mean {:>12.4g}\n", kFeatureNames[k], lo, hi,
+		fmt::print("  {:<24} min {:>12.4g} max {:>12.4g} mean {:>12.4g}\n", experience::kFeatureNames[k], lo, hi,
 			   n ? sum / n : 0.0);
 	}
 	return 0;
@@ -177,10 +178,10 @@ int cmd_info(const std::string &path)
 
 int cmd_convert(const std::string &in, const std::string &out)
 {
-	Pool pool;
+	experience::Pool pool;
 	if (!read_reporting(in, pool))
 		return 1;
-	if (std::string err = write_pool(pool, out); !err.empty()) {
+	if (std::string err = experience::write_pool(pool, out); !err.empty()) {
 		fmt::print(stderr, "error: {}\n", err);
 		return 1;
 	}
@@ -203,13 +204,13 @@ int cmd_ceiling(const std::vector<std::string> &args, double step_us)
 	double sum = 0;
 	uint64_t n = 0;
 	for (const std::string &path : paths) {
-		Pool pool;
+		experience::Pool pool;
 		if (!read_reporting(path, pool))
 			return 1;
 		for (size_t i = 0; i < pool.size(); i++) {
-			const float *s = &pool.states[i * kFeatureCount];
+			const float *s = &pool.states[i * experience::kFeatureCount];
 			const bool l4s = s[0] == 1.0f;
-			const double q = l4s && s[kQueueDelayFeature] > step_us ? 1.0 : std::clamp<double>(s[2], 0.0, 1.0);
+			const double q = l4s && s[experience::kQueueDelayFeature] > step_us ? 1.0 : std::clamp<double>(s[2], 0.0, 1.0);
 			sum += std::max(q, 1 - q);
 			n++;
 		}

@@ -5,10 +5,10 @@ namespace dualpilot::sim {
 namespace {
 
 // Appends entries [begin, end) of `in` to `out`, the last ending an episode.
-void append_range(Pool &out, const Pool &in, size_t begin, size_t end)
+void append_range(experience::Pool &out, const experience::Pool &in, size_t begin, size_t end)
 {
-	out.states.insert(out.states.end(), in.states.begin() + begin * kFeatureCount,
-			  in.states.begin() + end * kFeatureCount);
+	out.states.insert(out.states.end(), in.states.begin() + begin * experience::kFeatureCount,
+			  in.states.begin() + end * experience::kFeatureCount);
 	out.actions.insert(out.actions.end(), in.actions.begin() + begin, in.actions.begin() + end);
 	out.rewards.insert(out.rewards.end(), in.rewards.begin() + begin, in.rewards.begin() + end);
 	out.dones.insert(out.dones.end(), in.dones.begin() + begin, in.dones.begin() + end);
@@ -17,7 +17,7 @@ void append_range(Pool &out, const Pool &in, size_t begin, size_t end)
 
 } // namespace
 
-size_t count_episodes(const Pool &p)
+size_t count_episodes(const experience::Pool &p)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < p.size(); i++)
@@ -25,7 +25,7 @@ size_t count_episodes(const Pool &p)
 	return n;
 }
 
-std::string append_episodes(Pool &out, const Pool &in)
+std::string append_episodes(experience::Pool &out, const experience::Pool &in)
 {
 	std::string warning;
 	if (out.size() == 0)
@@ -41,26 +41,26 @@ std::string append_episodes(Pool &out, const Pool &in)
 	return warning;
 }
 
-std::string shard_episodes(const std::vector<Pool> &pools, size_t n, std::vector<Pool> &shards)
+std::string shard_episodes(const std::vector<experience::Pool> &pools, size_t n, std::vector<experience::Pool> &shards)
 {
 	if (n == 0)
 		return "0 shards: at least 1";
 	size_t episodes = 0;
 	uint32_t absent = 0;
-	for (const Pool &p : pools) {
+	for (const experience::Pool &p : pools) {
 		episodes += count_episodes(p);
 		absent |= p.absent_features;
 	}
 	if (episodes < n)
 		return std::to_string(n) + " shards but the pools hold " + std::to_string(episodes) +
 		       " episodes: every shard needs at least one";
-	std::vector<Pool> out(n);
-	for (Pool &s : out) {
+	std::vector<experience::Pool> out(n);
+	for (experience::Pool &s : out) {
 		s.absent_features = absent;
 		s.reward_definition = pools.empty() ? s.reward_definition : pools.front().reward_definition;
 	}
 	size_t episode = 0;
-	for (const Pool &p : pools)
+	for (const experience::Pool &p : pools)
 		for (size_t begin = 0, i = 0; i < p.size(); i++)
 			if (p.dones[i] || i + 1 == p.size()) {
 				append_range(out[episode++ % n], p, begin, i + 1);

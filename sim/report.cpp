@@ -57,7 +57,7 @@ std::string summary_table(const Scenario &sc, const RunResult &r, uint64_t seed)
 	}
 	out += fmt::format("link utilisation {:.1f} %   Jain fairness (TCP flows) {:.3f}\n",
 			   r.utilisation_measured * 100, r.jain_fairness());
-	out += objective_line(r.objective_inputs(), sc.objective) + "\n";
+	out += experience::objective_line(r.objective_inputs(), sc.objective) + "\n";
 	out += fmt::format("{:<20} {:<9} {:<8} {:>14} {:>8} {:>8} {:>7} {:>8}\n", "flow", "cc", "ecn",
 			   "goodput Mbit/s", "retrans", "timeouts", "drops", "marks");
 	for (const FlowStats &f : r.flows)
@@ -73,7 +73,7 @@ std::string compare_header()
 			   "Jain", "score");
 }
 
-std::string compare_row(const std::string &aqm_name, const RunResult &r, const Objective &objective)
+std::string compare_row(const std::string &aqm_name, const RunResult &r, const experience::Objective &objective)
 {
 	// Goodput by traffic class: ECT(1) flows are L4S traffic whatever the AQM.
 	double l_bps = 0, c_bps = 0;
@@ -92,7 +92,7 @@ std::string compare_row(const std::string &aqm_name, const RunResult &r, const O
 	return fmt::format("{:<8} {:>8} {:>8} {:>8} {:>8} {:>7.1f} {:>9.2f} {:>9.2f} {:>7} {:>7} {:>6.3f} {:>6.3f}\n",
 			   aqm_name, p(1, 0.5), p(1, 0.99), p(0, 0.5), p(0, 0.99), r.utilisation_measured * 100,
 			   l_bps / 1e6, c_bps / 1e6, marks, drops, r.jain_fairness(),
-			   score(as_printed(r.objective_inputs()), objective).score);
+			   score(experience::as_printed(r.objective_inputs()), objective).score);
 }
 
 std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed, const std::string &dir,
@@ -133,9 +133,9 @@ std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed,
 	{
 		// The score on the inputs as objective_line prints them: a reader
 		// scoring this file's figures again gets the same number.
-		const ObjectiveInputs in = as_printed(r.objective_inputs());
+		const experience::ObjectiveInputs in = experience::as_printed(r.objective_inputs());
 		j["objective"] = {{"score", score(in, sc.objective).score},
-				  {"line", objective_line(in, sc.objective)},
+				  {"line", experience::objective_line(in, sc.objective)},
 				  {"l4s", {{"present", in.queue[1].present}, {"p50_ms", in.queue[1].p50_ms}, {"p99_ms", in.queue[1].p99_ms}}},
 				  {"classic", {{"present", in.queue[0].present}, {"p50_ms", in.queue[0].p50_ms}, {"p99_ms", in.queue[0].p99_ms}}},
 				  {"utilisation", in.utilisation},
@@ -174,10 +174,10 @@ std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed,
 		return err;
 
 	if (write_pool_json_file)
-		if (auto err = write_pool_json(r.pool, dir + "/pool.json"); !err.empty())
+		if (auto err = experience::write_pool_json(r.pool, dir + "/pool.json"); !err.empty())
 			return err;
 	if (write_pool_dpp_file)
-		if (auto err = write_pool_binary(r.pool, dir + "/pool.dpp"); !err.empty())
+		if (auto err = experience::write_pool_binary(r.pool, dir + "/pool.dpp"); !err.empty())
 			return err;
 	return {};
 }

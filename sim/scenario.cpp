@@ -230,7 +230,7 @@ std::string parse_scenario(std::string_view text, const std::string &origin, Sce
 	Scenario s;
 	if (!read(r, root, s))
 		return r.error;
-	if (std::string err = read_objective(root, origin, s.objective); !err.empty())
+	if (std::string err = experience::read_objective(root, origin, s.objective); !err.empty())
 		return err;
 	out = std::move(s);
 	return {};

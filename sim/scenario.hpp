@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "aqm/aqm.hpp"
-#include "sim/objective.hpp"
+#include "experience/objective.hpp"
 #include "sim/tcp.hpp"
 
 namespace dualpilot::sim {
@@ -57,7 +57,7 @@ struct Scenario {
 	std::map<std::string, std::vector<aqm::Setting>> aqm_params; // [bottleneck.dualpi2] etc.
 	uint64_t sample_interval_ns = 100000000; // utilisation samples
 	std::vector<FlowSpec> flows;
-	Objective objective; // [objective]: how runs of it are scored
+	experience::Objective objective; // [objective]: how runs of it are scored
 };
 
 // Reads a scenario file. Returns an error message naming file, line and key;

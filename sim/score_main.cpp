@@ -20,14 +20,14 @@
 #include <iterator>
 
 #include "common/cli.hpp"
-#include "sim/objective.hpp"
+#include "experience/objective.hpp"
 
 using namespace dualpilot;
 
 namespace {
 
 // Error text or empty.
-std::string read_class(const nlohmann::json &j, const char *key, size_t index, sim::ClassFigures &out)
+std::string read_class(const nlohmann::json &j, const char *key, size_t index, experience::ClassFigures &out)
 {
 	if (!j.contains(key) || j[key].is_null())
 		return {};
@@ -44,7 +44,7 @@ std::string read_class(const nlohmann::json &j, const char *key, size_t index, s
 	return {};
 }
 
-std::string read_inputs(const nlohmann::json &j, size_t index, sim::ObjectiveInputs &in)
+std::string read_inputs(const nlohmann::json &j, size_t index, experience::ObjectiveInputs &in)
 {
 	if (!j.is_object())
 		return fmt::format("input {}: expected an object", index);
@@ -74,7 +74,7 @@ std::string read_inputs(const nlohmann::json &j, size_t index, sim::ObjectiveInp
 	return {};
 }
 
-bool parse_pair(const std::string &text, sim::ClassFigures &out)
+bool parse_pair(const std::string &text, experience::ClassFigures &out)
 {
 	double a = 0, b = 0;
 	char tail = 0;
@@ -104,9 +104,9 @@ int main(int argc, char **argv)
 	app.footer(dualpilot::common::example({"dualpilot-score --l4s 0.4,1.2 --classic 15,31 --utilisation 0.95 --jain 0.98"}));
 	CLI11_PARSE(app, argc, argv);
 
-	sim::Objective objective;
+	experience::Objective objective;
 	if (!objective_path.empty())
-		if (std::string err = sim::load_objective(objective_path, objective); !err.empty()) {
+		if (std::string err = experience::load_objective(objective_path, objective); !err.empty()) {
 			fmt::print(stderr, "error: {}\n", err);
 			return 2;
 		}
@@ -119,13 +119,13 @@ int main(int argc, char **argv)
 		}
 		nlohmann::json out = nlohmann::json::array();
 		for (size_t i = 0; i < j.size(); i++) {
-			sim::ObjectiveInputs in;
+			experience::ObjectiveInputs in;
 			if (std::string err = read_inputs(j[i], i, in); !err.empty()) {
 				fmt::print(stderr, "error: {}\n", err);
 				return 2;
 			}
-			in = sim::as_printed(in);
-			out.push_back({{"score", sim::score(in, objective).score}, {"line", sim::objective_line(in, objective)}});
+			in = experience::as_printed(in);
+			out.push_back({{"score", experience::score(in, objective).score}, {"line", experience::objective_line(in, objective)}});
 		}
 		fmt::print("{}\n", out.dump());
 		return 0;
@@ -134,7 +134,7 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "error: --utilisation is required (or --json)\n");
 		return 2;
 	}
-	sim::ObjectiveInputs in;
+	experience::ObjectiveInputs in;
 	if ((!l4s.empty() && !parse_pair(l4s, in.queue[1])) || (!classic.empty() && !parse_pair(classic, in.queue[0]))) {
 		fmt::print(stderr, "error: --l4s and --classic take P50,P99 in ms, e.g. --l4s 0.4,2.1\n");
 		return 2;
@@ -142,6 +142,6 @@ int main(int argc, char **argv)
 	in.utilisation = utilisation;
 	in.jain = jain;
 	in.rate_balance = balance;
-	fmt::print("{}\n", sim::objective_line(in, objective));
+	fmt::print("{}\n", experience::objective_line(in, objective));
 	return 0;
 }

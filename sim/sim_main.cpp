@@ -143,8 +143,8 @@ int run_sweep(const sim::Sweep &sw, const std::string &out_dir, const std::strin
 			fmt::print(stderr, "error: {}\n", err);
 			return 1;
 		}
-		const sim::ObjectiveInputs in = sim::as_printed(r.objective_inputs());
-		scores.push_back(sim::score(in, c.scenario.objective).score);
+		const experience::ObjectiveInputs in = experience::as_printed(r.objective_inputs());
+		scores.push_back(experience::score(in, c.scenario.objective).score);
 		csv += fmt::format("{},{},{},{},{},{:g},{},\"{}\",{:.4f},{:.4f},{:.4f},{:.4f},{:.6f},{:.4f},{:.6f},{}\n", c.name,
 				   c.scenario.rate_bps, c.rtt_ns / 1000, c.mix, c.behaviour, c.epsilon, c.seed, r.aqm_description,
 				   in.queue[1].p50_ms, in.queue[1].p99_ms, in.queue[0].p50_ms, in.queue[0].p99_ms, in.utilisation,
@@ -348,7 +348,7 @@ sim::RunOptions run_options(const Options &o, const sim::Scenario &sc, sim::SimP
 	opt.record_pool = !o.no_pool;
 	opt.objective = sc.objective;
 	if (o.reward_offset_us > 0) {
-		opt.objective.reward = sim::RewardKind::paper;
+		opt.objective.reward = experience::RewardKind::paper;
 		opt.objective.paper_delay_offset_us = o.reward_offset_us;
 	}
 	if (!o.policy_path.empty()) {
@@ -368,7 +368,7 @@ std::string runs_csv_row(const sim::Scenario &sc, const sim::RunResult &r, uint6
 	auto p = [&](int q, double quant) { return r.queues[q].delay.percentile_ns(quant) / 1e6; };
 	return fmt::format("{},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{},{:.6f}\n", run_seed, p(1, 0.5), p(1, 0.99),
 			   p(0, 0.5), p(0, 0.99), r.utilisation_measured, r.jain_fairness(), r.pool.size(),
-			   sim::score(sim::as_printed(r.objective_inputs()), sc.objective).score);
+			   experience::score(experience::as_printed(r.objective_inputs()), sc.objective).score);
 }
 
 // The plan's runs, seed, seed + 1, ...: each one's table (unless --quiet) and

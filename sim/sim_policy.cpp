@@ -25,24 +25,24 @@ std::string SimPolicy::load(const policy::Model &m)
 	return {};
 }
 
-PolicyFn SimPolicy::function(const Objective &objective)
+PolicyFn SimPolicy::function(const experience::Objective &objective)
 {
 	objective_ = objective;
 	if (backend_->config().reward_offset_us > 0) {
-		objective_.reward = RewardKind::paper;
+		objective_.reward = experience::RewardKind::paper;
 		objective_.paper_delay_offset_us = backend_->config().reward_offset_us;
 	}
 	contexts_ = std::make_unique<policy::ContextSet>(*backend_, aqm::kQueueCount, 1, feature_of_);
-	return [this](const std::array<float, kFeatureCount> &state, aqm::QueueId q, uint8_t action, uint64_t,
+	return [this](const std::array<float, experience::kFeatureCount> &state, aqm::QueueId q, uint8_t action, uint64_t,
 		      ActionProbs &out) { return decide(state, q, action, out); };
 }
 
-bool SimPolicy::decide(const std::array<float, kFeatureCount> &state, aqm::QueueId queue, uint8_t action,
+bool SimPolicy::decide(const std::array<float, experience::kFeatureCount> &state, aqm::QueueId queue, uint8_t action,
 		       ActionProbs &out)
 {
 	const auto q = static_cast<size_t>(queue);
-	const float reward = static_cast<float>(decision_reward(objective_, state[0] > 0.5f, state[kPacketLengthFeature],
-								   state[kQueueDelayFeature], action));
+	const float reward = static_cast<float>(experience::decision_reward(objective_, state[0] > 0.5f, state[experience::kPacketLengthFeature],
+								   state[experience::kQueueDelayFeature], action));
 	contexts_->push(q, state.data(), action, reward);
 	const policy::Window w = contexts_->window(q, 0);
 	policy::Probs p;

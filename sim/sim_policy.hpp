@@ -25,17 +25,17 @@ public:
 	// The PolicyFn for RunOptions; fresh contexts for each run. A model
 	// trained on the objective's rewards (reward_offset_us 0) sees the
 	// rewards of `objective` in its contexts, one trained on the paper's reward the paper's.
-	PolicyFn function(const Objective &objective = {});
+	PolicyFn function(const experience::Objective &objective = {});
 	uint64_t invalid_outputs() const { return invalid_; }
 
 private:
-	bool decide(const std::array<float, kFeatureCount> &state, aqm::QueueId queue, uint8_t action, ActionProbs &out);
+	bool decide(const std::array<float, experience::kFeatureCount> &state, aqm::QueueId queue, uint8_t action, ActionProbs &out);
 
 	std::unique_ptr<policy::CpuBackend> backend_;
 	std::vector<int> feature_of_;
 	std::unique_ptr<policy::ContextSet> contexts_;
 	uint64_t invalid_ = 0;
-	Objective objective_;
+	experience::Objective objective_;
 };
 
 } // namespace dualpilot::sim

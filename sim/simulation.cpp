@@ -7,6 +7,7 @@
 #include <span>
 
 #include "aqm/observe.hpp"
+#include "experience/features.hpp"
 #include "aqm/random.hpp"
 #include "sim/event_queue.hpp"
 #include "sim/tcp.hpp"
@@ -89,7 +90,7 @@ public:
 		}
 		result_.utilisation.assign((end_ns_ + s.sample_interval_ns - 1) / s.sample_interval_ns, 0.0);
 		if (opt_.record_pool)
-			result_.pool.reward_definition = reward_definition(opt_.objective);
+			result_.pool.reward_definition = experience::reward_definition(opt_.objective);
 	}
 
 	RunResult run()
@@ -276,7 +277,7 @@ private:
 			(r == aqm::EnqueueResult::dropped_overflow ? qs.overflow_drops : qs.aqm_drops)++;
 			f.stats.drops++;
 			const uint64_t waited = head_delay(q);
-			record(q, pkt, waited, kDrop);
+			record(q, pkt, waited, aqm::kDrop);
 			score_drop(q, waited);
 			free_slots_.push_back(slot);
 		}
@@ -312,12 +313,12 @@ private:
 			if (d.verdict == aqm::Verdict::drop) {
 				qs.aqm_drops++;
 				f.stats.drops++;
-				record(d.queue, d.pkt, d.sojourn_ns, kDrop);
+				record(d.queue, d.pkt, d.sojourn_ns, aqm::kDrop);
 				score_drop(d.queue, d.sojourn_ns);
 				continue;
 			}
 			const bool ce = d.verdict == aqm::Verdict::forward_ce;
-			record(d.queue, d.pkt, d.sojourn_ns, ce ? kMark : kEnqueue);
+			record(d.queue, d.pkt, d.sojourn_ns, ce ? aqm::kMark : aqm::kEnqueue);
 			if (measuring()) {
 				qs.delay.add(d.sojourn_ns);
 				qs.forwarded++;
@@ -369,11 +370,11 @@ private:
 		ActionProbs out;
 		result_.policy_calls++;
 		const uint8_t taken = aqm::action_code(d.verdict);
-		const std::array<float, kFeatureCount> state = state_of(d.queue, d.pkt, d.sojourn_ns);
+		const std::array<float, experience::kFeatureCount> state = state_of(d.queue, d.pkt, d.sojourn_ns);
 		// The harm guard reads the same sampled decisions as the router's.
 		policy::HarmGuardQueue &h = harm_[static_cast<int>(d.queue)];
 		if (policy::harm_guard_observe(h, opt_.harm_guard,
-					       {now_, d.sojourn_ns, state[kQueueBytesFeature], aqm_action, taken, d.queue == aqm::QueueId::l4s})) {
+					       {now_, d.sojourn_ns, state[experience::kQueueBytesFeature], aqm_action, taken, d.queue == aqm::QueueId::l4s})) {
 			a.on = false;
 			if (result_.pilot_backoffs++ == 0)
 				result_.first_backoff_ns = now_;
@@ -476,9 +477,9 @@ private:
 	}
 
 	// The pool's state features for one decision (Table III(a) of the paper).
-	std::array<float, kFeatureCount> state_of(aqm::QueueId q, const aqm::Packet &pkt, uint64_t delay_ns) const
+	std::array<float, experience::kFeatureCount> state_of(aqm::QueueId q, const aqm::Packet &pkt, uint64_t delay_ns) const
 	{
-		return aqm::state_features(aqm_, q, delay_ns, pkt.len_bytes);
+		return experience::state_features(aqm_, q, delay_ns, pkt.len_bytes);
 	}
 
 	// One experience-pool entry per AQM decision (section II-B of the paper).
@@ -486,7 +487,7 @@ private:
 	{
 		if (!opt_.record_pool)
 			return;
-		const double reward = decision_reward(opt_.objective, q == aqm::QueueId::l4s, pkt.len_bytes,
+		const double reward = experience::decision_reward(opt_.objective, q == aqm::QueueId::l4s, pkt.len_bytes,
 						      static_cast<double>(delay_ns) / 1e3, action, sc_.mtu_bytes);
 		result_.pool.add(state_of(q, pkt, delay_ns), action, static_cast<float>(reward), false);
 	}
@@ -563,7 +564,7 @@ double RunResult::goodput_bps(const FlowStats &f) const
 
 double RunResult::jain_fairness() const { return tally_inputs(measured).jain; }
 
-ObjectiveInputs RunResult::objective_inputs() const { return tally_inputs(measured); }
+experience::ObjectiveInputs RunResult::objective_inputs() const { return tally_inputs(measured); }
 
 RunResult run_scenario(const Scenario &scenario, aqm::AnyAqm aqm, const RunOptions &options)
 {

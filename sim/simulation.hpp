@@ -15,7 +15,7 @@
 #include "policy/guard_rails.hpp"
 #include "policy/harm_guard.hpp"
 #include "policy/pilot_profile.hpp"
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 #include "sim/scenario.hpp"
 #include "sim/tally.hpp"
 
@@ -36,13 +36,13 @@ struct ActionProbs {
 };
 // action: what was done with the packet of this decision (0 forward, 1 drop,
 // 2 mark), the override's choice where one was in force.
-using PolicyFn = std::function<bool(const std::array<float, kFeatureCount> &state, aqm::QueueId queue,
+using PolicyFn = std::function<bool(const std::array<float, experience::kFeatureCount> &state, aqm::QueueId queue,
 				    uint8_t action, uint64_t now_ns, ActionProbs &out)>;
 
 struct RunOptions {
 	uint64_t seed = 1;
 	bool record_pool = false;
-	Objective objective;             // the pool's per-decision reward derives from it
+	experience::Objective objective;             // the pool's per-decision reward derives from it
 	PolicyFn policy;                 // empty: the AQM decides alone
 	// The closed loop's defaults are the pilot profile's
 	// (configs/pilot/profile.toml), as every tool of this project runs it.
@@ -106,13 +106,13 @@ struct RunResult {
 	uint64_t first_backoff_ns = 0;
 	uint64_t dequeue_decisions = 0;   // verdicts at dequeue (forward, mark, drop)
 	uint64_t explored = 0;            // of them, re-drawn by RunOptions::epsilon
-	Pool pool;
+	experience::Pool pool;
 
 	double goodput_bps(const FlowStats &f) const;
 	// Jain's index over the long TCP flows' goodputs (1 = perfectly even; -1 none).
 	double jain_fairness() const;
 	// What the objective (sim/objective.hpp) reads off the run.
-	ObjectiveInputs objective_inputs() const;
+	experience::ObjectiveInputs objective_inputs() const;
 };
 
 RunResult run_scenario(const Scenario &scenario, aqm::AnyAqm aqm, const RunOptions &options);

@@ -224,7 +224,7 @@ std::string parse_sweep(std::string_view text, const std::string &origin, Sweep 
 	}
 	if (s.mixes.empty())
 		return origin + ": the sweep has no [[mix]] tables (and is no scenario with [[flows]])";
-	if (std::string err = read_objective(root, origin, s.objective); !err.empty())
+	if (std::string err = experience::read_objective(root, origin, s.objective); !err.empty())
 		return err;
 	out = std::move(s);
 	return {};
@@ -312,10 +312,10 @@ std::vector<size_t> best_cell_per_scenario(const std::vector<SweepCell> &cells, 
 
 std::string check_sweep_against_heldout(const Sweep &sw, const std::string &heldout_dir)
 {
-	if (is_heldout_name(sw.name))
+	if (experience::is_heldout_name(sw.name))
 		return "sweep '" + sw.name + "': held-out scenarios are never swept for training";
 	for (const SweepMix &m : sw.mixes)
-		if (is_heldout_name(m.name))
+		if (experience::is_heldout_name(m.name))
 			return "mix '" + m.name + "': held-out scenarios are never swept for training";
 	std::vector<Scenario> heldout;
 	if (std::string err = load_scenario_dir(heldout_dir, heldout); !err.empty())

@@ -53,7 +53,7 @@ struct Sweep {
 	uint64_t seed = 1;
 	uint64_t duration_ns = 10000000000ull;
 	uint64_t warmup_ns = 2000000000ull;
-	Objective objective; // the file's [objective], if any
+	experience::Objective objective; // the file's [objective], if any
 };
 
 // One run of the grid: its scenario, AQM, settings and exploration rate.

@@ -20,9 +20,9 @@ void add_tally(Tally &a, const Tally &b)
 	}
 }
 
-ObjectiveInputs tally_inputs(const Tally &t)
+experience::ObjectiveInputs tally_inputs(const Tally &t)
 {
-	ObjectiveInputs in;
+	experience::ObjectiveInputs in;
 	for (int q = 0; q < 2; q++) {
 		const aqm::DelayHistogram &h = t.scored_delay[q];
 		in.queue[q].present = h.count() > 0;

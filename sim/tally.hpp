@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "aqm/histogram.hpp"
-#include "sim/objective.hpp"
+#include "experience/objective.hpp"
 
 namespace dualpilot::sim {
 
@@ -36,6 +36,6 @@ void add_tally(Tally &a, const Tally &b);
 // The objective's inputs from a tally: percentiles of the scored delays,
 // goodput over capacity, Jain's index over the long flows' rates and the
 // L4S-over-Classic rate balance of the long flows.
-ObjectiveInputs tally_inputs(const Tally &t);
+experience::ObjectiveInputs tally_inputs(const Tally &t);
 
 } // namespace dualpilot::sim

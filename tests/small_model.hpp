@@ -10,14 +10,14 @@
 #include <string>
 
 #include "policy/model.hpp"
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
 namespace dualpilot::dataplane::testing {
 
 inline policy::ModelConfig small_model_config()
 {
 	policy::ModelConfig c;
-	c.feature_count = sim::kFeatureCount;
+	c.feature_count = experience::kFeatureCount;
 	c.feature_embed = 4;
 	c.d_model = 16;
 	c.layers = 1;
@@ -25,7 +25,7 @@ inline policy::ModelConfig small_model_config()
 	c.window = 8;
 	c.mlp_hidden = 32;
 	c.kernels.assign(c.feature_count, 1);
-	c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
+	c.feature_names.assign(experience::kFeatureNames.begin(), experience::kFeatureNames.end());
 	c.rtg_scale = 1000;
 	return c;
 }

@@ -56,9 +56,9 @@ std::vector<std::string> write_pools(const Dir &dir, int episodes, int steps, ui
 	std::uniform_real_distribution<float> u(0, 1);
 	std::vector<std::string> paths;
 	for (int e = 0; e < episodes; e++) {
-		sim::Pool p;
+		experience::Pool p;
 		for (int i = 0; i < steps; i++) {
-			std::array<float, sim::kFeatureCount> st{};
+			std::array<float, experience::kFeatureCount> st{};
 			for (auto &v : st)
 				v = u(rng);
 			st[0] = u(rng) < 0.3f ? 1.0f : 0.0f;
@@ -67,7 +67,7 @@ std::vector<std::string> write_pools(const Dir &dir, int episodes, int steps, ui
 			p.add(st, a, 1500.0f / (st[3] + 1), i == steps - 1);
 		}
 		paths.push_back(dir / ("pool" + std::to_string(e) + ".dpp"));
-		EXPECT_EQ(sim::write_pool(p, paths.back()), "");
+		EXPECT_EQ(experience::write_pool(p, paths.back()), "");
 	}
 	return paths;
 }
@@ -184,15 +184,15 @@ TEST(Distributed, ShardingCoversEveryTrainingEpisodeOnce)
 	EXPECT_NE(load_shard(pools, 9, 0, 0.2, s).find("needs at least 9 training episodes"), std::string::npos);
 	// One pool without total_drops: every rank's episodes lack it, so every
 	// rank builds the same model.
-	sim::Pool lacking;
-	ASSERT_EQ(sim::read_pool(pools[5], lacking), "");
+	experience::Pool lacking;
+	ASSERT_EQ(experience::read_pool(pools[5], lacking), "");
 	lacking.absent_features = 1u << 6;
-	ASSERT_EQ(sim::write_pool(lacking, pools[5]), "");
+	ASSERT_EQ(experience::write_pool(lacking, pools[5]), "");
 	for (uint32_t rank = 0; rank < 2; rank++) {
 		ASSERT_EQ(load_shard(pools, 2, rank, 0.2, s), "");
-		for (const sim::Pool &p : s.train)
+		for (const experience::Pool &p : s.train)
 			EXPECT_EQ(p.absent_features, 1u << 6) << "rank " << rank;
-		for (const sim::Pool &p : s.val)
+		for (const experience::Pool &p : s.val)
 			EXPECT_EQ(p.absent_features, 1u << 6);
 	}
 }

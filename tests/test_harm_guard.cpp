@@ -128,7 +128,7 @@ rtt = "20ms"
 	auto run = [&](bool guard) {
 		sim::RunOptions opt;
 		opt.seed = 3;
-		opt.policy = [](const std::array<float, sim::kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t,
+		opt.policy = [](const std::array<float, experience::kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t,
 				sim::ActionProbs &out) {
 			out.p = {0, 0, 1};
 			return true;

@@ -15,7 +15,7 @@
 #include "aqm/random.hpp"
 #include "policy/model_check.hpp"
 #include "policy/model_file.hpp"
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
 namespace dualpilot::policy {
 namespace {
@@ -31,9 +31,9 @@ std::string tmp(const std::string &name)
 Model random_router_model(uint64_t seed, bool per_feature, bool ring_time, bool int8)
 {
 	ModelConfig c;
-	c.feature_count = aqm::kStateFeatures;
+	c.feature_count = experience::kFeatureCount;
 	c.kernels.assign(c.feature_count, 1);
-	c.feature_names.assign(aqm::kStateFeatureNames.begin(), aqm::kStateFeatureNames.end());
+	c.feature_names.assign(experience::kFeatureNames.begin(), experience::kFeatureNames.end());
 	c.d_model = 16;
 	c.layers = ring_time ? 1 : 2;
 	c.heads = 2;
@@ -45,7 +45,7 @@ Model random_router_model(uint64_t seed, bool per_feature, bool ring_time, bool 
 	c.time_embedding = ring_time ? TimeEmbedding::ring_position : TimeEmbedding::window_position;
 	EXPECT_EQ(check_config(c), "");
 	Model m = random_model(c, seed);
-	const float scale[aqm::kStateFeatures] = {1, 1000, 0.1f, 10000, 0.1f, 100000, 1000, 1000};
+	const float scale[experience::kFeatureCount] = {1, 1000, 0.1f, 10000, 0.1f, 100000, 1000, 1000};
 	for (uint32_t f = 0; f < c.feature_count; f++)
 		m.find("norm.std")->values[f] = scale[f];
 	if (int8)
@@ -54,14 +54,14 @@ Model random_router_model(uint64_t seed, bool per_feature, bool ring_time, bool 
 }
 
 // Episodes of 40, 7 (shorter than the window) and 60 decisions.
-sim::Pool small_pool(uint64_t seed)
+experience::Pool small_pool(uint64_t seed)
 {
 	aqm::Rng rng(seed);
-	sim::Pool p;
+	experience::Pool p;
 	const size_t lengths[] = {40, 7, 60};
 	for (size_t e = 0; e < 3; e++)
 		for (size_t i = 0; i < lengths[e]; i++) {
-			std::array<float, sim::kFeatureCount> s{};
+			std::array<float, experience::kFeatureCount> s{};
 			s[0] = static_cast<float>(rng.next_u32() % 2);
 			s[1] = static_cast<float>(rng.next_double() * 2000);
 			s[2] = static_cast<float>(rng.next_double() * 0.2);
@@ -70,7 +70,7 @@ sim::Pool small_pool(uint64_t seed)
 			s[5] = static_cast<float>(rng.next_double() * 200000);
 			s[6] = static_cast<float>(rng.next_u32() % 2000);
 			s[7] = rng.next_u32() % 2 ? 1500.0f : 64.0f;
-			p.add(s, static_cast<uint8_t>(rng.next_u32() % 3), sim::RewardSpec{}.of_state(s.data()),
+			p.add(s, static_cast<uint8_t>(rng.next_u32() % 3), experience::RewardSpec{}.of_state(s.data()),
 			      i + 1 == lengths[e]);
 		}
 	return p;
@@ -87,12 +87,12 @@ Model through_file(const Model &m, const std::string &name)
 	return back;
 }
 
-sim::Pool pool_through_file(const sim::Pool &p)
+experience::Pool pool_through_file(const experience::Pool &p)
 {
 	const std::string path = tmp("check_pool.dpp");
-	EXPECT_EQ(sim::write_pool(p, path), "");
-	sim::Pool back;
-	EXPECT_EQ(sim::read_pool(path, back), "");
+	EXPECT_EQ(experience::write_pool(p, path), "");
+	experience::Pool back;
+	EXPECT_EQ(experience::read_pool(path, back), "");
 	std::remove(path.c_str());
 	return back;
 }
@@ -103,7 +103,7 @@ sim::Pool pool_through_file(const sim::Pool &p)
 // the reference on the dequantised weights).
 TEST(ModelCheck, ARandomModelAgreesWithTheReferenceOnEveryPoolWindow)
 {
-	const sim::Pool pool = pool_through_file(small_pool(3));
+	const experience::Pool pool = pool_through_file(small_pool(3));
 	for (int variant = 0; variant < 8; variant++) {
 		const Model m = through_file(random_router_model(7 + variant, variant & 1, variant & 2, variant & 4),
 					     "check_model.dpm");
@@ -126,7 +126,7 @@ TEST(ModelCheck, ARandomModelAgreesWithTheReferenceOnEveryPoolWindow)
 TEST(ModelCheck, FewerWindowsAreSampledDeterministically)
 {
 	const Model m = random_router_model(1, false, false, false);
-	const sim::Pool pool = small_pool(4);
+	const experience::Pool pool = small_pool(4);
 	CheckOptions opt;
 	opt.windows = 25;
 	CheckReport a, b;
@@ -144,7 +144,7 @@ TEST(ModelCheck, FewerWindowsAreSampledDeterministically)
 // the reader's checksum before any check runs.
 TEST(ModelCheck, ADamagedWeightIsCaught)
 {
-	const sim::Pool pool = small_pool(5);
+	const experience::Pool pool = small_pool(5);
 	Model m = random_router_model(2, false, false, false);
 	m.find("h0.mlp.fc.w")->values[3] = std::numeric_limits<float>::quiet_NaN();
 	CheckReport r;
@@ -186,22 +186,22 @@ TEST(ModelCheck, ADifferenceBeyondTheToleranceFails)
 
 TEST(ModelCheck, APoolWithoutOneOfTheModelsFeaturesIsAnError)
 {
-	sim::Pool pool = small_pool(7);
+	experience::Pool pool = small_pool(7);
 	pool.absent_features = 1u << 6; // total_drops, as in the paper's 7-feature pools
 	CheckReport r;
 	const std::string err =
 		check_model(random_router_model(4, false, false, false), {small_pool(8), pool}, {"a.dpp", "b.dpp"},
 			    CheckOptions{}, r);
 	EXPECT_NE(err.find("b.dpp: does not record total_drops"), std::string::npos) << err;
-	EXPECT_NE(check_model(random_router_model(4, false, false, false), {sim::Pool{}}, {}, CheckOptions{}, r), "");
+	EXPECT_NE(check_model(random_router_model(4, false, false, false), {experience::Pool{}}, {}, CheckOptions{}, r), "");
 }
 
 // As dualpilot-train computes them: discounted, restarting after each done
 // flag and at the pool's end.
 TEST(ModelCheck, ReturnsToGoRestartAtEachEpisodeEnd)
 {
-	sim::Pool p;
-	const std::array<float, sim::kFeatureCount> s{};
+	experience::Pool p;
+	const std::array<float, experience::kFeatureCount> s{};
 	p.add(s, 0, 1, false);
 	p.add(s, 0, 2, true);
 	p.add(s, 0, 4, false);

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "sim/heldout.hpp"
-#include "sim/objective.hpp"
+#include "experience/objective.hpp"
 #include "sim/scenario.hpp"
 #include "sim/sweep.hpp"
 #include "sim/tally.hpp"
@@ -13,12 +13,13 @@
 #include <filesystem>
 
 using namespace dualpilot::sim;
+namespace experience = dualpilot::experience;
 
 namespace {
 
-ObjectiveInputs both(double l50, double l99, double c50, double c99, double u, double jain)
+experience::ObjectiveInputs both(double l50, double l99, double c50, double c99, double u, double jain)
 {
-	ObjectiveInputs in;
+	experience::ObjectiveInputs in;
 	in.queue[1] = {true, l50, l99};
 	in.queue[0] = {true, c50, c99};
 	in.utilisation = u;
@@ -32,7 +33,7 @@ ObjectiveInputs both(double l50, double l99, double c50, double c99, double u, d
 // run can do: 1. Each class's delay at its reference halves its power.
 TEST(Objective, EmptyQueuesAtFullRateScoreOneAndEachReferenceHalves)
 {
-	const Objective o;
+	const experience::Objective o;
 	EXPECT_DOUBLE_EQ(score(both(0, 0, 0, 0, 1, 1), o).score, 1.0);
 	// L4S at its 1 ms reference (p50 and p99 both), Classic empty: (0.5 + 1) / 2.
 	EXPECT_DOUBLE_EQ(score(both(1, 1, 0, 0, 1, 1), o).score, 0.75);
@@ -43,8 +44,8 @@ TEST(Objective, EmptyQueuesAtFullRateScoreOneAndEachReferenceHalves)
 // The tail counts: p99 has half the weight by default.
 TEST(Objective, TailDelayCountsWithP99Weight)
 {
-	const Objective o;
-	const ObjectiveScore s = score(both(0, 2, 0, 0, 1, 1), o);
+	const experience::Objective o;
+	const experience::ObjectiveScore s = score(both(0, 2, 0, 0, 1, 1), o);
 	EXPECT_DOUBLE_EQ(s.delay_factor[1], 2.0); // 1 + 0.5 * 2 ms / 1 ms
 }
 
@@ -52,7 +53,7 @@ TEST(Objective, TailDelayCountsWithP99Weight)
 // empties its queue by starving the link does not win.
 TEST(Objective, UtilisationBelowTheFloorFallsSteeply)
 {
-	const Objective o; // floor 0.85, exponent 4
+	const experience::Objective o; // floor 0.85, exponent 4
 	const double at_floor = score(both(0, 0, 0, 0, 0.85, 1), o).score;
 	const double below = score(both(0, 0, 0, 0, 0.6, 1), o).score;
 	EXPECT_DOUBLE_EQ(at_floor, 0.85);
@@ -64,8 +65,8 @@ TEST(Objective, UtilisationBelowTheFloorFallsSteeply)
 // (the router sees no flows) leaves the fairness term at 1.
 TEST(Objective, AbsentClassAndUnknownJainAreLeftOut)
 {
-	const Objective o;
-	ObjectiveInputs in = both(0, 0, 15, 15, 1, -1);
+	const experience::Objective o;
+	experience::ObjectiveInputs in = both(0, 0, 15, 15, 1, -1);
 	in.queue[1].present = false;
 	EXPECT_DOUBLE_EQ(score(in, o).score, 0.5);
 	in.jain = 0.5;
@@ -76,9 +77,9 @@ TEST(Objective, AbsentClassAndUnknownJainAreLeftOut)
 // back and scored again, it gives the same number.
 TEST(Objective, LineIsScoredOnItsPrintedInputs)
 {
-	const Objective o;
-	const ObjectiveInputs exact = both(0.123456789, 2.3456789, 14.87654321, 30.1234567, 0.987654321, 0.912345678);
-	const std::string line = objective_line(exact, o);
+	const experience::Objective o;
+	const experience::ObjectiveInputs exact = both(0.123456789, 2.3456789, 14.87654321, 30.1234567, 0.987654321, 0.912345678);
+	const std::string line = experience::objective_line(exact, o);
 	double s = 0, l50 = 0, l99 = 0, c50 = 0, c99 = 0, u = 0, j = 0;
 	ASSERT_EQ(std::sscanf(line.c_str(),
 			      "objective: score %lf (L p50 %lf p99 %lf ms, C p50 %lf p99 %lf ms, utilisation %lf %%, Jain %lf)",
@@ -86,7 +87,7 @@ TEST(Objective, LineIsScoredOnItsPrintedInputs)
 		  7)
 		<< line;
 	EXPECT_NEAR(s, score(both(l50, l99, c50, c99, u / 100, j), o).score, 5e-5); // the line prints 4 decimals
-	EXPECT_DOUBLE_EQ(score(as_printed(exact), o).score, score(both(l50, l99, c50, c99, u / 100, j), o).score);
+	EXPECT_DOUBLE_EQ(score(experience::as_printed(exact), o).score, score(both(l50, l99, c50, c99, u / 100, j), o).score);
 }
 
 // The per-decision reward is the score's per-packet share: a drop delivers
@@ -94,14 +95,14 @@ TEST(Objective, LineIsScoredOnItsPrintedInputs)
 // available by name.
 TEST(Objective, DecisionRewardDerivesFromTheScoreAndThePaperRewardIsAnOption)
 {
-	Objective o;
-	EXPECT_DOUBLE_EQ(decision_reward(o, true, 1500, 0, 0), 0.5);      // L4S share 1/2, one MTU, no delay
-	EXPECT_DOUBLE_EQ(decision_reward(o, true, 1500, 1000, 2), 0.25);  // marked, delivered, 1 ms = the L4S reference
-	EXPECT_DOUBLE_EQ(decision_reward(o, false, 1500, 15000, 0), 0.25); // Classic at 15 ms
-	EXPECT_DOUBLE_EQ(decision_reward(o, false, 1500, 0, 1), 0.0);     // dropped
-	o.reward = RewardKind::paper;
-	EXPECT_DOUBLE_EQ(decision_reward(o, false, 1500, 999, 1), 1.5);   // 1500 / (999 + 1)
-	EXPECT_EQ(reward_definition(o), "packet_length / (current_queue_delay_us + 1)");
+	experience::Objective o;
+	EXPECT_DOUBLE_EQ(experience::decision_reward(o, true, 1500, 0, 0), 0.5);      // L4S share 1/2, one MTU, no delay
+	EXPECT_DOUBLE_EQ(experience::decision_reward(o, true, 1500, 1000, 2), 0.25);  // marked, delivered, 1 ms = the L4S reference
+	EXPECT_DOUBLE_EQ(experience::decision_reward(o, false, 1500, 15000, 0), 0.25); // Classic at 15 ms
+	EXPECT_DOUBLE_EQ(experience::decision_reward(o, false, 1500, 0, 1), 0.0);     // dropped
+	o.reward = experience::RewardKind::paper;
+	EXPECT_DOUBLE_EQ(experience::decision_reward(o, false, 1500, 999, 1), 1.5);   // 1500 / (999 + 1)
+	EXPECT_EQ(experience::reward_definition(o), "packet_length / (current_queue_delay_us + 1)");
 }
 
 TEST(Objective, TableSetsWeightsAndRefusesUnknownKeysWithTheirLine)
@@ -112,7 +113,7 @@ TEST(Objective, TableSetsWeightsAndRefusesUnknownKeysWithTheirLine)
 		  "");
 	EXPECT_EQ(sc.objective.l4s_weight, 2);
 	EXPECT_EQ(sc.objective.classic_delay_ref_ms, 5);
-	EXPECT_EQ(sc.objective.reward, RewardKind::paper);
+	EXPECT_EQ(sc.objective.reward, experience::RewardKind::paper);
 	const std::string err = parse_scenario(base + "[objective]\nl4s_wieght = 2\n", "t.toml", sc);
 	EXPECT_NE(err.find("t.toml:7: l4s_wieght: unknown key in [objective]"), std::string::npos) << err;
 	EXPECT_NE(parse_scenario(base + "[objective]\nutilisation_floor = 1.5\n", "t.toml", sc).find("utilisation_floor"),
@@ -130,15 +131,15 @@ TEST(Heldout, TheFamilyHasThirtyNamedScenariosAndTheirPoolsAreRefused)
 	ASSERT_EQ(load_scenario_dir(DUALPILOT_SOURCE_DIR "/configs/heldout", family), "");
 	EXPECT_GE(family.size(), 30u);
 	for (const Scenario &sc : family)
-		EXPECT_TRUE(is_heldout_name(sc.name)) << sc.name;
+		EXPECT_TRUE(experience::is_heldout_name(sc.name)) << sc.name;
 	for (const auto &e : std::filesystem::directory_iterator(DUALPILOT_SOURCE_DIR "/configs/heldout"))
 		if (e.path().extension() == ".toml") {
 			Scenario sc;
 			ASSERT_EQ(load_scenario(e.path().string(), sc), "");
 			EXPECT_EQ(e.path().stem().string(), sc.name) << "file and scenario names differ";
 		}
-	EXPECT_NE(heldout_pool_refusal("runs/heldout-01-140m-42ms-cubic-vs-scalable-dualpi2/seed-1/pool.dpp"), "");
-	EXPECT_EQ(heldout_pool_refusal("runs/paper-testbed-dualpi2/seed-1/pool.dpp"), "");
+	EXPECT_NE(experience::heldout_pool_refusal("runs/heldout-01-140m-42ms-cubic-vs-scalable-dualpi2/seed-1/pool.dpp"), "");
+	EXPECT_EQ(experience::heldout_pool_refusal("runs/paper-testbed-dualpi2/seed-1/pool.dpp"), "");
 }
 
 namespace {
@@ -206,7 +207,7 @@ struct Constructed {
 	std::array<double, 2> flow_bps{10e6, 10e6};
 };
 
-Tally tally_of(const Constructed &c, const Objective &o)
+Tally tally_of(const Constructed &c, const experience::Objective &o)
 {
 	Tally t;
 	uint64_t forwarded = 0;
@@ -234,7 +235,7 @@ Tally tally_of(const Constructed &c, const Objective &o)
 // nothing. Checked for 0-20 % of either class's highest-sojourn packets.
 TEST(Objective, DroppingTheHighestSojournPacketsNeverRaisesTheirClassesTerm)
 {
-	const Objective o;
+	const experience::Objective o;
 	Constructed c;
 	for (uint64_t i = 0; i < 500; i++) {
 		c.sojourn_ns[0].push_back(100000 + i * i * 120); // Classic: up to 30 ms, a long tail
@@ -245,7 +246,7 @@ TEST(Objective, DroppingTheHighestSojournPacketsNeverRaisesTheirClassesTerm)
 		for (uint64_t k = 0; k <= 100; k += 5) {
 			c.dropped = {0, 0};
 			c.dropped[q] = k;
-			const ObjectiveScore s = score(tally_inputs(tally_of(c, o)), o);
+			const experience::ObjectiveScore s = score(tally_inputs(tally_of(c, o)), o);
 			const double term = s.utilisation_term / s.delay_factor[q];
 			if (k > 0)
 				EXPECT_LE(term, before + 1e-12) << "queue " << q << ", " << k << " dropped";
@@ -259,7 +260,7 @@ TEST(Objective, DroppingTheHighestSojournPacketsNeverRaisesTheirClassesTerm)
 // intends) and from L4S flows already below the Classic ones.
 TEST(Objective, MovingRateFromL4sToClassicFlowsNeverRaisesTheScore)
 {
-	const Objective o;
+	const experience::Objective o;
 	Constructed c;
 	for (uint64_t i = 0; i < 200; i++) {
 		c.sojourn_ns[0].push_back(5000000);
@@ -275,7 +276,7 @@ TEST(Objective, MovingRateFromL4sToClassicFlowsNeverRaisesTheScore)
 		}
 	}
 	// The balance term alone: a 1.6x imbalance costs 1 - 1/1.6.
-	ObjectiveInputs in = both(0, 0, 0, 0, 1, 1);
+	experience::ObjectiveInputs in = both(0, 0, 0, 0, 1, 1);
 	in.rate_balance = 1.6;
 	EXPECT_NEAR(score(in, o).balance_term, 1 / 1.6, 1e-12);
 	in.rate_balance = 1 / 1.6;
@@ -285,14 +286,14 @@ TEST(Objective, MovingRateFromL4sToClassicFlowsNeverRaisesTheScore)
 // A class starved of service still counts: its drops are its delays.
 TEST(Objective, AClassWhosePacketsWereAllDroppedIsNotLeftOut)
 {
-	const Objective o;
+	const experience::Objective o;
 	Constructed c;
 	for (uint64_t i = 0; i < 100; i++) {
 		c.sojourn_ns[0].push_back(1000000);
 		c.sojourn_ns[1].push_back(100000);
 	}
 	c.dropped[1] = 100;
-	const ObjectiveInputs in = tally_inputs(tally_of(c, o));
+	const experience::ObjectiveInputs in = tally_inputs(tally_of(c, o));
 	EXPECT_TRUE(in.queue[1].present);
 	EXPECT_GE(in.queue[1].p50_ms, o.drop_penalty_ms);
 }

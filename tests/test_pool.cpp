@@ -9,7 +9,7 @@
 #include <fstream>
 #include <limits>
 
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 #include "sim/pool_import.hpp"
 
 namespace dualpilot::sim {
@@ -20,19 +20,19 @@ std::string tmp(const std::string &name)
 	return (std::filesystem::temp_directory_path() / ("dualpilot_test_" + name)).string();
 }
 
-Pool sample_pool()
+experience::Pool sample_pool()
 {
-	Pool p;
+	experience::Pool p;
 	for (int i = 0; i < 100; i++) {
-		std::array<float, kFeatureCount> s{};
-		for (int k = 0; k < kFeatureCount; k++)
+		std::array<float, experience::kFeatureCount> s{};
+		for (int k = 0; k < experience::kFeatureCount; k++)
 			s[k] = static_cast<float>(i * 10 + k) + 0.25f;
 		p.add(s, static_cast<uint8_t>(i % 3), static_cast<float>(i) / 7, i == 99);
 	}
 	return p;
 }
 
-void expect_same(const Pool &a, const Pool &b)
+void expect_same(const experience::Pool &a, const experience::Pool &b)
 {
 	EXPECT_EQ(a.states, b.states);
 	EXPECT_EQ(a.actions, b.actions);
@@ -43,12 +43,12 @@ void expect_same(const Pool &a, const Pool &b)
 
 TEST(Pool, BinaryAndJsonRoundTrip)
 {
-	const Pool p = sample_pool();
+	const experience::Pool p = sample_pool();
 	for (const char *ext : {".dpp", ".json"}) {
 		const std::string path = tmp(std::string("roundtrip") + ext);
-		ASSERT_EQ(write_pool(p, path), "");
-		Pool back;
-		ASSERT_EQ(read_pool(path, back), "") << ext;
+		ASSERT_EQ(experience::write_pool(p, path), "");
+		experience::Pool back;
+		ASSERT_EQ(experience::read_pool(path, back), "") << ext;
 		expect_same(p, back);
 		std::remove(path.c_str());
 	}
@@ -69,7 +69,7 @@ void put_bytes(const std::string &path, const std::string &data)
 TEST(Pool, EveryBinaryDefectIsRefusedWithItsOffset)
 {
 	const std::string good_path = tmp("good.dpp");
-	ASSERT_EQ(write_pool_binary(sample_pool(), good_path), "");
+	ASSERT_EQ(experience::write_pool_binary(sample_pool(), good_path), "");
 	const std::string good = bytes_of(good_path);
 	struct Case {
 		std::string name;
@@ -100,15 +100,15 @@ TEST(Pool, EveryBinaryDefectIsRefusedWithItsOffset)
 	for (const Case &c : cases) {
 		const std::string path = tmp("bad_" + c.name + ".dpp");
 		put_bytes(path, c.data);
-		Pool p;
-		const std::string err = read_pool_binary(path, p);
+		experience::Pool p;
+		const std::string err = experience::read_pool_binary(path, p);
 		EXPECT_NE(err.find(c.message), std::string::npos) << c.name << ": " << err;
 		EXPECT_NE(err.find("byte "), std::string::npos) << c.name << ": " << err;
 		std::remove(path.c_str());
 	}
-	Pool p;
-	EXPECT_NE(read_pool("/nonexistent/pool.dpp", p).find("cannot open"), std::string::npos);
-	EXPECT_NE(read_pool("pool.csv", p).find("unknown pool format"), std::string::npos);
+	experience::Pool p;
+	EXPECT_NE(experience::read_pool("/nonexistent/pool.dpp", p).find("cannot open"), std::string::npos);
+	EXPECT_NE(experience::read_pool("pool.csv", p).find("unknown pool format"), std::string::npos);
 	std::remove(good_path.c_str());
 }
 
@@ -116,12 +116,12 @@ TEST(Pool, MalformedJsonIsRefusedWithTheEntry)
 {
 	const std::string path = tmp("bad.json");
 	put_bytes(path, R"({"states": [[1,2,3,4,5,6,7,8],[1,2]], "actions": [0,1], "rewards": [0,0], "dones": [0,1]})");
-	Pool p;
-	EXPECT_NE(read_pool_json(path, p).find("entry 1: state must have 8 numbers"), std::string::npos);
+	experience::Pool p;
+	EXPECT_NE(experience::read_pool_json(path, p).find("entry 1: state must have 8 numbers"), std::string::npos);
 	put_bytes(path, R"({"states": [[1,2,3,4,5,6,7,8]], "actions": [5], "rewards": [0], "dones": [0]})");
-	EXPECT_NE(read_pool_json(path, p).find("entry 0: action must be 0, 1 or 2"), std::string::npos);
+	EXPECT_NE(experience::read_pool_json(path, p).find("entry 0: action must be 0, 1 or 2"), std::string::npos);
 	put_bytes(path, "{not json");
-	EXPECT_NE(read_pool_json(path, p).find("not JSON"), std::string::npos);
+	EXPECT_NE(experience::read_pool_json(path, p).find("not JSON"), std::string::npos);
 	std::remove(path.c_str());
 }
 
@@ -130,20 +130,20 @@ TEST(Pool, MalformedJsonIsRefusedWithTheEntry)
 // rest of the file is read. Without a report the first one is the error.
 TEST(Pool, CorruptEntriesAreReportedSkippedAndCounted)
 {
-	Pool p = sample_pool();
+	experience::Pool p = sample_pool();
 	p.actions[10] = 7;
-	p.states[20 * kFeatureCount + 3] = std::nanf("");
+	p.states[20 * experience::kFeatureCount + 3] = std::nanf("");
 	p.rewards[30] = std::numeric_limits<float>::infinity();
 	p.dones[30] = 1; // an episode ends at a corrupt entry
 	for (const char *ext : {".dpp", ".json"}) {
 		const std::string path = tmp(std::string("corrupt") + ext);
-		ASSERT_EQ(write_pool(p, path), "");
+		ASSERT_EQ(experience::write_pool(p, path), "");
 		// (JSON has no NaN or infinity: its writer puts null there, which is not a number.)
-		Pool back;
-		const std::string strict = read_pool(path, back);
+		experience::Pool back;
+		const std::string strict = experience::read_pool(path, back);
 		EXPECT_NE(strict.find("entry 10"), std::string::npos) << ext << ": " << strict;
-		PoolReadReport report;
-		ASSERT_EQ(read_pool(path, back, &report), "") << ext;
+		experience::PoolReadReport report;
+		ASSERT_EQ(experience::read_pool(path, back, &report), "") << ext;
 		EXPECT_EQ(report.entries, 100u) << ext;
 		EXPECT_EQ(report.skipped, 3u) << ext;
 		ASSERT_EQ(report.problems.size(), 3u) << ext;
@@ -184,9 +184,9 @@ TEST(Pool, KernelLogImportKeepsGoodRecordsAndReportsBadOnes)
 	log += "l4s_ecn_marking-start,0,15000,abc,end\n";                            // line 6, not an integer
 	log += "l4s_ecn_marking-start,0,15000,15000\n";                              // line 7, truncated
 	log += record(1, 0, 1500, 3) + "\r\n";                                       // line 8, good (mark), CRLF
-	Pool pool;
+	experience::Pool pool;
 	ImportReport rep;
-	import_kernel_log(log, "router.log", RewardSpec{1}, pool, rep);
+	import_kernel_log(log, "router.log", experience::RewardSpec{1}, pool, rep);
 	EXPECT_EQ(rep.lines, 8u);
 	EXPECT_EQ(rep.records, 7u);
 	EXPECT_EQ(rep.imported, 3u);
@@ -221,9 +221,9 @@ TEST(Pool, ImportCapsTheListOfErrorsButCountsThemAll)
 	std::string log;
 	for (int i = 0; i < 500; i++)
 		log += "l4s_ecn_marking-start,oops,end\n";
-	Pool pool;
+	experience::Pool pool;
 	ImportReport rep;
-	import_kernel_log(log, "x.log", RewardSpec{1}, pool, rep, 10);
+	import_kernel_log(log, "x.log", experience::RewardSpec{1}, pool, rep, 10);
 	EXPECT_EQ(rep.malformed, 500u);
 	EXPECT_EQ(rep.errors.size(), 10u);
 	EXPECT_EQ(pool.size(), 0u);

@@ -92,12 +92,12 @@ with open(")" + out + R"(", "wb") as f:
 )";
 }
 
-void expect_paper_pool(const Pool &pool)
+void expect_paper_pool(const experience::Pool &pool)
 {
 	ASSERT_EQ(pool.size(), 5u);
 	EXPECT_FALSE(pool.has_feature(6)) << "total_drops is not in the paper's pools";
 	EXPECT_TRUE(pool.has_feature(0) && pool.has_feature(5) && pool.has_feature(7));
-	const float *s1 = &pool.states[1 * kFeatureCount];
+	const float *s1 = &pool.states[1 * experience::kFeatureCount];
 	EXPECT_EQ(s1[0], 1.0f);                 // queue_type
 	EXPECT_NEAR(s1[2], 0.25, 1e-6);         // drop_probability, rescaled from fixed point
 	EXPECT_EQ(s1[3], 800.0f);               // current_queue_delay
@@ -105,7 +105,7 @@ void expect_paper_pool(const Pool &pool)
 	EXPECT_EQ(s1[5], 1500.0f);              // length_in_bytes
 	EXPECT_EQ(s1[6], 0.0f);                 // total_drops: absent, filled
 	EXPECT_EQ(s1[7], 1000.0f);              // packet_length
-	EXPECT_EQ(pool.states[0 * kFeatureCount + 1], 15000.0f); // burst_allowance
+	EXPECT_EQ(pool.states[0 * experience::kFeatureCount + 1], 15000.0f); // burst_allowance
 	EXPECT_EQ(pool.actions, (std::vector<uint8_t>{0, 2, 1, 0, 0}));
 	EXPECT_NEAR(pool.rewards[1], 1000.0 / 1800.0, 1e-6); // kept as recorded
 	EXPECT_EQ(pool.dones, (std::vector<uint8_t>{0, 0, 0, 0, 1})) << "one file, one episode";
@@ -123,10 +123,10 @@ class PaperPickle : public ::testing::Test {
 	// Runs a script that writes pickles; its output is in py.log.
 	void write(const std::string &script) { ASSERT_TRUE(run_python(py, script, dir.path.string())) << read_file(dir / "py.log"); }
 	// The standard pool in protocol 4, imported.
-	Pool imported(const RewardSpec &reward, bool recompute)
+	experience::Pool imported(const experience::RewardSpec &reward, bool recompute)
 	{
 		write(pool_script(dir / "p.pkl", 4, "arrays"));
-		Pool pool;
+		experience::Pool pool;
 		ImportReport report;
 		EXPECT_EQ(import_file(dir / "p.pkl", reward, recompute, pool, report), "");
 		return pool;
@@ -144,9 +144,9 @@ TEST_F(PaperPickle, PaperPicklesReadInEveryProtocolAndLayout)
 			const std::string file = dir / (std::string(layout) + std::to_string(protocol) + ".pkl");
 			ASSERT_TRUE(run_python(py, pool_script(file, protocol, layout), dir.path.string()))
 				<< read_file(dir / "py.log");
-			Pool pool;
+			experience::Pool pool;
 			ImportReport report;
-			const std::string err = import_file(file, RewardSpec{1000}, false, pool, report);
+			const std::string err = import_file(file, experience::RewardSpec{1000}, false, pool, report);
 			ASSERT_EQ(err, "");
 			EXPECT_EQ(report.imported, 5u);
 			EXPECT_EQ(report.malformed, 0u);
@@ -156,12 +156,12 @@ TEST_F(PaperPickle, PaperPicklesReadInEveryProtocolAndLayout)
 
 TEST_F(PaperPickle, AbsentFeatureSurvivesBothPoolFormats)
 {
-	const Pool pool = imported(RewardSpec{1000}, false);
+	const experience::Pool pool = imported(experience::RewardSpec{1000}, false);
 	for (const char *ext : {".dpp", ".json"}) {
 		const std::string out = dir / (std::string("pool") + ext);
-		ASSERT_EQ(write_pool(pool, out), "");
-		Pool back;
-		ASSERT_EQ(read_pool(out, back), "");
+		ASSERT_EQ(experience::write_pool(pool, out), "");
+		experience::Pool back;
+		ASSERT_EQ(experience::read_pool(out, back), "");
 		EXPECT_EQ(back.absent_features, pool.absent_features) << ext;
 		EXPECT_EQ(back.states, pool.states) << ext;
 	}
@@ -169,7 +169,7 @@ TEST_F(PaperPickle, AbsentFeatureSurvivesBothPoolFormats)
 
 TEST_F(PaperPickle, RecomputedRewardUsesTheOffset)
 {
-	const Pool pool = imported(RewardSpec{1}, true);
+	const experience::Pool pool = imported(experience::RewardSpec{1}, true);
 	ASSERT_EQ(pool.size(), 5u);
 	EXPECT_NEAR(pool.rewards[1], 1000.0 / 801.0, 1e-5);
 }
@@ -187,9 +187,9 @@ p.dones = [0, 0, 0, 0, 0]
 pickle.dump(p, open(")" + file + R"(", "wb"))
 )",
 			       dir.path.string()));
-	Pool pool;
+	experience::Pool pool;
 	ImportReport report;
-	ASSERT_EQ(import_file(file, RewardSpec{1000}, false, pool, report), "");
+	ASSERT_EQ(import_file(file, experience::RewardSpec{1000}, false, pool, report), "");
 	EXPECT_EQ(pool.size(), 2u);
 	EXPECT_EQ(report.malformed, 3u);
 	ASSERT_EQ(report.errors.size(), 3u);
@@ -204,9 +204,9 @@ TEST_F(PaperPickle, TruncatedPickleIsAnErrorAtItsEnd)
 	const std::string whole = read_file(dir / "whole.pkl");
 	for (size_t cut : {whole.size() / 3, whole.size() / 2, whole.size() - 1}) {
 		std::ofstream(dir / "cut.pkl", std::ios::binary) << whole.substr(0, cut);
-		Pool pool;
+		experience::Pool pool;
 		ImportReport report;
-		const std::string err = import_file(dir / "cut.pkl", RewardSpec{1000}, false, pool, report);
+		const std::string err = import_file(dir / "cut.pkl", experience::RewardSpec{1000}, false, pool, report);
 		EXPECT_NE(err.find("cut.pkl: not a pool pickle"), std::string::npos) << err;
 		EXPECT_EQ(pool.size(), 0u);
 	}
@@ -235,9 +235,9 @@ TEST_F(PaperPickle, HostilePicklesAreRefusedAndRunNothing)
 					       dir.path.string()))
 				<< read_file(dir / "py.log");
 			ASSERT_FALSE(fs::exists(witness)) << "writing the pickle must not run it";
-			Pool pool;
+			experience::Pool pool;
 			ImportReport report;
-			const std::string err = import_file(file, RewardSpec{1000}, false, pool, report);
+			const std::string err = import_file(file, experience::RewardSpec{1000}, false, pool, report);
 			const std::string module = global.substr(0, global.find('.'));
 			EXPECT_NE(err.find("refused global"), std::string::npos) << err;
 			EXPECT_NE(err.find(global.substr(global.find('.') + 1)), std::string::npos) << err;
@@ -252,17 +252,17 @@ TEST(PoolImport, PaperJsonWithSevenFeatures)
 	const std::string file = dir / "paper.json";
 	std::ofstream(file) << R"({"states": [[0, 0, 0.1, 2000, 0.2, 3000, 1500], [1, 0, 0.3, 500, 0.1, 1500, 1000]],
 		"actions": [1, 2], "rewards": [0.5, 0.66], "dones": [0, 1]})";
-	Pool pool;
+	experience::Pool pool;
 	ImportReport report;
-	ASSERT_EQ(import_file(file, RewardSpec{1000}, false, pool, report), "");
+	ASSERT_EQ(import_file(file, experience::RewardSpec{1000}, false, pool, report), "");
 	ASSERT_EQ(pool.size(), 2u);
 	EXPECT_FALSE(pool.has_feature(6));
 	EXPECT_NEAR(pool.states[2], 0.1, 1e-6) << "probabilities already in 0..1 are kept";
-	EXPECT_EQ(pool.states[kFeatureCount + 7], 1000.0f);
+	EXPECT_EQ(pool.states[experience::kFeatureCount + 7], 1000.0f);
 	EXPECT_EQ(pool.actions, (std::vector<uint8_t>{1, 2}));
 	// The training reader points a 7-feature file at the importer.
-	Pool direct;
-	const std::string err = read_pool(file, direct);
+	experience::Pool direct;
+	const std::string err = experience::read_pool(file, direct);
 	EXPECT_NE(err.find("dualpilot-pool import"), std::string::npos) << err;
 }
 
@@ -274,9 +274,9 @@ TEST(PoolImport, FileWithoutDecisionsIsAnErrorNamingTheFormats)
 	const std::string empty = dir / "empty.log";
 	std::ofstream(empty) << "";
 	for (const std::string &file : {text, empty}) {
-		Pool pool;
+		experience::Pool pool;
 		ImportReport report;
-		const std::string err = import_file(file, RewardSpec{1000}, false, pool, report);
+		const std::string err = import_file(file, experience::RewardSpec{1000}, false, pool, report);
 		EXPECT_NE(err.find(file + ": no pool records found"), std::string::npos) << err;
 		EXPECT_NE(err.find("pickle"), std::string::npos) << err;
 		EXPECT_NE(err.find("l4s_ecn_marking-start"), std::string::npos) << err;
@@ -288,9 +288,9 @@ TEST(PoolImport, FileWithoutDecisionsIsAnErrorNamingTheFormats)
 	ASSERT_TRUE(run_python(py, "import pickle\npickle.dump({'states': [], 'actions': [], 'rewards': [], 'dones': []}, open('" +
 					   (dir / "none.pkl") + "', 'wb'))\n",
 			       dir.path.string()));
-	Pool pool;
+	experience::Pool pool;
 	ImportReport report;
-	const std::string err = import_file(dir / "none.pkl", RewardSpec{1000}, false, pool, report);
+	const std::string err = import_file(dir / "none.pkl", experience::RewardSpec{1000}, false, pool, report);
 	EXPECT_NE(err.find("no decisions"), std::string::npos) << err;
 }
 

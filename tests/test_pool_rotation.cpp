@@ -32,9 +32,9 @@ fs::path fresh_dir(const std::string &name)
 
 // Sample k of port p: its first feature carries (p, k) so that the files can
 // be checked for loss and duplication.
-std::array<float, sim::kFeatureCount> state_of(uint32_t port, uint32_t k)
+std::array<float, experience::kFeatureCount> state_of(uint32_t port, uint32_t k)
 {
-	std::array<float, sim::kFeatureCount> s{};
+	std::array<float, experience::kFeatureCount> s{};
 	s[0] = static_cast<float>(port);
 	s[1] = static_cast<float>(k);
 	s[7] = 1500;
@@ -81,7 +81,7 @@ TEST(PoolRotation, AReaderOnlyEverSeesWholeFilesAndNoSampleIsLostOrDuplicated)
 	PoolRotation cfg;
 	cfg.dir = dir.string();
 	cfg.router = "edge-7";
-	cfg.max_bytes = sim::pool_binary_bytes(20);
+	cfg.max_bytes = experience::pool_binary_bytes(20);
 	PoolRotator rot;
 	ASSERT_EQ(rot.start(cfg, 2, "test reward"), "");
 
@@ -91,8 +91,8 @@ TEST(PoolRotation, AReaderOnlyEverSeesWholeFilesAndNoSampleIsLostOrDuplicated)
 	std::thread reader([&] {
 		while (!done.load()) {
 			for (const fs::path &p : listed_pools(dir)) {
-				sim::Pool pool;
-				if (std::string err = sim::read_pool(p.string(), pool); !err.empty()) {
+				experience::Pool pool;
+				if (std::string err = experience::read_pool(p.string(), pool); !err.empty()) {
 					if (failures.fetch_add(1) == 0)
 						first_failure = err;
 				}
@@ -116,15 +116,15 @@ TEST(PoolRotation, AReaderOnlyEverSeesWholeFilesAndNoSampleIsLostOrDuplicated)
 		const std::string file = e.path().filename().string();
 		const int file_port = port_of_name(file);
 		ASSERT_GE(file_port, 0) << file << ": not a pool name (a temporary file left?)";
-		sim::Pool pool;
-		ASSERT_EQ(sim::read_pool(e.path().string(), pool), "");
-		EXPECT_LE(sim::pool_binary_bytes(pool.size()), cfg.max_bytes);
+		experience::Pool pool;
+		ASSERT_EQ(experience::read_pool(e.path().string(), pool), "");
+		EXPECT_LE(experience::pool_binary_bytes(pool.size()), cfg.max_bytes);
 		EXPECT_EQ(pool.reward_definition, "test reward");
 		EXPECT_EQ(pool.dones.back(), 1) << file << ": a file is an episode";
 		for (size_t i = 0; i < pool.size(); i++) {
-			const auto port = static_cast<uint32_t>(pool.states[i * sim::kFeatureCount]);
+			const auto port = static_cast<uint32_t>(pool.states[i * experience::kFeatureCount]);
 			EXPECT_EQ(static_cast<int>(port), file_port) << file;
-			EXPECT_TRUE(seen[port].insert(static_cast<uint32_t>(pool.states[i * sim::kFeatureCount + 1])).second)
+			EXPECT_TRUE(seen[port].insert(static_cast<uint32_t>(pool.states[i * experience::kFeatureCount + 1])).second)
 				<< "a sample of port " << port << " is in two files";
 		}
 		entries += pool.size();
@@ -160,8 +160,8 @@ TEST(PoolRotation, APoolIsClosedWhenItsFirstSampleIsOldEnough)
 	ASSERT_EQ(rot.finish(), "");    // the second, at exit
 	std::vector<size_t> sizes;
 	for (const fs::path &p : listed_pools(dir)) {
-		sim::Pool pool;
-		ASSERT_EQ(sim::read_pool(p.string(), pool), "");
+		experience::Pool pool;
+		ASSERT_EQ(experience::read_pool(p.string(), pool), "");
 		sizes.push_back(pool.size());
 	}
 	std::sort(sizes.begin(), sizes.end());
@@ -178,7 +178,7 @@ TEST(PoolRotation, AnExistingFileIsNeverOverwritten)
 	PoolRotation cfg;
 	cfg.dir = dir.string();
 	cfg.router = "r";
-	cfg.max_bytes = sim::pool_binary_bytes(5);
+	cfg.max_bytes = experience::pool_binary_bytes(5);
 	PoolRotator rot;
 	ASSERT_EQ(rot.start(cfg, 1, "x"), "");
 	// Every name the next few seconds could give sequence 0 is taken.
@@ -192,8 +192,8 @@ TEST(PoolRotation, AnExistingFileIsNeverOverwritten)
 	ASSERT_EQ(rot.finish(), "");
 	size_t earlier = 0, pools = 0;
 	for (const fs::path &p : listed_pools(dir)) {
-		sim::Pool pool;
-		if (sim::read_pool(p.string(), pool).empty())
+		experience::Pool pool;
+		if (experience::read_pool(p.string(), pool).empty())
 			pools++;
 		else
 			earlier++;

@@ -11,7 +11,7 @@
 #include "policy/model_file.hpp"
 #include "names.hpp"
 #include "ring_bed.hpp"
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 #include "small_model.hpp"
 
 namespace dualpilot::dataplane::bed {
@@ -205,11 +205,11 @@ TEST_F(RouterRing, ShadowModeScoresTheAgreementAndActsOnNothing)
 	EXPECT_NE(policy.summary().find("agreement 100.00 %"), std::string::npos) << policy.summary();
 	// The samples, as an experience pool the trainer reads.
 	ASSERT_EQ(policy.finish(), "");
-	sim::Pool back;
-	ASSERT_EQ(sim::read_pool(pool, back), "");
+	experience::Pool back;
+	ASSERT_EQ(experience::read_pool(pool, back), "");
 	EXPECT_EQ(back.size(), 2000u);
-	EXPECT_EQ(back.states[0 * sim::kFeatureCount], 0.0f); // the first sample: a Classic packet
-	EXPECT_EQ(back.states[100 * sim::kFeatureCount], 1.0f); // an L4S one
+	EXPECT_EQ(back.states[0 * experience::kFeatureCount], 0.0f); // the first sample: a Classic packet
+	EXPECT_EQ(back.states[100 * experience::kFeatureCount], 1.0f); // an L4S one
 }
 
 // The router's [objective] reaches the rewards its pools hold: with a model
@@ -219,7 +219,7 @@ TEST_F(RouterRing, ShadowModeScoresTheAgreementAndActsOnNothing)
 // router's own score speak of the same objective.
 TEST_F(RouterRing, TheRoutersObjectiveWeighsThePoolsRewards)
 {
-	auto pool_with = [&](const sim::Objective &objective, const std::string &path) {
+	auto pool_with = [&](const experience::Objective &objective, const std::string &path) {
 		PolicyWorker policy;
 		policy.set_objective(objective);
 		policy::Model m = leaning_model(0, 20);
@@ -232,22 +232,22 @@ TEST_F(RouterRing, TheRoutersObjectiveWeighsThePoolsRewards)
 			now += 100000;
 		}
 		EXPECT_EQ(policy.finish(), "");
-		sim::Pool pool;
-		EXPECT_EQ(sim::read_pool(path, pool), "");
+		experience::Pool pool;
+		EXPECT_EQ(experience::read_pool(path, pool), "");
 		return pool;
 	};
 	const std::string dir = ::testing::TempDir();
 	ASSERT_EQ(start_toml(policy_toml("shadow", "pool_out = \"" + dir + "/objective_default.dpp\"\n")), "");
-	const sim::Pool plain = pool_with(sim::Objective{}, dir + "/objective_default.dpp");
+	const experience::Pool plain = pool_with(experience::Objective{}, dir + "/objective_default.dpp");
 	router.shutdown();
 	ASSERT_EQ(start_toml(policy_toml("shadow", "pool_out = \"" + dir + "/objective_l4s3.dpp\"\n")), "");
-	sim::Objective heavy;
+	experience::Objective heavy;
 	heavy.l4s_weight = 3;
-	const sim::Pool weighted = pool_with(heavy, dir + "/objective_l4s3.dpp");
+	const experience::Pool weighted = pool_with(heavy, dir + "/objective_l4s3.dpp");
 	ASSERT_EQ(plain.size(), 400u);
 	ASSERT_EQ(weighted.size(), plain.size());
 	for (size_t i = 0; i < plain.size(); i++) {
-		const bool l4s = plain.states[i * sim::kFeatureCount] > 0.5f;
+		const bool l4s = plain.states[i * experience::kFeatureCount] > 0.5f;
 		ASSERT_GT(plain.rewards[i], 0.0f) << i;
 		// Weights 1:1 give each class half the share; 3:1 give L4S three quarters.
 		EXPECT_NEAR(weighted.rewards[i] / plain.rewards[i], l4s ? 1.5f : 0.5f, 0.05f) << i << (l4s ? " L4S" : " Classic");
@@ -277,8 +277,8 @@ TEST_F(RouterRing, RotatedPoolsAreWrittenPerPortWhileRunning)
 	for (const auto &e : std::filesystem::directory_iterator(dir)) {
 		const std::string name = e.path().filename().string();
 		EXPECT_EQ(name.rfind(router.config().name + "-port1-", 0), 0u) << name;
-		sim::Pool back;
-		ASSERT_EQ(sim::read_pool(e.path().string(), back), "") << name;
+		experience::Pool back;
+		ASSERT_EQ(experience::read_pool(e.path().string(), back), "") << name;
 		sizes.push_back(back.size());
 	}
 	std::sort(sizes.begin(), sizes.end());

@@ -163,11 +163,11 @@ TEST(Sim, SameSeedGivesIdenticalPools)
 		[[flows]]
 		cc = "scalable"
 	)");
-	auto hash = [](const Pool &p) {
-		uint64_t h = fnv1a64(p.states.data(), p.states.size() * sizeof(float));
-		h = fnv1a64(p.actions.data(), p.actions.size(), h);
-		h = fnv1a64(p.rewards.data(), p.rewards.size() * sizeof(float), h);
-		return fnv1a64(p.dones.data(), p.dones.size(), h);
+	auto hash = [](const experience::Pool &p) {
+		uint64_t h = common::fnv1a64(p.states.data(), p.states.size() * sizeof(float));
+		h = common::fnv1a64(p.actions.data(), p.actions.size(), h);
+		h = common::fnv1a64(p.rewards.data(), p.rewards.size() * sizeof(float), h);
+		return common::fnv1a64(p.dones.data(), p.dones.size(), h);
 	};
 	const RunResult a = run(s, "dualpi2", "", 7, true);
 	const RunResult b = run(s, "dualpi2", "", 7, true);
@@ -251,7 +251,7 @@ TEST(Sim, PolicyOverridesTakeEffectAfterTheDecisionDelay)
 		opt.decision_delay_ns = delay_ms * 1000000;
 		opt.inference_interval = 10;
 		opt.guard = {0, 1.0};
-		opt.policy = [&](const std::array<float, kFeatureCount> &state, aqm::QueueId q, uint8_t, uint64_t now,
+		opt.policy = [&](const std::array<float, experience::kFeatureCount> &state, aqm::QueueId q, uint8_t, uint64_t now,
 				 ActionProbs &out) {
 			EXPECT_EQ(q, aqm::QueueId::classic);
 			EXPECT_EQ(state[0], 0.0f);
@@ -287,7 +287,7 @@ TEST(Sim, ExpiredOverridesHandTheQueueBackToTheAqm)
 	opt.override_ttl_ns = 100000000; // 100 ms
 	opt.guard = {0, 1.0};
 	bool answered = false;
-	opt.policy = [&](const std::array<float, kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t, ActionProbs &out) {
+	opt.policy = [&](const std::array<float, experience::kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t, ActionProbs &out) {
 		out.p = {0, 1, 0};
 		const bool first = !answered;
 		answered = true;
@@ -322,7 +322,7 @@ TEST(Sim, PolicyOverridesStayInsideTheGuardRails)
 		ecn = "ect1"
 		rate = "4mbit"
 	)");
-	auto everything_dropped = [](const std::array<float, kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t,
+	auto everything_dropped = [](const std::array<float, experience::kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t,
 				     ActionProbs &out) {
 		out.p = {0, 1, 0};
 		return true;

@@ -7,11 +7,12 @@
 #include <tuple>
 #include <cmath>
 
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 #include "sim/simulation.hpp"
 #include "sim/sweep.hpp"
 
 using namespace dualpilot::sim;
+namespace experience = dualpilot::experience;
 
 namespace {
 
@@ -47,7 +48,7 @@ RunResult run_cell(const SweepCell &c, double epsilon)
 	return run_scenario(c.scenario, std::move(*built.aqm), opt);
 }
 
-std::string pool_bytes(const SweepCell &c) { return encode_pool_binary(run_cell(c, c.epsilon).pool); }
+std::string pool_bytes(const SweepCell &c) { return experience::encode_pool_binary(run_cell(c, c.epsilon).pool); }
 
 } // namespace
 
@@ -122,7 +123,7 @@ TEST(Sweep, ExplorationRedrawsAboutEpsilonOfTheDecisions)
 	const double n = static_cast<double>(with.dequeue_decisions);
 	ASSERT_GT(n, 2000);
 	EXPECT_NEAR(static_cast<double>(with.explored), 0.1 * n, 5 * std::sqrt(n * 0.1 * 0.9));
-	EXPECT_NE(encode_pool_binary(with.pool), encode_pool_binary(without.pool));
+	EXPECT_NE(experience::encode_pool_binary(with.pool), experience::encode_pool_binary(without.pool));
 }
 
 TEST(Sweep, BadKeysAreNamedWithTheirLine)

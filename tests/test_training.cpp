@@ -40,7 +40,7 @@ TEST(Training, ReturnsToGoMatchAHandComputedExample)
 ModelConfig config(StateLayout layout, bool residual)
 {
 	ModelConfig c;
-	c.feature_count = sim::kFeatureCount;
+	c.feature_count = experience::kFeatureCount;
 	c.feature_embed = 3;
 	c.d_model = 12;
 	c.layers = 2;
@@ -48,7 +48,7 @@ ModelConfig config(StateLayout layout, bool residual)
 	c.window = 7;
 	c.mlp_hidden = 20;
 	c.kernels = {1, 3, 1, 5, 1, 1, 3, 1};
-	c.feature_names.assign(sim::kFeatureNames.begin(), sim::kFeatureNames.end());
+	c.feature_names.assign(experience::kFeatureNames.begin(), experience::kFeatureNames.end());
 	c.state_layout = layout;
 	c.head_residual = residual;
 	c.rtg_scale = 50;
@@ -61,7 +61,7 @@ std::array<float, 3> torch_probs(PolicyNet &net, const std::vector<float> &r, co
 				 const std::vector<int64_t> &a, uint32_t steps, int64_t first_slot = 0)
 {
 	torch::NoGradGuard g;
-	const int64_t F = sim::kFeatureCount;
+	const int64_t F = experience::kFeatureCount;
 	const auto rt = torch::from_blob(const_cast<float *>(r.data()), {1, steps}, torch::kFloat).clone();
 	const auto st = torch::from_blob(const_cast<float *>(s.data()), {1, steps, F}, torch::kFloat).clone();
 	const auto at = torch::from_blob(const_cast<int64_t *>(a.data()), {1, steps}, torch::kLong).clone();
@@ -92,7 +92,7 @@ TEST(Training, ExportedWeightsGiveTheTorchForwardOnTheCpuBackend)
 		std::mt19937 rng(variant);
 		std::uniform_real_distribution<float> u(-2, 2);
 		const uint32_t w = m.config.window;
-		std::vector<float> r(w), s(w * sim::kFeatureCount);
+		std::vector<float> r(w), s(w * experience::kFeatureCount);
 		std::vector<int64_t> a(w);
 		std::vector<uint8_t> a8(w);
 		for (auto &v : r)
@@ -118,14 +118,14 @@ TEST(Training, ExportedWeightsGiveTheTorchForwardOnTheCpuBackend)
 
 // Actions that a rule of the state decides: drop above a delay, mark L4S
 // packets above a lower one, else enqueue.
-std::vector<sim::Pool> separable_pools(uint32_t seed = 9)
+std::vector<experience::Pool> separable_pools(uint32_t seed = 9)
 {
 	std::mt19937 rng(seed);
 	std::uniform_real_distribution<float> u(0, 1);
-	std::vector<sim::Pool> pools(3);
-	for (sim::Pool &p : pools) {
+	std::vector<experience::Pool> pools(3);
+	for (experience::Pool &p : pools) {
 		for (int i = 0; i < 3000; i++) {
-			std::array<float, sim::kFeatureCount> st{};
+			std::array<float, experience::kFeatureCount> st{};
 			for (auto &v : st)
 				v = u(rng);
 			st[0] = u(rng) < 0.5f ? 0.0f : 1.0f;     // queue type
@@ -181,7 +181,7 @@ TEST(Training, TemporalDropoutHidesEarlierStepsOnly)
 	torch::manual_seed(4);
 	PolicyNet net(config(StateLayout::concat, false));
 	torch::NoGradGuard g;
-	const int64_t T = 5, F = sim::kFeatureCount;
+	const int64_t T = 5, F = experience::kFeatureCount;
 	torch::Tensor r = torch::randn({1, T}), s = torch::randn({1, T, F});
 	const torch::Tensor a = torch::randint(0, 3, {1, T}, torch::kLong);
 	const torch::Tensor all_hidden = torch::ones({1, T}, torch::kBool);
@@ -260,7 +260,7 @@ TEST(Training, PatienceStopsAfterPassesWithoutImprovement)
 // on a balanced pool the weights stay equal; given weights are used as given.
 TEST(Training, ClassWeightsFollowTheTrainingSplitsBalance)
 {
-	std::vector<sim::Pool> pools = separable_pools();
+	std::vector<experience::Pool> pools = separable_pools();
 	TrainOptions opt = small_options();
 	opt.steps = 20;
 	Model m;
@@ -295,14 +295,14 @@ TEST(Training, ClassWeightsFollowTheTrainingSplitsBalance)
 // features in its sampled state by name.
 TEST(Training, AbsentFeatureIsLeftOutOfTheModel)
 {
-	std::vector<sim::Pool> pools = separable_pools();
+	std::vector<experience::Pool> pools = separable_pools();
 	pools[1].absent_features = 1u << 6;
 	TrainOptions opt = small_options();
 	opt.steps = 100;
 	Model m;
 	TrainReport r;
 	ASSERT_EQ(train_policy(pools, opt, m, r), "");
-	EXPECT_EQ(m.config.feature_count, static_cast<uint32_t>(sim::kFeatureCount - 1));
+	EXPECT_EQ(m.config.feature_count, static_cast<uint32_t>(experience::kFeatureCount - 1));
 	EXPECT_EQ(std::find(m.config.feature_names.begin(), m.config.feature_names.end(), "total_drops"),
 		  m.config.feature_names.end());
 	EXPECT_EQ(r.features, m.config.feature_names);
@@ -316,7 +316,7 @@ TEST(Training, AbsentFeatureIsLeftOutOfTheModel)
 // that lacks one of the model's features is an error.
 TEST(Training, TestPoolsScoreEveryDecisionWithTheExportedModel)
 {
-	const std::vector<sim::Pool> pools = separable_pools(9), test = separable_pools(11);
+	const std::vector<experience::Pool> pools = separable_pools(9), test = separable_pools(11);
 	TrainOptions opt = small_options();
 	opt.test_pools = &test;
 	Model m;
@@ -324,7 +324,7 @@ TEST(Training, TestPoolsScoreEveryDecisionWithTheExportedModel)
 	ASSERT_EQ(train_policy(pools, opt, m, r), "");
 	EXPECT_EQ(r.test.decisions, test[0].size() + test[1].size() + test[2].size());
 	EXPECT_GT(r.test.accuracy, 0.85);
-	std::vector<sim::Pool> lacking = test;
+	std::vector<experience::Pool> lacking = test;
 	lacking[2].absent_features = 1u << 6;
 	opt.test_pools = &lacking;
 	EXPECT_NE(train_policy(pools, opt, m, r).find("do not record total_drops"), std::string::npos);
@@ -368,7 +368,7 @@ TEST(Training, LoraTrainsAdaptersAndLeavesTheBackboneBitIdentical)
 	// Trainable: everything but the backbone; adapters: 4 projections x 2 layers x r (in + out).
 	const uint64_t adapters = 2 * 4 * ((16 + 48) + (16 + 16) + (16 + 64) + (64 + 16));
 	// (The file also holds the normalisation's mean and std, which are not parameters.)
-	EXPECT_EQ(r.parameters + 2 * sim::kFeatureCount, r.exported_parameters + adapters);
+	EXPECT_EQ(r.parameters + 2 * experience::kFeatureCount, r.exported_parameters + adapters);
 	EXPECT_EQ(r.trainable_parameters, r.parameters - r.backbone_parameters);
 	EXPECT_GT(r.val_accuracy, r.majority_accuracy + 0.1);
 
@@ -418,13 +418,13 @@ TEST(Training, LoraTrainsAdaptersAndLeavesTheBackboneBitIdentical)
 	std::mt19937 rng(2);
 	std::uniform_real_distribution<float> u(0, 1);
 	const uint32_t w = m.config.window;
-	std::vector<float> rr(w), ss(w * sim::kFeatureCount);
+	std::vector<float> rr(w), ss(w * experience::kFeatureCount);
 	std::vector<int64_t> aa(w);
 	std::vector<uint8_t> a8(w);
 	for (uint32_t t = 0; t < w; t++) {
 		rr[t] = u(rng) * 100;
-		for (int f = 0; f < sim::kFeatureCount; f++)
-			ss[t * sim::kFeatureCount + f] = f == 3 ? u(rng) * 20000 : u(rng);
+		for (int f = 0; f < experience::kFeatureCount; f++)
+			ss[t * experience::kFeatureCount + f] = f == 3 ? u(rng) * 20000 : u(rng);
 		a8[t] = static_cast<uint8_t>(aa[t] = rng() % 3);
 	}
 	const Window win{w, rr.data(), ss.data(), a8.data(), 0, nullptr};
@@ -478,7 +478,7 @@ TEST(Training, DistillationTrainsAStudentThatAgreesWithItsTeacher)
 
 TEST(Training, TooLittleDataIsAnError)
 {
-	sim::Pool p;
+	experience::Pool p;
 	p.add({}, 0, 1, true);
 	TrainOptions opt;
 	Model m;
@@ -496,15 +496,15 @@ TEST(Training, TooLittleDataIsAnError)
 // behaviour takes the best action a quarter of the time and each of the two
 // others 3/8: cloning it learns a wrong action everywhere. The test pool is
 // the best action on fresh states (what a good policy would log).
-std::vector<sim::Pool> poor_behaviour_pools(uint64_t seed, int episodes, bool best_only)
+std::vector<experience::Pool> poor_behaviour_pools(uint64_t seed, int episodes, bool best_only)
 {
 	std::mt19937_64 rng(seed);
 	std::uniform_real_distribution<float> u(0, 1);
 	std::normal_distribution<float> noise(0, 0.3f);
-	std::vector<sim::Pool> pools(static_cast<size_t>(episodes));
-	for (sim::Pool &p : pools) {
+	std::vector<experience::Pool> pools(static_cast<size_t>(episodes));
+	for (experience::Pool &p : pools) {
 		for (int i = 0; i < 1500; i++) {
-			std::array<float, sim::kFeatureCount> st{};
+			std::array<float, experience::kFeatureCount> st{};
 			for (float &v : st)
 				v = u(rng);
 			st[3] = u(rng) * 20000; // delay, us

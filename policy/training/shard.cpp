@@ -9,7 +9,7 @@ namespace {
 
 // Calls f(episode) for each episode of the pool: [begin, end) entries.
 template <typename F>
-void each_episode(const sim::Pool &p, F f)
+void each_episode(const experience::Pool &p, F f)
 {
 	for (size_t i = 0, begin = 0; i < p.size(); i++)
 		if (p.dones[i] || i + 1 == p.size()) {
@@ -18,13 +18,13 @@ void each_episode(const sim::Pool &p, F f)
 		}
 }
 
-sim::Pool slice(const sim::Pool &p, size_t begin, size_t end, uint32_t absent_features)
+experience::Pool slice(const experience::Pool &p, size_t begin, size_t end, uint32_t absent_features)
 {
-	sim::Pool e;
+	experience::Pool e;
 	e.reward_definition = p.reward_definition;
 	e.absent_features = absent_features;
-	e.states.assign(p.states.begin() + static_cast<long>(begin * sim::kFeatureCount),
-			p.states.begin() + static_cast<long>(end * sim::kFeatureCount));
+	e.states.assign(p.states.begin() + static_cast<long>(begin * experience::kFeatureCount),
+			p.states.begin() + static_cast<long>(end * experience::kFeatureCount));
 	e.actions.assign(p.actions.begin() + static_cast<long>(begin), p.actions.begin() + static_cast<long>(end));
 	e.rewards.assign(p.rewards.begin() + static_cast<long>(begin), p.rewards.begin() + static_cast<long>(end));
 	e.dones.assign(p.dones.begin() + static_cast<long>(begin), p.dones.begin() + static_cast<long>(end));
@@ -45,9 +45,9 @@ std::string load_shard(const std::vector<std::string> &paths, uint32_t world, ui
 	// builds the same model whatever pools its episodes come from.
 	uint32_t absent = 0;
 	for (const std::string &path : paths) { // first pass: count
-		sim::Pool p;
-		sim::PoolReadReport report; // corrupt entries are skipped (and reported in the second pass)
-		if (std::string err = sim::read_pool(path, p, &report); !err.empty())
+		experience::Pool p;
+		experience::PoolReadReport report; // corrupt entries are skipped (and reported in the second pass)
+		if (std::string err = experience::read_pool(path, p, &report); !err.empty())
 			return err;
 		each_episode(p, [&](size_t, size_t) { episodes++; });
 		out.entries += p.size();
@@ -64,9 +64,9 @@ std::string load_shard(const std::vector<std::string> &paths, uint32_t world, ui
 	out.val_episodes = n_val;
 	uint64_t k = 0;
 	for (const std::string &path : paths) { // second pass: keep this rank's
-		sim::Pool p;
-		sim::PoolReadReport report;
-		if (std::string err = sim::read_pool(path, p, &report); !err.empty())
+		experience::Pool p;
+		experience::PoolReadReport report;
+		if (std::string err = experience::read_pool(path, p, &report); !err.empty())
 			return err;
 		for (const std::string &w : report.warnings(path))
 			out.warnings.push_back(w);

@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
 namespace dualpilot::policy {
 
 struct Shard {
-	std::vector<sim::Pool> train;   // this rank's training episodes, one pool each
-	std::vector<sim::Pool> val;     // the validation episodes (rank 0 only)
+	std::vector<experience::Pool> train;   // this rank's training episodes, one pool each
+	std::vector<experience::Pool> val;     // the validation episodes (rank 0 only)
 	uint64_t episodes = 0;          // in all the pools
 	uint64_t entries = 0;           // decisions in all the pools (every rank sees the same)
 	uint64_t train_episodes = 0, val_episodes = 0;

@@ -53,12 +53,12 @@ struct Batch {
 };
 
 // The pools of one or more lists, in order, as merge_pools reads them.
-std::vector<const sim::Pool *> in_order(std::initializer_list<const std::vector<sim::Pool> *> lists)
+std::vector<const experience::Pool *> in_order(std::initializer_list<const std::vector<experience::Pool> *> lists)
 {
-	std::vector<const sim::Pool *> out;
-	for (const std::vector<sim::Pool> *list : lists)
+	std::vector<const experience::Pool *> out;
+	for (const std::vector<experience::Pool> *list : lists)
 		if (list)
-			for (const sim::Pool &p : *list)
+			for (const experience::Pool &p : *list)
 				out.push_back(&p);
 	return out;
 }
@@ -66,14 +66,14 @@ std::vector<const sim::Pool *> in_order(std::initializer_list<const std::vector<
 // Appends the pools (each pool's end ends an episode) and keeps the features
 // every pool recorded, named in `features`; or, when `features` comes filled
 // (a trained model's), exactly those, an error if a pool lacks one.
-std::string merge_pools(const std::vector<const sim::Pool *> &pools, double gamma, Dataset &d,
+std::string merge_pools(const std::vector<const experience::Pool *> &pools, double gamma, Dataset &d,
 			std::vector<Episode> &episodes, std::vector<std::string> &features)
 {
-	sim::Pool all;
+	experience::Pool all;
 	d.objective_reward = !pools.empty();
-	for (const sim::Pool *p : pools)
+	for (const experience::Pool *p : pools)
 		d.objective_reward = d.objective_reward && p->reward_definition.starts_with("objective:");
-	for (const sim::Pool *p : pools) {
+	for (const experience::Pool *p : pools) {
 		if (p->size() == 0)
 			continue;
 		all.append(*p);
@@ -83,8 +83,8 @@ std::string merge_pools(const std::vector<const sim::Pool *> &pools, double gamm
 		return "the pools hold no entries";
 	std::vector<uint32_t> columns;
 	const bool given = !features.empty();
-	for (int k = 0; k < sim::kFeatureCount; k++) {
-		const std::string name = sim::kFeatureNames[static_cast<size_t>(k)];
+	for (int k = 0; k < experience::kFeatureCount; k++) {
+		const std::string name = experience::kFeatureNames[static_cast<size_t>(k)];
 		const bool wanted = !given || std::find(features.begin(), features.end(), name) != features.end();
 		if (given && wanted && !all.has_feature(k))
 			return "the pools do not record " + name + ", one of the model's features";
@@ -99,7 +99,7 @@ std::string merge_pools(const std::vector<const sim::Pool *> &pools, double gamm
 	d.states.resize(n * d.features);
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t f = 0; f < d.features; f++)
-			d.states[i * d.features + f] = all.states[i * sim::kFeatureCount + columns[f]];
+			d.states[i * d.features + f] = all.states[i * experience::kFeatureCount + columns[f]];
 	d.actions.resize(n);
 	for (size_t i = 0; i < n; i++)
 		d.actions[i] = static_cast<uint8_t>(action_index(all.actions[i]));
@@ -540,11 +540,11 @@ std::string build_net(const TrainOptions &opt, const Dataset &d, const Normalisa
 {
 	ModelConfig cfg = opt.model;
 	cfg.feature_count = d.features;
-	if (cfg.kernels.size() == static_cast<size_t>(sim::kFeatureCount) && d.features != cfg.kernels.size()) {
+	if (cfg.kernels.size() == static_cast<size_t>(experience::kFeatureCount) && d.features != cfg.kernels.size()) {
 		std::vector<uint32_t> kept; // kernels given for the pool's 8 features: the model's
 		for (const std::string &name : report.features)
 			kept.push_back(cfg.kernels[static_cast<size_t>(
-				std::find(sim::kFeatureNames.begin(), sim::kFeatureNames.end(), name) - sim::kFeatureNames.begin())]);
+				std::find(experience::kFeatureNames.begin(), experience::kFeatureNames.end(), name) - experience::kFeatureNames.begin())]);
 		cfg.kernels = kept;
 	}
 	if (cfg.kernels.size() != d.features)
@@ -652,7 +652,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0)
 
 } // namespace
 
-std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report)
+std::string train_policy(const std::vector<experience::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report)
 {
 	const auto t0 = std::chrono::steady_clock::now();
 	report = TrainReport{};

@@ -17,7 +17,7 @@
 
 #include "policy/model.hpp"
 #include "policy/returns.hpp"
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
 namespace dualpilot::policy {
 
@@ -127,7 +127,7 @@ struct TrainOptions {
 
 	// Pools scored once with the exported model, never trained on nor used
 	// to choose the checkpoint (TrainReport::test).
-	const std::vector<sim::Pool> *test_pools = nullptr;
+	const std::vector<experience::Pool> *test_pools = nullptr;
 
 	// Data-parallel (policy/training/distributed.hpp): a joined group; the
 	// pools are this rank's training shard and val_pools the validation
@@ -135,7 +135,7 @@ struct TrainOptions {
 	// batch is per rank. Only rank 0 validates, keeps checkpoints and
 	// exports; out_of_time and patience are its decisions.
 	DataParallel *dp = nullptr;
-	const std::vector<sim::Pool> *val_pools = nullptr;
+	const std::vector<experience::Pool> *val_pools = nullptr;
 	// In one process, the global batch of this many ranks: the training
 	// episodes split into shards as load_shard() does, one sampler per shard
 	// with that rank's random stream (the reference a data-parallel run is
@@ -181,9 +181,9 @@ struct TrainReport {
 
 // Trains on the pools (appended; each pool's last entry ends an episode) and
 // returns the model: the best checkpoint by opt.select. A feature some pool
-// lacks (sim::Pool::absent_features) is left out of the model. Error text or
+// lacks (experience::Pool::absent_features) is left out of the model. Error text or
 // empty.
 [[nodiscard]]
-std::string train_policy(const std::vector<sim::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report);
+std::string train_policy(const std::vector<experience::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report);
 
 } // namespace dualpilot::policy

@@ -27,8 +27,8 @@
 #include "policy/training/distributed.hpp"
 #include "policy/training/shard.hpp"
 #include "policy/training/train.hpp"
-#include "sim/heldout.hpp"
-#include "sim/pool_paths.hpp"
+#include "experience/heldout.hpp"
+#include "experience/pool_paths.hpp"
 
 using namespace dualpilot;
 
@@ -116,12 +116,12 @@ std::string parse_master(const std::string &text, policy::DistributedOptions &di
 }
 
 // Reads pools, their corrupt entries reported (skipped); false after an error.
-bool read_pools(const std::vector<std::string> &paths, std::vector<sim::Pool> &pools, uint64_t &entries)
+bool read_pools(const std::vector<std::string> &paths, std::vector<experience::Pool> &pools, uint64_t &entries)
 {
 	for (const std::string &p : paths) {
-		sim::Pool pool;
-		sim::PoolReadReport pool_report;
-		if (std::string err = sim::read_pool(p, pool, &pool_report); !err.empty()) {
+		experience::Pool pool;
+		experience::PoolReadReport pool_report;
+		if (std::string err = experience::read_pool(p, pool, &pool_report); !err.empty()) {
 			fmt::print(stderr, "error: {}\n", err);
 			return false;
 		}
@@ -148,7 +148,7 @@ struct Options {
 
 // The pools, split by what they are for; the training options point into it.
 struct Data {
-	std::vector<sim::Pool> pools, test_pools, val_pools;
+	std::vector<experience::Pool> pools, test_pools, val_pools;
 	uint64_t entries = 0, test_entries = 0, all_entries = 0;
 	std::unique_ptr<policy::DataParallel> dp;
 };
@@ -287,12 +287,12 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 {
 	for (std::vector<std::string> *paths : {&o.pool_paths, &o.test_paths}) {
 		std::vector<std::string> expanded;
-		if (std::string err = sim::expand_pool_paths(*paths, expanded); !err.empty())
+		if (std::string err = experience::expand_pool_paths(*paths, expanded); !err.empty())
 			return err;
 		*paths = std::move(expanded);
 	}
 	for (const std::string &p : o.pool_paths)
-		if (std::string why = sim::heldout_pool_refusal(p); !why.empty())
+		if (std::string why = experience::heldout_pool_refusal(p); !why.empty())
 			return "--pools " + why;
 	return {};
 }
@@ -300,17 +300,17 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 // --kernel NAME=K for each feature named. Error text or empty.
 [[nodiscard]] std::string parse_kernels(const std::vector<std::string> &specs, policy::ModelConfig &c)
 {
-	c.kernels.assign(sim::kFeatureCount, 1);
+	c.kernels.assign(experience::kFeatureCount, 1);
 	for (const std::string &spec : specs) {
 		const size_t eq = spec.find('=');
 		const std::string name = spec.substr(0, eq);
-		const auto it = std::find(sim::kFeatureNames.begin(), sim::kFeatureNames.end(), name);
+		const auto it = std::find(experience::kFeatureNames.begin(), experience::kFeatureNames.end(), name);
 		unsigned long k = 0;
 		if (eq != std::string::npos)
 			k = std::strtoul(spec.c_str() + eq + 1, nullptr, 10);
-		if (it == sim::kFeatureNames.end() || k == 0 || k % 2 == 0)
+		if (it == experience::kFeatureNames.end() || k == 0 || k % 2 == 0)
 			return fmt::format("--kernel {}: expected FEATURE=K with an odd K and one of the pools' features", spec);
-		c.kernels[static_cast<size_t>(it - sim::kFeatureNames.begin())] = static_cast<uint32_t>(k);
+		c.kernels[static_cast<size_t>(it - experience::kFeatureNames.begin())] = static_cast<uint32_t>(k);
 	}
 	return {};
 }
@@ -355,7 +355,7 @@ bool read_shard(Options &o, Data &d)
 	d.all_entries = shard.entries; // the small-pool rule must choose the same model on every rank
 	d.pools = std::move(shard.train);
 	d.val_pools = std::move(shard.val);
-	for (const sim::Pool &p : d.pools)
+	for (const experience::Pool &p : d.pools)
 		d.entries += p.size();
 	fmt::print("rank {} of {}: {} of {} training episodes ({} entries){}\n", o.dist.rank, o.dist.world_size,
 		   d.pools.size(), shard.train_episodes, d.entries,

@@ -11,11 +11,11 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	dualpilot::sim::Pool pool;
+	dualpilot::experience::Pool pool;
 	dualpilot::sim::ImportReport report;
 	const std::string err = dualpilot::sim::import_pickle(
 		std::string_view(reinterpret_cast<const char *>(data), size), "fuzz", nullptr, pool, report);
-	if (err.empty() && pool.states.size() != pool.size() * dualpilot::sim::kFeatureCount)
+	if (err.empty() && pool.states.size() != pool.size() * dualpilot::experience::kFeatureCount)
 		std::abort(); // accepted, yet the columns disagree
 	return 0;
 }

@@ -1,11 +1,11 @@
-#include "sim/objective.hpp"
+#include "experience/objective.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 
-namespace dualpilot::sim {
+namespace dualpilot::experience {
 
 namespace {
 
@@ -112,4 +112,4 @@ std::string objective_line(const ObjectiveInputs &exact, const Objective &o)
 	return head + cls(1, "L") + ", " + cls(0, "C") + tail;
 }
 
-} // namespace dualpilot::sim
+} // namespace dualpilot::experience

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-namespace dualpilot::sim {
+namespace dualpilot::experience {
 
 // Appends the pool files args name to out, in order. Error text naming the
 // argument: a path that does not exist, a pattern that matches nothing, a
 // directory without pools, the same file named twice.
 [[nodiscard]] std::string expand_pool_paths(const std::vector<std::string> &args, std::vector<std::string> &out);
 
-} // namespace dualpilot::sim
+} // namespace dualpilot::experience

@@ -2,13 +2,13 @@
 // scenario, the router's config, perf/eval's config). Apart from
 // objective.cpp so that what only scores (the pool code, the fuzzers) needs
 // no TOML library.
-#include "sim/objective.hpp"
+#include "experience/objective.hpp"
 
 #include <cmath>
 
 #include "common/toml_reader.hpp"
 
-namespace dualpilot::sim {
+namespace dualpilot::experience {
 
 namespace {
 
@@ -92,4 +92,4 @@ std::string load_objective(const std::string &path, Objective &out)
 	return parse_objective(text, path, out);
 }
 
-} // namespace dualpilot::sim
+} // namespace dualpilot::experience

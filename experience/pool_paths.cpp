@@ -1,4 +1,4 @@
-#include "sim/pool_paths.hpp"
+#include "experience/pool_paths.hpp"
 
 #include <glob.h>
 
@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <map>
 
-namespace dualpilot::sim {
+namespace dualpilot::experience {
 
 namespace {
 
@@ -97,4 +97,4 @@ std::string expand_pool_paths(const std::vector<std::string> &args, std::vector<
 	return {};
 }
 
-} // namespace dualpilot::sim
+} // namespace dualpilot::experience

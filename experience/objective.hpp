@@ -36,7 +36,7 @@
 #include <toml++/toml.h>
 
 
-namespace dualpilot::sim {
+namespace dualpilot::experience {
 
 enum class RewardKind : uint8_t {
 	objective, // the per-packet share of the score (the default)
@@ -123,4 +123,4 @@ std::string reward_definition(const Objective &o);
 std::string objective_line(const ObjectiveInputs &in, const Objective &o);
 ObjectiveInputs as_printed(const ObjectiveInputs &exact);
 
-} // namespace dualpilot::sim
+} // namespace dualpilot::experience

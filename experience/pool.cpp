@@ -1,6 +1,6 @@
-#include "sim/pool.hpp"
+#include "experience/pool.hpp"
 
-#include "sim/objective.hpp"
+#include "experience/objective.hpp"
 
 #include "common/read_file.hpp"
 
@@ -14,7 +14,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace dualpilot::sim {
+namespace dualpilot::experience {
 
 namespace {
 
@@ -108,31 +108,6 @@ std::vector<std::string> PoolReadReport::warnings(const std::string &path) const
 	return out;
 }
 
-Objective RewardSpec::objective() const
-{
-	Objective o = base;
-	if (delay_offset_us > 0) {
-		o.reward = RewardKind::paper;
-		o.paper_delay_offset_us = delay_offset_us;
-	} else {
-		o.reward = RewardKind::objective;
-	}
-	return o;
-}
-
-double RewardSpec::of(double packet_bytes, double delay_us) const
-{
-	return decision_reward(objective(), false, packet_bytes, delay_us, kEnqueue);
-}
-
-std::string RewardSpec::definition() const { return reward_definition(objective()); }
-
-float RewardSpec::of_state(const float *state, uint8_t action) const
-{
-	return static_cast<float>(decision_reward(objective(), state[0] > 0.5f, state[kPacketLengthFeature],
-						  state[kQueueDelayFeature], action));
-}
-
 void Pool::append(const Pool &other)
 {
 	states.insert(states.end(), other.states.begin(), other.states.end());
@@ -159,7 +134,7 @@ std::string encode_pool_binary(const Pool &pool)
 	buf.append(reinterpret_cast<const char *>(pool.actions.data()), n);
 	buf.append(reinterpret_cast<const char *>(pool.rewards.data()), n * sizeof(float));
 	buf.append(reinterpret_cast<const char *>(pool.dones.data()), n);
-	put(buf, fnv1a64(buf.data(), buf.size()));
+	put(buf, common::fnv1a64(buf.data(), buf.size()));
 	return buf;
 }
 
@@ -216,7 +191,7 @@ std::string read_pool_binary(const std::string &path, Pool &out, PoolReadReport 
 					       " entries (" + std::to_string(body + 8) + " bytes expected): truncated or padded");
 	uint64_t stored = 0;
 	std::memcpy(&stored, buf.data() + body, 8);
-	if (stored != fnv1a64(buf.data(), body))
+	if (stored != common::fnv1a64(buf.data(), body))
 		return err(body, "checksum mismatch: the file is corrupt");
 	for (int i = 0; i < kFeatureCount; i++) {
 		const char *name = buf.data() + header + kNameBytes * i;
@@ -398,4 +373,4 @@ std::string write_pool(const Pool &pool, const std::string &path)
 	return path + ": unknown pool format (use .json or .dpp)";
 }
 
-} // namespace dualpilot::sim
+} // namespace dualpilot::experience

@@ -25,18 +25,12 @@
 
 #include "aqm/observe.hpp"
 #include "common/checksum.hpp"
-#include "sim/objective.hpp"
+#include "experience/features.hpp"
+#include "experience/reward.hpp"
 
-namespace dualpilot::sim {
+namespace dualpilot::experience {
 
 inline constexpr uint32_t kPoolVersion = 2;
-inline constexpr int kFeatureCount = aqm::kStateFeatures;
-inline constexpr std::array<const char *, kFeatureCount> kFeatureNames = aqm::kStateFeatureNames;
-inline constexpr int kQueueDelayFeature = 3;   // current_queue_delay_us
-inline constexpr int kQueueBytesFeature = 5;   // length_in_bytes, after the decision
-inline constexpr int kPacketLengthFeature = 7; // packet_length
-
-using enum aqm::ActionCode; // kEnqueue, kDrop, kMark
 
 struct Pool {
 	std::vector<float> states; // entry_count x kFeatureCount, row-major
@@ -93,29 +87,4 @@ std::string parse_pool_json(std::string_view text, const std::string &path, Pool
 [[nodiscard]] std::string write_pool(const Pool &pool, const std::string &path);
 
 
-// The reward a model's contexts and a pool's entries carry, as a model file
-// names it (its reward_offset_us): an offset > 0 is the paper's reward; 0 is
-// the objective's per-decision reward with the default weights
-// (sim/objective.hpp), which needs the action taken.
-struct RewardSpec {
-	double delay_offset_us = 1; // reward = packet_length / (delay_us + offset); 0: the objective's
-	// The objective whose per-decision share the reward is when
-	// delay_offset_us is 0: its class weights and delay references (the
-	// router's or the scenario's [objective]; the defaults otherwise).
-	Objective base;
-
-	// The objective whose per-decision reward this names; decision_reward()
-	// and reward_definition() (sim/objective.hpp) are the one formula.
-	Objective objective() const;
-	// The reward of one forwarded packet of packet_bytes after delay_us.
-	double of(double packet_bytes, double delay_us) const;
-	// The reward of a decision from its state in the pools' feature order.
-	float of_state(const float *state, uint8_t action = kEnqueue) const;
-	// As the pools record it: "packet_length / (current_queue_delay_us + 1)".
-	std::string definition() const;
-};
-
-// FNV-1a 64, the .dpp checksum; also used to fingerprint runs.
-using common::fnv1a64;
-
-} // namespace dualpilot::sim
+} // namespace dualpilot::experience
