@@ -54,7 +54,7 @@ std::string dualpi2_apply(DualPi2Params &p, std::string_view key, std::string_vi
 	bool flag = false;
 	double hz = 0;
 	if (key == "limit") {
-		// "auto": the router sizes the limit for the port's rate (README,
+		// "auto": the router sizes the limit for the port's rate (docs/router.md,
 		// "Queue sizing"); elsewhere the default stays.
 		if (value != "auto")
 			err = parse_packets(value, p.limit_pkts);

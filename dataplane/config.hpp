@@ -69,7 +69,8 @@ inline const char *to_string(PolicyMode m) { return kPolicyModeNames[static_cast
 inline const char *to_string(PolicyBackend b) { return kPolicyBackendNames[static_cast<size_t>(b)]; }
 inline const char *to_string(GpuFallback f) { return kGpuFallbackNames[static_cast<size_t>(f)]; }
 
-// [policy]: the learned policy beside DualPI2 (README, "The learned policy").
+// [policy]: the learned policy beside DualPI2 (docs/pilot.md; every key:
+// docs/configuration.md, "`[policy]`").
 struct PolicyConfig {
 	PolicyMode mode = PolicyMode::off;
 	PolicyBackend backend = PolicyBackend::cpu;
@@ -83,10 +84,10 @@ struct PolicyConfig {
 	policy::GuardRails guard;           // enforce: min_delay and max_prob (policy/guard_rails.hpp)
 	std::string pool_out;               // write the sampled states here as an experience pool at exit
 	uint64_t pool_max_entries = 5000000;
-	// Rotation (README, "Pools from a fleet"): with either set, pool_out is
-	// a directory and each egress port's pool is written there, atomically,
-	// whenever its .dpp file would reach pool_rotate bytes or its first
-	// sample is pool_rotate_time old (or it holds pool_max_entries).
+	// Rotation (docs/training.md, "Pools from a fleet"): with either set,
+	// pool_out is a directory and each egress port's pool is written there,
+	// atomically, whenever its .dpp file would reach pool_rotate bytes or its
+	// first sample is pool_rotate_time old (or it holds pool_max_entries).
 	uint64_t pool_rotate_bytes = 0;     // 0: not by size
 	uint64_t pool_rotate_ns = 0;        // 0: not by time
 	// backend "gpu" (gpu/engine.hpp): the device, the matrix products'
@@ -112,7 +113,7 @@ struct RouterConfig {
 	// them. 0 ("auto"): sized to the queues' limits, descriptors and rings.
 	uint32_t mbufs = 0;
 	// What limit = "auto" may spend on queued mbufs, all ports together
-	// (README, "Queue sizing").
+	// (docs/router.md, "Queue sizing").
 	uint64_t queue_memory_bytes = 256ull << 20;
 	uint64_t stats_interval_ns = 0;     // one-line stats every so often; 0 = off
 	uint32_t workers = 1;               // worker lcores; placed by hwloc unless the EAL args name cores

@@ -1,5 +1,5 @@
-// Experience pools from a running router, rotated (README, "Pools from a
-// fleet"): one pool per egress port, closed when it reaches a size, an age or
+// Experience pools from a running router, rotated (docs/training.md,
+// "Pools from a fleet"): one pool per egress port, closed when it reaches a size, an age or
 // an entry count, and written by a thread of its own into a directory that a
 // collector ships from. No DPDK: the policy worker drives it, the tests too.
 //

@@ -261,7 +261,7 @@ std::string Router::init_ports()
 	return {};
 }
 
-// Queue sizing (README, "Queue sizing"): each AQM's limit, where the config
+// Queue sizing (docs/router.md): each AQM's limit, where the config
 // leaves it "auto", holds kAutoTargets targets of delay at the port's rate in
 // the smallest frames, the auto limits together within queue_memory; a limit
 // shorter than one target is a warning naming the port. Then the pool: what

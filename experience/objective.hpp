@@ -25,7 +25,8 @@
 // makes the score fall steeply, not just in proportion, once utilisation
 // drops below it: an AQM that empties the queue by starving the link loses.
 // Why each term is as it is, with worked examples: docs/objective.md.
-// Defaults: README "The objective".
+// Defaults: the table in docs/objective.md; every key's type and range:
+// docs/configuration.md, "`[objective]`".
 #pragma once
 
 #include <array>

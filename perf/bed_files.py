@@ -72,7 +72,7 @@ def objective_line_inputs(text):
 
 
 def score(inputs, score_exe, objective=None):
-    """The objective (README "The objective") of each input, by dualpilot-score: the one implementation.
+    """The objective (docs/objective.md) of each input, by dualpilot-score: the one implementation.
 
     inputs: [{"l4s": {"p50_ms", "p99_ms"} or None, "classic": the same, "utilisation": 0..1, "jain": or None,
               "balance": the L4S flows' mean rate over the Classic flows' or None}]

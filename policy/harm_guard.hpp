@@ -24,7 +24,7 @@
 // queue, up to max_backoff_ns; reset after a clean back-off period) and the
 // back-off is counted (pilot_backoffs). A model that marks or drops
 // everything it may is so backed off within trip_intervals intervals of its
-// overrides taking effect (README "The harm guard").
+// overrides taking effect (docs/pilot.md, "The harm guard").
 //
 // Plain data and arithmetic; no allocation, no locks: it runs on the policy
 // lcore beside the contexts.

@@ -1,5 +1,5 @@
-// dualpilot-baselines: the held-out benchmark (issue 26; README "The
-// held-out benchmark"). On every scenario of a family (configs/heldout/),
+// dualpilot-baselines: the held-out benchmark (issue 26; docs/benchmarks.md,
+// "The held-out benchmark"). On every scenario of a family (configs/heldout/),
 // with the same report seeds for every policy (a seed fixes the traffic):
 //  tc       DualPI2 with tc's defaults;
 //  tuned    the tuned default: the static setting of the grid with the best

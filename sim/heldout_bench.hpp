@@ -1,5 +1,5 @@
-// The held-out benchmark's runs (issue 26; README "The held-out
-// benchmark"): every policy on every scenario of a family with the same
+// The held-out benchmark's runs (issue 26; docs/benchmarks.md,
+// "The held-out benchmark"): every policy on every scenario of a family with the same
 // report seeds (a seed fixes the traffic whatever the policy), the search
 // for the tuned default on training cells, the static oracle chosen on
 // selection seeds that are not report seeds, the piecewise oracle chosen per

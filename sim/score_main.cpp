@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 	std::string objective_path, l4s, classic;
 	double utilisation = -1, jain = -1, balance = -1;
 	bool json_mode = false;
-	CLI::App app{"dualpilot-score: the objective (README \"The objective\") for measured figures"};
+	CLI::App app{"dualpilot-score: the objective (docs/objective.md) for measured figures"};
 	app.add_option("--objective", objective_path, "a TOML file whose [objective] table sets the weights");
 	app.add_option("--l4s", l4s, "the L4S queue's delay p50,p99 in ms (leave out: no L4S packets)");
 	app.add_option("--classic", classic, "the Classic queue's delay p50,p99 in ms (leave out: no Classic packets)");

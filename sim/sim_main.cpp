@@ -257,7 +257,7 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 		->check(CLI::Range(0.0, 1.0))
 		->capture_default_str();
 	app.add_flag("--no-harm-guard", o.no_harm_guard,
-		     "never back a hurting policy off to the AQM (README \"The harm guard\")");
+		     "never back a hurting policy off to the AQM (docs/pilot.md, \"The harm guard\")");
 	app.footer(common::example({"dualpilot-sim --scenario configs/scenarios/paper-testbed.toml --compare fifo,dualpi2",
 				    "dualpilot-sim --sweep configs/sweeps/train.toml --sweep-cells 8 -o runs/sweep"}));
 	CLI11_PARSE(app, argc, argv);

@@ -66,8 +66,8 @@ public:
 		end_ns_ = s.duration_ns;
 		// The traffic comes from its own stream, drawn here before the
 		// first event: a seed gives every policy the same flows, start
-		// times and objects (paired comparisons, README "The held-out
-		// benchmark").
+		// times and objects (paired comparisons, docs/benchmarks.md,
+		// "The held-out benchmark").
 		for (const FlowSpec &spec : s.flows) {
 			if (spec.arrival_rate_per_s > 0) {
 				add_short_flows(spec);

@@ -23,7 +23,7 @@
 //
 // Behaviours: dualpi2 (tc's defaults), dualpi2-random (target, tupdate,
 // alpha and beta, coupling_factor and step_thresh drawn per cell from ranges
-// around the defaults, README "Sweeps"), pie, codel, fifo. Every cell is
+// around the defaults, docs/simulator.md, "Sweeps"), pie, codel, fifo. Every cell is
 // deterministic: the same sweep and seed give byte-identical pools.
 #pragma once
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Capture with DPDK's own tools (README, "Capturing a port"): a dualpilot-router
-# process forwards between two net_pcap ports,
+# Capture with DPDK's own tools (docs/router.md, "Operations", "Capturing a
+# port"): a dualpilot-router process forwards between two net_pcap ports,
 #   in.pcap (looped: ECT(1), ECT(0), Not-ECT frames) -> west | DualPI2 at
 #   10 Mbit/s, a standing queue | east -> east_tx.pcap (the port's own record)
 # while dpdk-dumpcap, a DPDK secondary process, captures 2000 frames of east

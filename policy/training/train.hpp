@@ -41,7 +41,8 @@ struct ValidationScore {
 // How checkpoints are ranked.
 enum class Selection : uint8_t { accuracy, macro_recall };
 
-// What the loss asks of the data (README "Offline RL: beating the data"):
+// What the loss asks of the data (docs/training.md, "Offline RL:
+// beating the data"):
 //  dt:  the decision transformer: the logged action, conditioned on the
 //       return-to-go (the paper's L_rl);
 //  bc:  plain behaviour cloning: the same net with every return zeroed

@@ -68,11 +68,12 @@ std::string parse_class_weights(const std::string &text, policy::TrainOptions &o
 	return {};
 }
 
-// The small-pool rule (README, "Training on small pools"): a pool of a few
-// thousand decisions cannot feed the 110k-parameter default without it
-// memorising the training split, so below kSmallPoolDecisions a model about
-// a tenth of the size with dropout, stronger weight decay, light noise
-// augmentation, frequent validation and early stopping. Each setting the
+// The small-pool rule (docs/training.md, "Training (libtorch)", "Small
+// pools"): a pool of a few thousand decisions cannot feed the 110k-parameter
+// default without it memorising the training split, so below
+// kSmallPoolDecisions a model about a tenth of the size with dropout, stronger
+// weight decay, light noise augmentation, frequent validation and early
+// stopping. Each setting the
 // command line gave stays as given. Returns what it set.
 template <typename Given>
 std::vector<std::string> apply_small_pool_rule(policy::TrainOptions &opt, Given given)
@@ -190,7 +191,7 @@ void add_training_options(CLI::App &app, Options &o)
 	app.add_option("--gamma", opt.gamma, "return discount")->capture_default_str();
 	app.add_option("--method", o.method,
 		       "dt (the decision transformer), bc (plain behaviour cloning, returns zeroed) or awr "
-		       "(advantage-weighted: beats its data; README \"Offline RL: beating the data\")")
+		       "(advantage-weighted: beats its data; docs/training.md, \"Offline RL: beating the data\")")
 		->check(CLI::IsMember({"dt", "bc", "awr"}))
 		->capture_default_str();
 	app.add_option("--target-quantile", opt.target_quantile,
