@@ -71,7 +71,9 @@ def check_help(tools):
 
 
 SCRIPTS = ["perf/eval", "perf/bed_report", "perf/eval_report", "perf/plot", "perf/plot_training",
-           "perf/small_pool.py", "scripts/check-platform"]
+           "perf/small_pool.py", "perf/bench-train", "perf/bench-dp", "perf/bench-pilot",
+           "scripts/check-platform", "scripts/demo", "scripts/train-pilot", "scripts/train-policy",
+           "scripts/train-distributed"]
 
 
 def check_scripts(source_dir):
