@@ -14,7 +14,7 @@ ChangeResult PolicyWorker::request_change(const PolicyChange &change, std::chron
 {
 	std::unique_lock lock(change_mutex_);
 	ChangeResult r;
-	if (!router_) {
+	if (!samples_) {
 		r.error = "the policy worker is not running";
 		return r;
 	}
@@ -64,9 +64,9 @@ void PolicyWorker::carry_out_change(uint64_t now_ns)
 		const std::string old = cfg_.model.empty() ? "(none)" : cfg_.model;
 		if (std::string err = reload_model(*change->model, now_ns); !err.empty()) {
 			r.ok = false;
-			r.error = fmt::format("model not loaded, {} runs on: {}", backend_ ? old : "the AQMs alone", err);
+			r.error = fmt::format("model not loaded, {} runs on: {}", loop_.deciding() ? old : "the AQMs alone", err);
 		} else {
-			r.log = fmt::format("policy/reload model {} -> {} (backend {})", old, *change->model, stats_.backend);
+			r.log = fmt::format("policy/reload model {} -> {} (backend {})", old, *change->model, loop_.stats().backend);
 		}
 	}
 	if (r.ok && change->mode) {
@@ -100,7 +100,7 @@ std::string PolicyWorker::reload_model(const std::string &path, uint64_t now_ns)
 {
 	if (cfg_.backend == PolicyBackend::none)
 		return "backend \"none\" runs no model (set [policy] backend = \"cpu\" or \"gpu\")";
-	const size_t queues = router_->ports().size() * aqm::kQueueCount;
+	const size_t queues = ports_ * aqm::kQueueCount;
 	std::unique_ptr<policy::Backend> next;
 	std::string note;
 	if (std::string err = make_policy_backend(cfg_, path, queues, next, note); !err.empty())
@@ -110,8 +110,8 @@ std::string PolicyWorker::reload_model(const std::string &path, uint64_t now_ns)
 		return path + ": " + err;
 	if (!note.empty())
 		fmt::print(stderr, "policy: {}\n", note);
-	collect_finished(now_ns, true);
-	const bool had_model = backend_ != nullptr;
+	loop_.flush(now_ns, sink());
+	const bool had_model = loop_.deciding();
 	install_model(std::move(next), std::move(feature_of));
 	cfg_.model = path;
 	// A policy that was off for want of a usable model takes up the mode
@@ -130,17 +130,18 @@ std::string PolicyWorker::reload_model(const std::string &path, uint64_t now_ns)
 std::string PolicyWorker::switch_mode(PolicyMode mode)
 {
 	if (mode != PolicyMode::off) {
-		if (!backend_)
+		if (!loop_.deciding())
 			return "no model is loaded (/dualpilot/policy/reload,<path> first)";
-		if (!router_->sampling())
+		if (!sampling_)
 			return "the router samples nothing (it started with [policy] mode off and no pool_out): restart it "
 			       "with mode = \"shadow\"";
-		if (mode == PolicyMode::enforce && router_->override_slots() == nullptr)
+		if (mode == PolicyMode::enforce && !overrides_)
 			return "the router has no override slots (it started with [policy] mode off): restart it with mode "
 			       "= \"shadow\" or \"enforce\"";
 	}
 	mode_.store(mode, std::memory_order_relaxed);
 	cfg_.mode = mode;
+	loop_.set_enforce(mode == PolicyMode::enforce);
 	return {};
 }
 

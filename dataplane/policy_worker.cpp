@@ -4,6 +4,7 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include "dataplane/pilot_channels.hpp"
 #include "dataplane/router.hpp"
 #include "policy/cpu_backend.hpp"
 #include "policy/model_file.hpp"
@@ -59,10 +60,17 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router)
 	init(cfg, router, std::move(backend)); // without a backend: mode off, sampling and pools only
 }
 
+PolicyWorker::PolicyWorker() = default;
+PolicyWorker::~PolicyWorker() = default;
+
 void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr<policy::Backend> backend)
 {
 	cfg_ = cfg;
-	router_ = &router;
+	samples_ = std::make_unique<RouterSamples>(router);
+	overrides_ = router.override_slots() ? std::make_unique<RouterOverrides>(router.override_slots()) : nullptr;
+	ports_ = router.ports().size();
+	sampling_ = router.sampling();
+	router_name_ = router.config().name;
 	mode_ = backend ? cfg.mode : PolicyMode::off;
 	std::vector<int> feature_of;
 	if (backend) {
@@ -73,208 +81,75 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 			mode_ = PolicyMode::off;
 		}
 	}
-	reward_.delay_offset_us = backend ? backend->config().reward_offset_us : 1.0;
-	install_model(std::move(backend), std::move(feature_of));
-	pool_.reward_definition = reward_.definition();
+	experience::RewardSpec reward;
+	reward.base = objective_;
+	reward.delay_offset_us = backend ? backend->config().reward_offset_us : 1.0;
+	policy::PilotLoopConfig loop;
+	loop.enforce = mode_ == PolicyMode::enforce;
+	loop.guard = cfg.guard;
+	loop.override_ttl_ns = cfg.override_ttl_ns;
+	loop.batch_max = cfg.batch_max;
+	loop.fall_back = cfg.gpu_fallback == GpuFallback::cpu;
+	loop_.init(loop, ports_ * aqm::kQueueCount, std::move(backend), std::move(feature_of), reward);
+	pool_.reward_definition = reward.definition();
 	if (cfg.pool_rotates())
-		start_rotation(router);
+		start_rotation();
 }
 
-// What a model needs per queue, fresh for each model (at start-up and on a
-// reload): context windows for its features and window, room for a batch,
-// no outputs of its own yet, and a clean harm guard (back-offs judged the
-// model before; the pilot_backoffs count stays in the stats).
+// A new model (at start-up and on a reload) gets fresh contexts, outputs
+// and harm guards in the loop (policy/pilot_loop.hpp).
 void PolicyWorker::install_model(std::unique_ptr<policy::Backend> backend, std::vector<int> feature_of)
 {
-	const size_t queues = router_->ports().size() * aqm::kQueueCount;
-	const size_t batch = backend ? std::min<size_t>(cfg_.batch_max, queues) : 0;
-	contexts_ = backend ? std::make_unique<policy::ContextSet>(*backend, queues, batch, feature_of) : nullptr;
-	feature_of_ = std::move(feature_of);
-	windows_.assign(batch, policy::Window{});
-	probs_.assign(batch, policy::Probs{});
-	dirty_.assign(queues, 0);
-	last_.assign(queues, {});
-	has_last_.assign(queues, 0);
-	harm_.assign(queues, {});
-	set_backend(std::move(backend));
+	loop_.install(std::move(backend), std::move(feature_of));
 }
 
 // A pool directory that cannot be used is reported like a model that cannot
 // be loaded: the router runs on, and the samples it would have kept are
 // counted as dropped.
-void PolicyWorker::start_rotation(const Router &router)
+void PolicyWorker::start_rotation()
 {
 	PoolRotation rot;
 	rot.dir = cfg_.pool_out;
-	rot.router = router.config().name;
+	rot.router = router_name_;
 	rot.max_bytes = cfg_.pool_rotate_bytes;
 	rot.max_age_ns = cfg_.pool_rotate_ns;
 	rot.max_entries = cfg_.pool_max_entries;
 	rotator_ = std::make_unique<PoolRotator>();
-	if (std::string err = rotator_->start(rot, router.ports().size(), reward_.definition()); !err.empty()) {
+	if (std::string err = rotator_->start(rot, ports_, loop_.reward().definition()); !err.empty()) {
 		error_ += (error_.empty() ? "" : "; ") + ("experience pools not recorded: " + err);
 		rotator_.reset();
 	}
 }
 
-void PolicyWorker::set_backend(std::unique_ptr<policy::Backend> backend)
+policy::OverrideSink *PolicyWorker::sink() const
 {
-	backend_ = std::move(backend);
-	passes_.assign(backend_ ? backend_->pass_slots() : 0, Pass{});
-	for (Pass &p : passes_)
-		p.queues.reserve(windows_.size());
-	first_pass_ = passes_in_flight_ = 0;
-	stats_.backend = backend_ ? backend_->name() : "none";
+	return mode_.load(std::memory_order_relaxed) == PolicyMode::enforce ? overrides_.get() : nullptr;
 }
 
-void PolicyWorker::on_sample(const PacketState &s)
+// Every sample is kept for the pools (with its reward) before the loop sees it.
+void PolicyWorker::on_sample(const policy::PilotSample &s, float reward)
 {
-	const size_t c = size_t{s.port} * aqm::kQueueCount + s.queue;
-	const float reward = reward_.of_state(s.features, s.taken_action);
-	PolicyStats &st = stats_;
-	st.samples++;
 	if (cfg_.pool_rotates()) {
-		std::array<float, experience::kFeatureCount> state;
-		std::copy(std::begin(s.features), std::end(s.features), state.begin());
+		experience::State state;
+		std::copy(s.state, s.state + experience::kFeatureCount, state.begin());
 		if (!rotator_)
-			st.pool_dropped++;
+			pool_dropped_++;
 		else
-			rotator_->add(s.port, state, s.taken_action, reward, now_ns_);
+			rotator_->add(s.queue / aqm::kQueueCount, state, s.taken_action, reward, now_ns_);
 	} else if (!cfg_.pool_out.empty()) {
 		if (pool_.size() < cfg_.pool_max_entries) {
-			std::array<float, experience::kFeatureCount> state;
-			std::copy(std::begin(s.features), std::end(s.features), state.begin());
+			experience::State state;
+			std::copy(s.state, s.state + experience::kFeatureCount, state.begin());
 			pool_.add(state, s.taken_action, reward, false);
 		} else {
-			st.pool_dropped++;
-		}
-	}
-	if (!backend_ || c >= contexts_->size())
-		return;
-	if (has_last_[c]) {
-		const auto &p = last_[c].p;
-		const int predicted = p[1] > p[0] && p[1] >= p[2] ? 1 : p[2] > p[0] && p[2] > p[1] ? 2 : 0;
-		st.confusion[s.aqm_action][predicted]++;
-		st.scored++;
-		st.agreed += predicted == s.aqm_action;
-		st.would_drop += p[1];
-		st.would_mark += p[2];
-	}
-	contexts_->push(c, s.features, s.taken_action, reward);
-	dirty_[c] = 1;
-	if (mode_ == PolicyMode::enforce && router_->override_slots() &&
-	    policy::harm_guard_observe(harm_[c], harm_cfg_,
-				       {now_ns_, static_cast<uint64_t>(s.features[experience::kQueueDelayFeature] * 1e3),
-					s.features[experience::kQueueBytesFeature], s.aqm_action, s.taken_action, s.queue == 1})) {
-		OverrideRecord withdrawn; // expires_ns 0: void at once, the AQM decides alone
-		withdrawn.seq = ++publish_seq_;
-		router_->override_slots()[c].publish(withdrawn);
-		st.pilot_backoffs++;
-	}
-}
-
-// Submits the queues with new samples, a batch per free pass slot. A
-// backend that computes in submit() (cpu) is collected at once, so that
-// every queue is decided before the pass returns; the queues left over for
-// a busy GPU stay dirty for the next pass.
-void PolicyWorker::infer(uint64_t now_ns)
-{
-	collect_finished(now_ns, false);
-	while (backend_ && passes_in_flight_ < passes_.size()) {
-		Pass &pass = passes_[(first_pass_ + passes_in_flight_) % passes_.size()];
-		pass.queues.clear();
-		for (size_t c = 0; c < dirty_.size() && pass.queues.size() < windows_.size(); c++) {
-			if (!dirty_[c])
-				continue;
-			dirty_[c] = 0;
-			windows_[pass.queues.size()] = contexts_->window(c, pass.queues.size());
-			pass.queues.push_back(static_cast<uint32_t>(c));
-		}
-		if (pass.queues.empty())
-			return;
-		pass.start = std::chrono::steady_clock::now();
-		if (!backend_->submit(windows_.data(), pass.queues.size())) {
-			backend_failed(&pass);
-			continue; // the fallback, if any, takes the same queues
-		}
-		passes_in_flight_++;
-		collect_finished(now_ns, false);
-	}
-}
-
-void PolicyWorker::collect_finished(uint64_t now_ns, bool wait)
-{
-	while (backend_ && passes_in_flight_ > 0 && (wait || backend_->done())) {
-		Pass &pass = passes_[first_pass_];
-		if (!backend_->collect(probs_.data())) {
-			backend_failed(nullptr);
-			return;
-		}
-		first_pass_ = (first_pass_ + 1) % passes_.size();
-		passes_in_flight_--;
-		publish(pass, now_ns);
-	}
-}
-
-// The backend failed: reported once, with what carries on. The queues of
-// the passes it lost are decided again by the fallback.
-void PolicyWorker::backend_failed(const Pass *unsubmitted)
-{
-	const std::string why = backend_->error();
-	const char *failed = backend_->name();
-	for (size_t i = 0; i < passes_in_flight_; i++)
-		for (uint32_t c : passes_[(first_pass_ + i) % passes_.size()].queues)
-			dirty_[c] = 1;
-	if (unsubmitted)
-		for (uint32_t c : unsubmitted->queues)
-			dirty_[c] = 1;
-	std::unique_ptr<policy::Backend> next = cfg_.gpu_fallback == GpuFallback::cpu ? backend_->fallback() : nullptr;
-	stats_.backend_failures++;
-	if (next) {
-		stats_.backend_failure = fmt::format("backend {} failed ({}): the {} backend carries on", failed, why,
-						     next->name());
-		contexts_->rebind(*next);
-	} else {
-		stats_.backend_failure = fmt::format("backend {} failed ({}): policy off, the AQMs decide alone", failed, why);
-		mode_ = PolicyMode::off;
-	}
-	fmt::print(stderr, "policy: {}\n", stats_.backend_failure);
-	set_backend(std::move(next));
-}
-
-void PolicyWorker::publish(const Pass &pass, uint64_t now_ns)
-{
-	const auto pass_ns = static_cast<uint64_t>(
-		std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - pass.start).count());
-	const size_t n = pass.queues.size();
-	stats_.forward_passes++;
-	stats_.pass_ns.add(pass_ns);
-	stats_.per_decision_ns.add(pass_ns / n);
-	for (size_t i = 0; i < n; i++) {
-		const uint32_t c = pass.queues[i];
-		const auto &p = probs_[i].p;
-		stats_.decisions++;
-		if (!(std::isfinite(p[0]) && std::isfinite(p[1]) && std::isfinite(p[2]))) {
-			stats_.invalid_outputs++;
-			has_last_[c] = 0;
-			continue;
-		}
-		last_[c] = probs_[i];
-		has_last_[c] = 1;
-		if (mode_ == PolicyMode::enforce && router_->override_slots() && !policy::harm_guard_backed_off(harm_[c], now_ns)) {
-			OverrideRecord r;
-			r.probs = policy::capped_override(p.data(), cfg_.guard);
-			r.seq = ++publish_seq_;
-			r.expires_ns = now_ns + cfg_.override_ttl_ns;
-			router_->override_slots()[c].publish(r);
-			stats_.published++;
+			pool_dropped_++;
 		}
 	}
 }
 
 uint32_t PolicyWorker::poll(uint64_t now_ns)
 {
-	if (!router_)
+	if (!samples_)
 		return 0;
 	std::lock_guard lock(stats_mutex_);
 	now_ns_ = now_ns;
@@ -282,17 +157,18 @@ uint32_t PolicyWorker::poll(uint64_t now_ns)
 		carry_out_change(now_ns);
 	if (rotator_)
 		rotator_->tick(now_ns);
-	// A bounded share of each worker's ring (Sampler::kDrainPerCall).
-	const uint32_t drained = router_->drain_samples([this](const PacketState &s) { on_sample(s); });
-	if ((drained > 0 || passes_in_flight_ > 0) && backend_ && mode_ != PolicyMode::off)
-		infer(now_ns);
+	const bool decide = mode_.load(std::memory_order_relaxed) != PolicyMode::off;
+	const uint32_t drained = loop_.poll(*samples_, now_ns, sink(), decide,
+					    [this](const policy::PilotSample &s, float reward) { on_sample(s, reward); });
+	if (!loop_.alive()) // the backend failed with no fallback: the AQMs decide alone
+		mode_ = PolicyMode::off;
 	return drained;
 }
 
 void PolicyWorker::flush(uint64_t now_ns)
 {
 	std::lock_guard lock(stats_mutex_);
-	collect_finished(now_ns, true);
+	loop_.flush(now_ns, sink());
 }
 
 PolicyStats PolicyWorker::stats() const
@@ -300,12 +176,12 @@ PolicyStats PolicyWorker::stats() const
 	PolicyStats s;
 	{
 		std::lock_guard lock(stats_mutex_);
-		s = stats_;
+		static_cast<policy::PilotStats &>(s) = loop_.stats();
+		s.pool_dropped = pool_dropped_;
+		s.pool_entries = pool_.size();
 	}
-	if (router_)
-		for (size_t p = 0; p < router_->ports().size(); p++)
-			s.sample_drops += router_->port_stats(p).sample_drops;
-	s.pool_entries = pool_.size();
+	if (samples_)
+		s.sample_drops = samples_->lost();
 	if (rotator_) {
 		const PoolRotatorStats r = rotator_->stats();
 		s.pool_entries = r.entries;

@@ -1,5 +1,7 @@
 // The policy worker: the service lcore that runs the learned policy beside
-// the workers. Each pass it drains every worker's sample ring, appends each
+// the workers, through the pilot loop the simulator runs too
+// (policy/pilot_loop.hpp), over the router's two channels
+// (dataplane/pilot_channels.hpp). Each pass it drains every worker's sample ring, appends each
 // sample to its queue's context window (return-to-go, state, action), runs
 // the backend once on every queue that has new samples (up to batch_max per
 // forward pass), and then
@@ -42,11 +44,14 @@
 #include "policy/backend.hpp"
 #include "policy/context.hpp"
 #include "policy/harm_guard.hpp"
+#include "policy/pilot_loop.hpp"
 #include "experience/pool.hpp"
 
 namespace dualpilot::dataplane {
 
 class Router;
+class RouterSamples;
+class RouterOverrides;
 
 // The model at path, checked as at start-up (policy::read_model: magic,
 // version, sizes, checksum, hyper-parameters, the tensor set and shapes), and
@@ -67,29 +72,14 @@ struct PolicyChange {
 // How long the policy worker's loop naps after a pass that found no sample.
 inline constexpr unsigned kPolicyIdleNapUs = 50;
 
-struct PolicyStats {
-	uint64_t samples = 0;            // drained from the rings
+// The pilot loop's counters (policy/pilot_loop.hpp: samples, passes,
+// decisions, publishes, back-offs, shadow scoring, backend) and the router's.
+struct PolicyStats : policy::PilotStats {
 	uint64_t sample_drops = 0;       // lost to full rings (summed from the workers)
-	uint64_t forward_passes = 0;
-	uint64_t decisions = 0;          // queue decisions computed
-	uint64_t invalid_outputs = 0;    // decisions with a non-finite output: not used
-	uint64_t published = 0;          // overrides published (enforce)
-	uint64_t pilot_backoffs = 0;     // queues backed off to the AQM by the harm guard (policy/harm_guard.hpp)
-	// Shadow scoring: [AQM's action][policy's most likely action].
-	std::array<std::array<uint64_t, 3>, 3> confusion{};
-	uint64_t scored = 0;
-	uint64_t agreed = 0;
-	double would_drop = 0;           // sum over scored samples of the policy's p_drop
-	double would_mark = 0;
-	aqm::DelayHistogram pass_ns;     // wall time of one forward pass
-	aqm::DelayHistogram per_decision_ns; // pass time / queues in it
 	uint64_t pool_entries = 0;
 	uint64_t pool_dropped = 0;       // beyond pool_max_entries (rotating: the writer fell behind)
 	uint64_t pool_files = 0;         // rotating: files written
 	uint64_t pool_failed_entries = 0;// rotating: entries of files that could not be written
-	const char *backend = "none";    // the backend computing now
-	uint64_t backend_failures = 0;
-	std::string backend_failure;     // what the last failure was and what carried on
 };
 
 class PolicyWorker {
@@ -100,10 +90,13 @@ public:
 	// The router's [objective]: the pools' rewards are its per-decision
 	// share (where the model's reward is the objective's), so that a
 	// router's pools and its own score use the same weights. Before init.
-	void set_objective(const experience::Objective &objective) { reward_.base = objective; }
+	void set_objective(const experience::Objective &objective) { objective_ = objective; }
 	void init(const PolicyConfig &cfg, Router &router);
 	// Uses this backend instead of loading cfg.model (tests, the gpu path).
 	void init(const PolicyConfig &cfg, Router &router, std::unique_ptr<policy::Backend> backend);
+
+	PolicyWorker();
+	~PolicyWorker();
 
 	PolicyMode mode() const { return mode_.load(std::memory_order_relaxed); }
 	// Why the policy is not as configured at start-up (empty when it is).
@@ -113,7 +106,7 @@ public:
 	// queues with new samples. Returns samples drained.
 	uint32_t poll(uint64_t now_ns);
 	// Passes in flight: the caller keeps polling instead of napping.
-	bool busy() const { return passes_in_flight_ > 0; }
+	bool busy() const { return loop_.busy(); }
 	// Waits for the passes in flight and publishes them (at exit).
 	void flush(uint64_t now_ns);
 	// A copy of the counters, for telemetry and the summary (any thread).
@@ -138,48 +131,34 @@ public:
 	std::string model_path() const;
 
 private:
-	// A pass in flight: its queues in batch order, when it was submitted.
-	struct Pass {
-		std::vector<uint32_t> queues;
-		std::chrono::steady_clock::time_point start;
-	};
-
-	void on_sample(const PacketState &s);
-	void infer(uint64_t now_ns);
-	void collect_finished(uint64_t now_ns, bool wait);
-	void publish(const Pass &pass, uint64_t now_ns);
-	void backend_failed(const Pass *unsubmitted);
+	void on_sample(const policy::PilotSample &s, float reward);
 	void install_model(std::unique_ptr<policy::Backend> backend, std::vector<int> feature_of);
-	void set_backend(std::unique_ptr<policy::Backend> backend);
-	void start_rotation(const Router &router);
+	void start_rotation();
 	void carry_out_change(uint64_t now_ns);
 	[[nodiscard]] std::string reload_model(const std::string &path, uint64_t now_ns);
 	[[nodiscard]] std::string switch_mode(PolicyMode mode);
+	// Where the loop publishes: the router's slots in enforce mode, nowhere
+	// otherwise.
+	policy::OverrideSink *sink() const;
 
 	PolicyConfig cfg_;
 	std::atomic<PolicyMode> mode_{PolicyMode::off};
 	std::string error_;
-	Router *router_ = nullptr;
-	std::unique_ptr<policy::Backend> backend_;
-	std::vector<int> feature_of_;   // model feature f -> index into PacketState::features
-	std::unique_ptr<policy::ContextSet> contexts_; // by port * 2 + queue
-	std::vector<uint8_t> dirty_;
-	std::vector<policy::Probs> last_;
-	std::vector<uint8_t> has_last_;
-	std::vector<policy::HarmGuardQueue> harm_; // per (port, queue), enforce mode
-	policy::HarmGuardConfig harm_cfg_;
-	std::vector<Pass> passes_;      // a ring of the backend's pass slots
-	size_t first_pass_ = 0, passes_in_flight_ = 0;
-	std::vector<policy::Window> windows_;
-	std::vector<policy::Probs> probs_;
-	uint64_t publish_seq_ = 0;
-	experience::RewardSpec reward_;
+	// The router as the loop sees it: two channels, and what rotation and
+	// mode checks need to know of it.
+	std::unique_ptr<RouterSamples> samples_;
+	std::unique_ptr<RouterOverrides> overrides_; // null: the router has no override slots
+	size_t ports_ = 0;
+	bool sampling_ = false;
+	std::string router_name_;
+	policy::PilotLoop loop_;
+	experience::Objective objective_;
 	experience::Pool pool_;
+	uint64_t pool_dropped_ = 0;
 	std::unique_ptr<PoolRotator> rotator_; // pool_rotate / pool_rotate_time
 	uint64_t now_ns_ = 0;                  // the current poll's time
 
-	mutable std::mutex stats_mutex_;
-	PolicyStats stats_;
+	mutable std::mutex stats_mutex_; // guards the loop, the pool and the config against stats() and changes
 
 	// A posted change: change_mutex_ guards the request, the outcome and the
 	// counts; change_posted_ lets poll() skip the mutex when none is waiting.

@@ -30,7 +30,7 @@ double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint
 	opt.seed = seed;
 	opt.objective = sc.objective;
 	if (policy) {
-		opt.policy = policy->function(sc.objective);
+		opt.pilot = policy->loop();
 		opt.decision_delay_ns = decision_delay_ns;
 		opt.inference_interval = policy::pilot_profile::kInferenceInterval;
 		opt.override_ttl_ns = policy::pilot_profile::kOverrideTtlNs;

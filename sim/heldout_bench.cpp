@@ -32,7 +32,7 @@ RunResult run_once(const BenchConfig &c, const Scenario &sc, const std::vector<a
 	opt.objective = sc.objective;
 	opt.segment_ns = spec.segment_ns;
 	if (spec.pilot) {
-		opt.policy = spec.pilot->function(sc.objective);
+		opt.pilot = spec.pilot->loop();
 		opt.decision_delay_ns = spec.decision_delay_ns;
 		opt.inference_interval = c.inference_interval;
 		opt.override_ttl_ns = c.override_ttl_ns;

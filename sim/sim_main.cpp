@@ -352,7 +352,7 @@ sim::RunOptions run_options(const Options &o, const sim::Scenario &sc, sim::SimP
 		opt.objective.paper_delay_offset_us = o.reward_offset_us;
 	}
 	if (!o.policy_path.empty()) {
-		opt.policy = policy.function(opt.objective);
+		opt.pilot = policy.loop();
 		opt.inference_interval = o.inference_interval;
 		opt.decision_delay_ns = static_cast<uint64_t>(o.decision_delay_us * 1e3);
 		opt.override_ttl_ns = static_cast<uint64_t>(o.override_ttl_us * 1e3);

@@ -38,8 +38,9 @@ struct FlowState {
 // A policy decision on its way: computed at some instant, in force from at_ns.
 struct PendingOverride {
 	uint64_t at_ns;
-	aqm::QueueId queue;
-	ActionProbs probs;
+	uint32_t queue;              // aqm::QueueId
+	policy::OverrideProbs probs; // capped by the guard rails
+	uint64_t expires_ns;         // 0: held until replaced
 };
 
 struct ActiveOverride {
@@ -56,13 +57,17 @@ struct InFlight {
 	bool retransmission;
 };
 
-class Simulation {
+// The simulation is the pilot loop's override sink: what the loop publishes
+// comes into force decision_delay_ns later.
+class Simulation final : public policy::OverrideSink {
 public:
 	Simulation(const Scenario &s, aqm::AnyAqm aqm, const RunOptions &o)
 		: sc_(s), opt_(o), aqm_(std::move(aqm)), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1),
 		  explore_rng_(o.seed * 0xd1b54a32d192ed03ull + 3), traffic_rng_(o.seed * 0xbf58476d1ce4e5b9ull + 5)
 	{
 		opt_.inference_interval = std::max(1u, opt_.inference_interval);
+		if (opt_.pilot)
+			start_pilot();
 		end_ns_ = s.duration_ns;
 		// The traffic comes from its own stream, drawn here before the
 		// first event: a seed gives every policy the same flows, start
@@ -305,7 +310,7 @@ private:
 			free_slots_.push_back(d.pkt.handle);
 			FlowState &f = flows_[p.flow];
 			QueueStats &qs = result_.queues[static_cast<int>(d.queue)];
-			if (opt_.policy)
+			if (opt_.pilot)
 				apply_override(d);
 			result_.dequeue_decisions++;
 			if (opt_.epsilon > 0)
@@ -337,21 +342,55 @@ private:
 		}
 	}
 
-	// The policy path: overrides computed decision_delay_ns ago come into
+	// The pilot as the router runs it (policy/pilot_loop.hpp), afresh for
+	// this run: its guard rails, harm guard and TTL from the run's options,
+	// its rewards the run's objective's share (or the paper's, as the
+	// model's reward_offset_us says).
+	void start_pilot()
+	{
+		policy::PilotLoopConfig c;
+		c.enforce = true;
+		c.guard = opt_.guard;
+		c.harm = opt_.harm_guard;
+		c.override_ttl_ns = opt_.override_ttl_ns;
+		c.batch_max = 1; // one queue decided per sample, at once
+		c.fall_back = false;
+		experience::RewardSpec reward;
+		reward.base = opt_.objective;
+		reward.delay_offset_us = opt_.pilot->backend() ? opt_.pilot->backend()->config().reward_offset_us : 1.0;
+		opt_.pilot->restart(c, reward);
+	}
+
+	// The loop's sink: an override computed now is in force from
+	// decision_delay_ns later and lives its TTL from there.
+	void publish(uint32_t q, const policy::OverrideProbs &probs, uint64_t computed_ns, uint64_t expires_ns) override
+	{
+		pending_.push_back({computed_ns + opt_.decision_delay_ns, q, probs,
+				    expires_ns ? expires_ns + opt_.decision_delay_ns : 0});
+	}
+	void withdraw(uint32_t q, uint64_t now_ns) override
+	{
+		active_[q].on = false;
+		if (result_.pilot_backoffs++ == 0)
+			result_.first_backoff_ns = now_ns;
+	}
+
+	// The policy path: overrides published decision_delay_ns ago come into
 	// force, then the one in force for this queue (if any) rewrites the
-	// AQM's verdict.
+	// AQM's verdict; every inference_interval decisions of a queue the
+	// pilot loop is shown the decision.
 	void apply_override(aqm::Dequeued &d)
 	{
 		while (!pending_.empty() && pending_.front().at_ns <= now_) {
 			const PendingOverride &po = pending_.front();
-			if (policy::harm_guard_backed_off(harm_[static_cast<int>(po.queue)], now_)) {
+			if (opt_.pilot->backed_off(po.queue, now_)) {
 				pending_.pop_front(); // computed before the back-off: withdrawn with it
 				continue;
 			}
-			ActiveOverride &a = active_[static_cast<int>(po.queue)];
+			ActiveOverride &a = active_[po.queue];
 			a.on = true;
-			a.probs = policy::capped_override(po.probs.p.data(), opt_.guard);
-			a.expires_ns = opt_.override_ttl_ns ? po.at_ns + opt_.override_ttl_ns : 0;
+			a.probs = po.probs;
+			a.expires_ns = po.expires_ns;
 			pending_.pop_front();
 		}
 		ActiveOverride &a = active_[static_cast<int>(d.queue)];
@@ -363,25 +402,16 @@ private:
 			if (result_.overridden++ == 0)
 				result_.first_override_ns = now_;
 		}
-		// Show the policy this decision's state every inference_interval.
 		uint64_t &n = decisions_[static_cast<int>(d.queue)];
 		if (n++ % opt_.inference_interval != 0)
 			return;
-		ActionProbs out;
-		result_.policy_calls++;
-		const uint8_t taken = aqm::action_code(d.verdict);
-		const std::array<float, experience::kFeatureCount> state = state_of(d.queue, d.pkt, d.sojourn_ns);
-		// The harm guard reads the same sampled decisions as the router's.
-		policy::HarmGuardQueue &h = harm_[static_cast<int>(d.queue)];
-		if (policy::harm_guard_observe(h, opt_.harm_guard,
-					       {now_, d.sojourn_ns, state[experience::kQueueBytesFeature], aqm_action, taken, d.queue == aqm::QueueId::l4s})) {
-			a.on = false;
-			if (result_.pilot_backoffs++ == 0)
-				result_.first_backoff_ns = now_;
-		}
-		const bool publish = opt_.policy(state, d.queue, taken, now_, out);
-		if (publish && !policy::harm_guard_backed_off(h, now_))
-			pending_.push_back({now_ + opt_.decision_delay_ns, d.queue, out});
+		if (result_.policy_calls++ == 0)
+			result_.first_policy_call_ns = now_;
+		const experience::State state = state_of(d.queue, d.pkt, d.sojourn_ns);
+		const policy::PilotSample sample{static_cast<uint32_t>(d.queue), state.data(), aqm_action,
+						 aqm::action_code(d.verdict)};
+		opt_.pilot->observe(sample, opt_.pilot->reward_of(sample), now_, this);
+		opt_.pilot->step(now_, this);
 	}
 
 	void explore(aqm::Dequeued &d)
@@ -548,7 +578,6 @@ private:
 	std::deque<PendingOverride> pending_; // in order of at_ns: one delay for all
 	std::array<ActiveOverride, aqm::kQueueCount> active_{};
 	std::array<uint64_t, aqm::kQueueCount> decisions_{};
-	std::array<policy::HarmGuardQueue, aqm::kQueueCount> harm_{};
 	uint64_t now_ = 0;
 	uint64_t end_ns_ = 0;
 	bool link_busy_ = false;

@@ -14,6 +14,7 @@
 #include "aqm/histogram.hpp"
 #include "policy/guard_rails.hpp"
 #include "policy/harm_guard.hpp"
+#include "policy/pilot_loop.hpp"
 #include "policy/pilot_profile.hpp"
 #include "experience/pool.hpp"
 #include "sim/scenario.hpp"
@@ -21,29 +22,22 @@
 
 namespace dualpilot::sim {
 
-// A learned policy's view of the run, for closed-loop evaluation: every
-// inference_interval decisions of a queue it is shown the decision's state
-// (the pool features) and may return action probabilities for that queue
-// (enqueue, drop, ECN mark). They take effect decision_delay_ns later (the
-// inference latency being modelled) and override the AQM's verdict at
-// dequeue until replaced or, with override_ttl_ns, until they expire,
-// inside the router's guard rails (policy/guard_rails.hpp: probabilities
-// capped, nothing below the minimum delay, no L4S drops, a mark on a Not-ECT
-// packet becomes a drop). Enqueue-time drops (a full buffer) are never
-// overridden.
-struct ActionProbs {
-	std::array<float, 3> p{1, 0, 0};
-};
-// action: what was done with the packet of this decision (0 forward, 1 drop,
-// 2 mark), the override's choice where one was in force.
-using PolicyFn = std::function<bool(const std::array<float, experience::kFeatureCount> &state, aqm::QueueId queue,
-				    uint8_t action, uint64_t now_ns, ActionProbs &out)>;
-
+// The pilot in the loop, for closed-loop evaluation: every
+// inference_interval decisions of a queue the pilot loop
+// (policy/pilot_loop.hpp, the one the router's policy worker runs) is shown
+// the decision's state (the pool features); what it publishes takes effect
+// decision_delay_ns later (the inference latency being modelled) and
+// overrides the AQM's verdict at dequeue until replaced or, with
+// override_ttl_ns, until it expires, inside the router's guard rails
+// (policy/guard_rails.hpp: probabilities capped, nothing below the minimum
+// delay, no L4S drops, a mark on a Not-ECT packet becomes a drop), and the
+// harm guard backs it off as on the router. Enqueue-time drops (a full
+// buffer) are never overridden.
 struct RunOptions {
 	uint64_t seed = 1;
 	bool record_pool = false;
 	experience::Objective objective;             // the pool's per-decision reward derives from it
-	PolicyFn policy;                 // empty: the AQM decides alone
+	policy::PilotLoop *pilot = nullptr; // null: the AQM decides alone; restarted for the run
 	// The closed loop's defaults are the pilot profile's
 	// (configs/pilot/profile.toml), as every tool of this project runs it.
 	uint32_t inference_interval = policy::pilot_profile::kInferenceInterval; // decisions per queue between calls
@@ -102,6 +96,7 @@ struct RunResult {
 	uint64_t policy_calls = 0;
 	uint64_t overridden = 0;          // dequeue verdicts the policy decided
 	uint64_t first_override_ns = 0;   // when an override first took effect
+	uint64_t first_policy_call_ns = 0; // when the pilot was first shown a decision
 	uint64_t pilot_backoffs = 0;      // the harm guard's back-offs (policy/harm_guard.hpp)
 	uint64_t first_backoff_ns = 0;
 	uint64_t dequeue_decisions = 0;   // verdicts at dequeue (forward, mark, drop)

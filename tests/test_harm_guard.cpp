@@ -5,6 +5,7 @@
 #include "policy/harm_guard.hpp"
 #include "sim/scenario.hpp"
 #include "sim/simulation.hpp"
+#include "tests/scripted_pilot.hpp"
 
 using namespace dualpilot;
 using policy::GuardSample;
@@ -128,11 +129,11 @@ rtt = "20ms"
 	auto run = [&](bool guard) {
 		sim::RunOptions opt;
 		opt.seed = 3;
-		opt.policy = [](const std::array<float, experience::kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t,
-				sim::ActionProbs &out) {
-			out.p = {0, 0, 1};
+		auto marks_everything = testkit::scripted_pilot([](const float *, uint32_t, std::array<float, 3> &p) {
+			p = {0, 0, 1};
 			return true;
-		};
+		});
+		opt.pilot = marks_everything.get();
 		opt.inference_interval = 10;
 		opt.decision_delay_ns = 20000;
 		opt.override_ttl_ns = 0; // held until replaced: the policy's harm in full

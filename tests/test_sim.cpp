@@ -7,6 +7,7 @@
 
 #include "sim/scenario.hpp"
 #include "sim/simulation.hpp"
+#include "tests/scripted_pilot.hpp"
 
 namespace dualpilot::sim {
 namespace {
@@ -246,22 +247,20 @@ TEST(Sim, PolicyOverridesTakeEffectAfterTheDecisionDelay)
 		start = "1s"
 	)");
 	for (uint64_t delay_ms : {0u, 20u, 500u}) {
-		uint64_t first_call_ns = 0;
 		RunOptions opt;
 		opt.decision_delay_ns = delay_ms * 1000000;
 		opt.inference_interval = 10;
 		opt.guard = {0, 1.0};
-		opt.policy = [&](const std::array<float, experience::kFeatureCount> &state, aqm::QueueId q, uint8_t, uint64_t now,
-				 ActionProbs &out) {
-			EXPECT_EQ(q, aqm::QueueId::classic);
+		auto pilot = testkit::scripted_pilot([&](const float *state, uint32_t q, std::array<float, 3> &p) {
+			EXPECT_EQ(q, static_cast<uint32_t>(aqm::QueueId::classic));
 			EXPECT_EQ(state[0], 0.0f);
-			if (first_call_ns == 0)
-				first_call_ns = now;
-			out.p = {0, 1, 0};
+			p = {0, 1, 0};
 			return true;
-		};
+		});
+		opt.pilot = pilot.get();
 		auto built = aqm::make_aqm("dualpi2", {});
 		const RunResult r = run_scenario(s, std::move(*built.aqm), opt);
+		const uint64_t first_call_ns = r.first_policy_call_ns;
 		ASSERT_GT(first_call_ns, 0u);
 		EXPECT_GE(r.first_override_ns, first_call_ns + delay_ms * 1000000);
 		// UDP at 5 Mbit/s of 1200 B: a packet every 1.92 ms.
@@ -287,12 +286,13 @@ TEST(Sim, ExpiredOverridesHandTheQueueBackToTheAqm)
 	opt.override_ttl_ns = 100000000; // 100 ms
 	opt.guard = {0, 1.0};
 	bool answered = false;
-	opt.policy = [&](const std::array<float, experience::kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t, ActionProbs &out) {
-		out.p = {0, 1, 0};
+	auto pilot = testkit::scripted_pilot([&](const float *, uint32_t, std::array<float, 3> &p) {
+		p = {0, 1, 0};
 		const bool first = !answered;
 		answered = true;
 		return first; // one answer, then silence (a stalled policy)
-	};
+	});
+	opt.pilot = pilot.get();
 	auto built = aqm::make_aqm("dualpi2", {});
 	const RunResult r = run_scenario(s, std::move(*built.aqm), opt);
 	// 100 ms of drops at one packet per 1.92 ms, then DualPI2 alone (no drops
@@ -322,13 +322,12 @@ TEST(Sim, PolicyOverridesStayInsideTheGuardRails)
 		ecn = "ect1"
 		rate = "4mbit"
 	)");
-	auto everything_dropped = [](const std::array<float, experience::kFeatureCount> &, aqm::QueueId, uint8_t, uint64_t,
-				     ActionProbs &out) {
-		out.p = {0, 1, 0};
+	auto everything_dropped = testkit::scripted_pilot([](const float *, uint32_t, std::array<float, 3> &p) {
+		p = {0, 1, 0};
 		return true;
-	};
+	});
 	RunOptions opt;
-	opt.policy = everything_dropped;
+	opt.pilot = everything_dropped.get();
 	opt.guard = {0, 0.25};
 	// The guard rails alone: the harm guard would rightly back this policy
 	// off (it drops on a queue that never stands); test_harm_guard has that.
@@ -379,10 +378,11 @@ TEST(Sim, TwoPoliciesOnTheSameSeedSeeIdenticalArrivals)
 	const RunResult a = run_scenario(s, aqm_of({}), plain);
 	const RunResult b = run_scenario(s, aqm_of({{"target", "2ms"}, {"coupling_factor", "4"}}), plain);
 	RunOptions piloted = plain;
-	piloted.policy = [](const auto &, aqm::QueueId, uint8_t, uint64_t, ActionProbs &out) {
-		out.p = {0.5f, 0.5f, 0.0f}; // drops all the guard rails let it
+	auto halves = testkit::scripted_pilot([](const float *, uint32_t, std::array<float, 3> &p) {
+		p = {0.5f, 0.5f, 0.0f}; // drops all the guard rails let it
 		return true;
-	};
+	});
+	piloted.pilot = halves.get();
 	const RunResult c = run_scenario(s, aqm_of({}), piloted);
 	ASSERT_GT(a.flows.size(), 100u) << "about 150 short flows expected";
 	EXPECT_GT(c.overridden, 0u);

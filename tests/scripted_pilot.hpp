@@ -1,0 +1,68 @@
+// A pilot whose decisions a test writes, run by the real pilot loop
+// (policy/pilot_loop.hpp): a backend that shows a function the newest state
+// of each queue's window (the pools' feature order) and hands back the
+// probabilities it gives (enqueue, drop, mark), or non-finite ones, which the
+// loop counts and never publishes, when the function says false.
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "aqm/aqm.hpp"
+#include "experience/features.hpp"
+#include "policy/backend.hpp"
+#include "policy/pilot_loop.hpp"
+
+namespace dualpilot::testkit {
+
+using PilotScript = std::function<bool(const float *state, uint32_t queue, std::array<float, 3> &probs)>;
+
+class ScriptedBackend final : public policy::Backend {
+public:
+	explicit ScriptedBackend(PilotScript script) : script_(std::move(script))
+	{
+		config_.window = 1;
+		config_.feature_count = experience::kFeatureCount;
+		config_.feature_names.assign(experience::kFeatureNames.begin(), experience::kFeatureNames.end());
+	}
+	const char *name() const override { return "scripted"; }
+	const policy::ModelConfig &config() const override { return config_; }
+	bool submit(const policy::Window *windows, size_t n) override
+	{
+		out_.resize(n);
+		for (size_t i = 0; i < n; i++) {
+			const policy::Window &w = windows[i];
+			const float *newest = w.states + size_t{w.steps - 1} * experience::kFeatureCount;
+			if (!script_(newest, w.queue, out_[i].p))
+				out_[i].p.fill(std::numeric_limits<float>::quiet_NaN());
+		}
+		return true;
+	}
+	bool collect(policy::Probs *out) override
+	{
+		std::copy(out_.begin(), out_.end(), out);
+		return true;
+	}
+
+private:
+	PilotScript script_;
+	policy::ModelConfig config_;
+	std::vector<policy::Probs> out_;
+};
+
+// A loop over the simulator's two queues (or `queues`) running the script.
+inline std::unique_ptr<policy::PilotLoop> scripted_pilot(PilotScript script, size_t queues = aqm::kQueueCount)
+{
+	auto loop = std::make_unique<policy::PilotLoop>();
+	std::vector<int> identity(experience::kFeatureCount);
+	for (int f = 0; f < experience::kFeatureCount; f++)
+		identity[static_cast<size_t>(f)] = f;
+	loop->init({}, queues, std::make_unique<ScriptedBackend>(std::move(script)), identity, {});
+	return loop;
+}
+
+} // namespace dualpilot::testkit
