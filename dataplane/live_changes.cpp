@@ -1,18 +1,14 @@
+// The validation of live changes (live_changes.hpp); posting them to the
+// workers and applying them is the router's side (router_changes.cpp).
 #include "dataplane/live_changes.hpp"
 
 #include <fmt/format.h>
 
-#include <mutex>
-#include <thread>
-
-#include "dataplane/router.hpp"
+#include <vector>
 
 namespace dualpilot::dataplane {
 
 namespace {
-
-// Serialises the control side's callers (telemetry, signals, tests).
-std::mutex control_mutex;
 
 std::string value_of(std::span<const aqm::Setting> settings, std::string_view key)
 {
@@ -28,156 +24,54 @@ AqmParams params_of(const aqm::AnyAqm &q)
 	return std::visit([](const auto &a) -> AqmParams { return a.params(); }, q);
 }
 
-// Posts the block written by fill() to worker w and waits up to `wait` for
-// it. Refused while an earlier change is still unapplied (a worker that is
-// not running): the block may not be written under the worker.
-template <typename Fill>
-[[nodiscard]] bool post(Worker &w, std::chrono::milliseconds wait, ChangeResult &result, Fill fill)
+// "key old -> new" for each setting, for the operator's log.
+std::string changed_values(std::span<const aqm::Setting> current, std::span<const aqm::Setting> settings)
 {
-	WorkerChanges &c = w.changes;
-	const uint64_t v = c.posted.load(std::memory_order_relaxed);
-	if (c.applied.load(std::memory_order_acquire) != v) {
-		result.error = fmt::format("the worker on lcore {} has not applied the previous change yet (is the "
-					   "router forwarding?); try again",
-					   w.lcore);
-		return false;
-	}
-	c.port = WorkerChanges::kNoPort;
-	c.inference_interval = WorkerChanges::kUnchanged;
-	fill(c);
-	c.posted.store(v + 1, std::memory_order_release);
-	result.ok = true;
-	const auto deadline = std::chrono::steady_clock::now() + wait;
-	while (c.applied.load(std::memory_order_acquire) != v + 1 && std::chrono::steady_clock::now() < deadline)
-		std::this_thread::sleep_for(std::chrono::microseconds(200));
-	result.applied = c.applied.load(std::memory_order_acquire) == v + 1;
-	return true;
-}
-
-} // namespace
-
-void apply_changes(Router &router, Worker &w)
-{
-	WorkerChanges &c = w.changes;
-	const uint64_t v = c.posted.load(std::memory_order_acquire);
-	if (c.port != WorkerChanges::kNoPort) {
-		Port &p = router.ports()[static_cast<size_t>(c.port)];
-		// The control side checked that the types agree.
-		std::visit(
-			[&](auto &q) {
-				using P = std::decay_t<decltype(q.params())>;
-				if (const P *next = std::get_if<P>(&c.params))
-					q.change(*next);
-			},
-			*p.aqm);
-	}
-	if (c.inference_interval != WorkerChanges::kUnchanged)
-		w.sampler.set_inference_interval(c.inference_interval);
-	c.applied.store(v, std::memory_order_release);
-}
-
-ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<const aqm::Setting> settings,
-			std::chrono::milliseconds wait)
-{
-	std::lock_guard lock(control_mutex);
-	ChangeResult result;
-	const int i = router.port_index(port_name);
-	if (i < 0) {
-		result.error = fmt::format("no port named '{}' (/dualpilot/ports lists them)", port_name);
-		return result;
-	}
-	Port &p = router.ports()[static_cast<size_t>(i)];
-	if (!p.aqm) {
-		result.error = fmt::format("port '{}' runs aqm \"none\": no parameters to change", p.cfg.name);
-		return result;
-	}
-	if (settings.empty()) {
-		result.error = "no parameters given: /dualpilot/aqm/set,<port>,<key>=<value>[,...]";
-		return result;
-	}
-	// What the port runs with: its config, the limit the router sized, then
-	// the changes. The seed is the router's (port index + 1), as at start-up.
-	std::vector<aqm::Setting> current = p.cfg.aqm_params;
-	current.push_back({"limit", std::to_string(p.limit_pkts)});
-	std::vector<aqm::Setting> next = current;
-	next.insert(next.end(), settings.begin(), settings.end());
-	aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, next, i + 1);
-	if (!built.error.empty()) {
-		result.error = fmt::format("port '{}': {}", p.cfg.name, built.error);
-		return result;
-	}
-	const AqmParams params = params_of(*built.aqm);
-	const uint32_t limit = std::visit([](const auto &a) { return a.params().limit_pkts; }, *built.aqm);
-	// The capacity was fixed at start-up and never changes: a plain read.
-	const uint32_t capacity = std::visit([](const auto &a) { return a.queue_capacity_pkts(); }, *p.aqm);
-	if (limit > capacity) {
-		result.error = fmt::format("port '{}': {}: limit {} is above the {} packets this queue was allocated "
-					   "at start-up; a larger limit needs a restart",
-					   p.cfg.name, p.cfg.aqm, limit, capacity);
-		return result;
-	}
-	const aqm::AqmOrError before = aqm::make_aqm(p.cfg.aqm, current, i + 1);
 	std::string changed;
 	for (const aqm::Setting &s : settings)
 		changed += fmt::format("{}{} {} -> {}", changed.empty() ? "" : ", ", s.key, value_of(current, s.key),
 				       s.value.empty() ? "set" : s.value);
-	result.log = fmt::format("aqm/set port '{}': {} (was: {}; now: {})", p.cfg.name, changed,
+	return changed;
+}
+
+} // namespace
+
+std::string check_aqm_change(const PortConfig &port, const aqm::AnyAqm &running, uint32_t limit_pkts, int seed,
+			     std::span<const aqm::Setting> settings, AqmChange &change)
+{
+	if (settings.empty())
+		return "no parameters given: /dualpilot/aqm/set,<port>,<key>=<value>[,...]";
+	// What the port runs with: its config, the limit the router sized, then
+	// the changes.
+	std::vector<aqm::Setting> current = port.aqm_params;
+	current.push_back({"limit", std::to_string(limit_pkts)});
+	std::vector<aqm::Setting> next = current;
+	next.insert(next.end(), settings.begin(), settings.end());
+	aqm::AqmOrError built = aqm::make_aqm(port.aqm, next, seed);
+	if (!built.error.empty())
+		return fmt::format("port '{}': {}", port.name, built.error);
+	const uint32_t limit = std::visit([](const auto &a) { return a.params().limit_pkts; }, *built.aqm);
+	// The capacity was fixed at start-up and never changes: a plain read.
+	const uint32_t capacity = std::visit([](const auto &a) { return a.queue_capacity_pkts(); }, running);
+	if (limit > capacity)
+		return fmt::format("port '{}': {}: limit {} is above the {} packets this queue was allocated at "
+				   "start-up; a larger limit needs a restart",
+				   port.name, port.aqm, limit, capacity);
+	const aqm::AqmOrError before = aqm::make_aqm(port.aqm, current, seed);
+	change.params = params_of(*built.aqm);
+	change.limit_pkts = limit;
+	change.log = fmt::format("aqm/set port '{}': {} (was: {}; now: {})", port.name, changed_values(current, settings),
 				 before.error.empty() ? aqm::describe(*before.aqm) : "?", aqm::describe(*built.aqm));
-	Worker &owner = router.workers()[p.owner];
-	if (!post(owner, wait, result, [&](WorkerChanges &c) {
-		    c.port = static_cast<int32_t>(i);
-		    c.params = params;
-	    }))
-		return result;
-	p.cfg.aqm_params.insert(p.cfg.aqm_params.end(), settings.begin(), settings.end());
-	p.limit_pkts = limit;
-	return result;
+	return {};
 }
 
-ChangeResult change_inference_interval(Router &router, uint32_t interval, std::chrono::milliseconds wait)
+std::string check_inference_interval(uint32_t interval)
 {
-	std::lock_guard lock(control_mutex);
-	ChangeResult result;
-	if (interval == 0 || interval > 1000000) {
-		result.error = interval == 0 ? "inference_interval: 0 turns sampling off, and the policy sees nothing"
-					     : "inference_interval: must be at most 1000000";
-		return result;
-	}
-	if (!router.sampling()) {
-		result.error = "inference_interval: this router samples nothing ([policy] mode off, no pool_out): "
-			       "restart it with the policy on";
-		return result;
-	}
-	// All workers or none: each must have applied its last change.
-	for (const Worker &w : router.workers())
-		if (w.changes.applied.load(std::memory_order_acquire) != w.changes.posted.load(std::memory_order_relaxed)) {
-			result.error = fmt::format("the worker on lcore {} has not applied the previous change yet (is the "
-						   "router forwarding?); try again",
-						   w.lcore);
-			return result;
-		}
-	const uint32_t old = router.workers()[0].sampler.inference_interval();
-	result.log = fmt::format("policy/set inference_interval {} -> {}", old, interval);
-	bool applied = true;
-	for (Worker &w : router.workers()) {
-		ChangeResult one;
-		if (!post(w, wait, one, [&](WorkerChanges &c) { c.inference_interval = interval; })) {
-			result.error = one.error;
-			return result;
-		}
-		applied = applied && one.applied;
-	}
-	result.ok = true;
-	result.applied = applied;
-	return result;
-}
-
-bool changes_pending(const Router &router)
-{
-	for (const Worker &w : router.workers())
-		if (w.changes.posted.load(std::memory_order_acquire) != w.changes.applied.load(std::memory_order_acquire))
-			return true;
-	return false;
+	if (interval == 0)
+		return "inference_interval: 0 turns sampling off, and the policy sees nothing";
+	if (interval > 1000000)
+		return "inference_interval: must be at most 1000000";
+	return {};
 }
 
 } // namespace dualpilot::dataplane

@@ -10,22 +10,24 @@
 // AQMs it owns and stores `applied` (release). The control side writes a
 // block only while posted == applied, so the worker never reads one being
 // written; it serialises its own callers with a mutex, off the fast path.
+//
+// This file holds the plain records and the validation, and knows nothing of
+// the router: the dependency points one way, router -> live_changes. The
+// router's side (router.hpp: apply_changes, change_aqm,
+// change_inference_interval, changes_pending; router_changes.cpp) posts a
+// validated change to its workers and applies it to their AQMs.
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
-#include <string_view>
 #include <variant>
 
 #include "aqm/aqm.hpp"
+#include "dataplane/config.hpp"
 
 namespace dualpilot::dataplane {
-
-class Router;
-struct Worker;
 
 using AqmParams = std::variant<aqm::FifoParams, aqm::PieParams, aqm::CodelParams, aqm::DualPi2Params>;
 
@@ -54,9 +56,6 @@ struct alignas(64) WorkerChanges {
 	WorkerChanges &operator=(const WorkerChanges &) { return *this; }
 };
 
-// The worker side: applies w's posted block (call when w.changes.pending()).
-void apply_changes(Router &router, Worker &w);
-
 // What a change request came to. ok: validated and posted; applied: the
 // worker has applied it (false after a wait that ran out: it applies on the
 // worker's next pass). log: the old and new values, for the operator's log.
@@ -67,19 +66,26 @@ struct ChangeResult {
 	std::string log;
 };
 
-// New AQM parameters for the named port, tc names ("target", "5ms"), on top
-// of those it runs with. Validated by the same code as the config file's
-// [ports.<aqm>] table (aqm::make_aqm), with the same messages; a limit above
-// the queue's allocated capacity is refused (it needs a restart). Waits up to
-// `wait` for the owning worker to apply it.
-[[nodiscard]] ChangeResult change_aqm(Router &router, std::string_view port, std::span<const aqm::Setting> settings,
-				      std::chrono::milliseconds wait);
+// A change of AQM parameters that passed validation: the parameters the
+// port's worker is to run with, the limit they give the queue, and the old
+// and new values for the operator's log.
+struct AqmChange {
+	AqmParams params;
+	uint32_t limit_pkts = 0;
+	std::string log;
+};
 
-// A new [policy] inference_interval for every worker (1 .. 1000000, as in
-// the config). Refused where the router samples nothing.
-[[nodiscard]] ChangeResult change_inference_interval(Router &router, uint32_t interval, std::chrono::milliseconds wait);
+// Validates new AQM parameters for a port, tc names ("target", "5ms"), on
+// top of those it runs with (its config, then limit_pkts, the limit the
+// router sized). The same code as the config file's [ports.<aqm>] table
+// checks them (aqm::make_aqm, seeded with `seed` as at start-up), with the
+// same messages; a limit above the capacity `running` was allocated with is
+// refused (it needs a restart). Error text naming the port, or empty.
+[[nodiscard]] std::string check_aqm_change(const PortConfig &port, const aqm::AnyAqm &running, uint32_t limit_pkts,
+					   int seed, std::span<const aqm::Setting> settings, AqmChange &change);
 
-// Whether any worker has a change it has not applied yet.
-bool changes_pending(const Router &router);
+// Validates a new [policy] inference_interval (1 .. 1000000, as in the
+// config). Error text, or empty.
+[[nodiscard]] std::string check_inference_interval(uint32_t interval);
 
 } // namespace dualpilot::dataplane

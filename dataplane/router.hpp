@@ -15,11 +15,13 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "aqm/aqm.hpp"
@@ -28,7 +30,7 @@
 #include "dataplane/delay_line.hpp"
 #include "aqm/random.hpp"
 #include "dataplane/forward_l3.hpp"
-#include "dataplane/live_changes.hpp"
+#include "dataplane/live_changes.hpp" // one way: router -> live_changes, never back
 #include "dataplane/override.hpp"
 #include "dataplane/sample.hpp"
 #include "dataplane/parse.hpp"
@@ -290,5 +292,26 @@ private:
 	std::unique_ptr<OverrideSlot[]> overrides_;
 	std::vector<std::string> warnings_;
 };
+
+// Live changes, the router's side (router_changes.cpp): the records and
+// their validation are live_changes.hpp's, which knows nothing of the
+// router; this side posts a validated change to the workers' change blocks
+// and applies it to their AQMs.
+
+// The worker side: applies w's posted block (call when w.changes.pending()).
+void apply_changes(Router &router, Worker &w);
+
+// New AQM parameters for the named port, tc names ("target", "5ms"), on top
+// of those it runs with, validated by check_aqm_change (live_changes.hpp).
+// Waits up to `wait` for the owning worker to apply them.
+[[nodiscard]] ChangeResult change_aqm(Router &router, std::string_view port, std::span<const aqm::Setting> settings,
+				      std::chrono::milliseconds wait);
+
+// A new [policy] inference_interval for every worker (1 .. 1000000, as in
+// the config). Refused where the router samples nothing.
+[[nodiscard]] ChangeResult change_inference_interval(Router &router, uint32_t interval, std::chrono::milliseconds wait);
+
+// Whether any worker has a change it has not applied yet.
+bool changes_pending(const Router &router);
 
 } // namespace dualpilot::dataplane

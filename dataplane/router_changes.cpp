@@ -1,0 +1,146 @@
+// The router's side of live changes (live_changes.hpp holds the records and
+// their validation and knows nothing of the router): a validated change is
+// posted to the change block of each worker it concerns, and the worker
+// applies it to the AQMs it owns between two bursts.
+#include "dataplane/router.hpp"
+
+#include <fmt/format.h>
+
+#include <mutex>
+#include <thread>
+
+namespace dualpilot::dataplane {
+
+namespace {
+
+// Serialises the control side's callers (telemetry, signals, tests).
+std::mutex control_mutex;
+
+std::string not_applied_yet(const Worker &w)
+{
+	return fmt::format("the worker on lcore {} has not applied the previous change yet (is the router "
+			   "forwarding?); try again",
+			   w.lcore);
+}
+
+// Posts the block written by fill() to worker w and waits up to `wait` for
+// it. Refused while an earlier change is still unapplied (a worker that is
+// not running): the block may not be written under the worker.
+template <typename Fill>
+[[nodiscard]] bool post(Worker &w, std::chrono::milliseconds wait, ChangeResult &result, Fill fill)
+{
+	WorkerChanges &c = w.changes;
+	const uint64_t v = c.posted.load(std::memory_order_relaxed);
+	if (c.applied.load(std::memory_order_acquire) != v) {
+		result.error = not_applied_yet(w);
+		return false;
+	}
+	c.port = WorkerChanges::kNoPort;
+	c.inference_interval = WorkerChanges::kUnchanged;
+	fill(c);
+	c.posted.store(v + 1, std::memory_order_release);
+	result.ok = true;
+	const auto deadline = std::chrono::steady_clock::now() + wait;
+	while (c.applied.load(std::memory_order_acquire) != v + 1 && std::chrono::steady_clock::now() < deadline)
+		std::this_thread::sleep_for(std::chrono::microseconds(200));
+	result.applied = c.applied.load(std::memory_order_acquire) == v + 1;
+	return true;
+}
+
+} // namespace
+
+void apply_changes(Router &router, Worker &w)
+{
+	WorkerChanges &c = w.changes;
+	const uint64_t v = c.posted.load(std::memory_order_acquire);
+	if (c.port != WorkerChanges::kNoPort) {
+		Port &p = router.ports()[static_cast<size_t>(c.port)];
+		// The control side checked that the types agree.
+		std::visit(
+			[&](auto &q) {
+				using P = std::decay_t<decltype(q.params())>;
+				if (const P *next = std::get_if<P>(&c.params))
+					q.change(*next);
+			},
+			*p.aqm);
+	}
+	if (c.inference_interval != WorkerChanges::kUnchanged)
+		w.sampler.set_inference_interval(c.inference_interval);
+	c.applied.store(v, std::memory_order_release);
+}
+
+ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<const aqm::Setting> settings,
+			std::chrono::milliseconds wait)
+{
+	std::lock_guard lock(control_mutex);
+	ChangeResult result;
+	const int i = router.port_index(port_name);
+	if (i < 0) {
+		result.error = fmt::format("no port named '{}' (/dualpilot/ports lists them)", port_name);
+		return result;
+	}
+	Port &p = router.ports()[static_cast<size_t>(i)];
+	if (!p.aqm) {
+		result.error = fmt::format("port '{}' runs aqm \"none\": no parameters to change", p.cfg.name);
+		return result;
+	}
+	// The seed is the router's (port index + 1), as at start-up.
+	AqmChange change;
+	result.error = check_aqm_change(p.cfg, *p.aqm, p.limit_pkts, i + 1, settings, change);
+	if (!result.error.empty())
+		return result;
+	result.log = std::move(change.log);
+	Worker &owner = router.workers()[p.owner];
+	if (!post(owner, wait, result, [&](WorkerChanges &c) {
+		    c.port = static_cast<int32_t>(i);
+		    c.params = change.params;
+	    }))
+		return result;
+	p.cfg.aqm_params.insert(p.cfg.aqm_params.end(), settings.begin(), settings.end());
+	p.limit_pkts = change.limit_pkts;
+	return result;
+}
+
+ChangeResult change_inference_interval(Router &router, uint32_t interval, std::chrono::milliseconds wait)
+{
+	std::lock_guard lock(control_mutex);
+	ChangeResult result;
+	result.error = check_inference_interval(interval);
+	if (!result.error.empty())
+		return result;
+	if (!router.sampling()) {
+		result.error = "inference_interval: this router samples nothing ([policy] mode off, no pool_out): "
+			       "restart it with the policy on";
+		return result;
+	}
+	// All workers or none: each must have applied its last change.
+	for (const Worker &w : router.workers())
+		if (w.changes.applied.load(std::memory_order_acquire) != w.changes.posted.load(std::memory_order_relaxed)) {
+			result.error = not_applied_yet(w);
+			return result;
+		}
+	const uint32_t old = router.workers()[0].sampler.inference_interval();
+	result.log = fmt::format("policy/set inference_interval {} -> {}", old, interval);
+	bool applied = true;
+	for (Worker &w : router.workers()) {
+		ChangeResult one;
+		if (!post(w, wait, one, [&](WorkerChanges &c) { c.inference_interval = interval; })) {
+			result.error = one.error;
+			return result;
+		}
+		applied = applied && one.applied;
+	}
+	result.ok = true;
+	result.applied = applied;
+	return result;
+}
+
+bool changes_pending(const Router &router)
+{
+	for (const Worker &w : router.workers())
+		if (w.changes.posted.load(std::memory_order_acquire) != w.changes.applied.load(std::memory_order_acquire))
+			return true;
+	return false;
+}
+
+} // namespace dualpilot::dataplane
