@@ -33,6 +33,9 @@ constexpr size_t kDefaultIpLine = sizeof(rte_mbuf) + RTE_PKTMBUF_HEADROOM + 14;
 // The mbufs a dequeue names for the next burst: one per packet it dequeued,
 // and at least this many when it dequeued none (no budget this pass).
 constexpr uint32_t kMinPeek = 8;
+// What Router::route_l3 returns for a frame to drop (a port index is below 32).
+constexpr uint32_t kDropNoRoute = UINT32_MAX;
+constexpr uint32_t kDropTtlExpired = UINT32_MAX - 1;
 
 // A queued mbuf, a burst before tx needs it: its two header lines (tx reads
 // the first; a PMD that frees without MBUF_FAST_FREE reads `next` in the
@@ -70,6 +73,44 @@ inline void release(Port &out, rte_mbuf *m, uint32_t len, uint64_t now_ns, rte_m
 		tx_failed++;
 		drops[nd++] = m;
 	}
+}
+
+// The AQM's half of a dequeue: a burst decided on the descriptors (up to max
+// packets to forward, as many as the shaper's budget allows, plus whatever it
+// drops on the way) into d, and the handles of the mbufs the next burst will
+// take into next (peek_handles). Returns the burst's size.
+inline uint32_t aqm_dequeue(Port &out, uint64_t now_ns, uint32_t max, aqm::Dequeued *d, uint64_t *next,
+			    uint32_t &n_next)
+{
+	uint32_t n = 0;
+	std::visit(
+		[&](auto &q) {
+			n = aqm::dequeue_burst(q, now_ns, out.shaper.byte_budget(now_ns), out.shaper.overhead_bytes, max, d,
+					       kMaxBurst);
+			aqm::peek_handles(q, next, std::max(n, kMinPeek), n_next);
+			// Whether the queue still stands: the shaper may then make up
+			// for polls that came late (Shaper::catchup_ns).
+			out.shaper.backlogged = q.backlog_pkts() > 0;
+		},
+		*out.aqm);
+	return n;
+}
+
+// The policy's overrides for an egress port's queues, read once per burst:
+// on[q] where the one for queue q is in force.
+inline void read_overrides(const OverrideSlot *slots, uint16_t egress, uint64_t now_ns, OverrideRecord *ov, bool *on)
+{
+	for (int q = 0; q < aqm::kQueueCount; q++)
+		on[q] = slots[egress * aqm::kQueueCount + q].read(ov[q]) && ov[q].active(now_ns);
+}
+
+// A burst's changes of verdict by the policy, [the AQM's][the one taken],
+// into the port's counters.
+inline void add_verdict_changes(PortStats &st, const uint32_t (&changes)[3][3])
+{
+	for (int a = 0; a < 3; a++)
+		for (int t = 0; t < 3; t++)
+			st.verdict_changes[a][t] += changes[a][t];
 }
 
 } // namespace
@@ -189,6 +230,50 @@ bool Router::pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, 
 	return true;
 }
 
+// l3: the route for the frame's destination, its TTL / hop limit taken down
+// by one and its Ethernet addresses rewritten for the next hop. Returns the
+// egress port's index, or kDropNoRoute / kDropTtlExpired for a frame to drop.
+inline uint32_t Router::route_l3(uint8_t *frame, const FrameInfo &info)
+{
+	const uint32_t route = routes_.lookup(frame, info);
+	if (route == RouteTable::kNoRoute)
+		return kDropNoRoute;
+	if (!decrement_hop_limit(frame, info))
+		return kDropTtlExpired;
+	const uint16_t egress = route_egress_[route];
+	write_ether_addresses(frame, cfg_.routes[route].next_hop_mac, ports_[egress].mac);
+	return egress;
+}
+
+// Each egress port gets its share of an rx burst as one burst: in l2-pair
+// mode that is the whole burst, in l3 mode a gather per port the burst
+// touched (ports_hit, a bit per port); into the port's AQM where this worker
+// owns it, else over its owner's hand-off ring.
+inline void Router::enqueue_by_egress(Worker &w, const aqm::Packet *descs, const uint16_t *dest, uint32_t n,
+				      uint32_t ports_hit, uint64_t now_ns)
+{
+	const auto me = static_cast<uint16_t>(&w - workers_.data());
+	aqm::Packet share[kMaxBurst];
+	const bool one_port = (ports_hit & (ports_hit - 1)) == 0;
+	while (ports_hit != 0) {
+		const auto e = static_cast<uint16_t>(__builtin_ctz(ports_hit));
+		ports_hit &= ports_hit - 1;
+		const aqm::Packet *group = descs;
+		uint32_t ng = n;
+		if (!one_port) {
+			ng = 0;
+			for (uint32_t i = 0; i < n; i++)
+				if (dest[i] == e)
+					share[ng++] = descs[i];
+			group = share;
+		}
+		if (ports_[e].owner == me)
+			enqueue_local(w, e, group, ng, now_ns);
+		else
+			hand_off(w, e, group, ng);
+	}
+}
+
 // rx -> parse -> (l3: route, TTL, addresses) -> a descriptor beside the burst
 // -> the egress port's AQM, or the hand-off ring of the worker that owns it.
 // Malformed and unroutable frames are counted by kind and freed in bulk.
@@ -204,7 +289,7 @@ uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
 	uint16_t dest[kMaxBurst];
 	rte_mbuf *drops[kMaxBurst];
 	uint32_t nk = 0, nd = 0;
-	uint32_t ports_hit = 0; // bit per egress port, to group the burst by port below
+	uint32_t ports_hit = 0; // bit per egress port, to group the burst by port
 	uint64_t rx_bytes = 0, no_route = 0, ttl_expired = 0;
 	uint32_t kinds[kFrameKinds] = {};
 	const bool l3 = cfg_.mode == RouterMode::l3;
@@ -225,19 +310,13 @@ uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
 		}
 		uint16_t egress = in.egress;
 		if (l3) {
-			const uint32_t route = routes_.lookup(frame, info);
-			if (route == RouteTable::kNoRoute) {
-				no_route++;
+			const uint32_t to = route_l3(frame, info);
+			if (to == kDropNoRoute || to == kDropTtlExpired) {
+				(to == kDropNoRoute ? no_route : ttl_expired)++;
 				drops[nd++] = m;
 				continue;
 			}
-			if (!decrement_hop_limit(frame, info)) {
-				ttl_expired++;
-				drops[nd++] = m;
-				continue;
-			}
-			egress = route_egress_[route];
-			write_ether_addresses(frame, cfg_.routes[route].next_hop_mac, ports_[egress].mac);
+			egress = static_cast<uint16_t>(to);
 		}
 		desc[nk] = aqm::Packet{now_ns, reinterpret_cast<uint64_t>(m), len, info.ecn, 0,
 				       frame_tag(info.kind, info.l3_offset)};
@@ -253,28 +332,7 @@ uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
 	st.ttl_expired += ttl_expired;
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(drops, nd);
-	// Each egress port gets its share as one burst: in l2-pair mode that is
-	// the whole burst, in l3 mode a gather per port the burst touched.
-	const auto me = static_cast<uint16_t>(&w - workers_.data());
-	aqm::Packet share[kMaxBurst];
-	const bool one_port = (ports_hit & (ports_hit - 1)) == 0;
-	while (ports_hit != 0) {
-		const auto e = static_cast<uint16_t>(__builtin_ctz(ports_hit));
-		ports_hit &= ports_hit - 1;
-		const aqm::Packet *group = desc;
-		uint32_t ng = nk;
-		if (!one_port) {
-			ng = 0;
-			for (uint32_t i = 0; i < nk; i++)
-				if (dest[i] == e)
-					share[ng++] = desc[i];
-			group = share;
-		}
-		if (ports_[e].owner == me)
-			enqueue_local(w, e, group, ng, now_ns);
-		else
-			hand_off(w, e, group, ng);
-	}
+	enqueue_by_egress(w, desc, dest, nk, ports_hit, now_ns);
 	return n;
 }
 
@@ -338,29 +396,17 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 		return 0;
 	aqm::Dequeued d[kMaxBurst];
 	uint64_t next[kMaxBurst];
-	uint32_t n = 0, n_next = 0;
-	std::visit(
-		[&](auto &q) {
-			n = aqm::dequeue_burst(q, now_ns, out.shaper.byte_budget(now_ns), out.shaper.overhead_bytes, max, d,
-					       kMaxBurst);
-			aqm::peek_handles(q, next, std::max(n, kMinPeek), n_next);
-			// Whether the queue still stands: the shaper may then make up
-			// for polls that came late (Shaper::catchup_ns).
-			out.shaper.backlogged = q.backlog_pkts() > 0;
-		},
-		*out.aqm);
+	uint32_t n_next = 0;
+	const uint32_t n = aqm_dequeue(out, now_ns, max, d, next, n_next);
 	if (n == 0) {
 		for (uint32_t i = 0; i < n_next; i++) // a budget-less pass: the few the next one starts with
 			prefetch_mbuf(next[i]);
 		return 0;
 	}
-
-	// The policy's overrides for this port's queues: read once per burst.
 	OverrideRecord ov[aqm::kQueueCount];
 	bool on[aqm::kQueueCount] = {false, false};
 	if (overrides_)
-		for (int q = 0; q < aqm::kQueueCount; q++)
-			on[q] = overrides_[egress * aqm::kQueueCount + q].read(ov[q]) && ov[q].active(now_ns);
+		read_overrides(overrides_.get(), egress, now_ns, ov, on);
 	const bool sampling = w.sampler.on();
 	// The AQM counts its own verdicts; the router counts only what it
 	// changes of them (the policy's overrides, marks it cannot set).
@@ -407,9 +453,7 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	PortStats &st = end_release(w, egress, drops, nd, delay_drops, tx_failed, sampling);
 	st.mark_failed += mark_failed;
 	if (overrides_)
-		for (int a = 0; a < 3; a++)
-			for (int t = 0; t < 3; t++)
-				st.verdict_changes[a][t] += changes[a][t];
+		add_verdict_changes(st, changes);
 	return static_cast<uint16_t>(n);
 }
 

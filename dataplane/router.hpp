@@ -264,6 +264,9 @@ private:
 	void assign_work(const std::vector<unsigned> &worker_lcores);
 	// The fast path (router.cpp), in the order a packet meets it.
 	uint16_t rx_queue(Worker &w, RxQueue rq, uint64_t now_ns);
+	uint32_t route_l3(uint8_t *frame, const FrameInfo &info);
+	void enqueue_by_egress(Worker &w, const aqm::Packet *descs, const uint16_t *dest, uint32_t n, uint32_t ports_hit,
+			       uint64_t now_ns);
 	void enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
 	bool pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
 	bool override_active(uint16_t egress, uint64_t now_ns) const;
