@@ -143,6 +143,101 @@ uint64_t mbuf_bytes()
 	return rte_mempool_calc_obj_size(sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE, 0, &sz);
 }
 
+// What each port's queue asks for, before the memory budget: the limit
+// "auto" would give it (0 where the config gives one), the AQM's own default
+// limit as its floor, and the target the limit is counted in.
+struct QueueWants {
+	std::vector<uint64_t> auto_limit;
+	std::vector<uint64_t> floor_limit;
+	std::vector<uint64_t> target_ns;
+	uint64_t auto_total = 0;
+	uint64_t floors = 0;
+};
+
+// The first pass of Router::size_queues: each AQM built once from its config
+// to learn its target and default limit; sets each port's sizing rate and
+// the limit it runs with unless "auto" changes it. Error text or empty.
+[[nodiscard]] std::string want_queues(std::vector<Port> &ports, QueueWants &w)
+{
+	w.auto_limit.assign(ports.size(), 0);
+	w.floor_limit.assign(ports.size(), 0);
+	w.target_ns.assign(ports.size(), kDefaultTargetNs);
+	for (size_t i = 0; i < ports.size(); i++) {
+		Port &p = ports[i];
+		if (!runs_aqm(p.cfg))
+			continue;
+		p.sizing_rate_bps = sizing_rate_bps(p);
+		aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, p.cfg.aqm_params, i + 1);
+		if (!built.error.empty())
+			return "port '" + p.cfg.name + "': " + built.error;
+		std::visit(
+			[&](const auto &q) {
+				if constexpr (requires { q.params().target_ns; })
+					w.target_ns[i] = q.params().target_ns;
+				p.limit_pkts = q.params().limit_pkts;
+			},
+			*built.aqm);
+		if (!limit_given(p.cfg)) {
+			w.floor_limit[i] = p.limit_pkts;
+			w.auto_limit[i] = std::max<uint64_t>(w.floor_limit[i], packets_in(kAutoTargets * w.target_ns[i],
+											   p.sizing_rate_bps, p.shaper.overhead_bytes));
+			w.auto_total += w.auto_limit[i];
+		}
+	}
+	for (uint64_t f : w.floor_limit)
+		w.floors += f;
+	return {};
+}
+
+// An auto limit within the memory budget: every auto limit keeps its floor
+// (the AQM's default limit) and what each wants past it is scaled down alike,
+// so that a fast port's share never squeezes a slow port's queue below what
+// it always had; a budget too small for the floors scales all alike.
+uint64_t within_budget(const QueueWants &w, uint64_t budget_pkts, uint64_t want, uint64_t floor_pkts)
+{
+	if (w.auto_total <= budget_pkts)
+		return want;
+	if (budget_pkts < w.floors)
+		return std::max<uint64_t>(1, want * budget_pkts / w.auto_total);
+	const double share = static_cast<double>(budget_pkts - w.floors) / static_cast<double>(w.auto_total - w.floors);
+	return floor_pkts + static_cast<uint64_t>(std::floor(static_cast<double>(want - floor_pkts) * share));
+}
+
+// The warning for a limit shorter than one target at the port's rate, or
+// nothing.
+std::optional<std::string> short_limit_warning(const Port &p, uint64_t target_ns, bool auto_limit)
+{
+	const uint64_t one_target = packets_in(target_ns, p.sizing_rate_bps, p.shaper.overhead_bytes);
+	if (p.limit_pkts >= one_target)
+		return std::nullopt;
+	return fmt::format("port '{}': limit {} packets is shorter than one target ({:.3g} ms) at {:.4g} Mbit/s of "
+			   "{}-byte frames ({} packets): under load the queue overflows before the AQM acts{}",
+			   p.cfg.name, p.limit_pkts, static_cast<double>(target_ns) / 1e6,
+			   static_cast<double>(p.sizing_rate_bps) / 1e6, kMinFrameBytes, one_target,
+			   auto_limit ? " (limit \"auto\" within queue_memory: raise [router] queue_memory)" : "");
+}
+
+// The mbufs the pool needs so that the AQM, never the pool, bounds a queue:
+// each queue its limit, each port its rx and tx rings, the tx buffer, the
+// hand-off ring and the delay line, and a burst in hand per worker.
+uint64_t mbufs_needed(const std::vector<Port> &ports, uint32_t burst, size_t workers)
+{
+	uint64_t needed = 0;
+	for (const Port &p : ports) {
+		needed += kRxDesc * p.cfg.rx_queues + kTxDesc + TxBuffer::kSlots + (p.handoff ? kHandoffRing : 0);
+		if (p.aqm)
+			needed += p.limit_pkts;
+		// The delay line holds delay x rate of frames (counted as 60-byte
+		// frames, the worst case), or its whole ring on an unshaped port.
+		if (p.delay.enabled())
+			needed += p.cfg.rate_bps
+					  ? std::min<uint64_t>(kDelayLineSlots, p.cfg.rate_bps * p.cfg.delay_ns / 8000000000ull / 60 + 64)
+					  : kDelayLineSlots;
+	}
+	needed += uint64_t{burst} * workers * 2; // a burst in hand per worker, rx and dequeue
+	return needed;
+}
+
 } // namespace
 
 PortStats &PortStats::operator+=(const PortStats &o)
@@ -269,85 +364,29 @@ std::string Router::init_ports()
 // rings that can hold mbufs, so that the AQM, never the pool, bounds a queue.
 std::string Router::size_queues()
 {
+	QueueWants wants;
+	if (std::string err = want_queues(ports_, wants); !err.empty())
+		return err;
 	const uint64_t per_mbuf = mbuf_bytes();
-	std::vector<uint64_t> auto_limit(ports_.size(), 0);
-	std::vector<uint64_t> floor_limit(ports_.size(), 0); // the AQM's own default limit
-	std::vector<uint64_t> target_ns(ports_.size(), kDefaultTargetNs);
-	uint64_t auto_total = 0;
-	for (size_t i = 0; i < ports_.size(); i++) {
-		Port &p = ports_[i];
-		if (!runs_aqm(p.cfg))
-			continue;
-		p.sizing_rate_bps = sizing_rate_bps(p);
-		aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, p.cfg.aqm_params, i + 1);
-		if (!built.error.empty())
-			return "port '" + p.cfg.name + "': " + built.error;
-		std::visit(
-			[&](const auto &q) {
-				if constexpr (requires { q.params().target_ns; })
-					target_ns[i] = q.params().target_ns;
-				p.limit_pkts = q.params().limit_pkts;
-			},
-			*built.aqm);
-		if (!limit_given(p.cfg)) {
-			floor_limit[i] = p.limit_pkts;
-			auto_limit[i] = std::max<uint64_t>(
-				floor_limit[i], packets_in(kAutoTargets * target_ns[i], p.sizing_rate_bps, p.shaper.overhead_bytes));
-			auto_total += auto_limit[i];
-		}
-	}
-	// Within the memory budget: every auto limit keeps its floor (the AQM's
-	// default limit) and what each wants past it is scaled down alike, so
-	// that a fast port's share never squeezes a slow port's queue below what
-	// it always had; a budget too small for the floors scales all alike.
 	const uint64_t budget_pkts = cfg_.queue_memory_bytes / per_mbuf;
-	uint64_t floors = 0;
-	for (uint64_t f : floor_limit)
-		floors += f;
-	auto sized = [&](uint64_t want, uint64_t floor_pkts) -> uint64_t {
-		if (auto_total <= budget_pkts)
-			return want;
-		if (budget_pkts < floors)
-			return std::max<uint64_t>(1, want * budget_pkts / auto_total);
-		const double share = static_cast<double>(budget_pkts - floors) / static_cast<double>(auto_total - floors);
-		return floor_pkts + static_cast<uint64_t>(std::floor(static_cast<double>(want - floor_pkts) * share));
-	};
 	for (size_t i = 0; i < ports_.size(); i++) {
 		Port &p = ports_[i];
 		if (!runs_aqm(p.cfg))
 			continue;
 		std::vector<aqm::Setting> settings = p.cfg.aqm_params;
-		if (auto_limit[i] != 0) {
-			p.limit_pkts = static_cast<uint32_t>(std::min<uint64_t>(sized(auto_limit[i], floor_limit[i]), UINT32_MAX));
+		if (wants.auto_limit[i] != 0) {
+			const uint64_t sized = within_budget(wants, budget_pkts, wants.auto_limit[i], wants.floor_limit[i]);
+			p.limit_pkts = static_cast<uint32_t>(std::min<uint64_t>(sized, UINT32_MAX));
 			settings.push_back({"limit", std::to_string(p.limit_pkts)});
 		}
 		aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, settings, i + 1);
 		if (!built.error.empty())
 			return "port '" + p.cfg.name + "': " + built.error;
 		p.aqm = std::move(built.aqm);
-		const uint64_t one_target = packets_in(target_ns[i], p.sizing_rate_bps, p.shaper.overhead_bytes);
-		if (p.limit_pkts < one_target)
-			warnings_.push_back(fmt::format(
-				"port '{}': limit {} packets is shorter than one target ({:.3g} ms) at {:.4g} Mbit/s of "
-				"{}-byte frames ({} packets): under load the queue overflows before the AQM acts{}",
-				p.cfg.name, p.limit_pkts, static_cast<double>(target_ns[i]) / 1e6,
-				static_cast<double>(p.sizing_rate_bps) / 1e6, kMinFrameBytes, one_target,
-				auto_limit[i] != 0 ? " (limit \"auto\" within queue_memory: raise [router] queue_memory)" : ""));
+		if (std::optional<std::string> w = short_limit_warning(p, wants.target_ns[i], wants.auto_limit[i] != 0))
+			warnings_.push_back(std::move(*w));
 	}
-	// Each queue can hold its limit in mbufs, each port its rx and tx rings.
-	uint64_t needed = 0;
-	for (const Port &p : ports_) {
-		needed += kRxDesc * p.cfg.rx_queues + kTxDesc + TxBuffer::kSlots + (p.handoff ? kHandoffRing : 0);
-		if (p.aqm)
-			needed += p.limit_pkts;
-		// The delay line holds delay x rate of frames (counted as 60-byte
-		// frames, the worst case), or its whole ring on an unshaped port.
-		if (p.delay.enabled())
-			needed += p.cfg.rate_bps
-					  ? std::min<uint64_t>(kDelayLineSlots, p.cfg.rate_bps * p.cfg.delay_ns / 8000000000ull / 60 + 64)
-					  : kDelayLineSlots;
-	}
-	needed += uint64_t{cfg_.burst} * workers_.size() * 2; // a burst in hand per worker, rx and dequeue
+	const uint64_t needed = mbufs_needed(ports_, cfg_.burst, workers_.size());
 	const uint64_t mbufs = cfg_.mbufs != 0 ? cfg_.mbufs : needed;
 	if (cfg_.mbufs != 0 && needed > cfg_.mbufs)
 		warnings_.push_back(fmt::format("mbufs = {} is below the {} the queues and rings can hold: under "
