@@ -650,23 +650,22 @@ double seconds_since(std::chrono::steady_clock::time_point t0)
 	return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-} // namespace
-
-std::string train_policy(const std::vector<experience::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report)
+// Torch's and OpenBLAS's threads, and the seed every draw starts from.
+void set_up_torch(const TrainOptions &opt)
 {
-	const auto t0 = std::chrono::steady_clock::now();
-	report = TrainReport{};
 	if (opt.threads) {
 		torch::set_num_threads(static_cast<int>(opt.threads));
 		if (openblas_set_num_threads)
 			openblas_set_num_threads(static_cast<int>(opt.threads));
 	}
 	torch::manual_seed(opt.seed);
-	const uint32_t w = opt.model.window;
-	// A student learns returns-to-go as its teacher saw them.
-	const double gamma = opt.teacher ? static_cast<double>(opt.teacher->config.gamma) : opt.gamma;
+}
 
-	Dataset data;
+// The pools as one data set, split into training and validation episodes,
+// with the normalisation fitted on it (and, for awr, the advantage weights).
+std::string prepare_data(const std::vector<experience::Pool> &pools, const TrainOptions &opt, double gamma,
+			 Dataset &data, Normalisation &norm, TrainReport &report)
+{
 	std::vector<Episode> episodes;
 	// The caller's validation episodes, when it split them, follow the training ones.
 	if (std::string err = merge_pools(in_order({&pools, opt.val_pools}), gamma, data, episodes, report.features);
@@ -674,11 +673,10 @@ std::string train_policy(const std::vector<experience::Pool> &pools, const Train
 		return err;
 	report.episodes = episodes.size();
 	const size_t presplit = opt.val_pools ? opt.val_pools->size() : SIZE_MAX;
-	if (std::string err = split_episodes(data, episodes, presplit, opt, w, report); !err.empty())
+	if (std::string err = split_episodes(data, episodes, presplit, opt, opt.model.window, report); !err.empty())
 		return err;
 	if (opt.method == Method::bc)
 		std::fill(data.rtg.begin(), data.rtg.end(), 0.0f);
-	Normalisation norm;
 	if (std::string err = fit_normalisation(data, opt.dp, norm); !err.empty())
 		return err;
 	if (opt.method == Method::bc)
@@ -686,27 +684,42 @@ std::string train_policy(const std::vector<experience::Pool> &pools, const Train
 	if (opt.method == Method::awr)
 		if (std::string err = fit_advantage_weights(data, norm, opt, report); !err.empty())
 			return err;
-	const bool validator = !opt.dp || opt.dp->rank() == 0;
-	const uint32_t ranks = opt.dp ? opt.dp->world() : std::max<uint32_t>(1, opt.emulate_ranks);
+	return {};
+}
 
+// The teacher to distil from, when there is one: its features must be the
+// pools' and its window at least the student's.
+std::string load_teacher(const TrainOptions &opt, TrainReport &report, PolicyNet &teacher)
+{
+	if (!opt.teacher)
+		return {};
+	const ModelConfig &tc = opt.teacher->config;
+	if (tc.feature_names != report.features)
+		return "the teacher's features are not the pools' features";
+	if (tc.window < opt.model.window)
+		return fmt::format("the teacher's window ({} steps) is shorter than the student's ({})", tc.window,
+				   opt.model.window);
+	teacher = import_model(*opt.teacher);
+	teacher->eval();
+	report.teacher_parameters = opt.teacher->parameter_count();
+	return {};
+}
+
+// The nets: the student built on its backbone when there is one, with (data
+// parallel) every rank starting from rank 0's weights, and the teacher when
+// distilling. The teacher is loaded before the student is built, so that the
+// student's initial weights are drawn where they always were.
+std::string make_nets(const TrainOptions &opt, const Dataset &data, const Normalisation &norm, double gamma,
+		      TrainReport &report, PolicyNet &net, PolicyNet &teacher)
+{
 	Gpt2Backbone backbone;
 	if (!opt.backbone_path.empty()) {
 		if (std::string err = load_gpt2_backbone(opt.backbone_path, opt.backbone_heads, backbone); !err.empty())
 			return err;
 		report.backbone_parameters = backbone.parameters;
 	}
-	PolicyNet teacher{nullptr};
-	if (opt.teacher) {
-		const ModelConfig &tc = opt.teacher->config;
-		if (tc.feature_names != report.features)
-			return "the teacher's features are not the pools' features";
-		if (tc.window < w)
-			return fmt::format("the teacher's window ({} steps) is shorter than the student's ({})", tc.window, w);
-		teacher = import_model(*opt.teacher);
-		teacher->eval();
-		report.teacher_parameters = opt.teacher->parameter_count();
-	}
-	PolicyNet net{nullptr};
+	if (std::string err = load_teacher(opt, report, teacher); !err.empty())
+		return err;
 	if (std::string err = build_net(opt, data, norm, gamma, report, backbone, net); !err.empty())
 		return err;
 	if (opt.dp) { // every rank starts from rank 0's weights
@@ -716,30 +729,15 @@ std::string train_policy(const std::vector<experience::Pool> &pools, const Train
 		if (std::string err = opt.dp->broadcast(all); !err.empty())
 			return err;
 	}
-	const ModelConfig &cfg = net->config;
-	report.parameters = net->parameter_count(false);
-	report.trainable_parameters = net->parameter_count(true);
-	report.class_weights = loss_weights(opt, norm.class_count, report.class_weighted);
-	const torch::Tensor weights = torch::tensor(
-		{static_cast<float>(report.class_weights[0]), static_cast<float>(report.class_weights[1]),
-		 static_cast<float>(report.class_weights[2])});
-	std::vector<torch::Tensor> trainable;
-	for (const torch::Tensor &p : net->parameters())
-		if (p.requires_grad())
-			trainable.push_back(p);
+	return {};
+}
 
-	const Batch val = validator ? validation_batch(data, opt, cfg) : Batch{};
-	torch::Tensor teacher_pred; // the teacher's answers on it, once: they do not change
-	if (!teacher.is_empty() && validator) {
-		torch::NoGradGuard g;
-		const auto [logits, target] = scored_logits(teacher, val);
-		teacher_pred = logits.argmax(1);
-		report.teacher_accuracy = teacher_pred.eq(target).to(torch::kDouble).mean().item<double>();
-	}
-	// One sampler per rank: this rank's (data-parallel), or, emulating N
-	// ranks in one process, one per shard with that rank's stream, so that a
-	// step sees the global batch N ranks would.
-	std::vector<WindowSampler> samplers;
+// One sampler per rank: this rank's (data-parallel), or, emulating N ranks
+// in one process, one per shard with that rank's stream, so that a step sees
+// the global batch N ranks would.
+std::string make_samplers(const Dataset &data, const TrainOptions &opt, const ModelConfig &cfg,
+			  const Normalisation &norm, uint32_t ranks, std::vector<WindowSampler> &samplers)
+{
 	const uint32_t first_rank = opt.dp ? opt.dp->rank() : 0, shards = opt.dp ? 1 : ranks;
 	for (uint32_t r = first_rank; r < first_rank + shards; r++) {
 		std::vector<Episode> mine;
@@ -747,115 +745,171 @@ std::string train_policy(const std::vector<experience::Pool> &pools, const Train
 			if (opt.dp || e.index % ranks == r)
 				mine.push_back(e);
 		if (mine.empty())
-			return fmt::format("rank {} of {} has no training episode of at least {} steps", r, ranks, w);
+			return fmt::format("rank {} of {} has no training episode of at least {} steps", r, ranks,
+					   opt.model.window);
 		samplers.emplace_back(data, std::move(mine), opt.seed + 7919 * r, opt, cfg, norm.std);
 	}
-	std::vector<double> windows_count{0};
-	for (const Episode &e : data.train)
-		windows_count[0] += static_cast<double>(e.end - e.begin - w + 1);
-	if (opt.dp)
-		if (std::string err = opt.dp->sum(windows_count); !err.empty())
-			return err;
-	const double train_windows = windows_count[0];
-	const double windows_per_step = static_cast<double>(opt.batch) * opt.accumulate * ranks;
+	return {};
+}
 
-	torch::optim::AdamW optim(trainable, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
+// The windows the training split holds, over every rank.
+std::string count_train_windows(const Dataset &data, const TrainOptions &opt, double &windows)
+{
+	std::vector<double> count{0};
+	for (const Episode &e : data.train)
+		count[0] += static_cast<double>(e.end - e.begin - opt.model.window + 1);
+	if (opt.dp)
+		if (std::string err = opt.dp->sum(count); !err.empty())
+			return err;
+	windows = count[0];
+	return {};
+}
+
+// What the steps work on, set up once before the first.
+struct Run {
+	const TrainOptions &opt;
+	PolicyNet &net;
+	PolicyNet &teacher;
+	torch::Tensor weights; // the loss's class weights
+	std::vector<torch::Tensor> trainable;
+	std::vector<WindowSampler> samplers;
+	Batch val;
+	bool validator = true; // this rank validates (rank 0, or the only one)
+	double windows_per_step = 0, train_windows = 0;
+	std::chrono::steady_clock::time_point t0;
+};
+
+// Where the steps are: the best checkpoint, the last validation, and the
+// running means of the training loss and accuracy since then.
+struct Progress {
 	Checkpoint best;
 	ValidationScore last_val;
 	uint32_t passes_since_best = 0;
 	double running_loss = 0, running_acc = 0;
 	uint32_t running_n = 0;
 	bool stop_vote = false; // rank 0's: out of time or out of patience; the others learn it with the next gradients
+
+	void restart_means()
+	{
+		running_loss = running_acc = 0;
+		running_n = 0;
+	}
+};
+
+// One step's gradients: each sampler's batches through their own forward
+// and backward (the gradients add up in .grad): one sampler is this rank's;
+// several are the ranks a single process emulates, whose summed gradients
+// are then scaled as the all-reduce scales them, so that with two ranks the
+// arithmetic is the data-parallel run's to the bit.
+void accumulate_gradients(Run &run, Progress &p)
+{
+	const TrainOptions &opt = run.opt;
+	for (WindowSampler &sampler : run.samplers)
+		for (uint32_t a = 0; a < opt.accumulate; a++) {
+			const Batch b = sampler.draw(opt.batch);
+			torch::Tensor logits;
+			torch::Tensor loss =
+				batch_loss(run.net, run.teacher, b, run.weights, opt, logits) / static_cast<double>(opt.accumulate);
+			loss.backward();
+			p.running_loss += loss.item<double>() * opt.accumulate;
+			p.running_acc += logits.argmax(1).eq(b.actions.reshape({-1})).to(torch::kDouble).mean().item<double>();
+			p.running_n++;
+		}
+	if (run.samplers.size() > 1) {
+		torch::NoGradGuard g;
+		for (torch::Tensor &t : run.trainable)
+			if (t.grad().defined())
+				t.grad().mul_(1.0 / static_cast<double>(run.samplers.size()));
+	}
+}
+
+// After a step: validate where it is time (every eval_every steps, and at
+// the last), keep the best checkpoint, count the patience; report progress.
+// Returns whether to stop.
+bool after_step(Run &run, Progress &p, uint32_t step, TrainReport &report)
+{
+	const TrainOptions &opt = run.opt;
+	const bool out_of_time = run.validator && opt.max_seconds > 0 && seconds_since(run.t0) >= opt.max_seconds;
+	TrainProgress progress;
+	progress.step = step;
+	progress.epoch = static_cast<double>(step) * run.windows_per_step / run.train_windows;
+	progress.train_loss = p.running_loss / p.running_n;
+	progress.train_accuracy = p.running_acc / p.running_n;
+	progress.windows_per_second = static_cast<double>(step) * run.windows_per_step / seconds_since(run.t0);
+	progress.val = p.last_val;
+	bool stop = out_of_time || step == opt.steps;
+	if (!run.validator) {
+		p.restart_means();
+	} else if (step % opt.eval_every == 0 || stop) {
+		p.last_val = evaluate(run.net, run.val);
+		report.final_train_loss = progress.train_loss;
+		progress.validated = true;
+		progress.val = p.last_val;
+		const double value = selection_score(p.last_val, opt.select);
+		if (value > p.best.score) {
+			p.best.take(run.net, step, value);
+			progress.improved = true;
+			p.passes_since_best = 0;
+		} else if (opt.patience && ++p.passes_since_best >= opt.patience) {
+			report.stopped_early = true;
+			stop = true;
+		}
+		p.restart_means();
+	}
+	progress.best_step = p.best.step;
+	if (opt.on_progress)
+		opt.on_progress(progress);
+	return stop;
+}
+
+// The steps: learning rate, gradients (averaged over the ranks), clipping,
+// the optimiser's step, then validation. A stop (time, patience) is taken
+// by every rank at the same step. Error text or empty.
+std::string train_steps(Run &run, Progress &p, TrainReport &report)
+{
+	const TrainOptions &opt = run.opt;
+	torch::optim::AdamW optim(run.trainable, torch::optim::AdamWOptions(opt.lr).weight_decay(opt.weight_decay));
 	for (uint32_t step = 1; step <= opt.steps; step++) {
 		const double lr = learning_rate(opt, step);
 		for (auto &group : optim.param_groups())
 			static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
 		optim.zero_grad();
-		// Each sampler's batches through their own forward and backward (the
-		// gradients add up in .grad): one sampler is this rank's; several are
-		// the ranks a single process emulates, whose summed gradients are then
-		// scaled as the all-reduce scales them, so that with two ranks the
-		// arithmetic is the data-parallel run's to the bit.
-		for (WindowSampler &sampler : samplers)
-			for (uint32_t a = 0; a < opt.accumulate; a++) {
-				const Batch b = sampler.draw(opt.batch);
-				torch::Tensor logits;
-				torch::Tensor loss =
-					batch_loss(net, teacher, b, weights, opt, logits) / static_cast<double>(opt.accumulate);
-				loss.backward();
-				running_loss += loss.item<double>() * opt.accumulate;
-				running_acc += logits.argmax(1).eq(b.actions.reshape({-1})).to(torch::kDouble).mean().item<double>();
-				running_n++;
-			}
-		if (samplers.size() > 1) {
-			torch::NoGradGuard g;
-			for (torch::Tensor &p : trainable)
-				if (p.grad().defined())
-					p.grad().mul_(1.0 / static_cast<double>(samplers.size()));
-		}
+		accumulate_gradients(run, p);
 		if (opt.dp) {
-			bool stop_now = stop_vote;
-			if (std::string err = opt.dp->average_gradients(trainable, stop_now); !err.empty())
+			bool stop_now = p.stop_vote;
+			if (std::string err = opt.dp->average_gradients(run.trainable, stop_now); !err.empty())
 				return err;
 			if (stop_now)
 				break; // every rank at the same step
 		}
-		torch::nn::utils::clip_grad_norm_(trainable, opt.grad_clip);
+		torch::nn::utils::clip_grad_norm_(run.trainable, opt.grad_clip);
 		optim.step();
 		if (step == 1)
-			report.first_loss = running_loss / running_n;
+			report.first_loss = p.running_loss / p.running_n;
 		report.steps_done = step;
-		const bool out_of_time = validator && opt.max_seconds > 0 && seconds_since(t0) >= opt.max_seconds;
-		TrainProgress progress;
-		progress.step = step;
-		progress.epoch = static_cast<double>(step) * windows_per_step / train_windows;
-		progress.train_loss = running_loss / running_n;
-		progress.train_accuracy = running_acc / running_n;
-		progress.windows_per_second = static_cast<double>(step) * windows_per_step / seconds_since(t0);
-		progress.val = last_val;
-		bool stop = out_of_time || step == opt.steps;
-		if (!validator) {
-			running_loss = running_acc = 0;
-			running_n = 0;
-		} else if (step % opt.eval_every == 0 || stop) {
-			last_val = evaluate(net, val);
-			report.final_train_loss = progress.train_loss;
-			progress.validated = true;
-			progress.val = last_val;
-			const double value = selection_score(last_val, opt.select);
-			if (value > best.score) {
-				best.take(net, step, value);
-				progress.improved = true;
-				passes_since_best = 0;
-			} else if (opt.patience && ++passes_since_best >= opt.patience) {
-				report.stopped_early = true;
-				stop = true;
-			}
-			running_loss = running_acc = 0;
-			running_n = 0;
-		}
-		progress.best_step = best.step;
-		if (opt.on_progress)
-			opt.on_progress(progress);
+		const bool stop = after_step(run, p, step, report);
 		if (stop && opt.dp && step < opt.steps) {
-			stop_vote = true; // the others stop with the next gradients
+			p.stop_vote = true; // the others stop with the next gradients
 			continue;
 		}
 		if (stop)
 			break;
 	}
-	report.allreduce_seconds = opt.dp ? opt.dp->allreduce_seconds() : 0;
-	report.seconds = seconds_since(t0);
-	if (!validator) { // rank 0 validates and exports
-		out = export_model(net);
-		report.exported_parameters = out.parameter_count();
-		return {};
-	}
-	if (best.tensors.empty()) // no step ran: the untrained net is all there is
-		best.take(net, 0, 0);
-	best.restore(net);
-	report.best_step = best.step;
-	report.val = evaluate(net, val);
+	return {};
+}
+
+// The best checkpoint's figures on the validation split: its scores, its
+// agreement with the teacher, and the majority class's accuracy to read
+// them against.
+void score_best(Run &run, Progress &p, const Normalisation &norm, const torch::Tensor &teacher_pred,
+		TrainReport &report)
+{
+	PolicyNet &net = run.net;
+	if (p.best.tensors.empty()) // no step ran: the untrained net is all there is
+		p.best.take(net, 0, 0);
+	p.best.restore(net);
+	report.best_step = p.best.step;
+	report.val = evaluate(net, run.val);
 	report.final_val_loss = report.val.loss;
 	report.val_accuracy = report.val.accuracy;
 	report.val_class_accuracy = report.val.recall;
@@ -864,29 +918,96 @@ std::string train_policy(const std::vector<experience::Pool> &pools, const Train
 		torch::NoGradGuard g;
 		net->eval();
 		report.teacher_agreement =
-			scored_logits(net, val).first.argmax(1).eq(teacher_pred).to(torch::kDouble).mean().item<double>();
+			scored_logits(net, run.val).first.argmax(1).eq(teacher_pred).to(torch::kDouble).mean().item<double>();
 	}
 	const int majority = static_cast<int>(std::max_element(norm.class_count.begin(), norm.class_count.end()) -
 					      norm.class_count.begin());
 	report.majority_accuracy = report.val.decisions ? static_cast<double>(report.val.count[majority]) /
 								  static_cast<double>(report.val.decisions)
 							: 0;
-	if (opt.test_pools) {
-		// Pools never trained on nor used to pick the checkpoint: every decision once.
-		Dataset test;
-		std::vector<Episode> test_episodes;
-		std::vector<std::string> features = report.features;
-		if (std::string err = merge_pools(in_order({opt.test_pools}), gamma, test, test_episodes, features); !err.empty())
-			return "test pools: " + err;
-		for (const Episode &e : test_episodes)
-			if (e.end - e.begin >= w)
-				test.val.push_back(e);
-		if (test.val.empty())
-			return fmt::format("test pools: no episode of at least {} steps (the window)", w);
-		TrainOptions all_of_it = opt;
-		all_of_it.val_windows = UINT32_MAX;
-		report.test = evaluate(net, validation_batch(test, all_of_it, cfg));
+}
+
+// The test pools, never trained on nor used to pick the checkpoint: every
+// decision once. Error text or empty.
+std::string score_test_pools(const TrainOptions &opt, double gamma, PolicyNet &net, TrainReport &report)
+{
+	const uint32_t w = opt.model.window;
+	Dataset test;
+	std::vector<Episode> test_episodes;
+	std::vector<std::string> features = report.features;
+	if (std::string err = merge_pools(in_order({opt.test_pools}), gamma, test, test_episodes, features); !err.empty())
+		return "test pools: " + err;
+	for (const Episode &e : test_episodes)
+		if (e.end - e.begin >= w)
+			test.val.push_back(e);
+	if (test.val.empty())
+		return fmt::format("test pools: no episode of at least {} steps (the window)", w);
+	TrainOptions all_of_it = opt;
+	all_of_it.val_windows = UINT32_MAX;
+	report.test = evaluate(net, validation_batch(test, all_of_it, net->config));
+	return {};
+}
+
+} // namespace
+
+std::string train_policy(const std::vector<experience::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report)
+{
+	const auto t0 = std::chrono::steady_clock::now();
+	report = TrainReport{};
+	set_up_torch(opt);
+	// A student learns returns-to-go as its teacher saw them.
+	const double gamma = opt.teacher ? static_cast<double>(opt.teacher->config.gamma) : opt.gamma;
+	Dataset data;
+	Normalisation norm;
+	if (std::string err = prepare_data(pools, opt, gamma, data, norm, report); !err.empty())
+		return err;
+	const bool validator = !opt.dp || opt.dp->rank() == 0;
+	const uint32_t ranks = opt.dp ? opt.dp->world() : std::max<uint32_t>(1, opt.emulate_ranks);
+
+	PolicyNet net{nullptr}, teacher{nullptr};
+	if (std::string err = make_nets(opt, data, norm, gamma, report, net, teacher); !err.empty())
+		return err;
+	const ModelConfig &cfg = net->config;
+	report.parameters = net->parameter_count(false);
+	report.trainable_parameters = net->parameter_count(true);
+	report.class_weights = loss_weights(opt, norm.class_count, report.class_weighted);
+
+	Run run{opt, net, teacher};
+	run.weights = torch::tensor({static_cast<float>(report.class_weights[0]), static_cast<float>(report.class_weights[1]),
+				     static_cast<float>(report.class_weights[2])});
+	for (const torch::Tensor &p : net->parameters())
+		if (p.requires_grad())
+			run.trainable.push_back(p);
+	run.validator = validator;
+	run.val = validator ? validation_batch(data, opt, cfg) : Batch{};
+	torch::Tensor teacher_pred; // the teacher's answers on it, once: they do not change
+	if (!teacher.is_empty() && validator) {
+		torch::NoGradGuard g;
+		const auto [logits, target] = scored_logits(teacher, run.val);
+		teacher_pred = logits.argmax(1);
+		report.teacher_accuracy = teacher_pred.eq(target).to(torch::kDouble).mean().item<double>();
 	}
+	if (std::string err = make_samplers(data, opt, cfg, norm, ranks, run.samplers); !err.empty())
+		return err;
+	if (std::string err = count_train_windows(data, opt, run.train_windows); !err.empty())
+		return err;
+	run.windows_per_step = static_cast<double>(opt.batch) * opt.accumulate * ranks;
+	run.t0 = t0;
+
+	Progress progress;
+	if (std::string err = train_steps(run, progress, report); !err.empty())
+		return err;
+	report.allreduce_seconds = opt.dp ? opt.dp->allreduce_seconds() : 0;
+	report.seconds = seconds_since(t0);
+	if (!validator) { // rank 0 validates and exports
+		out = export_model(net);
+		report.exported_parameters = out.parameter_count();
+		return {};
+	}
+	score_best(run, progress, norm, teacher_pred, report);
+	if (opt.test_pools)
+		if (std::string err = score_test_pools(opt, gamma, net, report); !err.empty())
+			return err;
 	out = export_model(net);
 	report.exported_parameters = out.parameter_count();
 	if (opt.trained_net)

@@ -154,9 +154,8 @@ struct Data {
 	std::unique_ptr<policy::DataParallel> dp;
 };
 
-// The model's shape and the training's optimiser, method and data-parallel
-// options.
-void add_training_options(CLI::App &app, Options &o)
+// The model: its shape, its encoders, a pretrained backbone and its adapters.
+void add_model_options(CLI::App &app, Options &o)
 {
 	policy::TrainOptions &opt = o.train;
 	policy::ModelConfig &c = opt.model;
@@ -178,6 +177,12 @@ void add_training_options(CLI::App &app, Options &o)
 	app.add_option("--backbone-heads", opt.backbone_heads, "its attention heads, when no config.json is beside it");
 	app.add_option("--lora-rank", opt.lora_rank, "LoRA rank on the backbone's projections (0: none)")->capture_default_str();
 	app.add_option("--lora-alpha", opt.lora_alpha, "LoRA alpha (adapter scale alpha / rank)")->capture_default_str();
+}
+
+// The optimiser and its schedule.
+void add_optimiser_options(CLI::App &app, Options &o)
+{
+	policy::TrainOptions &opt = o.train;
 	app.add_option("--steps", opt.steps, "optimiser steps")->capture_default_str();
 	app.add_option("--max-seconds", opt.max_seconds, "stop once training has taken this long (0: no limit)")
 		->capture_default_str();
@@ -189,6 +194,12 @@ void add_training_options(CLI::App &app, Options &o)
 	app.add_flag("--constant-lr", o.constant_lr, "keep the peak learning rate after the warm-up (default: cosine decay to a "
 						   "tenth of it at the last step)");
 	app.add_option("--gamma", opt.gamma, "return discount")->capture_default_str();
+}
+
+// The learning method and the augmentation of its data.
+void add_method_options(CLI::App &app, Options &o)
+{
+	policy::TrainOptions &opt = o.train;
 	app.add_option("--method", o.method,
 		       "dt (the decision transformer), bc (plain behaviour cloning, returns zeroed) or awr "
 		       "(advantage-weighted: beats its data; docs/training.md, \"Offline RL: beating the data\")")
@@ -206,6 +217,12 @@ void add_training_options(CLI::App &app, Options &o)
 		->capture_default_str();
 	app.add_option("--temporal-dropout", opt.temporal_dropout, "probability a step is hidden from later steps")
 		->capture_default_str();
+}
+
+// Validation, and the choice of the exported checkpoint.
+void add_validation_options(CLI::App &app, Options &o)
+{
+	policy::TrainOptions &opt = o.train;
 	app.add_option("--val-fraction", opt.val_fraction, "episodes held out for validation")->capture_default_str();
 	app.add_option("--eval-every", opt.eval_every, "steps between validation passes")->capture_default_str();
 	app.add_option("--val-windows", opt.val_windows, "at most this many held-out decisions scored per pass (evenly spaced)")
@@ -218,6 +235,12 @@ void add_training_options(CLI::App &app, Options &o)
 		->capture_default_str();
 	app.add_option("--patience", opt.patience, "stop after this many validation passes without a better one (0: never)")
 		->capture_default_str();
+}
+
+// The loss's class weights, dropout, and the size preset.
+void add_regularisation_options(CLI::App &app, Options &o)
+{
+	policy::TrainOptions &opt = o.train;
 	app.add_option("--class-weights", o.class_weights,
 		       "loss weight per action: auto (inverse frequency when the rarest action is under a third as "
 		       "common as the commonest), none, or W0,W1,W2")
@@ -228,6 +251,12 @@ void add_training_options(CLI::App &app, Options &o)
 		       "options given explicitly always win")
 		->check(CLI::IsMember({"auto", "small", "default"}))
 		->capture_default_str();
+}
+
+// The run: its seed, its threads, and the data-parallel ranks.
+void add_run_options(CLI::App &app, Options &o)
+{
+	policy::TrainOptions &opt = o.train;
 	app.add_option("--seed", opt.seed, "seed")->capture_default_str();
 	app.add_option("--threads", opt.threads, "torch and OpenBLAS threads (0: all cores)")->capture_default_str();
 	app.add_option("--world-size", o.dist.world_size, "data-parallel: ranks in all (c10d, Gloo)")
@@ -242,6 +271,18 @@ void add_training_options(CLI::App &app, Options &o)
 	app.add_option("--emulate-ranks", opt.emulate_ranks,
 		       "one process, the global batch of N ranks (the reference a data-parallel run is checked against)")
 		->capture_default_str();
+}
+
+// The model's shape and the training's optimiser, method and data-parallel
+// options, in the order --help lists them.
+void add_training_options(CLI::App &app, Options &o)
+{
+	add_model_options(app, o);
+	add_optimiser_options(app, o);
+	add_method_options(app, o);
+	add_validation_options(app, o);
+	add_regularisation_options(app, o);
+	add_run_options(app, o);
 }
 
 // An exit status when the process should stop here (--help, a parse error).
