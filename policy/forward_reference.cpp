@@ -55,40 +55,50 @@ std::vector<double> ReferenceForward::ln(const std::string &p, const std::vector
 	return y;
 }
 
-// Every token through every layer: the architecture as written down in
-// policy/model.hpp.
-std::array<double, kActionCount> ReferenceForward::forward(const Window &w) const
+// Step t's state tokens before their time embedding: each feature's window
+// of kernels[f] steps through its encoder, then one token per feature
+// (per_feature) or one for them all (concat).
+std::vector<double> ReferenceForward::state_tokens(const Window &w, uint32_t t, Tokens &s_tokens) const
+{
+	const ModelConfig &c = cfg_;
+	const std::vector<double> &mean = tensor("norm.mean").v, &norm_std = tensor("norm.std").v;
+	std::vector<double> cat;
+	for (uint32_t f = 0; f < c.feature_count; f++) {
+		std::vector<double> in(c.kernels[f]);
+		for (uint32_t j = 0; j < c.kernels[f]; j++) {
+			const int step = static_cast<int>(t) - static_cast<int>(c.kernels[f] - 1) + static_cast<int>(j);
+			in[j] = step < 0 ? 0 : (w.states[step * c.feature_count + f] - mean[f]) / norm_std[f];
+		}
+		std::vector<double> ef;
+		for (double v : lin(fmt::format("enc.{}.w", f), fmt::format("enc.{}.b", f), in))
+			ef.push_back(v >= 0 ? v : double{kLeakySlope} * v);
+		if (c.state_layout == StateLayout::per_feature)
+			s_tokens.push_back(lin(fmt::format("enc.{}.proj.w", f), fmt::format("enc.{}.proj.b", f), ef));
+		cat.insert(cat.end(), ef.begin(), ef.end());
+	}
+	if (c.state_layout == StateLayout::concat)
+		s_tokens.push_back(lin("enc.proj.w", "enc.proj.b", cat));
+	return s_tokens.back();
+}
+
+// The window as tokens, each step's return-to-go, state(s) and (but for the
+// last step) action, each with its time embedding; last_state: the last
+// state token before its time embedding.
+ReferenceForward::Tokens ReferenceForward::embed(const Window &w, std::vector<double> &last_state) const
 {
 	const ModelConfig &c = cfg_;
 	const uint32_t d = c.d_model;
 	const std::vector<double> &rtg_w = tensor("rtg.w").v, &rtg_b = tensor("rtg.b").v, &time_emb = tensor("time.emb").v;
-	const std::vector<double> &mean = tensor("norm.mean").v, &norm_std = tensor("norm.std").v, &act = tensor("act.emb").v;
-	std::vector<std::vector<double>> x;
-	std::vector<double> last_state;
+	const std::vector<double> &act = tensor("act.emb").v;
+	Tokens x;
 	for (uint32_t t = 0; t < w.steps; t++) {
 		// The time embedding's row: position in the window, or ring slot.
 		const uint32_t pos = c.time_embedding == TimeEmbedding::ring_position ? (w.first_slot + t) % c.window : t;
 		std::vector<double> r(d), a(d);
-		std::vector<std::vector<double>> s_tokens;
+		Tokens s_tokens;
 		for (uint32_t j = 0; j < d; j++)
 			r[j] = rtg_w[j] * (w.returns[t] / c.rtg_scale) + rtg_b[j] + time_emb[pos * d + j];
-		std::vector<double> cat;
-		for (uint32_t f = 0; f < c.feature_count; f++) {
-			std::vector<double> in(c.kernels[f]);
-			for (uint32_t j = 0; j < c.kernels[f]; j++) {
-				const int step = static_cast<int>(t) - static_cast<int>(c.kernels[f] - 1) + static_cast<int>(j);
-				in[j] = step < 0 ? 0 : (w.states[step * c.feature_count + f] - mean[f]) / norm_std[f];
-			}
-			std::vector<double> ef;
-			for (double v : lin(fmt::format("enc.{}.w", f), fmt::format("enc.{}.b", f), in))
-				ef.push_back(v >= 0 ? v : double{kLeakySlope} * v);
-			if (c.state_layout == StateLayout::per_feature)
-				s_tokens.push_back(lin(fmt::format("enc.{}.proj.w", f), fmt::format("enc.{}.proj.b", f), ef));
-			cat.insert(cat.end(), ef.begin(), ef.end());
-		}
-		if (c.state_layout == StateLayout::concat)
-			s_tokens.push_back(lin("enc.proj.w", "enc.proj.b", cat));
-		last_state = s_tokens.back();
+		last_state = state_tokens(w, t, s_tokens);
 		for (uint32_t j = 0; j < d; j++) {
 			for (auto &s : s_tokens)
 				s[j] += time_emb[pos * d + j];
@@ -100,49 +110,75 @@ std::array<double, kActionCount> ReferenceForward::forward(const Window &w) cons
 		if (t + 1 < w.steps)
 			x.push_back(a);
 	}
+	return x;
+}
+
+// Block h's causal self-attention on ln1 of the tokens x: each token's heads
+// attend to it and the tokens before it; the heads' outputs through the
+// projection.
+ReferenceForward::Tokens ReferenceForward::attention(const std::string &h, const Tokens &x) const
+{
+	const uint32_t d = cfg_.d_model, H = cfg_.heads, hd = d / H;
+	Tokens qkv;
+	for (auto &v : x)
+		qkv.push_back(lin(h + "attn.qkv.w", h + "attn.qkv.b", ln(h + "ln1", v)));
+	Tokens proj(x.size());
+	for (size_t q = 0; q < x.size(); q++) {
+		std::vector<double> o(d, 0);
+		for (uint32_t hh = 0; hh < H; hh++) {
+			std::vector<double> s(q + 1);
+			double mx = -1e300, sum = 0;
+			for (size_t k = 0; k <= q; k++) {
+				s[k] = 0;
+				for (uint32_t j = 0; j < hd; j++)
+					s[k] += qkv[q][hh * hd + j] * qkv[k][d + hh * hd + j];
+				s[k] /= std::sqrt(static_cast<double>(hd));
+				mx = std::max(mx, s[k]);
+			}
+			for (auto &v : s)
+				sum += (v = std::exp(v - mx));
+			for (size_t k = 0; k <= q; k++)
+				for (uint32_t j = 0; j < hd; j++)
+					o[hh * hd + j] += s[k] / sum * qkv[k][2 * d + hh * hd + j];
+		}
+		proj[q] = lin(h + "attn.proj.w", h + "attn.proj.b", o);
+	}
+	return proj;
+}
+
+// One transformer block, pre-norm: x += attention(ln1(x)); x += mlp(ln2(x)),
+// the MLP's GELU the exact (erf) one.
+void ReferenceForward::block(uint32_t layer, Tokens &x) const
+{
+	const uint32_t d = cfg_.d_model;
+	const std::string h = fmt::format("h{}.", layer);
+	const Tokens proj = attention(h, x);
+	for (size_t q = 0; q < x.size(); q++)
+		for (uint32_t j = 0; j < d; j++)
+			x[q][j] += proj[q][j];
+	for (auto &v : x) {
+		auto f = lin(h + "mlp.fc.w", h + "mlp.fc.b", ln(h + "ln2", v));
+		for (auto &u : f)
+			u = 0.5 * u * (1 + std::erf(u / std::sqrt(2.0)));
+		const auto p = lin(h + "mlp.proj.w", h + "mlp.proj.b", f);
+		for (uint32_t j = 0; j < d; j++)
+			v[j] += p[j];
+	}
+}
+
+// Every token through every layer: the architecture as written down in
+// policy/model.hpp.
+std::array<double, kActionCount> ReferenceForward::forward(const Window &w) const
+{
+	const uint32_t d = cfg_.d_model;
+	std::vector<double> last_state;
+	Tokens x = embed(w, last_state);
 	for (auto &v : x)
 		v = ln("ln_in", v);
-	const uint32_t H = c.heads, hd = d / H;
-	for (uint32_t l = 0; l < c.layers; l++) {
-		const std::string h = fmt::format("h{}.", l);
-		std::vector<std::vector<double>> qkv;
-		for (auto &v : x)
-			qkv.push_back(lin(h + "attn.qkv.w", h + "attn.qkv.b", ln(h + "ln1", v)));
-		std::vector<std::vector<double>> proj(x.size());
-		for (size_t q = 0; q < x.size(); q++) {
-			std::vector<double> o(d, 0);
-			for (uint32_t hh = 0; hh < H; hh++) {
-				std::vector<double> s(q + 1);
-				double mx = -1e300, sum = 0;
-				for (size_t k = 0; k <= q; k++) {
-					s[k] = 0;
-					for (uint32_t j = 0; j < hd; j++)
-						s[k] += qkv[q][hh * hd + j] * qkv[k][d + hh * hd + j];
-					s[k] /= std::sqrt(static_cast<double>(hd));
-					mx = std::max(mx, s[k]);
-				}
-				for (auto &v : s)
-					sum += (v = std::exp(v - mx));
-				for (size_t k = 0; k <= q; k++)
-					for (uint32_t j = 0; j < hd; j++)
-						o[hh * hd + j] += s[k] / sum * qkv[k][2 * d + hh * hd + j];
-			}
-			proj[q] = lin(h + "attn.proj.w", h + "attn.proj.b", o);
-		}
-		for (size_t q = 0; q < x.size(); q++)
-			for (uint32_t j = 0; j < d; j++)
-				x[q][j] += proj[q][j];
-		for (auto &v : x) {
-			auto f = lin(h + "mlp.fc.w", h + "mlp.fc.b", ln(h + "ln2", v));
-			for (auto &u : f)
-				u = 0.5 * u * (1 + std::erf(u / std::sqrt(2.0)));
-			const auto p = lin(h + "mlp.proj.w", h + "mlp.proj.b", f);
-			for (uint32_t j = 0; j < d; j++)
-				v[j] += p[j];
-		}
-	}
+	for (uint32_t l = 0; l < cfg_.layers; l++)
+		block(l, x);
 	auto hv = ln("ln_f", x.back());
-	if (c.head_residual)
+	if (cfg_.head_residual)
 		for (uint32_t j = 0; j < d; j++)
 			hv[j] += last_state[j];
 	const auto logits = lin("head.w", "head.b", hv);

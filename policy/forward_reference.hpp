@@ -34,6 +34,14 @@ private:
 	const Dense &tensor(const std::string &name) const;
 	std::vector<double> lin(const std::string &w, const std::string &b, const std::vector<double> &x) const;
 	std::vector<double> ln(const std::string &p, const std::vector<double> &x) const;
+	// The forward pass's steps: the window's tokens embedded (and the last
+	// state token before its time embedding, for the head's residual), one
+	// transformer block, and the causal self-attention inside it.
+	using Tokens = std::vector<std::vector<double>>;
+	Tokens embed(const Window &w, std::vector<double> &last_state) const;
+	std::vector<double> state_tokens(const Window &w, uint32_t t, Tokens &s_tokens) const;
+	void block(uint32_t layer, Tokens &x) const;
+	Tokens attention(const std::string &h, const Tokens &x) const;
 
 	ModelConfig cfg_;
 	std::map<std::string, Dense> w_; // every tensor, in double

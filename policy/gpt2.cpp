@@ -31,49 +31,26 @@ uint32_t heads_from_config_json(const std::string &path)
 	return 0;
 }
 
-} // namespace
+// A GPT-2 checkpoint's tensors by their names, with or without the
+// "transformer." prefix some exports put before them.
+struct Checkpoint {
+	const SafeTensors &st;
+	const std::string &path;
+	std::string prefix;
 
-std::string load_gpt2_backbone(const std::string &path, uint32_t heads, Gpt2Backbone &out)
-{
-	SafeTensors st;
-	if (std::string err = read_safetensors(path, st); !err.empty())
-		return err;
-	const std::string prefix = st.find("transformer.h.0.ln_1.weight") ? "transformer." : "";
-	auto get = [&](const std::string &name) { return st.find(prefix + name); };
-	const StTensor *ln1 = get("h.0.ln_1.weight");
-	if (!ln1)
-		return path + ": not a GPT-2 checkpoint: no tensor h.0.ln_1.weight (nor transformer.h.0.ln_1.weight)";
-	if (ln1->shape.size() != 1 || ln1->shape[0] == 0)
-		return fmt::format("{}: h.0.ln_1.weight has shape {}, expected [n_embd]", path, ln1->shape);
-	Gpt2Backbone b;
-	b.d_model = static_cast<uint32_t>(ln1->shape[0]);
-	const StTensor *fc = get("h.0.mlp.c_fc.weight");
-	if (!fc || fc->shape.size() != 2)
-		return path + ": not a GPT-2 checkpoint: h.0.mlp.c_fc.weight is missing or not 2-D";
-	b.mlp_hidden = static_cast<uint32_t>(fc->shape[1]);
-	while (get(fmt::format("h.{}.ln_1.weight", b.layers)))
-		b.layers++;
-	b.heads = heads ? heads : heads_from_config_json(path);
-	if (!b.heads) {
-		const auto it = st.metadata.find("n_head");
-		if (it != st.metadata.end())
-			b.heads = static_cast<uint32_t>(std::strtoul(it->second.c_str(), nullptr, 10));
-	}
-	if (!b.heads)
-		return path + ": the checkpoint does not give its head count: pass it (--backbone-heads) or put the "
-			      "model's config.json beside the file";
-	if (b.d_model % b.heads != 0)
-		return fmt::format("{}: {} heads do not divide the width n_embd = {}", path, b.heads, b.d_model);
-	const uint64_t d = b.d_model, m = b.mlp_hidden;
-	// Copies a tensor after checking its shape; transposes [in][out] to [out][in].
-	auto take = [&](const std::string &gpt_name, const std::string &our_name, std::vector<uint64_t> shape,
-			bool transpose) -> std::string {
+	const StTensor *get(const std::string &name) const { return st.find(prefix + name); }
+
+	// Copies a tensor into b after checking its shape; transposes [in][out]
+	// to [out][in].
+	std::string take(Gpt2Backbone &b, const std::string &gpt_name, const std::string &our_name,
+			 const std::vector<uint64_t> &shape, bool transpose) const
+	{
 		const StTensor *t = get(gpt_name);
 		if (!t)
 			return fmt::format("{}: GPT-2 tensor {}{} is missing", path, prefix, gpt_name);
 		if (t->shape != shape)
 			return fmt::format("{}: {}{} has shape {}, expected {} (n_embd {}, MLP width {})", path, prefix, gpt_name,
-					   t->shape, shape, d, m);
+					   t->shape, shape, b.d_model, b.mlp_hidden);
 		std::vector<float> v = t->values;
 		if (transpose) {
 			const uint64_t rows = shape[0], cols = shape[1];
@@ -84,30 +61,86 @@ std::string load_gpt2_backbone(const std::string &path, uint32_t heads, Gpt2Back
 		b.parameters += v.size();
 		b.tensors.emplace_back(our_name, std::move(v));
 		return {};
-	};
-	for (uint32_t l = 0; l < b.layers; l++) {
-		const std::string g = fmt::format("h.{}.", l), h = fmt::format("h{}.", l);
-		for (const std::string &err : {
-			     take(g + "ln_1.weight", h + "ln1.g", {d}, false),
-			     take(g + "ln_1.bias", h + "ln1.b", {d}, false),
-			     take(g + "attn.c_attn.weight", h + "attn.qkv.w", {d, 3 * d}, true),
-			     take(g + "attn.c_attn.bias", h + "attn.qkv.b", {3 * d}, false),
-			     take(g + "attn.c_proj.weight", h + "attn.proj.w", {d, d}, true),
-			     take(g + "attn.c_proj.bias", h + "attn.proj.b", {d}, false),
-			     take(g + "ln_2.weight", h + "ln2.g", {d}, false),
-			     take(g + "ln_2.bias", h + "ln2.b", {d}, false),
-			     take(g + "mlp.c_fc.weight", h + "mlp.fc.w", {d, m}, true),
-			     take(g + "mlp.c_fc.bias", h + "mlp.fc.b", {m}, false),
-			     take(g + "mlp.c_proj.weight", h + "mlp.proj.w", {m, d}, true),
-			     take(g + "mlp.c_proj.bias", h + "mlp.proj.b", {d}, false),
-		     })
-			if (!err.empty())
-				return err;
 	}
-	for (const std::string &err : {take("ln_f.weight", "ln_f.g", {d}, false), take("ln_f.bias", "ln_f.b", {d}, false)})
+};
+
+// The backbone's sizes: width, MLP width and layers from the tensors, the
+// head count from the caller, else config.json beside the file, else the
+// file's metadata. Error text or empty.
+std::string read_sizes(const Checkpoint &ck, uint32_t heads, Gpt2Backbone &b)
+{
+	const std::string &path = ck.path;
+	const StTensor *ln1 = ck.get("h.0.ln_1.weight");
+	if (!ln1)
+		return path + ": not a GPT-2 checkpoint: no tensor h.0.ln_1.weight (nor transformer.h.0.ln_1.weight)";
+	if (ln1->shape.size() != 1 || ln1->shape[0] == 0)
+		return fmt::format("{}: h.0.ln_1.weight has shape {}, expected [n_embd]", path, ln1->shape);
+	b.d_model = static_cast<uint32_t>(ln1->shape[0]);
+	const StTensor *fc = ck.get("h.0.mlp.c_fc.weight");
+	if (!fc || fc->shape.size() != 2)
+		return path + ": not a GPT-2 checkpoint: h.0.mlp.c_fc.weight is missing or not 2-D";
+	b.mlp_hidden = static_cast<uint32_t>(fc->shape[1]);
+	while (ck.get(fmt::format("h.{}.ln_1.weight", b.layers)))
+		b.layers++;
+	b.heads = heads ? heads : heads_from_config_json(path);
+	if (!b.heads) {
+		const auto it = ck.st.metadata.find("n_head");
+		if (it != ck.st.metadata.end())
+			b.heads = static_cast<uint32_t>(std::strtoul(it->second.c_str(), nullptr, 10));
+	}
+	if (!b.heads)
+		return path + ": the checkpoint does not give its head count: pass it (--backbone-heads) or put the "
+			      "model's config.json beside the file";
+	if (b.d_model % b.heads != 0)
+		return fmt::format("{}: {} heads do not divide the width n_embd = {}", path, b.heads, b.d_model);
+	return {};
+}
+
+// Block l's tensors, GPT-2's names to ours. Error text or empty.
+std::string take_block(const Checkpoint &ck, uint32_t l, Gpt2Backbone &b)
+{
+	const uint64_t d = b.d_model, m = b.mlp_hidden;
+	const std::string g = fmt::format("h.{}.", l), h = fmt::format("h{}.", l);
+	for (const std::string &err : {
+		     ck.take(b, g + "ln_1.weight", h + "ln1.g", {d}, false),
+		     ck.take(b, g + "ln_1.bias", h + "ln1.b", {d}, false),
+		     ck.take(b, g + "attn.c_attn.weight", h + "attn.qkv.w", {d, 3 * d}, true),
+		     ck.take(b, g + "attn.c_attn.bias", h + "attn.qkv.b", {3 * d}, false),
+		     ck.take(b, g + "attn.c_proj.weight", h + "attn.proj.w", {d, d}, true),
+		     ck.take(b, g + "attn.c_proj.bias", h + "attn.proj.b", {d}, false),
+		     ck.take(b, g + "ln_2.weight", h + "ln2.g", {d}, false),
+		     ck.take(b, g + "ln_2.bias", h + "ln2.b", {d}, false),
+		     ck.take(b, g + "mlp.c_fc.weight", h + "mlp.fc.w", {d, m}, true),
+		     ck.take(b, g + "mlp.c_fc.bias", h + "mlp.fc.b", {m}, false),
+		     ck.take(b, g + "mlp.c_proj.weight", h + "mlp.proj.w", {m, d}, true),
+		     ck.take(b, g + "mlp.c_proj.bias", h + "mlp.proj.b", {d}, false),
+	     })
 		if (!err.empty())
 			return err;
-	if (const StTensor *wpe = get("wpe.weight")) {
+	return {};
+}
+
+} // namespace
+
+std::string load_gpt2_backbone(const std::string &path, uint32_t heads, Gpt2Backbone &out)
+{
+	SafeTensors st;
+	if (std::string err = read_safetensors(path, st); !err.empty())
+		return err;
+	const Checkpoint ck{st, path, st.find("transformer.h.0.ln_1.weight") ? "transformer." : ""};
+	const std::string &prefix = ck.prefix;
+	Gpt2Backbone b;
+	if (std::string err = read_sizes(ck, heads, b); !err.empty())
+		return err;
+	const uint64_t d = b.d_model;
+	for (uint32_t l = 0; l < b.layers; l++)
+		if (std::string err = take_block(ck, l, b); !err.empty())
+			return err;
+	for (const std::string &err :
+	     {ck.take(b, "ln_f.weight", "ln_f.g", {d}, false), ck.take(b, "ln_f.bias", "ln_f.b", {d}, false)})
+		if (!err.empty())
+			return err;
+	if (const StTensor *wpe = ck.get("wpe.weight")) {
 		if (wpe->shape.size() != 2 || wpe->shape[1] != d)
 			return fmt::format("{}: {}wpe.weight has shape {}, expected [n_positions, {}]", path, prefix, wpe->shape, d);
 		b.positions = static_cast<uint32_t>(wpe->shape[0]);

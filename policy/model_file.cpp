@@ -67,6 +67,93 @@ struct Reader {
 	}
 };
 
+// The fixed header's fields after the version, in file order, into c; what
+// the config does not keep is returned for the caller to check.
+struct HeaderRest {
+	uint32_t actions, flags, tensor_count;
+};
+HeaderRest read_config(Reader &r, ModelConfig &c)
+{
+	c.feature_count = r.get<uint32_t>();
+	c.feature_embed = r.get<uint32_t>();
+	c.d_model = r.get<uint32_t>();
+	c.layers = r.get<uint32_t>();
+	c.heads = r.get<uint32_t>();
+	c.window = r.get<uint32_t>();
+	const auto actions = r.get<uint32_t>();
+	c.mlp_hidden = r.get<uint32_t>();
+	c.backbone = static_cast<Backbone>(r.get<uint32_t>());
+	const auto flags = r.get<uint32_t>();
+	c.head_residual = (flags & 1) != 0;
+	c.state_layout = (flags & 2) != 0 ? StateLayout::per_feature : StateLayout::concat;
+	c.time_embedding = (flags & 4) != 0 ? TimeEmbedding::ring_position : TimeEmbedding::window_position;
+	c.target_return = r.get<float>();
+	c.rtg_scale = r.get<float>();
+	c.reward_offset_us = r.get<float>();
+	c.gamma = r.get<float>();
+	const auto tensor_count = r.get<uint32_t>();
+	return HeaderRest{actions, flags, tensor_count};
+}
+
+// A tensor's dtype, rank and shape from its table entry, checked: every
+// dimension and the whole within sane bounds, int8 only for 2-D weights.
+// Sets t's dtype and shape and the element count. Error text or empty.
+std::string check_shape(uint32_t i, uint32_t dtype, uint32_t rank, const uint32_t (&shape)[4], Tensor &t,
+			uint64_t &elements)
+{
+	if (dtype > 1 || rank == 0 || rank > 4)
+		return fmt::format("tensor {} ('{}'): bad dtype {} or rank {}", i, t.name, dtype, rank);
+	t.dtype = static_cast<DType>(dtype);
+	t.shape.assign(shape, shape + rank);
+	elements = 1;
+	for (uint32_t s : t.shape) {
+		if (s == 0 || s > (1u << 24))
+			return fmt::format("tensor '{}': absurd dimension {}", t.name, s);
+		elements *= s;
+		if (elements > (1ull << 32))
+			return fmt::format("tensor '{}': absurd size", t.name);
+	}
+	if (t.dtype == DType::i8 && rank != 2)
+		return fmt::format("tensor '{}': int8 tensors must be 2-D weights", t.name);
+	return {};
+}
+
+// Tensor i: its entry in the table (at r), then its data, which must lie in
+// the file's data (before data_end) after the tensors read so far (which end
+// at last_end). Error text or empty.
+std::string read_tensor(std::string_view b, Reader &r, uint32_t i, uint64_t data_end, uint64_t &last_end, Tensor &t)
+{
+	t.name = r.name(kNameLen);
+	const auto dtype = r.get<uint32_t>();
+	const auto rank = r.get<uint32_t>();
+	uint32_t shape[4];
+	for (uint32_t &s : shape)
+		s = r.get<uint32_t>();
+	const auto offset = r.get<uint64_t>();
+	const auto bytes = r.get<uint64_t>();
+	uint64_t elements = 0;
+	if (std::string err = check_shape(i, dtype, rank, shape, t, elements); !err.empty())
+		return err;
+	const uint64_t want = t.dtype == DType::f32 ? elements * 4 : elements + 4ull * t.shape[0];
+	if (bytes != want)
+		return fmt::format("tensor '{}': {} bytes recorded, its shape needs {}", t.name, bytes, want);
+	if (offset < last_end || offset > data_end || bytes > data_end - offset)
+		return fmt::format("tensor '{}': data at {}..{} is outside the file's data or overlaps another tensor",
+				   t.name, offset, offset + bytes);
+	last_end = offset + bytes;
+	const char *p = b.data() + offset;
+	if (t.dtype == DType::f32) {
+		t.values.resize(elements);
+		std::memcpy(t.values.data(), p, bytes);
+	} else {
+		t.q.resize(elements);
+		std::memcpy(t.q.data(), p, elements);
+		t.scales.resize(t.shape[0]);
+		std::memcpy(t.scales.data(), p + elements, 4ull * t.shape[0]);
+	}
+	return {};
+}
+
 } // namespace
 
 std::string encode_model(const Model &m, std::string &b)
@@ -149,24 +236,7 @@ std::string decode_model(std::string_view b, const std::string &origin, Model &o
 		return fail("checksum mismatch: the file is damaged or truncated");
 	Model m;
 	ModelConfig &c = m.config;
-	c.feature_count = r.get<uint32_t>();
-	c.feature_embed = r.get<uint32_t>();
-	c.d_model = r.get<uint32_t>();
-	c.layers = r.get<uint32_t>();
-	c.heads = r.get<uint32_t>();
-	c.window = r.get<uint32_t>();
-	const auto actions = r.get<uint32_t>();
-	c.mlp_hidden = r.get<uint32_t>();
-	c.backbone = static_cast<Backbone>(r.get<uint32_t>());
-	const auto flags = r.get<uint32_t>();
-	c.head_residual = (flags & 1) != 0;
-	c.state_layout = (flags & 2) != 0 ? StateLayout::per_feature : StateLayout::concat;
-	c.time_embedding = (flags & 4) != 0 ? TimeEmbedding::ring_position : TimeEmbedding::window_position;
-	c.target_return = r.get<float>();
-	c.rtg_scale = r.get<float>();
-	c.reward_offset_us = r.get<float>();
-	c.gamma = r.get<float>();
-	const auto tensor_count = r.get<uint32_t>();
+	const auto [actions, flags, tensor_count] = read_config(r, c);
 	if (actions != kActionCount)
 		return fail(fmt::format("action_count = {}, the runtime has {} actions", actions, kActionCount));
 	if (flags > 7)
@@ -187,46 +257,8 @@ std::string decode_model(std::string_view b, const std::string &origin, Model &o
 	uint64_t last_end = table_end;
 	for (uint32_t i = 0; i < tensor_count && r.ok; i++) {
 		Tensor t;
-		t.name = r.name(kNameLen);
-		const auto dtype = r.get<uint32_t>();
-		const auto rank = r.get<uint32_t>();
-		uint32_t shape[4];
-		for (uint32_t &s : shape)
-			s = r.get<uint32_t>();
-		const auto offset = r.get<uint64_t>();
-		const auto bytes = r.get<uint64_t>();
-		if (dtype > 1 || rank == 0 || rank > 4)
-			return fail(fmt::format("tensor {} ('{}'): bad dtype {} or rank {}", i, t.name, dtype, rank));
-		t.dtype = static_cast<DType>(dtype);
-		t.shape.assign(shape, shape + rank);
-		uint64_t elements = 1;
-		for (uint32_t s : t.shape) {
-			if (s == 0 || s > (1u << 24))
-				return fail(fmt::format("tensor '{}': absurd dimension {}", t.name, s));
-			elements *= s;
-			if (elements > (1ull << 32))
-				return fail(fmt::format("tensor '{}': absurd size", t.name));
-		}
-		if (t.dtype == DType::i8 && rank != 2)
-			return fail(fmt::format("tensor '{}': int8 tensors must be 2-D weights", t.name));
-		const uint64_t want = t.dtype == DType::f32 ? elements * 4 : elements + 4ull * t.shape[0];
-		if (bytes != want)
-			return fail(fmt::format("tensor '{}': {} bytes recorded, its shape needs {}", t.name, bytes, want));
-		if (offset < last_end || offset > data_end || bytes > data_end - offset)
-			return fail(fmt::format("tensor '{}': data at {}..{} is outside the file's data or overlaps "
-						"another tensor",
-						t.name, offset, offset + bytes));
-		last_end = offset + bytes;
-		const char *p = b.data() + offset;
-		if (t.dtype == DType::f32) {
-			t.values.resize(elements);
-			std::memcpy(t.values.data(), p, bytes);
-		} else {
-			t.q.resize(elements);
-			std::memcpy(t.q.data(), p, elements);
-			t.scales.resize(t.shape[0]);
-			std::memcpy(t.scales.data(), p + elements, 4ull * t.shape[0]);
-		}
+		if (std::string err = read_tensor(b, r, i, data_end, last_end, t); !err.empty())
+			return fail(err);
 		m.tensors.push_back(std::move(t));
 	}
 	if (!r.ok)

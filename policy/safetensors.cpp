@@ -68,6 +68,79 @@ const StTensor *SafeTensors::find(const std::string &name) const
 	return nullptr;
 }
 
+namespace {
+
+// Where a tensor's bytes lie in the data that follows the header.
+struct Range {
+	uint64_t begin, end;
+	size_t index;
+};
+
+// One entry of the header: its dtype and shape, and where its bytes lie in
+// the body_len bytes of data. Error text (without the tensor's name) or empty.
+std::string read_entry(const nlohmann::json &entry, uint64_t body_len, StTensor &t, uint64_t &begin, uint64_t &end)
+{
+	if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
+		return "expected an object with dtype, shape and data_offsets";
+	const auto &dtype = entry["dtype"], &shape = entry["shape"], &offsets = entry["data_offsets"];
+	if (!dtype.is_string())
+		return "dtype is not a string";
+	t.dtype = dtype.get<std::string>();
+	const size_t width = dtype_bytes(t.dtype);
+	if (width == 0)
+		return fmt::format("dtype {} is not supported (F32, F64, F16, BF16)", t.dtype);
+	if (!shape.is_array())
+		return "shape is not an array";
+	uint64_t n = 1;
+	for (const auto &dim : shape) {
+		if (!dim.is_number_unsigned())
+			return "shape holds something other than a non-negative integer";
+		const uint64_t v = dim.get<uint64_t>();
+		if (v != 0 && n > kMaxTensorElements / v)
+			return "shape is absurdly large";
+		n *= v;
+		t.shape.push_back(v);
+	}
+	if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+	    !offsets[1].is_number_unsigned())
+		return "data_offsets is not a pair of non-negative integers";
+	begin = offsets[0].get<uint64_t>();
+	end = offsets[1].get<uint64_t>();
+	if (begin > end || end > body_len)
+		return fmt::format("data_offsets [{}, {}] fall outside the {} data bytes", begin, end, body_len);
+	if (end - begin != n * width)
+		return fmt::format("{} bytes for a {} tensor of {} elements ({} expected)", end - begin, t.dtype, n, n * width);
+	return {};
+}
+
+// The tensors in the order of their data, each one's values converted to
+// f32: the data must be covered exactly, without overlaps or holes. Error
+// text or empty.
+std::string take_data(const uint8_t *body, uint64_t body_len, std::vector<Range> ranges, SafeTensors &st)
+{
+	std::sort(ranges.begin(), ranges.end(), [](const Range &a, const Range &b) {
+		return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+	});
+	uint64_t covered = 0;
+	std::vector<StTensor> ordered;
+	for (const Range &r : ranges) {
+		StTensor &t = st.tensors[r.index];
+		if (r.begin < covered)
+			return fmt::format("tensor '{}' overlaps the tensor before it in the data", t.name);
+		if (r.begin > covered)
+			return fmt::format("data bytes {}..{} belong to no tensor (a hole before '{}')", covered, r.begin, t.name);
+		convert(body + r.begin, t.dtype, t.elements(), t.values);
+		covered = r.end;
+		ordered.push_back(std::move(t));
+	}
+	if (covered != body_len)
+		return fmt::format("{} trailing data bytes belong to no tensor", body_len - covered);
+	st.tensors = std::move(ordered);
+	return {};
+}
+
+} // namespace
+
 std::string parse_safetensors(const uint8_t *data, size_t size, const std::string &what, SafeTensors &out)
 {
 	auto fail = [&](const std::string &msg) { return what + ": " + msg; };
@@ -91,13 +164,8 @@ std::string parse_safetensors(const uint8_t *data, size_t size, const std::strin
 	const uint8_t *body = data + 8 + header_len;
 	const uint64_t body_len = size - 8 - header_len;
 	SafeTensors st;
-	struct Range {
-		uint64_t begin, end;
-		size_t index;
-	};
 	std::vector<Range> ranges;
 	for (const auto &item : header.items()) {
-		// (Not a structured binding: clang 14 cannot capture one in a lambda.)
 		const std::string name = item.key();
 		const nlohmann::json &entry = item.value();
 		if (name == "__metadata__") {
@@ -108,62 +176,16 @@ std::string parse_safetensors(const uint8_t *data, size_t size, const std::strin
 					st.metadata[k] = v.get<std::string>();
 			continue;
 		}
-		auto bad = [&](const std::string &msg) { return fail(fmt::format("tensor '{}': {}", name, msg)); };
-		if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
-		    !entry.contains("data_offsets"))
-			return bad("expected an object with dtype, shape and data_offsets");
-		const auto &dtype = entry["dtype"], &shape = entry["shape"], &offsets = entry["data_offsets"];
-		if (!dtype.is_string())
-			return bad("dtype is not a string");
 		StTensor t;
 		t.name = name;
-		t.dtype = dtype.get<std::string>();
-		const size_t width = dtype_bytes(t.dtype);
-		if (width == 0)
-			return bad(fmt::format("dtype {} is not supported (F32, F64, F16, BF16)", t.dtype));
-		if (!shape.is_array())
-			return bad("shape is not an array");
-		uint64_t n = 1;
-		for (const auto &dim : shape) {
-			if (!dim.is_number_unsigned())
-				return bad("shape holds something other than a non-negative integer");
-			const uint64_t v = dim.get<uint64_t>();
-			if (v != 0 && n > kMaxTensorElements / v)
-				return bad("shape is absurdly large");
-			n *= v;
-			t.shape.push_back(v);
-		}
-		if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
-		    !offsets[1].is_number_unsigned())
-			return bad("data_offsets is not a pair of non-negative integers");
-		const uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
-		if (begin > end || end > body_len)
-			return bad(fmt::format("data_offsets [{}, {}] fall outside the {} data bytes", begin, end, body_len));
-		if (end - begin != n * width)
-			return bad(fmt::format("{} bytes for a {} tensor of {} elements ({} expected)", end - begin, t.dtype, n,
-					       n * width));
+		uint64_t begin = 0, end = 0;
+		if (std::string err = read_entry(entry, body_len, t, begin, end); !err.empty())
+			return fail(fmt::format("tensor '{}': {}", name, err));
 		ranges.push_back({begin, end, st.tensors.size()});
 		st.tensors.push_back(std::move(t));
 	}
-	std::sort(ranges.begin(), ranges.end(), [](const Range &a, const Range &b) {
-		return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-	});
-	uint64_t covered = 0;
-	std::vector<StTensor> ordered;
-	for (const Range &r : ranges) {
-		StTensor &t = st.tensors[r.index];
-		if (r.begin < covered)
-			return fail(fmt::format("tensor '{}' overlaps the tensor before it in the data", t.name));
-		if (r.begin > covered)
-			return fail(fmt::format("data bytes {}..{} belong to no tensor (a hole before '{}')", covered, r.begin,
-						t.name));
-		convert(body + r.begin, t.dtype, t.elements(), t.values);
-		covered = r.end;
-		ordered.push_back(std::move(t));
-	}
-	if (covered != body_len)
-		return fail(fmt::format("{} trailing data bytes belong to no tensor", body_len - covered));
-	st.tensors = std::move(ordered);
+	if (std::string err = take_data(body, body_len, std::move(ranges), st); !err.empty())
+		return fail(err);
 	out = std::move(st);
 	return {};
 }
