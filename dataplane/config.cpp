@@ -267,46 +267,46 @@ std::string host_name()
 	       r.boolean(*n->as_table(), "allow_changes", c.telemetry_allow_changes);
 }
 
-[[nodiscard]] bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
+[[nodiscard]] bool read_eal(TomlReader &r, const toml::table &root, RouterConfig &c)
 {
-	if (!r.only_keys(root, "the config", {"eal", "router", "ports", "routes", "policy", "telemetry", "objective"}) ||
-	    !read_telemetry(r, root, c))
+	const toml::node *eal = root.get("eal");
+	if (!eal)
+		return true;
+	if (!eal->is_table())
+		return r.fail(*eal, "eal", "expected a table: [eal] args = [...]");
+	return r.only_keys(*eal->as_table(), "[eal]", {"args"}) && read_strings(r, *eal->as_table(), "args", c.eal_args);
+}
+
+[[nodiscard]] bool read_router(TomlReader &r, const toml::table &root, RouterConfig &c)
+{
+	const toml::node *rt = root.get("router");
+	if (!rt)
+		return true;
+	if (!rt->is_table())
+		return r.fail(*rt, "router", "expected a table");
+	const toml::table &t = *rt->as_table();
+	std::string mode = "l2-pair";
+	if (!r.only_keys(t, "[router]",
+			 {"name", "mode", "burst", "mbufs", "queue_memory", "stats_interval", "workers",
+			  "allow_cross_numa", "empty_queue_bypass"}) ||
+	    !read_router_name(r, t, c.name) || !r.text(t, "mode", mode) || !r.integer(t, "burst", c.burst, 1, 512) ||
+	    !read_mbufs(r, t, c.mbufs) || !read_queue_memory(r, t, c.queue_memory_bytes) ||
+	    !r.time(t, "stats_interval", c.stats_interval_ns) || !r.integer(t, "workers", c.workers, 1, 128) ||
+	    !r.boolean(t, "allow_cross_numa", c.allow_cross_numa) ||
+	    !r.boolean(t, "empty_queue_bypass", c.empty_queue_bypass))
 		return false;
-	if (const toml::node *pol = root.get("policy")) {
-		if (!pol->is_table())
-			return r.fail(*pol, "policy", "expected a table");
-		if (!read_policy(r, *pol->as_table(), c.policy))
-			return false;
-	}
-	if (const toml::node *eal = root.get("eal")) {
-		if (!eal->is_table())
-			return r.fail(*eal, "eal", "expected a table: [eal] args = [...]");
-		if (!r.only_keys(*eal->as_table(), "[eal]", {"args"}) || !read_strings(r, *eal->as_table(), "args", c.eal_args))
-			return false;
-	}
-	if (const toml::node *rt = root.get("router")) {
-		if (!rt->is_table())
-			return r.fail(*rt, "router", "expected a table");
-		const toml::table &t = *rt->as_table();
-		std::string mode = "l2-pair";
-		if (!r.only_keys(t, "[router]",
-				 {"name", "mode", "burst", "mbufs", "queue_memory", "stats_interval", "workers",
-				  "allow_cross_numa", "empty_queue_bypass"}) ||
-		    !read_router_name(r, t, c.name) || !r.text(t, "mode", mode) || !r.integer(t, "burst", c.burst, 1, 512) ||
-		    !read_mbufs(r, t, c.mbufs) || !read_queue_memory(r, t, c.queue_memory_bytes) ||
-		    !r.time(t, "stats_interval", c.stats_interval_ns) ||
-		    !r.integer(t, "workers", c.workers, 1, 128) || !r.boolean(t, "allow_cross_numa", c.allow_cross_numa) ||
-		    !r.boolean(t, "empty_queue_bypass", c.empty_queue_bypass))
-			return false;
-		if (!parse_choice(mode, kRouterModeNames, c.mode))
-			return r.fail(*t.get("mode"), "mode", "unknown mode '" + mode + "' " + known_choices(kRouterModeNames));
-	}
-	if (c.name.empty())
-		c.name = host_name();
+	if (!parse_choice(mode, kRouterModeNames, c.mode))
+		return r.fail(*t.get("mode"), "mode", "unknown mode '" + mode + "' " + known_choices(kRouterModeNames));
+	return true;
+}
+
+// The [[ports]] tables, each name once; then (l2-pair) each port's peer,
+// which must name another port. names: the ports' names.
+[[nodiscard]] bool read_ports(TomlReader &r, const toml::table &root, RouterConfig &c, std::set<std::string> &names)
+{
 	const toml::array *ports = root["ports"].as_array();
 	if (!ports || ports->empty())
 		return r.fail(root, "ports", "missing: add at least one [[ports]] table");
-	std::set<std::string> names;
 	for (const toml::node &n : *ports) {
 		if (!n.is_table())
 			return r.fail(n, "ports", "expected [[ports]] tables");
@@ -333,6 +333,14 @@ std::string host_name()
 			return r.fail(n, "peer", "peer is for l2-pair mode; l3 mode forwards by [[routes]]");
 		}
 	}
+	return true;
+}
+
+// The [[routes]] tables: each through a named port, no prefix twice; l3 mode
+// needs at least one, l2-pair none.
+[[nodiscard]] bool read_routes(TomlReader &r, const toml::table &root, RouterConfig &c,
+			       const std::set<std::string> &names)
+{
 	if (const toml::node *routes = root.get("routes")) {
 		const toml::array *arr = routes->as_array();
 		if (!arr)
@@ -357,6 +365,25 @@ std::string host_name()
 	if (c.mode == RouterMode::l2_pair && !c.routes.empty())
 		return r.fail(*root.get("routes"), "routes", "routes are for l3 mode; set [router] mode = \"l3\"");
 	return true;
+}
+
+[[nodiscard]] bool read(TomlReader &r, const toml::table &root, RouterConfig &c)
+{
+	if (!r.only_keys(root, "the config", {"eal", "router", "ports", "routes", "policy", "telemetry", "objective"}) ||
+	    !read_telemetry(r, root, c))
+		return false;
+	if (const toml::node *pol = root.get("policy")) {
+		if (!pol->is_table())
+			return r.fail(*pol, "policy", "expected a table");
+		if (!read_policy(r, *pol->as_table(), c.policy))
+			return false;
+	}
+	if (!read_eal(r, root, c) || !read_router(r, root, c))
+		return false;
+	if (c.name.empty())
+		c.name = host_name();
+	std::set<std::string> names;
+	return read_ports(r, root, c, names) && read_routes(r, root, c, names);
 }
 
 } // namespace

@@ -119,6 +119,57 @@ std::string eal_cores(const std::vector<std::string> &eal_args, std::vector<unsi
 	return {};
 }
 
+namespace {
+
+// The cores the EAL args name, checked against the ports' NUMA nodes.
+Placement check_given_cores(const std::map<unsigned, const Cpu *> &by_id, const PlacementRequest &req)
+{
+	Placement pl;
+	pl.cores = req.eal_cores;
+	for (unsigned id : pl.cores) {
+		auto it = by_id.find(id);
+		if (it == by_id.end()) {
+			pl.error = fmt::format("core {} named in the EAL args is not one this process may run on", id);
+			return pl;
+		}
+		for (const PortNode &p : req.ports) {
+			if (p.numa_node < 0 || p.numa_node == it->second->numa_node || req.allow_cross_numa)
+				continue;
+			pl.error = fmt::format("core {} is on NUMA node {} but port '{}' is on node {}: every worker "
+					       "would reach across nodes for its packets; name cores of node {} in "
+					       "the EAL args, or set [router] allow_cross_numa = true",
+					       id, it->second->numa_node, p.name, p.numa_node, p.numa_node);
+			return pl;
+		}
+	}
+	if (pl.cores.size() - 1 != req.workers)
+		pl.notes.push_back(fmt::format("the EAL args name {} worker core(s); [router] workers = {} does "
+					       "not apply", pl.cores.size() - 1, req.workers));
+	return pl;
+}
+
+// The CPUs a placement picks from, in the order it takes them: the node's
+// (and, with allow_cross_numa, the others' after them), one hardware thread
+// per core first: SMT siblings share a core's execution units, and two
+// pollers on one core slow each other down. remote: the other nodes' CPUs.
+std::vector<Cpu> candidates(const std::vector<Cpu> &cpus, int node, bool cross_numa, std::vector<Cpu> &remote)
+{
+	std::vector<Cpu> local;
+	for (const Cpu &c : cpus)
+		(c.numa_node == node ? local : remote).push_back(c);
+	auto order = [](const Cpu &a, const Cpu &b) {
+		return a.smt_rank != b.smt_rank ? a.smt_rank < b.smt_rank : a.id < b.id;
+	};
+	std::sort(local.begin(), local.end(), order);
+	std::sort(remote.begin(), remote.end(), order);
+	std::vector<Cpu> pick = local;
+	if (cross_numa)
+		pick.insert(pick.end(), remote.begin(), remote.end());
+	return pick;
+}
+
+} // namespace
+
 Placement plan_placement(const std::vector<Cpu> &cpus, const PlacementRequest &req)
 {
 	Placement pl;
@@ -130,30 +181,8 @@ Placement plan_placement(const std::vector<Cpu> &cpus, const PlacementRequest &r
 		if (p.numa_node >= 0)
 			port_nodes.insert(p.numa_node);
 
-	if (!req.eal_cores.empty()) {
-		// Cores given: check them against the ports.
-		pl.cores = req.eal_cores;
-		for (unsigned id : pl.cores) {
-			auto it = by_id.find(id);
-			if (it == by_id.end()) {
-				pl.error = fmt::format("core {} named in the EAL args is not one this process may run on", id);
-				return pl;
-			}
-			for (const PortNode &p : req.ports) {
-				if (p.numa_node < 0 || p.numa_node == it->second->numa_node || req.allow_cross_numa)
-					continue;
-				pl.error = fmt::format("core {} is on NUMA node {} but port '{}' is on node {}: every worker "
-						       "would reach across nodes for its packets; name cores of node {} in "
-						       "the EAL args, or set [router] allow_cross_numa = true",
-						       id, it->second->numa_node, p.name, p.numa_node, p.numa_node);
-				return pl;
-			}
-		}
-		if (pl.cores.size() - 1 != req.workers)
-			pl.notes.push_back(fmt::format("the EAL args name {} worker core(s); [router] workers = {} does "
-						       "not apply", pl.cores.size() - 1, req.workers));
-		return pl;
-	}
+	if (!req.eal_cores.empty())
+		return check_given_cores(by_id, req);
 
 	if (port_nodes.size() > 1 && !req.allow_cross_numa) {
 		pl.error = fmt::format("the ports are on NUMA nodes {}: one set of workers cannot be local to all of "
@@ -163,19 +192,8 @@ Placement plan_placement(const std::vector<Cpu> &cpus, const PlacementRequest &r
 	}
 	// The node of the ports, or where none is known the first CPU's node.
 	const int node = port_nodes.empty() ? cpus.front().numa_node : *port_nodes.begin();
-	std::vector<Cpu> local, remote;
-	for (const Cpu &c : cpus)
-		(c.numa_node == node ? local : remote).push_back(c);
-	// One hardware thread per core first: SMT siblings share a core's
-	// execution units, and two pollers on one core slow each other down.
-	auto order = [](const Cpu &a, const Cpu &b) {
-		return a.smt_rank != b.smt_rank ? a.smt_rank < b.smt_rank : a.id < b.id;
-	};
-	std::sort(local.begin(), local.end(), order);
-	std::sort(remote.begin(), remote.end(), order);
-	std::vector<Cpu> pick = local;
-	if (req.allow_cross_numa)
-		pick.insert(pick.end(), remote.begin(), remote.end());
+	std::vector<Cpu> remote;
+	const std::vector<Cpu> pick = candidates(cpus, node, req.allow_cross_numa, remote);
 	const size_t wanted = req.workers + 1;
 	if (pick.size() >= wanted) {
 		for (size_t i = 0; i < wanted; i++)

@@ -267,6 +267,51 @@ std::string read_pool_json(const std::string &path, Pool &out, PoolReadReport *r
 	return parse_pool_json(text, path, out, report);
 }
 
+namespace {
+
+// The JSON pool's "schema": the reward's definition and the features absent
+// from it. Error text or empty.
+std::string read_json_schema(const nlohmann::json &j, const std::string &path, Pool &p)
+{
+	if (j.contains("schema") && j["schema"].contains("reward") && j["schema"]["reward"].is_string())
+		p.reward_definition = j["schema"]["reward"];
+	if (j.contains("schema") && j["schema"].contains("absent")) {
+		const auto &absent = j["schema"]["absent"];
+		if (!absent.is_array())
+			return path + ": schema.absent must be a list of feature names";
+		for (const auto &name : absent) {
+			const auto it = name.is_string() ? std::find(kFeatureNames.begin(), kFeatureNames.end(), name.get<std::string>())
+							 : kFeatureNames.end();
+			if (it == kFeatureNames.end())
+				return path + ": schema.absent: " + name.dump() + " is not one of the pool's features";
+			p.absent_features |= 1u << (it - kFeatureNames.begin());
+		}
+	}
+	return {};
+}
+
+// One JSON entry's state, action and reward, or what is wrong with it.
+std::string json_entry(const nlohmann::json &s, const nlohmann::json &a, const nlohmann::json &r,
+		       std::array<float, kFeatureCount> &st, uint8_t &action, float &reward)
+{
+	if (!s.is_array() || s.size() != kFeatureCount)
+		return "state must have " + std::to_string(kFeatureCount) + " numbers";
+	for (int k = 0; k < kFeatureCount; k++) {
+		if (!s[k].is_number())
+			return std::string("feature ").append(kFeatureNames[k]).append(" is not a number");
+		st[k] = s[k].get<float>();
+	}
+	if (!a.is_number_integer() || a.get<int64_t>() < 0 || a.get<int64_t>() > 2)
+		return "action must be 0, 1 or 2";
+	if (!r.is_number())
+		return "reward is not a number";
+	action = static_cast<uint8_t>(a.get<int>());
+	reward = r.get<float>();
+	return entry_defect(st.data(), action, reward);
+}
+
+} // namespace
+
 std::string parse_pool_json(std::string_view text, const std::string &path, Pool &out, PoolReadReport *report)
 {
 	nlohmann::json j;
@@ -288,63 +333,18 @@ std::string parse_pool_json(std::string_view text, const std::string &path, Pool
 	if (!j.contains("schema") && n > 0 && states[0].is_array() && states[0].size() == 7)
 		return path + ": a 7-feature pool in the paper's layout: bring it in with 'dualpilot-pool import " + path +
 		       " --out POOL.dpp'";
-	if (j.contains("schema") && j["schema"].contains("reward") && j["schema"]["reward"].is_string())
-		p.reward_definition = j["schema"]["reward"];
-	if (j.contains("schema") && j["schema"].contains("absent")) {
-		const auto &absent = j["schema"]["absent"];
-		if (!absent.is_array())
-			return path + ": schema.absent must be a list of feature names";
-		for (const auto &name : absent) {
-			const auto it = name.is_string() ? std::find(kFeatureNames.begin(), kFeatureNames.end(), name.get<std::string>())
-							 : kFeatureNames.end();
-			if (it == kFeatureNames.end())
-				return path + ": schema.absent: " + name.dump() + " is not one of the pool's features";
-			p.absent_features |= 1u << (it - kFeatureNames.begin());
-		}
-	}
+	if (std::string err = read_json_schema(j, path, p); !err.empty())
+		return err;
 	EntryChecker check{path, report, {}};
 	for (size_t i = 0; i < n; i++) {
 		const bool done = dones[i].is_boolean() ? dones[i].get<bool>() : dones[i].is_number() && dones[i].get<double>() != 0;
-		auto skip = [&](const std::string &what) {
-			if (!check.corrupt(i, "", what))
-				return false;
-			add_skipped_done(p, done);
-			return true;
-		};
-		const auto &s = states[i];
-		if (!s.is_array() || s.size() != kFeatureCount) {
-			if (!skip("state must have " + std::to_string(kFeatureCount) + " numbers"))
-				return check.first_error;
-			continue;
-		}
 		std::array<float, kFeatureCount> st{};
-		int bad_feature = -1;
-		for (int k = 0; k < kFeatureCount && bad_feature < 0; k++) {
-			if (!s[k].is_number())
-				bad_feature = k;
-			else
-				st[k] = s[k].get<float>();
-		}
-		if (bad_feature >= 0) {
-			if (!skip(std::string("feature ").append(kFeatureNames[bad_feature]).append(" is not a number")))
+		uint8_t action = 0;
+		float reward = 0;
+		if (std::string defect = json_entry(states[i], actions[i], rewards[i], st, action, reward); !defect.empty()) {
+			if (!check.corrupt(i, "", defect))
 				return check.first_error;
-			continue;
-		}
-		if (!actions[i].is_number_integer() || actions[i].get<int64_t>() < 0 || actions[i].get<int64_t>() > 2) {
-			if (!skip("action must be 0, 1 or 2"))
-				return check.first_error;
-			continue;
-		}
-		if (!rewards[i].is_number()) {
-			if (!skip("reward is not a number"))
-				return check.first_error;
-			continue;
-		}
-		const auto action = static_cast<uint8_t>(actions[i].get<int>());
-		const float reward = rewards[i].get<float>();
-		if (std::string defect = entry_defect(st.data(), action, reward); !defect.empty()) {
-			if (!skip(defect))
-				return check.first_error;
+			add_skipped_done(p, done);
 			continue;
 		}
 		add_entry(p, st.data(), action, reward, done);

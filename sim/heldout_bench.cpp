@@ -168,6 +168,32 @@ std::string search_tuned(const BenchConfig &c, const std::vector<Scenario> &trai
 	return {};
 }
 
+namespace {
+
+// The static oracle of one scenario: the setting with the best mean score on
+// the selection seeds ([candidate][seed]) among those that keep the L4S
+// promise on them; `none` where no setting does.
+size_t static_oracle(const std::vector<std::vector<RunFigures>> &select, size_t none)
+{
+	size_t oracle = none;
+	double best = -1;
+	for (size_t k = 0; k < select.size(); k++) {
+		double sum = 0, kept = 0;
+		const size_t ns = select[k].size();
+		for (size_t j = 0; j < ns; j++) {
+			sum += select[k][j].score;
+			kept += keeps_l4s_promise(select[k][j].l99, select[0][j].l99);
+		}
+		if (kept >= kL4sPromiseShare * static_cast<double>(ns) && sum > best) {
+			best = sum;
+			oracle = k;
+		}
+	}
+	return oracle;
+}
+
+} // namespace
+
 std::string run_family(const BenchConfig &c, const std::vector<Scenario> &family, size_t tuned,
 		       std::vector<ScenarioResult> &out, void (*progress)(size_t, size_t))
 {
@@ -235,20 +261,7 @@ std::string run_family(const BenchConfig &c, const std::vector<Scenario> &family
 	for (size_t s = 0; s < n; s++) {
 		ScenarioResult r;
 		r.name = family[s].name;
-		// The static oracle: the best mean score on the selection seeds
-		// among the settings that keep the L4S promise on them.
-		double best = -1;
-		for (size_t k = 0; k < g; k++) {
-			double sum = 0, kept = 0;
-			for (size_t j = 0; j < ns; j++) {
-				sum += select[s][k][j].score;
-				kept += keeps_l4s_promise(select[s][k][j].l99, select[s][0][j].l99);
-			}
-			if (kept >= kL4sPromiseShare * static_cast<double>(ns) && sum > best) {
-				best = sum;
-				r.oracle = k;
-			}
-		}
+		r.oracle = static_oracle(select[s], r.oracle);
 		r.runs = {report[s][0], report[s][tuned], report[s][r.oracle], piecewise[s]};
 		for (size_t d = 0; d < nd; d++)
 			r.runs.push_back(pilot[s][d]);

@@ -344,6 +344,7 @@ class Machine {
 		return o;
 	}
 	Value *call(const Value *callable, const std::vector<Value *> &args);
+	Value *numpy_scalar(const std::string &name, const Value *dtype, const std::string &raw);
 	Value *dtype_of(const std::string &descr)
 	{
 		char kind;
@@ -399,6 +400,50 @@ void Machine::fill_array(Value *array, const Value *dtype, const Value *shape, c
 	array->kind = Kind::array;
 }
 
+// numpy.core.multiarray.scalar(dtype, raw): one number of the dtype from its bytes.
+Value *Machine::numpy_scalar(const std::string &name, const Value *dtype, const std::string &raw)
+{
+	char kind;
+	int size;
+	parse_descr(dtype->text, kind, size);
+	if (raw.size() != static_cast<size_t>(size))
+		fail(name + ": " + std::to_string(raw.size()) + " bytes for a " + dtype->text);
+	const double x = decode_element(raw.data(), kind, size, dtype->byte_order);
+	if (kind == 'f') {
+		Value *v = make(Kind::real);
+		v->real = x;
+		return v;
+	}
+	if (kind == 'b') {
+		Value *v = make(Kind::boolean);
+		v->boolean = x != 0;
+		return v;
+	}
+	if (kind == 'u' && size == 8 && x >= 9.2e18)
+		fail(name + ": an unsigned integer past 2^63");
+	return integer(static_cast<int64_t>(x));
+}
+
+// _codecs.encode(text, "latin1"): UTF-8 text of code points below 256 to one
+// byte each. False where the text has a code point past 255 (or is not
+// UTF-8).
+bool latin1_of(const std::string &t, std::string &out)
+{
+	for (size_t i = 0; i < t.size();) {
+		const auto c = static_cast<uint8_t>(t[i]);
+		if (c < 0x80) {
+			out += static_cast<char>(c);
+			i++;
+		} else if ((c & 0xe0) == 0xc0 && i + 1 < t.size() && c <= 0xc3) {
+			out += static_cast<char>(((c & 0x1f) << 6) | (static_cast<uint8_t>(t[i + 1]) & 0x3f));
+			i += 2;
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 Value *Machine::call(const Value *callable, const std::vector<Value *> &args)
 {
 	if (callable->kind != Kind::global)
@@ -433,26 +478,7 @@ Value *Machine::call(const Value *callable, const std::vector<Value *> &args)
 	}
 	if (name.ends_with("multiarray.scalar")) {
 		const Value *dtype = arg(0, Kind::dtype, "a dtype");
-		const std::string &raw = raw_data(1);
-		char kind;
-		int size;
-		parse_descr(dtype->text, kind, size);
-		if (raw.size() != static_cast<size_t>(size))
-			fail(name + ": " + std::to_string(raw.size()) + " bytes for a " + dtype->text);
-		const double x = decode_element(raw.data(), kind, size, dtype->byte_order);
-		if (kind == 'f') {
-			Value *v = make(Kind::real);
-			v->real = x;
-			return v;
-		}
-		if (kind == 'b') {
-			Value *v = make(Kind::boolean);
-			v->boolean = x != 0;
-			return v;
-		}
-		if (kind == 'u' && size == 8 && x >= 9.2e18)
-			fail(name + ": an unsigned integer past 2^63");
-		return integer(static_cast<int64_t>(x));
+		return numpy_scalar(name, dtype, raw_data(1));
 	}
 	if (name.ends_with("numeric._frombuffer")) {
 		const std::string &raw = raw_data(0);
@@ -468,21 +494,9 @@ Value *Machine::call(const Value *callable, const std::vector<Value *> &args)
 		const Value *enc = arg(1, Kind::text, "an encoding");
 		if (enc->text != "latin1" && enc->text != "latin-1" && enc->text != "iso-8859-1")
 			fail(name + ": only latin1, not '" + enc->text.substr(0, 16) + "'");
-		// UTF-8 text of code points below 256 to one byte each.
 		std::string out;
-		const std::string &t = s->text;
-		for (size_t i = 0; i < t.size();) {
-			const auto c = static_cast<uint8_t>(t[i]);
-			if (c < 0x80) {
-				out += static_cast<char>(c);
-				i++;
-			} else if ((c & 0xe0) == 0xc0 && i + 1 < t.size() && c <= 0xc3) {
-				out += static_cast<char>(((c & 0x1f) << 6) | (static_cast<uint8_t>(t[i + 1]) & 0x3f));
-				i += 2;
-			} else {
-				fail(name + ": text that latin1 cannot encode");
-			}
-		}
+		if (!latin1_of(s->text, out))
+			fail(name + ": text that latin1 cannot encode");
 		return text(std::move(out), Kind::bytes);
 	}
 	fail(name + " cannot be called");

@@ -95,16 +95,12 @@ std::string compare_row(const std::string &aqm_name, const RunResult &r, const e
 			   score(experience::as_printed(r.objective_inputs()), objective).score);
 }
 
-std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed, const std::string &dir,
-			  bool write_pool_json_file, bool write_pool_dpp_file)
-{
-	std::error_code ec;
-	std::filesystem::create_directories(dir, ec);
-	if (ec)
-		return dir + ": cannot create: " + ec.message();
-	if (auto err = write_text(dir + "/summary.txt", summary_table(sc, r, seed)); !err.empty())
-		return err;
+namespace {
 
+// summary.json: the run's scenario, its queues' and flows' figures and the
+// objective's score.
+nlohmann::ordered_json summary_json(const Scenario &sc, const RunResult &r, uint64_t seed)
+{
 	nlohmann::ordered_json j;
 	j["scenario"] = sc.name;
 	j["aqm"] = r.aqm_description;
@@ -130,24 +126,24 @@ std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed,
 				      {"goodput_bps", r.goodput_bps(f)}, {"sent", f.sent_pkts},
 				      {"retransmits", f.retransmits}, {"timeouts", f.timeouts}, {"drops", f.drops},
 				      {"marks", f.marks}});
-	{
-		// The score on the inputs as objective_line prints them: a reader
-		// scoring this file's figures again gets the same number.
-		const experience::ObjectiveInputs in = experience::as_printed(r.objective_inputs());
-		j["objective"] = {{"score", score(in, sc.objective).score},
-				  {"line", experience::objective_line(in, sc.objective)},
-				  {"l4s", {{"present", in.queue[1].present}, {"p50_ms", in.queue[1].p50_ms}, {"p99_ms", in.queue[1].p99_ms}}},
-				  {"classic", {{"present", in.queue[0].present}, {"p50_ms", in.queue[0].p50_ms}, {"p99_ms", in.queue[0].p99_ms}}},
-				  {"utilisation", in.utilisation},
-				  {"jain", in.jain < 0 ? nlohmann::json(nullptr) : nlohmann::json(in.jain)},
-				  {"balance", in.rate_balance < 0 ? nlohmann::json(nullptr) : nlohmann::json(in.rate_balance)}};
-	}
+	// The score on the inputs as objective_line prints them: a reader
+	// scoring this file's figures again gets the same number.
+	const experience::ObjectiveInputs in = experience::as_printed(r.objective_inputs());
+	j["objective"] = {{"score", score(in, sc.objective).score},
+			  {"line", experience::objective_line(in, sc.objective)},
+			  {"l4s", {{"present", in.queue[1].present}, {"p50_ms", in.queue[1].p50_ms}, {"p99_ms", in.queue[1].p99_ms}}},
+			  {"classic", {{"present", in.queue[0].present}, {"p50_ms", in.queue[0].p50_ms}, {"p99_ms", in.queue[0].p99_ms}}},
+			  {"utilisation", in.utilisation},
+			  {"jain", in.jain < 0 ? nlohmann::json(nullptr) : nlohmann::json(in.jain)},
+			  {"balance", in.rate_balance < 0 ? nlohmann::json(nullptr) : nlohmann::json(in.rate_balance)}};
 	j["pilot_backoffs"] = r.pilot_backoffs;
 	j["pool_entries"] = r.pool.size();
-	if (auto err = write_text(dir + "/summary.json", j.dump(2) + "\n"); !err.empty())
-		return err;
+	return j;
+}
 
-	// The CDF as quantiles: 1000 points per queue, enough for any plot.
+// delay_cdf.csv: the CDF as quantiles, 1000 points per queue, enough for any plot.
+std::string delay_cdf_csv(const RunResult &r)
+{
 	std::string cdf = "queue,quantile,delay_ms\n";
 	for (int q = 1; q >= 0; q--) {
 		const QueueStats &s = r.queues[q];
@@ -157,22 +153,42 @@ std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed,
 			cdf += fmt::format("{},{:.3f},{:.4f}\n", queue_name(q), i / 1000.0,
 					   ms(s.delay.percentile_ns(i / 1000.0)));
 	}
-	if (auto err = write_text(dir + "/delay_cdf.csv", cdf); !err.empty())
-		return err;
+	return cdf;
+}
 
+std::string utilisation_csv(const Scenario &sc, const RunResult &r)
+{
 	std::string util = "time_s,utilisation\n";
 	for (size_t i = 0; i < r.utilisation.size(); i++)
 		util += fmt::format("{:.3f},{:.4f}\n", (i + 1) * sc.sample_interval_ns / 1e9, r.utilisation[i]);
-	if (auto err = write_text(dir + "/utilisation.csv", util); !err.empty())
-		return err;
+	return util;
+}
 
+std::string flows_csv(const RunResult &r)
+{
 	std::string flows = "flow,cc,ecn,goodput_mbps,sent,retransmits,timeouts,drops,marks\n";
 	for (const FlowStats &f : r.flows)
 		flows += fmt::format("{},{},{},{:.4f},{},{},{},{},{}\n", f.name, cc_name(f.cc), ecn_name(f.ecn),
 				     r.goodput_bps(f) / 1e6, f.sent_pkts, f.retransmits, f.timeouts, f.drops, f.marks);
-	if (auto err = write_text(dir + "/flows.csv", flows); !err.empty())
-		return err;
+	return flows;
+}
 
+} // namespace
+
+std::string write_run_dir(const Scenario &sc, const RunResult &r, uint64_t seed, const std::string &dir,
+			  bool write_pool_json_file, bool write_pool_dpp_file)
+{
+	std::error_code ec;
+	std::filesystem::create_directories(dir, ec);
+	if (ec)
+		return dir + ": cannot create: " + ec.message();
+	for (const auto &[file, text] : {std::pair<const char *, std::string>{"summary.txt", summary_table(sc, r, seed)},
+					{"summary.json", summary_json(sc, r, seed).dump(2) + "\n"},
+					{"delay_cdf.csv", delay_cdf_csv(r)},
+					{"utilisation.csv", utilisation_csv(sc, r)},
+					{"flows.csv", flows_csv(r)}})
+		if (auto err = write_text(dir + "/" + file, text); !err.empty())
+			return err;
 	if (write_pool_json_file)
 		if (auto err = experience::write_pool_json(r.pool, dir + "/pool.json"); !err.empty())
 			return err;
