@@ -97,92 +97,112 @@ Figures measure(gpu::Engine &engine, Batch &batch, uint32_t n, bool graphs, int 
 	return f;
 }
 
+// The command line's choices.
+struct Options {
+	int iterations = 2000;
+	std::string precision = "tf32", model_path, shape = "student";
+	int device = 0;
+	bool device_info = false;
+	gpu::Precision prec{};
+};
+
+// What the goal line reads: the window 20, batch 256 rows.
+struct Goal {
+	double graph_p99_b256_w20 = 0, eager_p99_b256_w20 = 0;
+	std::string graph_mode;
+};
+
+// One window's rows: an engine for the model (the file's, else a random one
+// of the shape), every batch with graphs and with eager launches. 0, or 1
+// after printing the error.
+int measure_window(const Options &o, const policy::Model &file_model, uint32_t window, Goal &goal)
+{
+	const policy::ModelConfig c = o.shape == "teacher" ? bench::teacher(window) : bench::student(window);
+	const policy::Model m = o.model_path.empty() ? policy::random_model(c, 1) : file_model;
+	gpu::EngineOptions opt;
+	opt.device = o.device;
+	opt.precision = o.prec;
+	opt.max_batch = 1024;
+	opt.queues = 1024;
+	std::string err;
+	auto engine = gpu::Engine::create(m, opt, err);
+	if (!engine) {
+		fmt::print(stderr, "error: {}\n", err);
+		return 1;
+	}
+	const std::vector<uint32_t> buckets = engine->buckets();
+	for (uint32_t n : kBatches)
+		if (std::find(buckets.begin(), buckets.end(), n) == buckets.end()) {
+			fmt::print(stderr, "error: batch {} is not one of the engine's buckets\n", n);
+			return 1;
+		}
+	goal.graph_mode = engine->graph_mode();
+	Batch batch(m.config, 1024);
+	std::vector<policy::Probs> out(1024);
+	if (!engine->forward(batch.windows.data(), 1024, out.data())) { // every ring filled once
+		fmt::print(stderr, "error: {}\n", engine->error());
+		return 1;
+	}
+	for (uint32_t n : kBatches)
+		for (bool graphs : {true, false}) {
+			const Figures f = measure(*engine, batch, n, graphs, o.iterations);
+			if (!engine->error().empty()) {
+				fmt::print(stderr, "error: {}\n", engine->error());
+				return 1;
+			}
+			fmt::print("{:>6} {:>6} {:>7} {:>10.1f} {:>10.1f} {:>16.0f}\n", n, window, graphs ? "graph" : "eager",
+				   f.p50_us, f.p99_us, f.pipelined_decisions_per_s);
+			if (n == 256 && window == 20)
+				(graphs ? goal.graph_p99_b256_w20 : goal.eager_p99_b256_w20) = f.p99_us;
+		}
+	return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
 	CLI::App app{"bench-gpu: the CUDA engine's step latency and decision rate"};
-	int iterations = 2000;
-	std::string precision = "tf32", model_path, shape = "student";
-	int device = 0;
-	bool device_info = false;
-	app.add_option("--iterations", iterations, "steps measured per case")->check(CLI::Range(10, 1000000));
-	app.add_option("--precision", precision, "fp32 | tf32 | bf16");
-	app.add_option("--shape", shape, "student | teacher: the random model's shape")
+	Options o;
+	app.add_option("--iterations", o.iterations, "steps measured per case")->check(CLI::Range(10, 1000000));
+	app.add_option("--precision", o.precision, "fp32 | tf32 | bf16");
+	app.add_option("--shape", o.shape, "student | teacher: the random model's shape")
 		->check(CLI::IsMember({"student", "teacher"}));
-	app.add_option("--model", model_path, "a .dpm model instead of a random one");
-	app.add_option("--device", device, "GPU index");
-	app.add_flag("--device-info", device_info, "print the GPU, driver and runtime versions, and stop");
+	app.add_option("--model", o.model_path, "a .dpm model instead of a random one");
+	app.add_option("--device", o.device, "GPU index");
+	app.add_flag("--device-info", o.device_info, "print the GPU, driver and runtime versions, and stop");
 	CLI11_PARSE(app, argc, argv);
-	gpu::Precision prec;
-	if (!gpu::parse_precision(precision, prec)) {
-		fmt::print(stderr, "error: --precision: unknown '{}' (known: fp32 tf32 bf16)\n", precision);
+	if (!gpu::parse_precision(o.precision, o.prec)) {
+		fmt::print(stderr, "error: --precision: unknown '{}' (known: fp32 tf32 bf16)\n", o.precision);
 		return 2;
 	}
-	fmt::print("{}\n", gpu::device_summary(device));
-	if (device_info)
+	fmt::print("{}\n", gpu::device_summary(o.device));
+	if (o.device_info)
 		return 0;
 	std::string why;
-	if (!gpu::gpu_present(device, why)) {
+	if (!gpu::gpu_present(o.device, why)) {
 		fmt::print("bench-gpu: skipped: {}\n", why);
 		return 77;
 	}
 	policy::Model file_model;
-	if (!model_path.empty())
-		if (std::string err = policy::read_model(model_path, file_model); !err.empty()) {
+	if (!o.model_path.empty())
+		if (std::string err = policy::read_model(o.model_path, file_model); !err.empty()) {
 			fmt::print(stderr, "error: {}\n", err);
 			return 1;
 		}
 	fmt::print("{:>6} {:>6} {:>7} {:>10} {:>10} {:>16}\n", "batch", "window", "launch", "p50_us", "p99_us",
 		   "decisions/s (2 in flight)");
-	double graph_p99_b256_w20 = 0, eager_p99_b256_w20 = 0;
-	std::string graph_mode;
+	Goal goal;
 	for (uint32_t window : {10u, 20u}) {
-		if (!model_path.empty() && window != file_model.config.window)
+		if (!o.model_path.empty() && window != file_model.config.window)
 			continue;
-		const policy::ModelConfig c = shape == "teacher" ? bench::teacher(window) : bench::student(window);
-		const policy::Model m = model_path.empty() ? policy::random_model(c, 1) : file_model;
-		gpu::EngineOptions opt;
-		opt.device = device;
-		opt.precision = prec;
-		opt.max_batch = 1024;
-		opt.queues = 1024;
-		std::string err;
-		auto engine = gpu::Engine::create(m, opt, err);
-		if (!engine) {
-			fmt::print(stderr, "error: {}\n", err);
-			return 1;
-		}
-		const std::vector<uint32_t> buckets = engine->buckets();
-		for (uint32_t n : kBatches)
-			if (std::find(buckets.begin(), buckets.end(), n) == buckets.end()) {
-				fmt::print(stderr, "error: batch {} is not one of the engine's buckets\n", n);
-				return 1;
-			}
-		graph_mode = engine->graph_mode();
-		Batch batch(m.config, 1024);
-		std::vector<policy::Probs> out(1024);
-		if (!engine->forward(batch.windows.data(), 1024, out.data())) { // every ring filled once
-			fmt::print(stderr, "error: {}\n", engine->error());
-			return 1;
-		}
-		for (uint32_t n : kBatches)
-			for (bool graphs : {true, false}) {
-				const Figures f = measure(*engine, batch, n, graphs, iterations);
-				if (!engine->error().empty()) {
-					fmt::print(stderr, "error: {}\n", engine->error());
-					return 1;
-				}
-				fmt::print("{:>6} {:>6} {:>7} {:>10.1f} {:>10.1f} {:>16.0f}\n", n, window, graphs ? "graph" : "eager",
-					   f.p50_us, f.p99_us, f.pipelined_decisions_per_s);
-				if (n == 256 && window == 20)
-					(graphs ? graph_p99_b256_w20 : eager_p99_b256_w20) = f.p99_us;
-			}
+		if (const int rc = measure_window(o, file_model, window, goal); rc != 0)
+			return rc;
 	}
-	fmt::print("graphs: {}\n", graph_mode);
-	if (graph_p99_b256_w20 > 0)
+	fmt::print("graphs: {}\n", goal.graph_mode);
+	if (goal.graph_p99_b256_w20 > 0)
 		fmt::print("graph replay vs eager launch at batch 256, window 20: {:.1f}x faster (p99)\n",
-			   eager_p99_b256_w20 / graph_p99_b256_w20);
-	fmt::print("gpu_p99_us_b256_w20: {:.1f}\n", graph_p99_b256_w20);
+			   goal.eager_p99_b256_w20 / goal.graph_p99_b256_w20);
+	fmt::print("gpu_p99_us_b256_w20: {:.1f}\n", goal.graph_p99_b256_w20);
 	return 0;
 }

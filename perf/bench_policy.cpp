@@ -85,18 +85,11 @@ double pass_us(policy::CpuForward &fwd, uint32_t batch, double seconds, bool cac
 	return times[times.size() / 2];
 }
 
-} // namespace
-
-int main(int argc, char **argv)
+// The cpu backend's rows: each model and window at batch 1, 16 and 256,
+// fp32, int8 and fp32 with the step cache. Returns the student's cached
+// us a queue at window 10, batch 256 (the goal line).
+double cpu_rows(double seconds)
 {
-	double seconds = 2;
-	unsigned core = 1, policy_core = 0;
-	CLI::App app{"bench-policy: cpu decision latency, and the router's rate with sampling on and off"};
-	app.add_option("--seconds", seconds, "measuring time per case")->check(CLI::Range(0.2, 600.0));
-	app.add_option("--core", core, "the CPU the router's worker polls on");
-	app.add_option("--policy-core", policy_core, "the CPU of the policy worker thread");
-	CLI11_PARSE(app, argc, argv);
-
 	fmt::print("bench-policy: cpu backend, one thread (the policy worker's)\n");
 	fmt::print("{:<26} {:>6} {:>6} {:>13} {:>10} {:>13} {:>10} {:>15}\n", "model", "window", "batch", "fp32 us/pass",
 		   "us/queue", "int8 us/pass", "us/queue", "cached us/queue");
@@ -120,16 +113,18 @@ int main(int argc, char **argv)
 			}
 		}
 	}
+	return student_256_us;
+}
 
-	if (std::string err = bench::init_eal("bench-policy", core); !err.empty()) {
-		fmt::print(stderr, "bench-policy: {}\n", err);
-		return 1;
-	}
+// The router's rows: sampling off, then every 100, 10 and 1 packets with
+// the policy worker in shadow on policy_core. Error text or empty; off and
+// every10: the rates the goal line compares.
+std::string router_rows(double seconds, unsigned core, unsigned policy_core, double &off, double &every10)
+{
 	fmt::print("\nrouter, net_null, 64-byte frames, dualpi2 shaper off, worker on CPU {}, policy worker (shadow, "
 		   "student, window 10) on CPU {}\n",
 		   core, policy_core);
 	fmt::print("{:<22} {:>10} {:>12} {:>10} {:>14}\n", "sampling", "fwd Mpps", "cycles/pkt", "vs off", "samples lost");
-	double off = 0, every10 = 0;
 	for (const uint32_t interval : {0u, 100u, 10u, 1u}) {
 		std::string err;
 		bench::PolicyBeside policy;
@@ -151,10 +146,8 @@ int main(int argc, char **argv)
 				policy.join();
 				lost = policy.policy.stats().sample_drops;
 			});
-		if (!err.empty()) {
-			fmt::print(stderr, "bench-policy: {}\n", err);
-			return 1;
-		}
+		if (!err.empty())
+			return err;
 		if (interval == 0)
 			off = r.mpps;
 		if (interval == 10)
@@ -163,6 +156,30 @@ int main(int argc, char **argv)
 			   interval ? fmt::format("every {} packets", interval) : "off", r.mpps, r.cycles_per_pkt,
 			   r.mpps / off, lost);
 		std::fflush(stdout);
+	}
+	return {};
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	double seconds = 2;
+	unsigned core = 1, policy_core = 0;
+	CLI::App app{"bench-policy: cpu decision latency, and the router's rate with sampling on and off"};
+	app.add_option("--seconds", seconds, "measuring time per case")->check(CLI::Range(0.2, 600.0));
+	app.add_option("--core", core, "the CPU the router's worker polls on");
+	app.add_option("--policy-core", policy_core, "the CPU of the policy worker thread");
+	CLI11_PARSE(app, argc, argv);
+	const double student_256_us = cpu_rows(seconds);
+	if (std::string err = bench::init_eal("bench-policy", core); !err.empty()) {
+		fmt::print(stderr, "bench-policy: {}\n", err);
+		return 1;
+	}
+	double off = 0, every10 = 0;
+	if (std::string err = router_rows(seconds, core, policy_core, off, every10); !err.empty()) {
+		fmt::print(stderr, "bench-policy: {}\n", err);
+		return 1;
 	}
 	rte_eal_cleanup();
 	fmt::print("student_us_per_queue_batch256: {:.3f}\n", student_256_us);

@@ -166,65 +166,118 @@ std::string start_null_port(const std::string &name, rte_mempool *pool, uint16_t
 	return {};
 }
 
+// The rte_sched rows' two ports: each with its scheduler for the frames
+// that leave by it, and the ECN callback the router's rows run.
+struct SchedPair {
+	rte_mempool *pool = nullptr;
+	uint16_t port[2] = {0, 0};
+	rte_sched_port *sched[2] = {nullptr, nullptr};
+	uint32_t ecn_count[2] = {0, 1};
+	const rte_eth_rxtx_callback *ecn_cb[2] = {nullptr, nullptr};
+	uint32_t pipes = 1;
+	uint32_t next_pipe = 0;
+};
+
+// The pool, the two net_null ports and their schedulers. Error text or empty.
+std::string open_sched_pair(uint64_t rate_bps, uint32_t pipes, SchedPair &sp)
+{
+	static int n = 0;
+	const int id = 900 + 2 * n++;
+	sp.pipes = pipes;
+	sp.pool = rte_pktmbuf_pool_create(fmt::format("sched_pool_{}", id).c_str(), 4 * kSchedQueue + 8192, 256, 0,
+					  RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
+	if (!sp.pool)
+		return "cannot create the rte_sched row's pool";
+	rte_mempool_obj_iter(sp.pool, bench::fill_frame, nullptr);
+	std::string error;
+	for (int i = 0; i < 2 && error.empty(); i++) {
+		error = start_null_port(fmt::format("net_null{}", id + i), sp.pool, sp.port[i]);
+		if (error.empty())
+			sp.sched[i] = make_sched(fmt::format("sched_{}", id + i), rate_bps, pipes, error);
+		if (error.empty() &&
+		    !(sp.ecn_cb[i] = rte_eth_add_rx_callback(sp.port[i], 0, bench::alternate_ecn, &sp.ecn_count[i])))
+			error = "cannot add the ECN rx callback";
+	}
+	return error;
+}
+
+// One pass over both directions: rx a burst, classify each frame into a
+// pipe in turn, enqueue, dequeue a burst, tx. Adds what it received and sent.
+inline void poll_sched_pair(SchedPair &sp, uint64_t &rx, uint64_t &tx)
+{
+	for (int in = 0; in < 2; in++) {
+		const int out = 1 - in;
+		rte_mbuf *pkts[32];
+		const uint16_t got = rte_eth_rx_burst(sp.port[in], 0, pkts, 32);
+		for (uint16_t i = 0; i < got; i++)
+			rte_sched_port_pkt_write(sp.sched[out], pkts[i], 0, sp.next_pipe++ & (sp.pipes - 1), 0, 0,
+						 RTE_COLOR_GREEN);
+		if (got > 0)
+			rte_sched_port_enqueue(sp.sched[out], pkts, got); // drops are freed inside
+		const int deq = rte_sched_port_dequeue(sp.sched[out], pkts, 32);
+		const uint16_t sent = rte_eth_tx_burst(sp.port[out], 0, pkts, static_cast<uint16_t>(deq));
+		if (sent < deq)
+			rte_pktmbuf_free_bulk(pkts + sent, static_cast<unsigned>(deq - sent));
+		rx += got;
+		tx += sent;
+	}
+}
+
+// PIE's share of the schedulers' drops.
+double pie_drop_share(const SchedPair &sp)
+{
+	rte_sched_subport_stats st{};
+	uint32_t tc_ov = 0;
+	uint64_t cman = 0, dropped = 0;
+	for (rte_sched_port *s : sp.sched) {
+		if (rte_sched_subport_read_stats(s, 0, &st, &tc_ov) == 0)
+			for (int tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; tc++) {
+				cman += st.n_pkts_cman_dropped[tc];
+				dropped += st.n_pkts_tc_dropped[tc];
+			}
+	}
+	return dropped ? static_cast<double>(cman) / static_cast<double>(dropped) : 0;
+}
+
+// The ports stopped and closed; what rte_sched still holds goes back before
+// the pool does.
+void close_sched_pair(SchedPair &sp)
+{
+	for (int i = 0; i < 2; i++) {
+		rte_eth_dev_stop(sp.port[i]);
+		if (rte_eth_remove_rx_callback(sp.port[i], 0, sp.ecn_cb[i]) == 0)
+			rte_free(const_cast<rte_eth_rxtx_callback *>(sp.ecn_cb[i]));
+		rte_mbuf *pkts[32];
+		while (const int deq = rte_sched_port_dequeue(sp.sched[i], pkts, 32))
+			rte_pktmbuf_free_bulk(pkts, static_cast<unsigned>(deq));
+		rte_sched_port_free(sp.sched[i]);
+		rte_eth_dev_close(sp.port[i]);
+	}
+	rte_mempool_free(sp.pool);
+}
+
 // The l2 pair of the router's rows through rte_sched instead: rx a burst
 // (through the same ECN callback as the router's rows), classify each frame
 // into a pipe in turn, enqueue, dequeue a burst, tx, on this lcore.
 RouterRate run_rte_sched(uint64_t rate_bps, uint32_t pipes, double seconds, std::string &error)
 {
 	RouterRate r;
-	static int n = 0;
-	const int id = 900 + 2 * n++;
-	rte_mempool *pool = rte_pktmbuf_pool_create(fmt::format("sched_pool_{}", id).c_str(), 4 * kSchedQueue + 8192, 256,
-						    0, RTE_MBUF_DEFAULT_BUF_SIZE, static_cast<int>(rte_socket_id()));
-	if (!pool) {
-		error = "cannot create the rte_sched row's pool";
-		return r;
-	}
-	rte_mempool_obj_iter(pool, bench::fill_frame, nullptr);
-	uint16_t port[2];
-	rte_sched_port *sched[2] = {nullptr, nullptr};
-	uint32_t ecn_count[2] = {0, 1};
-	const rte_eth_rxtx_callback *ecn_cb[2] = {nullptr, nullptr};
-	for (int i = 0; i < 2 && error.empty(); i++) {
-		error = start_null_port(fmt::format("net_null{}", id + i), pool, port[i]);
-		if (error.empty())
-			sched[i] = make_sched(fmt::format("sched_{}", id + i), rate_bps, pipes, error);
-		if (error.empty() && !(ecn_cb[i] = rte_eth_add_rx_callback(port[i], 0, bench::alternate_ecn, &ecn_count[i])))
-			error = "cannot add the ECN rx callback";
-	}
+	SchedPair sp;
+	error = open_sched_pair(rate_bps, pipes, sp);
 	if (!error.empty())
 		return r;
 	uint64_t rx = 0, tx = 0;
-	uint32_t next_pipe = 0;
-	auto poll = [&](bool count) {
-		for (int in = 0; in < 2; in++) {
-			const int out = 1 - in;
-			rte_mbuf *pkts[32];
-			const uint16_t got = rte_eth_rx_burst(port[in], 0, pkts, 32);
-			for (uint16_t i = 0; i < got; i++)
-				rte_sched_port_pkt_write(sched[out], pkts[i], 0, next_pipe++ & (pipes - 1), 0, 0,
-							 RTE_COLOR_GREEN);
-			if (got > 0)
-				rte_sched_port_enqueue(sched[out], pkts, got); // drops are freed inside
-			const int deq = rte_sched_port_dequeue(sched[out], pkts, 32);
-			const uint16_t sent = rte_eth_tx_burst(port[out], 0, pkts, static_cast<uint16_t>(deq));
-			if (sent < deq)
-				rte_pktmbuf_free_bulk(pkts + sent, static_cast<unsigned>(deq - sent));
-			if (count) {
-				rx += got;
-				tx += sent;
-			}
-		}
-	};
 	const uint64_t hz = rte_get_tsc_hz();
 	uint64_t end = rte_rdtsc() + static_cast<uint64_t>(kStandingWarmupS * static_cast<double>(hz));
-	while (rte_rdtsc() < end)
-		poll(false);
+	while (rte_rdtsc() < end) {
+		uint64_t warm_rx = 0, warm_tx = 0;
+		poll_sched_pair(sp, warm_rx, warm_tx);
+	}
 	const uint64_t start = rte_rdtsc();
 	end = start + static_cast<uint64_t>(seconds * static_cast<double>(hz));
 	uint64_t now = start;
 	while (now < end) {
-		poll(true);
+		poll_sched_pair(sp, rx, tx);
 		now = rte_rdtsc();
 	}
 	const double secs = static_cast<double>(now - start) / static_cast<double>(hz);
@@ -232,29 +285,8 @@ RouterRate run_rte_sched(uint64_t rate_bps, uint32_t pipes, double seconds, std:
 	r.rx_mpps = static_cast<double>(rx) / secs / 1e6;
 	r.cycles_per_pkt = static_cast<double>(now - start) / static_cast<double>(tx);
 	r.cycles_per_rx = static_cast<double>(now - start) / static_cast<double>(rx);
-	rte_sched_subport_stats st{};
-	uint32_t tc_ov = 0;
-	uint64_t cman = 0, dropped = 0;
-	for (rte_sched_port *s : sched) {
-		if (rte_sched_subport_read_stats(s, 0, &st, &tc_ov) == 0)
-			for (int tc = 0; tc < RTE_SCHED_TRAFFIC_CLASSES_PER_PIPE; tc++) {
-				cman += st.n_pkts_cman_dropped[tc];
-				dropped += st.n_pkts_tc_dropped[tc];
-			}
-	}
-	r.aqm_drop_share = dropped ? static_cast<double>(cman) / static_cast<double>(dropped) : 0; // PIE's share of drops
-	for (int i = 0; i < 2; i++) {
-		rte_eth_dev_stop(port[i]);
-		if (rte_eth_remove_rx_callback(port[i], 0, ecn_cb[i]) == 0)
-			rte_free(const_cast<rte_eth_rxtx_callback *>(ecn_cb[i]));
-		// What rte_sched still holds goes back before the pool does.
-		rte_mbuf *pkts[32];
-		while (const int deq = rte_sched_port_dequeue(sched[i], pkts, 32))
-			rte_pktmbuf_free_bulk(pkts, static_cast<unsigned>(deq));
-		rte_sched_port_free(sched[i]);
-		rte_eth_dev_close(port[i]);
-	}
-	rte_mempool_free(pool);
+	r.aqm_drop_share = pie_drop_share(sp);
+	close_sched_pair(sp);
 	return r;
 }
 

@@ -192,11 +192,9 @@ inline uint64_t poll_for(dataplane::Router &router, double seconds, bool on_lcor
 	return took;
 }
 
-// started runs after init, before the warm-up, and stopping before shutdown
-// (to start and stop a policy worker beside the router).
-inline RouterRate measure_router(const RouterCase &c, std::string &error,
-				 const std::function<void(dataplane::Router &)> &started = {},
-				 const std::function<void(dataplane::Router &)> &stopping = {})
+// The config of a case: an l2 pair of net_null ports, each run's pair
+// named afresh (a vdev name is taken until the process ends).
+inline std::string case_config(const RouterCase &c)
 {
 	static int n = 0;
 	const std::string toml = fmt::format(R"(
@@ -223,51 +221,57 @@ rx_queues = {7}
 )",
 					     2 * n, c.aqm, c.rate, 2 * n + 1, c.extra, c.router_keys, c.port_tables, c.rx_queues);
 	n++;
-	RouterRate r;
-	dataplane::RouterConfig cfg;
-	if (!(error = dataplane::parse_router_config(toml, "bench", cfg)).empty())
-		return r;
-	dataplane::Router router;
-	if (!(error = router.init(cfg, c.worker_lcores)).empty())
-		return r;
-	r.warnings = router.warnings();
-	rte_mempool_obj_iter(router.mempool(), fill_frame, nullptr);
-	// One counter per rx queue (a queue's callback runs on its own worker).
-	uint32_t ecn_count[2][2] = {{0, 1}, {0, 1}};
-	const rte_eth_rxtx_callback *ecn_cb[2][2] = {};
-	for (int p = 0; p < 2 && c.alternate_ecn; p++)
-		for (unsigned q = 0; q < c.rx_queues && q < 2; q++)
-			if (!(ecn_cb[p][q] = rte_eth_add_rx_callback(router.ports()[p].port_id, static_cast<uint16_t>(q),
-								     alternate_ecn, &ecn_count[p][q]))) {
-				error = "cannot add the ECN rx callback (DPDK built without RTE_ETHDEV_RXTX_CALLBACKS?)";
-				return r;
-			}
-	if (started)
-		started(router);
-	const bool on_lcores = !c.worker_lcores.empty();
-	poll_for(router, c.warmup_s, on_lcores);
-	// The sojourn record of the measured time only.
-	for (dataplane::Port &p : router.ports())
-		p.sojourn = {};
-	const auto before_a = router.port_stats(0), before_b = router.port_stats(1);
-	const uint64_t took = poll_for(router, c.seconds, on_lcores);
-	const auto after_a = router.port_stats(0), after_b = router.port_stats(1);
+	return toml;
+}
+
+// The rx callbacks that alternate ECT(1) / Not-ECT, one counter per rx
+// queue (a queue's callback runs on its own worker). Error text or empty.
+struct EcnCallbacks {
+	uint32_t count[2][2] = {{0, 1}, {0, 1}};
+	const rte_eth_rxtx_callback *cb[2][2] = {};
+
+	std::string add(dataplane::Router &router, unsigned rx_queues)
+	{
+		for (int p = 0; p < 2; p++)
+			for (unsigned q = 0; q < rx_queues && q < 2; q++)
+				if (!(cb[p][q] = rte_eth_add_rx_callback(router.ports()[p].port_id, static_cast<uint16_t>(q),
+									  alternate_ecn, &count[p][q])))
+					return "cannot add the ECN rx callback (DPDK built without RTE_ETHDEV_RXTX_CALLBACKS?)";
+		return {};
+	}
+	// No rx runs now: safe to free.
+	void remove(dataplane::Router &router)
+	{
+		for (int p = 0; p < 2; p++)
+			for (uint16_t q = 0; q < 2; q++)
+				if (cb[p][q] && rte_eth_remove_rx_callback(router.ports()[p].port_id, q, cb[p][q]) == 0)
+					rte_free(const_cast<rte_eth_rxtx_callback *>(cb[p][q]));
+	}
+};
+
+// The rates of the measured time: the two ports' counters before and after,
+// over `took` TSC cycles on each of `cores` polling cores.
+inline void rates_between(const dataplane::PortStats (&before)[2], const dataplane::PortStats (&after)[2],
+			  uint64_t took, uint64_t cores, RouterRate &r)
+{
+	auto sum = [&](uint64_t dataplane::PortStats::*field) {
+		return static_cast<double>(after[0].*field - before[0].*field + after[1].*field - before[1].*field);
+	};
 	const double secs = static_cast<double>(took) / static_cast<double>(rte_get_tsc_hz());
-	const uint64_t cycles = took * (on_lcores ? router.workers().size() : 1);
-	const double tx = static_cast<double>(after_a.tx_pkts - before_a.tx_pkts + after_b.tx_pkts - before_b.tx_pkts);
-	const double rx = static_cast<double>(after_a.rx_pkts - before_a.rx_pkts + after_b.rx_pkts - before_b.rx_pkts);
-	const double drops = static_cast<double>(after_a.aqm_drops - before_a.aqm_drops + after_b.aqm_drops - before_b.aqm_drops);
-	const double overflows = static_cast<double>(after_a.overflow_drops - before_a.overflow_drops +
-						     after_b.overflow_drops - before_b.overflow_drops);
+	const uint64_t cycles = took * cores;
+	const double tx = sum(&dataplane::PortStats::tx_pkts), rx = sum(&dataplane::PortStats::rx_pkts);
 	r.mpps = tx / secs / 1e6;
 	r.rx_mpps = rx / secs / 1e6;
 	r.cycles_per_pkt = static_cast<double>(cycles) / tx;
 	r.cycles_per_rx = static_cast<double>(cycles) / rx;
-	r.aqm_drop_share = drops / rx;
-	r.bypass_share = static_cast<double>(after_a.bypassed_pkts - before_a.bypassed_pkts + after_b.bypassed_pkts -
-					     before_b.bypassed_pkts) /
-			 tx;
-	r.overflow_share = overflows / rx;
+	r.aqm_drop_share = sum(&dataplane::PortStats::aqm_drops) / rx;
+	r.bypass_share = sum(&dataplane::PortStats::bypassed_pkts) / tx;
+	r.overflow_share = sum(&dataplane::PortStats::overflow_drops) / rx;
+}
+
+// The sojourn percentiles of both ports' queues, by class.
+inline void sojourns(const dataplane::Router &router, RouterRate &r)
+{
 	aqm::DelayHistogram classic, l4s;
 	for (const dataplane::Port &p : router.ports()) {
 		classic.merge(p.sojourn[0]);
@@ -277,12 +281,41 @@ rx_queues = {7}
 	r.classic_p99_ms = static_cast<double>(classic.percentile_ns(0.99)) / 1e6;
 	r.l4s_p50_ms = static_cast<double>(l4s.percentile_ns(0.5)) / 1e6;
 	r.l4s_p99_ms = static_cast<double>(l4s.percentile_ns(0.99)) / 1e6;
+}
+
+// started runs after init, before the warm-up, and stopping before shutdown
+// (to start and stop a policy worker beside the router).
+inline RouterRate measure_router(const RouterCase &c, std::string &error,
+				 const std::function<void(dataplane::Router &)> &started = {},
+				 const std::function<void(dataplane::Router &)> &stopping = {})
+{
+	RouterRate r;
+	dataplane::RouterConfig cfg;
+	if (!(error = dataplane::parse_router_config(case_config(c), "bench", cfg)).empty())
+		return r;
+	dataplane::Router router;
+	if (!(error = router.init(cfg, c.worker_lcores)).empty())
+		return r;
+	r.warnings = router.warnings();
+	rte_mempool_obj_iter(router.mempool(), fill_frame, nullptr);
+	EcnCallbacks ecn;
+	if (c.alternate_ecn && !(error = ecn.add(router, c.rx_queues)).empty())
+		return r;
+	if (started)
+		started(router);
+	const bool on_lcores = !c.worker_lcores.empty();
+	poll_for(router, c.warmup_s, on_lcores);
+	// The sojourn record of the measured time only.
+	for (dataplane::Port &p : router.ports())
+		p.sojourn = {};
+	const dataplane::PortStats before[2] = {router.port_stats(0), router.port_stats(1)};
+	const uint64_t took = poll_for(router, c.seconds, on_lcores);
+	const dataplane::PortStats after[2] = {router.port_stats(0), router.port_stats(1)};
+	rates_between(before, after, took, on_lcores ? router.workers().size() : 1, r);
+	sojourns(router, r);
 	if (stopping)
 		stopping(router);
-	for (int p = 0; p < 2; p++)
-		for (uint16_t q = 0; q < 2; q++)
-			if (ecn_cb[p][q] && rte_eth_remove_rx_callback(router.ports()[p].port_id, q, ecn_cb[p][q]) == 0)
-				rte_free(const_cast<rte_eth_rxtx_callback *>(ecn_cb[p][q])); // no rx runs now: safe to free
+	ecn.remove(router);
 	router.shutdown();
 	return r;
 }

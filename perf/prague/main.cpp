@@ -85,17 +85,19 @@ constexpr int kTosMessage = IP_RECVTOS;
 constexpr int kTosMessage = IP_TOS;
 #endif
 
-int run_receiver(uint16_t port, bool once)
+// The receiver's socket: UDP on `port`, with the TOS byte of each datagram
+// delivered (IP_RECVTOS). -1 after saying why not.
+int open_receiver(uint16_t port)
 {
 	const int fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0) {
 		fmt::print(stderr, "error: socket: {}\n", std::strerror(errno));
-		return 1;
+		return -1;
 	}
 	const int on = 1;
 	if (setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &on, sizeof(on)) != 0) {
 		fmt::print(stderr, "error: IP_RECVTOS: {} (without it no CE mark is seen)\n", std::strerror(errno));
-		return 1;
+		return -1;
 	}
 	sockaddr_in addr{};
 	addr.sin_family = AF_INET;
@@ -103,8 +105,61 @@ int run_receiver(uint16_t port, bool once)
 	addr.sin_addr.s_addr = htonl(INADDR_ANY);
 	if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof(addr)) != 0) {
 		fmt::print(stderr, "error: bind port {}: {}\n", port, std::strerror(errno));
-		return 1;
+		return -1;
 	}
+	return fd;
+}
+
+// The datagram's TOS byte, from its control messages (0 where none came).
+uint8_t tos_of(msghdr &msg)
+{
+	uint8_t tos = 0;
+	for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == kTosMessage && c->cmsg_len >= CMSG_LEN(1))
+			tos = *CMSG_DATA(c);
+	return tos;
+}
+
+void print_flow_end(uint32_t flow, const FlowCounts &f)
+{
+	fmt::print("flow {:08x} from {}: {} packets, {} bytes, CE-marked {} ({:.2f} %), Not-ECT {}\n", flow, f.peer,
+		   f.packets, f.bytes, f.ce_packets,
+		   f.packets ? 100.0 * static_cast<double>(f.ce_packets) / static_cast<double>(f.packets) : 0.0, f.not_ect);
+	std::fflush(stdout);
+}
+
+// A data datagram of n bytes counted into its flow, and the ack that
+// answers it: the flow's counts so far (the sender's ECN feedback).
+Ack count_and_ack(FlowCounts &f, const DataHeader &h, uint8_t tos, uint64_t n)
+{
+	f.packets++;
+	f.bytes += n;
+	f.highest_seq = std::max(f.highest_seq, h.seq);
+	if ((tos & 3) == kCe) {
+		f.ce_packets++;
+		f.ce_bytes += n;
+	} else if ((tos & 3) == 0) {
+		f.not_ect++;
+	}
+	Ack a{};
+	a.magic = kMagic;
+	a.kind = kAck;
+	a.flow = h.flow;
+	a.seq_echo = h.seq;
+	a.send_ns_echo = h.send_ns;
+	a.packets = f.packets;
+	a.bytes = f.bytes;
+	a.ce_packets = f.ce_packets;
+	a.ce_bytes = f.ce_bytes;
+	a.highest_seq = f.highest_seq;
+	return a;
+}
+
+int run_receiver(uint16_t port, bool once)
+{
+	const int fd = open_receiver(port);
+	if (fd < 0)
+		return 1;
 	fmt::print("dualpilot-prague: receiving on port {}\n", port);
 	std::fflush(stdout);
 	std::map<uint32_t, FlowCounts> flows;
@@ -133,10 +188,7 @@ int run_receiver(uint16_t port, bool once)
 			malformed++;
 			continue;
 		}
-		uint8_t tos = 0;
-		for (cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-			if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == kTosMessage && c->cmsg_len >= CMSG_LEN(1))
-				tos = *CMSG_DATA(c);
+		const uint8_t tos = tos_of(msg);
 		FlowCounts &f = flows[h.flow];
 		if (f.peer.empty()) {
 			char ip[INET_ADDRSTRLEN];
@@ -144,35 +196,12 @@ int run_receiver(uint16_t port, bool once)
 			f.peer = fmt::format("{}:{}", ip, ntohs(from.sin_port));
 		}
 		if (h.kind == kEnd) {
-			fmt::print("flow {:08x} from {}: {} packets, {} bytes, CE-marked {} ({:.2f} %), Not-ECT {}\n", h.flow,
-				   f.peer, f.packets, f.bytes, f.ce_packets,
-				   f.packets ? 100.0 * static_cast<double>(f.ce_packets) / static_cast<double>(f.packets) : 0.0,
-				   f.not_ect);
-			std::fflush(stdout);
+			print_flow_end(h.flow, f);
 			if (once)
 				break;
 			continue;
 		}
-		f.packets++;
-		f.bytes += static_cast<uint64_t>(n);
-		f.highest_seq = std::max(f.highest_seq, h.seq);
-		if ((tos & 3) == kCe) {
-			f.ce_packets++;
-			f.ce_bytes += static_cast<uint64_t>(n);
-		} else if ((tos & 3) == 0) {
-			f.not_ect++;
-		}
-		Ack a{};
-		a.magic = kMagic;
-		a.kind = kAck;
-		a.flow = h.flow;
-		a.seq_echo = h.seq;
-		a.send_ns_echo = h.send_ns;
-		a.packets = f.packets;
-		a.bytes = f.bytes;
-		a.ce_packets = f.ce_packets;
-		a.ce_bytes = f.ce_bytes;
-		a.highest_seq = f.highest_seq;
+		const Ack a = count_and_ack(f, h, tos, static_cast<uint64_t>(n));
 		sendto(fd, &a, sizeof(a), 0, reinterpret_cast<sockaddr *>(&from), sizeof(from));
 	}
 	if (malformed)

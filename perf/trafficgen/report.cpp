@@ -18,6 +18,92 @@ LatencySummary summarise(const aqm::DelayHistogram &h)
 	return s;
 }
 
+namespace {
+
+// One ECN codepoint's figures: what the generator sent of it, what the
+// receiver saw (whose latencies also join `all`); mbit: bytes to Mbit/s.
+ClassReport class_report(int c, const Generator *gen, const Receiver *rx, double mbit, aqm::DelayHistogram &all)
+{
+	ClassReport cr;
+	cr.name = kEcnNames[c];
+	if (gen) {
+		uint64_t pkts = 0, bytes = 0;
+		for (const FlowTxCounters &f : gen->flow_counters())
+			pkts += f.pkts[c], bytes += f.bytes[c];
+		cr.sent = pkts;
+		cr.sent_bytes = bytes;
+		cr.sent_mbps = static_cast<double>(bytes) * mbit;
+	}
+	if (rx) {
+		const ClassRxStats &s = rx->classes()[c];
+		cr.received = s.pkts;
+		cr.bytes = s.bytes;
+		cr.ce = s.ce;
+		cr.bleached = s.bleached;
+		cr.changed = s.changed;
+		cr.rx_mbps = static_cast<double>(s.bytes) * mbit;
+		cr.ce_fraction = s.pkts ? static_cast<double>(s.ce) / static_cast<double>(s.pkts) : 0;
+		cr.latency = summarise(s.latency);
+		all.merge(s.latency);
+	}
+	if (cr.sent)
+		cr.lost = static_cast<int64_t>(*cr.sent) - static_cast<int64_t>(cr.received);
+	return cr;
+}
+
+// A class's counts added to the total.
+void add_to_total(ClassReport &total, const ClassReport &cr)
+{
+	if (cr.sent) {
+		*total.sent += *cr.sent;
+		*total.sent_bytes += *cr.sent_bytes;
+	}
+	total.received += cr.received;
+	total.bytes += cr.bytes;
+	total.ce += cr.ce;
+	total.bleached += cr.bleached;
+	total.changed += cr.changed;
+}
+
+// Flow i's figures: its spec's name and endpoints (or flowN for a flow only
+// the receiver saw), what was sent of it and what arrived.
+FlowReport flow_report(size_t i, const TrafficSpec &spec, const Generator *gen, const Receiver *rx, double mbit)
+{
+	FlowReport f;
+	if (i < spec.flows.size()) {
+		const FlowSpec &s = spec.flows[i];
+		f.name = s.name;
+		f.src = format_endpoint(s.ipv6, s.src_ip, s.src_port);
+		f.dst = format_endpoint(s.ipv6, s.dst_ip, s.dst_port);
+	} else {
+		f.name = fmt::format("flow{}", i);
+	}
+	if (gen && i < gen->flow_counters().size()) {
+		uint64_t n = 0;
+		for (uint64_t p : gen->flow_counters()[i].pkts)
+			n += p;
+		f.sent = n;
+	}
+	int64_t expected = 0;
+	if (rx && i < rx->flows().size()) {
+		const FlowRxStats &s = rx->flows()[i];
+		f.received = s.received();
+		f.bytes = s.bytes;
+		f.late = s.late;
+		f.ce = s.ce;
+		f.rx_mbps = static_cast<double>(s.bytes) * mbit;
+		f.ce_fraction = f.received ? static_cast<double>(s.ce) / static_cast<double>(f.received) : 0;
+		f.mean_latency_us = f.received ? static_cast<double>(s.latency_sum_ns) / f.received / 1e3 : 0;
+		f.max_latency_us = static_cast<double>(s.latency_max_ns) / 1e3;
+		expected = static_cast<int64_t>(s.highest_seq);
+	}
+	f.lost = f.sent ? static_cast<int64_t>(*f.sent) - static_cast<int64_t>(f.received)
+			: expected - static_cast<int64_t>(f.received);
+	return f;
+}
+
+} // namespace
+
 Report make_report(const TrafficSpec &spec, const Generator *gen, const Receiver *rx, double seconds)
 {
 	Report r;
@@ -28,40 +114,9 @@ Report make_report(const TrafficSpec &spec, const Generator *gen, const Receiver
 	if (gen)
 		r.total.sent = r.total.sent_bytes = 0;
 	for (int c = 0; c < kEcnCodepoints; c++) {
-		ClassReport cr;
-		cr.name = kEcnNames[c];
-		if (gen) {
-			uint64_t pkts = 0, bytes = 0;
-			for (const FlowTxCounters &f : gen->flow_counters())
-				pkts += f.pkts[c], bytes += f.bytes[c];
-			cr.sent = pkts;
-			cr.sent_bytes = bytes;
-			cr.sent_mbps = static_cast<double>(bytes) * mbit;
-		}
-		if (rx) {
-			const ClassRxStats &s = rx->classes()[c];
-			cr.received = s.pkts;
-			cr.bytes = s.bytes;
-			cr.ce = s.ce;
-			cr.bleached = s.bleached;
-			cr.changed = s.changed;
-			cr.rx_mbps = static_cast<double>(s.bytes) * mbit;
-			cr.ce_fraction = s.pkts ? static_cast<double>(s.ce) / static_cast<double>(s.pkts) : 0;
-			cr.latency = summarise(s.latency);
-			all.merge(s.latency);
-		}
-		if (cr.sent)
-			cr.lost = static_cast<int64_t>(*cr.sent) - static_cast<int64_t>(cr.received);
+		ClassReport cr = class_report(c, gen, rx, mbit, all);
 		if ((cr.sent && *cr.sent) || cr.received) {
-			if (cr.sent) {
-				*r.total.sent += *cr.sent;
-				*r.total.sent_bytes += *cr.sent_bytes;
-			}
-			r.total.received += cr.received;
-			r.total.bytes += cr.bytes;
-			r.total.ce += cr.ce;
-			r.total.bleached += cr.bleached;
-			r.total.changed += cr.changed;
+			add_to_total(r.total, cr);
 			r.classes.push_back(std::move(cr));
 		}
 	}
@@ -72,41 +127,9 @@ Report make_report(const TrafficSpec &spec, const Generator *gen, const Receiver
 	r.total.rx_mbps = static_cast<double>(r.total.bytes) * mbit;
 	r.total.ce_fraction = r.total.received ? static_cast<double>(r.total.ce) / static_cast<double>(r.total.received) : 0;
 	r.total.latency = summarise(all);
-
 	const size_t nflows = std::max(spec.flows.size(), rx ? rx->flows().size() : 0);
-	for (size_t i = 0; i < nflows; i++) {
-		FlowReport f;
-		if (i < spec.flows.size()) {
-			const FlowSpec &s = spec.flows[i];
-			f.name = s.name;
-			f.src = format_endpoint(s.ipv6, s.src_ip, s.src_port);
-			f.dst = format_endpoint(s.ipv6, s.dst_ip, s.dst_port);
-		} else {
-			f.name = fmt::format("flow{}", i);
-		}
-		if (gen && i < gen->flow_counters().size()) {
-			uint64_t n = 0;
-			for (uint64_t p : gen->flow_counters()[i].pkts)
-				n += p;
-			f.sent = n;
-		}
-		int64_t expected = 0;
-		if (rx && i < rx->flows().size()) {
-			const FlowRxStats &s = rx->flows()[i];
-			f.received = s.received();
-			f.bytes = s.bytes;
-			f.late = s.late;
-			f.ce = s.ce;
-			f.rx_mbps = static_cast<double>(s.bytes) * mbit;
-			f.ce_fraction = f.received ? static_cast<double>(s.ce) / static_cast<double>(f.received) : 0;
-			f.mean_latency_us = f.received ? static_cast<double>(s.latency_sum_ns) / f.received / 1e3 : 0;
-			f.max_latency_us = static_cast<double>(s.latency_max_ns) / 1e3;
-			expected = static_cast<int64_t>(s.highest_seq);
-		}
-		f.lost = f.sent ? static_cast<int64_t>(*f.sent) - static_cast<int64_t>(f.received)
-				: expected - static_cast<int64_t>(f.received);
-		r.flows.push_back(std::move(f));
-	}
+	for (size_t i = 0; i < nflows; i++)
+		r.flows.push_back(flow_report(i, spec, gen, rx, mbit));
 	if (gen)
 		r.generator = gen->counters();
 	if (rx)
