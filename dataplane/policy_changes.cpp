@@ -92,7 +92,7 @@ void PolicyWorker::carry_out_change(uint64_t now_ns)
 
 // The new model gets the start-up checks (make_policy_backend, then its
 // features against the sampler's); only then are the old model's passes in
-// flight published and the model installed as at start-up (install_model:
+// flight published and the model installed as at start-up (PilotLoop::install:
 // fresh windows, as the new model may see other features or a longer
 // window, and a fresh harm guard); the reward definition stays that of the
 // pools being recorded.
@@ -112,7 +112,7 @@ std::string PolicyWorker::reload_model(const std::string &path, uint64_t now_ns)
 		fmt::print(stderr, "policy: {}\n", note);
 	loop_.flush(now_ns, sink());
 	const bool had_model = loop_.deciding();
-	install_model(std::move(next), std::move(feature_of));
+	loop_.install(std::move(next), std::move(feature_of)); // fresh contexts, outputs and harm guards
 	cfg_.model = path;
 	// A policy that was off for want of a usable model takes up the mode
 	// it was configured with.

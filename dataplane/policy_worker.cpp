@@ -96,13 +96,6 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 		start_rotation();
 }
 
-// A new model (at start-up and on a reload) gets fresh contexts, outputs
-// and harm guards in the loop (policy/pilot_loop.hpp).
-void PolicyWorker::install_model(std::unique_ptr<policy::Backend> backend, std::vector<int> feature_of)
-{
-	loop_.install(std::move(backend), std::move(feature_of));
-}
-
 // A pool directory that cannot be used is reported like a model that cannot
 // be loaded: the router runs on, and the samples it would have kept are
 // counted as dropped.

@@ -42,8 +42,6 @@
 #include "dataplane/pool_writer.hpp"
 #include "dataplane/sample.hpp"
 #include "policy/backend.hpp"
-#include "policy/context.hpp"
-#include "policy/harm_guard.hpp"
 #include "policy/pilot_loop.hpp"
 #include "experience/pool.hpp"
 
@@ -132,7 +130,6 @@ public:
 
 private:
 	void on_sample(const policy::PilotSample &s, float reward);
-	void install_model(std::unique_ptr<policy::Backend> backend, std::vector<int> feature_of);
 	void start_rotation();
 	void carry_out_change(uint64_t now_ns);
 	[[nodiscard]] std::string reload_model(const std::string &path, uint64_t now_ns);

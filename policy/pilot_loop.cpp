@@ -8,11 +8,10 @@ namespace dualpilot::policy {
 void PilotLoop::init(const PilotLoopConfig &cfg, size_t queues, std::unique_ptr<Backend> backend,
 		     std::vector<int> feature_of, const experience::RewardSpec &reward)
 {
-	cfg_ = cfg;
 	queues_ = queues;
-	reward_ = reward;
-	failed_off_ = false;
-	install(std::move(backend), std::move(feature_of));
+	backend_ = std::move(backend);
+	feature_of_ = std::move(feature_of);
+	restart(cfg, reward);
 }
 
 // What a model needs per queue, fresh for each model (at start-up and on a
