@@ -81,6 +81,7 @@ Dims Engine::Impl::dims(uint32_t bucket) const
 	dm.heads = cfg.heads;
 	dm.head_dim = cfg.head_dim();
 	dm.mlp_hidden = cfg.mlp_hidden;
+	dm.actions = cfg.action_count;
 	dm.tokens_per_step = cfg.tokens_per_step();
 	dm.state_tokens = cfg.state_tokens();
 	dm.queues = opt.queues;
@@ -199,14 +200,14 @@ bool Engine::Impl::allocate()
 	mlp = alloc<float>(N * mh);
 	g = alloc<std::byte>(N * mh * act);
 	x_sel = alloc<float>(B * d);
-	probs = alloc<float>(B * policy::kActionCount);
+	probs = alloc<float>(B * cfg.action_count);
 	if (!error.empty())
 		return false;
 	// The zero queue (the ring's last) stays zero: every queue starts so.
 	if (!check(cudaMemsetAsync(ring, 0, ring_floats * sizeof(float), stream), "cudaMemsetAsync (rings)"))
 		return false;
 	void *host = nullptr;
-	const size_t pinned_bytes = kSlots * (pass_capacity() + B * policy::kActionCount * sizeof(float));
+	const size_t pinned_bytes = kSlots * (pass_capacity() + B * cfg.action_count * sizeof(float));
 	if (!check(cudaHostAlloc(&host, pinned_bytes, cudaHostAllocDefault), "cudaHostAlloc"))
 		return false;
 	pinned = static_cast<std::byte *>(host);

@@ -11,7 +11,7 @@ constexpr unsigned kThreads = 256;
 
 __global__ void scatter_kernel(const std::byte *pass, float *ring, Dims dm)
 {
-	const PassShape shape{dm.bucket, dm.window, dm.features};
+	const PassShape shape{dm.bucket, dm.window, dm.features, dm.actions};
 	const uint32_t rf = shape.ring_floats();
 	const size_t idx = size_t{blockIdx.x} * blockDim.x + threadIdx.x;
 	const size_t rec = idx / rf, word = idx % rf;
@@ -83,7 +83,7 @@ __global__ void assemble_kernel(const std::byte *pass, const float *ring, const 
 		for (uint32_t j = lane; j < d; j += 32)
 			xr[j] = st[j] + sb[j] + pos[j];
 	} else {
-		const float *a = ew.act_emb + size_t{action_of(real ? step[kStepAction] : 0.0f)} * d;
+		const float *a = ew.act_emb + size_t{action_of(real ? step[kStepAction] : 0.0f, dm.actions)} * d;
 		for (uint32_t j = lane; j < d; j += 32)
 			xr[j] = a[j] + pos[j];
 	}

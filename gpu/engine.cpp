@@ -175,9 +175,10 @@ bool Engine::collect(policy::Probs *out)
 	if (!e.check(cudaEventSynchronize(e.finished[oldest]), "cudaEventSynchronize"))
 		return false;
 	const float *p = e.probs_host(oldest);
+	const uint32_t K = e.cfg.action_count;
 	for (uint32_t i = 0; i < e.pass_rows[oldest]; i++)
-		for (uint32_t a = 0; a < policy::kActionCount; a++)
-			out[i].p[a] = p[i * policy::kActionCount + a];
+		for (uint32_t a = 0; a < K; a++)
+			out[i].p[a] = p[i * K + a];
 	return true;
 }
 

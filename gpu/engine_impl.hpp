@@ -67,12 +67,12 @@ struct Engine::Impl {
 	bool check(cudaError_t e, const char *what);
 	bool check(cublasStatus_t s, const char *what);
 	size_t pass_capacity() const { return shape(opt.max_batch).capacity_bytes(); }
-	PassShape shape(uint32_t bucket) const { return PassShape{bucket, cfg.window, cfg.feature_count}; }
+	PassShape shape(uint32_t bucket) const { return PassShape{bucket, cfg.window, cfg.feature_count, cfg.action_count}; }
 	std::byte *pass_host(size_t slot) const { return pinned + slot * pass_capacity(); }
 	float *probs_host(size_t slot) const
 	{
 		return reinterpret_cast<float *>(pinned + kSlots * pass_capacity()) +
-		       slot * opt.max_batch * policy::kActionCount;
+		       slot * opt.max_batch * cfg.action_count;
 	}
 	Dims dims(uint32_t bucket) const;
 

@@ -34,6 +34,7 @@ struct Dims {
 	uint32_t heads = 0;
 	uint32_t head_dim = 0;
 	uint32_t mlp_hidden = 0;
+	uint32_t actions = 0;      // K: the head's outputs
 	uint32_t tokens_per_step = 0;
 	uint32_t state_tokens = 0; // S: 1 (concat) or F (per_feature)
 	uint32_t queues = 0;       // the ring's real queues; queue `queues` is all zeros
@@ -53,7 +54,7 @@ struct EmbedWeights {
 	const float *enc_w, *enc_b;  // packed [F][e][k_f], [F][e]
 	const float *state_b;        // the state projection's bias, [S][d]
 	const float *rtg_w, *rtg_b;  // [d], [d]
-	const float *act_emb;        // [3][d]
+	const float *act_emb;        // [K][d]
 	const float *time_emb;       // [w][d]
 	const float *ln_in_g, *ln_in_b;
 	const float *ln1_g, *ln1_b;  // the first block's ln1 (null without blocks)
@@ -61,7 +62,7 @@ struct EmbedWeights {
 
 struct HeadWeights {
 	const float *ln_f_g, *ln_f_b; // [d]
-	const float *w, *b;           // [3][d], [3]
+	const float *w, *b;           // [K][d], [K]
 	const float *state_b;         // [S][d] (head_residual)
 };
 
@@ -105,9 +106,9 @@ template <class T_act>
 void bias_gelu(const float *m, const float *b, uint32_t rows, uint32_t width, T_act *g, cudaStream_t s);
 
 // Per row: x_sel += y + y_bias (the last block's MLP residual, in place; y
-// null: none),
-// ln_f, plus the state token before the time embedding with head_residual,
-// the head's three logits and their softmax: probs [B][3].
+// null: none), ln_f, plus the state token before the time embedding with
+// head_residual (x_sel then holds the head's input), the head's K logits and
+// their softmax: probs [B][K].
 void action_head(const std::byte *pass, float *x_sel, const float *y, const float *y_bias,
 		 const float *state_tok, const HeadWeights &hw, const Dims &dm, float *probs, cudaStream_t s);
 

@@ -57,7 +57,7 @@ bool Engine::Impl::record_forward(const Dims &dm)
 		if (!check(gemm(blas, p, GemmShape{rows, mh, d, 0}, g_a, L.fc_proj_w, y), "cublasGemmEx (mlp.proj)"))
 			return false;
 		if (last) // the residual goes into the head's kernel
-			action_head(pass, x_sel, y, L.fc_proj_b, state_tok, hw, dm, probs, stream); // probs [B][3]
+			action_head(pass, x_sel, y, L.fc_proj_b, state_tok, hw, dm, probs, stream); // probs [B][K]
 		else
 			residual_layer_norm<T_act>(x, y, L.fc_proj_b, layers[l + 1].ln1_g, layers[l + 1].ln1_b, h_a, N, d,
 						   stream);
@@ -76,7 +76,7 @@ bool Engine::Impl::record_pass(const Bucket &b, size_t slot, size_t bytes)
 		return false;
 	const Dims dm = dims(b.size);
 	const bool ok = opt.precision == Precision::bf16 ? record_forward<__nv_bfloat16>(dm) : record_forward<float>(dm);
-	return ok && check(cudaMemcpyAsync(probs_host(slot), probs, size_t{b.size} * policy::kActionCount * sizeof(float),
+	return ok && check(cudaMemcpyAsync(probs_host(slot), probs, size_t{b.size} * cfg.action_count * sizeof(float),
 					   cudaMemcpyDeviceToHost, stream),
 			   "cudaMemcpyAsync (out)");
 }
@@ -194,7 +194,7 @@ bool Engine::Impl::copies_repoint(const Bucket &b)
 // of the block in.
 bool Engine::Impl::point_copies(const Bucket &b, size_t slot, size_t bytes)
 {
-	const size_t out_bytes = size_t{b.size} * policy::kActionCount * sizeof(float);
+	const size_t out_bytes = size_t{b.size} * cfg.action_count * sizeof(float);
 	return check(cudaGraphExecMemcpyNodeSetParams1D(b.exec[0], b.copy_in, pass, pass_host(slot), bytes,
 							 cudaMemcpyHostToDevice),
 		     "cudaGraphExecMemcpyNodeSetParams1D (in)") &&

@@ -21,6 +21,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "policy/model.hpp"
+
 #if defined(__CUDACC__)
 #define DP_HD __host__ __device__ inline
 #else
@@ -47,7 +49,7 @@ inline constexpr size_t kMetaOffset = sizeof(PassHeader); // RowMeta[bucket] fol
 // A step record: two int32 (queue, slot), then kStepFloats + F floats.
 inline constexpr uint32_t kStepInts = 2;
 inline constexpr uint32_t kStepRtg = 0;    // return-to-go, unscaled
-inline constexpr uint32_t kStepAction = 1; // 0 enqueue, 1 drop, 2 mark (as a float)
+inline constexpr uint32_t kStepAction = 1; // 0..K-1 (verdict models: 0 enqueue, 1 drop, 2 mark), as a float
 inline constexpr uint32_t kStepState = 2;  // then the F raw feature values
 inline constexpr uint32_t kStepHeadFloats = 2;
 
@@ -56,6 +58,7 @@ struct PassShape {
 	uint32_t bucket = 1;
 	uint32_t window = 1;
 	uint32_t features = 1;
+	uint32_t actions = policy::kVerdictActions; // K, the model's: a step's action is sent as action_index(a, K)
 
 	// 4-byte words of a step record, and of a step in the device ring.
 	DP_HD uint32_t record_words() const { return kStepInts + kStepHeadFloats + features; }
@@ -106,7 +109,12 @@ DP_HD uint32_t query_token(const RowView &r, uint32_t tokens_per_step, uint32_t 
 	return (r.steps - 1) * tokens_per_step + state_tokens;
 }
 
-// An action as stored (a float): anything but 1 or 2 reads as 0, NaN too.
-DP_HD uint32_t action_of(float a) { return a >= 1.5f && a < 2.5f ? 2u : a >= 0.5f && a < 1.5f ? 1u : 0u; }
+// An action as stored (a float) in a model of `actions` actions: anything
+// but 0..actions-1 (the padded part of a block holds whatever it holds)
+// reads as 0, NaN too.
+DP_HD uint32_t action_of(float a, uint32_t actions)
+{
+	return a > -0.5f && a < static_cast<float>(actions) - 0.5f ? static_cast<uint32_t>(a + 0.5f) : 0u;
+}
 
 } // namespace dualpilot::gpu

@@ -31,7 +31,7 @@ size_t pack_pass(const PassShape &shape, const policy::Window *windows, size_t n
 			std::byte *rec = records + size_t{fresh_total++} * shape.record_words() * 4;
 			const int32_t head[kStepInts] = {static_cast<int32_t>(w.queue),
 							 static_cast<int32_t>((w.first_slot + t) % W)};
-			const float step[kStepHeadFloats] = {w.returns[t], static_cast<float>(policy::action_index(w.actions[t]))};
+			const float step[kStepHeadFloats] = {w.returns[t], static_cast<float>(policy::action_index(w.actions[t], shape.actions))};
 			std::memcpy(rec, head, sizeof(head));
 			std::memcpy(rec + sizeof(head), step, sizeof(step));
 			std::memcpy(rec + sizeof(head) + sizeof(step), w.states + size_t{t} * F, size_t{F} * sizeof(float));

@@ -20,6 +20,14 @@ __device__ inline float warp_sum(float v)
 	return v;
 }
 
+// The maximum over the warp, in every lane. Every lane of the warp must call it.
+__device__ inline float warp_max(float v)
+{
+	for (int off = 16; off > 0; off >>= 1)
+		v = fmaxf(v, __shfl_xor_sync(kFullWarp, v, off));
+	return v;
+}
+
 template <class T_act>
 __device__ inline T_act to_act(float v);
 template <>

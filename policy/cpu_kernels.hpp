@@ -27,7 +27,7 @@ void gelu(float *x, size_t count);
 // x += y over count floats: a residual connection.
 void residual_add(float *x, const float *y, size_t count);
 
-// p = softmax(logits) over n values.
+// p = softmax(logits) over n values; p may be logits (in place).
 void softmax(const float *logits, uint32_t n, float *p);
 
 // y[r][o] = b[o] + sum_i W[o][i] x[r][i] for rows r < rows and outputs

@@ -127,8 +127,8 @@ CpuForward::CpuForward(const Model &m) : model_(m), cfg_(m.config)
 	if (caches_keys()) {
 		// Keys and values of every (action, slot) action token.
 		const uint32_t d = cfg_.d_model, W = cfg_.window;
-		action_kv_.resize(size_t{kActionCount} * W * 2 * d);
-		for (uint32_t a = 0; a < kActionCount; a++)
+		action_kv_.resize(size_t{cfg_.action_count} * W * 2 * d);
+		for (uint32_t a = 0; a < cfg_.action_count; a++)
 			for (uint32_t slot = 0; slot < W; slot++) {
 				enter_block(act_emb_ + size_t{a} * d, time_emb_ + size_t{slot} * d, step_x_.data(),
 					    step_h_.data());
@@ -187,7 +187,7 @@ void CpuForward::embed_at(const Window &w, uint32_t t, float *out)
 	}
 	if (cfg_.state_layout == StateLayout::concat)
 		apply(enc_proj_, enc_cat_.data(), 1, 0, out + d, 0);
-	const float *a = act_emb_ + size_t{action_index(w.actions[t])} * d;
+	const float *a = act_emb_ + size_t{action_index(w.actions[t], cfg_.action_count)} * d;
 	std::copy(a, a + d, out + size_t{S + 1} * d);
 }
 
@@ -265,7 +265,7 @@ void CpuForward::cache_step(float rtg, const float *state, uint8_t action, uint3
 	std::copy(&step_x_[size_t{S} * d], &step_x_[size_t{S + 1} * d], X + size_t{slot} * d);
 	apply_range(b.qkv, step_h_.data(), tps - 1, d, step_qkv_.data(), 3 * d, d, 3 * d);
 	apply_range(b.qkv, &step_h_[size_t{S} * d], 1, d, Q + size_t{slot} * d, d, 0, d);
-	const uint32_t a = action_index(action);
+	const uint32_t a = action_index(action, cfg_.action_count);
 	std::copy(&action_kv_[(size_t{a} * W + slot) * 2 * d], &action_kv_[(size_t{a} * W + slot + 1) * 2 * d],
 		  &step_qkv_[size_t{tps - 1} * 3 * d + d]);
 	for (uint32_t k = 0; k < tps; k++) {
@@ -292,9 +292,9 @@ void CpuForward::head(const float *x, const float *state_emb, Probs &out)
 	if (cfg_.head_residual)
 		for (uint32_t j = 0; j < d; j++)
 			head_in_[j] += state_emb[j];
-	float logits[kActionCount];
-	apply(head_, head_in_.data(), 1, 0, logits, 0);
-	kernels::softmax(logits, kActionCount, out.p.data());
+	// The K logits into out.p, and their softmax in place.
+	apply(head_, head_in_.data(), 1, 0, out.p.data(), 0);
+	kernels::softmax(out.p.data(), cfg_.action_count, out.p.data());
 }
 
 // One block, keys and values cached: per window one query row (the newest

@@ -102,7 +102,7 @@ ReferenceForward::Tokens ReferenceForward::embed(const Window &w, std::vector<do
 		for (uint32_t j = 0; j < d; j++) {
 			for (auto &s : s_tokens)
 				s[j] += time_emb[pos * d + j];
-			a[j] = act[action_index(w.actions[t]) * d + j] + time_emb[pos * d + j];
+			a[j] = act[action_index(w.actions[t], c.action_count) * d + j] + time_emb[pos * d + j];
 		}
 		x.push_back(r);
 		for (auto &s : s_tokens)
@@ -168,7 +168,7 @@ void ReferenceForward::block(uint32_t layer, Tokens &x) const
 
 // Every token through every layer: the architecture as written down in
 // policy/model.hpp.
-std::array<double, kActionCount> ReferenceForward::forward(const Window &w) const
+std::vector<double> ReferenceForward::forward(const Window &w) const
 {
 	const uint32_t d = cfg_.d_model;
 	std::vector<double> last_state;
@@ -181,18 +181,17 @@ std::array<double, kActionCount> ReferenceForward::forward(const Window &w) cons
 	if (cfg_.head_residual)
 		for (uint32_t j = 0; j < d; j++)
 			hv[j] += last_state[j];
-	const auto logits = lin("head.w", "head.b", hv);
-	const double mx = std::max({logits[0], logits[1], logits[2]});
-	std::array<double, kActionCount> p{};
+	std::vector<double> p = lin("head.w", "head.b", hv); // the logits, then their softmax
+	const double mx = *std::max_element(p.begin(), p.end());
 	double sum = 0;
-	for (int a = 0; a < 3; a++)
-		sum += (p[a] = std::exp(logits[a] - mx));
+	for (auto &v : p)
+		sum += (v = std::exp(v - mx));
 	for (auto &v : p)
 		v /= sum;
 	return p;
 }
 
-std::array<double, kActionCount> forward_reference(const Model &m, const Window &w)
+std::vector<double> forward_reference(const Model &m, const Window &w)
 {
 	return ReferenceForward(m).forward(w);
 }

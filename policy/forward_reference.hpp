@@ -7,7 +7,6 @@
 // every layer, in double): for checks, not for serving.
 #pragma once
 
-#include <array>
 #include <map>
 #include <string>
 #include <vector>
@@ -21,10 +20,10 @@ class ReferenceForward {
 public:
 	// m must have passed check_config and check_tensors (read_model does both).
 	explicit ReferenceForward(const Model &m);
-	// The action distribution (enqueue, drop, ECN mark) for window w, which
-	// must carry its returns, states and actions (no cache);
-	// 1 <= w.steps <= window.
-	std::array<double, kActionCount> forward(const Window &w) const;
+	// The action distribution (action_count values; a verdict model's
+	// enqueue, drop, ECN mark) for window w, which must carry its returns,
+	// states and actions (no cache); 1 <= w.steps <= window.
+	std::vector<double> forward(const Window &w) const;
 
 private:
 	struct Dense {
@@ -48,6 +47,6 @@ private:
 };
 
 // The same, once (the weights converted for this call alone).
-std::array<double, kActionCount> forward_reference(const Model &m, const Window &w);
+std::vector<double> forward_reference(const Model &m, const Window &w);
 
 } // namespace dualpilot::policy

@@ -56,7 +56,7 @@ std::vector<std::pair<std::string, std::vector<uint32_t>>> expected_tensors(cons
 	}
 	t.push_back({"rtg.w", {d, 1}});
 	t.push_back({"rtg.b", {d}});
-	t.push_back({"act.emb", {kActionCount, d}});
+	t.push_back({"act.emb", {c.action_count, d}});
 	t.push_back({"time.emb", {c.window, d}});
 	t.push_back({"ln_in.g", {d}});
 	t.push_back({"ln_in.b", {d}});
@@ -77,8 +77,8 @@ std::vector<std::pair<std::string, std::vector<uint32_t>>> expected_tensors(cons
 	}
 	t.push_back({"ln_f.g", {d}});
 	t.push_back({"ln_f.b", {d}});
-	t.push_back({"head.w", {kActionCount, d}});
-	t.push_back({"head.b", {kActionCount}});
+	t.push_back({"head.w", {c.action_count, d}});
+	t.push_back({"head.b", {c.action_count}});
 	return t;
 }
 
@@ -92,7 +92,8 @@ std::string check_config(const ModelConfig &c)
 	for (const std::string &err :
 	     {range("feature_count", c.feature_count, 1, kMaxFeatures), range("feature_embed", c.feature_embed, 1, 1024),
 	      range("d_model", c.d_model, 1, 8192), range("layers", c.layers, 0, 128), range("heads", c.heads, 1, 128),
-	      range("window", c.window, 1, 1024), range("mlp_hidden", c.mlp_hidden, 1, 65536)})
+	      range("window", c.window, 1, 1024), range("mlp_hidden", c.mlp_hidden, 1, 65536),
+	      range("action_count", c.action_count, 2, kMaxActions)})
 		if (!err.empty())
 			return err;
 	if (c.d_model % c.heads != 0)
@@ -167,17 +168,29 @@ Model random_model(const ModelConfig &c, uint64_t seed)
 	return m;
 }
 
-std::string state_feature_index(const ModelConfig &c, std::vector<int> &index)
+std::string feature_index(const ModelConfig &c, std::span<const char *const> names, std::vector<int> &index,
+			  std::string_view whose)
 {
 	index.clear();
 	for (const std::string &name : c.feature_names) {
-		const auto *it = std::find(experience::kFeatureNames.begin(), experience::kFeatureNames.end(), name);
-		if (it == experience::kFeatureNames.end())
-			return fmt::format("the model's feature '{}' is not one of the sampled state's ({})", name,
-					   fmt::join(experience::kFeatureNames, " "));
-		index.push_back(static_cast<int>(it - experience::kFeatureNames.begin()));
+		const auto it = std::find(names.begin(), names.end(), name);
+		if (it == names.end())
+			return fmt::format("the model's feature '{}' is not one of the {} ({})", name, whose, fmt::join(names, " "));
+		index.push_back(static_cast<int>(it - names.begin()));
 	}
 	return {};
+}
+
+std::string state_feature_index(const ModelConfig &c, std::vector<int> &index)
+{
+	index.clear();
+	// The sampled decisions are verdicts: a model of another action count
+	// (a tuner's settings) would have its outputs read as drop and mark.
+	if (c.action_count != kVerdictActions)
+		return fmt::format("the model has {} actions, not the 3 verdicts (enqueue, drop, mark) a pilot of "
+				   "decisions gives; a tuner's model runs with [policy] action = \"tune\"",
+				   c.action_count);
+	return feature_index(c, experience::kFeatureNames, index, "sampled state's");
 }
 
 void quantize_int8(Model &m)

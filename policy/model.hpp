@@ -11,34 +11,45 @@
 //                                (per_feature, F tokens s_t^1..s_t^F, the
 //                                paper's sequence (1)) each feature through its
 //                                own Linear(e -> d)
-//   a_t  the action taken        Embedding(3 -> d)
+//   a_t  the action taken        Embedding(K -> d)
 // plus a learned time embedding (time_embedding window_position: by position
 // in the window, oldest step 0; ring_position: by the step's index modulo w,
 // its slot in the queue's ring, so that a step keeps its embedding while the
 // window slides over it and a one-block model's keys and values can be
 // computed once per step, on arrival), then LayerNorm,
 // `layers` GPT-2-style pre-LN blocks (causal multi-head self-attention, GELU
-// MLP), a final LayerNorm, and the action head Linear(d -> 3) at the last
+// MLP), a final LayerNorm, and the action head Linear(d -> K) at the last
 // state token (with head_residual, at that token plus its embedding before
 // the time embedding).
-// Softmax of the head's logits is the action distribution (enqueue, drop,
-// ECN mark) for the queue's next packets.
+// Softmax of the head's logits is the action distribution over the model's
+// K = action_count actions: for the verdict models (K = 3, every model so
+// far) enqueue, drop, ECN mark for the queue's next packets; for a tuner, K
+// discrete AQM settings.
 //
 // Plain data: the hyper-parameters and the named weight tensors; no libtorch.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace dualpilot::policy {
 
-inline constexpr uint32_t kActionCount = 3;      // enqueue, drop, ECN mark
+// The verdict models' actions: enqueue, drop, ECN mark (aqm::ActionCode), in
+// that order. What the guard rails, the pilot's shadow scoring and the
+// verdict pools mean by an action; the default action_count.
+inline constexpr uint32_t kVerdictActions = 3;
+// The most actions a model may have: a tuner's K settings fit, and every
+// backend keeps one row's K probabilities in a fixed array (policy::Probs).
+inline constexpr uint32_t kMaxActions = 128;
 
-// The action a stored step's action value reads as (its act.emb row): one
-// past the last reads as the last. Every backend reads steps through this.
-inline constexpr uint32_t action_index(uint8_t a) { return a < kActionCount ? a : kActionCount - 1; }
+// The action a stored step's action value reads as (its act.emb row) in a
+// model of `actions` actions: one past the last, or more, reads as the last.
+// Every backend reads steps through this.
+inline constexpr uint32_t action_index(uint8_t a, uint32_t actions) { return a < actions ? a : actions - 1; }
 
 // Constants of the architecture every implementation of it shares (the cpu
 // backend, the reference, the CUDA kernels): torch's defaults, which the
@@ -61,6 +72,7 @@ struct ModelConfig {
 	uint32_t heads = 4;
 	uint32_t window = 20;          // w: steps of context
 	uint32_t mlp_hidden = 256;
+	uint32_t action_count = kVerdictActions; // K: the act.emb rows and the head's outputs, 2..kMaxActions
 	Backbone backbone = Backbone::transformer;
 	bool head_residual = false;
 	StateLayout state_layout = StateLayout::concat;
@@ -124,8 +136,13 @@ Model random_model(const ModelConfig &c, uint64_t seed);
 
 // Where each of the model's features sits in the sampled state
 // (experience::state_features, the pools' order): index[f] for model feature f.
-// Error text naming a model feature the sampler does not provide, or empty.
+// Error text naming a model feature the sampler does not provide, or a model
+// whose actions are not the 3 verdicts; empty otherwise.
 [[nodiscard]] std::string state_feature_index(const ModelConfig &c, std::vector<int> &index);
+// The same against any table of feature names (a pool's, the tuner's),
+// with no check of the actions; `whose` names the table in the error.
+[[nodiscard]] std::string feature_index(const ModelConfig &c, std::span<const char *const> names, std::vector<int> &index,
+					std::string_view whose = "state's");
 
 // Quantises every 2-D weight matrix except the embeddings to int8 with one
 // scale per output row (the small-student path).

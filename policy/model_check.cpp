@@ -19,10 +19,11 @@ struct Pick {
 	uint32_t steps, first_slot;
 };
 
+// The most likely of the first n actions.
 template <typename T>
-size_t argmax(const T &p)
+size_t argmax(const T &p, size_t n)
 {
-	return static_cast<size_t>(std::max_element(p.begin(), p.end()) - p.begin());
+	return static_cast<size_t>(std::max_element(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n)) - p.begin());
 }
 
 std::string pool_name(const std::vector<std::string> &names, size_t i)
@@ -68,7 +69,7 @@ WindowData fill(const experience::Pool &p, const std::vector<float> &rtg, const 
 	for (size_t i = first; i <= k.last; i++) {
 		d.returns.push_back(rtg[i]);
 		for (size_t f = 0; f < F; f++)
-			d.states.push_back(p.states[i * experience::kFeatureCount + static_cast<size_t>(feature_of[f])]);
+			d.states.push_back(p.states[i * static_cast<size_t>(p.feature_count()) + static_cast<size_t>(feature_of[f])]);
 		d.actions.push_back(p.actions[i]);
 	}
 	return d;
@@ -83,13 +84,24 @@ std::string check_model(const Model &m, const std::vector<experience::Pool> &poo
 	const ModelConfig &c = m.config;
 	if (opt.windows == 0)
 		return "no windows to check (--windows 0)";
+	// The model's features among the pools' table (the decisions' or the
+	// tuner's), all pools alike.
 	std::vector<int> feature_of;
-	if (std::string err = state_feature_index(c, feature_of); !err.empty())
+	for (size_t p = 1; p < pools.size(); p++)
+		if (pools[p].table != pools[0].table)
+			return pool_name(names, p) + ": another feature table than " + pool_name(names, 0) + "'s";
+	const auto table = pools.empty() ? experience::table_names(experience::FeatureTable::decisions)
+					 : experience::table_names(pools[0].table);
+	if (std::string err = feature_index(c, table, feature_of, "pools'"); !err.empty())
 		return err;
 	for (size_t p = 0; p < pools.size(); p++)
 		for (size_t f = 0; f < feature_of.size(); f++)
 			if (!pools[p].has_feature(feature_of[f]))
 				return pool_name(names, p) + ": does not record " + c.feature_names[f] + ", one of the model's features";
+	for (size_t p = 0; p < pools.size(); p++)
+		if (pools[p].action_count != c.action_count)
+			return fmt::format("{}: {} actions, the model has {}", pool_name(names, p), pools[p].action_count,
+					   c.action_count);
 	std::vector<std::vector<float>> rtg;
 	for (const experience::Pool &p : pools)
 		rtg.push_back(pool_returns_to_go(p, c.gamma));
@@ -101,6 +113,7 @@ std::string check_model(const Model &m, const std::vector<experience::Pool> &poo
 
 	CpuForward cpu(m);
 	const ReferenceForward ref(m);
+	const uint32_t K = m.config.action_count;
 	for (size_t b0 = 0; b0 < picks.size(); b0 += kBatch) {
 		const size_t n = std::min(kBatch, picks.size() - b0);
 		std::vector<WindowData> data;
@@ -114,9 +127,9 @@ std::string check_model(const Model &m, const std::vector<experience::Pool> &poo
 		cpu.forward(windows.data(), n, out.data());
 		for (size_t i = 0; i < n; i++) {
 			const Pick &k = picks[b0 + i];
-			const std::array<double, kActionCount> want = ref.forward(windows[i]);
+			const std::vector<double> want = ref.forward(windows[i]);
 			bool finite = true;
-			for (uint32_t a = 0; a < kActionCount; a++) {
+			for (uint32_t a = 0; a < K; a++) {
 				finite = finite && std::isfinite(out[i].p[a]) && std::isfinite(want[a]);
 				const double diff = std::fabs(static_cast<double>(out[i].p[a]) - want[a]);
 				if (diff > report.max_diff) {
@@ -129,8 +142,8 @@ std::string check_model(const Model &m, const std::vector<experience::Pool> &poo
 				report.non_finite++;
 				continue;
 			}
-			const size_t pick = argmax(out[i].p);
-			report.argmax_agree += pick == argmax(want);
+			const size_t pick = argmax(out[i].p, K);
+			report.argmax_agree += pick == argmax(want, K);
 			report.logged_agree += pick == pools[k.pool].actions[k.last];
 		}
 	}

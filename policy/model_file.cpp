@@ -70,7 +70,7 @@ struct Reader {
 // The fixed header's fields after the version, in file order, into c; what
 // the config does not keep is returned for the caller to check.
 struct HeaderRest {
-	uint32_t actions, flags, tensor_count;
+	uint32_t flags, tensor_count;
 };
 HeaderRest read_config(Reader &r, ModelConfig &c)
 {
@@ -80,7 +80,7 @@ HeaderRest read_config(Reader &r, ModelConfig &c)
 	c.layers = r.get<uint32_t>();
 	c.heads = r.get<uint32_t>();
 	c.window = r.get<uint32_t>();
-	const auto actions = r.get<uint32_t>();
+	c.action_count = r.get<uint32_t>();
 	c.mlp_hidden = r.get<uint32_t>();
 	c.backbone = static_cast<Backbone>(r.get<uint32_t>());
 	const auto flags = r.get<uint32_t>();
@@ -92,7 +92,7 @@ HeaderRest read_config(Reader &r, ModelConfig &c)
 	c.reward_offset_us = r.get<float>();
 	c.gamma = r.get<float>();
 	const auto tensor_count = r.get<uint32_t>();
-	return HeaderRest{actions, flags, tensor_count};
+	return HeaderRest{flags, tensor_count};
 }
 
 // A tensor's dtype, rank and shape from its table entry, checked: every
@@ -166,7 +166,7 @@ std::string encode_model(const Model &m, std::string &b)
 	b.clear();
 	b.append(kMagic, 8);
 	for (uint32_t v : {kModelFileVersion, c.feature_count, c.feature_embed, c.d_model, c.layers, c.heads, c.window,
-			   kActionCount, c.mlp_hidden, static_cast<uint32_t>(c.backbone),
+			   c.action_count, c.mlp_hidden, static_cast<uint32_t>(c.backbone),
 			   (c.head_residual ? 1u : 0u) | (c.state_layout == StateLayout::per_feature ? 2u : 0u) |
 				   (c.time_embedding == TimeEmbedding::ring_position ? 4u : 0u)})
 		put(b, v);
@@ -236,9 +236,8 @@ std::string decode_model(std::string_view b, const std::string &origin, Model &o
 		return fail("checksum mismatch: the file is damaged or truncated");
 	Model m;
 	ModelConfig &c = m.config;
-	const auto [actions, flags, tensor_count] = read_config(r, c);
-	if (actions != kActionCount)
-		return fail(fmt::format("action_count = {}, the runtime has {} actions", actions, kActionCount));
+	// action_count is checked with the other hyper-parameters (check_config).
+	const auto [flags, tensor_count] = read_config(r, c);
 	if (flags > 7)
 		return fail(fmt::format("unknown flags 0x{:x}", flags));
 	if (c.feature_count == 0 || c.feature_count > kMaxFeatures)

@@ -10,7 +10,7 @@
 //   24      u32             layers
 //   28      u32             heads
 //   32      u32             window w
-//   36      u32             action_count (3)
+//   36      u32             action_count K (2..128; 3: enqueue, drop, ECN mark)
 //   40      u32             mlp_hidden
 //   44      u32             backbone (0 = transformer)
 //   48      u32             flags (bit 0: head_residual; bit 1: per-feature state tokens;

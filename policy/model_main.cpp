@@ -87,6 +87,7 @@ CLI::App *add_random(CLI::App &app, std::string &out, RandomOptions &o)
 	random->add_option("--window", c.window, "context window, steps")->capture_default_str();
 	random->add_option("--embed", c.feature_embed, "per-feature embedding width")->capture_default_str();
 	random->add_option("--mlp", c.mlp_hidden, "MLP hidden width")->capture_default_str();
+	random->add_option("--actions", c.action_count, "actions (3: enqueue, drop, ECN mark)")->capture_default_str();
 	random->add_option("--seed", o.seed, "weight generator seed")->capture_default_str();
 	random->add_option("--bias-drop", o.bias_drop, "added to the head's drop logit")->capture_default_str();
 	random->add_option("--bias-mark", o.bias_mark, "added to the head's mark logit")->capture_default_str();
@@ -128,6 +129,7 @@ int info(const std::string &in)
 		   k.head_residual, k.time_embedding == policy::TimeEmbedding::ring_position ? "ring slot" : "window position");
 	fmt::print("returns: target {} x rtg_scale {}; reward offset {} us; gamma {}\n", k.target_return, k.rtg_scale,
 		   k.reward_offset_us, k.gamma);
+	fmt::print("actions: {}\n", k.action_count);
 	for (uint32_t f = 0; f < k.feature_count; f++)
 		fmt::print("feature {}: {} (kernel {})\n", f, k.feature_names[f], k.kernels[f]);
 	uint64_t bytes = 0;
@@ -156,13 +158,19 @@ int make_random(RandomOptions o, policy::Model &m)
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
+	if (c.action_count != policy::kVerdictActions && (o.bias_drop != 0 || o.bias_mark != 0)) {
+		fmt::print(stderr, "error: --bias-drop and --bias-mark are a verdict model's (--actions 3)\n");
+		return 2;
+	}
 	m = policy::random_model(c, o.seed);
 	// Typical magnitudes of the router's features, so they arrive near unit scale.
 	const float scale[experience::kFeatureCount] = {1, 1000, 0.1f, 10000, 0.1f, 100000, 1000, 1000};
 	for (uint32_t f = 0; f < c.feature_count; f++)
 		m.find("norm.std")->values[f] = scale[f];
-	m.find("head.b")->values[1] += o.bias_drop;
-	m.find("head.b")->values[2] += o.bias_mark;
+	if (c.action_count == policy::kVerdictActions) {
+		m.find("head.b")->values[1] += o.bias_drop;
+		m.find("head.b")->values[2] += o.bias_mark;
+	}
 	return 0;
 }
 

@@ -57,7 +57,7 @@ void PilotLoop::observe(const PilotSample &s, float reward, uint64_t now_ns, Ove
 	stats_.samples++;
 	if (!backend_ || c >= queues_)
 		return;
-	if (has_last_[c]) {
+	if (has_last_[c] && backend_->config().action_count == kVerdictActions) {
 		const auto &p = last_[c].p;
 		const int predicted = p[1] > p[0] && p[1] >= p[2] ? 1 : p[2] > p[0] && p[2] > p[1] ? 2 : 0;
 		stats_.confusion[s.aqm_action][predicted]++;

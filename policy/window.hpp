@@ -22,7 +22,7 @@ struct Window {
 	uint32_t steps = 0;
 	const float *returns = nullptr;  // [steps] return-to-go, unscaled
 	const float *states = nullptr;   // [steps][feature_count], raw feature values
-	const uint8_t *actions = nullptr;// [steps] 0 enqueue, 1 drop, 2 mark
+	const uint8_t *actions = nullptr;// [steps] each 0..action_count - 1 (verdict models: 0 enqueue, 1 drop, 2 mark)
 	uint32_t first_slot = 0;
 	const float *cache = nullptr;    // the queue's cache, or null
 	// The queue's index in its ContextSet and how many of the steps (the
@@ -33,8 +33,11 @@ struct Window {
 	uint32_t fresh = 0;
 };
 
+// The softmax of the head's logits: a backend fills the first
+// config().action_count, and the rest mean nothing. A verdict model's
+// p[0..2] are enqueue, drop, ECN mark (policy/guard_rails.hpp reads them so).
 struct Probs {
-	std::array<float, kActionCount> p{}; // softmax of the head's logits
+	std::array<float, kMaxActions> p{};
 };
 
 } // namespace dualpilot::policy

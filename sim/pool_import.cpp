@@ -362,10 +362,13 @@ std::string import_json(std::string_view text, const std::string &origin, const 
 			if (report.errors.size() < max_errors)
 				report.errors.push_back(problem);
 		report.notes.push_back(origin + ": a dualpilot pool");
+		if (reward && p.table != experience::FeatureTable::decisions)
+			return origin + ": the reward is recomputed from a decision's features; this pool holds the tuner's";
 		if (reward)
 			for (size_t i = 0; i < p.size(); i++)
 				p.rewards[i] = reward->of_state(&p.states[i * experience::kFeatureCount]);
-		pool.append(p);
+		if (std::string err = pool.append(p); !err.empty())
+			return origin + ": " + err;
 		return {};
 	}
 	for (const char *key : {"states", "actions", "rewards", "dones"})

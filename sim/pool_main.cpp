@@ -91,6 +91,10 @@ int cmd_merge(const std::vector<std::string> &args, const std::string &out)
 			return 1;
 		if (pool.size() == 0)
 			fmt::print(stderr, "warning: {}: no entries\n", path);
+		if (std::string err = kind_mismatch(merged, pool); !err.empty()) {
+			fmt::print(stderr, "error: {}: {}; nothing written\n", path, err);
+			return 1;
+		}
 		if (std::string warning = append_episodes(merged, pool); !warning.empty())
 			fmt::print(stderr, "warning: {}: {}\n", path, warning);
 	}
@@ -149,28 +153,34 @@ int cmd_info(const std::string &path)
 	if (!read_reporting(path, pool))
 		return 1;
 	const size_t n = pool.size();
-	uint64_t counts[3] = {0, 0, 0};
+	std::vector<uint64_t> counts(pool.action_count, 0); // the reader keeps every action below the count
 	for (size_t i = 0; i < n; i++)
 		counts[pool.actions[i]]++;
 	const size_t episodes = count_episodes(pool); // the last entry ends one, done flag or not
-	fmt::print("{}: {} entries, {} episodes, reward = {}\n", path, n, episodes, pool.reward_definition);
-	for (int a = 0; a < 3; a++)
-		fmt::print("  action {} ({:<8}) {:>10} ({:.2f} %)\n", a, a == 0 ? "enqueue" : a == 1 ? "drop" : "ecn_mark",
-			   counts[a], n ? 100.0 * counts[a] / n : 0.0);
-	for (int k = 0; k < experience::kFeatureCount; k++) {
+	fmt::print("{}: {} entries, {} episodes, {} actions, {} features, reward = {}\n", path, n, episodes,
+		   pool.action_count, pool.table == experience::FeatureTable::tuner ? "the tuner's" : "the decisions'",
+		   pool.reward_definition);
+	const bool verdicts = pool.action_count == experience::kVerdictActionCount;
+	for (uint32_t a = 0; a < pool.action_count; a++)
+		if (verdicts || counts[a] > 0)
+			fmt::print("  action {} ({:<8}) {:>10} ({:.2f} %)\n", a,
+				   !verdicts ? "" : a == 0 ? "enqueue" : a == 1 ? "drop" : "ecn_mark", counts[a],
+				   n ? 100.0 * counts[a] / n : 0.0);
+	const size_t f = static_cast<size_t>(pool.feature_count());
+	for (int k = 0; k < pool.feature_count(); k++) {
 		if (!pool.has_feature(k)) {
-			fmt::print("  {:<24} absent (not recorded by the source; training leaves it out)\n", experience::kFeatureNames[k]);
+			fmt::print("  {:<24} absent (not recorded by the source; training leaves it out)\n", pool.feature_name(k));
 			continue;
 		}
 		float lo = 0, hi = 0;
 		double sum = 0;
 		for (size_t i = 0; i < n; i++) {
-			const float v = pool.states[i * experience::kFeatureCount + k];
+			const float v = pool.states[i * f + static_cast<size_t>(k)];
 			lo = i == 0 ? v : std::min(lo, v);
 			hi = i == 0 ? v : std::max(hi, v);
 			sum += v;
 		}
-		fmt::print("  {:<24} min {:>12.4g} max {:>12.4g} mean {:>12.4g}\n", experience::kFeatureNames[k], lo, hi,
+		fmt::print("  {:<24} min {:>12.4g} max {:>12.4g} mean {:>12.4g}\n", pool.feature_name(k), lo, hi,
 			   n ? sum / n : 0.0);
 	}
 	return 0;
@@ -207,6 +217,11 @@ int cmd_ceiling(const std::vector<std::string> &args, double step_us)
 		experience::Pool pool;
 		if (!read_reporting(path, pool))
 			return 1;
+		if (pool.table != experience::FeatureTable::decisions) {
+			fmt::print(stderr, "error: {}: not a pool of DualPI2's decisions (the ceiling reads their probabilities)\n",
+				   path);
+			return 1;
+		}
 		for (size_t i = 0; i < pool.size(); i++) {
 			const float *s = &pool.states[i * experience::kFeatureCount];
 			const bool l4s = s[0] == 1.0f;

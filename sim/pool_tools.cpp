@@ -7,8 +7,8 @@ namespace {
 // Appends entries [begin, end) of `in` to `out`, the last ending an episode.
 void append_range(experience::Pool &out, const experience::Pool &in, size_t begin, size_t end)
 {
-	out.states.insert(out.states.end(), in.states.begin() + begin * experience::kFeatureCount,
-			  in.states.begin() + end * experience::kFeatureCount);
+	const size_t f = static_cast<size_t>(in.feature_count());
+	out.states.insert(out.states.end(), in.states.begin() + begin * f, in.states.begin() + end * f);
 	out.actions.insert(out.actions.end(), in.actions.begin() + begin, in.actions.begin() + end);
 	out.rewards.insert(out.rewards.end(), in.rewards.begin() + begin, in.rewards.begin() + end);
 	out.dones.insert(out.dones.end(), in.dones.begin() + begin, in.dones.begin() + end);
@@ -25,11 +25,27 @@ size_t count_episodes(const experience::Pool &p)
 	return n;
 }
 
+std::string kind_mismatch(const experience::Pool &out, const experience::Pool &in)
+{
+	if (out.size() == 0 || in.size() == 0)
+		return {};
+	if (in.action_count != out.action_count)
+		return "a pool of " + std::to_string(in.action_count) + " actions cannot join one of " +
+		       std::to_string(out.action_count);
+	if (in.table != out.table)
+		return "a pool of " + std::to_string(in.feature_count()) + " features cannot join one of " +
+		       std::to_string(out.feature_count()) + " (another feature table)";
+	return {};
+}
+
 std::string append_episodes(experience::Pool &out, const experience::Pool &in)
 {
 	std::string warning;
-	if (out.size() == 0)
+	if (out.size() == 0) {
 		out.reward_definition = in.reward_definition;
+		out.action_count = in.action_count;
+		out.table = in.table;
+	}
 	else if (in.size() > 0 && in.reward_definition != out.reward_definition) {
 		warning = "reward '" + in.reward_definition + "' differs from '" + out.reward_definition + "'";
 		if (!out.reward_definition.starts_with("mixed: "))
@@ -47,7 +63,13 @@ std::string shard_episodes(const std::vector<experience::Pool> &pools, size_t n,
 		return "0 shards: at least 1";
 	size_t episodes = 0;
 	uint32_t absent = 0;
+	const experience::Pool *first = nullptr;
 	for (const experience::Pool &p : pools) {
+		if (first)
+			if (std::string err = kind_mismatch(*first, p); !err.empty())
+				return err;
+		if (!first && p.size() > 0)
+			first = &p;
 		episodes += count_episodes(p);
 		absent |= p.absent_features;
 	}
@@ -58,6 +80,10 @@ std::string shard_episodes(const std::vector<experience::Pool> &pools, size_t n,
 	for (experience::Pool &s : out) {
 		s.absent_features = absent;
 		s.reward_definition = pools.empty() ? s.reward_definition : pools.front().reward_definition;
+		if (first) {
+			s.action_count = first->action_count;
+			s.table = first->table;
+		}
 	}
 	size_t episode = 0;
 	for (const experience::Pool &p : pools)

@@ -73,14 +73,15 @@ inline std::vector<policy::GemmRounding> roundings(Precision p)
 	return {R::none};
 }
 
-inline uint32_t argmax(const policy::Probs &p)
+// Over a model's K actions (the first K of p).
+inline uint32_t argmax(const policy::Probs &p, uint32_t K)
 {
-	return static_cast<uint32_t>(std::max_element(p.p.begin(), p.p.end()) - p.p.begin());
+	return static_cast<uint32_t>(std::max_element(p.p.begin(), p.p.begin() + K) - p.p.begin());
 }
 
-inline double top_two_gap(const policy::Probs &p)
+inline double top_two_gap(const policy::Probs &p, uint32_t K)
 {
-	std::array<float, policy::kActionCount> s = p.p;
+	std::vector<float> s(p.p.begin(), p.p.begin() + K);
 	std::sort(s.begin(), s.end());
 	return double(s[s.size() - 1]) - double(s[s.size() - 2]);
 }
@@ -92,14 +93,15 @@ struct Comparison {
 	size_t decisive = 0;        // the reference's top-two gap over kDecisiveGap bounds
 	size_t decisive_agree = 0;  // of those, the argmax agrees
 
-	void add(const policy::Probs &ref, const policy::Probs &got, double tol)
+	// One decision of a model of K actions.
+	void add(const policy::Probs &ref, const policy::Probs &got, double tol, uint32_t K)
 	{
-		for (uint32_t a = 0; a < policy::kActionCount; a++)
+		for (uint32_t a = 0; a < K; a++)
 			max_diff = std::max(max_diff, double(std::abs(got.p[a] - ref.p[a])));
 		decisions++;
-		const bool same = argmax(ref) == argmax(got);
+		const bool same = argmax(ref, K) == argmax(got, K);
 		argmax_changed += !same;
-		if (top_two_gap(ref) > kDecisiveGap * tol) {
+		if (top_two_gap(ref, K) > kDecisiveGap * tol) {
 			decisive++;
 			decisive_agree += same;
 		}
@@ -198,7 +200,7 @@ void decision_stream(const policy::ModelConfig &c, uint32_t queues, uint32_t max
 			const uint32_t q = rng() % queues;
 			for (float &v : state)
 				v = value(rng) * 3;
-			const auto action = static_cast<uint8_t>(rng() % 3);
+			const auto action = static_cast<uint8_t>(rng() % c.action_count);
 			const float reward = std::abs(value(rng)) * 10;
 			contexts[q].push(state.data(), action, reward);
 			dirty[q] = 1;

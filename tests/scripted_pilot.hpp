@@ -5,6 +5,7 @@
 // loop counts and never publishes, when the function says false.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <functional>
@@ -19,7 +20,8 @@
 
 namespace dualpilot::testkit {
 
-using PilotScript = std::function<bool(const float *state, uint32_t queue, std::array<float, 3> &probs)>;
+using PilotScript =
+	std::function<bool(const float *state, uint32_t queue, std::array<float, policy::kVerdictActions> &probs)>;
 
 class ScriptedBackend final : public policy::Backend {
 public:
@@ -37,7 +39,12 @@ public:
 		for (size_t i = 0; i < n; i++) {
 			const policy::Window &w = windows[i];
 			const float *newest = w.states + size_t{w.steps - 1} * experience::kFeatureCount;
-			if (!script_(newest, w.queue, out_[i].p))
+			// The script is handed what this batch position held last, as it always was.
+			std::array<float, policy::kVerdictActions> probs{};
+			std::copy_n(out_[i].p.begin(), probs.size(), probs.begin());
+			if (script_(newest, w.queue, probs))
+				std::copy(probs.begin(), probs.end(), out_[i].p.begin());
+			else
 				out_[i].p.fill(std::numeric_limits<float>::quiet_NaN());
 		}
 		return true;

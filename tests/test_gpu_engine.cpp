@@ -70,7 +70,7 @@ Comparison compare(const policy::Model &m, Precision prec, const StreamShape &s,
 		EXPECT_TRUE(gpu->collect(on_gpu.data())) << gpu->error();
 		cpu.forward(w, n, on_cpu.data());
 		for (size_t i = 0; i < n; i++)
-			cmp.add(on_cpu[i], on_gpu[i], tolerance(prec));
+			cmp.add(on_cpu[i], on_gpu[i], tolerance(prec), m.config.action_count);
 	});
 	return cmp;
 }
@@ -104,6 +104,27 @@ TEST_P(GpuEngine, EagerLaunchesMatchTheCpuReference)
 	}
 }
 
+// A tuner's models of 37 and of kMaxActions actions (the head's lanes then
+// hold 2 and 4 actions each; the action embedding K rows): the cpu
+// backend's distributions, with graphs and with eager launches. Only the
+// difference is held to the bound: K near-equal probabilities leave few
+// decisive decisions to count.
+TEST_P(GpuEngine, ModelsOfManyActionsMatchTheCpuReference)
+{
+	for (uint32_t K : {37u, policy::kMaxActions}) {
+		for (auto [name, c] : {architectures()[0], architectures()[1]}) {
+			c.action_count = K;
+			const policy::Model m = policy::random_model(c, 12);
+			for (bool graphs : {true, false}) {
+				const Comparison cmp = compare(m, precision(), kRandomModelStream, graphs);
+				SCOPED_TRACE(fmt::format("{} with {} actions, graphs {}", name, K, graphs));
+				EXPECT_GT(cmp.decisions, 1000u);
+				EXPECT_LE(cmp.max_diff, tol());
+			}
+		}
+	}
+}
+
 TEST_P(GpuEngine, TheShippedTrainedModelsMatchTheCpuReference)
 {
 	for (const char *file : kShippedModels) {
@@ -134,7 +155,7 @@ struct Batch {
 		for (float &v : states)
 			v = value(rng);
 		for (uint8_t &a : actions)
-			a = static_cast<uint8_t>(rng() % 3);
+			a = static_cast<uint8_t>(rng() % c.action_count);
 		for (uint32_t i = 0; i < n; i++) {
 			const uint32_t steps = 1 + rng() % c.window;
 			const uint32_t first_slot = rng() % c.window;
@@ -153,11 +174,12 @@ std::unique_ptr<Engine> engine_for(const policy::Model &m, EngineOptions opt)
 	return e;
 }
 
-double max_diff(const std::vector<policy::Probs> &a, const std::vector<policy::Probs> &b, size_t n)
+// Over the first n rows' K actions.
+double max_diff(const std::vector<policy::Probs> &a, const std::vector<policy::Probs> &b, size_t n, uint32_t K)
 {
 	double diff = 0;
 	for (size_t i = 0; i < n; i++)
-		for (uint32_t k = 0; k < policy::kActionCount; k++)
+		for (uint32_t k = 0; k < K; k++)
 			diff = std::max(diff, double(std::abs(a[i].p[k] - b[i].p[k])));
 	return diff;
 }
@@ -175,7 +197,7 @@ TEST_P(GpuEngine, GraphReplayEqualsEagerLaunchesForEveryBucket)
 			ASSERT_TRUE(engine->forward(batch.windows.data(), bucket, eager.data())) << engine->error();
 			engine->set_graphs(true);
 			ASSERT_TRUE(engine->forward(batch.windows.data(), bucket, graph.data())) << engine->error();
-			EXPECT_LE(max_diff(eager, graph, bucket), 1e-6) << name << " bucket " << bucket; // the same kernels
+			EXPECT_LE(max_diff(eager, graph, bucket, c.action_count), 1e-6) << name << " bucket " << bucket; // the same kernels
 		}
 	}
 }
@@ -199,7 +221,7 @@ TEST_P(GpuEngine, EveryBucketMatchesTheCpuReferenceBetweenItsSizes)
 			cpu.forward(batch.windows.data(), n, on_cpu.data());
 			Comparison cmp;
 			for (uint32_t i = 0; i < n; i++)
-				cmp.add(on_cpu[i], on_gpu[i], tol());
+				cmp.add(on_cpu[i], on_gpu[i], tol(), c.action_count);
 			SCOPED_TRACE(fmt::format("{} n {}", name, n));
 			EXPECT_LE(cmp.max_diff, tol());
 			EXPECT_EQ(cmp.decisive_agree, cmp.decisive);
@@ -226,7 +248,7 @@ TEST_P(GpuEngine, PaddingNeverReachesARealRow)
 		engine->set_padding_fill(-1);
 		ASSERT_TRUE(engine->forward(batch.windows.data(), 8, full.data())) << engine->error();
 		for (uint32_t i = 0; i < 5; i++)
-			for (uint32_t a = 0; a < policy::kActionCount; a++) {
+			for (uint32_t a = 0; a < c.action_count; a++) {
 				EXPECT_EQ(zeros[i].p[a], junk[i].p[a]) << name << " row " << i;
 				EXPECT_EQ(zeros[i].p[a], full[i].p[a]) << name << " row " << i;
 			}
@@ -266,7 +288,7 @@ TEST_P(GpuEngine, TwoPassesInFlightAreCollectedInOrder)
 			ASSERT_TRUE(engine->collect(a.data())) << engine->error();
 			ASSERT_TRUE(engine->collect(b.data())) << engine->error();
 			for (uint32_t i = 0; i < 32; i++)
-				for (uint32_t k = 0; k < policy::kActionCount; k++) {
+				for (uint32_t k = 0; k < c.action_count; k++) {
 					EXPECT_EQ(a[i].p[k], a_alone[i].p[k]) << "per buffer " << per_buffer << " round " << round;
 					EXPECT_EQ(b[i].p[k], b_alone[i].p[k]) << "per buffer " << per_buffer << " round " << round;
 				}
@@ -305,7 +327,7 @@ TEST_P(GpuEngine, AnotherThreadDrivesTheEngineOnItsOwnGpu)
 	ASSERT_TRUE(ok) << engine->error();
 	EXPECT_EQ(current, count - 1);
 	for (uint32_t i = 0; i < 50; i++)
-		for (uint32_t k = 0; k < policy::kActionCount; k++)
+		for (uint32_t k = 0; k < c.action_count; k++)
 			EXPECT_EQ(here[i].p[k], there[i].p[k]) << "row " << i;
 	std::printf("%d GPU(s); the engine on GPU %d\n", count, count - 1);
 }

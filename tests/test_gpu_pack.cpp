@@ -146,11 +146,31 @@ TEST(PassLayout, TheQueryIsTheNewestStepsLastStateToken)
 	EXPECT_EQ(step_slot(r, 3, kW), 0u);
 	EXPECT_EQ(time_position(r, 3, kW, true), 0u);
 	EXPECT_EQ(time_position(r, 3, kW, false), 3u);
-	EXPECT_EQ(action_of(2.0f), 2u);
-	EXPECT_EQ(action_of(1.0f), 1u);
-	EXPECT_EQ(action_of(std::nanf("")), 0u);
-	EXPECT_EQ(action_of(-5.0f), 0u);
-	EXPECT_EQ(action_of(1e30f), 0u);
+	EXPECT_EQ(action_of(2.0f, 3), 2u);
+	EXPECT_EQ(action_of(1.0f, 3), 1u);
+	EXPECT_EQ(action_of(std::nanf(""), 3), 0u);
+	EXPECT_EQ(action_of(-5.0f, 3), 0u);
+	EXPECT_EQ(action_of(1e30f, 3), 0u);
+	EXPECT_EQ(action_of(3.0f, 3), 0u); // no such action: never a row past the act.emb table
+	EXPECT_EQ(action_of(36.0f, 37), 36u);
+	EXPECT_EQ(action_of(37.0f, 37), 0u);
+}
+
+// A model of K actions: an action past its last is sent as its last, as the
+// cpu backend reads it (policy::action_index), not as the verdicts' last.
+TEST(PassPack, ActionsAreSentAsTheModelsActionCountReadsThem)
+{
+	const PassShape shape{1, kW, kF, 37};
+	std::vector<std::byte> block(shape.capacity_bytes());
+	Steps s;
+	policy::Window w = window_of(s, 2, 0, 0, 1);
+	s.actions[1] = 30;
+	std::string err;
+	ASSERT_NE(pack_pass(shape, &w, 1, 1, block.data(), err), 0u) << err;
+	EXPECT_EQ(read_at<float>(block, shape.records_offset() + 12), 30.0f);
+	s.actions[1] = 200;
+	ASSERT_NE(pack_pass(shape, &w, 1, 1, block.data(), err), 0u) << err;
+	EXPECT_EQ(read_at<float>(block, shape.records_offset() + 12), 36.0f);
 }
 
 // The device ring as the scatter kernel writes it.
@@ -226,7 +246,7 @@ TEST(DeviceRing, FreshStepsKeepTheRingInStepWithTheContexts)
 			for (uint32_t t = 0; t < w.steps; t++) {
 				const float *s = ring.step(r.queue, step_slot(r, t, kW));
 				ASSERT_EQ(s[kStepRtg], w.returns[t]) << "round " << round << " row " << i << " step " << t;
-				ASSERT_EQ(action_of(s[kStepAction]), w.actions[t]);
+				ASSERT_EQ(action_of(s[kStepAction], shape.actions), w.actions[t]);
 				for (uint32_t f = 0; f < kF; f++)
 					ASSERT_EQ(s[kStepState + f], w.states[t * kF + f]);
 			}

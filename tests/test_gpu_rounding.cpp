@@ -68,7 +68,7 @@ TEST(GemmRounding, TheReplayWithoutRoundingIsTheCpuForward)
 			cpu.forward(w, n, want.data());
 			replay.forward_rounded(w, n, got.data(), GemmRounding::none);
 			for (size_t i = 0; i < n; i++)
-				for (uint32_t a = 0; a < policy::kActionCount; a++)
+				for (uint32_t a = 0; a < t.model.config.action_count; a++)
 					ASSERT_EQ(want[i].p[a], got[i].p[a]) << t.name << " row " << i;
 		});
 	}
@@ -86,7 +86,7 @@ Comparison replay(const policy::Model &m, GemmRounding r, double tol, const Stre
 		cpu.forward(w, n, want.data());
 		engine.forward_rounded(w, n, got.data(), r);
 		for (size_t i = 0; i < n; i++)
-			cmp.add(want[i], got[i], tol);
+			cmp.add(want[i], got[i], tol, m.config.action_count);
 	});
 	return cmp;
 }

@@ -61,7 +61,7 @@ WindowData random_window(const ModelConfig &c, aqm::Rng &rng)
 		w.returns.push_back(static_cast<float>(rng.next_double() * 300));
 		for (uint32_t f = 0; f < c.feature_count; f++)
 			w.states.push_back(static_cast<float>(rng.next_double() * 4 - 1));
-		w.actions.push_back(static_cast<uint8_t>(rng.next_u32() % 3));
+		w.actions.push_back(static_cast<uint8_t>(rng.next_u32() % c.action_count));
 	}
 	return w;
 }
@@ -85,6 +85,70 @@ TEST(PolicyForward, EqualsTheReferenceForEveryWindowLength)
 			for (int a = 0; a < 3; a++)
 				EXPECT_NEAR(p.p[a], want[a], 1e-5) << "variant " << variant << " steps " << steps << " action " << a;
 		}
+	}
+}
+
+// A model of 37 actions (a tuner's settings): every one of its outputs is
+// the reference's, in each layout, batched, with steps cached on arrival
+// (the one-block ring-position variant caches each action's keys), and an
+// action past the last read as the last. Tolerance 1e-5 as above: 37
+// probabilities of ~1/37 each are no harder to match than 3.
+TEST(PolicyForward, AModelOf37ActionsEqualsTheReference)
+{
+	for (int variant = 0; variant < 8; variant++) {
+		ModelConfig c = small_config(5);
+		c.action_count = 37;
+		c.kernels = {1, 1, 1, 1};
+		c.head_residual = variant & 1;
+		c.state_layout = variant & 2 ? StateLayout::per_feature : StateLayout::concat;
+		c.time_embedding = variant & 4 ? TimeEmbedding::ring_position : TimeEmbedding::window_position;
+		c.layers = variant & 4 ? 1 : 2;
+		const Model m = model_with_norm(c, 37);
+		CpuForward fwd(m);
+		aqm::Rng rng(8);
+		WindowData w = random_window(c, rng);
+		w.actions[1] = 200; // no such action: reads as action 36
+		std::vector<Window> views;
+		for (uint32_t steps = 1; steps <= c.window; steps++)
+			views.push_back(w.view(steps, steps * 3 % c.window));
+		std::vector<Probs> batch(views.size());
+		fwd.forward(views.data(), views.size(), batch.data());
+		for (size_t i = 0; i < views.size(); i++) {
+			const std::vector<double> want = forward_reference(m, views[i]);
+			ASSERT_EQ(want.size(), 37u);
+			double sum = 0;
+			for (uint32_t a = 0; a < 37; a++) {
+				EXPECT_NEAR(batch[i].p[a], want[a], 1e-5) << "variant " << variant << " window " << i << " action " << a;
+				sum += batch[i].p[a];
+			}
+			EXPECT_NEAR(sum, 1.0, 1e-5);
+		}
+		WindowData last = w;
+		last.actions[1] = 36;
+		const Window same = last.view(c.window);
+		Probs p36;
+		fwd.forward(&same, 1, &p36);
+		for (uint32_t a = 0; a < 37; a++)
+			EXPECT_EQ(p36.p[a], batch.back().p[a]) << "action 200 reads as action 36";
+		if (!fwd.embeds_steps())
+			continue;
+		QueueContext plain(c.window, c.feature_count, 300), cached(c.window, c.feature_count, 300, fwd.cache_floats());
+		std::vector<float> r(c.window), st(c.window * c.feature_count);
+		std::vector<uint8_t> a(c.window);
+		for (uint32_t t = 0; t < c.window + 2; t++) { // past the window: the ring wraps
+			const float *state = &w.states[t % c.window * c.feature_count];
+			const uint8_t action = w.actions[t % c.window];
+			fwd.cache_step(cached.next_return(), state, action, cached.next_slot(), cached.cache());
+			cached.push(state, action, 1.0f);
+			plain.push(state, action, 1.0f);
+		}
+		Probs from_cache, from_steps;
+		const Window wc = cached.layout(r.data(), st.data(), a.data());
+		fwd.forward(&wc, 1, &from_cache);
+		const Window ws = plain.layout(r.data(), st.data(), a.data());
+		fwd.forward(&ws, 1, &from_steps);
+		for (uint32_t k = 0; k < 37; k++)
+			EXPECT_NEAR(from_cache.p[k], from_steps.p[k], 1e-6) << "variant " << variant << " action " << k;
 	}
 }
 
@@ -234,6 +298,38 @@ TEST(ModelFile, RoundTripsBitForBit)
 	Model back;
 	EXPECT_EQ(read_model(path, back), "");
 	EXPECT_EQ(back.parameter_count(), m.parameter_count());
+}
+
+// The action count is the file's: 37 survives bit for bit with its tensors'
+// shapes; a count the tensors do not have, or outside 2..128, is refused.
+TEST(ModelFile, ActionCountRoundTripsAndIsChecked)
+{
+	ModelConfig c = small_config();
+	c.action_count = 37;
+	const Model m = model_with_norm(c, 5);
+	const std::string b = encoded(m);
+	uint32_t stored = 0;
+	std::memcpy(&stored, b.data() + 36, 4);
+	EXPECT_EQ(stored, 37u);
+	Model back;
+	ASSERT_EQ(decode_model(b, "m.dpm", back), "");
+	EXPECT_EQ(back.config.action_count, 37u);
+	EXPECT_EQ(back.find("act.emb")->shape, (std::vector<uint32_t>{37, 8}));
+	EXPECT_EQ(back.find("head.w")->shape, (std::vector<uint32_t>{37, 8}));
+	EXPECT_EQ(back.find("head.b")->shape, (std::vector<uint32_t>{37}));
+	EXPECT_EQ(encoded(back), b);
+	EXPECT_EQ(CpuForward(back).config().action_count, 37u);
+
+	const std::string three = encoded(model_with_norm(small_config(), 5));
+	std::memcpy(&stored, three.data() + 36, 4);
+	EXPECT_EQ(stored, 3u) << "a verdict model's file is as it always was";
+	std::string bad = three;
+	patch<uint32_t>(bad, 36, 37);
+	EXPECT_EQ(decode_error(bad), "m.dpm: tensor 'act.emb' has shape [3x8], the hyper-parameters say [37x8]");
+	patch<uint32_t>(bad, 36, 1);
+	EXPECT_EQ(decode_error(bad), "m.dpm: action_count = 1 is outside 2..128");
+	c.action_count = 129;
+	EXPECT_EQ(check_config(c), "action_count = 129 is outside 2..128");
 }
 
 TEST(ModelFile, EachDefectIsRefusedByName)

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 
@@ -39,6 +40,7 @@ void expect_same(const experience::Pool &a, const experience::Pool &b)
 	EXPECT_EQ(a.rewards, b.rewards);
 	EXPECT_EQ(a.dones, b.dones);
 	EXPECT_EQ(a.reward_definition, b.reward_definition);
+	EXPECT_EQ(a.action_count, b.action_count);
 }
 
 TEST(Pool, BinaryAndJsonRoundTrip)
@@ -119,7 +121,7 @@ TEST(Pool, MalformedJsonIsRefusedWithTheEntry)
 	experience::Pool p;
 	EXPECT_NE(experience::read_pool_json(path, p).find("entry 1: state must have 8 numbers"), std::string::npos);
 	put_bytes(path, R"({"states": [[1,2,3,4,5,6,7,8]], "actions": [5], "rewards": [0], "dones": [0]})");
-	EXPECT_NE(experience::read_pool_json(path, p).find("entry 0: action must be 0, 1 or 2"), std::string::npos);
+	EXPECT_NE(experience::read_pool_json(path, p).find("entry 0: action must be an integer in 0..2"), std::string::npos);
 	put_bytes(path, "{not json");
 	EXPECT_NE(experience::read_pool_json(path, p).find("not JSON"), std::string::npos);
 	std::remove(path.c_str());
@@ -160,6 +162,104 @@ TEST(Pool, CorruptEntriesAreReportedSkippedAndCounted)
 		EXPECT_EQ(back.actions[10], p.actions[11]) << ext;
 		std::remove(path.c_str());
 	}
+}
+
+// A version 2 file (the zero word where version 3 keeps the action count),
+// made from a version 3 one: its header patched and its checksum redone.
+std::string as_version_2(std::string dpp)
+{
+	const uint32_t version = 2, zero = 0;
+	std::memcpy(dpp.data() + 8, &version, 4);
+	std::memcpy(dpp.data() + 92, &zero, 4);
+	const uint64_t sum = common::fnv1a64(dpp.data(), dpp.size() - 8);
+	std::memcpy(dpp.data() + dpp.size() - 8, &sum, 8);
+	return dpp;
+}
+
+// The pools recorded before the action count was stored are verdict pools,
+// and read as such, entry for entry.
+TEST(Pool, Version2FilesStillReadAsThreeActionPools)
+{
+	const experience::Pool p = sample_pool();
+	const std::string path = tmp("v2.dpp");
+	put_bytes(path, as_version_2(experience::encode_pool_binary(p)));
+	experience::Pool back;
+	back.action_count = 0;
+	ASSERT_EQ(experience::read_pool_binary(path, back), "");
+	expect_same(p, back);
+	EXPECT_EQ(back.action_count, 3u);
+	std::remove(path.c_str());
+}
+
+// A pool of 37 choices (a tuner's settings) keeps its action count through
+// both encodings; an entry at or past it is corrupt: skipped and counted.
+TEST(Pool, ActionCountRoundTripsAndBoundsTheActions)
+{
+	experience::Pool p = sample_pool();
+	p.action_count = 37;
+	for (size_t i = 0; i < p.size(); i++)
+		p.actions[i] = static_cast<uint8_t>(i % 37);
+	for (const char *ext : {".dpp", ".json"}) {
+		const std::string path = tmp(std::string("k37") + ext);
+		ASSERT_EQ(experience::write_pool(p, path), "");
+		experience::Pool back;
+		ASSERT_EQ(experience::read_pool(path, back), "") << ext;
+		expect_same(p, back);
+	}
+	p.actions[5] = 37;
+	p.actions[6] = 200;
+	for (const char *ext : {".dpp", ".json"}) {
+		const std::string path = tmp(std::string("k37") + ext);
+		ASSERT_EQ(experience::write_pool(p, path), "");
+		experience::Pool back;
+		experience::PoolReadReport report;
+		ASSERT_EQ(experience::read_pool(path, back, &report), "") << ext;
+		EXPECT_EQ(report.skipped, 2u) << ext;
+		ASSERT_EQ(report.problems.size(), 2u) << ext;
+		EXPECT_NE(report.problems[0].find("entry 5"), std::string::npos) << report.problems[0];
+		EXPECT_NE(report.problems[0].find("0..36"), std::string::npos) << report.problems[0];
+		EXPECT_EQ(back.size(), 98u) << ext;
+		EXPECT_EQ(back.action_count, 37u) << ext;
+		std::remove(path.c_str());
+	}
+}
+
+// An action count outside 2..256 is a broken header, refused with its
+// offset; a JSON pool's, a broken schema.
+TEST(Pool, AbsurdActionCountIsRefused)
+{
+	std::string dpp = experience::encode_pool_binary(sample_pool());
+	const uint32_t one = 1;
+	std::memcpy(dpp.data() + 92, &one, 4);
+	const uint64_t sum = common::fnv1a64(dpp.data(), dpp.size() - 8);
+	std::memcpy(dpp.data() + dpp.size() - 8, &sum, 8);
+	const std::string path = tmp("k1.dpp");
+	put_bytes(path, dpp);
+	experience::Pool back;
+	const std::string err = experience::read_pool_binary(path, back);
+	EXPECT_NE(err.find("byte 92: action count 1 is outside 2..256"), std::string::npos) << err;
+	const std::string json_path = tmp("k1.json");
+	put_bytes(json_path, R"({"schema": {"action_count": 1}, "states": [], "actions": [], "rewards": [], "dones": []})");
+	EXPECT_NE(experience::read_pool_json(json_path, back).find("schema.action_count"), std::string::npos);
+	std::remove(path.c_str());
+	std::remove(json_path.c_str());
+}
+
+// Appending mixes entries, so their actions must mean the same: pools of
+// different action counts are refused; an empty pool takes the other's.
+TEST(Pool, AppendRefusesAnotherActionCount)
+{
+	experience::Pool tuner = sample_pool();
+	tuner.action_count = 37;
+	experience::Pool verdicts = sample_pool();
+	const std::string err = verdicts.append(tuner);
+	EXPECT_NE(err.find("37 actions"), std::string::npos) << err;
+	EXPECT_EQ(verdicts.size(), 100u);
+	experience::Pool all;
+	ASSERT_EQ(all.append(tuner), "");
+	ASSERT_EQ(all.append(tuner), "");
+	EXPECT_EQ(all.action_count, 37u);
+	EXPECT_EQ(all.size(), 200u);
 }
 
 std::string record(int queue, int delay_us, int pkt_len, int action)

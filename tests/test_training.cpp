@@ -174,6 +174,56 @@ TEST(Training, ATinyRunLearnsASeparablePool)
 	EXPECT_EQ(encode_model(m, bytes), "");
 }
 
+// Pools of 5 actions (a tuner's settings, here the delay's fifth): the
+// model gets 5 outputs, learns the rule, scores per action, round-trips its
+// file and runs on the cpu backend; class weights must then be 5; a pool of
+// another action count is refused.
+TEST(Training, APoolOfFiveActionsTrainsAFiveActionModel)
+{
+	std::vector<experience::Pool> pools = separable_pools();
+	for (experience::Pool &p : pools) {
+		p.action_count = 5;
+		for (size_t i = 0; i < p.size(); i++)
+			p.actions[i] = static_cast<uint8_t>(std::min(4.0f, p.states[i * experience::kFeatureCount + 3] / 4000));
+	}
+	TrainOptions opt = small_options();
+	Model m;
+	TrainReport r;
+	ASSERT_EQ(train_policy(pools, opt, m, r), "");
+	EXPECT_EQ(r.action_count, 5u);
+	EXPECT_EQ(m.config.action_count, 5u);
+	EXPECT_EQ(m.find("head.w")->shape, (std::vector<uint32_t>{5, 16}));
+	EXPECT_EQ(r.val.recall.size(), 5u);
+	EXPECT_EQ(r.val.confusion.size(), 5u);
+	EXPECT_EQ(r.class_weights.size(), 5u);
+	EXPECT_GT(r.val_accuracy, r.majority_accuracy + 0.2);
+	std::string bytes;
+	ASSERT_EQ(encode_model(m, bytes), "");
+	Model back;
+	ASSERT_EQ(decode_model(bytes, "five.dpm", back), "");
+	CpuForward cpu(back);
+	const std::vector<float> ret(opt.model.window, 10), st(opt.model.window * experience::kFeatureCount, 0.5f);
+	const std::vector<uint8_t> act(opt.model.window, 4);
+	const Window w{opt.model.window, ret.data(), st.data(), act.data(), 0, nullptr};
+	Probs p;
+	cpu.forward(&w, 1, &p);
+	double sum = 0;
+	for (uint32_t a = 0; a < 5; a++)
+		sum += p.p[a];
+	EXPECT_NEAR(sum, 1.0, 1e-5);
+
+	opt.steps = 1;
+	opt.class_weights_auto = false;
+	opt.class_weights = {1, 2, 3};
+	EXPECT_EQ(train_policy(pools, opt, m, r), "3 class weights given, the pools have 5 actions");
+	opt.class_weights.clear();
+	std::vector<experience::Pool> mixed = pools;
+	mixed[1].action_count = 3;
+	for (uint8_t &a : mixed[1].actions)
+		a = std::min<uint8_t>(a, 2);
+	EXPECT_EQ(train_policy(mixed, opt, m, r), "cannot append a pool of 3 actions to one of 5");
+}
+
 // Temporal dropout hides a step from the later steps: with every step
 // hidden, the logits at step t no longer depend on any earlier step.
 TEST(Training, TemporalDropoutHidesEarlierStepsOnly)
@@ -267,7 +317,7 @@ TEST(Training, ClassWeightsFollowTheTrainingSplitsBalance)
 	TrainReport balanced;
 	ASSERT_EQ(train_policy(pools, opt, m, balanced), "");
 	EXPECT_FALSE(balanced.class_weighted);
-	EXPECT_EQ(balanced.class_weights, (std::array<double, 3>{1, 1, 1}));
+	EXPECT_EQ(balanced.class_weights, (std::vector<double>{1, 1, 1}));
 	// Make marks rare: most become enqueues.
 	std::array<uint64_t, 3> count{};
 	for (size_t p = 0; p < pools.size(); p++)
@@ -287,7 +337,7 @@ TEST(Training, ClassWeightsFollowTheTrainingSplitsBalance)
 	opt.class_weights = {1, 2, 3};
 	TrainReport given;
 	ASSERT_EQ(train_policy(pools, opt, m, given), "");
-	EXPECT_EQ(given.class_weights, (std::array<double, 3>{1, 2, 3}));
+	EXPECT_EQ(given.class_weights, (std::vector<double>{1, 2, 3}));
 }
 
 // A feature some pool never recorded (the paper's pools have no

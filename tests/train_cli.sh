@@ -55,7 +55,7 @@ grep -q "refused global" "$dir/evil.txt" || fail "hostile pickle: $(cat "$dir/ev
 if "$pool_tool" import /etc/hostname --out "$dir/none.dpp" 2>"$dir/none.txt"; then fail "/etc/hostname imported"; fi
 grep -q "no pool records found" "$dir/none.txt" || fail "no-records message: $(cat "$dir/none.txt")"
 if "$train" --pools "$dir/pool.dpp" --out "$dir/x.dpm" --class-weights 1,2 2>"$dir/cw.txt"; then fail "bad weights accepted"; fi
-grep -q "three non-negative numbers" "$dir/cw.txt" || fail "class weights message: $(cat "$dir/cw.txt")"
+grep -q "2 class weights given, the pools have 3 actions" "$dir/cw.txt" || fail "class weights message: $(cat "$dir/cw.txt")"
 # Held-out scenarios are never trained on: a pool under a held-out run's
 # directory, or beside a summary.json that names one, is refused by name.
 mkdir -p "$dir/heldout-30m-onoff-dualpi2/seed-1" "$dir/run/seed-1"

@@ -23,8 +23,10 @@ experience::Pool slice(const experience::Pool &p, size_t begin, size_t end, uint
 	experience::Pool e;
 	e.reward_definition = p.reward_definition;
 	e.absent_features = absent_features;
-	e.states.assign(p.states.begin() + static_cast<long>(begin * experience::kFeatureCount),
-			p.states.begin() + static_cast<long>(end * experience::kFeatureCount));
+	e.action_count = p.action_count;
+	e.table = p.table;
+	const size_t f = static_cast<size_t>(p.feature_count());
+	e.states.assign(p.states.begin() + static_cast<long>(begin * f), p.states.begin() + static_cast<long>(end * f));
 	e.actions.assign(p.actions.begin() + static_cast<long>(begin), p.actions.begin() + static_cast<long>(end));
 	e.rewards.assign(p.rewards.begin() + static_cast<long>(begin), p.rewards.begin() + static_cast<long>(end));
 	e.dones.assign(p.dones.begin() + static_cast<long>(begin), p.dones.begin() + static_cast<long>(end));
@@ -44,7 +46,7 @@ std::string load_shard(const std::vector<std::string> &paths, uint32_t world, ui
 	// A feature any pool lacks is absent from every shard, so that every rank
 	// builds the same model whatever pools its episodes come from.
 	uint32_t absent = 0;
-	for (const std::string &path : paths) { // first pass: count
+	for (const std::string &path : paths) { // first pass: count, and the action counts compared
 		experience::Pool p;
 		experience::PoolReadReport report; // corrupt entries are skipped (and reported in the second pass)
 		if (std::string err = experience::read_pool(path, p, &report); !err.empty())
@@ -52,6 +54,9 @@ std::string load_shard(const std::vector<std::string> &paths, uint32_t world, ui
 		each_episode(p, [&](size_t, size_t) { episodes++; });
 		out.entries += p.size();
 		absent |= p.absent_features;
+		if (out.action_count && p.action_count != out.action_count)
+			return fmt::format("{}: {} actions, the pools before it {}", path, p.action_count, out.action_count);
+		out.action_count = p.action_count;
 	}
 	const auto n_val = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(static_cast<double>(episodes) * val_fraction)));
 	out.episodes = episodes;

@@ -22,6 +22,7 @@ struct Shard {
 	std::vector<experience::Pool> val;     // the validation episodes (rank 0 only)
 	uint64_t episodes = 0;          // in all the pools
 	uint64_t entries = 0;           // decisions in all the pools (every rank sees the same)
+	uint32_t action_count = 0;      // the pools' (a run's pools must agree: every rank then builds the same model)
 	uint64_t train_episodes = 0, val_episodes = 0;
 	std::vector<uint64_t> owned;    // the training episodes (their k) this rank holds
 	std::vector<std::string> warnings; // corrupt entries skipped, per pool

@@ -95,13 +95,13 @@ PolicyNetImpl::PolicyNetImpl(const ModelConfig &c) : config(c)
 	if (c.state_layout == StateLayout::concat)
 		enc_proj = linear(*this, "enc_proj", F * e, d);
 	rtg = linear(*this, "rtg", 1, d);
-	act = register_module("act", torch::nn::Embedding(kActionCount, d));
+	act = register_module("act", torch::nn::Embedding(c.action_count, d));
 	time = register_module("time", torch::nn::Embedding(c.window, d));
 	ln_in = register_module("ln_in", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(kLnEps)));
 	for (uint32_t l = 0; l < c.layers; l++)
 		blocks.push_back(register_module(fmt::format("h{}", l), Block(c.d_model, c.heads, c.mlp_hidden)));
 	ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(kLnEps)));
-	head = linear(*this, "head", d, kActionCount);
+	head = linear(*this, "head", d, c.action_count);
 }
 
 torch::Tensor PolicyNetImpl::forward(const torch::Tensor &returns, const torch::Tensor &states,

@@ -4,9 +4,10 @@
 // back (a teacher for distillation, a checkpoint to continue from).
 //
 // forward() takes fixed-length windows of T steps and returns the action
-// logits at every step's last state token ([B][T][3]); the causal mask
-// makes logits at step t depend on steps <= t only, so training on every
-// position of a window is training on every window length the runtime sees.
+// logits at every step's last state token ([B][T][K], K the config's
+// action_count); the causal mask makes logits at step t depend on steps
+// <= t only, so training on every position of a window is training on every
+// window length the runtime sees.
 //
 // A pretrained GPT-2 backbone (policy/gpt2.hpp) can replace the blocks'
 // weights; freeze_backbone() stops their gradients and enable_lora() adds
@@ -54,7 +55,7 @@ TORCH_MODULE(Block);
 
 struct PolicyNetImpl : torch::nn::Module {
 	explicit PolicyNetImpl(const ModelConfig &config);
-	// returns [B][T] (unscaled), states [B][T][F] (raw), actions [B][T] (int64).
+	// returns [B][T] (unscaled), states [B][T][F] (raw), actions [B][T] (int64, 0..K-1).
 	// hidden_steps ([B][T] bool, training only: temporal dropout) hides a
 	// step's tokens from the later steps' attention; a step always sees itself.
 	// first_slots ([B] int64; ring-position models): the ring slot of each

@@ -28,8 +28,9 @@ struct Episode {
 // learnt from them.
 struct Dataset {
 	uint32_t features = 0;          // F: the model's
+	uint32_t action_count = kVerdictActions; // K: the pools' and the model's
 	std::vector<float> states;      // entries x F
-	std::vector<uint8_t> actions;   // action_index() of each entry's
+	std::vector<uint8_t> actions;   // each entry's, read as action_index(a, action_count)
 	std::vector<float> rtg;
 	std::vector<Episode> train, val;
 	std::vector<float> weight;      // awr: each entry's loss weight (empty: all 1)
@@ -41,7 +42,7 @@ struct Dataset {
 struct Normalisation {
 	std::vector<float> mean, std; // per model feature
 	float rtg_scale = 1;
-	std::array<uint64_t, 3> class_count{};
+	std::vector<uint64_t> class_count; // per action
 };
 
 struct Batch {
@@ -63,9 +64,10 @@ std::vector<const experience::Pool *> in_order(std::initializer_list<const std::
 	return out;
 }
 
-// Appends the pools (each pool's end ends an episode) and keeps the features
-// every pool recorded, named in `features`; or, when `features` comes filled
-// (a trained model's), exactly those, an error if a pool lacks one.
+// Appends the pools (each pool's end ends an episode; their action counts
+// must agree) and keeps the features every pool recorded, named in
+// `features`; or, when `features` comes filled (a trained model's), exactly
+// those, an error if a pool lacks one.
 std::string merge_pools(const std::vector<const experience::Pool *> &pools, double gamma, Dataset &d,
 			std::vector<Episode> &episodes, std::vector<std::string> &features)
 {
@@ -76,15 +78,16 @@ std::string merge_pools(const std::vector<const experience::Pool *> &pools, doub
 	for (const experience::Pool *p : pools) {
 		if (p->size() == 0)
 			continue;
-		all.append(*p);
+		if (std::string err = all.append(*p); !err.empty())
+			return err;
 		all.dones.back() = 1;
 	}
 	if (all.size() == 0)
 		return "the pools hold no entries";
 	std::vector<uint32_t> columns;
 	const bool given = !features.empty();
-	for (int k = 0; k < experience::kFeatureCount; k++) {
-		const std::string name = experience::kFeatureNames[static_cast<size_t>(k)];
+	for (int k = 0; k < all.feature_count(); k++) {
+		const std::string name = all.feature_name(k);
 		const bool wanted = !given || std::find(features.begin(), features.end(), name) != features.end();
 		if (given && wanted && !all.has_feature(k))
 			return "the pools do not record " + name + ", one of the model's features";
@@ -99,10 +102,11 @@ std::string merge_pools(const std::vector<const experience::Pool *> &pools, doub
 	d.states.resize(n * d.features);
 	for (size_t i = 0; i < n; i++)
 		for (uint32_t f = 0; f < d.features; f++)
-			d.states[i * d.features + f] = all.states[i * experience::kFeatureCount + columns[f]];
+			d.states[i * d.features + f] = all.states[i * static_cast<size_t>(all.feature_count()) + columns[f]];
+	d.action_count = all.action_count;
 	d.actions.resize(n);
 	for (size_t i = 0; i < n; i++)
-		d.actions[i] = static_cast<uint8_t>(action_index(all.actions[i]));
+		d.actions[i] = static_cast<uint8_t>(action_index(all.actions[i], d.action_count));
 	d.rtg = returns_to_go(all.rewards, all.dones, gamma);
 	episodes.clear();
 	for (size_t i = 0, begin = 0; i < n; i++)
@@ -164,9 +168,9 @@ std::string split_episodes(Dataset &d, const std::vector<Episode> &episodes, siz
 // shard (sums and counts all-reduced, the return scale the maximum).
 std::string fit_normalisation(const Dataset &d, DataParallel *dp, Normalisation &norm)
 {
-	const uint32_t F = d.features;
-	// Per feature the sum and the sum of squares, then the three action counts.
-	std::vector<double> sums(2 * F + 3, 0.0), max_rtg{0.0};
+	const uint32_t F = d.features, K = d.action_count;
+	// Per feature the sum and the sum of squares, then the K action counts.
+	std::vector<double> sums(2 * F + K, 0.0), max_rtg{0.0};
 	for (const Episode &e : d.train)
 		for (size_t i = e.begin; i < e.end; i++) {
 			for (uint32_t f = 0; f < F; f++) {
@@ -185,7 +189,8 @@ std::string fit_normalisation(const Dataset &d, DataParallel *dp, Normalisation 
 	}
 	const double *sum = sums.data(), *sq = sums.data() + F;
 	double n = 0;
-	for (size_t a = 0; a < 3; a++) {
+	norm.class_count.assign(K, 0);
+	for (size_t a = 0; a < K; a++) {
 		norm.class_count[a] = static_cast<uint64_t>(sums[2 * F + a]);
 		n += sums[2 * F + a];
 	}
@@ -202,12 +207,24 @@ std::string fit_normalisation(const Dataset &d, DataParallel *dp, Normalisation 
 	return {};
 }
 
-// The loss's weight per true action (TrainOptions::class_weights_auto).
-std::array<double, 3> loss_weights(const TrainOptions &opt, const std::array<uint64_t, 3> &count, bool &weighted)
+// The loss's weight per true action (TrainOptions::class_weights_auto), one
+// per count. Error text (weights given for another number of actions) or
+// empty.
+std::string loss_weights(const TrainOptions &opt, const std::vector<uint64_t> &count, std::vector<double> &w,
+			 bool &weighted)
 {
+	const size_t K = count.size();
+	w.assign(K, 1.0);
 	if (!opt.class_weights_auto) {
-		weighted = opt.class_weights != std::array<double, 3>{1, 1, 1};
-		return opt.class_weights;
+		if (opt.class_weights.empty()) {
+			weighted = false;
+			return {};
+		}
+		if (opt.class_weights.size() != K)
+			return fmt::format("{} class weights given, the pools have {} actions", opt.class_weights.size(), K);
+		w = opt.class_weights;
+		weighted = w != std::vector<double>(K, 1.0);
+		return {};
 	}
 	uint64_t total = 0, most = 0, fewest = UINT64_MAX;
 	for (uint64_t c : count)
@@ -216,12 +233,12 @@ std::array<double, 3> loss_weights(const TrainOptions &opt, const std::array<uin
 			most = std::max(most, c);
 			fewest = std::min(fewest, c);
 		}
-	weighted = total && 3 * fewest < most;
-	std::array<double, 3> w{1, 1, 1};
+	weighted = total && 3 * fewest < most; // the rarest under a third as common as the commonest
 	if (weighted)
-		for (size_t a = 0; a < 3; a++)
-			w[a] = count[a] ? static_cast<double>(total) / (3.0 * static_cast<double>(count[a])) : 1.0;
-	return w;
+		for (size_t a = 0; a < K; a++)
+			w[a] = count[a] ? static_cast<double>(total) / (static_cast<double>(K) * static_cast<double>(count[a]))
+					: 1.0;
+	return {};
 }
 
 // The window of w steps of episode e from its step `start`.
@@ -454,17 +471,20 @@ Batch validation_batch(const Dataset &d, const TrainOptions &opt, const ModelCon
 	return b;
 }
 
-// The net's answers at the scored positions: logits [M][3] and the true actions [M].
+// The net's answers at the scored positions: logits [M][K] and the true actions [M].
 std::pair<torch::Tensor, torch::Tensor> scored_logits(PolicyNet &net, const Batch &b)
 {
 	const torch::Tensor logits = net->forward(b.returns, b.states, b.actions, {}, b.first_slots);
 	const torch::Tensor mask = b.scored.reshape({-1});
-	return {logits.reshape({-1, 3}).index({mask}), b.actions.reshape({-1}).index({mask})};
+	const int64_t K = net->config.action_count;
+	return {logits.reshape({-1, K}).index({mask}), b.actions.reshape({-1}).index({mask})};
 }
 
 ValidationScore score(const torch::Tensor &logits, const torch::Tensor &target)
 {
+	const auto K = static_cast<size_t>(logits.size(1));
 	ValidationScore v;
+	v.size_for(static_cast<uint32_t>(K));
 	v.loss = torch::cross_entropy_loss(logits, target).item<double>();
 	const torch::Tensor pred = logits.argmax(1);
 	v.decisions = static_cast<uint64_t>(target.size(0));
@@ -478,8 +498,8 @@ ValidationScore score(const torch::Tensor &logits, const torch::Tensor &target)
 	}
 	v.accuracy = v.decisions ? static_cast<double>(right) / static_cast<double>(v.decisions) : 0;
 	int present = 0;
-	for (size_t a = 0; a < 3; a++) {
-		for (size_t q = 0; q < 3; q++)
+	for (size_t a = 0; a < K; a++) {
+		for (size_t q = 0; q < K; q++)
 			v.count[a] += v.confusion[a][q];
 		v.recall[a] = v.count[a] ? static_cast<double>(v.confusion[a][a]) / static_cast<double>(v.count[a]) : 0;
 		if (v.count[a]) {
@@ -540,11 +560,15 @@ std::string build_net(const TrainOptions &opt, const Dataset &d, const Normalisa
 {
 	ModelConfig cfg = opt.model;
 	cfg.feature_count = d.features;
-	if (cfg.kernels.size() == static_cast<size_t>(experience::kFeatureCount) && d.features != cfg.kernels.size()) {
-		std::vector<uint32_t> kept; // kernels given for the pool's 8 features: the model's
+	cfg.action_count = d.action_count;
+	const auto &names = experience::kFeatureNames;
+	const bool decision_features = std::all_of(report.features.begin(), report.features.end(), [&](const std::string &n) {
+		return std::find(names.begin(), names.end(), n) != names.end();
+	});
+	if (cfg.kernels.size() == names.size() && d.features != cfg.kernels.size() && decision_features) {
+		std::vector<uint32_t> kept; // kernels given for the decisions' 8 features: the model's
 		for (const std::string &name : report.features)
-			kept.push_back(cfg.kernels[static_cast<size_t>(
-				std::find(experience::kFeatureNames.begin(), experience::kFeatureNames.end(), name) - experience::kFeatureNames.begin())]);
+			kept.push_back(cfg.kernels[static_cast<size_t>(std::find(names.begin(), names.end(), name) - names.begin())]);
 		cfg.kernels = kept;
 	}
 	if (cfg.kernels.size() != d.features)
@@ -602,7 +626,8 @@ std::string build_net(const TrainOptions &opt, const Dataset &d, const Normalisa
 torch::Tensor batch_loss(PolicyNet &net, PolicyNet &teacher, const Batch &b, const torch::Tensor &weights,
 			 const TrainOptions &opt, torch::Tensor &logits)
 {
-	logits = net->forward(b.returns, b.states, b.actions, b.hidden, b.first_slots).reshape({-1, 3});
+	const int64_t K = net->config.action_count;
+	logits = net->forward(b.returns, b.states, b.actions, b.hidden, b.first_slots).reshape({-1, K});
 	const torch::Tensor target = b.actions.reshape({-1});
 	// Weighted by the logged action, averaged over the positions (not over
 	// the weights): the mean of N ranks' losses is then the global batch's.
@@ -624,7 +649,7 @@ torch::Tensor batch_loss(PolicyNet &net, PolicyNet &teacher, const Batch &b, con
 	torch::Tensor soft;
 	{
 		torch::NoGradGuard g;
-		soft = teacher->forward(b.returns, b.states, b.actions, {}, b.first_slots).reshape({-1, 3});
+		soft = teacher->forward(b.returns, b.states, b.actions, {}, b.first_slots).reshape({-1, K});
 	}
 	const double T = opt.temperature;
 	const torch::Tensor t_log = torch::log_softmax(soft / T, -1);
@@ -672,6 +697,7 @@ std::string prepare_data(const std::vector<experience::Pool> &pools, const Train
 	    !err.empty())
 		return err;
 	report.episodes = episodes.size();
+	report.action_count = data.action_count;
 	const size_t presplit = opt.val_pools ? opt.val_pools->size() : SIZE_MAX;
 	if (std::string err = split_episodes(data, episodes, presplit, opt, opt.model.window, report); !err.empty())
 		return err;
@@ -687,8 +713,8 @@ std::string prepare_data(const std::vector<experience::Pool> &pools, const Train
 	return {};
 }
 
-// The teacher to distil from, when there is one: its features must be the
-// pools' and its window at least the student's.
+// The teacher to distil from, when there is one: its features and actions
+// must be the pools' and its window at least the student's.
 std::string load_teacher(const TrainOptions &opt, TrainReport &report, PolicyNet &teacher)
 {
 	if (!opt.teacher)
@@ -696,6 +722,8 @@ std::string load_teacher(const TrainOptions &opt, TrainReport &report, PolicyNet
 	const ModelConfig &tc = opt.teacher->config;
 	if (tc.feature_names != report.features)
 		return "the teacher's features are not the pools' features";
+	if (tc.action_count != report.action_count)
+		return fmt::format("the teacher has {} actions, the pools {}", tc.action_count, report.action_count);
 	if (tc.window < opt.model.window)
 		return fmt::format("the teacher's window ({} steps) is shorter than the student's ({})", tc.window,
 				   opt.model.window);
@@ -937,6 +965,8 @@ std::string score_test_pools(const TrainOptions &opt, double gamma, PolicyNet &n
 	std::vector<std::string> features = report.features;
 	if (std::string err = merge_pools(in_order({opt.test_pools}), gamma, test, test_episodes, features); !err.empty())
 		return "test pools: " + err;
+	if (test.action_count != net->config.action_count)
+		return fmt::format("test pools: {} actions, the model has {}", test.action_count, net->config.action_count);
 	for (const Episode &e : test_episodes)
 		if (e.end - e.begin >= w)
 			test.val.push_back(e);
@@ -970,11 +1000,12 @@ std::string train_policy(const std::vector<experience::Pool> &pools, const Train
 	const ModelConfig &cfg = net->config;
 	report.parameters = net->parameter_count(false);
 	report.trainable_parameters = net->parameter_count(true);
-	report.class_weights = loss_weights(opt, norm.class_count, report.class_weighted);
+	if (std::string err = loss_weights(opt, norm.class_count, report.class_weights, report.class_weighted);
+	    !err.empty())
+		return err;
 
 	Run run{opt, net, teacher};
-	run.weights = torch::tensor({static_cast<float>(report.class_weights[0]), static_cast<float>(report.class_weights[1]),
-				     static_cast<float>(report.class_weights[2])});
+	run.weights = torch::tensor(std::vector<float>(report.class_weights.begin(), report.class_weights.end()));
 	for (const torch::Tensor &p : net->parameters())
 		if (p.requires_grad())
 			run.trainable.push_back(p);
@@ -995,6 +1026,7 @@ std::string train_policy(const std::vector<experience::Pool> &pools, const Train
 	run.t0 = t0;
 
 	Progress progress;
+	progress.last_val.size_for(cfg.action_count);
 	if (std::string err = train_steps(run, progress, report); !err.empty())
 		return err;
 	report.allreduce_seconds = opt.dp ? opt.dp->allreduce_seconds() : 0;

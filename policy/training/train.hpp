@@ -8,7 +8,6 @@
 // normalisation and return scale included), so validation is never seen.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,14 +27,25 @@ class DataParallel;   // policy/training/distributed.hpp
 // position of a window that ends on it (the first w - 1 decisions of an
 // episode with what context the episode has), so each decision counts once
 // and with the context the router would have had.
+// Per action: the model's action_count of them (a verdict model's enqueue,
+// drop, mark); zeros for the 3 verdicts before any pass.
 struct ValidationScore {
 	double loss = 0;                  // unweighted cross-entropy
 	double accuracy = 0;
 	double macro_recall = 0;          // mean of the recalls of the actions present
-	std::array<double, 3> recall{};   // per true action (enqueue, drop, mark)
-	std::array<uint64_t, 3> count{};  // held-out decisions per true action
-	std::array<std::array<uint64_t, 3>, 3> confusion{}; // [true][predicted]
+	std::vector<double> recall = std::vector<double>(kVerdictActions);   // per true action
+	std::vector<uint64_t> count = std::vector<uint64_t>(kVerdictActions); // held-out decisions per true action
+	std::vector<std::vector<uint64_t>> confusion =                        // [true][predicted]
+		std::vector<std::vector<uint64_t>>(kVerdictActions, std::vector<uint64_t>(kVerdictActions));
 	uint64_t decisions = 0;
+
+	// Zeros for a model of `actions` actions.
+	void size_for(uint32_t actions)
+	{
+		recall.assign(actions, 0);
+		count.assign(actions, 0);
+		confusion.assign(actions, std::vector<uint64_t>(actions));
+	}
 };
 
 // How checkpoints are ranked.
@@ -69,7 +79,7 @@ struct TrainProgress {
 };
 
 struct TrainOptions {
-	ModelConfig model;            // architecture; features, names, scales are filled in from the pools
+	ModelConfig model;            // architecture; features, names, scales and action_count are filled in from the pools
 	uint32_t batch = 64;          // windows per step
 	uint32_t steps = 2000;        // optimiser steps
 	double max_seconds = 0;       // stop after the step that passes this much time (0: no limit)
@@ -89,11 +99,12 @@ struct TrainOptions {
 	Selection select = Selection::accuracy;
 	uint32_t patience = 0;
 	// Cross-entropy weight per true action. class_weights_auto: inverse
-	// frequency over the training split (n / (3 n_a)), used when the rarest
-	// action present is under a third as common as the commonest; equal
-	// weights otherwise. Without it, class_weights as given.
+	// frequency over the training split (n / (K n_a), K actions), used when
+	// the rarest action present is under a third as common as the commonest;
+	// equal weights otherwise. Without it, class_weights as given: one per
+	// action of the pools, or none for equal weights.
 	bool class_weights_auto = true;
-	std::array<double, 3> class_weights{1, 1, 1};
+	std::vector<double> class_weights;
 	double dropout = 0.0;         // on attention weights and residual branches, training only
 	Method method = Method::dt;
 	double awr_beta = 1.0;        // temperature, in units of the advantages' standard deviation
@@ -155,6 +166,7 @@ struct TrainReport {
 	uint64_t episodes = 0, train_episodes = 0, val_episodes = 0, skipped_episodes = 0; // skipped: shorter than w
 	uint64_t train_steps_in_pool = 0, val_steps_in_pool = 0;
 	std::vector<std::string> features;        // the model's: the pools' features that no pool lacks
+	uint32_t action_count = 0;                // the pools' and so the model's
 	uint32_t steps_done = 0;
 	uint32_t best_step = 0;                   // the exported checkpoint's step (0: before any)
 	bool stopped_early = false;               // by patience
@@ -164,9 +176,9 @@ struct TrainReport {
 	double value_r2 = 0;                      // awr: the value regression's R^2 on the training split
 	double awr_weight_max = 0;                // awr: the largest weight after scaling
 	double final_val_loss = 0, val_accuracy = 0;  // = val.loss, val.accuracy
-	std::array<double, 3> val_class_accuracy{};   // = val.recall
-	std::array<uint64_t, 3> val_class_count{};    // = val.count
-	std::array<double, 3> class_weights{1, 1, 1}; // the loss's, as used
+	std::vector<double> val_class_accuracy;   // = val.recall
+	std::vector<uint64_t> val_class_count;    // = val.count
+	std::vector<double> class_weights;        // the loss's, as used, one per action
 	bool class_weighted = false;              // weights other than equal were used
 	double majority_accuracy = 0;             // always predicting the most common action
 	uint64_t parameters = 0;                  // of the module being trained (adapters included)
@@ -182,8 +194,9 @@ struct TrainReport {
 
 // Trains on the pools (appended; each pool's last entry ends an episode) and
 // returns the model: the best checkpoint by opt.select. A feature some pool
-// lacks (experience::Pool::absent_features) is left out of the model. Error text or
-// empty.
+// lacks (experience::Pool::absent_features) is left out of the model. The
+// pools must agree on their action count, which becomes the model's. Error
+// text or empty.
 [[nodiscard]]
 std::string train_policy(const std::vector<experience::Pool> &pools, const TrainOptions &opt, Model &out, TrainReport &report);
 

@@ -45,27 +45,55 @@ std::string join(const std::vector<std::string> &parts, const char *sep)
 	return out;
 }
 
-// --class-weights: auto, none or three non-negative numbers.
+// --class-weights: auto, none or a non-negative number per action of the
+// pools (training checks the count against them).
 std::string parse_class_weights(const std::string &text, policy::TrainOptions &opt)
 {
 	opt.class_weights_auto = text == "auto";
-	if (text == "auto" || text == "none") {
-		opt.class_weights = {1, 1, 1};
+	opt.class_weights.clear();
+	if (text == "auto" || text == "none")
 		return {};
-	}
 	std::stringstream in(text);
 	std::string part;
-	size_t k = 0;
+	double sum = 0;
 	while (std::getline(in, part, ',')) {
 		char *end = nullptr;
 		const double v = std::strtod(part.c_str(), &end);
-		if (k >= 3 || part.empty() || *end || !(v >= 0) || !std::isfinite(v))
-			return "expected auto, none or three non-negative numbers W_enqueue,W_drop,W_mark";
-		opt.class_weights[k++] = v;
+		if (part.empty() || *end || !(v >= 0) || !std::isfinite(v))
+			return "expected auto, none or a non-negative number per action (W_enqueue,W_drop,W_mark for a verdict "
+			       "pool)";
+		opt.class_weights.push_back(v);
+		sum += v;
 	}
-	if (k != 3 || opt.class_weights[0] + opt.class_weights[1] + opt.class_weights[2] <= 0)
-		return "expected auto, none or three non-negative numbers W_enqueue,W_drop,W_mark (not all zero)";
+	if (opt.class_weights.size() < 2 || sum <= 0)
+		return "expected auto, none or a non-negative number per action (W_enqueue,W_drop,W_mark for a verdict "
+		       "pool), not all zero";
 	return {};
+}
+
+// The actions' names in reports and in the metrics' columns: a verdict
+// pool's, else their numbers.
+std::vector<std::string> action_names(size_t actions)
+{
+	if (actions == policy::kVerdictActions)
+		return {"enqueue", "drop", "mark"};
+	std::vector<std::string> names;
+	for (size_t a = 0; a < actions; a++)
+		names.push_back(fmt::format("action{}", a));
+	return names;
+}
+
+// "NAME VALUE" per action, VALUE = scale * the value, formatted by value_fmt
+// (e.g. "{:.1f}"), separated by sep.
+template <class T>
+std::string per_action(const std::vector<T> &values, double scale, const char *value_fmt, const char *sep)
+{
+	const std::vector<std::string> names = action_names(values.size());
+	std::string out;
+	for (size_t a = 0; a < values.size(); a++)
+		out += fmt::format("{}{} ", a ? sep : "", names[a]) +
+		       fmt::format(fmt::runtime(value_fmt), scale * static_cast<double>(values[a]));
+	return out;
 }
 
 // The small-pool rule (docs/training.md, "Training (libtorch)", "Small
@@ -151,6 +179,7 @@ struct Options {
 struct Data {
 	std::vector<experience::Pool> pools, test_pools, val_pools;
 	uint64_t entries = 0, test_entries = 0, all_entries = 0;
+	uint32_t action_count = policy::kVerdictActions; // the (first) pool's: the metrics' columns
 	std::unique_ptr<policy::DataParallel> dp;
 };
 
@@ -243,7 +272,7 @@ void add_regularisation_options(CLI::App &app, Options &o)
 	policy::TrainOptions &opt = o.train;
 	app.add_option("--class-weights", o.class_weights,
 		       "loss weight per action: auto (inverse frequency when the rarest action is under a third as "
-		       "common as the commonest), none, or W0,W1,W2")
+		       "common as the commonest), none, or one weight per action: W0,W1,W2 for a verdict pool")
 		->capture_default_str();
 	app.add_option("--dropout", opt.dropout, "dropout in the blocks while training")->capture_default_str();
 	app.add_option("--size", o.size,
@@ -395,6 +424,7 @@ bool read_shard(Options &o, Data &d)
 	for (const std::string &warning : shard.warnings)
 		fmt::print(stderr, "warning: {}\n", warning);
 	d.all_entries = shard.entries; // the small-pool rule must choose the same model on every rank
+	d.action_count = shard.action_count;
 	d.pools = std::move(shard.train);
 	d.val_pools = std::move(shard.val);
 	for (const experience::Pool &p : d.pools)
@@ -424,6 +454,8 @@ bool read_data(Options &o, Data &d)
 		return false;
 	} else {
 		d.all_entries = d.entries;
+		if (!d.pools.empty())
+			d.action_count = d.pools.front().action_count;
 	}
 	if (o.dist.rank == 0 && !read_pools(o.test_paths, d.test_pools, d.test_entries))
 		return false;
@@ -443,8 +475,9 @@ void choose_size(Options &o, uint64_t all_entries)
 	}
 }
 
-// --metrics: the CSV, its header written. False (and said) when it cannot be opened.
-bool open_metrics(const std::string &path, std::ofstream &metrics)
+// --metrics: the CSV, its header written (a recall column per action). False
+// (and said) when it cannot be opened.
+bool open_metrics(const std::string &path, uint32_t actions, std::ofstream &metrics)
 {
 	if (path.empty())
 		return true;
@@ -453,8 +486,10 @@ bool open_metrics(const std::string &path, std::ofstream &metrics)
 		fmt::print(stderr, "error: {}: cannot open for writing\n", path);
 		return false;
 	}
-	metrics << "step,epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_recall,val_recall_enqueue,"
-		   "val_recall_drop,val_recall_mark,best_step\n";
+	metrics << "step,epoch,train_loss,train_accuracy,val_loss,val_accuracy,val_macro_recall,";
+	for (const std::string &name : action_names(actions))
+		metrics << "val_recall_" << name << ",";
+	metrics << "best_step\n";
 	return true;
 }
 
@@ -474,10 +509,9 @@ std::function<void(const policy::TrainProgress &)> progress_printer(const Option
 		const policy::ValidationScore &v = p.val;
 		const std::string figures = fmt::format(
 			"step {}/{}  epoch {:.2f}  loss {:.4f}  acc {:.2f} %  val loss {:.4f}  val acc {:.2f} %  macro {:.2f} % "
-			"(enqueue {:.1f} drop {:.1f} mark {:.1f})  best @{}  {:.0f} windows/s",
+			"({})  best @{}  {:.0f} windows/s",
 			p.step, steps, p.epoch, p.train_loss, 100 * p.train_accuracy, v.loss, 100 * v.accuracy,
-			100 * v.macro_recall, 100 * v.recall[0], 100 * v.recall[1], 100 * v.recall[2], p.best_step,
-			p.windows_per_second);
+			100 * v.macro_recall, per_action(v.recall, 100, "{:.1f}", " "), p.best_step, p.windows_per_second);
 		if (terminal && (p.validated || now - last_print > std::chrono::milliseconds(500))) {
 			last_print = now;
 			const int filled = static_cast<int>(24.0 * p.step / steps);
@@ -485,10 +519,13 @@ std::function<void(const policy::TrainProgress &)> progress_printer(const Option
 		} else if (!terminal && p.validated) {
 			fmt::print(stderr, "{}{}\n", figures, p.improved ? "  (kept)" : "");
 		}
-		if (p.validated && metrics.is_open())
-			metrics << fmt::format("{},{:.4f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{}\n", p.step,
-					       p.epoch, p.train_loss, p.train_accuracy, v.loss, v.accuracy, v.macro_recall,
-					       v.recall[0], v.recall[1], v.recall[2], p.best_step);
+		if (p.validated && metrics.is_open()) {
+			metrics << fmt::format("{},{:.4f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},", p.step, p.epoch, p.train_loss,
+					       p.train_accuracy, v.loss, v.accuracy, v.macro_recall);
+			for (double recall : v.recall)
+				metrics << fmt::format("{:.6f},", recall);
+			metrics << p.best_step << "\n";
+		}
 	};
 }
 
@@ -508,8 +545,10 @@ void print_training(const Options &o, const policy::TrainReport &r)
 	if (opt.method == policy::Method::awr)
 		fmt::print("method awr: value R^2 {:.3f} on the training split, beta {:g} std, largest weight {:.2f}\n",
 			   r.value_r2, opt.awr_beta, r.awr_weight_max);
-	fmt::print("class weights: {:.3f}, {:.3f}, {:.3f} ({})\n", r.class_weights[0], r.class_weights[1],
-		   r.class_weights[2],
+	std::string weights;
+	for (double w : r.class_weights)
+		weights += fmt::format("{}{:.3f}", weights.empty() ? "" : ", ", w);
+	fmt::print("class weights: {} ({})\n", weights,
 		   o.class_weights == "auto" ? (r.class_weighted ? "auto: inverse frequency, the pool is imbalanced"
 								 : "auto: equal, the pool is balanced enough")
 					     : "as given");
@@ -532,20 +571,28 @@ void print_training(const Options &o, const policy::TrainReport &r)
 void print_scores(const policy::TrainReport &r, bool test_pools)
 {
 	const policy::ValidationScore &v = r.val;
+	const std::vector<std::string> names = action_names(v.recall.size());
+	std::string recalls;
+	for (size_t a = 0; a < names.size(); a++)
+		recalls += fmt::format("{}{} {:.2f} % of {}", a ? ", " : "", names[a], 100 * v.recall[a], v.count[a]);
 	fmt::print("validation accuracy {:.2f} % over {} held-out decisions (always the majority action: {:.2f} %); "
-		   "macro recall {:.2f} %; recall per action: enqueue {:.2f} % of {}, drop {:.2f} % of {}, mark {:.2f} % "
-		   "of {}\n",
-		   100 * v.accuracy, v.decisions, 100 * r.majority_accuracy, 100 * v.macro_recall, 100 * v.recall[0],
-		   v.count[0], 100 * v.recall[1], v.count[1], 100 * v.recall[2], v.count[2]);
-	fmt::print("confusion (rows: true action, columns: predicted)\n           enqueue     drop     mark\n");
-	static const char *names[3] = {"enqueue", "drop", "mark"};
-	for (size_t a = 0; a < 3; a++)
-		fmt::print("  {:<8} {:>8} {:>8} {:>8}\n", names[a], v.confusion[a][0], v.confusion[a][1], v.confusion[a][2]);
+		   "macro recall {:.2f} %; recall per action: {}\n",
+		   100 * v.accuracy, v.decisions, 100 * r.majority_accuracy, 100 * v.macro_recall, recalls);
+	fmt::print("confusion (rows: true action, columns: predicted)\n         ");
+	for (const std::string &name : names)
+		fmt::print(" {:>8}", name);
+	fmt::print("\n");
+	for (size_t a = 0; a < names.size(); a++) {
+		fmt::print("  {:<8}", names[a]);
+		for (uint64_t c : v.confusion[a])
+			fmt::print(" {:>8}", c);
+		fmt::print("\n");
+	}
 	if (test_pools)
 		fmt::print("test pools ({} decisions, never trained on nor used for selection): accuracy {:.2f} %, macro "
-			   "recall {:.2f} % (enqueue {:.2f}, drop {:.2f}, mark {:.2f})\n",
-			   r.test.decisions, 100 * r.test.accuracy, 100 * r.test.macro_recall, 100 * r.test.recall[0],
-			   100 * r.test.recall[1], 100 * r.test.recall[2]);
+			   "recall {:.2f} % ({})\n",
+			   r.test.decisions, 100 * r.test.accuracy, 100 * r.test.macro_recall,
+			   per_action(r.test.recall, 100, "{:.2f}", ", "));
 }
 
 // The closing `name: value` lines scripts read.
@@ -586,7 +633,7 @@ int main(int argc, char **argv)
 	fmt::print("dualpilot-train: {} pools, {} entries\n", data.pools.size(), data.entries);
 	choose_size(o, data.all_entries);
 	std::ofstream metrics;
-	if (!open_metrics(o.metrics_path, metrics))
+	if (!open_metrics(o.metrics_path, data.action_count, metrics))
 		return 1;
 	const bool terminal = isatty(STDERR_FILENO);
 	o.train.on_progress = progress_printer(o, terminal, metrics);
