@@ -64,10 +64,11 @@ struct TomlReader {
 				ok = ok || k == key.str();
 			if (!ok) {
 				std::string list;
+				auto name = [&list](std::string_view k) { list.append(list.empty() ? "" : " ").append(k); };
 				for (std::string_view k : known)
-					list += (list.empty() ? "" : " ") + std::string(k);
+					name(k);
 				for (std::string_view k : more)
-					list += (list.empty() ? "" : " ") + std::string(k);
+					name(k);
 				return fail(node, key.str(), "unknown key in " + std::string(context) + " (known: " + list + ")");
 			}
 		}

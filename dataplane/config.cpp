@@ -8,6 +8,7 @@
 #include <set>
 
 #include "common/toml_reader.hpp"
+#include "dataplane/config_tune.hpp"
 #include "gpu/gemm_precision.hpp"
 
 namespace dualpilot::dataplane {
@@ -209,7 +210,7 @@ std::string host_name()
 	if (!r.only_keys(t, "[policy]",
 			 {"mode", "backend", "model", "inference_interval", "ring_size", "batch_max", "override_ttl",
 			  "min_delay", "max_prob", "pool_out", "pool_max_entries", "pool_rotate", "pool_rotate_time",
-			  "gpu_device", "gpu_precision", "gpu_graphs", "gpu_fallback"}))
+			  "gpu_device", "gpu_precision", "gpu_graphs", "gpu_fallback", "action", "tune"}))
 		return false;
 	std::string mode = "off", backend = "cpu", precision = "tf32", fallback = "cpu";
 	if (!r.text(t, "mode", mode) || !r.text(t, "backend", backend) || !r.text(t, "model", p.model) ||
@@ -253,7 +254,7 @@ std::string host_name()
 		return r.fail(*t.get("inference_interval"), "inference_interval", "0 turns sampling off, and the policy sees nothing");
 	if (p.override_ttl_ns == 0)
 		return r.fail(*t.get("override_ttl"), "override_ttl", "must be greater than 0");
-	return true;
+	return read_policy_action(r, t, p);
 }
 
 [[nodiscard]] bool read_telemetry(TomlReader &r, const toml::table &root, RouterConfig &c)
@@ -383,7 +384,7 @@ std::string host_name()
 	if (c.name.empty())
 		c.name = host_name();
 	std::set<std::string> names;
-	return read_ports(r, root, c, names) && read_routes(r, root, c, names);
+	return read_ports(r, root, c, names) && read_routes(r, root, c, names) && check_tuned_ports(r, root, c);
 }
 
 } // namespace

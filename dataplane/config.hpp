@@ -15,6 +15,7 @@
 #include "gpu/gemm_precision.hpp"
 #include "policy/guard_rails.hpp"
 #include "policy/pilot_profile.hpp"
+#include "policy/tune.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -98,9 +99,23 @@ struct PolicyConfig {
 	gpu::Precision gpu_precision = gpu::Precision::tf32;
 	bool gpu_graphs = true;
 	GpuFallback gpu_fallback = GpuFallback::cpu;
+	// action "tune" (issue 27; docs/pilot.md, "The tuner"): the model sets
+	// each tuned port's DualPI2 settings every tune_interval instead of
+	// overriding verdicts. [policy.tune]: the table, the rails, the harm
+	// guard (policy/tune.hpp), and the ports it tunes (their names; every
+	// dualpi2 port where the config names none, each checked to be one).
+	policy::PilotAction action = policy::PilotAction::verdict;
+	policy::TuneConfig tune;
+	std::vector<std::string> tune_ports;
 
 	bool pool_rotates() const { return pool_rotate_bytes > 0 || pool_rotate_ns > 0; }
-	bool sampling() const { return inference_interval > 0 && (mode != PolicyMode::off || !pool_out.empty()); }
+	// The verdict pilot samples packets; the tuner counts steps instead.
+	bool sampling() const
+	{
+		return action == policy::PilotAction::verdict && inference_interval > 0 &&
+		       (mode != PolicyMode::off || !pool_out.empty());
+	}
+	bool tuning() const { return action == policy::PilotAction::tune && mode != PolicyMode::off; }
 };
 
 struct RouterConfig {

@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <atomic>
 #include <csignal>
@@ -242,7 +243,12 @@ void print_plan(const dataplane::RouterConfig &cfg, const dataplane::Router &rou
 		fmt::print("  worker on lcore {}: {} rx queue(s), egress of {} port(s)\n", w.lcore, w.rx.size(),
 			   w.egress.size());
 	std::fflush(stdout);
-	if (policy)
+	if (policy && policy->tuning())
+		fmt::print("  policy worker on lcore {}: mode {}, backend {}, tuning {} every {}\n",
+			   service_lcore == UINT32_MAX ? rte_lcore_id() : service_lcore,
+			   dataplane::to_string(policy->mode()), policy->backend_name(),
+			   fmt::join(cfg.policy.tune_ports, " "), aqm::format_time(cfg.policy.tune.interval_ns));
+	else if (policy)
 		fmt::print("  policy worker on lcore {}: mode {}{}, backend {}, a sample every {} packets\n",
 			   service_lcore == UINT32_MAX ? rte_lcore_id() : service_lcore,
 			   dataplane::to_string(policy->mode()),

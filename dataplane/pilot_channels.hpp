@@ -1,11 +1,17 @@
 // The router's side of the pilot loop's two channels (policy/pilot_loop.hpp):
 // its workers' sample rings as the loop's SampleSource, its per-queue
 // override slots as the loop's OverrideSink. The policy worker hands these
-// to the loop; the loop never sees the Router.
+// to the loop; the loop never sees the Router. In tune mode the tuner's loop
+// (policy/tune_loop.hpp) publishes through RouterTuneSettings instead, and
+// the policy worker drains the tune-step rings itself
+// (Router::drain_tune_steps).
 #pragma once
+
+#include <vector>
 
 #include "dataplane/router.hpp"
 #include "policy/pilot_loop.hpp"
+#include "policy/tune_loop.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -57,6 +63,30 @@ public:
 private:
 	OverrideSlot *slots_;
 	uint64_t seq_ = 0;
+};
+
+// The tuner loop's sink: each port's setting record (tune_setting.hpp), which
+// the owning worker takes between bursts. A withdrawal is a record naming
+// the base. Counts what it wrote, per port (the policy worker's own thread).
+class RouterTuneSettings final : public policy::TuneSink {
+public:
+	RouterTuneSettings(TuneSlot *slots, size_t ports) : slots_(slots), published_(ports), withdrawn_(ports) {}
+	void publish_setting(uint32_t port, uint32_t action, uint64_t state_ns, uint64_t expires_ns) override
+	{
+		slots_[port].publish({action, state_ns, expires_ns});
+		published_[port]++;
+	}
+	void withdraw_setting(uint32_t port, uint64_t now_ns) override
+	{
+		slots_[port].publish({experience::kBaseSetting, now_ns, 0});
+		withdrawn_[port]++;
+	}
+	uint64_t published(size_t port) const { return published_[port]; }
+	uint64_t withdrawn(size_t port) const { return withdrawn_[port]; }
+
+private:
+	TuneSlot *slots_;
+	std::vector<uint64_t> published_, withdrawn_;
 };
 
 } // namespace dualpilot::dataplane

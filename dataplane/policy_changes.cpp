@@ -64,9 +64,10 @@ void PolicyWorker::carry_out_change(uint64_t now_ns)
 		const std::string old = cfg_.model.empty() ? "(none)" : cfg_.model;
 		if (std::string err = reload_model(*change->model, now_ns); !err.empty()) {
 			r.ok = false;
-			r.error = fmt::format("model not loaded, {} runs on: {}", loop_.deciding() ? old : "the AQMs alone", err);
+			r.error = fmt::format("model not loaded, {} runs on: {}", deciding() ? old : "the AQMs alone", err);
 		} else {
-			r.log = fmt::format("policy/reload model {} -> {} (backend {})", old, *change->model, loop_.stats().backend);
+			r.log = fmt::format("policy/reload model {} -> {} (backend {})", old, *change->model,
+					    tuning_ ? tune_loop_.stats().backend : loop_.stats().backend);
 		}
 	}
 	if (r.ok && change->mode) {
@@ -100,6 +101,8 @@ std::string PolicyWorker::reload_model(const std::string &path, uint64_t now_ns)
 {
 	if (cfg_.backend == PolicyBackend::none)
 		return "backend \"none\" runs no model (set [policy] backend = \"cpu\" or \"gpu\")";
+	if (tuning_)
+		return reload_tuner(path);
 	const size_t queues = ports_ * aqm::kQueueCount;
 	std::unique_ptr<policy::Backend> next;
 	std::string note;
@@ -129,7 +132,13 @@ std::string PolicyWorker::reload_model(const std::string &path, uint64_t now_ns)
 // router has when it started in shadow or enforce mode.
 std::string PolicyWorker::switch_mode(PolicyMode mode)
 {
-	if (mode != PolicyMode::off) {
+	if (mode != PolicyMode::off && tuning_) {
+		if (!tune_loop_.deciding())
+			return "no tuner model is loaded (/dualpilot/policy/reload,<path> first)";
+		if (!tune_sink_)
+			return "the router has no setting records (it started with [policy] mode off): restart it with mode "
+			       "= \"shadow\" or \"enforce\"";
+	} else if (mode != PolicyMode::off) {
 		if (!loop_.deciding())
 			return "no model is loaded (/dualpilot/policy/reload,<path> first)";
 		if (!sampling_)

@@ -51,7 +51,7 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router)
 	std::unique_ptr<policy::Backend> backend;
 	if (cfg.mode != PolicyMode::off && cfg.backend != PolicyBackend::none) {
 		std::string note;
-		const size_t queues = router.ports().size() * aqm::kQueueCount;
+		const size_t queues = router.ports().size() * (cfg.action == policy::PilotAction::tune ? 1 : aqm::kQueueCount);
 		if (std::string err = make_policy_backend(cfg, cfg.model, queues, backend, note); !err.empty())
 			error_ = "policy off, the AQMs decide alone: " + err;
 		else
@@ -71,6 +71,10 @@ void PolicyWorker::init(const PolicyConfig &cfg, Router &router, std::unique_ptr
 	ports_ = router.ports().size();
 	sampling_ = router.sampling();
 	router_name_ = router.config().name;
+	if (cfg.action == policy::PilotAction::tune) {
+		init_tuner(router, std::move(backend));
+		return;
+	}
 	mode_ = backend ? cfg.mode : PolicyMode::off;
 	std::vector<int> feature_of;
 	if (backend) {
@@ -148,6 +152,8 @@ uint32_t PolicyWorker::poll(uint64_t now_ns)
 	now_ns_ = now_ns;
 	if (change_posted_.load(std::memory_order_acquire)) // a reload or mode switch, between two passes
 		carry_out_change(now_ns);
+	if (tuning_)
+		return poll_tuner();
 	if (rotator_)
 		rotator_->tick(now_ns);
 	const bool decide = mode_.load(std::memory_order_relaxed) != PolicyMode::off;
@@ -172,6 +178,8 @@ PolicyStats PolicyWorker::stats() const
 		static_cast<policy::PilotStats &>(s) = loop_.stats();
 		s.pool_dropped = pool_dropped_;
 		s.pool_entries = pool_.size();
+		if (tuning_)
+			s.backend = tune_loop_.stats().backend;
 	}
 	if (samples_)
 		s.sample_drops = samples_->lost();
@@ -187,6 +195,8 @@ PolicyStats PolicyWorker::stats() const
 
 std::string PolicyWorker::summary() const
 {
+	if (tuning_)
+		return tune_summary();
 	const PolicyStats s = stats();
 	std::string out = fmt::format("policy {} (backend {}): {} samples ({} lost to full rings), {} decisions in {} "
 				      "passes, {} not finite, {} overrides published, {} pilot_backoffs\n",

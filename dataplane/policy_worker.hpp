@@ -24,6 +24,14 @@
 // pool_rotate_time, as one pool per egress port, each handed when full to a
 // writer thread that writes it into the pool_out directory
 // (dataplane/pool_writer.hpp), the rest at the end.
+//
+// In tune mode ([policy] action = "tune"; docs/pilot.md, "The tuner") it runs
+// the tuner's loop instead (policy/tune_loop.hpp, the one the simulator
+// runs): each pass drains the workers' tune-step rings into the loop, which
+// every tune_interval judges each tuned port (its harm guard) and picks its
+// DualPI2 setting; enforce publishes it to the port's setting record
+// (RouterTuneSettings), shadow counts the decisions and publishes nothing.
+// policy_tuner.cpp holds this mode's half.
 #pragma once
 
 #include <array>
@@ -43,6 +51,7 @@
 #include "dataplane/sample.hpp"
 #include "policy/backend.hpp"
 #include "policy/pilot_loop.hpp"
+#include "policy/tune_loop.hpp"
 #include "experience/pool.hpp"
 
 namespace dualpilot::dataplane {
@@ -50,6 +59,7 @@ namespace dualpilot::dataplane {
 class Router;
 class RouterSamples;
 class RouterOverrides;
+class RouterTuneSettings;
 
 // The model at path, checked as at start-up (policy::read_model: magic,
 // version, sizes, checksum, hyper-parameters, the tensor set and shapes), and
@@ -78,6 +88,32 @@ struct PolicyStats : policy::PilotStats {
 	uint64_t pool_dropped = 0;       // beyond pool_max_entries (rotating: the writer fell behind)
 	uint64_t pool_files = 0;         // rotating: files written
 	uint64_t pool_failed_entries = 0;// rotating: entries of files that could not be written
+};
+
+// The tuner's figures for one tuned port (tune mode): the setting in force as
+// the step records report it and since when, the time each setting was in
+// force (those held at all; "base" for the base), and what became of the
+// records: published by the loop, then at the worker applied, stale
+// (never applied), refused (naming no setting), expired (the base returned)
+// or withdrawn (the harm guard); the steps the worker handed over or lost.
+struct TuneHeld {
+	uint32_t action = 0; // an index into the table, or experience::kBaseSetting
+	std::string setting; // policy::describe, or "base"
+	uint64_t ns = 0;
+};
+
+struct TunePortReport {
+	std::string port;
+	std::string in_force;
+	uint64_t in_force_for_ns = 0; // since it came into force, to the newest step
+	std::vector<TuneHeld> held;
+	uint64_t published = 0, applied = 0, stale = 0, refused = 0, expired = 0, withdrawn = 0;
+	uint64_t steps = 0, step_drops = 0;
+};
+
+struct TuneReport {
+	policy::TuneStats stats; // steps, intervals, decisions, published, pilot_backoffs, decision_ns, backend
+	std::vector<TunePortReport> ports;
 };
 
 class PolicyWorker {
@@ -109,6 +145,9 @@ public:
 	void flush(uint64_t now_ns);
 	// A copy of the counters, for telemetry and the summary (any thread).
 	PolicyStats stats() const;
+	// Tune mode: whether it runs the tuner, and its figures (any thread).
+	bool tuning() const { return tuning_; }
+	TuneReport tune_report() const;
 	std::string summary() const;
 	// Writes the experience pool, when pool_out is set (rotating: the
 	// remainder, and waits for the writer). Error text or empty.
@@ -137,6 +176,14 @@ private:
 	// Where the loop publishes: the router's slots in enforce mode, nowhere
 	// otherwise.
 	policy::OverrideSink *sink() const;
+	// Tune mode (policy_tuner.cpp).
+	void init_tuner(Router &router, std::unique_ptr<policy::Backend> backend);
+	policy::TuneLoopConfig tune_loop_config() const;
+	std::vector<policy::TunePort> tune_ports() const;
+	uint32_t poll_tuner();
+	[[nodiscard]] std::string reload_tuner(const std::string &path);
+	std::string tune_summary() const;
+	bool deciding() const { return tuning_ ? tune_loop_.deciding() : loop_.deciding(); }
 
 	PolicyConfig cfg_;
 	std::atomic<PolicyMode> mode_{PolicyMode::off};
@@ -149,6 +196,13 @@ private:
 	bool sampling_ = false;
 	std::string router_name_;
 	policy::PilotLoop loop_;
+	// Tune mode: the tuner's loop over the router's ports (the loop's port
+	// index is the router's), and its sink, null where the router has no
+	// setting records.
+	bool tuning_ = false;
+	Router *router_ = nullptr;
+	policy::TuneLoop tune_loop_;
+	std::unique_ptr<RouterTuneSettings> tune_sink_;
 	experience::Objective objective_;
 	experience::Pool pool_;
 	uint64_t pool_dropped_ = 0;

@@ -117,7 +117,9 @@ inline void add_verdict_changes(PortStats &st, const uint32_t (&changes)[3][3])
 
 // Into the AQM of a port this worker owns (or straight to tx with aqm
 // "none"): one call into the AQM per burst; what it refuses is freed in bulk
-// (and counted by the AQM: overflow_drops, aqm_drops).
+// (and counted by the AQM: overflow_drops, aqm_drops). Tune mode: the burst
+// is one arrival for the port's step counter, what the AQM refuses a drop.
+template <bool Tune>
 void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns)
 {
 	Port &out = ports_[egress];
@@ -132,13 +134,18 @@ void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs,
 		st.delay_drops += delay_drops;
 		st.tx_failed += tx_failed;
 	} else {
-		if (cfg_.empty_queue_bypass && pass_through(w, egress, descs, n, now_ns))
+		if constexpr (Tune)
+			tune_arrive(egress, descs, n, now_ns);
+		if (cfg_.empty_queue_bypass && pass_through<Tune>(w, egress, descs, n, now_ns))
 			return;
 		aqm::EnqueueResult result[kMaxBurst];
 		std::visit([&](auto &q) { aqm::enqueue_burst(q, now_ns, descs, n, result); }, *out.aqm);
 		for (uint32_t i = 0; i < n; i++)
 			if (result[i] != aqm::EnqueueResult::accepted)
 				drops[nd++] = reinterpret_cast<rte_mbuf *>(descs[i].handle);
+		if constexpr (Tune)
+			if (nd > 0)
+				tune_enqueue_drops(egress, descs, result, n, now_ns);
 	}
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(drops, nd);
@@ -193,6 +200,7 @@ PortStats &Router::end_release(Worker &w, uint16_t egress, rte_mbuf **drops, uin
 // packet; and where two bursts reach one egress in one pass (two rx queues,
 // or a hand-off and an rx queue), each is judged alone, where the full path
 // would dequeue at most one burst's worth of both in this pass.
+template <bool Tune>
 bool Router::pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns)
 {
 	Port &out = ports_[egress];
@@ -227,6 +235,8 @@ bool Router::pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, 
 	out.shaper.backlogged = false;
 	out.shaper.charge_wire(now_ns, wire_bytes);
 	end_release(w, egress, drops, nd, delay_drops, tx_failed, sampling).bypassed_pkts += n;
+	if constexpr (Tune)
+		tune_dequeued(egress, d, n, now_ns);
 	return true;
 }
 
@@ -249,6 +259,7 @@ inline uint32_t Router::route_l3(uint8_t *frame, const FrameInfo &info)
 // mode that is the whole burst, in l3 mode a gather per port the burst
 // touched (ports_hit, a bit per port); into the port's AQM where this worker
 // owns it, else over its owner's hand-off ring.
+template <bool Tune>
 inline void Router::enqueue_by_egress(Worker &w, const aqm::Packet *descs, const uint16_t *dest, uint32_t n,
 				      uint32_t ports_hit, uint64_t now_ns)
 {
@@ -268,7 +279,7 @@ inline void Router::enqueue_by_egress(Worker &w, const aqm::Packet *descs, const
 			group = share;
 		}
 		if (ports_[e].owner == me)
-			enqueue_local(w, e, group, ng, now_ns);
+			enqueue_local<Tune>(w, e, group, ng, now_ns);
 		else
 			hand_off(w, e, group, ng);
 	}
@@ -277,6 +288,7 @@ inline void Router::enqueue_by_egress(Worker &w, const aqm::Packet *descs, const
 // rx -> parse -> (l3: route, TTL, addresses) -> a descriptor beside the burst
 // -> the egress port's AQM, or the hand-off ring of the worker that owns it.
 // Malformed and unroutable frames are counted by kind and freed in bulk.
+template <bool Tune>
 uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
 {
 	const Port &in = ports_[rq.port];
@@ -332,7 +344,7 @@ uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
 	st.ttl_expired += ttl_expired;
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(drops, nd);
-	enqueue_by_egress(w, desc, dest, nk, ports_hit, now_ns);
+	enqueue_by_egress<Tune>(w, desc, dest, nk, ports_hit, now_ns);
 	return n;
 }
 
@@ -357,6 +369,7 @@ void Router::hand_off(Worker &w, uint16_t egress, const aqm::Packet *descs, uint
 	}
 }
 
+template <bool Tune>
 uint16_t Router::drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns)
 {
 	HandoffDesc h[kMaxBurst];
@@ -372,7 +385,7 @@ uint16_t Router::drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns)
 		desc[i] = aqm::Packet{now_ns, reinterpret_cast<uint64_t>(h[i].m), h[i].len_bytes, h[i].ecn, 0,
 				      frame_tag(h[i].kind, h[i].l3_offset)};
 	}
-	enqueue_local(w, egress, desc, n, now_ns);
+	enqueue_local<Tune>(w, egress, desc, n, now_ns);
 	return static_cast<uint16_t>(n);
 }
 
@@ -386,6 +399,8 @@ uint16_t Router::drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns)
 // flight stay within what a core's miss buffers hold (a whole burst's at
 // once, 96 to 192 lines, would mostly be dropped or stall). Then the shaper
 // is charged once, the drops freed in bulk and the counters written once.
+// Tune mode: then the burst's AQM verdicts go to the port's step counter.
+template <bool Tune>
 uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 {
 	Port &out = ports_[egress];
@@ -454,6 +469,8 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	st.mark_failed += mark_failed;
 	if (overrides_)
 		add_verdict_changes(st, changes);
+	if constexpr (Tune)
+		tune_dequeued(egress, d, n, now_ns);
 	return static_cast<uint16_t>(n);
 }
 
@@ -496,21 +513,31 @@ uint16_t Router::flush_tx(Worker &w, uint16_t egress, uint64_t now_ns)
 	return static_cast<uint16_t>(sent_total);
 }
 
-uint32_t Router::poll_worker(Worker &w, uint64_t now_ns)
+// One pass of a worker; in tune mode the tuner's records and steps first,
+// between bursts.
+template <bool Tune>
+uint32_t Router::poll_pass(Worker &w, uint64_t now_ns)
 {
 	uint32_t moved = 0;
 	if (w.changes.pending()) // new AQM parameters or interval, between two bursts
 		apply_changes(*this, w);
+	if constexpr (Tune)
+		tune_pass(w, now_ns);
 	for (uint16_t e : w.egress)
 		if (ports_[e].handoff)
-			moved += drain_handoff(w, e, now_ns);
+			moved += drain_handoff<Tune>(w, e, now_ns);
 	for (RxQueue rq : w.rx)
-		moved += rx_queue(w, rq, now_ns);
+		moved += rx_queue<Tune>(w, rq, now_ns);
 	for (uint16_t e : w.egress)
-		moved += tx_port(w, e, now_ns);
+		moved += tx_port<Tune>(w, e, now_ns);
 	w.polls++;
 	w.busy_polls += moved != 0;
 	return moved;
+}
+
+uint32_t Router::poll_worker(Worker &w, uint64_t now_ns)
+{
+	return tune_ ? poll_pass<true>(w, now_ns) : poll_pass<false>(w, now_ns);
 }
 
 uint32_t Router::poll(uint64_t now_ns)
@@ -521,10 +548,15 @@ uint32_t Router::poll(uint64_t now_ns)
 	return moved;
 }
 
+// The mode is chosen once, before the loop.
 void Router::worker_loop(Worker &w)
 {
-	while (!workers_stop_.load(std::memory_order_relaxed))
-		poll_worker(w, now_ns());
+	if (tune_)
+		while (!workers_stop_.load(std::memory_order_relaxed))
+			poll_pass<true>(w, now_ns());
+	else
+		while (!workers_stop_.load(std::memory_order_relaxed))
+			poll_pass<false>(w, now_ns());
 }
 
 struct WorkerLaunch {
@@ -602,12 +634,12 @@ void Router::run(const std::atomic<bool> &stop, uint64_t drain_ns, const Service
 	const uint64_t deadline = now_ns() + drain_ns;
 	for (Worker &w : workers_)
 		for (uint16_t e : w.egress)
-			while (ports_[e].handoff && drain_handoff(w, e, now_ns()) > 0) {
+			while (ports_[e].handoff && drain_handoff<false>(w, e, now_ns()) > 0) {
 			}
 	while (queued_pkts() > 0 && now_ns() < deadline)
 		for (Worker &w : workers_)
 			for (uint16_t e : w.egress)
-				tx_port(w, e, now_ns());
+				tx_port<false>(w, e, now_ns());
 }
 
 } // namespace dualpilot::dataplane

@@ -36,6 +36,7 @@
 #include "dataplane/parse.hpp"
 #include "dataplane/route_table.hpp"
 #include "dataplane/shaper.hpp"
+#include "dataplane/tune_port.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -185,6 +186,9 @@ struct alignas(64) Worker {
 	Sampler sampler;
 	aqm::Rng rng{1};
 	WorkerChanges changes;            // posted by the control side, applied between bursts (live_changes.hpp)
+	// Tune mode: the steps of the ports it owns, to the policy worker
+	// (TuneStepMsg elements, tune_port.hpp); null otherwise.
+	rte_ring *tune_steps = nullptr;
 };
 
 class Router {
@@ -241,6 +245,34 @@ public:
 			drained += w.sampler.drain(on_sample);
 		return drained;
 	}
+	// Tune mode ([policy] action = "tune", mode shadow or enforce): the
+	// tuner's per-port state (PortTune::tuned marks the ports it tunes) and
+	// setting records, one per port. Null otherwise.
+	bool tuning() const { return tune_ != nullptr; }
+	const PortTune *port_tune(size_t port) const { return tune_ ? &tune_[port] : nullptr; }
+	TuneSlot *tune_slots() { return tune_slots_.get(); }
+	// The policy lcore's side of the workers' tune-step rings: each step to
+	// on_step, up to kTuneDrainPerCall of each ring. Returns how many.
+	static constexpr uint32_t kTuneDrainBurst = 16;
+	static constexpr uint32_t kTuneDrainPerCall = 16 * kTuneDrainBurst;
+	template <typename F>
+	uint32_t drain_tune_steps(F &&on_step)
+	{
+		uint32_t drained = 0;
+		for (Worker &w : workers_) {
+			TuneStepMsg got[kTuneDrainBurst];
+			uint32_t n, mine = 0;
+			while (w.tune_steps && mine < kTuneDrainPerCall &&
+			       (n = rte_ring_sc_dequeue_burst_elem(w.tune_steps, got, sizeof(TuneStepMsg), kTuneDrainBurst,
+								   nullptr)) > 0) {
+				for (uint32_t i = 0; i < n; i++)
+					on_step(got[i]);
+				mine += n;
+			}
+			drained += mine;
+		}
+		return drained;
+	}
 	rte_mempool *mempool() const { return pool_; }
 	// A port's counters summed over the workers.
 	PortStats port_stats(size_t port) const;
@@ -262,24 +294,43 @@ private:
 	[[nodiscard]] std::string size_queues();
 	[[nodiscard]] std::string start_ports();
 	void assign_work(const std::vector<unsigned> &worker_lcores);
-	// The fast path (router.cpp), in the order a packet meets it.
+	[[nodiscard]] std::string init_tuning();
+	// The fast path (router.cpp), in the order a packet meets it. Tune: the
+	// tuner's counting is compiled in (tune mode); the choice is made once
+	// per pass (poll_worker) or once per worker (worker_loop), so verdict
+	// mode runs the code it ran before the tuner existed.
+	template <bool Tune>
+	uint32_t poll_pass(Worker &w, uint64_t now_ns);
+	template <bool Tune>
 	uint16_t rx_queue(Worker &w, RxQueue rq, uint64_t now_ns);
 	uint32_t route_l3(uint8_t *frame, const FrameInfo &info);
+	template <bool Tune>
 	void enqueue_by_egress(Worker &w, const aqm::Packet *descs, const uint16_t *dest, uint32_t n, uint32_t ports_hit,
 			       uint64_t now_ns);
+	template <bool Tune>
 	void enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
+	template <bool Tune>
 	bool pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
 	bool override_active(uint16_t egress, uint64_t now_ns) const;
 	PortStats &end_release(Worker &w, uint16_t egress, rte_mbuf **drops, uint32_t nd, uint32_t delay_drops,
 			       uint32_t tx_failed, bool sampling);
 	void hand_off(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n);
+	template <bool Tune>
 	uint16_t drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns);
+	template <bool Tune>
 	uint16_t dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns);
 	uint16_t flush_tx(Worker &w, uint16_t egress, uint64_t now_ns);
+	template <bool Tune>
 	uint16_t tx_port(Worker &w, uint16_t egress, uint64_t now_ns)
 	{
-		return dequeue_burst(w, egress, now_ns) + flush_tx(w, egress, now_ns);
+		return dequeue_burst<Tune>(w, egress, now_ns) + flush_tx(w, egress, now_ns);
 	}
+	// Tune mode's counting and its pass (router_tune.cpp).
+	void tune_arrive(uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
+	void tune_enqueue_drops(uint16_t egress, const aqm::Packet *descs, const aqm::EnqueueResult *result, uint32_t n,
+				uint64_t now_ns);
+	void tune_dequeued(uint16_t egress, const aqm::Dequeued *d, uint32_t n, uint64_t now_ns);
+	void tune_pass(Worker &w, uint64_t now_ns);
 	void worker_loop(Worker &w);
 
 	RouterConfig cfg_;
@@ -293,6 +344,8 @@ private:
 	bool started_ = false;
 	std::atomic<bool> workers_stop_{false};
 	std::unique_ptr<OverrideSlot[]> overrides_;
+	std::unique_ptr<PortTune[]> tune_;      // tune mode: per port
+	std::unique_ptr<TuneSlot[]> tune_slots_; // tune mode: per port
 	std::vector<std::string> warnings_;
 };
 

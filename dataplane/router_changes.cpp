@@ -84,6 +84,15 @@ ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<co
 		result.error = fmt::format("port '{}' runs aqm \"none\": no parameters to change", p.cfg.name);
 		return result;
 	}
+	// A tuned port's DualPI2 runs the tuner's settings over the base it was
+	// built with, and its workers' tables are derived from that base: a
+	// change would be undone by the next setting or leave a stale base.
+	if (const PortTune *t = router.port_tune(static_cast<size_t>(i)); t && t->tuned) {
+		result.error = fmt::format("port '{}' is tuned by the pilot ([policy] action = \"tune\"): its DualPI2 "
+					   "settings are the tuner's; change [ports.dualpi2] or [policy.tune] and restart",
+					   p.cfg.name);
+		return result;
+	}
 	// The seed is the router's (port index + 1), as at start-up.
 	AqmChange change;
 	result.error = check_aqm_change(p.cfg, *p.aqm, p.limit_pkts, i + 1, settings, change);
@@ -109,8 +118,10 @@ ChangeResult change_inference_interval(Router &router, uint32_t interval, std::c
 	if (!result.error.empty())
 		return result;
 	if (!router.sampling()) {
-		result.error = "inference_interval: this router samples nothing ([policy] mode off, no pool_out): "
-			       "restart it with the policy on";
+		result.error = router.tuning() ? "inference_interval: this router tunes ([policy] action = \"tune\"): it "
+						 "counts steps every tune_interval and samples no packets"
+					       : "inference_interval: this router samples nothing ([policy] mode off, no "
+						 "pool_out): restart it with the policy on";
 		return result;
 	}
 	// All workers or none: each must have applied its last change.

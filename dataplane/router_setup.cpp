@@ -318,8 +318,10 @@ std::string Router::init(const RouterConfig &cfg, const std::vector<unsigned> &w
 		}
 	}
 	// Shadow mode too: /dualpilot/policy/set may switch it to enforce.
-	if (cfg.policy.mode != PolicyMode::off)
+	if (cfg.policy.mode != PolicyMode::off && cfg.policy.action == policy::PilotAction::verdict)
 		overrides_ = std::make_unique<OverrideSlot[]>(ports_.size() * aqm::kQueueCount);
+	if (cfg.policy.tuning())
+		return init_tuning();
 	return {};
 }
 
@@ -458,9 +460,14 @@ void Router::shutdown()
 		if (pool_)
 			rte_eth_dev_stop(p.port_id);
 	}
-	for (Worker &w : workers_)
+	for (Worker &w : workers_) {
 		w.sampler.free();
+		rte_ring_free(w.tune_steps); // what it holds is plain data
+		w.tune_steps = nullptr;
+	}
 	overrides_.reset();
+	tune_.reset();
+	tune_slots_.reset();
 	routes_.clear();
 	// The ports are stopped and hold no mbufs: the pool can go.
 	rte_mempool_free(pool_);

@@ -145,6 +145,58 @@ int cmd_aqm(const char *, const char *params, rte_tel_data *d)
 	return 0;
 }
 
+// One tuned port's figures as a dict of its own (PolicyWorker::tune_report):
+// held_<setting index>_ns per setting held at all, held_base_ns for the base.
+rte_tel_data *tune_port_dict(const TunePortReport &r)
+{
+	rte_tel_data *pd = rte_tel_data_alloc();
+	if (!pd)
+		return nullptr;
+	rte_tel_data_start_dict(pd);
+	rte_tel_data_add_dict_string(pd, "in_force", r.in_force.c_str());
+	const std::pair<const char *, uint64_t> fields[] = {
+		{"in_force_for_ns", r.in_force_for_ns}, {"published", r.published}, {"applied", r.applied},
+		{"stale", r.stale},       {"refused", r.refused},     {"expired", r.expired},
+		{"withdrawn", r.withdrawn}, {"steps", r.steps},     {"step_drops", r.step_drops},
+	};
+	for (const auto &[name, value] : fields)
+		rte_tel_data_add_dict_u64(pd, name, value);
+	for (const TuneHeld &h : r.held) {
+		const std::string key = h.action == experience::kBaseSetting ? std::string("held_base_ns")
+									     : fmt::format("held_{}_ns", h.action);
+		rte_tel_data_add_dict_u64(pd, key.c_str(), h.ns);
+	}
+	return pd;
+}
+
+// Tune mode: the tuner loop's counters, then a dict per tuned port.
+int tune_policy(const PolicyWorker &p, rte_tel_data *d)
+{
+	const TuneReport r = p.tune_report();
+	const policy::TuneStats &s = r.stats;
+	rte_tel_data_add_dict_string(d, "mode", to_string(p.mode()));
+	rte_tel_data_add_dict_string(d, "action", "tune");
+	rte_tel_data_add_dict_string(d, "backend", s.backend);
+	const std::pair<const char *, uint64_t> fields[] = {
+		{"steps", s.steps},
+		{"intervals", s.intervals},
+		{"decisions", s.decisions},
+		{"invalid_outputs", s.invalid_outputs},
+		{"settings_published", s.published},
+		{"setting_changes", s.changes},
+		{"pilot_backoffs", s.pilot_backoffs},
+		{"decision_p50_ns", s.decision_ns.percentile_ns(0.5)},
+		{"decision_p99_ns", s.decision_ns.percentile_ns(0.99)},
+		{"backend_failures", s.backend_failures},
+	};
+	for (const auto &[name, value] : fields)
+		rte_tel_data_add_dict_u64(d, name, value);
+	for (const TunePortReport &port : r.ports)
+		if (rte_tel_data *pd = tune_port_dict(port))
+			rte_tel_data_add_dict_container(d, port.port.c_str(), pd, 0);
+	return 0;
+}
+
 int cmd_policy(const char *, const char *, rte_tel_data *d)
 {
 	std::lock_guard lock(telemetry_mutex);
@@ -156,6 +208,8 @@ int cmd_policy(const char *, const char *, rte_tel_data *d)
 		return 0;
 	}
 	const PolicyWorker &p = *telemetry_policy;
+	if (p.tuning())
+		return tune_policy(p, d);
 	const PolicyStats s = p.stats();
 	rte_tel_data_add_dict_string(d, "mode", to_string(p.mode()));
 	rte_tel_data_add_dict_string(d, "backend", s.backend);

@@ -11,7 +11,10 @@
 //                                       and off) -> + sampling every 10
 //                                       packets, the policy in shadow -> +
 //                                       enforce (the policy worker on the
-//                                       other CPU); each stage's marginal cost
+//                                       other CPU); each stage's marginal cost;
+//                                       and, apart, the tuner's counting
+//                                       (tune mode, [policy] action "tune")
+//                                       over the dualpi2 row
 //   router, dualpi2, standing queue     both ports shaped at half the
 //                                       unshaped load, limit = "auto": the
 //                                       queue stands at DualPI2's target; L4S
@@ -299,7 +302,7 @@ void row(const std::string &name, const RouterRate &r)
 
 // What one run measured, row by row (zero where a row did not run).
 struct Figures {
-	RouterRate iofwd, none, fifo, dualpi2, nobypass, sampling, enforce;
+	RouterRate iofwd, none, fifo, dualpi2, nobypass, sampling, enforce, tune;
 	RouterRate standing, sched_one, sched_many, one, two, handoff;
 };
 
@@ -326,6 +329,7 @@ std::string measure_stages(const Options &o, Figures &f)
 		const char *router_keys;
 		const char *policy; // a [policy] table, or empty
 		RouterRate *out;
+		bool beside = true; // with a [policy] table: the policy worker on the other CPU
 	};
 	const Stage stages[] = {
 		{"none", "router, aqm none, shaper off", "none", "", "", &f.none},
@@ -337,6 +341,12 @@ std::string measure_stages(const Options &o, Figures &f)
 		 "[policy]\nmode = \"shadow\"\nmodel = \"in-memory\"\ninference_interval = 10\n", &f.sampling},
 		{"enforce", "  + policy enforcing", "dualpi2", "",
 		 "[policy]\nmode = \"enforce\"\nmodel = \"in-memory\"\ninference_interval = 10\n", &f.enforce},
+		// Tune mode, its own row over dualpi2's, not a stage of the verdict
+		// pilot's: the workers' counting alone, no policy worker (its naps
+		// and wake-ups are not the fast path's; the tune-step rings fill and
+		// their later steps are counted lost).
+		{"tune", "router, dualpi2, tuner counting (tune mode)", "dualpi2", "",
+		 "[policy]\nmode = \"shadow\"\naction = \"tune\"\nmodel = \"in-memory\"\n", &f.tune, false},
 	};
 	// The standing and rte_sched rows are shaped at half the dualpi2 row's rate.
 	const bool need_dualpi2 = o.want("standing") || o.want("rte_sched");
@@ -350,7 +360,7 @@ std::string measure_stages(const Options &o, Figures &f)
 		c.extra = st.policy;
 		bench::PolicyBeside policy;
 		policy.cpu = o.other;
-		const bool with_policy = *st.policy != '\0';
+		const bool with_policy = *st.policy != '\0' && st.beside;
 		std::string err;
 		*st.out = bench::measure_router(
 			c, err, [&](dataplane::Router &r) { if (with_policy) policy.start(r); },
@@ -462,6 +472,8 @@ void print_figures(const Options &o, const Figures &f)
 		cycles("sampling10_marginal_cycles", f.sampling.cycles_per_pkt - f.dualpi2.cycles_per_pkt);
 	if (o.want("sampling") && o.want("enforce"))
 		cycles("enforce_marginal_cycles", f.enforce.cycles_per_pkt - f.sampling.cycles_per_pkt);
+	if (o.want("dualpi2") && o.want("tune"))
+		cycles("tune_marginal_cycles", f.tune.cycles_per_pkt - f.dualpi2.cycles_per_pkt);
 	if (o.want("standing")) {
 		cycles("standing_cycles_per_pkt", f.standing.cycles_per_pkt);
 		fmt::print("standing_vs_unshaped_cycles: {:.3f}\n", ratio(f.standing.cycles_per_pkt, f.dualpi2.cycles_per_pkt));
@@ -491,7 +503,7 @@ int main(int argc, char **argv)
 	app.add_option("--testpmd", o.testpmd, "dpdk-testpmd to compare with");
 	app.add_flag("--huge", o.huge, "hugepages instead of --no-huge (reserve them first: /proc/sys/vm/nr_hugepages)");
 	app.add_option("--only", o.only,
-		       "one case, for profiling: iofwd none fifo dualpi2 nobypass sampling enforce standing rte_sched "
+		       "one case, for profiling: iofwd none fifo dualpi2 nobypass sampling enforce tune standing rte_sched "
 		       "workers handoff");
 	app.add_option("--standing-target", o.standing_target,
 		       "DualPI2's target in the standing rows (default 15ms; shorter: a queue of fewer, less cold mbufs)");

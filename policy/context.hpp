@@ -57,6 +57,21 @@ public:
 	}
 
 	uint32_t steps() const { return count_; }
+	// Rewrites the newest step's action (the tuner's step takes the action
+	// its own pass chose); returns its slot. The caller recomputes the
+	// step's cache, which holds the old token.
+	uint32_t set_last_action(uint8_t action)
+	{
+		const uint32_t slot = (head_ + count_ + window_ - 1) % window_;
+		if (count_ > 0)
+			actions_[slot] = action;
+		// A backend that keeps the steps where it computes (gpu/) has the
+		// old token: the step goes to it again with the next window.
+		fresh_ = std::max(fresh_, 1u);
+		return slot;
+	}
+	float return_at(uint32_t slot) const { return returns_[slot]; }
+	const float *state_at(uint32_t slot) const { return &states_[size_t{slot} * features_]; }
 	// Steps pushed since the last call (at most the window), for a backend
 	// that keeps the queue's steps where it computes.
 	uint32_t take_fresh() { return std::exchange(fresh_, 0); }
@@ -127,6 +142,18 @@ public:
 		if (ctx.has_cache())
 			backend_->cache_step(ctx.next_return(), model_state_.data(), action, ctx.next_slot(), ctx.cache());
 		ctx.push(model_state_.data(), action, reward);
+	}
+
+	// Queue q's newest step takes this action, its cache recomputed (a
+	// step's cached share depends on that step alone).
+	void set_last_action(size_t q, uint8_t action)
+	{
+		QueueContext &ctx = contexts_[q];
+		if (ctx.steps() == 0)
+			return;
+		const uint32_t slot = ctx.set_last_action(action);
+		if (ctx.has_cache())
+			backend_->cache_step(ctx.return_at(slot), ctx.state_at(slot), action, slot, ctx.cache());
 	}
 
 	// Queue q's window, using batch position i's buffers (i < batch_max).

@@ -45,7 +45,7 @@ constexpr size_t kDelays = profile::kDecisionDelaysNs.size();
 struct Options {
 	std::string sweep_path = DUALPILOT_SOURCE_DIR "/configs/sweeps/train.toml";
 	std::string heldout_dir = DUALPILOT_SOURCE_DIR "/configs/heldout";
-	std::string grid = "full", out_dir = "build/baselines", policy_path, pilot_base = "tuned";
+	std::string grid = "full", out_dir = "build/baselines", policy_path, tuner_path, pilot_base = "tuned";
 	uint32_t train_cells = 40, report_seeds = 5, selection_seeds = 2, every = 1, threads = 2,
 		 inference_interval = profile::kInferenceInterval;
 	uint64_t seed = 1001;
@@ -78,6 +78,8 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 		->check(CLI::Range(1, 256))
 		->capture_default_str();
 	app.add_option("--policy", o.policy_path, "a model file: DualPI2 + this pilot in enforce mode");
+	app.add_option("--tuner", o.tuner_path,
+		       "a tuner model file (action = \"tune\"): DualPI2 over the same base with this tuner setting it");
 	app.add_option("--inference-interval", o.inference_interval, "the pilot's decisions per call")->capture_default_str();
 	app.add_option("--pilot-base", o.pilot_base,
 		       "the DualPI2 the pilot overrides: tuned (this search's tuned default), tc, or profile (the pilot "
@@ -130,16 +132,29 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 struct Comparison {
 	std::string key, label;
 	int policy;
+	std::string kind; // the learned ones: "pilot" or "tuner"
+	std::string delay;
 };
 
-std::vector<Comparison> comparisons(bool with_pilot)
+// The learned policies' rows: the pilot's per decision delay, then the tuner's.
+std::vector<Comparison> learned_rows(const sim::BenchConfig &c)
 {
-	std::vector<Comparison> c;
-	if (with_pilot)
+	std::vector<Comparison> out;
+	for (bool tuner : {false, true}) {
+		if ((tuner ? c.tuner_path : c.model_path).empty())
+			continue;
+		const char *kind = tuner ? "tuner" : "pilot";
 		for (size_t d = 0; d < kDelays; d++)
-			c.push_back({fmt::format("pilot_{}", profile::kDecisionDelayNames[d]),
-				     fmt::format("pilot at {}", profile::kDecisionDelayWords[d]),
-				     sim::kPilotFirst + static_cast<int>(d)});
+			out.push_back({fmt::format("{}_{}", kind, profile::kDecisionDelayNames[d]),
+				       fmt::format("{} at {}", kind, profile::kDecisionDelayWords[d]), sim::learned_index(c, tuner, d),
+				       kind, profile::kDecisionDelayNames[d]});
+	}
+	return out;
+}
+
+std::vector<Comparison> comparisons(const std::vector<Comparison> &learned)
+{
+	std::vector<Comparison> c = learned;
 	c.push_back({"oracle", "static oracle", sim::kOracle});
 	c.push_back({"piecewise", "piecewise oracle", sim::kPiecewise});
 	c.push_back({"tc", "tc defaults", sim::kTc});
@@ -148,11 +163,11 @@ std::vector<Comparison> comparisons(bool with_pilot)
 
 // log(policy / tuned) per seed; a score of 0 (nothing delivered) is held at
 // 1e-6 so that the log stays finite and such a run counts as a heavy loss.
-std::vector<double> log_ratios(const sim::ScenarioResult &r, int policy, bool floor)
+std::vector<double> log_ratios(const sim::ScenarioResult &r, int policy, bool floor, int over = sim::kTuned)
 {
 	std::vector<double> out;
-	for (size_t k = 0; k < r.runs[sim::kTuned].size(); k++) {
-		const auto &p = r.runs[policy][k], &t = r.runs[sim::kTuned][k];
+	for (size_t k = 0; k < r.runs[over].size(); k++) {
+		const auto &p = r.runs[policy][k], &t = r.runs[over][k];
 		const double a = floor ? p.score : p.score_nofloor, b = floor ? t.score : t.score_nofloor;
 		out.push_back(std::log(std::max(a, 1e-6) / std::max(b, 1e-6)));
 	}
@@ -176,15 +191,15 @@ double mean_score(const std::vector<sim::RunFigures> &runs, bool floor = true)
 }
 
 void write_per_seed(const Options &o, const std::vector<sim::ScenarioResult> &res, const std::vector<uint64_t> &seeds,
-		    bool with_pilot)
+		    const std::vector<Comparison> &learned)
 {
 	std::vector<std::string> names{"tc", "tuned", "oracle", "piecewise"};
-	for (const char *delay : profile::kDecisionDelayNames)
-		names.push_back(fmt::format("pilot-{}", delay));
+	for (const Comparison &l : learned)
+		names.push_back(l.kind + "-" + l.delay);
 	std::string csv = "scenario,policy,seed,score,score_nofloor,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,"
 			  "utilisation,jain,balance\n";
 	for (const auto &r : res)
-		for (size_t p = 0; p < r.runs.size() && (with_pilot || p < sim::kPilotFirst); p++)
+		for (size_t p = 0; p < r.runs.size() && p < names.size(); p++)
 			for (size_t k = 0; k < r.runs[p].size(); k++) {
 				const auto &f = r.runs[p][k];
 				csv += fmt::format("{},{},{},{:.6f},{:.6f},{:.4f},{:.4f},{:.4f},{:.4f},{:.6f},{:.4f},{:.4f}\n", r.name,
@@ -198,15 +213,15 @@ void write_per_seed(const Options &o, const std::vector<sim::ScenarioResult> &re
 // ratios to the tuned default with their CIs, with the utilisation floor or
 // without it.
 std::string scenario_table(const std::vector<sim::ScenarioResult> &res, const std::vector<sim::Candidate> &grid,
-			   bool with_pilot, bool floor)
+			   const std::vector<Comparison> &learned, bool floor)
 {
 	std::string pilot_head, pilot_rule;
-	for (size_t d = 0; with_pilot && d < kDelays; d++) {
-		pilot_head += fmt::format("pilot {} | ", profile::kDecisionDelayWords[d]);
+	for (const Comparison &l : learned) {
+		pilot_head += l.label + " | ";
 		pilot_rule += "---|---|";
 	}
-	for (size_t d = 0; with_pilot && d < kDelays; d++)
-		pilot_head += fmt::format("pilot/tuned {} [95 % CI] | ", profile::kDecisionDelayWords[d]);
+	for (const Comparison &l : learned)
+		pilot_head += fmt::format("{}/tuned {} [95 % CI] | ", l.kind, l.label.substr(l.kind.size() + 4));
 	std::string md = "| scenario | tc | tuned | oracle (setting) | piecewise | " + pilot_head +
 			 "piecewise/tuned | chaotic |\n|---|---|---|---|---|" + pilot_rule + "---|---|\n";
 	for (const auto &r : res) {
@@ -217,10 +232,10 @@ std::string scenario_table(const std::vector<sim::ScenarioResult> &res, const st
 		md += fmt::format("| {} | {:.4f} | {:.4f} | {:.4f} ({}) | {:.4f} | ", r.name, mean_score(r.runs[sim::kTc], floor),
 				  mean_score(r.runs[sim::kTuned], floor), mean_score(r.runs[sim::kOracle], floor),
 				  grid[r.oracle].label, mean_score(r.runs[sim::kPiecewise], floor));
-		for (size_t d = 0; with_pilot && d < kDelays; d++)
-			md += fmt::format("{:.4f} | ", mean_score(r.runs[sim::kPilotFirst + d], floor));
-		for (size_t d = 0; with_pilot && d < kDelays; d++)
-			md += fmt::format("{} | ", ci(sim::kPilotFirst + static_cast<int>(d)));
+		for (const Comparison &l : learned)
+			md += fmt::format("{:.4f} | ", mean_score(r.runs[l.policy], floor));
+		for (const Comparison &l : learned)
+			md += fmt::format("{} | ", ci(l.policy));
 		md += fmt::format("{} | {} |\n", ci(sim::kPiecewise), chaotic(r) ? "yes" : "");
 	}
 	return md;
@@ -231,11 +246,11 @@ struct Subset {
 	std::vector<const sim::ScenarioResult *> members;
 };
 
-sim::RatioSummary summary_of(const Subset &set, int policy, bool floor)
+sim::RatioSummary summary_of(const Subset &set, int policy, bool floor, int over = sim::kTuned)
 {
 	std::vector<std::vector<double>> logs;
 	for (const auto *r : set.members)
-		logs.push_back(log_ratios(*r, policy, floor));
+		logs.push_back(log_ratios(*r, policy, floor, over));
 	return sim::summarize_log_ratios(logs);
 }
 
@@ -270,24 +285,70 @@ void write_ratios(const Options &o, const Subset &all, const std::vector<Compari
 	std::ofstream(o.out_dir + "/ratios.csv") << csv;
 }
 
+// The longest base RTT of a scenario's flows.
+uint64_t max_base_rtt_ns(const sim::Scenario &s)
+{
+	uint64_t m = 0;
+	for (const sim::FlowSpec &f : s.flows)
+		m = std::max(m, f.rtt_ns);
+	return m;
+}
+
+// The tuner's own goals (issue 27): against the static oracle, on long RTTs,
+// and the per-scenario limits on what it may trade (the L queue's p99, the
+// utilisation, the coupling's rate balance).
+void print_tuner_figures(const Subset &all, const Subset &long_rtt, const Comparison &l)
+{
+	fmt::print("tuner_vs_oracle_geomean_{}: {:.4f}\n", l.delay, summary_of(all, l.policy, true, sim::kOracle).geomean);
+	if (!long_rtt.members.empty()) {
+		double worst_seed = 1e300;
+		for (const auto *r : long_rtt.members)
+			for (double x : log_ratios(*r, l.policy, true))
+				worst_seed = std::min(worst_seed, std::exp(x));
+		fmt::print("tuner_long_rtt_geomean_{0}: {1:.4f}\ntuner_long_rtt_worst_seed_{0}: {2:.4f}\n", l.delay,
+			   summary_of(long_rtt, l.policy, true).geomean, worst_seed);
+	}
+	size_t l99_over = 0, util_under = 0, balance_out = 0;
+	for (const auto *r : all.members) {
+		const auto &t = r->runs[sim::kTuned], &x = r->runs[l.policy];
+		double tl = 0, xl = 0, tu = 0, xu = 0, xb = 0;
+		size_t nb = 0;
+		for (size_t k = 0; k < t.size(); k++) {
+			tl += t[k].l99 / t.size();
+			xl += x[k].l99 / t.size();
+			tu += t[k].util / t.size();
+			xu += x[k].util / t.size();
+			if (x[k].balance > 0) {
+				xb += std::log(x[k].balance);
+				nb++;
+			}
+		}
+		l99_over += xl > tl + 0.1;
+		util_under += xu < tu - 0.01;
+		balance_out += nb > 0 && (std::exp(xb / nb) < 0.5 || std::exp(xb / nb) > 2);
+	}
+	fmt::print("tuner_l4s_p99_over_tuned_scenarios_{0}: {1}\ntuner_util_under_tuned_scenarios_{0}: {2}\n"
+		   "tuner_balance_outside_scenarios_{0}: {3}\n",
+		   l.delay, l99_over, util_under, balance_out);
+}
+
 // The name: value lines (issue 26's figures).
-void print_figures(const Subset &all, bool with_pilot, size_t seeds)
+void print_figures(const Subset &all, const Subset &long_rtt, const std::vector<Comparison> &learned, size_t seeds)
 {
 	fmt::print("heldout_scenarios: {}\nheldout_seeds: {}\n", all.members.size(), seeds);
-	if (with_pilot)
-		for (size_t d = 0; d < kDelays; d++) {
-			const int policy = sim::kPilotFirst + static_cast<int>(d);
-			const char *delay = profile::kDecisionDelayNames[d];
-			const sim::RatioSummary s = summary_of(all, policy, true);
-			fmt::print("pilot_vs_tuned_geomean_{0}: {1:.4f}\npilot_vs_tuned_ci_low_{0}: {2:.4f}\n"
-				   "pilot_vs_tuned_ci_high_{0}: {3:.4f}\npilot_vs_tuned_median_{0}: {4:.4f}\n"
-				   "pilot_worst_vs_tuned_{0}: {5:.4f}\npilot_win_share_{0}: {6:.4f}\n",
-				   delay, s.geomean, s.ci_low, s.ci_high, s.median, s.worst, s.win_share);
-			const sim::RatioSummary off = summary_of(all, policy, false);
-			fmt::print("pilot_vs_tuned_geomean_nofloor_{0}: {1:.4f}\npilot_vs_tuned_ci_low_nofloor_{0}: {2:.4f}\n"
-				   "pilot_vs_tuned_ci_high_nofloor_{0}: {3:.4f}\n",
-				   delay, off.geomean, off.ci_low, off.ci_high);
-		}
+	for (const Comparison &l : learned) {
+		const sim::RatioSummary s = summary_of(all, l.policy, true);
+		fmt::print("{0}_vs_tuned_geomean_{1}: {2:.4f}\n{0}_vs_tuned_ci_low_{1}: {3:.4f}\n"
+			   "{0}_vs_tuned_ci_high_{1}: {4:.4f}\n{0}_vs_tuned_median_{1}: {5:.4f}\n"
+			   "{0}_worst_vs_tuned_{1}: {6:.4f}\n{0}_win_share_{1}: {7:.4f}\n",
+			   l.kind, l.delay, s.geomean, s.ci_low, s.ci_high, s.median, s.worst, s.win_share);
+		const sim::RatioSummary off = summary_of(all, l.policy, false);
+		fmt::print("{0}_vs_tuned_geomean_nofloor_{1}: {2:.4f}\n{0}_vs_tuned_ci_low_nofloor_{1}: {3:.4f}\n"
+			   "{0}_vs_tuned_ci_high_nofloor_{1}: {4:.4f}\n",
+			   l.kind, l.delay, off.geomean, off.ci_low, off.ci_high);
+		if (l.kind == "tuner")
+			print_tuner_figures(all, long_rtt, l);
+	}
 	fmt::print("tc_vs_tuned_geomean: {:.4f}\n", summary_of(all, sim::kTc, true).geomean);
 	fmt::print("oracle_vs_tuned_geomean: {:.4f}\n", summary_of(all, sim::kOracle, true).geomean);
 	fmt::print("oracle_vs_tuned_geomean_nofloor: {:.4f}\n", summary_of(all, sim::kOracle, false).geomean);
@@ -295,24 +356,27 @@ void print_figures(const Subset &all, bool with_pilot, size_t seeds)
 	fmt::print("piecewise_oracle_vs_tuned_geomean_nofloor: {:.4f}\n", summary_of(all, sim::kPiecewise, false).geomean);
 }
 
-void report(const Options &o, const std::vector<sim::ScenarioResult> &res, const std::vector<sim::Candidate> &grid,
-	    const std::vector<uint64_t> &seeds)
+void report(const Options &o, const sim::BenchConfig &c, const std::vector<sim::Scenario> &family,
+	    const std::vector<sim::ScenarioResult> &res, const std::vector<uint64_t> &seeds)
 {
-	const bool with_pilot = !o.policy_path.empty();
-	Subset all{"all", {}}, calm{"not chaotic", {}}, wild{"chaotic", {}};
-	for (const auto &r : res) {
+	Subset all{"all", {}}, calm{"not chaotic", {}}, wild{"chaotic", {}}, long_rtt{"base RTT >= 100 ms", {}};
+	for (size_t i = 0; i < res.size(); i++) {
+		const auto &r = res[i];
 		all.members.push_back(&r);
 		(chaotic(r) ? wild : calm).members.push_back(&r);
+		if (max_base_rtt_ns(family[i]) >= 100000000)
+			long_rtt.members.push_back(&r);
 	}
-	const std::vector<Comparison> cmp = comparisons(with_pilot);
+	const std::vector<Comparison> learned = learned_rows(c);
+	const std::vector<Comparison> cmp = comparisons(learned);
 	const std::string md = "## Per scenario, utilisation floor on (mean scores over the report seeds; ratios are "
-			       "geometric means over them)\n\n" + scenario_table(res, grid, with_pilot, true) +
+			       "geometric means over them)\n\n" + scenario_table(res, c.grid, learned, true) +
 			       "\n## Per scenario, utilisation floor off (the oracles chosen as above)\n\n" +
-			       scenario_table(res, grid, with_pilot, false) +
+			       scenario_table(res, c.grid, learned, false) +
 			       "\n## Over the tuned default, with the utilisation floor and without it\n\n" +
-			       summary_table({all, calm, wild}, cmp);
+			       summary_table({all, calm, wild, long_rtt}, cmp);
 	std::ofstream(o.out_dir + "/table.md") << md;
-	write_per_seed(o, res, seeds, with_pilot);
+	write_per_seed(o, res, seeds, learned);
 	write_ratios(o, all, cmp);
 	fmt::print("\n{}\n", md);
 	fmt::print("chaotic scenarios (the tuned default's score varies by more than {:.0f} % of its mean over the "
@@ -320,7 +384,7 @@ void report(const Options &o, const std::vector<sim::ScenarioResult> &res, const
 		   100 * sim::kChaoticCv, wild.members.size());
 	for (const auto *r : wild.members)
 		fmt::print("  {}\n", r->name);
-	print_figures(all, with_pilot, seeds.size());
+	print_figures(all, long_rtt, learned, seeds.size());
 }
 
 // The pilot profile's base (what the pilot was trained over) against this
@@ -355,6 +419,7 @@ int main(int argc, char **argv)
 	for (uint32_t i = 0; i < opt.selection_seeds; i++)
 		c.selection_seeds.push_back(opt.seed + opt.report_seeds + i);
 	c.model_path = opt.policy_path;
+	c.tuner_path = opt.tuner_path;
 	c.pilot_base = opt.pilot_base == "tuned" ? sim::PilotBase::tuned
 		       : opt.pilot_base == "tc"  ? sim::PilotBase::tc
 						 : sim::PilotBase::settings;
@@ -397,7 +462,7 @@ int main(int argc, char **argv)
 		if (err.empty()) {
 			if (common::stderr_is_terminal())
 				fmt::print(stderr, "\n");
-			report(opt, res, c.grid, c.report_seeds);
+			report(opt, c, family, res, c.report_seeds);
 		}
 	}
 	if (!err.empty()) {

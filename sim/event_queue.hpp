@@ -19,6 +19,10 @@ enum class EventType : uint8_t {
 	delayed_ack,          // receiver's delayed-ACK timer
 	udp_send,
 	sample,               // periodic utilisation sample
+	tune_step,            // the tuner's state record closes (every tune_interval / steps_per_interval)
+	tune_apply,           // a tuner setting comes into force (the decision delay after its state)
+	tune_expire,          // a tuner setting's state is tune_ttl old
+	tune_schedule,        // a scripted setting (RunOptions::tune_schedule) comes into force
 };
 
 struct Event {

@@ -9,7 +9,6 @@
 #include <thread>
 
 #include "aqm/random.hpp"
-#include "policy/pilot_profile.hpp"
 #include "sim/heldout.hpp"
 #include "sim/sim_policy.hpp"
 #include "sim/simulation.hpp"
@@ -19,22 +18,19 @@ namespace dualpilot::sim {
 
 namespace {
 
-// One run's score: the base DualPI2 alone, or with the pilot as every
-// closed loop of this project runs it (the router's guard rails and harm
-// guard, the pilot profile's interval and override hold) at a decision delay.
-double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint64_t seed, SimPolicy *policy,
+// One run's score: the base DualPI2 alone, or with the model as every
+// closed loop of this project runs it at a decision delay: a verdict pilot
+// with the router's guard rails and harm guard and the pilot profile's
+// interval and override hold, or a tuner with its table and harm guard.
+double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint64_t seed, SimModel *model,
 		 uint64_t decision_delay_ns = 0)
 {
 	auto built = aqm::make_aqm("dualpi2", base, seed);
 	RunOptions opt;
 	opt.seed = seed;
 	opt.objective = sc.objective;
-	if (policy) {
-		opt.pilot = policy->loop();
-		opt.decision_delay_ns = decision_delay_ns;
-		opt.inference_interval = policy::pilot_profile::kInferenceInterval;
-		opt.override_ttl_ns = policy::pilot_profile::kOverrideTtlNs;
-	}
+	if (model)
+		model->attach(opt, decision_delay_ns);
 	const RunResult r = run_scenario(sc, std::move(*built.aqm), opt);
 	return score(experience::as_printed(r.objective_inputs()), sc.objective).score;
 }
@@ -152,7 +148,7 @@ private:
 double Search::fitness(const std::vector<float> &theta, const std::vector<size_t> &batch, uint64_t seed,
 		       uint64_t delay_ns, const std::vector<double> &base_scores, std::string &error) const
 {
-	SimPolicy policy;
+	SimModel policy;
 	if (std::string err = policy.load(with_weights(start_, theta)); !err.empty()) {
 		error = err;
 		return 0;
@@ -165,7 +161,7 @@ double Search::fitness(const std::vector<float> &theta, const std::vector<size_t
 
 double Search::validation(const std::vector<float> &theta, std::string &error) const
 {
-	SimPolicy policy;
+	SimModel policy;
 	if (std::string err = policy.load(with_weights(start_, theta)); !err.empty()) {
 		error = err;
 		return 0;

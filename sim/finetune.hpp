@@ -1,4 +1,5 @@
-// Closed-loop fine-tuning of a pilot in the simulator. Offline training
+// Closed-loop fine-tuning of a pilot in the simulator, the verdict pilot or
+// the tuner (told apart by the model's features, sim::SimModel). Offline training
 // (dualpilot-train) fits a model to logged decisions; this improves it on
 // what it is judged by, the objective's score in closed loop, with
 // evolution strategies (Salimans et al., "Evolution Strategies as a Scalable

@@ -5,8 +5,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 
+#include "sim/parallel.hpp"
 #include "sim/sim_policy.hpp"
 #include "sim/tally.hpp"
 
@@ -19,6 +19,7 @@ struct RunSpec {
 	uint64_t segment_ns = 0;
 	SimPolicy *pilot = nullptr;
 	uint64_t decision_delay_ns = 0;
+	SimTuner *tuner = nullptr;
 };
 
 RunResult run_once(const BenchConfig &c, const Scenario &sc, const std::vector<aqm::Setting> &settings, uint64_t seed,
@@ -37,23 +38,12 @@ RunResult run_once(const BenchConfig &c, const Scenario &sc, const std::vector<a
 		opt.inference_interval = c.inference_interval;
 		opt.override_ttl_ns = c.override_ttl_ns;
 	}
+	if (spec.tuner) {
+		opt.tuner = spec.tuner->loop();
+		opt.tune = c.tune;
+		opt.decision_delay_ns = spec.decision_delay_ns;
+	}
 	return run_scenario(sc, std::move(*built.aqm), opt);
-}
-
-// Jobs 0..n-1 over `threads` workers, each job once; fn(job, worker).
-void parallel_for(size_t n, uint32_t threads, const std::function<void(size_t, uint32_t)> &fn)
-{
-	std::atomic<size_t> next{0};
-	auto work = [&](uint32_t w) {
-		for (size_t j = next++; j < n; j = next++)
-			fn(j, w);
-	};
-	std::vector<std::thread> pool;
-	for (uint32_t w = 1; w < threads; w++)
-		pool.emplace_back(work, w);
-	work(0);
-	for (std::thread &t : pool)
-		t.join();
 }
 
 std::string validate_grid(const BenchConfig &c)
@@ -86,6 +76,30 @@ std::string validate_grid(const BenchConfig &c)
 			return err;
 	}
 	return {};
+}
+
+// Worker-local pilots and tuners, where the config names them.
+[[nodiscard]] std::string load_learned(const BenchConfig &c, std::vector<std::unique_ptr<SimPolicy>> &pilots,
+				       std::vector<std::unique_ptr<SimTuner>> &tuners)
+{
+	if (std::string err = load_pilots(c, pilots); !err.empty())
+		return err;
+	if (c.tuner_path.empty())
+		return {};
+	for (uint32_t w = 0; w < std::max(1u, c.threads); w++) {
+		tuners.push_back(std::make_unique<SimTuner>());
+		if (std::string err = tuners.back()->load(c.tuner_path, c.tune); !err.empty())
+			return err;
+	}
+	return {};
+}
+
+// The DualPI2 the pilot overrides and the tuner sets: BenchConfig::pilot_base.
+const std::vector<aqm::Setting> &learned_base(const BenchConfig &c, size_t tuned)
+{
+	return c.pilot_base == PilotBase::settings ? c.pilot_base_settings
+	       : c.pilot_base == PilotBase::tuned  ? c.grid[tuned].settings
+						   : c.grid[0].settings;
 }
 
 // The piecewise oracle on one report seed: every candidate's run, and per
@@ -202,10 +216,13 @@ std::string run_family(const BenchConfig &c, const std::vector<Scenario> &family
 	if (tuned >= c.grid.size())
 		return "the tuned default is not a grid setting";
 	std::vector<std::unique_ptr<SimPolicy>> pilots;
-	if (std::string err = load_pilots(c, pilots); !err.empty())
+	std::vector<std::unique_ptr<SimTuner>> tuners;
+	if (std::string err = load_learned(c, pilots, tuners); !err.empty())
 		return err;
 	const size_t n = family.size(), g = c.grid.size(), nr = c.report_seeds.size(), ns = c.selection_seeds.size();
-	const size_t nd = pilots.empty() ? 0 : c.decision_delays_ns.size();
+	// Learned runs: the pilot's delays, then the tuner's.
+	const size_t np = pilots.empty() ? 0 : c.decision_delays_ns.size();
+	const size_t nd = np + (tuners.empty() ? 0 : c.decision_delays_ns.size());
 	// [scenario][candidate][seed]
 	std::vector<std::vector<std::vector<RunFigures>>> report(n, std::vector<std::vector<RunFigures>>(g, std::vector<RunFigures>(nr)));
 	std::vector<std::vector<std::vector<RunFigures>>> select(n, std::vector<std::vector<RunFigures>>(g, std::vector<RunFigures>(ns)));
@@ -248,11 +265,11 @@ std::string run_family(const BenchConfig &c, const std::vector<Scenario> &family
 			tick(g);
 		} else {
 			const size_t d = (j - nr - ns) / nr, k = (j - nr - ns) % nr;
-			const RunSpec spec{0, pilots[worker].get(), c.decision_delays_ns[d]};
-			const auto &base = c.pilot_base == PilotBase::settings ? c.pilot_base_settings
-					   : c.pilot_base == PilotBase::tuned  ? c.grid[tuned].settings
-									       : c.grid[0].settings;
-			pilot[s][d][k] = figures_of(run_once(c, sc, base, c.report_seeds[k], spec).objective_inputs(), sc.objective);
+			const bool tuner = d >= np;
+			const RunSpec spec{0, tuner ? nullptr : pilots[worker].get(), c.decision_delays_ns[tuner ? d - np : d],
+					   tuner ? tuners[worker].get() : nullptr};
+			pilot[s][d][k] = figures_of(run_once(c, sc, learned_base(c, tuned), c.report_seeds[k], spec).objective_inputs(),
+						    sc.objective);
 			tick(1);
 		}
 	});

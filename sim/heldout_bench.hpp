@@ -18,6 +18,7 @@
 #include "experience/objective.hpp"
 #include "sim/scenario.hpp"
 #include "sim/simulation.hpp"
+#include "policy/tune.hpp"
 
 namespace dualpilot::sim {
 
@@ -39,6 +40,8 @@ struct BenchConfig {
 	std::vector<uint64_t> selection_seeds;   // the static oracle's choice only
 	uint64_t segment_ns = 2000000000;        // the piecewise oracle's segments
 	std::string model_path;                  // the pilot; empty: none
+	std::string tuner_path;                  // the tuner (policy/tune_loop.hpp) over the same base; empty: none
+	policy::TuneConfig tune;                 // the tuner's table, interval and TTL
 	PilotBase pilot_base = PilotBase::tuned;
 	std::vector<aqm::Setting> pilot_base_settings; // PilotBase::settings
 	// The pilot's closed loop: the pilot profile's (configs/pilot/profile.toml).
@@ -60,8 +63,15 @@ struct SearchResult {
 [[nodiscard]] std::string search_tuned(const BenchConfig &c, const std::vector<Scenario> &training,
 				       const std::vector<uint64_t> &training_seeds, SearchResult &out);
 
-// Everything measured on one held-out scenario. Policies by index:
+// Everything measured on one held-out scenario. Policies by index: then the
+// pilot per decision delay (with a model), then the tuner per decision
+// delay (with one): learned_index().
 enum BenchPolicy : int { kTc, kTuned, kOracle, kPiecewise, kPilotFirst };
+inline int learned_index(const BenchConfig &c, bool tuner, size_t delay)
+{
+	const size_t pilots = c.model_path.empty() ? 0 : c.decision_delays_ns.size();
+	return kPilotFirst + static_cast<int>((tuner ? pilots : 0) + delay);
+}
 struct ScenarioResult {
 	std::string name;
 	size_t oracle = 0;                          // the static oracle's candidate

@@ -240,7 +240,9 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 		       "pools get the paper's reward, packet_length / (queue_delay_us + this), instead of the "
 		       "objective's (the scenario's [objective] reward)")->check(CLI::Range(1e-9, 1e12));
 	app.add_flag("--quiet,-q", o.quiet, "no progress bar and no tables");
-	app.add_option("--policy", o.policy_path, "a model file (.dpm) deciding beside the AQM, in closed loop");
+	app.add_option("--policy", o.policy_path,
+		       "a model file (.dpm) deciding beside the AQM, in closed loop: a verdict pilot, or a tuner of a "
+		       "DualPI2's settings (told apart by the model's features)");
 	app.add_option("--policy-mode", o.policy_mode, "enforce (the policy's overrides act)")
 		->check(CLI::IsMember({"enforce"}));
 	app.add_option("--decision-delay-us", o.decision_delay_us, "inference latency modelled, us")
@@ -298,7 +300,7 @@ std::optional<int> run_if_sweep(const Options &o)
 }
 
 // --policy's model, when one is given. Exit status 2 on an error, else 0.
-int load_policy(const Options &o, sim::SimPolicy &policy)
+int load_policy(const Options &o, sim::SimModel &policy)
 {
 	if (o.policy_path.empty())
 		return 0;
@@ -341,7 +343,7 @@ int plan_runs(const Options &o, sim::Scenario &sc, Plan &plan)
 
 // One run's options: the seed, the pool and its reward, and the policy beside
 // the AQM when there is one.
-sim::RunOptions run_options(const Options &o, const sim::Scenario &sc, sim::SimPolicy &policy, uint64_t run_seed)
+sim::RunOptions run_options(const Options &o, const sim::Scenario &sc, sim::SimModel &policy, uint64_t run_seed)
 {
 	sim::RunOptions opt;
 	opt.seed = run_seed;
@@ -352,14 +354,32 @@ sim::RunOptions run_options(const Options &o, const sim::Scenario &sc, sim::SimP
 		opt.objective.paper_delay_offset_us = o.reward_offset_us;
 	}
 	if (!o.policy_path.empty()) {
-		opt.pilot = policy.loop();
+		policy.attach(opt, static_cast<uint64_t>(o.decision_delay_us * 1e3));
 		opt.inference_interval = o.inference_interval;
-		opt.decision_delay_ns = static_cast<uint64_t>(o.decision_delay_us * 1e3);
 		opt.override_ttl_ns = static_cast<uint64_t>(o.override_ttl_us * 1e3);
 		opt.guard = o.guard;
 		opt.harm_guard.enabled = !o.no_harm_guard;
 	}
 	return opt;
+}
+
+// The tuner's line: what became of its settings and the ones held longest.
+std::string tuner_line(const sim::RunResult &r, const sim::SimModel &m, double delay_us)
+{
+	const policy::TuneLoop &loop = m.tune_loop();
+	std::string held;
+	std::vector<size_t> order(r.tune_held_ns.size());
+	for (size_t i = 0; i < order.size(); i++)
+		order[i] = i;
+	std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r.tune_held_ns[a] > r.tune_held_ns[b]; });
+	for (size_t i = 0; i < std::min<size_t>(3, order.size()) && r.tune_held_ns[order[i]] > 0; i++)
+		held += fmt::format("{}{} {:.1f} s", i ? ", " : "",
+				    order[i] < loop.actions().size() ? policy::describe(loop.actions()[order[i]]) : "the base",
+				    static_cast<double>(r.tune_held_ns[order[i]]) / 1e9);
+	return fmt::format("tuner: {} decisions, {} settings applied, {} stale, {} expired, {} pilot_backoffs, {} outputs "
+			   "not finite (decision delay {:g} us); held longest: {}",
+			   loop.stats().decisions, r.tune_applied, r.tune_stale, r.tune_expired, loop.stats().pilot_backoffs,
+			   m.invalid_outputs(), delay_us, held);
 }
 
 // One run's line of runs.csv.
@@ -373,7 +393,7 @@ std::string runs_csv_row(const sim::Scenario &sc, const sim::RunResult &r, uint6
 
 // The plan's runs, seed, seed + 1, ...: each one's table (unless --quiet) and
 // run folder, then runs.csv. Exit status 1 when a file cannot be written.
-int run_all(const Options &o, const sim::Scenario &sc, const Plan &plan, sim::SimPolicy &policy)
+int run_all(const Options &o, const sim::Scenario &sc, const Plan &plan, sim::SimModel &policy)
 {
 	std::string runs_csv =
 		"seed,l4s_p50_ms,l4s_p99_ms,classic_p50_ms,classic_p99_ms,utilisation,jain,pool_entries,score\n";
@@ -386,7 +406,9 @@ int run_all(const Options &o, const sim::Scenario &sc, const Plan &plan, sim::Si
 		const sim::RunResult r = sim::run_scenario(sc, std::move(*built.aqm), opt);
 		if (!o.quiet)
 			fmt::print("{}\n", sim::summary_table(sc, r, run_seed));
-		if (!o.quiet && !o.policy_path.empty())
+		if (!o.quiet && policy.is_tuner())
+			fmt::print("{}\n", tuner_line(r, policy, o.decision_delay_us));
+		else if (!o.quiet && !o.policy_path.empty())
 			fmt::print("policy: {} calls, {} dequeue verdicts overridden, {} outputs not finite, {} pilot_backoffs "
 				   "(decision delay {:g} us, a call every {} decisions of a queue)\n",
 				   r.policy_calls, r.overridden, policy.invalid_outputs(), r.pilot_backoffs,
@@ -418,7 +440,7 @@ int main(int argc, char **argv)
 		return *exit_status;
 	if (std::optional<int> exit_status = run_if_sweep(opt))
 		return *exit_status;
-	sim::SimPolicy policy;
+	sim::SimModel policy;
 	if (int status = load_policy(opt, policy))
 		return status;
 	sim::Scenario sc;

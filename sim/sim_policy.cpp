@@ -25,4 +25,56 @@ std::string SimPolicy::load(const policy::Model &m)
 	return {};
 }
 
+std::string SimTuner::load(const std::string &model_path, const policy::TuneConfig &tune)
+{
+	policy::Model m;
+	if (std::string err = policy::read_model(model_path, m); !err.empty())
+		return err;
+	if (std::string err = load(m, tune); !err.empty())
+		return model_path + ": " + err;
+	return {};
+}
+
+std::string SimTuner::load(const policy::Model &m, const policy::TuneConfig &tune)
+{
+	// A port for now; each run restarts the loop with the bottleneck's.
+	aqm::DualPi2Params base;
+	if (std::string err = aqm::dualpi2_finalize(base); !err.empty())
+		return err;
+	policy::TuneLoopConfig c;
+	c.tune = tune;
+	c.fall_back = false;
+	return loop_.init(c, {{base, 0}}, std::make_unique<policy::CpuBackend>(m));
+}
+
+std::string SimModel::load(const policy::Model &m, const policy::TuneConfig &tune)
+{
+	is_tuner_ = policy::is_tuner_model(m.config);
+	tune_ = tune;
+	return is_tuner_ ? tuner_.load(m, tune) : pilot_.load(m);
+}
+
+std::string SimModel::load(const std::string &model_path, const policy::TuneConfig &tune)
+{
+	policy::Model m;
+	if (std::string err = policy::read_model(model_path, m); !err.empty())
+		return err;
+	if (std::string err = load(m, tune); !err.empty())
+		return model_path + ": " + err;
+	return {};
+}
+
+void SimModel::attach(RunOptions &opt, uint64_t decision_delay_ns)
+{
+	opt.decision_delay_ns = decision_delay_ns;
+	if (is_tuner_) {
+		opt.tuner = tuner_.loop();
+		opt.tune = tune_;
+		return;
+	}
+	opt.pilot = pilot_.loop();
+	opt.inference_interval = policy::pilot_profile::kInferenceInterval;
+	opt.override_ttl_ns = policy::pilot_profile::kOverrideTtlNs;
+}
+
 } // namespace dualpilot::sim

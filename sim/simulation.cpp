@@ -57,9 +57,18 @@ struct InFlight {
 	bool retransmission;
 };
 
-// The simulation is the pilot loop's override sink: what the loop publishes
-// comes into force decision_delay_ns later.
-class Simulation final : public policy::OverrideSink {
+// A tuner setting on its way: published from the state at state_ns, in
+// force from at_ns, void from expires_ns.
+struct PendingSetting {
+	uint64_t at_ns;
+	uint32_t action;
+	uint64_t expires_ns;
+};
+
+// The simulation is the pilot loop's override sink and the tuner loop's
+// setting sink: what either publishes comes into force decision_delay_ns
+// later.
+class Simulation final : public policy::OverrideSink, public policy::TuneSink {
 public:
 	Simulation(const Scenario &s, aqm::AnyAqm aqm, const RunOptions &o)
 		: sc_(s), opt_(o), aqm_(std::move(aqm)), rng_(o.seed * 0x9e3779b97f4a7c15ull + 1),
@@ -69,6 +78,8 @@ public:
 		if (opt_.pilot)
 			start_pilot();
 		end_ns_ = s.duration_ns;
+		if (opt_.tuner || opt_.record_tune_states || !opt_.tune_schedule.empty())
+			start_tuner();
 		// The traffic comes from its own stream, drawn here before the
 		// first event: a seed gives every policy the same flows, start
 		// times and objects (paired comparisons, docs/benchmarks.md,
@@ -103,6 +114,11 @@ public:
 		for (uint32_t f = 0; f < flows_.size(); f++) {
 			push(flows_[f].start_ns, EventType::flow_start, f);
 			push(flows_[f].stop_ns, EventType::flow_stop, f);
+		}
+		if (tuner_) {
+			push(tune_step_ns_, EventType::tune_step, 0);
+			for (uint32_t i = 0; i < opt_.tune_schedule.size(); i++)
+				push(opt_.tune_schedule[i].at_ns, EventType::tune_schedule, i);
 		}
 		while (!events_.empty() && events_.top().at_ns <= end_ns_) {
 			const Event ev = events_.pop();
@@ -167,6 +183,10 @@ private:
 
 	void dispatch(const Event &ev)
 	{
+		if (ev.type >= EventType::tune_step) {
+			tune_event(ev);
+			return;
+		}
 		FlowState &f = flows_[ev.flow];
 		switch (ev.type) {
 		case EventType::flow_start:
@@ -215,6 +235,11 @@ private:
 		}
 		case EventType::sample:
 			break;
+		case EventType::tune_step:
+		case EventType::tune_apply:
+		case EventType::tune_expire:
+		case EventType::tune_schedule:
+			break; // tune_event's
 		}
 	}
 
@@ -275,9 +300,16 @@ private:
 		const auto ecn = static_cast<aqm::Ecn>(ev.flags & 3);
 		const uint64_t slot = slot_for({ev.flow, ev.seq, ev.sent_ns, (ev.flags & kFlagRetrans) != 0});
 		const aqm::Packet pkt{now_, slot, wire_bytes(f), ecn, 0};
+		if (tuner_)
+			counter_.arrive(now_, pkt.len_bytes);
 		const aqm::EnqueueResult r = aqm::enqueue(aqm_, pkt);
 		if (r != aqm::EnqueueResult::accepted) {
 			const aqm::QueueId q = std::visit([&](const auto &a) { return a.classify(ecn); }, aqm_);
+			if (tuner_) {
+				counter_.drop(static_cast<int>(q));
+				if (aqm::backlog_pkts(aqm_) == 0)
+					counter_.drained(now_);
+			}
 			QueueStats &qs = result_.queues[static_cast<int>(q)];
 			(r == aqm::EnqueueResult::dropped_overflow ? qs.overflow_drops : qs.aqm_drops)++;
 			f.stats.drops++;
@@ -315,6 +347,8 @@ private:
 			result_.dequeue_decisions++;
 			if (opt_.epsilon > 0)
 				explore(d);
+			if (tuner_)
+				count_dequeued(d);
 			if (d.verdict == aqm::Verdict::drop) {
 				qs.aqm_drops++;
 				f.stats.drops++;
@@ -412,6 +446,122 @@ private:
 						 aqm::action_code(d.verdict)};
 		opt_.pilot->observe(sample, opt_.pilot->reward_of(sample), now_, this);
 		opt_.pilot->step(now_, this);
+	}
+
+	// The tuner as the router runs it (policy/tune_loop.hpp), afresh for
+	// this run, over the bottleneck as its one port: the run's loop, or one
+	// of its own without a model for a schedule or a record of the states.
+	// Only a DualPI2 is tuned; anything else runs as built.
+	void start_tuner()
+	{
+		auto *dualpi2 = std::get_if<aqm::DualPi2>(&aqm_);
+		if (!dualpi2) {
+			result_.tune_error = "the tuner sets DualPI2's settings; this run's AQM is " + aqm::describe(aqm_);
+			return;
+		}
+		policy::TuneLoopConfig c;
+		c.tune = opt_.tune;
+		c.decision_delay_ns = opt_.decision_delay_ns;
+		c.fall_back = false;
+		const policy::TunePort port{dualpi2->params(), opt_.rtt_hint_ns ? opt_.rtt_hint_ns
+								     : static_cast<uint64_t>(policy::view_of(dualpi2->params()).max_rtt_ns)};
+		policy::TuneLoop *loop = opt_.tuner;
+		std::string err;
+		if (!loop) {
+			own_tuner_ = std::make_unique<policy::TuneLoop>();
+			loop = own_tuner_.get();
+			err = loop->init(c, {port}, nullptr);
+		} else {
+			err = loop->restart(c, {port});
+		}
+		if (!err.empty()) {
+			result_.tune_error = err;
+			return;
+		}
+		tuner_ = loop;
+		base_params_ = dualpi2->params();
+		tune_step_ns_ = c.tune.interval_ns / c.tune.steps_per_interval;
+		counter_.start(0);
+	}
+
+	void count_dequeued(const aqm::Dequeued &d)
+	{
+		const int cls = static_cast<int>(d.queue);
+		if (d.verdict == aqm::Verdict::drop)
+			counter_.drop(cls);
+		else
+			counter_.forward(cls, d.sojourn_ns, d.pkt.len_bytes, d.verdict == aqm::Verdict::forward_ce);
+		if (aqm::backlog_pkts(aqm_) == 0)
+			counter_.drained(now_);
+	}
+
+	void tune_event(const Event &ev)
+	{
+		switch (ev.type) {
+		case EventType::tune_step: {
+			const auto &dualpi2 = std::get<aqm::DualPi2>(aqm_);
+			const experience::TuneStep step = counter_.close(now_, rate_at(sc_, now_), dualpi2.prob_q32(), in_force_);
+			if (tuner_->observe(0, step, this) && opt_.record_tune_states)
+				result_.tune_states.push_back({now_, in_force_, tuner_->state(0)});
+			push(now_ + tune_step_ns_, EventType::tune_step, 0);
+			break;
+		}
+		case EventType::tune_apply: {
+			const PendingSetting ps = pending_settings_.front();
+			pending_settings_.pop_front();
+			if (tuner_->backed_off(0, now_))
+				break; // computed before the back-off: withdrawn with it
+			if (now_ >= ps.expires_ns) {
+				result_.tune_stale++;
+				break;
+			}
+			set_in_force(static_cast<uint16_t>(ps.action));
+			active_expires_ns_ = ps.expires_ns;
+			result_.tune_applied++;
+			push(ps.expires_ns, EventType::tune_expire, 0);
+			break;
+		}
+		case EventType::tune_expire:
+			if (active_expires_ns_ != 0 && now_ >= active_expires_ns_) {
+				set_in_force(experience::kBaseSetting);
+				active_expires_ns_ = 0;
+				result_.tune_expired++;
+			}
+			break;
+		case EventType::tune_schedule:
+			set_in_force(opt_.tune_schedule[ev.flow].action);
+			active_expires_ns_ = 0;
+			break;
+		default:
+			break;
+		}
+	}
+
+	// DualPI2's settings from now on: a tuned action, or the base. The PI
+	// state and the queued packets carry on (DualPi2::change).
+	void set_in_force(uint16_t action)
+	{
+		const auto &table = tuner_->action_params(0);
+		if (action >= table.size())
+			action = experience::kBaseSetting;
+		if (action == in_force_)
+			return;
+		std::get<aqm::DualPi2>(aqm_).change(action < table.size() ? table[action] : base_params_);
+		in_force_ = action;
+	}
+
+	// The tuner loop's sink: a setting computed from the state at state_ns
+	// comes into force decision_delay_ns later.
+	void publish_setting(uint32_t, uint32_t action, uint64_t state_ns, uint64_t expires_ns) override
+	{
+		pending_settings_.push_back({state_ns + opt_.decision_delay_ns, action, expires_ns});
+		push(state_ns + opt_.decision_delay_ns, EventType::tune_apply, 0);
+	}
+	void withdraw_setting(uint32_t, uint64_t) override
+	{
+		set_in_force(experience::kBaseSetting);
+		active_expires_ns_ = 0;
+		result_.tune_withdrawn++;
 	}
 
 	void explore(aqm::Dequeued &d)
@@ -563,6 +713,8 @@ private:
 		if (!result_.pool.dones.empty())
 			result_.pool.dones.back() = 1; // one run, one episode
 		result_.aqm_description = aqm::describe(aqm_);
+		if (tuner_)
+			result_.tune_held_ns = tuner_->port(0).held_ns;
 	}
 
 	const Scenario &sc_;
@@ -582,6 +734,16 @@ private:
 	uint64_t end_ns_ = 0;
 	bool link_busy_ = false;
 	RunResult result_;
+	// The tuner: its loop (the run's or our own), the bottleneck's counter,
+	// the settings on their way and the one in force.
+	policy::TuneLoop *tuner_ = nullptr;
+	std::unique_ptr<policy::TuneLoop> own_tuner_;
+	experience::TuneCounter counter_;
+	aqm::DualPi2Params base_params_;
+	uint64_t tune_step_ns_ = 0;
+	std::deque<PendingSetting> pending_settings_; // in order of at_ns: one delay for all
+	uint16_t in_force_ = experience::kBaseSetting;
+	uint64_t active_expires_ns_ = 0;
 };
 
 } // namespace

@@ -16,6 +16,7 @@
 #include "policy/harm_guard.hpp"
 #include "policy/pilot_loop.hpp"
 #include "policy/pilot_profile.hpp"
+#include "policy/tune_loop.hpp"
 #include "experience/pool.hpp"
 #include "sim/scenario.hpp"
 #include "sim/tally.hpp"
@@ -53,6 +54,28 @@ struct RunOptions {
 	// The piecewise oracle's segments: a tally per segment_ns after warm-up
 	// (RunResult::segments; the last one may be shorter). 0: none.
 	uint64_t segment_ns = 0;
+	// The tuner (issue 27; policy/tune_loop.hpp, the loop the router's
+	// policy worker runs): with a DualPI2 bottleneck, its queues are counted
+	// into a state record every tune.interval_ns / tune.steps_per_interval,
+	// the loop is shown each record, and a setting it publishes comes into
+	// force decision_delay_ns after the state it was computed from
+	// (DualPi2::change: the PI state and the queued packets stay) and lapses
+	// tune.ttl_ns after that state; the base (the AQM as built) returns. The
+	// loop is restarted for the run with `tune` and the bottleneck as its
+	// one port. With tune_schedule or record_tune_states and no tuner, the
+	// run keeps a loop of its own without a model, for the features.
+	policy::TuneLoop *tuner = nullptr;
+	policy::TuneConfig tune;
+	uint64_t rtt_hint_ns = 0; // the port's configured max_rtt (a feature); 0: the base's
+	// A behaviour's settings over time (data collection): action i of the
+	// tune table from at_ns on (experience::kBaseSetting: the base), in time
+	// order, with no decision delay and no expiry.
+	struct ScheduledSetting {
+		uint64_t at_ns = 0;
+		uint16_t action = experience::kBaseSetting;
+	};
+	std::vector<ScheduledSetting> tune_schedule;
+	bool record_tune_states = false; // RunResult::tune_states
 	// Called now and then with the fraction of simulated time done.
 	std::function<void(double)> progress;
 };
@@ -102,6 +125,21 @@ struct RunResult {
 	uint64_t dequeue_decisions = 0;   // verdicts at dequeue (forward, mark, drop)
 	uint64_t explored = 0;            // of them, re-drawn by RunOptions::epsilon
 	experience::Pool pool;
+	// The tuner's run: each closed interval's features and the setting in
+	// force at its end (RunOptions::record_tune_states); what became of the
+	// published settings; time each was in force (per action, the base last).
+	struct TuneTrace {
+		uint64_t at_ns = 0;
+		uint16_t in_force = experience::kBaseSetting;
+		experience::TuneState state{};
+	};
+	std::vector<TuneTrace> tune_states;
+	uint64_t tune_applied = 0;  // settings that came into force
+	uint64_t tune_stale = 0;    // arrived with their state already tune_ttl old: never applied
+	uint64_t tune_expired = 0;  // lapsed in force: the base returned
+	uint64_t tune_withdrawn = 0; // sent back to the base by the harm guard
+	std::vector<uint64_t> tune_held_ns;
+	std::string tune_error;     // why the run could not tune (then it ran on its base)
 
 	double goodput_bps(const FlowStats &f) const;
 	// Jain's index over the long TCP flows' goodputs (1 = perfectly even; -1 none).

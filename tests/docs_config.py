@@ -38,6 +38,7 @@ ROUTER_TABLES = {  # a section of the router's example -> the parser's table
     "ports.dualpi2": ("dualpi2.cpp", "dualpi2_apply"),
     "routes": (ROUTER_FILE, "[[routes]]"),
     "policy": (ROUTER_FILE, "[policy]"),
+    "policy.tune": ("config_tune.cpp", "[policy.tune]"),
     "telemetry": (ROUTER_FILE, "[telemetry]"),
     "objective": ("objective_config.cpp", "[objective]"),
 }
