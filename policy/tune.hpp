@@ -50,14 +50,17 @@ struct TuneConfig {
 	uint32_t coupling_min = 1, coupling_max = 8;
 	// The harm guard on the tuner, relative to the port's base settings: an
 	// interval is harmful when a tuned setting is in force, the link is
-	// loaded (util_100ms at least harm_load) and the Classic median sojourn
+	// full (util_100ms at least harm_load: a standing queue then buys no
+	// throughput; one that keeps a long-RTT link busy is not harmed, which
+	// is why a table's target may sit above harm_classic_factor x the base's)
+	// and the Classic median sojourn
 	// exceeds harm_classic_factor x the base's target, or the L4S median
 	// exceeds harm_l4s_factor x the base's step threshold. After
 	// harm_trip_intervals in a row the base returns for harm_backoff_ns
 	// (doubled at each repeat, up to harm_max_backoff_ns).
 	double harm_classic_factor = 3;
 	double harm_l4s_factor = 4;
-	double harm_load = 0.5;
+	double harm_load = 0.95;
 	uint32_t harm_trip_intervals = 3;
 	uint64_t harm_backoff_ns = 1000000000;
 	uint64_t harm_max_backoff_ns = 16000000000ull;
