@@ -94,30 +94,6 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 	return std::nullopt;
 }
 
-// The training cells of the search: one behaviour (their scenarios only),
-// the sweep refused if it touches the family or a near twin of it.
-[[nodiscard]] std::string training_cells(const Options &o, std::vector<sim::Scenario> &scenarios,
-					 std::vector<uint64_t> &seeds)
-{
-	sim::Sweep sweep;
-	if (std::string err = sim::load_sweep(o.sweep_path, sweep); !err.empty())
-		return err;
-	if (std::string err = sim::check_sweep_against_heldout(sweep, o.heldout_dir); !err.empty())
-		return err;
-	sweep.behaviours = {"dualpi2"};
-	sweep.epsilons = {0};
-	sweep.seeds = 1;
-	sweep.cells = o.train_cells;
-	std::vector<sim::SweepCell> cells;
-	if (std::string err = sim::sweep_cells(sweep, cells); !err.empty())
-		return err;
-	for (const sim::SweepCell &c : cells) {
-		scenarios.push_back(c.scenario);
-		seeds.push_back(c.seed);
-	}
-	return {};
-}
-
 [[nodiscard]] std::string read_family(const Options &o, std::vector<sim::Scenario> &family)
 {
 	std::vector<sim::Scenario> all;
@@ -429,7 +405,7 @@ int main(int argc, char **argv)
 
 	std::vector<sim::Scenario> training, family;
 	std::vector<uint64_t> training_seeds;
-	std::string err = training_cells(opt, training, training_seeds);
+	std::string err = sim::training_cells(opt.sweep_path, opt.heldout_dir, opt.train_cells, training, training_seeds);
 	if (err.empty())
 		err = read_family(opt, family);
 	sim::SearchResult search;

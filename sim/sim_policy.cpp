@@ -6,7 +6,11 @@
 
 namespace dualpilot::sim {
 
-std::string SimPolicy::load(const std::string &model_path)
+namespace {
+
+// A model file read and handed to load(model); a refusal names the file.
+template <typename Load>
+std::string load_file(const std::string &model_path, Load load)
 {
 	policy::Model m;
 	if (std::string err = policy::read_model(model_path, m); !err.empty())
@@ -14,6 +18,13 @@ std::string SimPolicy::load(const std::string &model_path)
 	if (std::string err = load(m); !err.empty())
 		return model_path + ": " + err;
 	return {};
+}
+
+} // namespace
+
+std::string SimPolicy::load(const std::string &model_path)
+{
+	return load_file(model_path, [this](const policy::Model &m) { return load(m); });
 }
 
 std::string SimPolicy::load(const policy::Model &m)
@@ -27,12 +38,7 @@ std::string SimPolicy::load(const policy::Model &m)
 
 std::string SimTuner::load(const std::string &model_path, const policy::TuneConfig &tune)
 {
-	policy::Model m;
-	if (std::string err = policy::read_model(model_path, m); !err.empty())
-		return err;
-	if (std::string err = load(m, tune); !err.empty())
-		return model_path + ": " + err;
-	return {};
+	return load_file(model_path, [&](const policy::Model &m) { return load(m, tune); });
 }
 
 std::string SimTuner::load(const policy::Model &m, const policy::TuneConfig &tune)
@@ -56,12 +62,7 @@ std::string SimModel::load(const policy::Model &m, const policy::TuneConfig &tun
 
 std::string SimModel::load(const std::string &model_path, const policy::TuneConfig &tune)
 {
-	policy::Model m;
-	if (std::string err = policy::read_model(model_path, m); !err.empty())
-		return err;
-	if (std::string err = load(m, tune); !err.empty())
-		return model_path + ": " + err;
-	return {};
+	return load_file(model_path, [&](const policy::Model &m) { return load(m, tune); });
 }
 
 void SimModel::attach(RunOptions &opt, uint64_t decision_delay_ns)

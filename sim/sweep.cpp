@@ -346,4 +346,26 @@ std::string check_sweep_against_heldout(const Sweep &sw, const std::string &held
 	return {};
 }
 
+std::string training_cells(const std::string &sweep_path, const std::string &heldout_dir, uint32_t count,
+			   std::vector<Scenario> &scenarios, std::vector<uint64_t> &seeds)
+{
+	Sweep sweep;
+	if (std::string err = load_sweep(sweep_path, sweep); !err.empty())
+		return err;
+	if (std::string err = check_sweep_against_heldout(sweep, heldout_dir); !err.empty())
+		return err;
+	sweep.behaviours = {"dualpi2"};
+	sweep.epsilons = {0};
+	sweep.seeds = 1;
+	sweep.cells = count;
+	std::vector<SweepCell> cells;
+	if (std::string err = sweep_cells(sweep, cells); !err.empty())
+		return err;
+	for (const SweepCell &c : cells) {
+		scenarios.push_back(c.scenario);
+		seeds.push_back(c.seed);
+	}
+	return {};
+}
+
 } // namespace dualpilot::sim

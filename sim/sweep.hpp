@@ -94,4 +94,11 @@ std::vector<size_t> best_cell_per_scenario(const std::vector<SweepCell> &cells, 
 // refused. Error text or empty.
 [[nodiscard]] std::string check_sweep_against_heldout(const Sweep &sweep, const std::string &heldout_dir);
 
+// Training cells of a sweep file for a search or a tuner's data: `count`
+// cells drawn by the sweep's seed, of one behaviour (their scenarios only:
+// DualPI2, no exploration) and one seed each; the sweep refused if it
+// touches the held-out family or a near twin of it. Error text or empty.
+[[nodiscard]] std::string training_cells(const std::string &sweep_path, const std::string &heldout_dir, uint32_t count,
+					 std::vector<Scenario> &scenarios, std::vector<uint64_t> &seeds);
+
 } // namespace dualpilot::sim

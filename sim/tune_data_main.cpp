@@ -12,7 +12,6 @@
 #include "common/cli.hpp"
 #include "experience/pool.hpp"
 #include "policy/pilot_profile.hpp"
-#include "sim/heldout.hpp"
 #include "sim/sweep.hpp"
 #include "sim/tune_data.hpp"
 
@@ -27,28 +26,6 @@ struct Options {
 	std::string out = "build/tune-data/tuner.dpp";
 	uint32_t cells = 40, behaviour_runs = 2, threads = 2;
 };
-
-[[nodiscard]] std::string training_cells(const Options &o, std::vector<sim::Scenario> &scenarios,
-					 std::vector<uint64_t> &seeds)
-{
-	sim::Sweep sweep;
-	if (std::string err = sim::load_sweep(o.sweep_path, sweep); !err.empty())
-		return err;
-	if (std::string err = sim::check_sweep_against_heldout(sweep, o.heldout_dir); !err.empty())
-		return err;
-	sweep.behaviours = {"dualpi2"};
-	sweep.epsilons = {0};
-	sweep.seeds = 1;
-	sweep.cells = o.cells;
-	std::vector<sim::SweepCell> cells;
-	if (std::string err = sim::sweep_cells(sweep, cells); !err.empty())
-		return err;
-	for (const sim::SweepCell &c : cells) {
-		scenarios.push_back(c.scenario);
-		seeds.push_back(c.seed);
-	}
-	return {};
-}
 
 experience::Pool to_pool(const sim::TuneData &d, size_t actions)
 {
@@ -92,7 +69,7 @@ int main(int argc, char **argv)
 	std::vector<sim::Scenario> cells;
 	std::vector<uint64_t> seeds;
 	sim::TuneData data;
-	std::string err = training_cells(o, cells, seeds);
+	std::string err = sim::training_cells(o.sweep_path, o.heldout_dir, o.cells, cells, seeds);
 	if (err.empty()) {
 		fmt::print(stderr, "tuner data: {} cells x ({} settings + the base + {} behaviours)\n", cells.size(),
 			   policy::tune_actions(c.tune).size(), c.behaviour_runs);

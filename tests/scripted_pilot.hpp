@@ -2,7 +2,8 @@
 // (policy/pilot_loop.hpp): a backend that shows a function the newest state
 // of each queue's window (the pools' feature order) and hands back the
 // probabilities it gives (enqueue, drop, mark), or non-finite ones, which the
-// loop counts and never publishes, when the function says false.
+// loop counts and never publishes, when the function says false. And a
+// tuner whose choices a test writes, for the tuner's loop.
 #pragma once
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 #include "aqm/aqm.hpp"
 #include "experience/features.hpp"
+#include "experience/tune_state.hpp"
 #include "policy/backend.hpp"
 #include "policy/pilot_loop.hpp"
 
@@ -71,5 +73,44 @@ inline std::unique_ptr<policy::PilotLoop> scripted_pilot(PilotScript script, siz
 	loop->init({}, queues, std::make_unique<ScriptedBackend>(std::move(script)), identity, {});
 	return loop;
 }
+
+// A tuner whose choice a test writes (policy/tune_loop.hpp): shown the
+// newest features of a port's window, the script returns an action of the
+// table, or -1 for a non-finite output, which the loop counts and never
+// publishes.
+using TuneScript = std::function<int(const float *state)>;
+
+class ScriptedTuner final : public policy::Backend {
+public:
+	ScriptedTuner(TuneScript script, size_t actions) : script_(std::move(script))
+	{
+		config_.window = 1;
+		config_.feature_count = experience::kTuneFeatureCount;
+		config_.feature_names.assign(experience::kTuneFeatureNames.begin(), experience::kTuneFeatureNames.end());
+		config_.action_count = static_cast<uint32_t>(actions);
+	}
+	const char *name() const override { return "scripted"; }
+	const policy::ModelConfig &config() const override { return config_; }
+	bool submit(const policy::Window *w, size_t) override
+	{
+		const int a = script_(w->states + size_t{w->steps - 1} * experience::kTuneFeatureCount);
+		out_ = {};
+		if (a < 0)
+			out_.p.fill(std::numeric_limits<float>::quiet_NaN());
+		else
+			out_.p[static_cast<size_t>(a)] = 1;
+		return true;
+	}
+	bool collect(policy::Probs *out) override
+	{
+		*out = out_;
+		return true;
+	}
+
+private:
+	TuneScript script_;
+	policy::ModelConfig config_;
+	policy::Probs out_;
+};
 
 } // namespace dualpilot::testkit

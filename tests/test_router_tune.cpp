@@ -7,8 +7,6 @@
 // steps and the published settings are those the simulator's way of feeding
 // the same code gives.
 #include <atomic>
-#include <functional>
-#include <limits>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -17,50 +15,14 @@
 #include "dataplane/policy_worker.hpp"
 #include "dataplane/telemetry.hpp"
 #include "ring_bed.hpp"
+#include "tests/scripted_pilot.hpp"
 
 namespace dualpilot::dataplane::bed {
 namespace {
 
-// A tuner whose choice a test writes (tests/test_tune.cpp's): shown the
-// newest features, it returns an action, or -1 for a non-finite output.
-using TuneScript = std::function<int(const float *state)>;
-
-class ScriptedTuner final : public policy::Backend {
-public:
-	ScriptedTuner(TuneScript script, size_t actions) : script_(std::move(script))
-	{
-		config_.window = 1;
-		config_.feature_count = experience::kTuneFeatureCount;
-		config_.feature_names.assign(experience::kTuneFeatureNames.begin(), experience::kTuneFeatureNames.end());
-		config_.action_count = static_cast<uint32_t>(actions);
-	}
-	const char *name() const override { return "scripted"; }
-	const policy::ModelConfig &config() const override { return config_; }
-	bool submit(const policy::Window *w, size_t) override
-	{
-		const int a = script_(w->states + size_t{w->steps - 1} * experience::kTuneFeatureCount);
-		out_ = {};
-		if (a < 0)
-			out_.p.fill(std::numeric_limits<float>::quiet_NaN());
-		else
-			out_.p[static_cast<size_t>(a)] = 1;
-		return true;
-	}
-	bool collect(policy::Probs *out) override
-	{
-		*out = out_;
-		return true;
-	}
-
-private:
-	TuneScript script_;
-	policy::ModelConfig config_;
-	policy::Probs out_;
-};
-
-std::unique_ptr<policy::Backend> scripted(TuneScript script, const policy::TuneConfig &tune = {})
+std::unique_ptr<policy::Backend> scripted(testkit::TuneScript script, const policy::TuneConfig &tune = {})
 {
-	return std::make_unique<ScriptedTuner>(std::move(script), policy::tune_actions(tune).size());
+	return std::make_unique<testkit::ScriptedTuner>(std::move(script), policy::tune_actions(tune).size());
 }
 
 // West a fifo at line rate, east DualPI2 at 10 Mbit/s over a base of target
@@ -348,7 +310,7 @@ TEST_F(RouterRing, TunerAModelForAnotherTableIsRefusedAtStartUp)
 	ASSERT_EQ(start_toml(tune_toml("enforce")), "");
 	PolicyWorker policy;
 	policy.init(router.config().policy, router,
-		    std::make_unique<ScriptedTuner>([](const float *) { return 0; }, 5));
+		    std::make_unique<testkit::ScriptedTuner>([](const float *) { return 0; }, 5));
 	EXPECT_EQ(policy.mode(), PolicyMode::off);
 	EXPECT_NE(policy.error().find("the model has 5 actions and [policy.tune]'s bins make 36 settings"),
 		  std::string::npos)

@@ -5,8 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <functional>
-#include <limits>
 
 #include "aqm/dualpi2.hpp"
 #include "experience/tune_state.hpp"
@@ -14,49 +12,13 @@
 #include "policy/tune_loop.hpp"
 #include "sim/scenario.hpp"
 #include "sim/simulation.hpp"
+#include "tests/scripted_pilot.hpp"
 
 using namespace dualpilot;
 
 namespace {
 
-// A tuner whose choice a test writes: shown the newest features, it returns
-// an action (or -1: a non-finite output, nothing published).
-using TuneScript = std::function<int(const float *state)>;
-
-class ScriptedTuner final : public policy::Backend {
-public:
-	ScriptedTuner(TuneScript script, size_t actions) : script_(std::move(script))
-	{
-		config_.window = 1;
-		config_.feature_count = experience::kTuneFeatureCount;
-		config_.feature_names.assign(experience::kTuneFeatureNames.begin(), experience::kTuneFeatureNames.end());
-		config_.action_count = static_cast<uint32_t>(actions);
-	}
-	const char *name() const override { return "scripted"; }
-	const policy::ModelConfig &config() const override { return config_; }
-	bool submit(const policy::Window *w, size_t) override
-	{
-		const int a = script_(w->states + size_t{w->steps - 1} * experience::kTuneFeatureCount);
-		out_ = {};
-		if (a < 0)
-			out_.p.fill(std::numeric_limits<float>::quiet_NaN());
-		else
-			out_.p[static_cast<size_t>(a)] = 1;
-		return true;
-	}
-	bool collect(policy::Probs *out) override
-	{
-		*out = out_;
-		return true;
-	}
-
-private:
-	TuneScript script_;
-	policy::ModelConfig config_;
-	policy::Probs out_;
-};
-
-std::unique_ptr<policy::TuneLoop> scripted_tuner(TuneScript script, const policy::TuneConfig &tune = {})
+std::unique_ptr<policy::TuneLoop> scripted_tuner(testkit::TuneScript script, const policy::TuneConfig &tune = {})
 {
 	auto loop = std::make_unique<policy::TuneLoop>();
 	aqm::DualPi2Params base;
@@ -64,7 +26,7 @@ std::unique_ptr<policy::TuneLoop> scripted_tuner(TuneScript script, const policy
 	policy::TuneLoopConfig c;
 	c.tune = tune;
 	EXPECT_EQ(loop->init(c, {{base, 0}},
-			     std::make_unique<ScriptedTuner>(std::move(script), policy::tune_actions(tune).size())),
+			     std::make_unique<testkit::ScriptedTuner>(std::move(script), policy::tune_actions(tune).size())),
 		  "");
 	return loop;
 }
