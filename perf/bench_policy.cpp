@@ -26,6 +26,7 @@
 #include "policy/cpu_backend.hpp"
 #include "policy/forward_cpu.hpp"
 #include "policy/model_file.hpp"
+#include "policy/tune_loop.hpp"
 #include "model_shapes.hpp"
 #include "policy_beside.hpp"
 #include "router_bench.hpp"
@@ -116,6 +117,85 @@ double cpu_rows(double seconds)
 	return student_256_us;
 }
 
+// Counts what a tuner publishes (the router's setting records or the
+// simulator's delay line would take it).
+class CountingSink final : public policy::TuneSink {
+public:
+	uint64_t published = 0;
+	void publish_setting(uint32_t, uint32_t, uint64_t, uint64_t) override { published++; }
+	void withdraw_setting(uint32_t, uint64_t) override {}
+};
+
+// One port's 10 ms step of a busy, mixed queue (the figures vary a little
+// from step to step, so that the features are not constant).
+experience::TuneStep busy_step(uint64_t end_ns, aqm::Rng &rng)
+{
+	experience::TuneStep s;
+	s.end_ns = end_ns;
+	s.len_ns = 10000000;
+	s.rate_bps = 100000000;
+	s.sent_bytes = 120000 + rng.next_u32() % 5000;
+	s.arrived_bytes = s.sent_bytes + rng.next_u32() % 3000;
+	s.forwarded = {40 + rng.next_u32() % 5, 40 + rng.next_u32() % 5};
+	s.marked = {0, 4 + rng.next_u32() % 4};
+	s.dropped = {rng.next_u32() % 2, 0};
+	s.sojourn_max_ns = {8000000, 900000};
+	s.sojourn[0][20] = s.forwarded[0];
+	s.sojourn[1][12] = s.forwarded[1];
+	s.prob_q32 = 1u << 28;
+	return s;
+}
+
+// The tuner's decision (issue 27): a port's interval closing to its
+// published setting (the features, the context window, one forward pass on
+// the cpu backend, the choice, the record), as the loop itself times it
+// (TuneStats::decision_ns), one port, for models from the trained size up.
+// Returns the trained size's median, us.
+double tuner_rows(double seconds)
+{
+	struct Size {
+		uint32_t d, layers, heads, window;
+		bool ring; // ring-slot time embedding: one layer caches its keys and values
+	};
+	// The first is docs/training.md's tuner recipe.
+	const Size sizes[] = {{64, 1, 4, 10, true},   {64, 2, 4, 10, false},  {128, 4, 4, 10, false},
+			      {256, 6, 8, 20, false}, {512, 8, 8, 20, false}};
+	fmt::print("\nbench-policy: the tuner's decision per port per interval, cpu backend, one thread\n");
+	fmt::print("{:<34} {:>8} {:>12} {:>12} {:>26}\n", "model", "window", "p50 us", "p99 us",
+		   "ports per 100 ms interval");
+	double trained_us = 0;
+	for (const Size &z : sizes) {
+		policy::ModelConfig c = bench::tuner(z.d, z.layers, z.heads, z.window);
+		if (z.ring)
+			c.time_embedding = policy::TimeEmbedding::ring_position;
+		policy::Model m = policy::random_model(c, 1);
+		aqm::DualPi2Params base;
+		(void)aqm::dualpi2_finalize(base);
+		policy::TuneLoop loop;
+		policy::TuneLoopConfig lc;
+		if (std::string err = loop.init(lc, {{base, 50000000}}, std::make_unique<policy::CpuBackend>(m)); !err.empty()) {
+			fmt::print("{}: {}\n", z.d, err);
+			continue;
+		}
+		CountingSink sink;
+		aqm::Rng rng(3);
+		uint64_t now = 0;
+		const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds / 4);
+		while (std::chrono::steady_clock::now() < deadline || loop.stats().decisions < 20)
+			loop.observe(0, busy_step(now += 10000000, rng), &sink);
+		const double p50 = loop.stats().decision_ns.percentile_ns(0.5) / 1e3;
+		const double p99 = loop.stats().decision_ns.percentile_ns(0.99) / 1e3;
+		fmt::print("{:<34} {:>8} {:>12.1f} {:>12.1f} {:>26.0f}\n",
+			   fmt::format("d {} x {}{} ({} params)", z.d, z.layers, z.ring ? ", ring" : "", m.parameter_count()),
+			   z.window, p50, p99,
+			   1e5 / p99);
+		std::fflush(stdout);
+		if (&z == &sizes[0])
+			trained_us = p50;
+	}
+	return trained_us;
+}
+
 // The router's rows: sampling off, then every 100, 10 and 1 packets with
 // the policy worker in shadow on policy_core. Error text or empty; off and
 // every10: the rates the goal line compares.
@@ -172,6 +252,7 @@ int main(int argc, char **argv)
 	app.add_option("--policy-core", policy_core, "the CPU of the policy worker thread");
 	CLI11_PARSE(app, argc, argv);
 	const double student_256_us = cpu_rows(seconds);
+	const double tuner_us = tuner_rows(seconds);
 	if (std::string err = bench::init_eal("bench-policy", core); !err.empty()) {
 		fmt::print(stderr, "bench-policy: {}\n", err);
 		return 1;
@@ -183,6 +264,7 @@ int main(int argc, char **argv)
 	}
 	rte_eal_cleanup();
 	fmt::print("student_us_per_queue_batch256: {:.3f}\n", student_256_us);
+	fmt::print("tuner_cpu_decision_us_p50: {:.1f}\n", tuner_us);
 	fmt::print("sampling10_vs_off_ratio: {:.3f}\n", every10 / off);
 	return 0;
 }

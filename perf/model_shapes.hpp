@@ -6,6 +6,7 @@
 
 #include "aqm/observe.hpp"
 #include "experience/features.hpp"
+#include "experience/tune_state.hpp"
 #include "policy/model.hpp"
 
 namespace dualpilot::bench {
@@ -34,5 +35,18 @@ inline policy::ModelConfig student(uint32_t window)
 }
 
 inline policy::ModelConfig teacher(uint32_t window) { return sized(64, 2, 4, 16, 256, window); }
+
+// The tuner's shape (issue 27): its 26 time-sampled features and one
+// action per setting of the default table (36); d 64, 2 layers is what
+// docs/training.md trains.
+inline policy::ModelConfig tuner(uint32_t d, uint32_t layers, uint32_t heads, uint32_t window)
+{
+	policy::ModelConfig c = sized(d, layers, heads, 16, 4 * d, window);
+	c.feature_count = experience::kTuneFeatureCount;
+	c.kernels.assign(c.feature_count, 1);
+	c.feature_names.assign(experience::kTuneFeatureNames.begin(), experience::kTuneFeatureNames.end());
+	c.action_count = 36;
+	return c;
+}
 
 } // namespace dualpilot::bench

@@ -47,6 +47,8 @@ std::string check_tune_config(const TuneConfig &c)
 		return "tune_interval: between 10ms and 10s";
 	if (c.steps_per_interval < 1 || c.steps_per_interval > 100 || c.interval_ns / c.steps_per_interval < 1000000)
 		return "steps_per_interval: 1 to 100, each step at least 1ms";
+	if (!(c.switch_margin >= 0 && c.switch_margin < 1))
+		return "switch_margin: at least 0 and below 1";
 	if (c.ttl_ns < c.interval_ns)
 		return "tune_ttl: at least tune_interval, or every setting lapses before the next one";
 	if (c.target_min_ns == 0 || c.target_min_ns > c.target_max_ns || c.max_rtt_min_ns == 0 ||

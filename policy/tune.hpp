@@ -36,6 +36,11 @@ struct TuneConfig {
 	uint64_t interval_ns = 100000000;  // tune_interval: one decision per port
 	uint32_t steps_per_interval = 10;  // state records per interval (10 ms at the default)
 	uint64_t ttl_ns = 500000000;       // tune_ttl: a setting lapses this long after the state it came from
+	// Hysteresis: the setting in force (the loop's last choice, else the
+	// base) stays unless the model's most likely setting beats it by more
+	// than this in probability, so that near ties do not flip the PI's
+	// settings interval after interval. 0: the most likely setting, always.
+	double switch_margin = 0;
 	// The bins; the actions are their product, target outermost, coupling
 	// innermost (the model's action i is tune_actions()[i]).
 	std::vector<uint64_t> targets_ns{5000000, 15000000, 30000000};

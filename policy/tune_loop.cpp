@@ -197,6 +197,8 @@ void TuneLoop::decide(uint32_t port, uint64_t now_ns, TuneSink *sink)
 		stats_.invalid_outputs++;
 		return;
 	}
+	if (probs.p[best] - probs.p[token] <= cfg_.tune.switch_margin)
+		best = token; // hysteresis: a near tie keeps what is in force
 	contexts_->set_last_action(port, static_cast<uint8_t>(best));
 	if (cfg_.enforce && sink && !backed_off(port, now_ns)) {
 		sink->publish_setting(port, best, now_ns, now_ns + cfg_.tune.ttl_ns);

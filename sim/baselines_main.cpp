@@ -49,6 +49,7 @@ struct Options {
 	uint32_t train_cells = 40, report_seeds = 5, selection_seeds = 2, every = 1, threads = 2,
 		 inference_interval = profile::kInferenceInterval;
 	uint64_t seed = 1001;
+	double switch_margin = policy::TuneConfig{}.switch_margin;
 };
 
 std::optional<int> parse_command_line(int argc, char **argv, Options &o)
@@ -80,6 +81,11 @@ std::optional<int> parse_command_line(int argc, char **argv, Options &o)
 	app.add_option("--policy", o.policy_path, "a model file: DualPI2 + this pilot in enforce mode");
 	app.add_option("--tuner", o.tuner_path,
 		       "a tuner model file (action = \"tune\"): DualPI2 over the same base with this tuner setting it");
+	app.add_option("--tuner-switch-margin", o.switch_margin,
+		       "the tuner's hysteresis ([policy.tune] switch_margin): keep the setting in force unless the best "
+		       "beats it by this probability")
+		->check(CLI::Range(0.0, 0.999))
+		->capture_default_str();
 	app.add_option("--inference-interval", o.inference_interval, "the pilot's decisions per call")->capture_default_str();
 	app.add_option("--pilot-base", o.pilot_base,
 		       "the DualPI2 the pilot overrides: tuned (this search's tuned default), tc, or profile (the pilot "
@@ -396,6 +402,7 @@ int main(int argc, char **argv)
 		c.selection_seeds.push_back(opt.seed + opt.report_seeds + i);
 	c.model_path = opt.policy_path;
 	c.tuner_path = opt.tuner_path;
+	c.tune.switch_margin = opt.switch_margin;
 	c.pilot_base = opt.pilot_base == "tuned" ? sim::PilotBase::tuned
 		       : opt.pilot_base == "tc"  ? sim::PilotBase::tc
 						 : sim::PilotBase::settings;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "aqm/random.hpp"
+#include "aqm/units.hpp"
 #include "sim/bench_grid.hpp"
 #include "sim/parallel.hpp"
 #include "sim/simulation.hpp"
@@ -16,19 +17,81 @@ using Schedule = std::vector<RunOptions::ScheduledSetting>;
 
 constexpr double kTieLogRatio = 0.02; // 2 % a segment
 
-RunResult run_with(const TuneDataConfig &c, const Scenario &sc, uint64_t seed, const Schedule &schedule,
-		   uint64_t delay_ns, bool record)
+// A run of the scenario over `base`: whole (no schedule: the base alone,
+// its tallies by segment), or a behaviour's (the tuner's schedule over the
+// base, its states recorded).
+RunResult run_with(const TuneDataConfig &c, const std::vector<aqm::Setting> &base, const Scenario &sc,
+		   uint64_t seed, const Schedule &schedule, uint64_t delay_ns)
 {
-	auto built = aqm::make_aqm("dualpi2", c.base, seed); // checked by make_tune_data
+	auto built = aqm::make_aqm("dualpi2", base, seed); // checked by make_tune_data
+	const bool record = !schedule.empty();
 	RunOptions o;
 	o.seed = seed;
 	o.objective = sc.objective;
 	o.segment_ns = record ? 0 : c.segment_ns;
-	o.tune = c.tune;
-	o.decision_delay_ns = delay_ns;
-	o.tune_schedule = schedule;
-	o.record_tune_states = record;
+	if (record) {
+		o.tune = c.tune;
+		o.decision_delay_ns = delay_ns;
+		o.tune_schedule = schedule;
+		o.record_tune_states = true;
+	}
 	return run_scenario(sc, std::move(*built.aqm), o);
+}
+
+// The settings of a table entry, as tc-dualpi2 names them.
+std::vector<aqm::Setting> settings_of(const policy::TuneSetting &s)
+{
+	return {{"typical_rtt", aqm::format_time(s.target_ns)},
+		{"max_rtt", aqm::format_time(s.max_rtt_ns)},
+		{"step_thresh", aqm::format_time(s.step_thresh_ns)},
+		{"coupling_factor", std::to_string(s.coupling)}};
+}
+
+// One whole run's figures: the objective's, and the log score of each segment.
+struct WholeRun {
+	double score = 0, l99 = 0, util = 0, balance = -1;
+	std::vector<double> segment_log_score;
+};
+
+WholeRun whole_figures(const RunResult &r, const Scenario &sc)
+{
+	WholeRun w;
+	const experience::ObjectiveInputs in = tally_inputs(r.measured);
+	w.score = score(in, sc.objective).score;
+	w.l99 = in.queue[1].p99_ms;
+	w.util = in.utilisation;
+	w.balance = in.rate_balance;
+	for (const Tally &t : r.segments)
+		w.segment_log_score.push_back(std::log(std::max(1e-9, score(tally_inputs(t), sc.objective).score)));
+	return w;
+}
+
+// The tuned default over the cells' whole runs ([cell][candidate], candidate
+// 0 tc's defaults, 1 + a the table's entry a): dualpilot-baselines' rule.
+size_t searched_base(const std::vector<std::vector<WholeRun>> &whole)
+{
+	size_t best = 0;
+	double best_mean = -1;
+	const double cells = static_cast<double>(whole.size());
+	for (size_t k = 0; k < whole[0].size(); k++) {
+		double sum = 0, kept = 0;
+		for (const auto &cell : whole) {
+			sum += cell[k].score;
+			kept += keeps_l4s_promise(cell[k].l99, cell[0].l99);
+		}
+		if (kept >= kL4sPromiseShare * cells && sum / cells > best_mean) {
+			best_mean = sum / cells;
+			best = k;
+		}
+	}
+	return best;
+}
+
+// Issue 27's per-scenario limits on what the tuner may trade against its base.
+bool within_limits(const WholeRun &x, const WholeRun &base, bool balance)
+{
+	const bool balanced = x.balance <= 0 || (x.balance >= 0.5 && x.balance <= 2);
+	return x.l99 <= base.l99 + 0.1 + 1e-9 && x.util >= base.util - 0.01 - 1e-12 && (!balance || balanced);
 }
 
 // A behaviour: settings held for a random time each, drawn over the table
@@ -46,13 +109,34 @@ Schedule random_schedule(const TuneDataConfig &c, uint64_t duration_ns, uint64_t
 }
 
 // One cell's whole runs: per action, the log score of each segment, and
-// whether it keeps the L4S promise over the run against the base's.
+// whether it stays within the limits over the run against the base's.
 struct Hindsight {
 	std::vector<std::vector<double>> log_score; // [action][segment]
 	std::vector<double> run_log_score;          // [action]: the whole measured run
 	std::vector<bool> admissible;
-	double base_l99 = 0;
 };
+
+// A cell's hindsight from its whole runs (candidate 0 tc's defaults, 1 + a
+// entry a) against the base candidate. False where no entry met every
+// limit, and the rate balance was left out.
+bool hindsight_of(const std::vector<WholeRun> &whole, size_t base, Hindsight &h)
+{
+	const size_t k = whole.size() - 1;
+	h = {};
+	for (size_t a = 0; a < k; a++) {
+		h.log_score.push_back(whole[a + 1].segment_log_score);
+		h.run_log_score.push_back(std::log(std::max(1e-9, whole[a + 1].score)));
+	}
+	for (bool balance : {true, false}) {
+		h.admissible.assign(k, false);
+		bool any = false;
+		for (size_t a = 0; a < k; a++)
+			any |= h.admissible[a] = within_limits(whole[a + 1], whole[base], balance);
+		if (any)
+			return balance;
+	}
+	return false;
+}
 
 uint8_t label_at(const Hindsight &h, const TuneDataConfig &c, uint64_t warmup_ns, uint64_t at_ns)
 {
@@ -89,64 +173,72 @@ uint8_t label_at(const Hindsight &h, const TuneDataConfig &c, uint64_t warmup_ns
 
 } // namespace
 
+namespace {
+
+// Each behaviour run's recorded intervals, labelled, as one episode.
+void label_behaviours(const Hindsight &h, const TuneDataConfig &c, const Scenario &sc,
+		      const std::vector<RunResult> &behaviour, TuneData &out)
+{
+	for (const RunResult &r : behaviour) {
+		out.runs++;
+		for (const RunResult::TuneTrace &t : r.tune_states) {
+			out.states.insert(out.states.end(), t.state.begin(), t.state.end());
+			const uint8_t label = label_at(h, c, sc.warmup_ns, t.at_ns);
+			out.labels.push_back(label);
+			out.label_counts[label]++;
+			out.dones.push_back(0);
+		}
+		if (!out.dones.empty())
+			out.dones.back() = 1;
+	}
+}
+
+// Phase one: every cell's whole runs, tc's defaults and each table entry.
+std::vector<std::vector<WholeRun>> whole_runs(const TuneDataConfig &c, const std::vector<Scenario> &cells,
+					      const std::vector<uint64_t> &seeds,
+					      const std::vector<policy::TuneSetting> &table)
+{
+	const size_t per_cell = table.size() + 1;
+	std::vector<std::vector<WholeRun>> whole(cells.size(), std::vector<WholeRun>(per_cell));
+	parallel_for(cells.size() * per_cell, c.threads, [&](size_t job, uint32_t) {
+		const size_t i = job / per_cell, j = job % per_cell;
+		const std::vector<aqm::Setting> settings = j == 0 ? std::vector<aqm::Setting>{} : settings_of(table[j - 1]);
+		whole[i][j] = whole_figures(run_with(c, settings, cells[i], seeds[i], {}, 0), cells[i]);
+	});
+	return whole;
+}
+
+} // namespace
+
 std::string make_tune_data(const TuneDataConfig &c, const std::vector<Scenario> &cells,
 			   const std::vector<uint64_t> &seeds, TuneData &out)
 {
 	if (std::string err = policy::check_tune_config(c.tune); !err.empty())
 		return "[policy.tune] " + err;
-	if (auto built = aqm::make_aqm("dualpi2", c.base); !built.error.empty())
-		return "the base: " + built.error;
 	if (cells.size() != seeds.size() || cells.empty())
 		return "the tuner's data needs training cells, one seed each";
 	if (c.decision_delays_ns.empty() || c.min_hold_ns == 0 || c.max_hold_ns < c.min_hold_ns || c.segment_ns == 0)
 		return "the tuner's data needs decision delays and holds of 0 < min <= max";
-	const size_t k = policy::tune_actions(c.tune).size();
-	const size_t per_cell = (k + 1) + c.behaviour_runs; // the base, each action, the behaviours
-	std::vector<Hindsight> hindsight(cells.size());
-	for (Hindsight &h : hindsight) {
-		h.log_score.assign(k, {});
-		h.admissible.assign(k, false);
-		h.run_log_score.assign(k, 0);
-	}
-	std::vector<std::vector<double>> l99(cells.size(), std::vector<double>(k + 1));
-	std::vector<std::vector<RunResult>> behaviour(cells.size(), std::vector<RunResult>(c.behaviour_runs));
-	parallel_for(cells.size() * per_cell, c.threads, [&](size_t job, uint32_t) {
-		const size_t i = job / per_cell, j = job % per_cell;
-		const Scenario &sc = cells[i];
-		if (j <= k) {
-			const uint16_t action = j == 0 ? experience::kBaseSetting : static_cast<uint16_t>(j - 1);
-			const RunResult r = run_with(c, sc, seeds[i], {{0, action}}, 0, false);
-			l99[i][j] = tally_inputs(r.measured).queue[1].p99_ms;
-			if (j > 0)
-				hindsight[i].run_log_score[j - 1] =
-					std::log(std::max(1e-9, score(tally_inputs(r.measured), sc.objective).score));
-			if (j > 0)
-				for (const Tally &t : r.segments)
-					hindsight[i].log_score[j - 1].push_back(
-						std::log(std::max(1e-9, score(tally_inputs(t), sc.objective).score)));
-			return;
-		}
-		const uint32_t run = static_cast<uint32_t>(j - k - 1);
-		behaviour[i][run] = run_with(c, sc, seeds[i], random_schedule(c, sc.duration_ns, seeds[i], run, k),
-					     c.decision_delays_ns[run % c.decision_delays_ns.size()], true);
-	});
+	const std::vector<policy::TuneSetting> table = policy::tune_actions(c.tune);
+	const size_t k = table.size();
 	out = {};
+	const std::vector<std::vector<WholeRun>> whole = whole_runs(c, cells, seeds, table);
+	const size_t base = searched_base(whole); // a candidate: 0 tc's defaults, 1 + a entry a
+	out.base = base == 0 ? std::vector<aqm::Setting>{} : settings_of(table[base - 1]);
+	out.base_label = base == 0 ? "tc defaults" : policy::describe(table[base - 1]);
+	std::vector<std::vector<RunResult>> behaviour(cells.size(), std::vector<RunResult>(c.behaviour_runs));
+	parallel_for(cells.size() * c.behaviour_runs, c.threads, [&](size_t job, uint32_t) {
+		const size_t i = job / c.behaviour_runs;
+		const uint32_t run = static_cast<uint32_t>(job % c.behaviour_runs);
+		behaviour[i][run] = run_with(c, out.base, cells[i], seeds[i],
+					     random_schedule(c, cells[i].duration_ns, seeds[i], run, k),
+					     c.decision_delays_ns[run % c.decision_delays_ns.size()]);
+	});
 	out.label_counts.assign(k, 0);
 	for (size_t i = 0; i < cells.size(); i++) {
-		for (size_t a = 0; a < k; a++)
-			hindsight[i].admissible[a] = keeps_l4s_promise(l99[i][a + 1], l99[i][0]);
-		for (const RunResult &r : behaviour[i]) {
-			out.runs++;
-			for (const RunResult::TuneTrace &t : r.tune_states) {
-				out.states.insert(out.states.end(), t.state.begin(), t.state.end());
-				const uint8_t label = label_at(hindsight[i], c, cells[i].warmup_ns, t.at_ns);
-				out.labels.push_back(label);
-				out.label_counts[label]++;
-				out.dones.push_back(0);
-			}
-			if (!out.dones.empty())
-				out.dones.back() = 1;
-		}
+		Hindsight h;
+		out.cells_none_within += !hindsight_of(whole[i], base, h);
+		label_behaviours(h, c, cells[i], behaviour[i], out);
 		out.runs += k + 1;
 	}
 	return {};

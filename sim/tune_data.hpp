@@ -5,9 +5,18 @@
 // while the tuner's features are recorded. Each recorded interval becomes
 // one pool entry: its features, and as its action the setting with the best
 // score over the next horizon_ns of the same traffic (the same seed) among
-// those that keep the L4S promise. The behaviour's own settings are in the
-// features, not in the labels: the model learns which setting is best from
-// whatever is in force, which imitation of the behaviour could not.
+// those that stay within the tuner's per-scenario limits against the base
+// (issue 27: the L queue's p99 at most the base's + 0.1 ms, utilisation at
+// most a point under the base's, the coupling's rate balance within 0.5-2
+// where both classes run long flows). The behaviour's own settings are in
+// the features, not in the labels: the model learns which setting is best
+// from whatever is in force, which imitation of the behaviour could not.
+//
+// The base is the tuned default: the setting of the table (or tc's
+// defaults) with the best mean score over these cells among those that keep
+// the L4S promise on 90 % of them, the rule dualpilot-baselines' search
+// uses (sim/heldout_bench.hpp), so that the tuner learns over the DualPI2
+// it will be judged against and runs over.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +32,6 @@ namespace dualpilot::sim {
 
 struct TuneDataConfig {
 	policy::TuneConfig tune;
-	std::vector<aqm::Setting> base;          // the DualPI2 the runs start from and return to
 	uint32_t behaviour_runs = 2;             // per cell
 	uint64_t min_hold_ns = 500000000;        // a behaviour's setting holds 0.5 ..
 	uint64_t max_hold_ns = 3000000000ull;    // .. 3 s
@@ -40,6 +48,9 @@ struct TuneData {
 	std::vector<uint8_t> labels;
 	std::vector<uint8_t> dones;
 	std::vector<uint32_t> label_counts; // per action
+	std::vector<aqm::Setting> base;     // the base the behaviours ran over (the searched one)
+	std::string base_label;             // "tc defaults" or the table's setting
+	uint32_t cells_none_within = 0;     // cells where no setting met every limit (balance relaxed)
 	uint64_t runs = 0;
 	size_t size() const { return labels.size(); }
 };

@@ -62,7 +62,6 @@ int main(int argc, char **argv)
 	CLI11_PARSE(app, argc, argv);
 
 	sim::TuneDataConfig c;
-	c.base = profile::base_settings();
 	c.behaviour_runs = o.behaviour_runs;
 	c.decision_delays_ns.assign(profile::kDecisionDelaysNs.begin(), profile::kDecisionDelaysNs.end());
 	c.threads = o.threads;
@@ -71,7 +70,7 @@ int main(int argc, char **argv)
 	sim::TuneData data;
 	std::string err = sim::training_cells(o.sweep_path, o.heldout_dir, o.cells, cells, seeds);
 	if (err.empty()) {
-		fmt::print(stderr, "tuner data: {} cells x ({} settings + the base + {} behaviours)\n", cells.size(),
+		fmt::print(stderr, "tuner data: {} cells x ({} settings + tc's defaults + {} behaviours)\n", cells.size(),
 			   policy::tune_actions(c.tune).size(), c.behaviour_runs);
 		err = sim::make_tune_data(c, cells, seeds, data);
 	}
@@ -81,7 +80,9 @@ int main(int argc, char **argv)
 		fmt::print(stderr, "error: {}\n", err);
 		return 2;
 	}
-	fmt::print("{}: {} entries from {} runs\nlabels:", o.out, data.size(), data.runs);
+	fmt::print("{}: {} entries from {} runs\nbase (the tuned default of these cells): {}\n"
+		   "cells where no setting met every limit (rate balance left out): {}\nlabels:",
+		   o.out, data.size(), data.runs, data.base_label, data.cells_none_within);
 	for (size_t a = 0; a < data.label_counts.size(); a++)
 		if (data.label_counts[a])
 			fmt::print(" {}={}", a, data.label_counts[a]);

@@ -226,3 +226,76 @@ TEST(SimTuner, TheHarmGuardBacksOffATargetAtItsMaximum)
 	EXPECT_GE(r.tune_withdrawn, 1u);
 	EXPECT_GT(r.tune_held_ns.back(), 1000000000u); // the base, for the back-off at least
 }
+
+namespace {
+
+// A model torn between two settings: each interval it leans, 52 to 48, to
+// the other one.
+class TornTuner final : public policy::Backend {
+public:
+	TornTuner(uint32_t a, uint32_t b, size_t actions) : a_(a), b_(b)
+	{
+		config_.window = 1;
+		config_.feature_count = experience::kTuneFeatureCount;
+		config_.feature_names.assign(experience::kTuneFeatureNames.begin(), experience::kTuneFeatureNames.end());
+		config_.action_count = static_cast<uint32_t>(actions);
+	}
+	const char *name() const override { return "torn"; }
+	const policy::ModelConfig &config() const override { return config_; }
+	bool submit(const policy::Window *, size_t) override
+	{
+		out_ = {};
+		const bool lean_a = calls_++ % 2 == 0;
+		out_.p[lean_a ? a_ : b_] = 0.52f;
+		out_.p[lean_a ? b_ : a_] = 0.48f;
+		return true;
+	}
+	bool collect(policy::Probs *out) override
+	{
+		*out = out_;
+		return true;
+	}
+
+private:
+	uint32_t a_, b_, calls_ = 0;
+	policy::ModelConfig config_;
+	policy::Probs out_;
+};
+
+// The settings published and the changes among them.
+std::pair<uint64_t, uint64_t> changes_with_margin(double margin)
+{
+	const sim::Scenario sc = scenario("20mbit", "20ms", kMixedFlows);
+	policy::TuneConfig tune;
+	tune.switch_margin = margin;
+	aqm::DualPi2Params base;
+	EXPECT_EQ(aqm::dualpi2_finalize(base), "");
+	policy::TuneLoop loop;
+	policy::TuneLoopConfig c;
+	c.tune = tune;
+	EXPECT_EQ(loop.init(c, {{base, 0}}, std::make_unique<TornTuner>(3, 9, policy::tune_actions(tune).size())), "");
+	sim::RunOptions opt;
+	opt.tuner = &loop;
+	opt.tune = tune;
+	const sim::RunResult r = run(sc, opt);
+	EXPECT_EQ(loop.stats().decisions, 60u);
+	return {loop.stats().published, loop.stats().changes};
+}
+
+} // namespace
+
+// switch_margin: a model torn between two settings flips the PI's settings
+// every interval without it; with it, the first choice holds (one change,
+// from the base), since neither beats the other by the margin.
+TEST(SimTuner, TheSwitchMarginHoldsANearTie)
+{
+	const auto [published, changes] = changes_with_margin(0);
+	EXPECT_GE(published, 40u);
+	EXPECT_EQ(changes, published);
+	const auto [held_published, held_changes] = changes_with_margin(0.1);
+	EXPECT_GE(held_published, published);
+	EXPECT_EQ(held_changes, 1u);
+	policy::TuneConfig bad;
+	bad.switch_margin = 1;
+	EXPECT_NE(policy::check_tune_config(bad).find("switch_margin"), std::string::npos);
+}
