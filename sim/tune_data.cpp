@@ -87,11 +87,9 @@ size_t searched_base(const std::vector<std::vector<WholeRun>> &whole)
 	return best;
 }
 
-// Issue 27's per-scenario limits on what the tuner may trade against its base.
 bool within_limits(const WholeRun &x, const WholeRun &base, bool balance)
 {
-	const bool balanced = x.balance <= 0 || (x.balance >= 0.5 && x.balance <= 2);
-	return x.l99 <= base.l99 + 0.1 + 1e-9 && x.util >= base.util - 0.01 - 1e-12 && (!balance || balanced);
+	return within_tuner_limits(x.l99, x.util, x.balance, base.l99, base.util, balance);
 }
 
 // A behaviour: settings held for a random time each, drawn over the table
@@ -209,6 +207,13 @@ std::vector<std::vector<WholeRun>> whole_runs(const TuneDataConfig &c, const std
 }
 
 } // namespace
+
+bool within_tuner_limits(double l99_ms, double util, double rate_balance, double base_l99_ms, double base_util,
+			 bool balance)
+{
+	const bool balanced = rate_balance <= 0 || (rate_balance >= 0.5 && rate_balance <= 2);
+	return l99_ms <= base_l99_ms + 0.1 + 1e-9 && util >= base_util - 0.01 - 1e-12 && (!balance || balanced);
+}
 
 std::string make_tune_data(const TuneDataConfig &c, const std::vector<Scenario> &cells,
 			   const std::vector<uint64_t> &seeds, TuneData &out)

@@ -55,6 +55,13 @@ struct TuneData {
 	size_t size() const { return labels.size(); }
 };
 
+// Issue 27's per-scenario limits on what the tuner may trade against its
+// base, for one run's figures: the L queue's p99 (ms), utilisation (0..1)
+// and the L4S-over-Classic long-flow rate balance (< 0: not both classes).
+// balance = false leaves the balance out.
+bool within_tuner_limits(double l99_ms, double util, double rate_balance, double base_l99_ms, double base_util,
+			 bool balance = true);
+
 // cells[i] runs with seeds[i]. Error text, or empty.
 [[nodiscard]] std::string make_tune_data(const TuneDataConfig &c, const std::vector<Scenario> &cells,
 					 const std::vector<uint64_t> &seeds, TuneData &out);

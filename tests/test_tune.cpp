@@ -4,6 +4,7 @@
 // back on expiry, the harm guard on a model that drives the target up.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "aqm/dualpi2.hpp"
@@ -12,6 +13,9 @@
 #include "policy/tune_loop.hpp"
 #include "sim/scenario.hpp"
 #include "sim/simulation.hpp"
+#include "sim/tally.hpp"
+#include "sim/tune_data.hpp"
+#include "aqm/units.hpp"
 #include "tests/scripted_pilot.hpp"
 
 using namespace dualpilot;
@@ -298,4 +302,62 @@ TEST(SimTuner, TheSwitchMarginHoldsANearTie)
 	policy::TuneConfig bad;
 	bad.switch_margin = 1;
 	EXPECT_NE(policy::check_tune_config(bad).find("switch_margin"), std::string::npos);
+}
+
+// The tuner's limits (issue 27), against the base's figures: the L queue's
+// p99 at most + 0.1 ms, utilisation at most a point under, the rate balance
+// within 0.5-2 where both classes run long flows.
+TEST(TuneData, TheLimitsAreTheIssuesAgainstTheBase)
+{
+	EXPECT_TRUE(sim::within_tuner_limits(1.05, 0.95, 1.0, 1.0, 0.955));
+	EXPECT_FALSE(sim::within_tuner_limits(1.11, 0.95, 1.0, 1.0, 0.95));  // L p99
+	EXPECT_FALSE(sim::within_tuner_limits(1.0, 0.93, 1.0, 1.0, 0.95));   // utilisation
+	EXPECT_FALSE(sim::within_tuner_limits(1.0, 0.95, 2.5, 1.0, 0.95));   // balance
+	EXPECT_TRUE(sim::within_tuner_limits(1.0, 0.95, 2.5, 1.0, 0.95, false));
+	EXPECT_TRUE(sim::within_tuner_limits(1.0, 0.95, -1, 1.0, 0.95)); // one class only
+}
+
+// Two cells, four settings: the base is one the search can pick, every
+// interval of every behaviour run is an entry, the labels are not all one
+// setting, and every label names a setting that, run whole on its cell,
+// keeps the L queue's p99 and the utilisation within the limits against
+// the base.
+TEST(TuneData, LabelsNameSettingsWithinTheLimits)
+{
+	sim::TuneDataConfig c;
+	c.tune.targets_ns = {5000000, 30000000};
+	c.tune.max_rtts_ns = {50000000};
+	c.tune.step_threshs_ns = {1000000, 2000000};
+	c.tune.couplings = {3};
+	c.behaviour_runs = 1;
+	c.decision_delays_ns = {20000};
+	const std::vector<sim::Scenario> cells{scenario("20mbit", "20ms", kMixedFlows), scenario("12mbit", "80ms", kMixedFlows)};
+	sim::TuneData d;
+	ASSERT_EQ(sim::make_tune_data(c, cells, {3, 4}, d), "");
+	EXPECT_EQ(d.size(), 120u);
+	EXPECT_EQ(std::count(d.dones.begin(), d.dones.end(), 1), 2);
+	EXPECT_FALSE(d.base_label.empty());
+	// Not the base everywhere: the 80 ms cell's Classic flows want a longer target.
+	EXPECT_GE(std::count_if(d.label_counts.begin(), d.label_counts.end(), [](uint32_t n) { return n > 0; }), 2);
+	const std::vector<policy::TuneSetting> table = policy::tune_actions(c.tune);
+	auto figures = [&](size_t cell, const std::vector<aqm::Setting> &settings) {
+		auto built = aqm::make_aqm("dualpi2", settings, cell + 3);
+		sim::RunOptions o;
+		o.seed = cell + 3;
+		o.objective = cells[cell].objective;
+		return sim::tally_inputs(sim::run_scenario(cells[cell], std::move(*built.aqm), o).measured);
+	};
+	for (size_t cell = 0; cell < 2; cell++) {
+		const auto base = figures(cell, d.base);
+		for (size_t i = cell * 60; i < cell * 60 + 60; i++) {
+			const policy::TuneSetting &s = table[d.labels[i]];
+			const auto x = figures(cell, {{"typical_rtt", aqm::format_time(s.target_ns)},
+						      {"max_rtt", aqm::format_time(s.max_rtt_ns)},
+						      {"step_thresh", aqm::format_time(s.step_thresh_ns)},
+						      {"coupling_factor", std::to_string(s.coupling)}});
+			EXPECT_TRUE(sim::within_tuner_limits(x.queue[1].p99_ms, x.utilisation, x.rate_balance,
+							     base.queue[1].p99_ms, base.utilisation, false))
+				<< "cell " << cell << " interval " << i << ": " << policy::describe(s);
+		}
+	}
 }
