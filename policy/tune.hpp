@@ -40,7 +40,9 @@ struct TuneConfig {
 	// base) stays unless the model's most likely setting beats it by more
 	// than this in probability, so that near ties do not flip the PI's
 	// settings interval after interval. 0: the most likely setting, always.
-	double switch_margin = 0;
+	// 0.2 was chosen on the dev family against 0 (perf/RESULTS.md, "The
+	// tuner on the dev family").
+	double switch_margin = 0.2;
 	// The bins; the actions are their product, target outermost, coupling
 	// innermost (the model's action i is tune_actions()[i]).
 	std::vector<uint64_t> targets_ns{5000000, 15000000, 30000000};
