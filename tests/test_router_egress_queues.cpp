@@ -122,8 +122,10 @@ protected:
 		pass(step_ns);
 		received += drain_count(east);
 	}
-	// The flows of one burst per rx queue, as RSS would: a flow arrives on
-	// one rx queue only (odd flows on queue 1).
+	// A burst into each rx queue, as RSS would: a flow arrives on one rx
+	// queue only. Rx queue q carries flows 2f + q (their ECN by ecn_of),
+	// written as source port 1000 + f: a flow on the wire is its source
+	// port and its rx queue.
 	void offer(unsigned per_queue, uint16_t flows, Ecn (*ecn_of)(uint16_t), size_t payload = 1000)
 	{
 		for (unsigned q = 0; q < 2; q++) {
@@ -142,11 +144,6 @@ protected:
 	std::vector<uint32_t> seq_even = std::vector<uint32_t>(4096), seq_odd = std::vector<uint32_t>(4096);
 	uint64_t injected = 0, received = 0, now = 1000;
 };
-
-// Flow frames are written with flow_frame's index on the wire: an rx queue
-// q carries flows 2f + q as source port 1000 + f (offer's numbering), so a
-// flow is (source port, rx queue); here only the source port is needed to
-// tell flows apart on one rx queue.
 
 // The config: the key's bounds, the bound over all ports, the tuner's
 // refusal, each naming file, line and key; and a device with fewer tx
