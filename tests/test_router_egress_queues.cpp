@@ -399,6 +399,59 @@ TEST_F(EgressQueues, ALiveAqmChangeReachesEveryQueue)
 	expect_conservation(router, injected, received);
 }
 
+// l3 mode: a route's port of two queues takes its frames over both (here
+// by the 2-tuple: 128 destinations, no ports), each rewritten for the next
+// hop, next to a port of one queue; every frame accounted for.
+TEST_F(EgressQueues, L3RoutesSpreadOverThePortsQueues)
+{
+	ASSERT_EQ(start(R"([router]
+mode = "l3"
+workers = 2
+[[ports]]
+name = "west"
+device = "WEST"
+rx_queues = 2
+aqm = "fifo"
+[[ports]]
+name = "east"
+device = "EAST"
+egress_queues = 2
+[[routes]]
+prefix = "10.0.1.0/24"
+port = "west"
+next_hop_mac = "02:00:00:00:00:01"
+[[routes]]
+prefix = "10.0.2.0/24"
+port = "east"
+next_hop_mac = "02:00:00:00:00:02"
+)"),
+		  "");
+	std::vector<std::vector<uint8_t>> frames;
+	for (uint8_t host = 1; host <= 128; host++)
+		frames.push_back(ipv4_to({10, 0, 2, host}));
+	frames.push_back(ipv4_to({10, 0, 1, 7}));
+	for (int round = 0; round < 8; round++) {
+		ASSERT_NO_FATAL_FAILURE(inject(west, frames));
+		injected += frames.size();
+		for (int i = 0; i < 10; i++)
+			pass(1000);
+	}
+	const auto to_east = collect(east), to_west = collect(west);
+	EXPECT_EQ(to_east.size(), 8u * 128);
+	EXPECT_EQ(to_west.size(), 8u);
+	for (const auto &f : to_east) {
+		EXPECT_EQ(f[5], 0x02); // the next hop's address
+		EXPECT_EQ(f[kIp + 8], 63);
+	}
+	EXPECT_GT(east_queue_stats(0).tx_pkts, 8u * 128 / 3);
+	EXPECT_GT(east_queue_stats(1).tx_pkts, 8u * 128 / 3);
+	received = to_east.size() + to_west.size();
+	const PortStats in = router.port_stats(0), out = router.port_stats(1);
+	EXPECT_EQ(in.rx_pkts, injected);
+	EXPECT_EQ(in.tx_pkts + out.tx_pkts, received);
+	EXPECT_EQ(router.queued_pkts(), 0u);
+}
+
 // With the device's RSS hash and as many rx queues as the peer has egress
 // queues, a frame takes the egress queue of its rx queue's number (hash mod
 // n, as the default redirection table chose the rx queue), and that queue's
