@@ -49,7 +49,7 @@ using common::TomlReader;
 [[nodiscard]] bool read_port(TomlReader &r, const toml::table &t, PortConfig &p)
 {
 	if (!r.only_keys_and_aqm_tables(t, "[[ports]]", {"name", "device", "peer", "rate", "burst", "overhead", "aqm",
-							 "rx_queues", "delay"}))
+							 "rx_queues", "egress_queues", "delay"}))
 		return false;
 	if (const toml::node *n = t.get("overhead"); n && !(n->is_string() && n->as_string()->get() == "auto")) {
 		uint32_t overhead = 0;
@@ -58,11 +58,13 @@ using common::TomlReader;
 		p.overhead_bytes = static_cast<int32_t>(overhead);
 	}
 	std::string rate = "line";
-	uint32_t rx_queues = 1;
+	uint32_t rx_queues = 1, egress_queues = 1;
 	if (!r.text(t, "name", p.name) || !r.text(t, "device", p.device) || !r.text(t, "peer", p.peer) ||
 	    !r.text(t, "rate", rate) || !r.integer(t, "burst", p.burst_bytes, 64, 16 * 1024 * 1024) ||
-	    !r.text(t, "aqm", p.aqm) || !r.integer(t, "rx_queues", rx_queues, 1, 64) || !r.time(t, "delay", p.delay_ns))
+	    !r.text(t, "aqm", p.aqm) || !r.integer(t, "rx_queues", rx_queues, 1, 64) ||
+	    !r.integer(t, "egress_queues", egress_queues, 1, kMaxEgressQueuesPerPort) || !r.time(t, "delay", p.delay_ns))
 		return false;
+	p.egress_queues = static_cast<uint16_t>(egress_queues);
 	if (p.delay_ns > 1000000000ull)
 		return r.fail(*t.get("delay"), "delay", "at most 1s");
 	p.rx_queues = static_cast<uint16_t>(rx_queues);
@@ -308,6 +310,7 @@ std::string host_name()
 	const toml::array *ports = root["ports"].as_array();
 	if (!ports || ports->empty())
 		return r.fail(root, "ports", "missing: add at least one [[ports]] table");
+	size_t egress_queues = 0;
 	for (const toml::node &n : *ports) {
 		if (!n.is_table())
 			return r.fail(n, "ports", "expected [[ports]] tables");
@@ -316,9 +319,13 @@ std::string host_name()
 			return false;
 		if (!names.insert(p.name).second)
 			return r.fail(n, "name", "port name '" + p.name + "' used twice");
+		egress_queues += p.egress_queues;
 		c.ports.push_back(std::move(p));
 		if (c.ports.size() > kMaxPorts)
 			return r.fail(n, "ports", "more than " + std::to_string(kMaxPorts) + " ports");
+		if (egress_queues > kMaxEgressQueues)
+			return r.fail(n, "egress_queues", "more than " + std::to_string(kMaxEgressQueues) +
+								      " egress queues over all ports (a port without the key has one)");
 	}
 	for (size_t i = 0; i < c.ports.size(); i++) {
 		const PortConfig &p = c.ports[i];

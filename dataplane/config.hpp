@@ -19,9 +19,12 @@
 
 namespace dualpilot::dataplane {
 
-// The ports a router can have: an egress port is one bit in a 32-bit mask
-// on the fast path (and DPDK's default RTE_MAX_ETHPORTS is 32).
+// The ports a router can have (DPDK's default RTE_MAX_ETHPORTS is 32), and
+// the egress queues of all ports together: an egress queue is one bit in a
+// 32-bit mask on the fast path. A port has at most kMaxEgressQueuesPerPort.
 inline constexpr size_t kMaxPorts = 32;
+inline constexpr size_t kMaxEgressQueues = 32;
+inline constexpr uint32_t kMaxEgressQueuesPerPort = 16;
 
 // Each choice's words in the order of its values (common/enum_names.hpp).
 enum class RouterMode : uint8_t { l2_pair, l3 };
@@ -44,6 +47,10 @@ struct PortConfig {
 	std::string aqm = "dualpi2";
 	std::vector<aqm::Setting> aqm_params; // [ports.dualpi2] etc., tc names
 	uint16_t rx_queues = 1;
+	// Egress queues (tx queues), each with its own AQM and owner worker,
+	// flows spread over them by hash, a shaped port's rate shared through
+	// one bucket (docs/router.md, "Egress queues").
+	uint16_t egress_queues = 1;
 };
 
 struct RouteConfig {

@@ -147,6 +147,20 @@ bool read_policy_action(TomlReader &r, const toml::table &policy, PolicyConfig &
 	return true;
 }
 
+// The tuner's counting and its settings are per port, on one DualPI2: a
+// tuned port runs one egress queue (docs/router.md, "Egress queues").
+static bool one_queue_each(TomlReader &r, const toml::node &at, const RouterConfig &c, std::string_view key)
+{
+	for (const std::string &name : c.policy.tune_ports)
+		for (const PortConfig &port : c.ports)
+			if (port.name == name && port.egress_queues > 1)
+				return r.fail(at, key,
+					      "port '" + name + "' has egress_queues = " + std::to_string(port.egress_queues) +
+						      ": the tuner tunes a port of one egress queue; set egress_queues = 1 "
+						      "there, or name only the other ports in [policy.tune] ports");
+	return true;
+}
+
 bool check_tuned_ports(TomlReader &r, const toml::table &root, RouterConfig &c)
 {
 	PolicyConfig &p = c.policy;
@@ -161,7 +175,7 @@ bool check_tuned_ports(TomlReader &r, const toml::table &root, RouterConfig &c)
 				p.tune_ports.push_back(port.name);
 		if (p.tune_ports.empty())
 			return r.fail(*at, "action", "\"tune\" sets DualPI2's settings, and no port runs aqm \"dualpi2\"");
-		return true;
+		return one_queue_each(r, *at, c, ports ? "ports" : "action");
 	}
 	for (const std::string &name : p.tune_ports) {
 		const auto port = std::find_if(c.ports.begin(), c.ports.end(), [&](const PortConfig &q) { return q.name == name; });
@@ -173,7 +187,7 @@ bool check_tuned_ports(TomlReader &r, const toml::table &root, RouterConfig &c)
 		if (std::count(p.tune_ports.begin(), p.tune_ports.end(), name) > 1)
 			return r.fail(*at, "ports", "port '" + name + "' named twice");
 	}
-	return true;
+	return one_queue_each(r, *at, c, "ports");
 }
 
 } // namespace dualpilot::dataplane

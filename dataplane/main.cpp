@@ -53,7 +53,7 @@ std::vector<std::string> objective_lines(const dataplane::Router &router, const 
 	for (size_t i = 0; i < router.ports().size(); i++) {
 		const dataplane::Port &p = router.ports()[i];
 		const uint64_t rate = p.cfg.rate_bps ? p.cfg.rate_bps : p.sizing_rate_bps;
-		if (!p.aqm || rate == 0 || run_ns == 0)
+		if (!router.queue(i).aqm || rate == 0 || run_ns == 0)
 			continue;
 		experience::ObjectiveInputs in;
 		for (int q = 1; q >= 0; q--) {
@@ -65,7 +65,7 @@ std::vector<std::string> objective_lines(const dataplane::Router &router, const 
 				lines.push_back(fmt::format("{} {} queue scored delay: p50 {:.3f} ms p99 {:.3f} ms ({} drops at their "
 							    "wait + {:g} ms)",
 							    p.cfg.name, q == 1 ? "L4S" : "Classic", in.queue[q].p50_ms,
-							    in.queue[q].p99_ms, scored.count() - p.sojourn[q].count(),
+							    in.queue[q].p99_ms, scored.count() - router.sojourn(i, q).count(),
 							    objective.drop_penalty_ms));
 		}
 		in.utilisation = std::min(1.0, router.port_stats(i).tx_bytes * 8e9 / (static_cast<double>(rate) * run_ns));
@@ -235,12 +235,13 @@ void print_plan(const dataplane::RouterConfig &cfg, const dataplane::Router &rou
 {
 	fmt::print("dualpilot-router: {} ports, forwarding (Ctrl-C to stop)\n", router.ports().size());
 	for (const auto &p : router.ports())
-		fmt::print("  {} = {} (port {}), egress {} at {}{}\n", p.cfg.name, p.cfg.device, p.port_id, p.cfg.aqm,
+		fmt::print("  {} = {} (port {}), egress {} at {}{}{}\n", p.cfg.name, p.cfg.device, p.port_id, p.cfg.aqm,
 			   p.cfg.rate_bps ? fmt::format("{:g} Mbit/s", p.cfg.rate_bps / 1e6) : "line rate",
-			   p.cfg.delay_ns ? ", then a delay of " + aqm::format_time(p.cfg.delay_ns) : "");
+			   p.cfg.delay_ns ? ", then a delay of " + aqm::format_time(p.cfg.delay_ns) : "",
+			   p.queues > 1 ? fmt::format(", over {} egress queues", p.queues) : "");
 	std::fflush(stdout);
 	for (const auto &w : router.workers())
-		fmt::print("  worker on lcore {}: {} rx queue(s), egress of {} port(s)\n", w.lcore, w.rx.size(),
+		fmt::print("  worker on lcore {}: {} rx queue(s), {} egress queue(s)\n", w.lcore, w.rx.size(),
 			   w.egress.size());
 	std::fflush(stdout);
 	if (policy && policy->tuning())

@@ -18,6 +18,7 @@
 
 #include "aqm/observe.hpp"
 #include "dataplane/ecn_mark.hpp"
+#include "dataplane/flow_hash.hpp"
 
 namespace dualpilot::dataplane {
 
@@ -59,7 +60,7 @@ aqm::Verdict apply_override(const OverrideRecord &ov, const aqm::Dequeued &d, aq
 // A frame the AQM (or, with aqm "none", rx) lets go towards the wire: into
 // the port's delay line when it has one, else its tx buffer; a frame neither
 // has room for goes to drops[] (the caller frees them in bulk and counts them).
-inline void release(Port &out, rte_mbuf *m, uint32_t len, uint64_t now_ns, rte_mbuf **drops, uint32_t &nd,
+inline void release(EgressState &out, rte_mbuf *m, uint32_t len, uint64_t now_ns, rte_mbuf **drops, uint32_t &nd,
 		    uint32_t &delay_drops, uint32_t &tx_failed)
 {
 	if (out.delay.enabled()) {
@@ -79,7 +80,7 @@ inline void release(Port &out, rte_mbuf *m, uint32_t len, uint64_t now_ns, rte_m
 // packets to forward, as many as the shaper's budget allows, plus whatever it
 // drops on the way) into d, and the handles of the mbufs the next burst will
 // take into next (peek_handles). Returns the burst's size.
-inline uint32_t aqm_dequeue(Port &out, uint64_t now_ns, uint32_t max, aqm::Dequeued *d, uint64_t *next,
+inline uint32_t aqm_dequeue(EgressState &out, uint64_t now_ns, uint32_t max, aqm::Dequeued *d, uint64_t *next,
 			    uint32_t &n_next)
 {
 	uint32_t n = 0;
@@ -96,12 +97,13 @@ inline uint32_t aqm_dequeue(Port &out, uint64_t now_ns, uint32_t max, aqm::Deque
 	return n;
 }
 
-// The policy's overrides for an egress port's queues, read once per burst:
-// on[q] where the one for queue q is in force.
-inline void read_overrides(const OverrideSlot *slots, uint16_t egress, uint64_t now_ns, OverrideRecord *ov, bool *on)
+// The policy's overrides for a port's AQM queues, read once per burst by
+// the owner of each of its egress queues: on[q] where the one for queue q is
+// in force.
+inline void read_overrides(const OverrideSlot *slots, uint16_t port, uint64_t now_ns, OverrideRecord *ov, bool *on)
 {
 	for (int q = 0; q < aqm::kQueueCount; q++)
-		on[q] = slots[egress * aqm::kQueueCount + q].read(ov[q]) && ov[q].active(now_ns);
+		on[q] = slots[port * aqm::kQueueCount + q].read(ov[q]) && ov[q].active(now_ns);
 }
 
 // A burst's changes of verdict by the policy, [the AQM's][the one taken],
@@ -115,14 +117,14 @@ inline void add_verdict_changes(PortStats &st, const uint32_t (&changes)[3][3])
 
 } // namespace
 
-// Into the AQM of a port this worker owns (or straight to tx with aqm
+// Into the AQM of an egress queue this worker owns (or straight to tx with aqm
 // "none"): one call into the AQM per burst; what it refuses is freed in bulk
 // (and counted by the AQM: overflow_drops, aqm_drops). Tune mode: the burst
 // is one arrival for the port's step counter, what the AQM refuses a drop.
 template <bool Tune>
 void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns)
 {
-	Port &out = ports_[egress];
+	EgressQueue &out = queues_[egress];
 	PortStats &st = w.stats[egress];
 	rte_mbuf *drops[kMaxBurst];
 	uint32_t nd = 0;
@@ -151,15 +153,16 @@ void Router::enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs,
 		rte_pktmbuf_free_bulk(drops, nd);
 }
 
-// Whether the policy has an override in force on either of the port's
-// queues (it changes verdicts the bypass does not look at).
+// Whether the policy has an override in force on either of the AQM queues
+// of the egress queue's port (it changes verdicts the bypass does not look at).
 bool Router::override_active(uint16_t egress, uint64_t now_ns) const
 {
 	if (!overrides_)
 		return false;
 	OverrideRecord ov;
+	const uint16_t port = queues_[egress].port;
 	for (int q = 0; q < aqm::kQueueCount; q++)
-		if (overrides_[egress * aqm::kQueueCount + q].read(ov) && ov.active(now_ns))
+		if (overrides_[port * aqm::kQueueCount + q].read(ov) && ov.active(now_ns))
 			return true;
 	return false;
 }
@@ -203,7 +206,7 @@ PortStats &Router::end_release(Worker &w, uint16_t egress, rte_mbuf **drops, uin
 template <bool Tune>
 bool Router::pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns)
 {
-	Port &out = ports_[egress];
+	EgressQueue &out = queues_[egress];
 	if (override_active(egress, now_ns))
 		return false;
 	// The dequeue's own limits: its burst, the tx buffer's room, the budget.
@@ -224,8 +227,8 @@ bool Router::pass_through(Worker &w, uint16_t egress, const aqm::Packet *descs, 
 	for (uint32_t i = 0; i < n; i++) {
 		per_queue[static_cast<int>(d[i].queue)]++;
 		wire_bytes += d[i].pkt.len_bytes + out.shaper.overhead_bytes;
-		if (sampling && w.sampler.due(egress, d[i].queue))
-			w.sampler.add(*out.aqm, egress, d[i], aqm::Verdict::forward, now_ns);
+		if (sampling && w.sampler.due(out.port, d[i].queue))
+			w.sampler.add(*out.aqm, out.port, d[i], aqm::Verdict::forward, now_ns);
 		release(out, reinterpret_cast<rte_mbuf *>(d[i].pkt.handle), d[i].pkt.len_bytes, now_ns, drops, nd,
 			delay_drops, tx_failed);
 	}
@@ -255,30 +258,30 @@ inline uint32_t Router::route_l3(uint8_t *frame, const FrameInfo &info)
 	return egress;
 }
 
-// Each egress port gets its share of an rx burst as one burst: in l2-pair
-// mode that is the whole burst, in l3 mode a gather per port the burst
-// touched (ports_hit, a bit per port); into the port's AQM where this worker
-// owns it, else over its owner's hand-off ring.
+// Each egress queue gets its share of an rx burst as one burst: in l2-pair
+// mode to a port of one queue that is the whole burst, else a gather per
+// queue the burst touched (queues_hit, a bit per egress queue); into the
+// queue's AQM where this worker owns it, else over its owner's hand-off ring.
 template <bool Tune>
 inline void Router::enqueue_by_egress(Worker &w, const aqm::Packet *descs, const uint16_t *dest, uint32_t n,
-				      uint32_t ports_hit, uint64_t now_ns)
+				      uint32_t queues_hit, uint64_t now_ns)
 {
 	const auto me = static_cast<uint16_t>(&w - workers_.data());
 	aqm::Packet share[kMaxBurst];
-	const bool one_port = (ports_hit & (ports_hit - 1)) == 0;
-	while (ports_hit != 0) {
-		const auto e = static_cast<uint16_t>(__builtin_ctz(ports_hit));
-		ports_hit &= ports_hit - 1;
+	const bool one_queue = (queues_hit & (queues_hit - 1)) == 0;
+	while (queues_hit != 0) {
+		const auto e = static_cast<uint16_t>(__builtin_ctz(queues_hit));
+		queues_hit &= queues_hit - 1;
 		const aqm::Packet *group = descs;
 		uint32_t ng = n;
-		if (!one_port) {
+		if (!one_queue) {
 			ng = 0;
 			for (uint32_t i = 0; i < n; i++)
 				if (dest[i] == e)
 					share[ng++] = descs[i];
 			group = share;
 		}
-		if (ports_[e].owner == me)
+		if (queues_[e].owner == me)
 			enqueue_local<Tune>(w, e, group, ng, now_ns);
 		else
 			hand_off(w, e, group, ng);
@@ -286,7 +289,8 @@ inline void Router::enqueue_by_egress(Worker &w, const aqm::Packet *descs, const
 }
 
 // rx -> parse -> (l3: route, TTL, addresses) -> a descriptor beside the burst
-// -> the egress port's AQM, or the hand-off ring of the worker that owns it.
+// -> the egress queue (by the flow's hash where the port has several) -> its
+// AQM, or the hand-off ring of the worker that owns it.
 // Malformed and unroutable frames are counted by kind and freed in bulk.
 template <bool Tune>
 uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
@@ -296,12 +300,12 @@ uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
 	const uint16_t n = rte_eth_rx_burst(in.port_id, rq.queue, pkts, static_cast<uint16_t>(cfg_.burst));
 	if (n == 0)
 		return 0;
-	// The frames kept, as the AQM's descriptors, and the egress port of each.
+	// The frames kept, as the AQM's descriptors, and the egress queue of each.
 	aqm::Packet desc[kMaxBurst];
 	uint16_t dest[kMaxBurst];
 	rte_mbuf *drops[kMaxBurst];
 	uint32_t nk = 0, nd = 0;
-	uint32_t ports_hit = 0; // bit per egress port, to group the burst by port
+	uint32_t queues_hit = 0; // bit per egress queue, to group the burst by queue
 	uint64_t rx_bytes = 0, no_route = 0, ttl_expired = 0;
 	uint32_t kinds[kFrameKinds] = {};
 	const bool l3 = cfg_.mode == RouterMode::l3;
@@ -330,12 +334,16 @@ uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
 			}
 			egress = static_cast<uint16_t>(to);
 		}
+		const PortInfo &to = ports_[egress];
+		uint16_t queue = to.first_queue;
+		if (to.queues > 1)
+			queue += pick_queue(flow_hash(m, frame, len, info), to.queues, to.queue_mod_m);
 		desc[nk] = aqm::Packet{now_ns, reinterpret_cast<uint64_t>(m), len, info.ecn, 0,
 				       frame_tag(info.kind, info.l3_offset)};
-		dest[nk++] = egress;
-		ports_hit |= 1u << egress;
+		dest[nk++] = queue;
+		queues_hit |= 1u << queue;
 	}
-	PortStats &st = w.stats[rq.port];
+	PortStats &st = w.stats[in.first_queue];
 	st.rx_pkts += n;
 	st.rx_bytes += rx_bytes;
 	for (int k = 0; k < kFrameKinds; k++)
@@ -344,7 +352,7 @@ uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
 	st.ttl_expired += ttl_expired;
 	if (nd > 0)
 		rte_pktmbuf_free_bulk(drops, nd);
-	enqueue_by_egress<Tune>(w, desc, dest, nk, ports_hit, now_ns);
+	enqueue_by_egress<Tune>(w, desc, dest, nk, queues_hit, now_ns);
 	return n;
 }
 
@@ -359,7 +367,7 @@ void Router::hand_off(Worker &w, uint16_t egress, const aqm::Packet *descs, uint
 		h[i] = HandoffDesc{reinterpret_cast<rte_mbuf *>(descs[i].handle), descs[i].len_bytes, descs[i].ecn,
 				   info.kind, info.l3_offset};
 	}
-	const unsigned put = rte_ring_mp_enqueue_burst_elem(ports_[egress].handoff, h, sizeof(HandoffDesc), n, nullptr);
+	const unsigned put = rte_ring_mp_enqueue_burst_elem(queues_[egress].handoff, h, sizeof(HandoffDesc), n, nullptr);
 	if (put < n) {
 		rte_mbuf *drops[kMaxBurst];
 		for (uint32_t i = put; i < n; i++)
@@ -373,7 +381,7 @@ template <bool Tune>
 uint16_t Router::drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns)
 {
 	HandoffDesc h[kMaxBurst];
-	const unsigned n = rte_ring_sc_dequeue_burst_elem(ports_[egress].handoff, h, sizeof(HandoffDesc), cfg_.burst,
+	const unsigned n = rte_ring_sc_dequeue_burst_elem(queues_[egress].handoff, h, sizeof(HandoffDesc), cfg_.burst,
 							  nullptr);
 	if (n == 0)
 		return 0;
@@ -403,7 +411,7 @@ uint16_t Router::drain_handoff(Worker &w, uint16_t egress, uint64_t now_ns)
 template <bool Tune>
 uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 {
-	Port &out = ports_[egress];
+	EgressQueue &out = queues_[egress];
 	if (!out.aqm)
 		return 0;
 	const uint32_t max = std::min(cfg_.burst, out.tx.room());
@@ -421,7 +429,7 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 	OverrideRecord ov[aqm::kQueueCount];
 	bool on[aqm::kQueueCount] = {false, false};
 	if (overrides_)
-		read_overrides(overrides_.get(), egress, now_ns, ov, on);
+		read_overrides(overrides_.get(), out.port, now_ns, ov, on);
 	const bool sampling = w.sampler.on();
 	// The AQM counts its own verdicts; the router counts only what it
 	// changes of them (the policy's overrides, marks it cannot set).
@@ -440,8 +448,8 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 			verdict = apply_override(ov[qi], di, w.rng, cfg_.policy);
 			changes[static_cast<int>(di.verdict)][static_cast<int>(verdict)] += verdict != di.verdict;
 		}
-		if (sampling && w.sampler.due(egress, di.queue))
-			w.sampler.add(*out.aqm, egress, di, verdict, now_ns);
+		if (sampling && w.sampler.due(out.port, di.queue))
+			w.sampler.add(*out.aqm, out.port, di, verdict, now_ns);
 		if (di.verdict == aqm::Verdict::drop) // the AQM's drop, whatever the policy made of it
 			out.aqm_dequeue_drops[qi]++;
 		if (verdict == aqm::Verdict::drop) {
@@ -479,7 +487,7 @@ uint16_t Router::dequeue_burst(Worker &w, uint16_t egress, uint64_t now_ns)
 // once rte_eth_tx_burst has an mbuf, the driver may have freed it already.
 uint16_t Router::flush_tx(Worker &w, uint16_t egress, uint64_t now_ns)
 {
-	Port &out = ports_[egress];
+	EgressQueue &out = queues_[egress];
 	TxBuffer &tx = out.tx;
 	constexpr uint32_t kMask = TxBuffer::kSlots - 1;
 	// Frames whose delay has passed join the tx buffer, as many as it has room for.
@@ -499,7 +507,7 @@ uint16_t Router::flush_tx(Worker &w, uint16_t egress, uint64_t now_ns)
 	for (int run = 0; run < 2 && tx.count() > 0; run++) {
 		const uint32_t at = tx.head & kMask;
 		const auto want = static_cast<uint16_t>(std::min(tx.count(), TxBuffer::kSlots - at));
-		const uint16_t sent = rte_eth_tx_burst(out.port_id, 0, &tx.pkts[at], want);
+		const uint16_t sent = rte_eth_tx_burst(out.port_id, out.tx_queue, &tx.pkts[at], want);
 		for (uint16_t i = 0; i < sent; i++)
 			bytes += tx.len_bytes[at + i];
 		tx.head += sent;
@@ -524,7 +532,7 @@ uint32_t Router::poll_pass(Worker &w, uint64_t now_ns)
 	if constexpr (Tune)
 		tune_pass(w, now_ns);
 	for (uint16_t e : w.egress)
-		if (ports_[e].handoff)
+		if (queues_[e].handoff)
 			moved += drain_handoff<Tune>(w, e, now_ns);
 	for (RxQueue rq : w.rx)
 		moved += rx_queue<Tune>(w, rq, now_ns);
@@ -634,7 +642,7 @@ void Router::run(const std::atomic<bool> &stop, uint64_t drain_ns, const Service
 	const uint64_t deadline = now_ns() + drain_ns;
 	for (Worker &w : workers_)
 		for (uint16_t e : w.egress)
-			while (ports_[e].handoff && drain_handoff<false>(w, e, now_ns()) > 0) {
+			while (queues_[e].handoff && drain_handoff<false>(w, e, now_ns()) > 0) {
 			}
 	while (queued_pkts() > 0 && now_ns() < deadline)
 		for (Worker &w : workers_)

@@ -1,13 +1,17 @@
-// The router: the ports of the config, one AQM and one shaper per egress
-// port, and the poll-mode workers that move packets between them.
+// The router: the ports of the config, their egress queues (one by default,
+// egress_queues of them on a port that asks), each with its AQM, shaper and
+// tx queue, and the poll-mode workers that move packets between them.
 //
-// Work is split by ownership, so that no AQM needs a lock: each egress port
+// Work is split by ownership, so that no AQM needs a lock: each egress queue
 // (its AQM, shaper and tx queue) belongs to exactly one worker lcore, and
 // each (port, rx queue) is polled by exactly one worker. A worker that
-// receives a packet for an egress port another worker owns passes the mbuf
-// over that port's hand-off ring (an rte_ring, multi-producer, the owner the
+// receives a packet for an egress queue another worker owns passes the mbuf
+// over that queue's hand-off ring (an rte_ring, multi-producer, the owner the
 // single consumer); the owner enqueues it into the AQM on its next pass. With
-// one worker (the default) there is no hand-off at all.
+// one worker (the default) there is no hand-off at all. A port of several
+// egress queues (docs/router.md, "Egress queues") spreads its flows over them
+// by a hash (flow_hash.hpp) and, where it is shaped, shares one bucket among
+// them (shaper.hpp, SharedClock).
 #pragma once
 
 #include <rte_mbuf.h>
@@ -40,11 +44,12 @@
 
 namespace dualpilot::dataplane {
 
-// One worker's counters for one port. Each worker writes only its own, without
+// One worker's counters for one egress queue. Each worker writes only its own, without
 // atomics, once per burst from locals; the control thread sums them off the
 // fast path (a torn read of an aligned 64-bit counter cannot happen on x86-64
-// or AArch64). Rx-side counts belong to the port a frame arrived on,
-// egress-side counts to the port it was to leave by. Aligned so that no two
+// or AArch64). Rx-side counts belong to the port a frame arrived on (kept at
+// its first egress queue), egress-side counts to the queue it was to leave
+// by; Router::port_stats sums a port's queues. Aligned so that no two
 // workers' counters share a line.
 //
 // One counter per fact: what the egress AQM decided (its drops, overflows and
@@ -64,7 +69,7 @@ struct alignas(64) PortStats {
 	uint64_t tx_bytes = 0;          // their frame bytes, as the queue's descriptors hold them
 	uint64_t tx_failed = 0;         // the NIC refused them: freed
 	uint64_t mark_failed = 0;       // a CE verdict on a frame the marker could not mark: dropped
-	uint64_t handoff_drops = 0;     // the owner worker's hand-off ring was full
+	uint64_t handoff_drops = 0;     // the owner worker's hand-off ring was full (counted by the sender)
 	uint64_t delay_drops = 0;       // the egress delay line was full
 	uint64_t bypassed_pkts = 0;     // forwarded by the empty-queue bypass (Router::pass_through), in tx_pkts too
 	// the policy path (egress side)
@@ -134,22 +139,40 @@ struct TxBuffer {
 	}
 };
 
-// A port, in two cache-aligned parts. PortInfo: what every worker reads per
-// packet (rx's l3 rewrite, the hand-off), written only at start-up. PortEgress:
-// the owner worker's per-packet state, which no other lcore touches.
+// A port: what every worker reads per packet (rx's l3 rewrite, the choice of
+// egress queue), written only at start-up, then its config and sizing.
 struct alignas(64) PortInfo {
 	uint16_t port_id = 0;
 	uint16_t egress = 0;        // l2-pair: index of the peer port
-	uint16_t owner = 0;         // the worker that owns the egress side
+	uint16_t first_queue = 0;   // its egress queues: Router::queues()[first_queue, first_queue + queues)
+	uint16_t queues = 1;        // [[ports]] egress_queues
 	MacAddress mac{};           // source address of l3 frames leaving here
+	uint64_t queue_mod_m = 0;   // with several queues: pick_queue's multiplier for `queues` (flow_hash.hpp)
+};
+
+struct Port : PortInfo {
+	PortConfig cfg;
+	uint32_t limit_pkts = 0;      // each queue's limit as the router sized it (limit = "auto") or as given
+	uint64_t sizing_rate_bps = 0; // the rate the limit was sized for: the shaper's, else the link's
+};
+
+// An egress queue, in two cache-aligned parts. EgressInfo: what every worker
+// reads to reach it (the hand-off), written only at start-up. EgressState:
+// the owner worker's per-packet state, which no other lcore touches (but for
+// the shared clock a shaped port's queues share, shaper.hpp).
+struct alignas(64) EgressInfo {
+	uint16_t port = 0;          // index of its port
+	uint16_t port_id = 0;       // its port's ethdev
+	uint16_t tx_queue = 0;      // the port's tx queue it sends on
+	uint16_t owner = 0;         // the worker that owns it
 	rte_ring *handoff = nullptr;  // HandoffDesc elements from other workers to the owner; null with one worker
 };
 
-struct alignas(64) PortEgress {
+struct alignas(64) EgressState {
 	Shaper shaper;
 	std::optional<aqm::AnyAqm> aqm; // none with aqm "none": straight through the shaper
 	DelayLine delay;              // between the shaper and the tx buffer when cfg.delay_ns > 0
-	// Sojourn of forwarded packets per egress queue (Classic, L4S); the
+	// Sojourn of forwarded packets per AQM queue (Classic, L4S); the
 	// empty-queue bypass adds its sojourns of 0 in bulk.
 	std::array<aqm::DelayHistogram, aqm::kQueueCount> sojourn;
 	// What the packets dropped at dequeue had waited (the AQM's drops, the
@@ -162,11 +185,12 @@ struct alignas(64) PortEgress {
 	TxBuffer tx;                  // released, not yet accepted by the NIC
 };
 
-struct Port : PortInfo, PortEgress {
-	PortConfig cfg;
-	uint32_t limit_pkts = 0;      // the queue's limit as the router sized it (limit = "auto") or as given
-	uint64_t sizing_rate_bps = 0; // the rate the limit was sized for: the shaper's, else the link's
-};
+struct EgressQueue : EgressInfo, EgressState {};
+
+// The seed of egress queue q's AQM on port `port`: the port's index + 1 for
+// its first queue (what a port of one queue has always had), distinct for
+// the others.
+inline uint64_t aqm_seed(size_t port, uint16_t q) { return port + 1 + kMaxPorts * q; }
 
 struct RxQueue {
 	uint16_t port;  // index into the router's ports
@@ -176,8 +200,8 @@ struct RxQueue {
 struct alignas(64) Worker {
 	unsigned lcore = 0;               // the lcore it runs on (or the caller's, with one worker)
 	std::vector<RxQueue> rx;          // the rx queues it polls
-	std::vector<uint16_t> egress;     // the ports whose egress it owns
-	std::vector<PortStats> stats;     // its share of each port's counters, by port index
+	std::vector<uint16_t> egress;     // the egress queues it owns
+	std::vector<PortStats> stats;     // its share of each egress queue's counters, by queue index
 	uint64_t polls = 0;
 	uint64_t busy_polls = 0;          // polls that moved at least one packet
 	// The policy path: the decisions it samples for the policy worker (off
@@ -225,9 +249,15 @@ public:
 		return -1;
 	}
 	std::vector<Port> &ports() { return ports_; }
+	// Every port's egress queues, port by port (Port::first_queue).
+	const std::vector<EgressQueue> &queues() const { return queues_; }
+	std::vector<EgressQueue> &queues() { return queues_; }
+	const EgressQueue &queue(size_t port, size_t q = 0) const { return queues_[ports_[port].first_queue + q]; }
+	EgressQueue &queue(size_t port, size_t q = 0) { return queues_[ports_[port].first_queue + q]; }
 	const std::vector<Worker> &workers() const { return workers_; }
 	std::vector<Worker> &workers() { return workers_; }
-	// The override slots, one per (port, queue): slot port * 2 + queue. Null
+	// The override slots, one per (port, AQM queue): slot port * 2 + queue,
+	// read by the owner of each of the port's egress queues. Null
 	// unless the policy started in shadow or enforce mode (only enforce
 	// publishes; shadow may be switched to enforce at run time).
 	OverrideSlot *override_slots() { return overrides_.get(); }
@@ -274,14 +304,19 @@ public:
 		return drained;
 	}
 	rte_mempool *mempool() const { return pool_; }
-	// A port's counters summed over the workers.
+	// A port's counters summed over the workers and its egress queues; one
+	// egress queue's (by index into queues(); its egress side only).
 	PortStats port_stats(size_t port) const;
+	PortStats queue_stats(size_t queue) const;
+	// A port's sojourns of one AQM queue (0 Classic, 1 L4S) over its egress queues.
+	aqm::DelayHistogram sojourn(size_t port, int aqm_queue) const;
 	// A queue's delays as the objective scores them: each forwarded packet's
 	// sojourn, and each drop (at dequeue: its wait; at enqueue, overflow or
 	// the AQM's: 0) plus penalty_ns (experience::Objective::drop_penalty_ms).
 	aqm::DelayHistogram scored_delay(size_t port, int queue, uint64_t penalty_ns) const;
 	uint64_t queued_pkts(size_t port) const;
 	uint64_t queued_pkts() const;
+	uint64_t queue_queued_pkts(size_t queue) const; // one egress queue's
 	std::string stats_line() const;
 	std::string summary() const;
 	// Start-up advice that is not an error (e.g. a pool smaller than the queues).
@@ -291,11 +326,13 @@ private:
 	friend int worker_main(void *arg);
 	// Start-up (router_setup.cpp).
 	[[nodiscard]] std::string init_ports();
+	void init_queues();
 	[[nodiscard]] std::string size_queues();
 	[[nodiscard]] std::string start_ports();
 	void assign_work(const std::vector<unsigned> &worker_lcores);
 	[[nodiscard]] std::string init_tuning();
-	// The fast path (router.cpp), in the order a packet meets it. Tune: the
+	// The fast path (router.cpp), in the order a packet meets it; `egress`
+	// is an egress queue's index into queues_. Tune: the
 	// tuner's counting is compiled in (tune mode); the choice is made once
 	// per pass (poll_worker) or once per worker (worker_loop), so verdict
 	// mode runs the code it ran before the tuner existed.
@@ -305,7 +342,7 @@ private:
 	uint16_t rx_queue(Worker &w, RxQueue rq, uint64_t now_ns);
 	uint32_t route_l3(uint8_t *frame, const FrameInfo &info);
 	template <bool Tune>
-	void enqueue_by_egress(Worker &w, const aqm::Packet *descs, const uint16_t *dest, uint32_t n, uint32_t ports_hit,
+	void enqueue_by_egress(Worker &w, const aqm::Packet *descs, const uint16_t *dest, uint32_t n, uint32_t queues_hit,
 			       uint64_t now_ns);
 	template <bool Tune>
 	void enqueue_local(Worker &w, uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns);
@@ -335,6 +372,8 @@ private:
 
 	RouterConfig cfg_;
 	std::vector<Port> ports_;
+	std::vector<EgressQueue> queues_;
+	std::unique_ptr<SharedClock[]> clocks_; // per port: the bucket a shaped port's queues share
 	std::vector<Worker> workers_;
 	RouteTable routes_;
 	std::vector<uint16_t> route_egress_; // l3: the port index of each route
@@ -358,8 +397,9 @@ private:
 void apply_changes(Router &router, Worker &w);
 
 // New AQM parameters for the named port, tc names ("target", "5ms"), on top
-// of those it runs with, validated by check_aqm_change (live_changes.hpp).
-// Waits up to `wait` for the owning worker to apply them.
+// of those it runs with, validated by check_aqm_change (live_changes.hpp),
+// for every one of its egress queues. Waits up to `wait` for their owning
+// workers to apply them.
 [[nodiscard]] ChangeResult change_aqm(Router &router, std::string_view port, std::span<const aqm::Setting> settings,
 				      std::chrono::milliseconds wait);
 

@@ -1,11 +1,13 @@
 // The router's side of live changes (live_changes.hpp holds the records and
 // their validation and knows nothing of the router): a validated change is
-// posted to the change block of each worker it concerns, and the worker
-// applies it to the AQMs it owns between two bursts.
+// posted to the change block of each worker it concerns (an AQM change: the
+// owner of each of the port's egress queues), and the worker applies it to
+// the AQMs it owns between two bursts.
 #include "dataplane/router.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <mutex>
 #include <thread>
 
@@ -47,22 +49,59 @@ template <typename Fill>
 	return true;
 }
 
+// Posts fill()'s block to the owner of each of the port's egress queues,
+// each worker once: all or none (each must have applied its last change).
+// Applied where every one of them applied it within `wait`.
+template <typename Fill>
+[[nodiscard]] bool post_to_owners(Router &router, const Port &p, std::chrono::milliseconds wait, ChangeResult &result,
+				  Fill fill)
+{
+	std::vector<uint16_t> owners;
+	for (uint16_t t = 0; t < p.queues; t++) {
+		const uint16_t o = router.queues()[p.first_queue + t].owner;
+		if (std::find(owners.begin(), owners.end(), o) == owners.end())
+			owners.push_back(o);
+	}
+	for (uint16_t o : owners) {
+		const Worker &w = router.workers()[o];
+		if (w.changes.applied.load(std::memory_order_acquire) != w.changes.posted.load(std::memory_order_relaxed)) {
+			result.error = not_applied_yet(w);
+			return false;
+		}
+	}
+	bool applied = true;
+	for (uint16_t o : owners) {
+		ChangeResult one;
+		if (!post(router.workers()[o], wait, one, fill)) {
+			result.error = one.error;
+			return false;
+		}
+		applied = applied && one.applied;
+	}
+	result.ok = true;
+	result.applied = applied;
+	return true;
+}
+
 } // namespace
 
 void apply_changes(Router &router, Worker &w)
 {
 	WorkerChanges &c = w.changes;
 	const uint64_t v = c.posted.load(std::memory_order_acquire);
-	if (c.port != WorkerChanges::kNoPort) {
-		Port &p = router.ports()[static_cast<size_t>(c.port)];
-		// The control side checked that the types agree.
+	// Every egress queue of the port that this worker owns; the control
+	// side checked that the types agree.
+	for (uint16_t e : w.egress) {
+		EgressQueue &eq = router.queues()[e];
+		if (c.port == WorkerChanges::kNoPort || eq.port != static_cast<uint16_t>(c.port))
+			continue;
 		std::visit(
 			[&](auto &q) {
 				using P = std::decay_t<decltype(q.params())>;
 				if (const P *next = std::get_if<P>(&c.params))
 					q.change(*next);
 			},
-			*p.aqm);
+			*eq.aqm);
 	}
 	if (c.inference_interval != WorkerChanges::kUnchanged)
 		w.sampler.set_inference_interval(c.inference_interval);
@@ -80,7 +119,8 @@ ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<co
 		return result;
 	}
 	Port &p = router.ports()[static_cast<size_t>(i)];
-	if (!p.aqm) {
+	const EgressQueue &first = router.queue(static_cast<size_t>(i));
+	if (!first.aqm) {
 		result.error = fmt::format("port '{}' runs aqm \"none\": no parameters to change", p.cfg.name);
 		return result;
 	}
@@ -93,14 +133,15 @@ ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<co
 					   p.cfg.name);
 		return result;
 	}
-	// The seed is the router's (port index + 1), as at start-up.
+	// The seed is the router's for the port's first queue, as at start-up;
+	// every queue of the port runs the same parameters.
 	AqmChange change;
-	result.error = check_aqm_change(p.cfg, *p.aqm, p.limit_pkts, i + 1, settings, change);
+	result.error = check_aqm_change(p.cfg, *first.aqm, p.limit_pkts, static_cast<int>(aqm_seed(i, 0)), settings,
+					change);
 	if (!result.error.empty())
 		return result;
 	result.log = std::move(change.log);
-	Worker &owner = router.workers()[p.owner];
-	if (!post(owner, wait, result, [&](WorkerChanges &c) {
+	if (!post_to_owners(router, p, wait, result, [&](WorkerChanges &c) {
 		    c.port = static_cast<int32_t>(i);
 		    c.params = change.params;
 	    }))

@@ -14,6 +14,8 @@
 
 #include <cmath>
 
+#include "dataplane/flow_hash.hpp"
+
 namespace dualpilot::dataplane {
 
 namespace {
@@ -60,11 +62,12 @@ uint32_t pool_counter = 0;
 }
 
 // Configures and starts a port: rx_queues rx queues, spread by RSS where the
-// device offers it, and one tx queue (only the owner worker transmits), with
-// MBUF_FAST_FREE where the device has it (one pool, no shared mbufs).
+// device offers it, and a tx queue per egress queue (only its owner worker
+// transmits on it), with MBUF_FAST_FREE where the device has it (one pool,
+// no shared mbufs).
 [[nodiscard]]
-std::string start_port(uint16_t port_id, uint16_t rx_queues, rte_mempool *pool, std::vector<std::string> &warnings,
-		       const std::string &port_name)
+std::string start_port(uint16_t port_id, uint16_t rx_queues, uint16_t tx_queues, rte_mempool *pool,
+		       std::vector<std::string> &warnings, const std::string &port_name)
 {
 	rte_eth_dev_info info{};
 	int rc = rte_eth_dev_info_get(port_id, &info);
@@ -72,6 +75,9 @@ std::string start_port(uint16_t port_id, uint16_t rx_queues, rte_mempool *pool, 
 		return "device info: " + std::string(rte_strerror(-rc));
 	if (rx_queues > info.max_rx_queues)
 		return fmt::format("rx_queues = {} but the device has at most {}", rx_queues, info.max_rx_queues);
+	if (tx_queues > info.max_tx_queues)
+		return fmt::format("egress_queues = {} but the device has at most {} tx queues", tx_queues,
+				   info.max_tx_queues);
 	rte_eth_conf conf{};
 	if (rx_queues > 1) {
 		const uint64_t wanted = RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP;
@@ -86,7 +92,7 @@ std::string start_port(uint16_t port_id, uint16_t rx_queues, rte_mempool *pool, 
 	}
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
-	rc = rte_eth_dev_configure(port_id, rx_queues, 1, &conf);
+	rc = rte_eth_dev_configure(port_id, rx_queues, tx_queues, &conf);
 	if (rc != 0)
 		return "configure: " + std::string(rte_strerror(-rc));
 	uint16_t rxd = kRxDesc, txd = kTxDesc;
@@ -97,8 +103,9 @@ std::string start_port(uint16_t port_id, uint16_t rx_queues, rte_mempool *pool, 
 			return "rx queue " + std::to_string(q) + ": " + std::string(rte_strerror(-rc));
 	rte_eth_txconf txconf = info.default_txconf;
 	txconf.offloads = conf.txmode.offloads;
-	if ((rc = rte_eth_tx_queue_setup(port_id, 0, txd, socket, &txconf)) != 0)
-		return "tx queue: " + std::string(rte_strerror(-rc));
+	for (uint16_t q = 0; q < tx_queues; q++)
+		if ((rc = rte_eth_tx_queue_setup(port_id, q, txd, socket, &txconf)) != 0)
+			return "tx queue " + std::to_string(q) + ": " + std::string(rte_strerror(-rc));
 	if ((rc = rte_eth_dev_start(port_id)) != 0)
 		return "start: " + std::string(rte_strerror(-rc));
 	rte_eth_promiscuous_enable(port_id); // not every vdev has it; bump-in-the-wire needs it where it exists
@@ -143,9 +150,10 @@ uint64_t mbuf_bytes()
 	return rte_mempool_calc_obj_size(sizeof(rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE, 0, &sz);
 }
 
-// What each port's queue asks for, before the memory budget: the limit
-// "auto" would give it (0 where the config gives one), the AQM's own default
-// limit as its floor, and the target the limit is counted in.
+// What each port's queues ask for, before the memory budget: the limit
+// "auto" would give each (0 where the config gives one), the AQM's own
+// default limit as its floor, and the target the limit is counted in; the
+// totals count every egress queue.
 struct QueueWants {
 	std::vector<uint64_t> auto_limit;
 	std::vector<uint64_t> floor_limit;
@@ -180,12 +188,12 @@ struct QueueWants {
 		if (!limit_given(p.cfg)) {
 			w.floor_limit[i] = p.limit_pkts;
 			w.auto_limit[i] = std::max<uint64_t>(w.floor_limit[i], packets_in(kAutoTargets * w.target_ns[i],
-											   p.sizing_rate_bps, p.shaper.overhead_bytes));
-			w.auto_total += w.auto_limit[i];
+											   p.sizing_rate_bps, effective_overhead_bytes(p.cfg)));
+			w.auto_total += w.auto_limit[i] * p.queues; // each egress queue the port's limit
 		}
 	}
-	for (uint64_t f : w.floor_limit)
-		w.floors += f;
+	for (size_t i = 0; i < ports.size(); i++)
+		w.floors += w.floor_limit[i] * ports[i].queues;
 	return {};
 }
 
@@ -207,7 +215,7 @@ uint64_t within_budget(const QueueWants &w, uint64_t budget_pkts, uint64_t want,
 // nothing.
 std::optional<std::string> short_limit_warning(const Port &p, uint64_t target_ns, bool auto_limit)
 {
-	const uint64_t one_target = packets_in(target_ns, p.sizing_rate_bps, p.shaper.overhead_bytes);
+	const uint64_t one_target = packets_in(target_ns, p.sizing_rate_bps, effective_overhead_bytes(p.cfg));
 	if (p.limit_pkts >= one_target)
 		return std::nullopt;
 	return fmt::format("port '{}': limit {} packets is shorter than one target ({:.3g} ms) at {:.4g} Mbit/s of "
@@ -218,18 +226,22 @@ std::optional<std::string> short_limit_warning(const Port &p, uint64_t target_ns
 }
 
 // The mbufs the pool needs so that the AQM, never the pool, bounds a queue:
-// each queue its limit, each port its rx and tx rings, the tx buffer, the
-// hand-off ring and the delay line, and a burst in hand per worker.
-uint64_t mbufs_needed(const std::vector<Port> &ports, uint32_t burst, size_t workers)
+// each port its rx rings, each egress queue its limit, its tx ring, the tx
+// buffer, the hand-off ring and the delay line, and a burst in hand per worker.
+uint64_t mbufs_needed(const std::vector<Port> &ports, const std::vector<EgressQueue> &queues, uint32_t burst,
+		      size_t workers)
 {
 	uint64_t needed = 0;
-	for (const Port &p : ports) {
-		needed += kRxDesc * p.cfg.rx_queues + kTxDesc + TxBuffer::kSlots + (p.handoff ? kHandoffRing : 0);
-		if (p.aqm)
+	for (const Port &p : ports)
+		needed += uint64_t{kRxDesc} * p.cfg.rx_queues;
+	for (const EgressQueue &q : queues) {
+		const Port &p = ports[q.port];
+		needed += kTxDesc + TxBuffer::kSlots + (q.handoff ? kHandoffRing : 0);
+		if (q.aqm)
 			needed += p.limit_pkts;
 		// The delay line holds delay x rate of frames (counted as 60-byte
 		// frames, the worst case), or its whole ring on an unshaped port.
-		if (p.delay.enabled())
+		if (q.delay.enabled())
 			needed += p.cfg.rate_bps
 					  ? std::min<uint64_t>(kDelayLineSlots, p.cfg.rate_bps * p.cfg.delay_ns / 8000000000ull / 60 + 64)
 					  : kDelayLineSlots;
@@ -274,6 +286,7 @@ std::string Router::init(const RouterConfig &cfg, const std::vector<unsigned> &w
 	cfg_ = cfg;
 	// A router may be initialised again after shutdown(): nothing carries over.
 	ports_.clear();
+	queues_.clear();
 	workers_.clear();
 	route_egress_.clear();
 	warnings_.clear();
@@ -284,13 +297,15 @@ std::string Router::init(const RouterConfig &cfg, const std::vector<unsigned> &w
 	started_ = true; // from here on shutdown() undoes what was done
 	if (std::string err = init_ports(); !err.empty())
 		return err;
+	init_queues();
 	assign_work(worker_lcores);
 	if (workers_.size() > 1) {
-		for (Port &p : ports_) {
-			const std::string name = fmt::format("dp_handoff_{}_{}", pool_name_, p.port_id);
-			p.handoff = rte_ring_create_elem(name.c_str(), sizeof(HandoffDesc), kHandoffRing,
+		for (size_t i = 0; i < queues_.size(); i++) {
+			EgressQueue &q = queues_[i];
+			const std::string name = fmt::format("dp_handoff_{}_{}", pool_name_, i);
+			q.handoff = rte_ring_create_elem(name.c_str(), sizeof(HandoffDesc), kHandoffRing,
 							 static_cast<int>(rte_socket_id()), RING_F_SC_DEQ);
-			if (!p.handoff)
+			if (!q.handoff)
 				return "cannot create a hand-off ring: " + std::string(rte_strerror(rte_errno));
 		}
 	}
@@ -325,14 +340,25 @@ std::string Router::init(const RouterConfig &cfg, const std::vector<unsigned> &w
 	return {};
 }
 
-// Finds the ports (probing vdevs) and checks them; the AQMs are built once
-// their limits are known (size_queues), the ports started after the pool.
+// Finds the ports (probing vdevs) and checks them; the egress queues are
+// made next (init_queues), their AQMs built once their limits are known
+// (size_queues), the ports started after the pool.
 std::string Router::init_ports()
 {
 	ports_.resize(cfg_.ports.size());
+	uint16_t first_queue = 0;
 	for (size_t i = 0; i < cfg_.ports.size(); i++) {
 		Port &p = ports_[i];
 		p.cfg = cfg_.ports[i];
+		// The config's bounds, for a config not read from a file.
+		if (p.cfg.egress_queues < 1 || p.cfg.egress_queues > kMaxEgressQueuesPerPort ||
+		    first_queue + p.cfg.egress_queues > kMaxEgressQueues)
+			return fmt::format("port '{}': egress_queues = {}: 1 to {} a port, {} over all ports", p.cfg.name,
+					   p.cfg.egress_queues, kMaxEgressQueuesPerPort, kMaxEgressQueues);
+		p.first_queue = first_queue;
+		p.queues = p.cfg.egress_queues;
+		p.queue_mod_m = queue_mod_m(p.queues);
+		first_queue = static_cast<uint16_t>(first_queue + p.queues);
 		if (std::string err = resolve_port(p.cfg.device, p.port_id); !err.empty())
 			return "port '" + p.cfg.name + "': " + err;
 		for (size_t j = 0; j < i; j++)
@@ -343,19 +369,39 @@ std::string Router::init_ports()
 		std::copy(std::begin(mac.addr_bytes), std::end(mac.addr_bytes), p.mac.begin());
 		if (!runs_aqm(p.cfg) && p.cfg.rate_bps != 0)
 			return "port '" + p.cfg.name + "': aqm \"none\" has no queue to shape; use rate = \"line\"";
-		const uint32_t overhead = effective_overhead_bytes(p.cfg);
-		const uint64_t bucket = Shaper::bucket_bytes(p.cfg.rate_bps, p.cfg.burst_bytes, kShaperPollPeriodNs,
-							     kShaperFrameBytes + overhead, kShaperMaxFramesNs);
-		p.shaper = Shaper::make(p.cfg.rate_bps, bucket, overhead);
-		p.shaper.catchup_ns = kShaperCatchupNs;
-		if (p.cfg.delay_ns)
-			p.delay.init(p.cfg.delay_ns, kDelayLineSlots);
 	}
 	for (Port &p : ports_)
 		for (size_t j = 0; j < ports_.size(); j++)
 			if (ports_[j].cfg.name == p.cfg.peer)
 				p.egress = static_cast<uint16_t>(j);
 	return {};
+}
+
+// Each port's egress queues, port by port: a shaper each, sharing the
+// port's clock where the port is shaped and has several queues (one bucket
+// for the port's rate), and the delay line.
+void Router::init_queues()
+{
+	queues_.resize(ports_.empty() ? 0 : ports_.back().first_queue + ports_.back().queues);
+	clocks_ = std::make_unique<SharedClock[]>(ports_.size());
+	for (size_t i = 0; i < ports_.size(); i++) {
+		const Port &p = ports_[i];
+		const uint32_t overhead = effective_overhead_bytes(p.cfg);
+		const uint64_t bucket = Shaper::bucket_bytes(p.cfg.rate_bps, p.cfg.burst_bytes, kShaperPollPeriodNs,
+							     kShaperFrameBytes + overhead, kShaperMaxFramesNs);
+		for (uint16_t t = 0; t < p.queues; t++) {
+			EgressQueue &q = queues_[p.first_queue + t];
+			q.port = static_cast<uint16_t>(i);
+			q.port_id = p.port_id;
+			q.tx_queue = t;
+			q.shaper = Shaper::make(p.cfg.rate_bps, bucket, overhead);
+			q.shaper.catchup_ns = kShaperCatchupNs;
+			if (p.queues > 1 && p.cfg.rate_bps != 0)
+				q.shaper.shared = &clocks_[i];
+			if (p.cfg.delay_ns)
+				q.delay.init(p.cfg.delay_ns, kDelayLineSlots);
+		}
+	}
 }
 
 // Queue sizing (docs/router.md): each AQM's limit, where the config
@@ -381,14 +427,18 @@ std::string Router::size_queues()
 			p.limit_pkts = static_cast<uint32_t>(std::min<uint64_t>(sized, UINT32_MAX));
 			settings.push_back({"limit", std::to_string(p.limit_pkts)});
 		}
-		aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, settings, i + 1);
-		if (!built.error.empty())
-			return "port '" + p.cfg.name + "': " + built.error;
-		p.aqm = std::move(built.aqm);
+		// Each egress queue its own AQM; queue 0 with the seed a port of one
+		// queue has always had (the port's index + 1).
+		for (uint16_t t = 0; t < p.queues; t++) {
+			aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, settings, aqm_seed(i, t));
+			if (!built.error.empty())
+				return "port '" + p.cfg.name + "': " + built.error;
+			queues_[p.first_queue + t].aqm = std::move(built.aqm);
+		}
 		if (std::optional<std::string> w = short_limit_warning(p, wants.target_ns[i], wants.auto_limit[i] != 0))
 			warnings_.push_back(std::move(*w));
 	}
-	const uint64_t needed = mbufs_needed(ports_, cfg_.burst, workers_.size());
+	const uint64_t needed = mbufs_needed(ports_, queues_, cfg_.burst, workers_.size());
 	const uint64_t mbufs = cfg_.mbufs != 0 ? cfg_.mbufs : needed;
 	if (cfg_.mbufs != 0 && needed > cfg_.mbufs)
 		warnings_.push_back(fmt::format("mbufs = {} is below the {} the queues and rings can hold: under "
@@ -407,29 +457,33 @@ std::string Router::size_queues()
 std::string Router::start_ports()
 {
 	for (Port &p : ports_)
-		if (std::string err = start_port(p.port_id, p.cfg.rx_queues, pool_, warnings_, p.cfg.name); !err.empty())
+		if (std::string err = start_port(p.port_id, p.cfg.rx_queues, p.queues, pool_, warnings_, p.cfg.name);
+		    !err.empty())
 			return "port '" + p.cfg.name + "' (" + p.cfg.device + "): " + err;
 	return {};
 }
 
-// Egress ports go to the workers round-robin. A port's first rx queue goes to
-// the worker that owns its l2 peer's egress (so an l2 pair with one rx queue
-// per port needs no hand-off), its further queues (RSS) to the next workers.
+// Egress queues go to the workers round-robin, port by port (with one
+// queue a port, port i to worker i % n; a port's queues to as many different
+// workers as there are). A port's first rx queue goes to the worker that
+// owns its l2 peer's first egress queue (so an l2 pair with one rx queue and
+// one egress queue per port needs no hand-off), its further queues (RSS) to
+// the next workers.
 void Router::assign_work(const std::vector<unsigned> &worker_lcores)
 {
 	const size_t n = worker_lcores.empty() ? 1 : worker_lcores.size();
 	workers_.assign(n, Worker{});
 	for (size_t w = 0; w < n; w++) {
 		workers_[w].lcore = worker_lcores.empty() ? rte_lcore_id() : worker_lcores[w];
-		workers_[w].stats.assign(ports_.size(), PortStats{});
+		workers_[w].stats.assign(queues_.size(), PortStats{});
 	}
-	for (size_t i = 0; i < ports_.size(); i++) {
-		ports_[i].owner = static_cast<uint16_t>(i % n);
+	for (size_t i = 0; i < queues_.size(); i++) {
+		queues_[i].owner = static_cast<uint16_t>(i % n);
 		workers_[i % n].egress.push_back(static_cast<uint16_t>(i));
 	}
 	for (size_t i = 0; i < ports_.size(); i++)
 		for (uint16_t q = 0; q < ports_[i].cfg.rx_queues; q++)
-			workers_[(ports_[ports_[i].egress].owner + q) % n].rx.push_back(RxQueue{static_cast<uint16_t>(i), q});
+			workers_[(queue(ports_[i].egress).owner + q) % n].rx.push_back(RxQueue{static_cast<uint16_t>(i), q});
 }
 
 uint64_t Router::now_ns() const { return static_cast<uint64_t>(static_cast<double>(rte_rdtsc()) * ns_per_tsc_); }
@@ -439,27 +493,28 @@ void Router::shutdown()
 	if (!started_)
 		return;
 	const uint64_t now = now_ns();
-	for (Port &p : ports_) {
-		if (p.aqm) {
+	for (EgressQueue &q : queues_) {
+		if (q.aqm) {
 			aqm::Dequeued d;
-			while (aqm::dequeue(*p.aqm, now, d))
+			while (aqm::dequeue(*q.aqm, now, d))
 				rte_pktmbuf_free(reinterpret_cast<rte_mbuf *>(d.pkt.handle));
 		}
-		if (p.handoff) {
+		if (q.handoff) {
 			HandoffDesc h;
-			while (rte_ring_dequeue_elem(p.handoff, &h, sizeof(h)) == 0)
+			while (rte_ring_dequeue_elem(q.handoff, &h, sizeof(h)) == 0)
 				rte_pktmbuf_free(h.m);
-			rte_ring_free(p.handoff);
-			p.handoff = nullptr;
+			rte_ring_free(q.handoff);
+			q.handoff = nullptr;
 		}
-		while (p.tx.count() > 0)
-			rte_pktmbuf_free(p.tx.pkts[p.tx.head++ & (TxBuffer::kSlots - 1)]);
+		while (q.tx.count() > 0)
+			rte_pktmbuf_free(q.tx.pkts[q.tx.head++ & (TxBuffer::kSlots - 1)]);
 		void *held[64];
-		while (const uint32_t n = p.delay.pop_all(held, 64))
+		while (const uint32_t n = q.delay.pop_all(held, 64))
 			rte_pktmbuf_free_bulk(reinterpret_cast<rte_mbuf **>(held), n);
+	}
+	for (Port &p : ports_)
 		if (pool_)
 			rte_eth_dev_stop(p.port_id);
-	}
 	for (Worker &w : workers_) {
 		w.sampler.free();
 		rte_ring_free(w.tune_steps); // what it holds is plain data

@@ -22,9 +22,11 @@ std::string Router::init_tuning()
 	tune_slots_ = std::make_unique<TuneSlot[]>(ports_.size());
 	for (const std::string &name : pc.tune_ports) {
 		const int i = port_index(name);
-		const auto *q = i < 0 || !ports_[i].aqm ? nullptr : std::get_if<aqm::DualPi2>(&*ports_[i].aqm);
+		const auto *q = i < 0 || !queue(i).aqm ? nullptr : std::get_if<aqm::DualPi2>(&*queue(i).aqm);
 		if (!q)
 			return fmt::format("[policy.tune] port '{}': the tuner sets DualPI2's settings, and it runs none", name);
+		if (ports_[i].queues > 1) // the config refuses it; a config not read from a file too
+			return fmt::format("[policy.tune] port '{}': the tuner tunes a port of one egress queue", name);
 		PortTune &t = tune_[i];
 		t.tuned = true;
 		t.step_ns = pc.tune.interval_ns / pc.tune.steps_per_interval;
@@ -47,16 +49,19 @@ std::string Router::init_tuning()
 	return {};
 }
 
+// The counting below takes an egress queue's index; a tuned port has one
+// egress queue (the config refuses more), its port's records are the tuner's.
+
 // An rx burst (or a hand-off's) offered to the port's queues: one arrival.
 void Router::tune_arrive(uint16_t egress, const aqm::Packet *descs, uint32_t n, uint64_t now_ns)
 {
-	PortTune &t = tune_[egress];
+	PortTune &t = tune_[queues_[egress].port];
 	if (!t.tuned)
 		return;
 	// Bytes as the shaper counts them (frame and overhead), so that the
 	// features' utilisation reads against the shaped rate as the
 	// simulator's, whose link has no overhead, reads against its rate.
-	const uint32_t overhead = ports_[egress].shaper.overhead_bytes;
+	const uint32_t overhead = queues_[egress].shaper.overhead_bytes;
 	uint64_t bytes = 0;
 	for (uint32_t i = 0; i < n; i++)
 		bytes += descs[i].len_bytes + overhead;
@@ -68,10 +73,10 @@ void Router::tune_arrive(uint16_t egress, const aqm::Packet *descs, uint32_t n, 
 void Router::tune_enqueue_drops(uint16_t egress, const aqm::Packet *descs, const aqm::EnqueueResult *result,
 				uint32_t n, uint64_t now_ns)
 {
-	PortTune &t = tune_[egress];
+	PortTune &t = tune_[queues_[egress].port];
 	if (!t.tuned)
 		return;
-	const auto &q = std::get<aqm::DualPi2>(*ports_[egress].aqm);
+	const auto &q = std::get<aqm::DualPi2>(*queues_[egress].aqm);
 	for (uint32_t i = 0; i < n; i++)
 		if (result[i] != aqm::EnqueueResult::accepted)
 			t.counter.drop(static_cast<int>(q.classify(descs[i].ecn)));
@@ -84,10 +89,10 @@ void Router::tune_enqueue_drops(uint16_t egress, const aqm::Packet *descs, const
 // dropped with its sojourn; then whether both queues were left empty.
 void Router::tune_dequeued(uint16_t egress, const aqm::Dequeued *d, uint32_t n, uint64_t now_ns)
 {
-	PortTune &t = tune_[egress];
+	PortTune &t = tune_[queues_[egress].port];
 	if (!t.tuned)
 		return;
-	const uint32_t overhead = ports_[egress].shaper.overhead_bytes;
+	const uint32_t overhead = queues_[egress].shaper.overhead_bytes;
 	for (uint32_t i = 0; i < n; i++) {
 		const int cls = static_cast<int>(d[i].queue);
 		if (d[i].verdict == aqm::Verdict::drop)
@@ -96,7 +101,7 @@ void Router::tune_dequeued(uint16_t egress, const aqm::Dequeued *d, uint32_t n, 
 			t.counter.forward(cls, d[i].sojourn_ns, d[i].pkt.len_bytes + overhead,
 					  d[i].verdict == aqm::Verdict::forward_ce);
 	}
-	if (std::get<aqm::DualPi2>(*ports_[egress].aqm).backlog_pkts() == 0)
+	if (std::get<aqm::DualPi2>(*queues_[egress].aqm).backlog_pkts() == 0)
 		t.counter.drained(now_ns);
 }
 
@@ -105,13 +110,13 @@ void Router::tune_dequeued(uint16_t egress, const aqm::Dequeued *d, uint32_t n, 
 void Router::tune_pass(Worker &w, uint64_t now_ns)
 {
 	for (uint16_t e : w.egress) {
-		PortTune &t = tune_[e];
+		const uint16_t port = queues_[e].port;
+		PortTune &t = tune_[port];
 		if (!t.tuned)
 			continue;
-		Port &p = ports_[e];
-		auto &q = std::get<aqm::DualPi2>(*p.aqm);
-		take_setting(t, tune_slots_[e], q, now_ns);
-		close_step_if_due(t, q, w.tune_steps, e, p.sizing_rate_bps, now_ns);
+		auto &q = std::get<aqm::DualPi2>(*queues_[e].aqm);
+		take_setting(t, tune_slots_[port], q, now_ns);
+		close_step_if_due(t, q, w.tune_steps, port, ports_[port].sizing_rate_bps, now_ns);
 	}
 }
 

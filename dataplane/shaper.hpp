@@ -21,9 +21,20 @@
 // byte held in ps x 2^16 and its fraction carried, so that long runs at any
 // rate do not drift. The router charges once per burst: no division on the
 // packet path.
+//
+// A port of several egress queues (egress_queues), each owned by its own
+// worker, shares one bucket: its clock is a SharedClock that every queue's
+// shaper reads once before a dequeue (the budget) and moves on once after it
+// (one atomic add, or a compare-and-swap where the clock restarts after an
+// idle spell). The queues read their budgets independently, so together
+// they may send at most one budget each (a bucket plus a frame) at once; the
+// clock is charged every byte, so what they sent past it is repaid before
+// the next budget, and over any time T the port sends at most rate x T plus
+// N buckets and N frames: the aggregate rate holds.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 namespace dualpilot::dataplane {
@@ -33,6 +44,13 @@ __extension__ typedef unsigned __int128 ShaperU128;
 
 // Ethernet's per-frame bytes on the wire beyond the frame DPDK counts.
 inline constexpr uint32_t kEthernetOverheadBytes = 24;
+
+// The virtual finish time of a port's shared bucket, ps, on a line of its
+// own. Relaxed order throughout: it is a number the queues add to, and
+// publishes no other data.
+struct alignas(64) SharedClock {
+	std::atomic<uint64_t> next_ps{0};
+};
 
 struct Shaper {
 	uint64_t rate_bps = 0;       // 0: unshaped (line rate)
@@ -45,6 +63,7 @@ struct Shaper {
 	uint64_t frac_q16 = 0;       // the fraction of a ps next_ps has not taken yet
 	uint64_t catchup_ns = 0;     // how far the clock may lag now while the queue stands
 	bool backlogged = false;     // the queue still held packets after the last dequeue
+	SharedClock *shared = nullptr; // a port of several egress queues: the clock they share (else next_ps)
 
 	static Shaper make(uint64_t rate_bps, uint64_t bucket_bytes, uint32_t overhead_bytes = 0)
 	{
@@ -75,8 +94,11 @@ struct Shaper {
 		return std::max({static_cast<uint64_t>(burst_bytes), bytes_in(poll_period_ns), frames});
 	}
 
+	// The bucket's clock: this shaper's own, or the one the port's queues share.
+	uint64_t clock_ps() const { return shared ? shared->next_ps.load(std::memory_order_relaxed) : next_ps; }
+
 	// Whether a packet may leave at now_ns.
-	bool may_send(uint64_t now_ns) const { return rate_bps == 0 || next_ps <= (now_ns + burst_ns) * 1000; }
+	bool may_send(uint64_t now_ns) const { return rate_bps == 0 || clock_ps() <= (now_ns + burst_ns) * 1000; }
 
 	// Bytes (frame plus overhead) that may start leaving at now_ns: a packet
 	// may go while the budget is above 0, so the last one may overrun it.
@@ -85,11 +107,12 @@ struct Shaper {
 		if (rate_bps == 0)
 			return INT64_MAX;
 		const uint64_t edge_ps = (now_ns + burst_ns) * 1000;
-		if (next_ps > edge_ps)
+		const uint64_t clock = clock_ps();
+		if (clock > edge_ps)
 			return 0;
 		// An idle bucket's clock restarts at now (as charge_wire does): its
 		// credit is the bucket, never the idle time since.
-		const uint64_t from_ps = std::max(next_ps, floor_ps(now_ns));
+		const uint64_t from_ps = std::max(clock, floor_ps(now_ns));
 		return static_cast<int64_t>(static_cast<double>(edge_ps - from_ps) * bytes_per_ps) + 1;
 	}
 
@@ -100,8 +123,27 @@ struct Shaper {
 		if (rate_bps == 0)
 			return;
 		const ShaperU128 cost = static_cast<ShaperU128>(wire_bytes) * ps_per_byte_q16 + frac_q16;
-		next_ps = std::max(next_ps, floor_ps(now_ns)) + static_cast<uint64_t>(cost >> 16);
-		frac_q16 = static_cast<uint64_t>(cost & 0xffff);
+		const auto cost_ps = static_cast<uint64_t>(cost >> 16);
+		frac_q16 = static_cast<uint64_t>(cost & 0xffff); // each queue carries its own fraction
+		if (shared)
+			charge_shared(floor_ps(now_ns), cost_ps);
+		else
+			next_ps = std::max(next_ps, floor_ps(now_ns)) + cost_ps;
+	}
+
+	// The shared clock moved on by cost_ps: one atomic add while it stands at
+	// or past floor (another queue can only move it further on meanwhile);
+	// else restarted at floor by a compare-and-swap, retried only where
+	// another queue moved it in between.
+	void charge_shared(uint64_t floor, uint64_t cost_ps)
+	{
+		uint64_t cur = shared->next_ps.load(std::memory_order_relaxed);
+		if (cur >= floor) {
+			shared->next_ps.fetch_add(cost_ps, std::memory_order_relaxed);
+			return;
+		}
+		while (!shared->next_ps.compare_exchange_weak(cur, std::max(cur, floor) + cost_ps, std::memory_order_relaxed)) {
+		}
 	}
 
 	// The earliest the clock may stand at now_ns: now, or up to catchup_ns
@@ -118,7 +160,7 @@ struct Shaper {
 	// When the next packet may leave (for a worker deciding how long to poll).
 	uint64_t next_send_ns() const
 	{
-		const uint64_t next_ns = (next_ps + 999) / 1000; // rounded up: may_send holds there
+		const uint64_t next_ns = (clock_ps() + 999) / 1000; // rounded up: may_send holds there
 		return rate_bps == 0 ? 0 : next_ns - std::min(next_ns, burst_ns);
 	}
 };

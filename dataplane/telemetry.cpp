@@ -44,6 +44,7 @@ int cmd_stats(const char *, const char *, rte_tel_data *d)
 	for (size_t i = 0; i < r.ports().size(); i++) {
 		const Port &p = r.ports()[i];
 		const PortStats s = r.port_stats(i);
+		const aqm::DelayHistogram classic = r.sojourn(i, 0), l4s = r.sojourn(i, 1);
 		rte_tel_data *c = rte_tel_data_alloc();
 		if (!c)
 			return -ENOMEM;
@@ -65,10 +66,11 @@ int cmd_stats(const char *, const char *, rte_tel_data *d)
 			{"bypassed_pkts", s.bypassed_pkts},
 			{"queued_pkts", r.queued_pkts(i)},
 			{"shaper_rate_bps", p.cfg.rate_bps},
-			{"classic_sojourn_p50_ns", p.sojourn[0].percentile_ns(0.5)},
-			{"classic_sojourn_p99_ns", p.sojourn[0].percentile_ns(0.99)},
-			{"l4s_sojourn_p50_ns", p.sojourn[1].percentile_ns(0.5)},
-			{"l4s_sojourn_p99_ns", p.sojourn[1].percentile_ns(0.99)},
+			{"egress_queues", p.queues},
+			{"classic_sojourn_p50_ns", classic.percentile_ns(0.5)},
+			{"classic_sojourn_p99_ns", classic.percentile_ns(0.99)},
+			{"l4s_sojourn_p50_ns", l4s.percentile_ns(0.5)},
+			{"l4s_sojourn_p99_ns", l4s.percentile_ns(0.99)},
 		};
 		for (const auto &[name, value] : fields)
 			rte_tel_data_add_dict_u64(c, name, value);
@@ -91,30 +93,32 @@ void add_queue(rte_tel_data *d, const char *prefix, const aqm::QueueCounters &q,
 		rte_tel_data_add_dict_u64(d, (std::string(prefix) + name).c_str(), value);
 }
 
-int cmd_aqm(const char *, const char *params, rte_tel_data *d)
+// A port's AQM counters, each AQM queue's summed over its egress queues.
+std::array<aqm::QueueCounters, aqm::kQueueCount> port_counters(const Router &r, size_t port)
 {
-	std::lock_guard lock(telemetry_mutex);
-	if (!telemetry_router)
-		return -ENODEV;
-	const Router &r = *telemetry_router;
-	const int i = params ? r.port_index(params) : -1;
-	if (i < 0)
-		return -EINVAL; // dpdk-telemetry.py prints null: /dualpilot/ports lists the names
-	const Port &p = r.ports()[static_cast<size_t>(i)];
-	rte_tel_data_start_dict(d);
-	rte_tel_data_add_dict_string(d, "port", p.cfg.name.c_str());
-	rte_tel_data_add_dict_string(d, "aqm", p.cfg.aqm.c_str());
-	if (!p.aqm)
-		return 0;
-	const aqm::AnyAqm &q = *p.aqm;
-	// tc's one-line rendering; the telemetry string limit cuts very long ones.
-	const std::string desc = aqm::describe(q);
-	rte_tel_data_add_dict_string(d, "config", desc.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+	std::array<aqm::QueueCounters, aqm::kQueueCount> sum{};
+	for (uint16_t t = 0; t < r.ports()[port].queues; t++)
+		for (int k = 0; k < aqm::kQueueCount; k++) {
+			const aqm::QueueCounters c = aqm::counters(*r.queue(port, t).aqm)[k];
+			aqm::QueueCounters &s = sum[k];
+			s.arrived_pkts += c.arrived_pkts;
+			s.arrived_bytes += c.arrived_bytes;
+			s.enqueued_pkts += c.enqueued_pkts;
+			s.overflow_drops += c.overflow_drops;
+			s.aqm_drops += c.aqm_drops;
+			s.forwarded_pkts += c.forwarded_pkts;
+			s.forwarded_bytes += c.forwarded_bytes;
+			s.ce_marks += c.ce_marks;
+			s.backlog_pkts += c.backlog_pkts;
+			s.backlog_bytes += c.backlog_bytes;
+		}
+	return sum;
+}
+
+// The controller's state of one AQM (one egress queue's).
+void add_aqm_state(rte_tel_data *d, const aqm::AnyAqm &q, uint64_t now)
+{
 	const auto counters = aqm::counters(q);
-	add_queue(d, "classic_", counters[0], p.sojourn[0]);
-	if (std::holds_alternative<aqm::DualPi2>(q))
-		add_queue(d, "l4s_", counters[1], p.sojourn[1]);
-	const uint64_t now = r.now_ns();
 	std::visit(
 		[&](const auto &a) {
 			using T = std::decay_t<decltype(a)>;
@@ -142,6 +146,91 @@ int cmd_aqm(const char *, const char *params, rte_tel_data *d)
 			}
 		},
 		q);
+}
+
+int cmd_aqm(const char *, const char *params, rte_tel_data *d)
+{
+	std::lock_guard lock(telemetry_mutex);
+	if (!telemetry_router)
+		return -ENODEV;
+	const Router &r = *telemetry_router;
+	const int i = params ? r.port_index(params) : -1;
+	if (i < 0)
+		return -EINVAL; // dpdk-telemetry.py prints null: /dualpilot/ports lists the names
+	const Port &p = r.ports()[static_cast<size_t>(i)];
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "port", p.cfg.name.c_str());
+	rte_tel_data_add_dict_string(d, "aqm", p.cfg.aqm.c_str());
+	const EgressQueue &first = r.queue(static_cast<size_t>(i));
+	if (!first.aqm)
+		return 0;
+	// tc's one-line rendering (every egress queue runs the same); the
+	// telemetry string limit cuts very long ones.
+	const std::string desc = aqm::describe(*first.aqm);
+	rte_tel_data_add_dict_string(d, "config", desc.substr(0, RTE_TEL_MAX_STRING_LEN - 1).c_str());
+	rte_tel_data_add_dict_u64(d, "egress_queues", p.queues);
+	// The counters over the port's egress queues; the controller's state
+	// where it has one queue (else per queue: /dualpilot/queues).
+	const auto counters = port_counters(r, static_cast<size_t>(i));
+	add_queue(d, "classic_", counters[0], r.sojourn(static_cast<size_t>(i), 0));
+	if (std::holds_alternative<aqm::DualPi2>(*first.aqm))
+		add_queue(d, "l4s_", counters[1], r.sojourn(static_cast<size_t>(i), 1));
+	if (p.queues == 1)
+		add_aqm_state(d, *first.aqm, r.now_ns());
+	return 0;
+}
+
+// One egress queue's figures as a dict of its own: its owner, what it sent
+// and its AQM decided, its sojourns and its controller's state.
+rte_tel_data *queue_dict(const Router &r, size_t index)
+{
+	const EgressQueue &q = r.queues()[index];
+	rte_tel_data *c = rte_tel_data_alloc();
+	if (!c)
+		return nullptr;
+	rte_tel_data_start_dict(c);
+	const PortStats s = r.queue_stats(index);
+	const std::pair<const char *, uint64_t> fields[] = {
+		{"tx_queue", q.tx_queue},
+		{"owner_lcore", r.workers()[q.owner].lcore},
+		{"tx_pkts", s.tx_pkts},
+		{"tx_bytes", s.tx_bytes},
+		{"marked", s.marked},
+		{"aqm_drops", s.aqm_drops},
+		{"overflow_drops", s.overflow_drops},
+		{"handoff_drops", s.handoff_drops},
+		{"bypassed_pkts", s.bypassed_pkts},
+		{"queued_pkts", r.queue_queued_pkts(index)},
+		{"classic_sojourn_p50_ns", q.sojourn[0].percentile_ns(0.5)},
+		{"classic_sojourn_p99_ns", q.sojourn[0].percentile_ns(0.99)},
+		{"l4s_sojourn_p50_ns", q.sojourn[1].percentile_ns(0.5)},
+		{"l4s_sojourn_p99_ns", q.sojourn[1].percentile_ns(0.99)},
+	};
+	for (const auto &[name, value] : fields)
+		rte_tel_data_add_dict_u64(c, name, value);
+	if (q.aqm)
+		add_aqm_state(c, *q.aqm, r.now_ns());
+	return c;
+}
+
+// A port's egress queues, a dict each under its tx queue's number.
+int cmd_queues(const char *, const char *params, rte_tel_data *d)
+{
+	std::lock_guard lock(telemetry_mutex);
+	if (!telemetry_router)
+		return -ENODEV;
+	const Router &r = *telemetry_router;
+	const int i = params ? r.port_index(params) : -1;
+	if (i < 0)
+		return -EINVAL;
+	const Port &p = r.ports()[static_cast<size_t>(i)];
+	rte_tel_data_start_dict(d);
+	for (uint16_t t = 0; t < p.queues; t++) {
+		rte_tel_data *c = queue_dict(r, p.first_queue + t);
+		if (!c)
+			return -ENOMEM;
+		rte_tel_data_add_dict_container(d, std::to_string(t).c_str(), c, 0);
+	}
 	return 0;
 }
 
@@ -255,6 +344,8 @@ std::string publish_telemetry(const Router *router, const PolicyWorker *policy)
 		{"/dualpilot/stats", cmd_stats,
 		 "Per port: packets, bytes, marks, drops by cause, queued, sojourn percentiles (ns). Takes no parameters"},
 		{"/dualpilot/aqm", cmd_aqm, "One port's AQM: config, per-queue counters and controller state. Parameters: port name"},
+		{"/dualpilot/queues", cmd_queues,
+		 "One port's egress queues: each one's owner, counters, sojourns and AQM state. Parameters: port name"},
 		{"/dualpilot/policy", cmd_policy,
 		 "The policy worker: mode, samples, decisions, decision time, overrides, agreement with the AQM. Takes no "
 		 "parameters"},

@@ -28,6 +28,18 @@
 //   hand-off                            two workers, two rx queues a port:
 //                                       half the frames cross to the worker
 //                                       that owns their egress
+//   one port's egress, one / two        a's frames to b's egress only (b
+//   workers                             receives nothing), a's two rx
+//                                       queues; one worker and one egress
+//                                       queue, then two workers and
+//                                       egress_queues = 2, each worker
+//                                       polling one rx queue and owning one
+//                                       egress queue: with the software
+//                                       hash (half the frames cross to the
+//                                       other worker; the goal figure),
+//                                       and with the RSS hash a NIC would
+//                                       stamp (an rx callback: none cross;
+//                                       information)
 // The figures end with `name: value` lines: the cycle goals, then the
 // ratios; router_vs_iofwd_ratio is information, no longer a goal.
 //
@@ -304,6 +316,7 @@ void row(const std::string &name, const RouterRate &r)
 struct Figures {
 	RouterRate iofwd, none, fifo, dualpi2, nobypass, sampling, enforce, tune;
 	RouterRate standing, sched_one, sched_many, one, two, handoff;
+	RouterRate port_one, port_two, port_two_rss; // one port's egress over one worker, over two (software hash, RSS)
 };
 
 // The command line's choices.
@@ -456,6 +469,38 @@ std::string measure_workers(const Options &o, Figures &f)
 	return {};
 }
 
+// One port's egress (b's, fed by a's two rx queues; b receives nothing)
+// over one worker with one egress queue, then over two workers with two
+// egress queues. Error text or empty.
+std::string measure_one_port(const Options &o, Figures &f)
+{
+	struct OnePort {
+		std::vector<unsigned> lcores;
+		bool rss;
+		RouterRate *out;
+	};
+	const OnePort cases[] = {{{2}, false, &f.port_one}, {{1, 2}, false, &f.port_two}, {{1, 2}, true, &f.port_two_rss}};
+	for (const OnePort &pc : cases) {
+		RouterCase c;
+		c.seconds = o.seconds;
+		c.worker_lcores = pc.lcores;
+		c.rx_queues = 2;
+		c.b_no_rx = true;
+		c.stamp_rss = pc.rss;
+		c.b_egress_queues = static_cast<unsigned>(pc.lcores.size());
+		c.router_keys = fmt::format("workers = {}", pc.lcores.size());
+		std::string err;
+		*pc.out = bench::measure_router(c, err);
+		if (!err.empty())
+			return "one_port: " + err;
+		const std::string cpus = pc.lcores.size() > 1 ? fmt::format("{},{}", o.other, o.core) : std::to_string(o.core);
+		row(pc.lcores.size() == 1 ? fmt::format("router, dualpi2, one port's egress: 1 worker (CPU {})", cpus)
+					  : fmt::format("  2 workers, 2 egress queues, {} hash (CPU {})", pc.rss ? "RSS" : "sw", cpus),
+		    *pc.out);
+	}
+	return {};
+}
+
 // The goal lines, in cycles and ratios, for the rows that ran.
 void print_figures(const Options &o, const Figures &f)
 {
@@ -487,6 +532,11 @@ void print_figures(const Options &o, const Figures &f)
 		fmt::print("two_workers_vs_one_ratio: {:.3f}\n", ratio(f.two.rx_mpps, f.one.rx_mpps));
 	if (o.want("handoff"))
 		fmt::print("handoff_vs_local_ratio: {:.3f}\n", ratio(f.handoff.rx_mpps, f.two.rx_mpps));
+	if (o.want("one_port"))
+	{
+		fmt::print("one_port_two_workers_rss_vs_one: {:.3f}\n", ratio(f.port_two_rss.mpps, f.port_one.mpps));
+		fmt::print("one_port_two_workers_vs_one: {:.3f}\n", ratio(f.port_two.mpps, f.port_one.mpps));
+	}
 	if (o.want("iofwd") && o.want("dualpi2"))
 		fmt::print("router_vs_iofwd_ratio: {:.3f}\n", ratio(f.dualpi2.mpps, f.iofwd.mpps));
 }
@@ -504,7 +554,7 @@ int main(int argc, char **argv)
 	app.add_flag("--huge", o.huge, "hugepages instead of --no-huge (reserve them first: /proc/sys/vm/nr_hugepages)");
 	app.add_option("--only", o.only,
 		       "one case, for profiling: iofwd none fifo dualpi2 nobypass sampling enforce tune standing rte_sched "
-		       "workers handoff");
+		       "workers handoff one_port");
 	app.add_option("--standing-target", o.standing_target,
 		       "DualPI2's target in the standing rows (default 15ms; shorter: a queue of fewer, less cold mbufs)");
 	app.footer("example: echo 2048 > /proc/sys/vm/nr_hugepages && build/perf/bench-router --seconds 3 --huge");
@@ -543,6 +593,8 @@ int main(int argc, char **argv)
 		err = measure_rte_sched(o, half_bps(), f);
 	if (err.empty() && (o.want("workers") || o.want("handoff")))
 		err = measure_workers(o, f);
+	if (err.empty() && o.want("one_port"))
+		err = measure_one_port(o, f);
 	rte_eal_cleanup();
 	if (!err.empty()) {
 		fmt::print(stderr, "bench-router: {}\n", err);

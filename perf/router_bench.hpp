@@ -90,6 +90,14 @@ struct RouterCase {
 	// polled by the worker that does not own its egress, so half the frames
 	// cross to the owner over its hand-off ring (as RSS spreads them).
 	unsigned rx_queues = 1;
+	// Port b's egress queues, and whether b receives nothing (net_null's
+	// no-rx: a's frames to b's egress the only load, for the rows of one
+	// port's egress over several workers).
+	unsigned b_egress_queues = 1;
+	bool b_no_rx = false;
+	// Port a's frames carry the RSS hash a NIC's RSS would have given the
+	// rx queue they arrived on (stamp_rss): net_null has no RSS.
+	bool stamp_rss = false;
 };
 
 // 64-byte IPv4/UDP frames, half of them ECT(1) and half Not-ECT, written
@@ -108,6 +116,8 @@ inline void fill_frame(rte_mempool *, void *, void *obj, unsigned index)
 	f[22] = 64;
 	f[23] = 17;
 	f[26] = 10, f[29] = 1, f[30] = 10, f[33] = 2;
+	f[34] = static_cast<uint8_t>(index >> 8); // UDP source port: the mbuf's flow, for the egress queues' hash
+	f[35] = static_cast<uint8_t>(index);
 	uint32_t sum = 0;
 	for (int i = 14; i < 34; i += 2)
 		sum += static_cast<uint32_t>(f[i] << 8 | f[i + 1]);
@@ -144,6 +154,50 @@ inline uint16_t alternate_ecn(uint16_t, uint16_t, rte_mbuf *pkts[], uint16_t n, 
 	}
 	return n;
 }
+
+// An rx callback that does what net_null cannot, a NIC's RSS: each frame
+// gets an RSS hash whose low bits name the rx queue it arrived on (as the
+// default redirection table of a device with a power of two of rx queues
+// would have delivered it), and the RSS flag. The high bits count on: the
+// frames of net_null are no flows (any mbuf of the pool, on either queue),
+// so there is no order to keep, and the callback costs a store or two, as a
+// NIC's RSS costs the worker nothing. arg: the queue's number, rx_queues - 1
+// in the high half.
+inline uint16_t stamp_rss(uint16_t, uint16_t, rte_mbuf *pkts[], uint16_t n, uint16_t, void *arg)
+{
+	const auto queue_and_mask = static_cast<uint32_t>(reinterpret_cast<uintptr_t>(arg));
+	const uint32_t queue = queue_and_mask & 0xffff, mask = queue_and_mask >> 16;
+	static thread_local uint32_t count = 0;
+	for (uint16_t i = 0; i < n; i++) {
+		pkts[i]->hash.rss = (count++ << 8 & ~mask) | queue;
+		pkts[i]->ol_flags |= RTE_MBUF_F_RX_RSS_HASH;
+	}
+	return n;
+}
+
+// The RSS stamps on port a's rx queues (stamp_rss). Error text or empty.
+struct RssStamps {
+	const rte_eth_rxtx_callback *cb[2] = {};
+	uint16_t port_id = 0;
+
+	std::string add(dataplane::Router &router, unsigned rx_queues)
+	{
+		port_id = router.ports()[0].port_id;
+		for (unsigned q = 0; q < rx_queues && q < 2; q++) {
+			const uintptr_t arg = q | (rx_queues - 1) << 16;
+			if (!(cb[q] = rte_eth_add_rx_callback(port_id, static_cast<uint16_t>(q), stamp_rss,
+							       reinterpret_cast<void *>(arg))))
+				return "cannot add the RSS rx callback (DPDK built without RTE_ETHDEV_RXTX_CALLBACKS?)";
+		}
+		return {};
+	}
+	void remove()
+	{
+		for (uint16_t q = 0; q < 2; q++)
+			if (cb[q] && rte_eth_remove_rx_callback(port_id, q, cb[q]) == 0)
+				rte_free(const_cast<rte_eth_rxtx_callback *>(cb[q]));
+	}
+};
 
 struct WorkerRun {
 	dataplane::Router *router;
@@ -211,15 +265,17 @@ rx_queues = {7}
 {6}
 [[ports]]
 name = "b"
-device = "net_null{3}"
+device = "net_null{3}{8}"
 peer = "a"
 aqm = "{1}"
 rate = "{2}"
 rx_queues = {7}
+egress_queues = {9}
 {6}
 {4}
 )",
-					     2 * n, c.aqm, c.rate, 2 * n + 1, c.extra, c.router_keys, c.port_tables, c.rx_queues);
+					     2 * n, c.aqm, c.rate, 2 * n + 1, c.extra, c.router_keys, c.port_tables, c.rx_queues,
+					     c.b_no_rx ? ",no-rx=1" : "", c.b_egress_queues);
 	n++;
 	return toml;
 }
@@ -273,9 +329,9 @@ inline void rates_between(const dataplane::PortStats (&before)[2], const datapla
 inline void sojourns(const dataplane::Router &router, RouterRate &r)
 {
 	aqm::DelayHistogram classic, l4s;
-	for (const dataplane::Port &p : router.ports()) {
-		classic.merge(p.sojourn[0]);
-		l4s.merge(p.sojourn[1]);
+	for (size_t p = 0; p < router.ports().size(); p++) {
+		classic.merge(router.sojourn(p, 0));
+		l4s.merge(router.sojourn(p, 1));
 	}
 	r.classic_p50_ms = static_cast<double>(classic.percentile_ns(0.5)) / 1e6;
 	r.classic_p99_ms = static_cast<double>(classic.percentile_ns(0.99)) / 1e6;
@@ -301,13 +357,16 @@ inline RouterRate measure_router(const RouterCase &c, std::string &error,
 	EcnCallbacks ecn;
 	if (c.alternate_ecn && !(error = ecn.add(router, c.rx_queues)).empty())
 		return r;
+	RssStamps rss;
+	if (c.stamp_rss && !(error = rss.add(router, c.rx_queues)).empty())
+		return r;
 	if (started)
 		started(router);
 	const bool on_lcores = !c.worker_lcores.empty();
 	poll_for(router, c.warmup_s, on_lcores);
 	// The sojourn record of the measured time only.
-	for (dataplane::Port &p : router.ports())
-		p.sojourn = {};
+	for (dataplane::EgressQueue &q : router.queues())
+		q.sojourn = {};
 	const dataplane::PortStats before[2] = {router.port_stats(0), router.port_stats(1)};
 	const uint64_t took = poll_for(router, c.seconds, on_lcores);
 	const dataplane::PortStats after[2] = {router.port_stats(0), router.port_stats(1)};
@@ -316,6 +375,7 @@ inline RouterRate measure_router(const RouterCase &c, std::string &error,
 	if (stopping)
 		stopping(router);
 	ecn.remove(router);
+	rss.remove();
 	router.shutdown();
 	return r;
 }

@@ -40,8 +40,10 @@ struct RingPort {
 	rte_ring *tx = nullptr;          // the router writes here; the test reads
 };
 
-// A ring port with one or two rx queues.
-inline RingPort make_ring_port(const std::string &name, unsigned rx_queues = 1)
+// A ring port with one or two rx queues, and tx_queues tx queues that all
+// write into its one tx ring (multi-producer where there are several: each
+// queue's owner worker may run on a thread of its own).
+inline RingPort make_ring_port(const std::string &name, unsigned rx_queues = 1, unsigned tx_queues = 1)
 {
 	RingPort rp;
 	for (unsigned q = 0; q < rx_queues; q++) {
@@ -49,9 +51,12 @@ inline RingPort make_ring_port(const std::string &name, unsigned rx_queues = 1)
 					   RING_F_SP_ENQ | RING_F_SC_DEQ);
 		EXPECT_NE(rp.rx[q], nullptr);
 	}
-	rp.tx = rte_ring_create((name + "_tx").c_str(), 65536, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	rp.tx = rte_ring_create((name + "_tx").c_str(), 65536, SOCKET_ID_ANY,
+				tx_queues > 1 ? RING_F_SC_DEQ : RING_F_SP_ENQ | RING_F_SC_DEQ);
 	EXPECT_NE(rp.tx, nullptr);
-	EXPECT_GE(rte_eth_from_rings(name.c_str(), rp.rx, rx_queues, &rp.tx, 1, static_cast<unsigned>(rte_socket_id())),
+	std::vector<rte_ring *> tx(tx_queues, rp.tx);
+	EXPECT_GE(rte_eth_from_rings(name.c_str(), rp.rx, rx_queues, tx.data(), tx_queues,
+				     static_cast<unsigned>(rte_socket_id())),
 		  0);
 	rp.ethdev = "net_ring_" + name;
 	return rp;

@@ -72,7 +72,7 @@ protected:
 		return sum / ms;
 	}
 	void expect_conservation() { bed::expect_conservation(router, injected, received); }
-	const aqm::DualPi2 &east_dualpi2() { return std::get<aqm::DualPi2>(*router.ports()[1].aqm); }
+	const aqm::DualPi2 &east_dualpi2() { return std::get<aqm::DualPi2>(*router.queue(1).aqm); }
 
 	aqm::Rng rng{7};
 	uint64_t injected = 0, received = 0, now = 1000;
@@ -96,7 +96,7 @@ TEST_F(LiveChanges, NewAqmParametersKeepTheQueueAndThePiState)
 	// PI2 holds the Classic head's sojourn near the old target (15 ms; the
 	// mean of 1000 readings, a few ms either side of it).
 	EXPECT_NEAR(mean_classic_sojourn_ms(1000), 15, 4);
-	const uint64_t backlog = aqm::backlog_pkts(*router.ports()[1].aqm);
+	const uint64_t backlog = aqm::backlog_pkts(*router.queue(1).aqm);
 	const uint32_t prob = east_dualpi2().prob_q32();
 	ASSERT_GT(backlog, 20u);
 	ASSERT_GT(prob, 0u);
@@ -112,7 +112,7 @@ TEST_F(LiveChanges, NewAqmParametersKeepTheQueueAndThePiState)
 	apply_changes(router, router.worker(0));                  // what its next pass does first
 	EXPECT_FALSE(changes_pending(router));
 	EXPECT_EQ(east_dualpi2().params().target_ns, 5000000u);
-	EXPECT_EQ(aqm::backlog_pkts(*router.ports()[1].aqm), backlog);
+	EXPECT_EQ(aqm::backlog_pkts(*router.queue(1).aqm), backlog);
 	EXPECT_EQ(east_dualpi2().prob_q32(), prob);
 
 	// The next change through the worker's own loop.
@@ -163,15 +163,15 @@ TEST_F(LiveChanges, ALimitBelowTheBacklogDropsNothingQueued)
 {
 	ASSERT_EQ(start(kDualPi2Toml), "");
 	ASSERT_NO_FATAL_FAILURE(load(3000));
-	const uint64_t backlog = aqm::backlog_pkts(*router.ports()[1].aqm);
+	const uint64_t backlog = aqm::backlog_pkts(*router.queue(1).aqm);
 	ASSERT_GT(backlog, 20u);
 	const aqm::Setting limit[] = {{"limit", "10"}};
 	ASSERT_TRUE(change_aqm(router, "east", limit, 0ms).ok);
 	apply_changes(router, router.worker(0));
-	EXPECT_EQ(aqm::backlog_pkts(*router.ports()[1].aqm), backlog);
+	EXPECT_EQ(aqm::backlog_pkts(*router.queue(1).aqm), backlog);
 	EXPECT_EQ(router.ports()[1].limit_pkts, 10u);
 	ASSERT_NO_FATAL_FAILURE(load(2000));
-	EXPECT_LE(aqm::backlog_pkts(*router.ports()[1].aqm), 10u);
+	EXPECT_LE(aqm::backlog_pkts(*router.queue(1).aqm), 10u);
 	EXPECT_GT(router.port_stats(1).overflow_drops, 0u);
 	expect_conservation();
 }
@@ -183,7 +183,7 @@ TEST_F(LiveChanges, CodelLeavesItsDroppingStateOnlyForANewInterval)
 {
 	ASSERT_EQ(start(std::string(kDualPi2Toml).replace(std::string(kDualPi2Toml).rfind("dualpi2"), 7, "codel")), "");
 	ASSERT_NO_FATAL_FAILURE(load(3000));
-	const auto &codel = std::get<aqm::Codel>(*router.ports()[1].aqm);
+	const auto &codel = std::get<aqm::Codel>(*router.queue(1).aqm);
 	ASSERT_TRUE(codel.dropping());
 	const uint32_t count = codel.count();
 	const aqm::Setting target[] = {{"target", "4ms"}};
@@ -210,7 +210,7 @@ TEST_F(LiveChanges, PieAndFifoKeepTheirQueueAndState)
 	toml.replace(toml.rfind("dualpi2"), 7, "pie");
 	ASSERT_EQ(start(toml), "");
 	ASSERT_NO_FATAL_FAILURE(load(3000));
-	const auto &pie = std::get<aqm::Pie>(*router.ports()[1].aqm);
+	const auto &pie = std::get<aqm::Pie>(*router.queue(1).aqm);
 	const double prob = pie.drop_prob();
 	const uint64_t backlog = pie.backlog_pkts();
 	ASSERT_GT(prob, 0.0);
@@ -226,11 +226,11 @@ TEST_F(LiveChanges, PieAndFifoKeepTheirQueueAndState)
 	expect_conservation();
 
 	const aqm::Setting fifo_limit[] = {{"limit", "50"}};
-	const uint64_t west_before = aqm::backlog_pkts(*router.ports()[0].aqm);
+	const uint64_t west_before = aqm::backlog_pkts(*router.queue(0).aqm);
 	ASSERT_TRUE(change_aqm(router, "west", fifo_limit, 0ms).ok);
 	apply_changes(router, router.worker(0));
-	EXPECT_EQ(std::get<aqm::Fifo>(*router.ports()[0].aqm).params().limit_pkts, 50u);
-	EXPECT_EQ(aqm::backlog_pkts(*router.ports()[0].aqm), west_before);
+	EXPECT_EQ(std::get<aqm::Fifo>(*router.queue(0).aqm).params().limit_pkts, 50u);
+	EXPECT_EQ(aqm::backlog_pkts(*router.queue(0).aqm), west_before);
 }
 
 // /dualpilot/policy/set,inference_interval=N: every worker samples every N

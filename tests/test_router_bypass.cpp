@@ -70,7 +70,7 @@ void replay(bool bypass, int id, Replay &r)
 		take_out();
 	}
 	r.east = router.port_stats(1);
-	const Port &e = router.ports()[1];
+	const EgressQueue &e = router.queue(1);
 	r.counters = aqm::counters(*e.aqm);
 	r.aqm_state = aqm::stats_text(*e.aqm, now);
 	r.sojourn = e.sojourn;

@@ -71,7 +71,7 @@ limit = 500
 			     {100, 101}),
 		  "");
 	ASSERT_EQ(router.workers().size(), 2u);
-	ASSERT_NE(east_port().handoff, nullptr);
+	ASSERT_NE(router.queue(1).handoff, nullptr);
 	const std::vector<std::vector<uint8_t>> templates = {ipv4_frame(Ecn::not_ect, 0, 0x2e, 1000),
 							     ipv4_frame(Ecn::ect1, 0, 0x2e, 200), ipv6_frame(Ecn::ect1, 0, 64),
 							     std::vector<uint8_t>(12, 9)};
@@ -130,7 +130,7 @@ TEST_F(RouterRing, AHundredMillionPacketsThroughAStandingQueueAreAllAccountedFor
 		router.poll(now);
 		received += drain_count(east);
 	}
-	const aqm::DelayHistogram &classic = east_port().sojourn[0];
+	const aqm::DelayHistogram &classic = router.queue(1).sojourn[0];
 	const uint64_t p50 = classic.percentile_ns(0.5);
 	received += settle(router, east, now, 2000);
 	EXPECT_EQ(injected, kStandingQueuePackets);
@@ -173,7 +173,7 @@ TEST_F(RouterRing, EveryDropCountsInTheScoredDelayAtItsWaitPlusThePenalty)
 	uint64_t scored_total = 0;
 	for (int q = 0; q < aqm::kQueueCount; q++) {
 		const aqm::DelayHistogram scored = router.scored_delay(1, q, kPenaltyNs);
-		const aqm::DelayHistogram &forwarded = east_port().sojourn[q];
+		const aqm::DelayHistogram &forwarded = router.queue(1).sojourn[q];
 		scored_total += scored.count();
 		for (double p : {0.5, 0.9, 0.99})
 			EXPECT_GE(scored.percentile_ns(p), forwarded.percentile_ns(p)) << "queue " << q << " p" << p;

@@ -14,7 +14,7 @@ TEST_F(RouterRing, FramesLandInTheQueueTheirEcnSays)
 	inject(west, {ipv4_frame(Ecn::not_ect, 0, 0x2e, 1000), ipv4_frame(Ecn::ect0, 0, 0x2e, 1000), ipv4_frame(Ecn::ect1, 0, 0x2e, 1000), ipv4_frame(Ecn::ce, 0, 0x2e, 1000), ipv6_frame(Ecn::ect1, 0, 1000),
 		      ipv6_frame(Ecn::not_ect, 0, 1000), ipv4_frame(Ecn::ect1, 1, 0x2e, 100), arp_frame()});
 	router.poll(1000);
-	const auto c = aqm::counters(*east_port().aqm);
+	const auto c = aqm::counters(*router.queue(1).aqm);
 	EXPECT_EQ(c[0].enqueued_pkts, 4u); // Not-ECT v4, ECT(0), Not-ECT v6, ARP
 	EXPECT_EQ(c[1].enqueued_pkts, 4u); // ECT(1) v4, CE, ECT(1) v6, ECT(1) VLAN
 	const auto out = collect(east);
@@ -51,7 +51,7 @@ TEST_F(RouterRing, MarkedFramesCarryCeAndAValidChecksum)
 	EXPECT_GE(marked, 6); // the first packets leave at once, unmarked
 	EXPECT_EQ(static_cast<uint64_t>(marked), router.port_stats(1).marked);
 	// The L queue's sojourns are on record: ten packets, the last waited long.
-	const aqm::DelayHistogram &l = east_port().sojourn[static_cast<int>(aqm::QueueId::l4s)];
+	const aqm::DelayHistogram &l = router.queue(1).sojourn[static_cast<int>(aqm::QueueId::l4s)];
 	EXPECT_EQ(l.count(), 10u);
 	EXPECT_GT(l.max_ns(), 50000000u);
 	EXPECT_NE(router.summary().find("east L4S queue sojourn: p50"), std::string::npos);
@@ -81,7 +81,7 @@ TEST_F(RouterRing, TheDelayLineHoldsEachFrameForItsDelayInOrder)
 	for (int i = 0; i < 20; i++)
 		EXPECT_EQ(out[static_cast<size_t>(i)][14 + 20], i);
 	EXPECT_EQ(router.queued_pkts(1), 0u);
-	EXPECT_LT(east_port().sojourn[0].max_ns(), 1000000u);
+	EXPECT_LT(router.queue(1).sojourn[0].max_ns(), 1000000u);
 	// Frames still inside at shutdown are freed (the pool is whole again: TearDown).
 	inject(west, frames);
 	router.poll(7000000);
@@ -228,7 +228,7 @@ TEST_F(RouterRing, TxBytesAreTheBytesTheAqmReleasedWhenThePmdFreesOnTx)
 	}
 	for (size_t p = 0; p < 2; p++) {
 		const PortStats s = router.port_stats(p);
-		const auto c = aqm::counters(*router.ports()[p].aqm);
+		const auto c = aqm::counters(*router.queue(p).aqm);
 		EXPECT_GT(s.tx_pkts, 5000u);
 		EXPECT_EQ(s.tx_pkts, c[0].forwarded_pkts + c[1].forwarded_pkts);
 		EXPECT_EQ(s.tx_bytes, c[0].forwarded_bytes + c[1].forwarded_bytes) << "port " << p;

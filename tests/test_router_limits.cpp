@@ -93,7 +93,7 @@ TEST_F(RouterRing, LimitAutoSizesTheQueueForItsRateAndAShortLimitWarns)
 	ASSERT_EQ(start_toml(ports + "[router]\nmbufs = \"auto\"\n", {}, 0), "");
 	// 4 x 15 ms x 500 Mbit/s / (64 x 8 bits) = 58,594 packets.
 	EXPECT_EQ(east_port().limit_pkts, 58594u);
-	EXPECT_EQ(std::visit([](const auto &q) { return q.params().limit_pkts; }, *east_port().aqm), 58594u);
+	EXPECT_EQ(std::visit([](const auto &q) { return q.params().limit_pkts; }, *router.queue(1).aqm), 58594u);
 	EXPECT_GE(rte_mempool_avail_count(router.mempool()), 58594u);
 	EXPECT_TRUE(router.warnings().empty());
 	router.shutdown();
@@ -123,7 +123,7 @@ TEST_F(RouterRing, LimitAutoSizesTheQueueForItsRateAndAShortLimitWarns)
 	slow.replace(slow.rfind("dualpi2"), 7, "fifo");
 	ASSERT_EQ(start_toml(slow, {}, 0), "");
 	EXPECT_EQ(east_port().limit_pkts, 1000u);
-	EXPECT_EQ(std::visit([](const auto &q) { return q.params().limit_pkts; }, *east_port().aqm), 1000u);
+	EXPECT_EQ(std::visit([](const auto &q) { return q.params().limit_pkts; }, *router.queue(1).aqm), 1000u);
 }
 
 } // namespace

@@ -37,7 +37,7 @@ std::string tune_toml(const std::string &mode, const std::string &tune_extra = "
 // The default table's action 35: target 30 ms, max_rtt 200 ms, step 2 ms, k 3.
 constexpr uint32_t kTarget30 = 35;
 
-aqm::DualPi2 &east_dualpi2(Router &router) { return std::get<aqm::DualPi2>(*router.ports()[1].aqm); }
+aqm::DualPi2 &east_dualpi2(Router &router) { return std::get<aqm::DualPi2>(*router.queue(1).aqm); }
 
 // n Classic frames of 1000 bytes of payload into west, one poll at now.
 void offer(Router &router, const RingPort &west, const RingPort &east, unsigned n, uint64_t now)
@@ -536,8 +536,8 @@ void RouterRingTrace::trace_steps_are_the_simulators(bool bypass)
 {
 	const std::string flag = bypass ? "true" : "false";
 	ASSERT_EQ(start_toml(tune_toml("shadow", "", "[router]\nempty_queue_bypass = " + flag + "\n")), "");
-	Port &e = router.ports()[1];
-	SimFedPort sim{east_dualpi2(router), e.shaper, router.port_tune(1)->step_ns, e.sizing_rate_bps};
+	SimFedPort sim{east_dualpi2(router), router.queue(1).shaper, router.port_tune(1)->step_ns,
+		       router.ports()[1].sizing_rate_bps};
 	std::vector<experience::TuneStep> got;
 	aqm::Rng rng(11);
 	uint64_t now = 1000000000;

@@ -99,7 +99,7 @@ struct Bed {
 	double classic_sojourn_ms(uint64_t now) const
 	{
 		return static_cast<double>(
-			       std::get<aqm::DualPi2>(*router.ports()[1].aqm).head_sojourn_ns(aqm::QueueId::classic, now)) /
+			       std::get<aqm::DualPi2>(*router.queue(1).aqm).head_sojourn_ns(aqm::QueueId::classic, now)) /
 		       1e6;
 	}
 	// rx = tx + every counted drop + queued, and what the test counted.

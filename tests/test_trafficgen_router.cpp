@@ -147,7 +147,7 @@ TEST(TrafficgenThroughRouter, EveryFrameIsReceivedOrACountedDrop)
 	EXPECT_EQ(rx.counters().foreign + rx.counters().malformed, 0u);
 
 	// Per class, as the receiver saw it, against DualPI2's own queue counters.
-	const auto q = aqm::counters(*bed.router.ports()[1].aqm);
+	const auto q = aqm::counters(*bed.router.queue(1).aqm);
 	const auto &classes = rx.classes();
 	const int l4s = static_cast<int>(aqm::Ecn::ect1), ect0 = static_cast<int>(aqm::Ecn::ect0),
 		  not_ect = static_cast<int>(aqm::Ecn::not_ect);
