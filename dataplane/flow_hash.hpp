@@ -70,6 +70,9 @@ inline uint32_t soft_flow_hash(const uint8_t *frame, uint32_t len, const FrameIn
 	return static_cast<uint32_t>(h >> 32); // the high half: every word's bits reach all of it
 }
 
+// len: the bytes at frame, the mbuf's first segment (as parse_frame read
+// it): a chained frame whose ports lie past it hashes by its addresses,
+// the same for every frame of the flow.
 inline uint32_t flow_hash(const rte_mbuf *m, const uint8_t *frame, uint32_t len, const FrameInfo &info)
 {
 	if (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)

@@ -40,6 +40,11 @@ struct alignas(64) WorkerChanges {
 	// The block: written by the control side only while posted == applied.
 	int32_t port = kNoPort;           // the egress port whose AQM takes `params`, or kNoPort
 	AqmParams params;
+	// The seed `params` carries for the port's first egress queue when the
+	// change names one (queue t takes seed + t, so that a port's queues never
+	// roll in lockstep); kSeedKept: each queue keeps its own generator.
+	static constexpr int64_t kSeedKept = -1;
+	int64_t seed = kSeedKept;
 	uint32_t inference_interval = kUnchanged; // sample every N packets of a queue from now on
 
 	// The worker's one check per pass: acquire pairs with the control side's

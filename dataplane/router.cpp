@@ -337,7 +337,7 @@ uint16_t Router::rx_queue(Worker &w, RxQueue rq, uint64_t now_ns)
 		const PortInfo &to = ports_[egress];
 		uint16_t queue = to.first_queue;
 		if (to.queues > 1)
-			queue += pick_queue(flow_hash(m, frame, len, info), to.queues, to.queue_mod_m);
+			queue += pick_queue(flow_hash(m, frame, rte_pktmbuf_data_len(m), info), to.queues, to.queue_mod_m);
 		desc[nk] = aqm::Packet{now_ns, reinterpret_cast<uint64_t>(m), len, info.ecn, 0,
 				       frame_tag(info.kind, info.l3_offset)};
 		dest[nk++] = queue;

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "aqm/units.hpp"
+
 #include <algorithm>
 #include <mutex>
 #include <thread>
@@ -38,6 +40,7 @@ template <typename Fill>
 		return false;
 	}
 	c.port = WorkerChanges::kNoPort;
+	c.seed = WorkerChanges::kSeedKept;
 	c.inference_interval = WorkerChanges::kUnchanged;
 	fill(c);
 	c.posted.store(v + 1, std::memory_order_release);
@@ -83,6 +86,18 @@ template <typename Fill>
 	return true;
 }
 
+// The seed a list of settings names (the last "seed"), or kSeedKept.
+int64_t given_seed(std::span<const aqm::Setting> settings)
+{
+	int64_t seed = WorkerChanges::kSeedKept;
+	for (const aqm::Setting &s : settings) {
+		uint64_t v = 0;
+		if (s.key == "seed" && aqm::parse_u64(s.value, v).empty())
+			seed = static_cast<int64_t>(v & INT64_MAX);
+	}
+	return seed;
+}
+
 } // namespace
 
 void apply_changes(Router &router, Worker &w)
@@ -98,8 +113,14 @@ void apply_changes(Router &router, Worker &w)
 		std::visit(
 			[&](auto &q) {
 				using P = std::decay_t<decltype(q.params())>;
-				if (const P *next = std::get_if<P>(&c.params))
-					q.change(*next);
+				if (const P *next = std::get_if<P>(&c.params)) {
+					P mine = *next;
+					if constexpr (requires { mine.seed; })
+						mine.seed = c.seed == WorkerChanges::kSeedKept
+								    ? q.params().seed
+								    : static_cast<uint64_t>(c.seed) + eq.tx_queue;
+					q.change(mine);
+				}
 			},
 			*eq.aqm);
 	}
@@ -144,6 +165,7 @@ ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<co
 	if (!post_to_owners(router, p, wait, result, [&](WorkerChanges &c) {
 		    c.port = static_cast<int32_t>(i);
 		    c.params = change.params;
+		    c.seed = given_seed(settings);
 	    }))
 		return result;
 	p.cfg.aqm_params.insert(p.cfg.aqm_params.end(), settings.begin(), settings.end());

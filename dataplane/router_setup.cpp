@@ -14,6 +14,7 @@
 
 #include <cmath>
 
+#include "aqm/units.hpp"
 #include "dataplane/flow_hash.hpp"
 
 namespace dualpilot::dataplane {
@@ -428,9 +429,18 @@ std::string Router::size_queues()
 			settings.push_back({"limit", std::to_string(p.limit_pkts)});
 		}
 		// Each egress queue its own AQM; queue 0 with the seed a port of one
-		// queue has always had (the port's index + 1).
+		// queue has always had (the port's index + 1, or the seed the config
+		// names), queue t that seed + t: a port's queues never roll in lockstep.
+		uint64_t given = 0;
+		bool seeded = false;
+		for (const aqm::Setting &s : settings)
+			if (s.key == "seed" && aqm::parse_u64(s.value, given).empty())
+				seeded = true;
 		for (uint16_t t = 0; t < p.queues; t++) {
-			aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, settings, aqm_seed(i, t));
+			std::vector<aqm::Setting> mine = settings;
+			if (seeded && t > 0)
+				mine.push_back({"seed", std::to_string(given + t)});
+			aqm::AqmOrError built = aqm::make_aqm(p.cfg.aqm, mine, aqm_seed(i, t));
 			if (!built.error.empty())
 				return "port '" + p.cfg.name + "': " + built.error;
 			queues_[p.first_queue + t].aqm = std::move(built.aqm);

@@ -99,7 +99,12 @@ run poststart dualpilot_router_settle=1 >/dev/null || fail "poststart refused a 
 out=$(run status) || fail "status said not running: $out"
 case $out in *"running as pid $router"*) ;; *) fail "status names another pid: $out" ;; esac
 run reload >/dev/null || fail "reload failed"
-sleep 0.5
+# The stand-in handles the signal between its sleeps: wait for it (a busy
+# host may take a while), up to 5 s.
+for _ in $(seq 50); do
+	[ -f "$work/hup" ] && break
+	sleep 0.1
+done
 [ -f "$work/hup" ] || fail "reload did not reach the router"
 
 [ $fails -eq 0 ] || exit 1

@@ -372,6 +372,10 @@ TEST_F(EgressQueues, ALiveAqmChangeReachesEveryQueue)
 	auto target_ns = [&](uint16_t t) { return std::get<aqm::DualPi2>(*east_queue(t).aqm).params().target_ns; };
 	ASSERT_EQ(target_ns(0), 15000000u);
 	ASSERT_EQ(target_ns(1), 15000000u);
+	// Each queue its own generator, kept through a change that names no seed.
+	auto seed = [&](uint16_t t) { return std::get<aqm::DualPi2>(*east_queue(t).aqm).params().seed; };
+	const uint64_t seeds[2] = {seed(0), seed(1)};
+	ASSERT_NE(seeds[0], seeds[1]);
 	const aqm::Setting target[] = {{"target", "5ms"}};
 	const ChangeResult r = change_aqm(router, "east", target, 0ms);
 	ASSERT_TRUE(r.ok) << r.error;
@@ -385,6 +389,8 @@ TEST_F(EgressQueues, ALiveAqmChangeReachesEveryQueue)
 	poll(1000000); // and the other's
 	EXPECT_FALSE(changes_pending(router));
 	EXPECT_EQ(target_ns(1), 5000000u);
+	EXPECT_EQ(seed(0), seeds[0]);
+	EXPECT_EQ(seed(1), seeds[1]);
 	for (int ms = 0; ms < 4000; ms++) {
 		ASSERT_NO_FATAL_FAILURE(offer(2, 256, half_l4s));
 		poll(1000000);
@@ -394,8 +400,13 @@ TEST_F(EgressQueues, ALiveAqmChangeReachesEveryQueue)
 	}
 	for (uint16_t t = 0; t < 2; t++)
 		EXPECT_NEAR(static_cast<double>(east_queue(t).sojourn[0].percentile_ns(0.5)), 5e6, 3e6) << "queue " << t;
+	// A seed named live: the first queue takes it, the next seed + 1.
+	const aqm::Setting seeded[] = {{"seed", "7"}};
+	ASSERT_TRUE(change_aqm(router, "east", seeded, 0ms).ok);
 	for (int i = 0; i < 200; i++)
 		poll(1000000);
+	EXPECT_EQ(seed(0), 7u);
+	EXPECT_EQ(seed(1), 8u);
 	expect_conservation(router, injected, received);
 }
 

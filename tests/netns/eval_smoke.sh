@@ -41,8 +41,12 @@ for key, cols in sorted(rows.items()):
 pngs = sorted(os.path.basename(p) for p in glob.glob(os.path.join(out, "paper_fig1*.png")))
 check(f"six figures written ({len(pngs)})", len(pngs) == 6)
 base = open(os.path.join(out, "bed/paper/dualpi2/rep-1/base.txt")).read()
-m = re.search(r"min/avg/max/mdev = ([\d.]+)/", base)
-check(f"base RTT {m.group(1) if m else '?'} ms: the delay line's 2 x 10 ms", m and 19.5 <= float(m.group(1)) <= 25)
+# The median of the ten unloaded pings: a worker the kernel preempts between
+# its poll's clock read and the rx burst stamps a frame early by the gap,
+# so on a busy host the minimum can sit a millisecond or two under 20 ms.
+rtts = sorted(float(x) for x in re.findall(r"time=([\d.]+) ms", base))
+median = rtts[len(rtts) // 2] if rtts else None
+check(f"base RTT median {median} ms: the delay line's 2 x 10 ms", median is not None and 19.5 <= median <= 25)
 def p50(c, s, col):
     return float(rows[(c, s)][col].split("/")[0])
 if ("fifo", "bed") in rows and ("dualpi2", "bed") in rows:
