@@ -90,7 +90,9 @@ case $state in "" | Z*) ;; *) fail "poststart left the supervisor restarting the
 # A router that stays up: started, running, and reload reaches it.
 sleep 60 &
 supervisor=$!
-sh -c 'trap "echo hup >'"$work"'/hup" HUP; while :; do sleep 0.1; done' &
+# (SIGHUP back to its default first: a shell cannot trap a signal it was
+# started with ignored, as under nohup.)
+env --default-signal=HUP sh -c 'trap "echo hup >'"$work"'/hup" HUP; while :; do sleep 0.1; done' &
 router=$!
 pids="$pids $supervisor $router"
 echo "$supervisor" >"$work/dualpilot_router.pid"
