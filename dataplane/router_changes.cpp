@@ -52,20 +52,14 @@ template <typename Fill>
 	return true;
 }
 
-// Posts fill()'s block to the owner of each of the port's egress queues,
-// each worker once: all or none (each must have applied its last change).
-// Applied where every one of them applied it within `wait`.
+// Posts fill()'s block to each of `workers` (indices, each once): all or
+// none (each must have applied its last change). Applied where every one of
+// them applied it within `wait`.
 template <typename Fill>
-[[nodiscard]] bool post_to_owners(Router &router, const Port &p, std::chrono::milliseconds wait, ChangeResult &result,
-				  Fill fill)
+[[nodiscard]] bool post_to_workers(Router &router, const std::vector<uint16_t> &workers, std::chrono::milliseconds wait,
+				   ChangeResult &result, Fill fill)
 {
-	std::vector<uint16_t> owners;
-	for (uint16_t t = 0; t < p.queues; t++) {
-		const uint16_t o = router.queues()[p.first_queue + t].owner;
-		if (std::find(owners.begin(), owners.end(), o) == owners.end())
-			owners.push_back(o);
-	}
-	for (uint16_t o : owners) {
+	for (uint16_t o : workers) {
 		const Worker &w = router.workers()[o];
 		if (w.changes.applied.load(std::memory_order_acquire) != w.changes.posted.load(std::memory_order_relaxed)) {
 			result.error = not_applied_yet(w);
@@ -73,7 +67,7 @@ template <typename Fill>
 		}
 	}
 	bool applied = true;
-	for (uint16_t o : owners) {
+	for (uint16_t o : workers) {
 		ChangeResult one;
 		if (!post(router.workers()[o], wait, one, fill)) {
 			result.error = one.error;
@@ -84,6 +78,18 @@ template <typename Fill>
 	result.ok = true;
 	result.applied = applied;
 	return true;
+}
+
+// The owner of each of the port's egress queues, each worker once.
+std::vector<uint16_t> owners_of(const Router &router, const Port &p)
+{
+	std::vector<uint16_t> owners;
+	for (uint16_t t = 0; t < p.queues; t++) {
+		const uint16_t o = router.queues()[p.first_queue + t].owner;
+		if (std::find(owners.begin(), owners.end(), o) == owners.end())
+			owners.push_back(o);
+	}
+	return owners;
 }
 
 // The seed a list of settings names (the last "seed"), or kSeedKept.
@@ -162,7 +168,7 @@ ChangeResult change_aqm(Router &router, std::string_view port_name, std::span<co
 	if (!result.error.empty())
 		return result;
 	result.log = std::move(change.log);
-	if (!post_to_owners(router, p, wait, result, [&](WorkerChanges &c) {
+	if (!post_to_workers(router, owners_of(router, p), wait, result, [&](WorkerChanges &c) {
 		    c.port = static_cast<int32_t>(i);
 		    c.params = change.params;
 		    c.seed = given_seed(settings);
@@ -187,25 +193,12 @@ ChangeResult change_inference_interval(Router &router, uint32_t interval, std::c
 						 "pool_out): restart it with the policy on";
 		return result;
 	}
-	// All workers or none: each must have applied its last change.
-	for (const Worker &w : router.workers())
-		if (w.changes.applied.load(std::memory_order_acquire) != w.changes.posted.load(std::memory_order_relaxed)) {
-			result.error = not_applied_yet(w);
-			return result;
-		}
 	const uint32_t old = router.workers()[0].sampler.inference_interval();
-	result.log = fmt::format("policy/set inference_interval {} -> {}", old, interval);
-	bool applied = true;
-	for (Worker &w : router.workers()) {
-		ChangeResult one;
-		if (!post(w, wait, one, [&](WorkerChanges &c) { c.inference_interval = interval; })) {
-			result.error = one.error;
-			return result;
-		}
-		applied = applied && one.applied;
-	}
-	result.ok = true;
-	result.applied = applied;
+	std::vector<uint16_t> all(router.workers().size());
+	for (size_t i = 0; i < all.size(); i++)
+		all[i] = static_cast<uint16_t>(i);
+	if (post_to_workers(router, all, wait, result, [&](WorkerChanges &c) { c.inference_interval = interval; }))
+		result.log = fmt::format("policy/set inference_interval {} -> {}", old, interval);
 	return result;
 }
 
