@@ -16,6 +16,7 @@
 #include "policy/model_file.hpp"
 #include "names.hpp"
 #include "ring_bed.hpp"
+#include "tsan_dpdk_suppressions.hpp" // DPDK's ring fences, which TSan does not model
 #include "small_model.hpp"
 
 namespace dualpilot::dataplane {
@@ -484,19 +485,5 @@ TEST_F(LiveChanges, ChangesFromAnotherThreadReachTheWorkersWithoutALock)
 
 } // namespace
 } // namespace dualpilot::dataplane
-
-// Under ThreadSanitizer: DPDK's rings order their element and index stores
-// with rte_smp_wmb / rte_smp_rmb (x86's generic ring, not the C11 one),
-// fences ThreadSanitizer does not model, so each hand-over through a ring
-// would be reported. Those are DPDK's; every race of our own is still
-// reported.
-extern "C" const char *__tsan_default_suppressions()
-{
-	return "race:rte_ring_generic_pvt.h\n"
-	       "race:rte_ring_elem_pvt.h\n"
-	       "race:rte_ring_peek_elem_pvt.h\n"
-	       "race:rte_mempool.h\n"
-	       "race:rte_mbuf.h\n";
-}
 
 int main(int argc, char **argv) { return dualpilot::dataplane::bed::run_with_eal(argc, argv, true); }

@@ -18,6 +18,7 @@
 #include "dataplane/live_changes.hpp"
 #include "dataplane/telemetry.hpp"
 #include "ring_bed.hpp"
+#include "tsan_dpdk_suppressions.hpp" // DPDK's ring fences, which TSan does not model
 
 namespace dualpilot::dataplane::bed {
 namespace {
@@ -592,17 +593,5 @@ TEST_F(EgressQueues, WorkersOnThreadsShareTheBucket)
 
 } // namespace
 } // namespace dualpilot::dataplane::bed
-
-// Under ThreadSanitizer: DPDK's rings and mempools order their stores with
-// rte_smp_wmb / rte_smp_rmb, fences ThreadSanitizer does not model (see
-// test_live_changes.cpp); every race of our own is still reported.
-extern "C" const char *__tsan_default_suppressions()
-{
-	return "race:rte_ring_generic_pvt.h\n"
-	       "race:rte_ring_elem_pvt.h\n"
-	       "race:rte_ring_peek_elem_pvt.h\n"
-	       "race:rte_mempool.h\n"
-	       "race:rte_mbuf.h\n";
-}
 
 int main(int argc, char **argv) { return dualpilot::dataplane::bed::run_with_eal(argc, argv, true); }

@@ -15,6 +15,7 @@
 #include "dataplane/policy_worker.hpp"
 #include "dataplane/telemetry.hpp"
 #include "ring_bed.hpp"
+#include "tsan_dpdk_suppressions.hpp" // DPDK's ring fences, which TSan does not model
 #include "tests/scripted_pilot.hpp"
 
 namespace dualpilot::dataplane::bed {
@@ -657,19 +658,5 @@ TEST(TuneSlot, AReaderNeverTakesATornRecord)
 }
 
 } // namespace dualpilot::dataplane::bed
-
-// Under ThreadSanitizer (as in test_live_changes.cpp): DPDK's rings order
-// their element and index stores with rte_smp_wmb / rte_smp_rmb, fences
-// ThreadSanitizer does not model, so each step handed over through a
-// tune-step ring would be reported. Those are DPDK's; every race of our own
-// (the setting records, the counts, the loop's state) is still reported.
-extern "C" const char *__tsan_default_suppressions()
-{
-	return "race:rte_ring_generic_pvt.h\n"
-	       "race:rte_ring_elem_pvt.h\n"
-	       "race:rte_ring_peek_elem_pvt.h\n"
-	       "race:rte_mempool.h\n"
-	       "race:rte_mbuf.h\n";
-}
 
 int main(int argc, char **argv) { return dualpilot::dataplane::bed::run_with_eal(argc, argv, true); }
