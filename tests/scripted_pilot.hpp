@@ -80,14 +80,23 @@ inline std::unique_ptr<policy::PilotLoop> scripted_pilot(PilotScript script, siz
 // publishes.
 using TuneScript = std::function<int(const float *state)>;
 
+// What a scripted tuner says it is: a window of one step of the tuner's
+// features, one output per setting of the table.
+inline policy::ModelConfig scripted_tuner_config(size_t actions)
+{
+	policy::ModelConfig c;
+	c.window = 1;
+	c.feature_count = experience::kTuneFeatureCount;
+	c.feature_names.assign(experience::kTuneFeatureNames.begin(), experience::kTuneFeatureNames.end());
+	c.action_count = static_cast<uint32_t>(actions);
+	return c;
+}
+
 class ScriptedTuner final : public policy::Backend {
 public:
-	ScriptedTuner(TuneScript script, size_t actions) : script_(std::move(script))
+	ScriptedTuner(TuneScript script, size_t actions)
+		: script_(std::move(script)), config_(scripted_tuner_config(actions))
 	{
-		config_.window = 1;
-		config_.feature_count = experience::kTuneFeatureCount;
-		config_.feature_names.assign(experience::kTuneFeatureNames.begin(), experience::kTuneFeatureNames.end());
-		config_.action_count = static_cast<uint32_t>(actions);
 	}
 	const char *name() const override { return "scripted"; }
 	const policy::ModelConfig &config() const override { return config_; }

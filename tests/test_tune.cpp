@@ -237,12 +237,8 @@ namespace {
 // the other one.
 class TornTuner final : public policy::Backend {
 public:
-	TornTuner(uint32_t a, uint32_t b, size_t actions) : a_(a), b_(b)
+	TornTuner(uint32_t a, uint32_t b, size_t actions) : a_(a), b_(b), config_(testkit::scripted_tuner_config(actions))
 	{
-		config_.window = 1;
-		config_.feature_count = experience::kTuneFeatureCount;
-		config_.feature_names.assign(experience::kTuneFeatureNames.begin(), experience::kTuneFeatureNames.end());
-		config_.action_count = static_cast<uint32_t>(actions);
 	}
 	const char *name() const override { return "torn"; }
 	const policy::ModelConfig &config() const override { return config_; }
