@@ -38,15 +38,6 @@ RunResult run_with(const TuneDataConfig &c, const std::vector<aqm::Setting> &bas
 	return run_scenario(sc, std::move(*built.aqm), o);
 }
 
-// The settings of a table entry, as tc-dualpi2 names them.
-std::vector<aqm::Setting> settings_of(const policy::TuneSetting &s)
-{
-	return {{"typical_rtt", aqm::format_time(s.target_ns)},
-		{"max_rtt", aqm::format_time(s.max_rtt_ns)},
-		{"step_thresh", aqm::format_time(s.step_thresh_ns)},
-		{"coupling_factor", std::to_string(s.coupling)}};
-}
-
 // One whole run's figures: the objective's, and the log score of each segment.
 struct WholeRun {
 	double score = 0, l99 = 0, util = 0, balance = -1;
@@ -207,6 +198,14 @@ std::vector<std::vector<WholeRun>> whole_runs(const TuneDataConfig &c, const std
 }
 
 } // namespace
+
+std::vector<aqm::Setting> settings_of(const policy::TuneSetting &s)
+{
+	return {{"typical_rtt", aqm::format_time(s.target_ns)},
+		{"max_rtt", aqm::format_time(s.max_rtt_ns)},
+		{"step_thresh", aqm::format_time(s.step_thresh_ns)},
+		{"coupling_factor", std::to_string(s.coupling)}};
+}
 
 bool within_tuner_limits(double l99_ms, double util, double rate_balance, double base_l99_ms, double base_util,
 			 bool balance)

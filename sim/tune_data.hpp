@@ -55,6 +55,10 @@ struct TuneData {
 	size_t size() const { return labels.size(); }
 };
 
+// A table entry's settings as tc-dualpi2 names them (typical_rtt, max_rtt,
+// step_thresh, coupling_factor), for aqm::make_aqm.
+std::vector<aqm::Setting> settings_of(const policy::TuneSetting &s);
+
 // Issue 27's per-scenario limits on what the tuner may trade against its
 // base, for one run's figures: the L queue's p99 (ms), utilisation (0..1)
 // and the L4S-over-Classic long-flow rate balance (< 0: not both classes).

@@ -15,7 +15,6 @@
 #include "sim/simulation.hpp"
 #include "sim/tally.hpp"
 #include "sim/tune_data.hpp"
-#include "aqm/units.hpp"
 #include "tests/scripted_pilot.hpp"
 
 using namespace dualpilot;
@@ -347,10 +346,7 @@ TEST(TuneData, LabelsNameSettingsWithinTheLimits)
 		const auto base = figures(cell, d.base);
 		for (size_t i = cell * 60; i < cell * 60 + 60; i++) {
 			const policy::TuneSetting &s = table[d.labels[i]];
-			const auto x = figures(cell, {{"typical_rtt", aqm::format_time(s.target_ns)},
-						      {"max_rtt", aqm::format_time(s.max_rtt_ns)},
-						      {"step_thresh", aqm::format_time(s.step_thresh_ns)},
-						      {"coupling_factor", std::to_string(s.coupling)}});
+			const auto x = figures(cell, sim::settings_of(s));
 			EXPECT_TRUE(sim::within_tuner_limits(x.queue[1].p99_ms, x.utilisation, x.rate_balance,
 							     base.queue[1].p99_ms, base.utilisation, false))
 				<< "cell " << cell << " interval " << i << ": " << policy::describe(s);
