@@ -13,17 +13,23 @@
 #include "sim/sim_policy.hpp"
 #include "sim/simulation.hpp"
 #include "sim/sweep.hpp"
+#include "sim/tune_data.hpp"
 
 namespace dualpilot::sim {
 
 namespace {
 
-// One run's score: the base DualPI2 alone, or with the model as every
-// closed loop of this project runs it at a decision delay: a verdict pilot
-// with the router's guard rails and harm guard and the pilot profile's
-// interval and override hold, or a tuner with its table and harm guard.
-double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint64_t seed, SimModel *model,
-		 uint64_t decision_delay_ns = 0)
+// One run's figures: the score, and what the tuner's limits are judged on.
+struct RunFigures {
+	double score = 0, l99_ms = 0, util = 0, balance = -1;
+};
+
+// One run: the base DualPI2 alone, or with the model as every closed loop
+// of this project runs it at a decision delay: a verdict pilot with the
+// router's guard rails and harm guard and the pilot profile's interval and
+// override hold, or a tuner with its table and harm guard.
+RunFigures run_figures(const Scenario &sc, const std::vector<aqm::Setting> &base, uint64_t seed, SimModel *model,
+		       uint64_t decision_delay_ns = 0)
 {
 	auto built = aqm::make_aqm("dualpi2", base, seed);
 	RunOptions opt;
@@ -32,12 +38,28 @@ double run_score(const Scenario &sc, const std::vector<aqm::Setting> &base, uint
 	if (model)
 		model->attach(opt, decision_delay_ns);
 	const RunResult r = run_scenario(sc, std::move(*built.aqm), opt);
-	return score(experience::as_printed(r.objective_inputs()), sc.objective).score;
+	const experience::ObjectiveInputs in = experience::as_printed(r.objective_inputs());
+	return {score(in, sc.objective).score, in.queue[1].p99_ms, in.utilisation, in.rate_balance};
 }
 
 double clipped_log_ratio(double s, double base)
 {
 	return std::clamp(std::log(std::max(s, 1e-4) / std::max(base, 1e-4)), kMinLogRatio, kMaxLogRatio);
+}
+
+// Whether a run breaks the tuner's limits against the base's run on the
+// same seed (the rate balance only where the base run keeps it).
+bool breaks_limits(const RunFigures &x, const RunFigures &base)
+{
+	const bool balance = base.balance <= 0 || (base.balance >= 0.5 && base.balance <= 2);
+	return !within_tuner_limits(x.l99_ms, x.util, x.balance, base.l99_ms, base.util, balance);
+}
+
+// A run's term in the fitness: its clipped log ratio to the base's run on
+// the same seed, less the penalty where it breaks the limits.
+double run_term(const RunFigures &x, const RunFigures &base, double limit_penalty)
+{
+	return clipped_log_ratio(x.score, base.score) - (breaks_limits(x, base) ? limit_penalty : 0);
 }
 
 // The weights the search moves: every f32 tensor but the input
@@ -127,10 +149,10 @@ private:
 	// theta + sigma e and theta - sigma e for each direction, in that order.
 	std::vector<Job> antithetic_jobs(const std::vector<float> &theta, const std::vector<std::vector<float>> &dirs) const;
 	double fitness(const std::vector<float> &theta, const std::vector<size_t> &batch, uint64_t seed,
-		       uint64_t delay_ns, const std::vector<double> &base_scores, std::string &error) const;
+		       uint64_t delay_ns, const std::vector<RunFigures> &base_runs, std::string &error) const;
 	double validation(const std::vector<float> &theta, std::string &error) const;
 	void run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, uint64_t seed, uint64_t delay_ns,
-		      const std::vector<double> &base_scores) const;
+		      const std::vector<RunFigures> &base_runs) const;
 	template <typename... Args> void log(fmt::format_string<Args...> f, Args &&...args) const
 	{
 		if (!c_.log)
@@ -142,11 +164,11 @@ private:
 	const policy::Model &start_;
 	const std::vector<Scenario> &train_, &val_;
 	const FinetuneConfig &c_;
-	std::vector<double> val_base_; // the base alone on each validation scenario
+	std::vector<std::vector<RunFigures>> val_base_; // the base alone: [validation scenario][seed]
 };
 
 double Search::fitness(const std::vector<float> &theta, const std::vector<size_t> &batch, uint64_t seed,
-		       uint64_t delay_ns, const std::vector<double> &base_scores, std::string &error) const
+		       uint64_t delay_ns, const std::vector<RunFigures> &base_runs, std::string &error) const
 {
 	SimModel policy;
 	if (std::string err = policy.load(with_weights(start_, theta)); !err.empty()) {
@@ -155,7 +177,8 @@ double Search::fitness(const std::vector<float> &theta, const std::vector<size_t
 	}
 	double sum = 0;
 	for (size_t k = 0; k < batch.size(); k++)
-		sum += clipped_log_ratio(run_score(train_[batch[k]], c_.base, seed, &policy, delay_ns), base_scores[k]);
+		sum += run_term(run_figures(train_[batch[k]], c_.base, seed, &policy, delay_ns), base_runs[k],
+				c_.limit_penalty);
 	return sum / static_cast<double>(batch.size());
 }
 
@@ -169,24 +192,30 @@ double Search::validation(const std::vector<float> &theta, std::string &error) c
 	double sum = 0;
 	for (uint64_t delay_ns : c_.decision_delays_ns)
 		for (size_t k = 0; k < val_.size(); k++) {
-			double s = 0;
-			for (uint64_t seed : kValidationSeeds)
-				s += run_score(val_[k], c_.base, seed, &policy, delay_ns) /
-				     static_cast<double>(std::size(kValidationSeeds));
-			sum += clipped_log_ratio(s, val_base_[k]);
+			// The seeds' mean score over the base's, less the penalty for
+			// the share of seeds that break the limits.
+			double s = 0, base = 0, broken = 0;
+			for (size_t i = 0; i < std::size(kValidationSeeds); i++) {
+				const RunFigures x = run_figures(val_[k], c_.base, kValidationSeeds[i], &policy, delay_ns);
+				s += x.score;
+				base += val_base_[k][i].score;
+				broken += breaks_limits(x, val_base_[k][i]);
+			}
+			sum += clipped_log_ratio(s, base) -
+			       c_.limit_penalty * broken / static_cast<double>(std::size(kValidationSeeds));
 		}
 	return std::exp(sum / static_cast<double>(val_.size() * c_.decision_delays_ns.size()));
 }
 
 void Search::run_jobs(std::vector<Job> &jobs, const std::vector<size_t> &batch, uint64_t seed, uint64_t delay_ns,
-		      const std::vector<double> &base_scores) const
+		      const std::vector<RunFigures> &base_runs) const
 {
 	// Each job is a pure function of its weights and the generation's batch
 	// and seed, so the thread count changes nothing but the time taken.
 	std::atomic<size_t> next{0};
 	auto work = [&] {
 		for (size_t j; (j = next.fetch_add(1)) < jobs.size();)
-			jobs[j].fitness = fitness(jobs[j].theta, batch, seed, delay_ns, base_scores, jobs[j].error);
+			jobs[j].fitness = fitness(jobs[j].theta, batch, seed, delay_ns, base_runs, jobs[j].error);
 	};
 	std::vector<std::thread> pool;
 	for (uint32_t t = 1; t < c_.threads; t++)
@@ -236,10 +265,9 @@ std::string Search::run(FinetuneResult &out)
 	};
 
 	for (const Scenario &sc : val_) {
-		double b = 0;
+		val_base_.emplace_back();
 		for (uint64_t seed : kValidationSeeds)
-			b += run_score(sc, c_.base, seed, nullptr) / static_cast<double>(std::size(kValidationSeeds));
-		val_base_.push_back(b);
+			val_base_.back().push_back(run_figures(sc, c_.base, seed, nullptr));
 	}
 	std::string error;
 	out.start_validation = out.best_validation = validation(theta, error);
@@ -254,16 +282,16 @@ std::string Search::run(FinetuneResult &out)
 		const std::vector<size_t> batch = draw_batch(rng);
 		const uint64_t seed = 1000 + g;
 		const uint64_t delay_ns = c_.decision_delays_ns[g % c_.decision_delays_ns.size()];
-		std::vector<double> base_scores;
+		std::vector<RunFigures> base_runs;
 		for (size_t s : batch)
-			base_scores.push_back(run_score(train_[s], c_.base, seed, nullptr));
+			base_runs.push_back(run_figures(train_[s], c_.base, seed, nullptr));
 
 		std::vector<std::vector<float>> dirs(half, std::vector<float>(n));
 		for (std::vector<float> &d : dirs)
 			for (float &e : d)
 				e = static_cast<float>(gaussian());
 		std::vector<Job> jobs = antithetic_jobs(theta, dirs);
-		run_jobs(jobs, batch, seed, delay_ns, base_scores);
+		run_jobs(jobs, batch, seed, delay_ns, base_runs);
 		std::vector<double> f;
 		for (const Job &j : jobs) {
 			if (!j.error.empty())

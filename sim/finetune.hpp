@@ -27,7 +27,10 @@
 //    seeds, logs clipped as in training),
 //    and the best model so far by that closed-loop figure is the result
 //    (the starting model included): checkpoints are selected by closed
-//    loop, not by the training fitness.
+//    loop, not by the training fitness;
+//  - with limit_penalty, a run that breaks the tuner's limits against the
+//    base's run on the same seed loses that much of its log ratio, in
+//    training and in validation.
 // Deterministic for a given seed, whatever the thread count.
 #pragma once
 
@@ -58,6 +61,11 @@ struct FinetuneConfig {
 						 policy::pilot_profile::kDecisionDelaysNs.end()};
 	double sigma = 0.02; // the directions' scale
 	double lr = 0.01;    // Adam's step
+	// Subtracted from a run's log ratio where it breaks the tuner's limits
+	// against the base's run on the same seed (sim::within_tuner_limits:
+	// L p99 + 0.1 ms, utilisation - 1 point, rate balance 0.5-2), and, in
+	// validation, times the share of seeds that break them. 0: score alone.
+	double limit_penalty = 0;
 	uint64_t seed = 1;
 	std::FILE *log = nullptr; // a line a generation and a validation; null: silent
 };

@@ -63,6 +63,11 @@ std::optional<int> parse_options(int argc, char **argv, Options &o)
 	app.add_option("--eval-every", o.c.eval_every, "generations between validation scores")->capture_default_str();
 	app.add_option("--sigma", o.c.sigma, "the directions' scale")->capture_default_str();
 	app.add_option("--lr", o.c.lr, "Adam's step")->capture_default_str();
+	app.add_option("--limit-penalty", o.c.limit_penalty,
+		       "subtracted from a run's log ratio where it breaks the tuner's limits against the base's run "
+		       "(L p99 + 0.1 ms, utilisation - 1 point, rate balance 0.5-2); 0: the score alone")
+		->check(CLI::Range(0.0, 10.0))
+		->capture_default_str();
 	app.add_option("--decision-delays-us", o.delays_us,
 		       "the pilot's decision delays, taken in turn by the generations and all in validation (default: the "
 		       "pilot profile's)")

@@ -3,6 +3,8 @@
 // scenario.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "small_model.hpp"
 #include "sim/finetune.hpp"
 
@@ -82,6 +84,23 @@ TEST(Finetune, SameSeedSameModelOnOneOrTwoThreads)
 	for (size_t t = 0; t < one.model.tensors.size(); t++)
 		EXPECT_EQ(one.model.tensors[t].values, two.model.tensors[t].values) << one.model.tensors[t].name;
 	EXPECT_EQ(one.best_validation, two.best_validation);
+}
+
+// With a limit penalty, a pilot that breaks the tuner's limits against the
+// base on every run (dropping half of each queue cuts utilisation far more
+// than a point) loses exactly the penalty from every validation log ratio,
+// so that the search and the checkpoint's selection both count it.
+TEST(Finetune, ALimitPenaltyCountsAgainstRunsThatBreakTheTunersLimits)
+{
+	const policy::Model bad = dataplane::testing::leaning_model(1, 3.0f);
+	sim::FinetuneConfig c = config(2);
+	c.generations = 1;
+	c.eval_every = 1;
+	sim::FinetuneResult plain, penalised;
+	ASSERT_EQ(sim::finetune(bad, training(), validation(), c, plain), "");
+	c.limit_penalty = 1;
+	ASSERT_EQ(sim::finetune(bad, training(), validation(), c, penalised), "");
+	EXPECT_NEAR(penalised.start_validation, plain.start_validation * std::exp(-1.0), 1e-9);
 }
 
 // Held-out scenarios are never trained on or used for selection; bad
