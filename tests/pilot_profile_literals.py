@@ -49,13 +49,15 @@ def spelled(ns):
 def patterns(profile):
     """(regex, what) for each way a file could write a profile value again."""
     out = []
-    for key, value in profile["base"].items():
+    settings = [("base", k, v) for k, v in profile["base"].items()]
+    settings += [("tuner_base", k, v) for k, v in profile.get("tuner_base", {}).items()]
+    for table, key, value in settings:
         v = str(value)
         m = re.fullmatch(r"([0-9.]+)([a-z]+)", v)
         v_re = rf"{re.escape(m.group(1))} ?{m.group(2)}" if m else re.escape(v)
         # target=5ms (--set), target = "5ms" (TOML), target 5 ms (prose), {"target", "5ms"} (C++)
-        out.append((rf"\b{key}(=| = \"?| ){v_re}(?![\w.])", f"[base] {key} = {value!r}"))
-        out.append((rf"\{{\"{key}\", \"{re.escape(v)}\"\}}", f"[base] {key} = {value!r}"))
+        out.append((rf"\b{key}(=| = \"?| ){v_re}(?![\w.])", f"[{table}] {key} = {value!r}"))
+        out.append((rf"\{{\"{key}\", \"{re.escape(v)}\"\}}", f"[{table}] {key} = {value!r}"))
     loop = profile["closed_loop"]
     n = loop["inference_interval"]
     out.append((rf"inference[_-]interval\W{{0,4}}{n}\b|\bevery {n} decisions", f"inference_interval = {n}"))

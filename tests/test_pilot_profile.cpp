@@ -12,7 +12,9 @@
 
 #include "aqm/units.hpp"
 #include "dataplane/config.hpp"
+#include "policy/model_file.hpp"
 #include "policy/pilot_profile.hpp"
+#include "policy/tune_loop.hpp"
 #include "sim/finetune.hpp"
 #include "sim/heldout_bench.hpp"
 #include "sim/simulation.hpp"
@@ -103,4 +105,29 @@ TEST(PilotProfile, EveryClosedLoopDefaultsToTheProfile)
 	EXPECT_EQ(bench.decision_delays_ns, profile_delays_ns());
 	EXPECT_EQ(bench.inference_interval, profile::kInferenceInterval);
 	EXPECT_EQ(bench.override_ttl_ns, profile::kOverrideTtlNs);
+}
+
+// The pilot that ships ([shipped] action) is a model of that action, and
+// the DualPI2 it runs over is a valid setting: scripts/demo's pilot row and
+// configs/router.example.toml start from them.
+TEST(PilotProfile, TheShippedPilotIsAModelOfItsActionOverAValidBase)
+{
+	const toml::table t = read_profile();
+	const std::string action = t["shipped"]["action"].value_or(std::string{});
+	ASSERT_TRUE(action == "tune" || action == "verdict") << action;
+	const std::string table = action == "tune" ? "tuner_base" : "base";
+	const toml::table *base = t[table].as_table();
+	ASSERT_NE(base, nullptr) << table;
+	std::vector<aqm::Setting> settings;
+	for (const auto &[key, value] : *base)
+		settings.push_back({std::string(key.str()),
+				    value.is_string() ? *value.value<std::string>()
+						      : std::to_string(value.value_or(int64_t{0}))});
+	EXPECT_EQ(aqm::make_aqm("dualpi2", settings).error, "") << table;
+
+	policy::Model model;
+	const std::string path = std::string(DUALPILOT_SOURCE_DIR "/configs/models/") +
+				 (action == "tune" ? "tuner-student.dpm" : "pilot-student.dpm");
+	ASSERT_EQ(policy::read_model(path, model), "") << path;
+	EXPECT_EQ(policy::is_tuner_model(model.config), action == "tune");
 }
