@@ -3,18 +3,16 @@
 // pilot_channels.hpp) and read by the worker that owns the port, between
 // bursts, with one acquire load of the version per pass.
 //
-// A record is a seqlock as override.hpp's slots are: the writer makes the
-// version odd, stores the fields, and makes it even again (release). The
+// A record is a seqlock (seqlock.hpp), as override.hpp's slots are. The
 // reader loads the version (acquire); only when it differs from the one it
 // last took does it read the fields and the version again, and a record
 // that was being written (odd, or changed under it) is left for the next
-// pass, never waited for. Every field is an atomic, so the protocol is
-// visible to ThreadSanitizer and correct on weakly ordered CPUs.
+// pass, never waited for.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
+#include "dataplane/seqlock.hpp"
 #include "experience/tune_state.hpp"
 
 namespace dualpilot::dataplane {
@@ -30,42 +28,24 @@ struct TuneRecord {
 class alignas(64) TuneSlot {
 public:
 	// Single writer.
-	void publish(const TuneRecord &r)
-	{
-		const uint32_t v = version_.load(std::memory_order_relaxed);
-		version_.store(v + 1, std::memory_order_relaxed);
-		std::atomic_thread_fence(std::memory_order_release);
-		action_.store(r.action, std::memory_order_relaxed);
-		state_ns_.store(r.state_ns, std::memory_order_relaxed);
-		expires_ns_.store(r.expires_ns, std::memory_order_relaxed);
-		version_.store(v + 2, std::memory_order_release);
-	}
+	void publish(const TuneRecord &r) { lock_.publish({r.action, r.state_ns, r.expires_ns}); }
 
-	// The reader's one load per pass: acquire pairs with publish's final
-	// release store, so the fields of an even version are visible.
-	uint32_t version() const { return version_.load(std::memory_order_acquire); }
+	// The reader's one load per pass (acquire).
+	uint32_t version() const { return lock_.version(); }
 
 	// The fields of version v (just loaded). False, out untouched, when v
 	// is odd or a write came in meanwhile: the caller tries on its next pass.
 	[[nodiscard]] bool read(uint32_t v, TuneRecord &out) const
 	{
-		if (v & 1)
+		Seqlock<3>::Words w;
+		if (!lock_.read(v, w))
 			return false;
-		const uint32_t action = action_.load(std::memory_order_relaxed);
-		const uint64_t state = state_ns_.load(std::memory_order_relaxed);
-		const uint64_t expires = expires_ns_.load(std::memory_order_relaxed);
-		std::atomic_thread_fence(std::memory_order_acquire);
-		if (version_.load(std::memory_order_relaxed) != v)
-			return false;
-		out = {action, state, expires};
+		out = {static_cast<uint32_t>(w[0]), w[1], w[2]};
 		return true;
 	}
 
 private:
-	std::atomic<uint32_t> version_{0};
-	std::atomic<uint32_t> action_{experience::kBaseSetting};
-	std::atomic<uint64_t> state_ns_{0};
-	std::atomic<uint64_t> expires_ns_{0};
+	Seqlock<3> lock_{{experience::kBaseSetting, 0, 0}}; // action, state_ns, expires_ns
 };
 
 } // namespace dualpilot::dataplane
