@@ -74,6 +74,7 @@ using common::TomlReader;
 	return read_factor(r, t, "harm_classic_factor", c.harm_classic_factor, 1, 1000, true) &&
 	       read_factor(r, t, "harm_l4s_factor", c.harm_l4s_factor, 1, 1000, true) &&
 	       read_factor(r, t, "harm_load", c.harm_load, 0, 1, false) &&
+	       read_factor(r, t, "idle_load", c.idle_load, 0, 1, false) &&
 	       read_factor(r, t, "switch_margin", c.switch_margin, 0, 1, false) &&
 	       r.integer(t, "harm_trip_intervals", c.harm_trip_intervals, 1, 1000) &&
 	       r.time(t, "harm_backoff", c.harm_backoff_ns) && r.time(t, "harm_max_backoff", c.harm_max_backoff_ns);
@@ -98,7 +99,7 @@ using common::TomlReader;
 			 {"tune_interval", "steps_per_interval", "tune_ttl", "targets", "max_rtts", "step_threshs",
 			  "couplings", "target_min", "target_max", "max_rtt_min", "max_rtt_max", "step_thresh_min",
 			  "step_thresh_max", "coupling_min", "coupling_max", "harm_classic_factor", "harm_l4s_factor",
-			  "harm_load", "harm_trip_intervals", "harm_backoff", "harm_max_backoff", "switch_margin", "ports"}))
+			  "harm_load", "idle_load", "harm_trip_intervals", "harm_backoff", "harm_max_backoff", "switch_margin", "ports"}))
 		return false;
 	if (!r.time(t, "tune_interval", c.interval_ns) || !r.integer(t, "steps_per_interval", c.steps_per_interval, 0, 1000) ||
 	    !r.time(t, "tune_ttl", c.ttl_ns) || !read_times(r, t, "targets", c.targets_ns) ||

@@ -150,10 +150,10 @@ std::string PolicyWorker::tune_summary() const
 {
 	const TuneReport r = tune_report();
 	const policy::TuneStats &s = r.stats;
-	std::string out = fmt::format("policy tune {} (backend {}): {} steps, {} intervals, {} decisions, {} not finite, {} "
-				      "settings published ({} changes), {} pilot_backoffs\n",
-				      to_string(mode()), s.backend, s.steps, s.intervals, s.decisions, s.invalid_outputs,
-				      s.published, s.changes, s.pilot_backoffs);
+	std::string out = fmt::format("policy tune {} (backend {}): {} steps, {} intervals ({} idle, not decided), {} "
+				      "decisions, {} not finite, {} settings published ({} changes), {} pilot_backoffs\n",
+				      to_string(mode()), s.backend, s.steps, s.intervals, s.idle_intervals, s.decisions,
+				      s.invalid_outputs, s.published, s.changes, s.pilot_backoffs);
 	if (s.decisions)
 		out += fmt::format("policy decision time: {:.2f} us per port (p50), {:.2f} us (p99)\n",
 				   s.decision_ns.percentile_ns(0.5) / 1e3, s.decision_ns.percentile_ns(0.99) / 1e3);

@@ -269,6 +269,7 @@ int tune_policy(const PolicyWorker &p, rte_tel_data *d)
 	const std::pair<const char *, uint64_t> fields[] = {
 		{"steps", s.steps},
 		{"intervals", s.intervals},
+		{"idle_intervals", s.idle_intervals},
 		{"decisions", s.decisions},
 		{"invalid_outputs", s.invalid_outputs},
 		{"settings_published", s.published},

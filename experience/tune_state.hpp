@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <string_view>
 
 namespace dualpilot::experience {
 
@@ -131,6 +132,12 @@ inline constexpr std::array<const char *, kTuneFeatureCount> kTuneFeatureNames =
 	"c_p50_per_target_1s",   // Classic sojourn median / target, moving average of 1 s
 	"l_mark_rate_1s",        // L4S mark rate, moving average of 1 s
 };
+// The features the tuner's loop reads itself (the harm guard, the idle
+// hold), by their index above.
+inline constexpr int kTuneUtil100ms = 1, kTuneCP50PerTarget = 6, kTuneLP50PerStep = 8;
+static_assert(std::string_view(kTuneFeatureNames[kTuneUtil100ms]) == "util_100ms" &&
+	      std::string_view(kTuneFeatureNames[kTuneCP50PerTarget]) == "c_p50_per_target" &&
+	      std::string_view(kTuneFeatureNames[kTuneLP50PerStep]) == "l_p50_per_step");
 using TuneState = std::array<float, kTuneFeatureCount>;
 
 // A DualPI2 setting as the tuner's features read it (what is in force).

@@ -74,8 +74,10 @@ std::string check_tune_config(const TuneConfig &c)
 			return describe(s) + ": " + e;
 	}
 	if (!(c.harm_classic_factor > 1 && c.harm_l4s_factor > 1 && c.harm_load >= 0 && c.harm_load <= 1) ||
+	    !(c.idle_load >= 0 && c.idle_load <= 1) ||
 	    c.harm_trip_intervals == 0 || c.harm_backoff_ns == 0 || c.harm_max_backoff_ns < c.harm_backoff_ns)
-		return "harm guard: factors above 1, load in [0, 1], trip_intervals at least 1, backoff at most max_backoff";
+		return "harm guard: factors above 1, harm_load and idle_load in [0, 1], trip_intervals at least 1, backoff at "
+		       "most max_backoff";
 	return {};
 }
 

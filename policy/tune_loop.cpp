@@ -98,7 +98,10 @@ bool TuneLoop::observe(uint32_t port, const experience::TuneStep &s, TuneSink *s
 	// record of the features) whatever is in force is the caller's choice.
 	if (backend_) {
 		judge(port, s.end_ns, sink);
-		decide(port, s.end_ns, sink);
+		if (state_[port][experience::kTuneUtil100ms] < cfg_.tune.idle_load)
+			stats_.idle_intervals++; // idle: outside the model's training, nothing decided
+		else
+			decide(port, s.end_ns, sink);
 	}
 	return true;
 }
@@ -127,8 +130,9 @@ bool TuneLoop::harmful(uint32_t port) const
 	const aqm::DualPi2Params &in_force = params_[port][ps.in_force];
 	const aqm::DualPi2Params &base = ports_[port].base;
 	const experience::TuneSettingView v = view_of(in_force), b = view_of(base);
-	const double c_p50_ns = f[6] * v.target_ns, l_p50_ns = f[8] * v.step_thresh_ns;
-	return f[1] >= cfg_.tune.harm_load &&
+	const double c_p50_ns = f[experience::kTuneCP50PerTarget] * v.target_ns,
+		     l_p50_ns = f[experience::kTuneLP50PerStep] * v.step_thresh_ns;
+	return f[experience::kTuneUtil100ms] >= cfg_.tune.harm_load &&
 	       (c_p50_ns > cfg_.tune.harm_classic_factor * b.target_ns ||
 		l_p50_ns > cfg_.tune.harm_l4s_factor * b.step_thresh_ns);
 }

@@ -65,6 +65,7 @@ struct TuneStats {
 	uint64_t published = 0;
 	uint64_t changes = 0;         // published settings other than the one before
 	uint64_t pilot_backoffs = 0;  // ports sent back to their base by the harm guard
+	uint64_t idle_intervals = 0;  // intervals not decided on: util_100ms under idle_load
 	uint64_t first_publish_ns = 0;
 	aqm::DelayHistogram decision_ns; // wall time of one port's decision (features to publish)
 	const char *backend = "none";

@@ -376,10 +376,10 @@ std::string tuner_line(const sim::RunResult &r, const sim::SimModel &m, double d
 		held += fmt::format("{}{} {:.1f} s", i ? ", " : "",
 				    order[i] < loop.actions().size() ? policy::describe(loop.actions()[order[i]]) : "the base",
 				    static_cast<double>(r.tune_held_ns[order[i]]) / 1e9);
-	return fmt::format("tuner: {} decisions, {} settings applied, {} stale, {} expired, {} pilot_backoffs, {} outputs "
-			   "not finite (decision delay {:g} us); held longest: {}",
-			   loop.stats().decisions, r.tune_applied, r.tune_stale, r.tune_expired, loop.stats().pilot_backoffs,
-			   m.invalid_outputs(), delay_us, held);
+	return fmt::format("tuner: {} decisions ({} idle intervals not decided), {} settings applied, {} stale, {} "
+			   "expired, {} pilot_backoffs, {} outputs not finite (decision delay {:g} us); held longest: {}",
+			   loop.stats().decisions, loop.stats().idle_intervals, r.tune_applied, r.tune_stale, r.tune_expired,
+			   loop.stats().pilot_backoffs, m.invalid_outputs(), delay_us, held);
 }
 
 // One run's line of runs.csv.

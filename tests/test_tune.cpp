@@ -210,6 +210,38 @@ TEST(SimTuner, TheBaseReturnsOnExpiry)
 	EXPECT_NEAR(static_cast<double>(r.tune_held_ns[35]), 460e6, 10e6);
 }
 
+// Flows that start 2 s into the run: the idle intervals before them are not
+// given to the model (it never saw an idle link), and the base holds until
+// the link is loaded; from then on the model decides every interval.
+TEST(SimTuner, AnIdlePortIsNotDecidedOn)
+{
+	const sim::Scenario sc =
+		scenario("20mbit", "20ms", "[[flows]]\ncc = \"cubic\"\ncount = 2\nrtt = \"RTT\"\nstart = \"2s\"\n");
+	policy::TuneConfig tune;
+	tune.harm_classic_factor = 100; // target 30 ms over a base of 5 ms: not what this test is about
+	auto loop = scripted_tuner([](const float *) { return 35; }, tune);
+	sim::RunOptions opt;
+	opt.tuner = loop.get();
+	opt.tune = tune;
+	const sim::RunResult r = run(sc, opt);
+	const policy::TuneStats &s = loop->stats();
+	EXPECT_EQ(s.intervals, 60u);
+	EXPECT_EQ(s.idle_intervals + s.decisions, s.intervals);
+	EXPECT_GE(s.idle_intervals, 19u); // 0-2 s, and the first interval of the flows' slow start at most
+	EXPECT_LE(s.idle_intervals, 21u);
+	ASSERT_EQ(r.tune_held_ns.size(), 37u);
+	EXPECT_GE(r.tune_held_ns[36], 2000000000ull); // the base, while idle
+	EXPECT_GE(r.tune_held_ns[35], 3500000000ull); // the model's choice, once loaded
+	// idle_load 0: every interval is decided, the idle ones included.
+	tune.idle_load = 0;
+	auto always = scripted_tuner([](const float *) { return 35; }, tune);
+	opt.tuner = always.get();
+	opt.tune = tune;
+	(void)run(sc, opt);
+	EXPECT_EQ(always->stats().idle_intervals, 0u);
+	EXPECT_EQ(always->stats().decisions, 60u);
+}
+
 // A model that drives the target to its rail under a Classic load: the
 // Classic queue stands far above the base's 5 ms and the guard sends the
 // port back to its base, counted.
