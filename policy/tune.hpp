@@ -71,12 +71,13 @@ struct TuneConfig {
 	uint32_t harm_trip_intervals = 3;
 	uint64_t harm_backoff_ns = 1000000000;
 	uint64_t harm_max_backoff_ns = 16000000000ull;
-	// An interval whose util_100ms is below idle_load is not decided on: the
-	// model was trained on loaded links only (every training run's flows
-	// start at once), and an idle port's features lie outside what it saw.
-	// The setting in force is kept and lapses tune_ttl after the state it
-	// came from, so a port left idle returns to its base.
-	double idle_load = 0.05;
+	// An interval whose util_100ms is below idle_load is not decided on:
+	// every training run's flows start at once, so an idle port's features
+	// lie outside what the model saw. The setting in force is kept and
+	// lapses tune_ttl after the state it came from, so a port left idle
+	// returns to its base. Low enough (0.01) to leave a slow start's first
+	// intervals on a long, fast path to the model (docs/pilot.md).
+	double idle_load = 0.01;
 };
 
 // The settings a config's bins make, in the model's action order.
